@@ -1,0 +1,41 @@
+// Initial states, one invocation per trajectory (both layouts), and the overlaps at t = 0.
+// Mirrors `cpu::initial_state`.
+
+const INIT_NORMAL: u32 = 0u;
+const INIT_POINT: u32 = 1u;
+const INIT_MEMORY: u32 = 2u;
+
+@compute @workgroup_size(64)
+fn init_state(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let t = gid.x;
+    if (t >= params.traj_count) {
+        return;
+    }
+    let traj = params.traj_first + t;
+    let key = philox_key();
+    var acc: array<f32, P>;
+    for (var b = 0u; b < NB; b++) {
+        var x = vec4<f32>(0.0);
+        if (INIT_KIND == INIT_POINT) {
+            x = init_point[b];
+        } else {
+            let z = normals4(vec4<u32>(b, 0u, traj, STREAM_INITIAL), key);
+            if (INIT_KIND == INIT_NORMAL) {
+                x = INIT_STD * z;
+            } else {
+                x = INIT_AMPLITUDE * xi4[b * P + INIT_INDEX] + INIT_JITTER * z;
+            }
+            x = select(vec4<f32>(0.0), x, (vec4<u32>(4u * b) + vec4<u32>(0u, 1u, 2u, 3u)) < vec4<u32>(N));
+        }
+        state[state_index(t, b)] = x;
+        let psi = act4(x);
+        for (var mu = 0u; mu < P; mu++) {
+            acc[mu] = acc[mu] + dot(xi4[b * P + mu], psi);
+        }
+    }
+    if (SAVE_EVERY > 0u && params.slot_base == 0u) {
+        for (var mu = 0u; mu < P; mu++) {
+            saves[t * P + mu] = acc[mu] * INV_N;
+        }
+    }
+}

@@ -1,0 +1,95 @@
+// Shared declarations: the per-dispatch parameters, the segment table and every binding.
+// `Params` and `Segment` mirror `src/gpu/layout.rs` (a test compares member offsets).
+// The constants N, NB, P, WG, ... come from the header `src/gpu/kernels.rs` prepends.
+
+struct Params {
+    key_lo: u32,
+    key_hi: u32,
+    // Global index of the chunk's first trajectory.
+    traj_first: u32,
+    // Trajectories in the chunk.
+    traj_count: u32,
+    // Global index of this dispatch's first step, and how many steps it takes.
+    step_begin: u32,
+    step_count: u32,
+    // Segment every step of this dispatch lies in.
+    segment: u32,
+    // Save index held in slot 0 of `saves`, and the slots the reduction covers.
+    slot_base: u32,
+    slot_count: u32,
+    // Reduction blocks (of BLOCK trajectories) in the chunk.
+    block_count: u32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+struct Segment {
+    start: u32,
+    steps: u32,
+    // Steps of the linear morph from the previous segment (0 = none).
+    ramp: u32,
+    // Steps the input stays on (0xffffffff = the whole segment).
+    pulse: u32,
+    // Std of the per-trajectory input corruption.
+    noise: f32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+const BLOCK: u32 = 64u;
+const NO_STEP: u32 = 0xffffffffu;
+
+@group(0) @binding(0) var<uniform> params: Params;
+// Memories, neuron-block-major: xi4[b * P + mu] holds ξ^mu for neurons 4b..4b+3 (0 past N).
+@group(0) @binding(1) var<storage, read> xi4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> segs: array<Segment>;
+// Per segment, P input coefficients (IDP: α; classic: w).
+@group(0) @binding(3) var<storage, read> seg_coef: array<f32>;
+// Per segment, the classic model's input vector in neuron blocks (only with HAS_VECTOR).
+@group(0) @binding(4) var<storage, read> seg_vec: array<vec4<f32>>;
+// The initial point (INIT_KIND == INIT_POINT).
+@group(0) @binding(5) var<storage, read> init_point: array<vec4<f32>>;
+// States: thread layout state[b * traj_count + t], group layout state[t * NB + b].
+@group(0) @binding(6) var<storage, read_write> state: array<vec4<f32>>;
+// Overlaps at save steps: saves[(slot * traj_count + t) * P + mu].
+@group(0) @binding(7) var<storage, read_write> saves: array<f32>;
+// Block partial sums: partials[((slot * block_count + blk) * P + mu) * 3 + k], k = m, m², |m|.
+@group(0) @binding(8) var<storage, read_write> partials: array<f32>;
+// [0] earliest step with a non-finite state, [1] lowest trajectory that had one.
+@group(0) @binding(9) var<storage, read_write> status: array<atomic<u32>>;
+
+fn state_index(t: u32, b: u32) -> u32 {
+    if (LAYOUT_GROUP) {
+        return t * NB + b;
+    }
+    return b * params.traj_count + t;
+}
+
+fn philox_key() -> vec2<u32> {
+    return vec2<u32>(params.key_lo, params.key_hi);
+}
+
+// Ψ(x) = tanh(clamp(δ x, −ACT_CLAMP, ACT_CLAMP)), as `model::drift::activation`.
+fn act4(x: vec4<f32>) -> vec4<f32> {
+    return tanh(clamp(SLOPE * x, vec4<f32>(-ACT_CLAMP), vec4<f32>(ACT_CLAMP)));
+}
+
+fn non_finite4(x: vec4<f32>) -> bool {
+    let e = bitcast<vec4<u32>>(x) & vec4<u32>(0x7f800000u);
+    return any(e == vec4<u32>(0x7f800000u));
+}
+
+// prev + s (cur − prev), or cur itself once the ramp is over.
+fn ramp(prev: f32, cur: f32, s: f32) -> f32 {
+    return select(prev + s * (cur - prev), cur, s >= 1.0);
+}
+
+fn ramp4(prev: vec4<f32>, cur: vec4<f32>, s: f32) -> vec4<f32> {
+    return select(prev + s * (cur - prev), cur, s >= 1.0);
+}
+
+fn report_non_finite(step: u32, traj: u32) {
+    atomicMin(&status[0], step);
+    atomicMin(&status[1], traj);
+}

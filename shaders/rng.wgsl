@@ -1,0 +1,68 @@
+// Philox4x32-10 (Salmon et al., SC11) and Box–Muller normals.
+// Bit-identical to src/rng.rs; the stream ids below must match `rng::stream`.
+
+const STREAM_DYNAMICS: u32 = 0u;
+const STREAM_INITIAL: u32 = 1u;
+const STREAM_INPUT_NOISE: u32 = 2u;
+const STREAM_RANDOM_WEIGHTS: u32 = 3u;
+
+const PHILOX_M0: u32 = 0xD2511F53u;
+const PHILOX_M1: u32 = 0xCD9E8D57u;
+const PHILOX_W0: u32 = 0x9E3779B9u;
+const PHILOX_W1: u32 = 0xBB67AE85u;
+
+// High 32 bits of the 64-bit product a·b (WGSL has no 64-bit integers).
+fn mulhi(a: u32, b: u32) -> u32 {
+    let a_lo = a & 0xffffu;
+    let a_hi = a >> 16u;
+    let b_lo = b & 0xffffu;
+    let b_hi = b >> 16u;
+    let lo_lo = a_lo * b_lo;
+    let hi_lo = a_hi * b_lo;
+    let lo_hi = a_lo * b_hi;
+    let cross = (lo_lo >> 16u) + (hi_lo & 0xffffu) + lo_hi;
+    return a_hi * b_hi + (hi_lo >> 16u) + (cross >> 16u);
+}
+
+fn philox4x32_10(ctr: vec4<u32>, key: vec2<u32>) -> vec4<u32> {
+    var c = ctr;
+    var k = key;
+    for (var round = 0u; round < 10u; round++) {
+        if (round > 0u) {
+            k = k + vec2<u32>(PHILOX_W0, PHILOX_W1);
+        }
+        let hi0 = mulhi(PHILOX_M0, c.x);
+        let lo0 = PHILOX_M0 * c.x;
+        let hi1 = mulhi(PHILOX_M1, c.z);
+        let lo1 = PHILOX_M1 * c.z;
+        c = vec4<u32>(hi1 ^ c.y ^ k.x, lo1, hi0 ^ c.w ^ k.y, lo0);
+    }
+    return c;
+}
+
+// Uniform in (0, 1]: never 0, so log is always finite.
+fn uniform_open_closed(r: u32) -> f32 {
+    return (f32(r >> 8u) + 1.0) * (1.0 / 16777216.0);
+}
+
+// Uniform in [0, 1).
+fn uniform_closed_open(r: u32) -> f32 {
+    return f32(r >> 8u) * (1.0 / 16777216.0);
+}
+
+const PI_F32: f32 = 3.14159265358979323846;
+
+// Two standard normals; the angle stays in [−π, π).
+fn box_muller(a: u32, b: u32) -> vec2<f32> {
+    let u = uniform_open_closed(a);
+    let v = uniform_closed_open(b);
+    let r = sqrt(-2.0 * log(u));
+    let theta = v * (2.0 * PI_F32) - PI_F32;
+    return vec2<f32>(r * cos(theta), r * sin(theta));
+}
+
+// Four standard normals from one Philox block.
+fn normals4(ctr: vec4<u32>, key: vec2<u32>) -> vec4<f32> {
+    let r = philox4x32_10(ctr, key);
+    return vec4<f32>(box_muller(r.x, r.y), box_muller(r.z, r.w));
+}

@@ -1,0 +1,282 @@
+// The fused Euler–Maruyama step: every invocation (thread layout) or workgroup (group layout)
+// advances one trajectory by params.step_count steps. Mirrors `cpu::integrate`:
+//
+//   c_mu = a_mu m_mu + b_mu                     (IDP: a = α(t), b = 0; classic: a = 1, b = w(t))
+//   f    = Ξ c − x − d Ψ(x) + v                 (d: zeroed diagonal; v: classic vector input)
+//   x   += DT f + NOISE_SCALE z,   z ~ N(0, 1) from Philox [block, step, trajectory, DYNAMICS]
+//   m    = Ξᵀ Ψ(x) / N                          (accumulated in the same pass, block by block)
+
+// The input coefficients of segment `seg` for trajectory `traj` (see `model::drift::segment_drive`);
+// `noise_acc` is Ξᵀη for the IDP model's input noise, already reduced over neurons.
+fn segment_coef(seg: u32, mu: u32, noise_acc: f32) -> f32 {
+    let c = seg_coef[seg * P + mu];
+    if (IDP) {
+        return c + noise_acc * INV_N;
+    }
+    return c;
+}
+
+// Ξᵀη partial sum over the neuron blocks b0, b0 + stride, ... (IDP input noise).
+fn input_noise_partial(seg: u32, traj: u32, b0: u32, stride: u32, mu: u32) -> f32 {
+    let key = philox_key();
+    let noise = segs[seg].noise;
+    var acc = 0.0;
+    for (var b = b0; b < NB; b += stride) {
+        let eta = noise * normals4(vec4<u32>(b, seg, traj, STREAM_INPUT_NOISE), key);
+        acc = acc + dot(xi4[b * P + mu], eta);
+    }
+    return acc;
+}
+
+// The classic model's per-neuron input of segment `seg` for block b: u_vector + η.
+fn segment_vec(seg: u32, traj: u32, b: u32) -> vec4<f32> {
+    var v = seg_vec[seg * NB + b];
+    let noise = segs[seg].noise;
+    if (noise > 0.0) {
+        v = v + noise * normals4(vec4<u32>(b, seg, traj, STREAM_INPUT_NOISE), philox_key());
+    }
+    return v;
+}
+
+// Ramp fraction s and pulse gate at global `step` in segment `seg`.
+fn schedule(seg: u32, step: u32) -> vec2<f32> {
+    let sg = segs[seg];
+    let local = step - sg.start;
+    let s = select(f32(local) / f32(sg.ramp), 1.0, local >= sg.ramp);
+    let on = select(0.0, 1.0, local < sg.pulse);
+    return vec2<f32>(s, on);
+}
+
+// One neuron block's update; returns the new state. `v` is the vector input term.
+fn update_block(x: vec4<f32>, b: u32, c: ptr<function, array<f32, P>>, d: f32, v: vec4<f32>, step: u32, traj: u32) -> vec4<f32> {
+    var h = vec4<f32>(0.0);
+    for (var mu = 0u; mu < P; mu++) {
+        h = h + xi4[b * P + mu] * (*c)[mu];
+    }
+    var f = h - x;
+    if (ZERO_DIAG) {
+        f = f - d * act4(x);
+    }
+    if (HAS_VECTOR) {
+        f = f + v;
+    }
+    let z = normals4(vec4<u32>(b, step, traj, STREAM_DYNAMICS), philox_key());
+    return x + DT * f + NOISE_SCALE * z;
+}
+
+// c_mu and d for one step from the current overlaps (see `model::drift::step_coefficients`).
+fn coefficients(prev: ptr<function, array<f32, P>>, cur: ptr<function, array<f32, P>>, sched: vec2<f32>,
+                m: ptr<function, array<f32, P>>, c: ptr<function, array<f32, P>>) -> f32 {
+    var sum_a = 0.0;
+    for (var mu = 0u; mu < P; mu++) {
+        let q = select(0.0, ramp((*prev)[mu], (*cur)[mu], sched.x), sched.y > 0.0);
+        if (IDP) {
+            (*c)[mu] = q * (*m)[mu];
+            sum_a = sum_a + q;
+        } else {
+            (*c)[mu] = (*m)[mu] + q;
+        }
+    }
+    if (!ZERO_DIAG) {
+        return 0.0;
+    }
+    if (IDP) {
+        return sum_a * INV_N;
+    }
+    return f32(P) * INV_N;
+}
+
+fn vector_term(seg: u32, traj: u32, b: u32, sched: vec2<f32>) -> vec4<f32> {
+    if (!HAS_VECTOR || sched.y == 0.0) {
+        return vec4<f32>(0.0);
+    }
+    let cur = segment_vec(seg, traj, b);
+    if (sched.x >= 1.0) {
+        return cur;
+    }
+    var prev = vec4<f32>(0.0);
+    if (seg > 0u) {
+        prev = segment_vec(seg - 1u, traj, b);
+    }
+    return ramp4(prev, cur, sched.x);
+}
+
+fn save_slot(step_done: u32) -> u32 {
+    return step_done / SAVE_EVERY - params.slot_base;
+}
+
+// ---- thread layout: one invocation per trajectory -------------------------------------------
+
+@compute @workgroup_size(WG)
+fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let t = gid.x;
+    if (t >= params.traj_count) {
+        return;
+    }
+    let traj = params.traj_first + t;
+    let seg = params.segment;
+    var prev: array<f32, P>;
+    var cur: array<f32, P>;
+    for (var mu = 0u; mu < P; mu++) {
+        var acc_cur = 0.0;
+        var acc_prev = 0.0;
+        if (IDP && segs[seg].noise > 0.0) {
+            acc_cur = input_noise_partial(seg, traj, 0u, 1u, mu);
+        }
+        if (IDP && seg > 0u && segs[seg - 1u].noise > 0.0) {
+            acc_prev = input_noise_partial(seg - 1u, traj, 0u, 1u, mu);
+        }
+        cur[mu] = segment_coef(seg, mu, acc_cur);
+        prev[mu] = select(0.0, segment_coef(max(seg, 1u) - 1u, mu, acc_prev), seg > 0u);
+    }
+    // Overlaps of the current state.
+    var m: array<f32, P>;
+    var acc: array<f32, P>;
+    for (var b = 0u; b < NB; b++) {
+        let psi = act4(state[state_index(t, b)]);
+        for (var mu = 0u; mu < P; mu++) {
+            acc[mu] = acc[mu] + dot(xi4[b * P + mu], psi);
+        }
+    }
+    for (var mu = 0u; mu < P; mu++) {
+        m[mu] = acc[mu] * INV_N;
+    }
+    var c: array<f32, P>;
+    var bad = NO_STEP;
+    for (var k = 0u; k < params.step_count; k++) {
+        let step = params.step_begin + k;
+        let sched = schedule(seg, step);
+        let d = coefficients(&prev, &cur, sched, &m, &c);
+        for (var mu = 0u; mu < P; mu++) {
+            acc[mu] = 0.0;
+        }
+        for (var b = 0u; b < NB; b++) {
+            let i = state_index(t, b);
+            let xn = update_block(state[i], b, &c, d, vector_term(seg, traj, b, sched), step, traj);
+            state[i] = xn;
+            if (non_finite4(xn) && bad == NO_STEP) {
+                bad = step;
+            }
+            let psi = act4(xn);
+            for (var mu = 0u; mu < P; mu++) {
+                acc[mu] = acc[mu] + dot(xi4[b * P + mu], psi);
+            }
+        }
+        for (var mu = 0u; mu < P; mu++) {
+            m[mu] = acc[mu] * INV_N;
+        }
+        if ((step + 1u) % SAVE_EVERY == 0u) {
+            let slot = save_slot(step + 1u);
+            for (var mu = 0u; mu < P; mu++) {
+                saves[(slot * params.traj_count + t) * P + mu] = m[mu];
+            }
+        }
+    }
+    if (bad != NO_STEP) {
+        report_non_finite(bad, traj);
+    }
+}
+
+// ---- group layout: one workgroup of WG_GROUP invocations per trajectory ---------------------
+
+var<workgroup> wg_partial: array<f32, WG_GROUP * P>;
+var<workgroup> wg_sum: array<f32, P>;
+
+// Sums wg_partial over the workgroup into wg_sum, in invocation order (deterministic).
+fn group_reduce(lid: u32) {
+    workgroupBarrier();
+    if (lid < P) {
+        var s = 0.0;
+        for (var j = 0u; j < WG_GROUP; j++) {
+            s = s + wg_partial[j * P + lid];
+        }
+        wg_sum[lid] = s;
+    }
+    workgroupBarrier();
+}
+
+@compute @workgroup_size(WG_GROUP)
+fn step_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    // Uniform across the workgroup: every invocation takes the same branches around barriers.
+    let t = wid.x;
+    let traj = params.traj_first + t;
+    let seg = params.segment;
+    var prev: array<f32, P>;
+    var cur: array<f32, P>;
+    let noise_cur = IDP && segs[seg].noise > 0.0;
+    let noise_prev = IDP && seg > 0u && segs[max(seg, 1u) - 1u].noise > 0.0;
+    for (var mu = 0u; mu < P; mu++) {
+        var v = 0.0;
+        if (noise_cur) {
+            v = input_noise_partial(seg, traj, lid, WG_GROUP, mu);
+        }
+        wg_partial[lid * P + mu] = v;
+    }
+    group_reduce(lid);
+    for (var mu = 0u; mu < P; mu++) {
+        cur[mu] = segment_coef(seg, mu, wg_sum[mu]);
+    }
+    for (var mu = 0u; mu < P; mu++) {
+        var v = 0.0;
+        if (noise_prev) {
+            v = input_noise_partial(max(seg, 1u) - 1u, traj, lid, WG_GROUP, mu);
+        }
+        wg_partial[lid * P + mu] = v;
+    }
+    group_reduce(lid);
+    for (var mu = 0u; mu < P; mu++) {
+        prev[mu] = select(0.0, segment_coef(max(seg, 1u) - 1u, mu, wg_sum[mu]), seg > 0u);
+    }
+    // Overlaps of the current state.
+    var acc: array<f32, P>;
+    for (var b = lid; b < NB; b += WG_GROUP) {
+        let psi = act4(state[state_index(t, b)]);
+        for (var mu = 0u; mu < P; mu++) {
+            acc[mu] = acc[mu] + dot(xi4[b * P + mu], psi);
+        }
+    }
+    for (var mu = 0u; mu < P; mu++) {
+        wg_partial[lid * P + mu] = acc[mu];
+    }
+    group_reduce(lid);
+    var m: array<f32, P>;
+    for (var mu = 0u; mu < P; mu++) {
+        m[mu] = wg_sum[mu] * INV_N;
+    }
+    var c: array<f32, P>;
+    var bad = NO_STEP;
+    for (var k = 0u; k < params.step_count; k++) {
+        let step = params.step_begin + k;
+        let sched = schedule(seg, step);
+        let d = coefficients(&prev, &cur, sched, &m, &c);
+        for (var mu = 0u; mu < P; mu++) {
+            acc[mu] = 0.0;
+        }
+        for (var b = lid; b < NB; b += WG_GROUP) {
+            let i = state_index(t, b);
+            let xn = update_block(state[i], b, &c, d, vector_term(seg, traj, b, sched), step, traj);
+            state[i] = xn;
+            if (non_finite4(xn) && bad == NO_STEP) {
+                bad = step;
+            }
+            let psi = act4(xn);
+            for (var mu = 0u; mu < P; mu++) {
+                acc[mu] = acc[mu] + dot(xi4[b * P + mu], psi);
+            }
+        }
+        for (var mu = 0u; mu < P; mu++) {
+            wg_partial[lid * P + mu] = acc[mu];
+        }
+        group_reduce(lid);
+        for (var mu = 0u; mu < P; mu++) {
+            m[mu] = wg_sum[mu] * INV_N;
+        }
+        if ((step + 1u) % SAVE_EVERY == 0u && lid < P) {
+            let slot = save_slot(step + 1u);
+            saves[(slot * params.traj_count + t) * P + lid] = m[lid];
+        }
+    }
+    if (bad != NO_STEP) {
+        report_non_finite(bad, traj);
+    }
+}

@@ -1,0 +1,129 @@
+//! `idpsim bench`: throughput of the standard cases of DESIGN §7 in neuron-steps per second
+//! (trajectories × N × steps / wall seconds, kernel build excluded, observation included).
+
+use std::time::Instant;
+
+use anyhow::Result;
+use clap::Args;
+
+use crate::cpu::CpuBackend;
+use crate::engine::{self, Backend};
+use crate::gpu::GpuBackend;
+use crate::plan::Plan;
+use crate::presets;
+use crate::spec::Spec;
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// gpu (default) or cpu.
+    #[arg(long, default_value = "gpu")]
+    pub backend: String,
+    /// Use the first adapter whose name contains this.
+    #[arg(long)]
+    pub adapter: Option<String>,
+    /// Cases to run (a, b, c); default all.
+    #[arg(long, value_delimiter = ',')]
+    pub cases: Vec<String>,
+    /// Divide the trajectory counts by this (a quick check, e.g. in CI).
+    #[arg(long, default_value_t = 1)]
+    pub scale_down: u64,
+    /// Work layout on the GPU: auto, thread or group.
+    #[arg(long)]
+    pub layout: Option<String>,
+}
+
+/// One measured case.
+#[derive(Debug, Clone)]
+pub struct BenchResult {
+    pub case: String,
+    pub model: String,
+    pub n: usize,
+    pub p: usize,
+    pub trajectories: u64,
+    pub steps: u32,
+    pub seconds: f64,
+    pub neuron_steps_per_s: f64,
+    pub trajectory_steps_per_s: f64,
+}
+
+/// Times one plan on a backend: a short warm-up (kernel build) first, then the whole run.
+pub fn measure(case: &str, plan: &Plan, backend: &mut dyn Backend) -> Result<BenchResult> {
+    let mut warm = plan.clone();
+    warm.trajectories = warm.trajectories.min(64);
+    engine::simulate(&warm, backend, None, true)?;
+    let t0 = Instant::now();
+    engine::simulate(plan, backend, None, true)?;
+    let seconds = t0.elapsed().as_secs_f64();
+    let ts = plan.trajectories as f64 * plan.total_steps as f64;
+    Ok(BenchResult {
+        case: case.into(),
+        model: plan.model.name().into(),
+        n: plan.n,
+        p: plan.p,
+        trajectories: plan.trajectories,
+        steps: plan.total_steps,
+        seconds,
+        neuron_steps_per_s: ts * plan.n as f64 / seconds,
+        trajectory_steps_per_s: ts / seconds,
+    })
+}
+
+pub fn run(a: &BenchArgs) -> Result<()> {
+    let mut backend: Box<dyn Backend> = match a.backend.as_str() {
+        "gpu" => Box::new(GpuBackend::new(a.adapter.as_deref())?),
+        "cpu" => Box::new(CpuBackend::new()),
+        other => {
+            return Err(crate::cli::UsageError(format!(
+                "--backend: unknown backend '{other}'; accepted: gpu, cpu"
+            ))
+            .into());
+        }
+    };
+    let cases: Vec<String> = if a.cases.is_empty() {
+        vec!["a".into(), "b".into(), "c".into()]
+    } else {
+        a.cases.clone()
+    };
+    println!("adapter: {}", backend.adapter());
+    println!(
+        "{:<5} {:<8} {:>5} {:>3} {:>8} {:>6} {:>9} {:>16} {:>16}",
+        "case", "model", "N", "P", "M", "steps", "seconds", "neuron-steps/s", "traj-steps/s"
+    );
+    for case in cases {
+        let name = format!("bench-{case}");
+        let text = presets::get(&name).ok_or_else(|| {
+            crate::cli::UsageError(format!("--cases: unknown case '{case}'; accepted: a, b, c"))
+        })?;
+        let mut spec = Spec::from_json(text).map_err(|e| anyhow::anyhow!("{e}"))?;
+        spec.ensemble.trajectories = (spec.ensemble.trajectories / a.scale_down.max(1)).max(64);
+        if let Some(l) = &a.layout {
+            spec.run.layout = l.clone();
+        }
+        let plan = spec
+            .plan(std::path::Path::new("."))
+            .map_err(|e| crate::cli::UsageError(format!("{e}")))?;
+        let r = measure(&case, &plan, backend.as_mut())?;
+        println!(
+            "{:<5} {:<8} {:>5} {:>3} {:>8} {:>6} {:>9.3} {:>16.3e} {:>16.3e}",
+            r.case,
+            r.model,
+            r.n,
+            r.p,
+            r.trajectories,
+            r.steps,
+            r.seconds,
+            r.neuron_steps_per_s,
+            r.trajectory_steps_per_s
+        );
+        println!(
+            "{}",
+            serde_json::json!({
+                "case": r.case, "model": r.model, "N": r.n, "P": r.p, "M": r.trajectories, "steps": r.steps,
+                "seconds": r.seconds, "neuron_steps_per_s": r.neuron_steps_per_s,
+                "trajectory_steps_per_s": r.trajectory_steps_per_s, "backend": backend.kind(), "adapter": backend.adapter(),
+                "layout": spec.run.layout,
+            })
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,219 @@
+//! Command-line surface (DESIGN §1): what the user typed, turned into plans and runs. Errors
+//! that are the user's (bad spec, flag or path) are [`UsageError`]s and exit with status 2.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+
+use crate::cpu::CpuBackend;
+use crate::engine::{self, Backend};
+use crate::gpu::GpuBackend;
+use crate::plan::{BackendChoice, Plan};
+use crate::spec::{Spec, SpecError};
+use crate::{bench, io, presets};
+
+/// A mistake in what the user gave (exit status 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "idpsim",
+    version,
+    about = "Huge ensembles of noisy classic and input-driven-plasticity Hopfield networks on any GPU"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a spec (or a built-in preset) and write its outputs into --out.
+    Run(RunArgs),
+    /// List the built-in specs.
+    Presets,
+    /// Print a built-in spec as JSON (a starting point to edit).
+    Preset { name: String },
+    /// List GPU adapters, their backends and limits.
+    Devices,
+    /// Throughput of the standard cases, in neuron-steps per second.
+    Bench(bench::BenchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// The spec file (JSON).
+    pub spec: Option<PathBuf>,
+    /// Run a built-in spec instead of a file (see `idpsim presets`).
+    #[arg(long, conflicts_with = "spec")]
+    pub preset: Option<String>,
+    /// Output directory (created if missing; must be empty unless --force).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// auto (GPU if an adapter exists, else the CPU reference), gpu or cpu.
+    #[arg(long)]
+    pub backend: Option<String>,
+    /// Use the first adapter whose name contains this (case-insensitive).
+    #[arg(long)]
+    pub adapter: Option<String>,
+    /// Override ensemble.trajectories.
+    #[arg(long)]
+    pub trajectories: Option<u64>,
+    /// Override ensemble.seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Write into a non-empty --out, replacing files of the same names.
+    #[arg(long)]
+    pub force: bool,
+    /// No progress bar and no summary line.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Loads a spec from a file or a preset name.
+pub fn load_spec(file: Option<&Path>, preset: Option<&str>) -> Result<(Spec, PathBuf)> {
+    match (file, preset) {
+        (_, Some(name)) => {
+            let text = presets::get(name).ok_or_else(|| {
+                UsageError(format!(
+                    "--preset: unknown preset '{name}'; available: {}",
+                    presets::names()
+                ))
+            })?;
+            Ok((
+                Spec::from_json(text).map_err(spec_usage)?,
+                PathBuf::from("."),
+            ))
+        }
+        (Some(path), None) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| UsageError(format!("SPEC: cannot read '{}': {e}", path.display())))?;
+            let spec = Spec::from_json(&text).map_err(spec_usage)?;
+            let base = path
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| PathBuf::from("."));
+            Ok((spec, base))
+        }
+        (None, None) => Err(UsageError(
+            "give a SPEC file or --preset NAME (see `idpsim presets`)".into(),
+        )
+        .into()),
+    }
+}
+
+fn spec_usage(e: SpecError) -> anyhow::Error {
+    UsageError(format!("spec: {e}")).into()
+}
+
+/// Opens the backend a plan asks for. `auto` falls back to the CPU reference with a warning.
+pub fn open_backend(plan: &Plan) -> Result<Box<dyn Backend>> {
+    match plan.backend {
+        BackendChoice::Cpu => Ok(Box::new(CpuBackend::new())),
+        BackendChoice::Gpu => Ok(Box::new(GpuBackend::new(plan.adapter.as_deref())?)),
+        BackendChoice::Auto => match GpuBackend::new(plan.adapter.as_deref()) {
+            Ok(g) => Ok(Box::new(g)),
+            Err(e) => {
+                log::warn!("no usable GPU ({e:#}); running on the CPU reference backend");
+                eprintln!("warning: no usable GPU ({e:#}); running on the CPU reference backend");
+                Ok(Box::new(CpuBackend::new()))
+            }
+        },
+    }
+}
+
+fn cmd_run(a: &RunArgs) -> Result<()> {
+    let (mut spec, base) = load_spec(a.spec.as_deref(), a.preset.as_deref())?;
+    if let Some(b) = &a.backend {
+        spec.run.backend = b.clone();
+    }
+    if let Some(ad) = &a.adapter {
+        spec.run.adapter = Some(ad.clone());
+    }
+    if let Some(m) = a.trajectories {
+        spec.ensemble.trajectories = m;
+    }
+    if let Some(s) = a.seed {
+        spec.ensemble.seed = s;
+    }
+    let plan = spec.plan(&base).map_err(|e| {
+        let flag = match e.field.as_str() {
+            "ensemble.trajectories" if a.trajectories.is_some() => {
+                "--trajectories (ensemble.trajectories)".to_string()
+            }
+            "run.backend" if a.backend.is_some() => "--backend (run.backend)".to_string(),
+            f => f.to_string(),
+        };
+        UsageError(format!("spec: {flag}: {}", e.message))
+    })?;
+    io::prepare_out_dir(&a.out, a.force).map_err(UsageError)?;
+    let mut backend = open_backend(&plan)?;
+    let summary = engine::run_to_dir(&plan, backend.as_mut(), &a.out, a.quiet)?;
+    if !a.quiet {
+        eprintln!(
+            "{}: {} trajectories × {} steps on {} in {:.2} s ({:.3e} neuron-steps/s); wrote {} files to {}",
+            plan.spec.name,
+            plan.trajectories,
+            plan.total_steps,
+            backend.adapter(),
+            summary.wall_s,
+            summary.neuron_steps_per_s,
+            summary.files.len(),
+            a.out.display()
+        );
+    }
+    Ok(())
+}
+
+fn cmd_devices() -> Result<()> {
+    let list = crate::gpu::context::list_adapters();
+    if list.is_empty() {
+        println!(
+            "no GPU adapters found (on Linux without a GPU, install Mesa's lavapipe: mesa-vulkan-drivers)"
+        );
+    }
+    for a in list {
+        let l = &a.limits;
+        println!(
+            "{} | backend {:?} | type {:?} | driver {} {} | max storage binding {} MiB | max buffer {} MiB | max workgroups/dim {} | max invocations/workgroup {}",
+            a.info.name,
+            a.info.backend,
+            a.info.device_type,
+            a.info.driver,
+            a.info.driver_info,
+            l.max_storage_buffer_binding_size >> 20,
+            l.max_buffer_size >> 20,
+            l.max_compute_workgroups_per_dimension,
+            l.max_compute_invocations_per_workgroup
+        );
+    }
+    Ok(())
+}
+
+/// Runs the parsed command line.
+pub fn dispatch(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Run(a) => cmd_run(&a),
+        Command::Presets => {
+            for (name, desc, _) in presets::PRESETS {
+                println!("{name:<20} {desc}");
+            }
+            Ok(())
+        }
+        Command::Preset { name } => {
+            let text = presets::get(&name).ok_or_else(|| {
+                UsageError(format!(
+                    "NAME: unknown preset '{name}'; available: {}",
+                    presets::names()
+                ))
+            })?;
+            println!("{text}");
+            Ok(())
+        }
+        Command::Devices => cmd_devices(),
+        Command::Bench(a) => bench::run(&a).context("bench"),
+    }
+}

@@ -1,0 +1,253 @@
+//! The CPU reference backend: plain Euler–Maruyama with the low-rank field, written like the
+//! kernel in `shaders/step.wgsl` (same loop order, same names, neurons in blocks of four) so the
+//! two can be read side by side. Trajectories are spread over threads; nothing else is clever.
+
+use anyhow::Result;
+
+use crate::engine::{Backend, Chunk, RunError, Sink};
+use crate::model::drift::{Drive, activation, segment_drive, step_coefficients};
+use crate::observe;
+use crate::plan::{InitialPlan, Plan};
+use crate::rng::{self, stream};
+
+pub struct CpuBackend {
+    threads: usize,
+}
+
+impl CpuBackend {
+    pub fn new() -> Self {
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        CpuBackend { threads }
+    }
+}
+
+impl Default for CpuBackend {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// x(0) for one trajectory (global index), padded to whole neuron blocks.
+pub fn initial_state(plan: &Plan, trajectory: u64) -> Vec<f32> {
+    let nb4 = plan.neuron_blocks() * 4;
+    let mut z = vec![0f32; nb4];
+    let key = rng::key_from_seed(plan.seed);
+    let mut x = vec![0f32; nb4];
+    match &plan.initial {
+        InitialPlan::Normal { std } => {
+            rng::fill_normals(&mut z, key, 0, trajectory as u32, stream::INITIAL);
+            for i in 0..plan.n {
+                x[i] = std * z[i];
+            }
+        }
+        InitialPlan::Point { x: x0 } => x[..plan.n].copy_from_slice(x0),
+        InitialPlan::Memory {
+            index,
+            amplitude,
+            jitter,
+        } => {
+            rng::fill_normals(&mut z, key, 0, trajectory as u32, stream::INITIAL);
+            for i in 0..plan.n {
+                x[i] = amplitude * plan.memories.get(i, *index) + jitter * z[i];
+            }
+        }
+    }
+    x
+}
+
+/// m(x) = Ξᵀ Ψ(x) / N, accumulated block by block like the kernels.
+pub fn overlaps(plan: &Plan, x: &[f32], m: &mut [f32]) {
+    let p = plan.p;
+    let mut acc = vec![0f32; p];
+    for b in 0..plan.neuron_blocks() {
+        let mut psi = [0f32; 4];
+        for (l, v) in psi.iter_mut().enumerate() {
+            let i = 4 * b + l;
+            if i < plan.n {
+                *v = activation(x[i], plan.slope);
+            }
+        }
+        accumulate_block(plan, b, &psi, &mut acc);
+    }
+    let inv_n = 1.0 / plan.n as f32;
+    for mu in 0..p {
+        m[mu] = acc[mu] * inv_n;
+    }
+}
+
+/// acc_μ += ξ_b,μ · ψ_b for one 4-neuron block (padding neurons have ξ = 0).
+#[inline]
+fn accumulate_block(plan: &Plan, b: usize, psi: &[f32; 4], acc: &mut [f32]) {
+    for (mu, a) in acc.iter_mut().enumerate() {
+        let mut dot = 0f32;
+        for l in 0..4 {
+            let i = 4 * b + l;
+            if i < plan.n {
+                dot += plan.memories.get(i, mu) * psi[l];
+            }
+        }
+        *a += dot;
+    }
+}
+
+/// Integrates one trajectory over the whole schedule. `saves` is [n_saves][P]; `x` returns the
+/// final state (length N). Returns the first step whose result was not finite.
+pub fn integrate(
+    plan: &Plan,
+    trajectory: u64,
+    saves: &mut [f32],
+    x_out: &mut [f32],
+) -> Result<(), u32> {
+    let (n, p) = (plan.n, plan.p);
+    let nb = plan.neuron_blocks();
+    let key = rng::key_from_seed(plan.seed);
+    let noise_scale = plan.noise_scale();
+    let inv_n = 1.0 / n as f32;
+    let mut x = initial_state(plan, trajectory);
+    let mut m = vec![0f32; p];
+    overlaps(plan, &x, &mut m);
+    if plan.save_every > 0 {
+        saves[..p].copy_from_slice(&m);
+    }
+    let mut c = vec![0f32; p];
+    let mut v = vec![0f32; n];
+    let has_vector = plan.has_vector_input();
+    for (seg, sp) in plan.segments.iter().enumerate() {
+        let prev = if seg > 0 {
+            segment_drive(plan, seg - 1, trajectory)
+        } else {
+            Drive::zero(p)
+        };
+        let cur = segment_drive(plan, seg, trajectory);
+        for local in 0..sp.steps {
+            let step = sp.start_step + local;
+            let (s, on) = sp.schedule(local);
+            let d = step_coefficients(
+                plan,
+                &prev,
+                &cur,
+                s,
+                on,
+                &m,
+                &mut c,
+                has_vector.then_some(&mut v[..]),
+            );
+            let mut acc = vec![0f32; p];
+            for b in 0..nb {
+                let z = rng::normals4([b as u32, step, trajectory as u32, stream::DYNAMICS], key);
+                let mut psi_new = [0f32; 4];
+                for l in 0..4 {
+                    let i = 4 * b + l;
+                    if i >= n {
+                        continue;
+                    }
+                    let xi_row = &plan.memories.xi[i * p..(i + 1) * p];
+                    let mut h = 0f32;
+                    for mu in 0..p {
+                        h += xi_row[mu] * c[mu];
+                    }
+                    let mut f = h - x[i];
+                    if plan.zero_diagonal {
+                        f -= d * activation(x[i], plan.slope);
+                    }
+                    if has_vector {
+                        f += v[i];
+                    }
+                    let xn = x[i] + plan.dt * f + noise_scale * z[l];
+                    x[i] = xn;
+                    psi_new[l] = activation(xn, plan.slope);
+                    if !xn.is_finite() {
+                        return Err(step);
+                    }
+                }
+                accumulate_block(plan, b, &psi_new, &mut acc);
+            }
+            for mu in 0..p {
+                m[mu] = acc[mu] * inv_n;
+            }
+            let done = step + 1;
+            if done % plan.save_every == 0 {
+                let k = (done / plan.save_every) as usize;
+                saves[k * p..(k + 1) * p].copy_from_slice(&m);
+            }
+        }
+    }
+    x_out.copy_from_slice(&x[..n]);
+    Ok(())
+}
+
+impl Backend for CpuBackend {
+    fn kind(&self) -> &'static str {
+        "cpu"
+    }
+
+    fn adapter(&self) -> String {
+        format!("cpu reference ({} threads)", self.threads)
+    }
+
+    fn max_chunk(&self, _plan: &Plan) -> u64 {
+        u64::MAX
+    }
+
+    fn run_chunk(&mut self, plan: &Plan, chunk: Chunk, sink: &mut dyn Sink) -> Result<()> {
+        let (n, p) = (plan.n, plan.p);
+        let t = plan.n_saves();
+        let count = chunk.count as usize;
+        // Per trajectory: saves [t][p] and the final state [n].
+        let mut saves = vec![0f32; count * t * p];
+        let mut finals = vec![0f32; count * n];
+        let per_thread = count.div_ceil(self.threads).max(1);
+        let failures: Vec<Option<(u64, u32)>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = saves
+                .chunks_mut(per_thread * t * p)
+                .zip(finals.chunks_mut(per_thread * n))
+                .enumerate()
+                .map(|(k, (sv, fx))| {
+                    scope.spawn(move || {
+                        for (j, (s1, f1)) in sv.chunks_mut(t * p).zip(fx.chunks_mut(n)).enumerate()
+                        {
+                            let traj = chunk.first + (k * per_thread + j) as u64;
+                            if let Err(step) = integrate(plan, traj, s1, f1) {
+                                return Some((traj, step));
+                            }
+                        }
+                        None
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("cpu worker panicked"))
+                .collect()
+        });
+        if let Some((trajectory, step)) = failures.into_iter().flatten().min_by_key(|f| (f.1, f.0))
+        {
+            return Err(RunError::Diverged {
+                trajectory,
+                step,
+                time: step as f64 * plan.dt_f64,
+            }
+            .into());
+        }
+        // Trajectory-major [traj][t][p] → save-major [t][traj][p], as the GPU produces it.
+        let mut by_save = vec![0f32; count * t * p];
+        for j in 0..count {
+            for k in 0..t {
+                by_save[(k * count + j) * p..(k * count + j + 1) * p]
+                    .copy_from_slice(&saves[(j * t + k) * p..(j * t + k + 1) * p]);
+            }
+        }
+        let partials = observe::block_partials(&by_save, t, count, p);
+        sink.partials(0, t, &partials)?;
+        if plan.per_trajectory {
+            sink.overlaps(0, t, &by_save)?;
+        }
+        sink.progress(chunk.count * plan.total_steps as u64);
+        if plan.final_state {
+            sink.final_state(&finals)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,334 @@
+//! The engine loop, the same for every backend: split the ensemble into chunks, let the
+//! backend integrate each chunk, and hand what it observes to the collectors and writers.
+//!
+//! Data flows one way: plan → backend → [`Sink`] → files.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::io::{self, NpyStream};
+use crate::observe::OverlapSums;
+use crate::plan::{BLOCK, Plan};
+
+/// A contiguous range of global trajectory indices; `first` is a multiple of [`BLOCK`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Chunk {
+    pub first: u64,
+    pub count: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(
+        "trajectory {trajectory} diverged: its state is not finite after step {step} (t = {time}); reduce integrator.dt or the input/noise scale"
+    )]
+    Diverged {
+        trajectory: u64,
+        step: u32,
+        time: f64,
+    },
+}
+
+/// Where a backend delivers what it observed for the current chunk.
+pub trait Sink {
+    /// Block partial sums [slot][block][P][3] of m, m², |m| for saves first..first+slots.
+    fn partials(&mut self, first: usize, slots: usize, partials: &[f32]) -> Result<()>;
+    /// Per-trajectory overlaps [slot][trajectory][P] (only asked for with per_trajectory).
+    fn overlaps(&mut self, first: usize, slots: usize, overlaps: &[f32]) -> Result<()>;
+    /// Final states [trajectory][N] of the chunk (only asked for with final_state).
+    fn final_state(&mut self, states: &[f32]) -> Result<()>;
+    /// Trajectory-steps completed since the last call.
+    fn progress(&mut self, trajectory_steps: u64);
+}
+
+/// A way to integrate trajectories: the GPU engine or the CPU reference.
+pub trait Backend {
+    /// "gpu" or "cpu".
+    fn kind(&self) -> &'static str;
+    /// Adapter (device) description.
+    fn adapter(&self) -> String;
+    /// Largest chunk this backend can take for the plan (the engine rounds it to BLOCK).
+    fn max_chunk(&self, plan: &Plan) -> u64;
+    /// Integrates `chunk` over the whole schedule, reporting through `sink`.
+    fn run_chunk(&mut self, plan: &Plan, chunk: Chunk, sink: &mut dyn Sink) -> Result<()>;
+}
+
+/// Host memory allowed for one chunk's per-trajectory overlaps before they are written.
+const HOST_CHUNK_BYTES: u64 = 256 << 20;
+
+/// The chunks a plan is cut into for a backend.
+pub fn chunks(plan: &Plan, backend: &dyn Backend) -> Vec<Chunk> {
+    let mut max = backend.max_chunk(plan);
+    if let Some(c) = plan.chunk_trajectories {
+        max = max.min(c);
+    }
+    if plan.per_trajectory {
+        let row = (plan.n_saves() * plan.p * 4) as u64;
+        max = max.min(HOST_CHUNK_BYTES / row.max(1));
+    }
+    let max = (max / BLOCK).max(1) * BLOCK;
+    let end = plan.first_trajectory + plan.trajectories;
+    let mut out = Vec::new();
+    let mut first = plan.first_trajectory;
+    while first < end {
+        let count = max.min(end - first);
+        out.push(Chunk { first, count });
+        first += count;
+    }
+    out
+}
+
+/// What a run produced, in memory.
+pub struct Outputs {
+    pub times: Vec<f64>,
+    pub sums: OverlapSums,
+    /// [M][T][P] when per_trajectory and collected in memory.
+    pub overlaps: Option<Vec<f32>>,
+    /// [M][N] when final_state and collected in memory.
+    pub final_state: Option<Vec<f32>>,
+}
+
+struct Collector<'a> {
+    plan: &'a Plan,
+    sums: OverlapSums,
+    chunk_count: usize,
+    chunk_overlaps: Vec<f32>,
+    overlaps_mem: Option<Vec<f32>>,
+    finals_mem: Option<Vec<f32>>,
+    overlaps_file: Option<NpyStream<f32>>,
+    finals_file: Option<NpyStream<f32>>,
+    bar: ProgressBar,
+    bar_shown: bool,
+    quiet: bool,
+    started: Instant,
+}
+
+impl Sink for Collector<'_> {
+    fn partials(&mut self, first: usize, slots: usize, partials: &[f32]) -> Result<()> {
+        self.sums.add_partials(first, slots, partials);
+        Ok(())
+    }
+
+    fn overlaps(&mut self, first: usize, slots: usize, data: &[f32]) -> Result<()> {
+        let (p, t, count) = (self.plan.p, self.plan.n_saves(), self.chunk_count);
+        for slot in 0..slots {
+            for j in 0..count {
+                let src = &data[(slot * count + j) * p..(slot * count + j + 1) * p];
+                let k = first + slot;
+                self.chunk_overlaps[(j * t + k) * p..(j * t + k + 1) * p].copy_from_slice(src);
+            }
+        }
+        Ok(())
+    }
+
+    fn final_state(&mut self, states: &[f32]) -> Result<()> {
+        if let Some(f) = self.finals_file.as_mut() {
+            f.push(states)?;
+        } else if let Some(m) = self.finals_mem.as_mut() {
+            m.extend_from_slice(states);
+        }
+        Ok(())
+    }
+
+    fn progress(&mut self, trajectory_steps: u64) {
+        self.bar.inc(trajectory_steps);
+        if !self.bar_shown
+            && !self.quiet
+            && self.started.elapsed() > Duration::from_secs(1)
+            && std::io::stderr().is_terminal()
+        {
+            self.bar.set_draw_target(ProgressDrawTarget::stderr());
+            self.bar_shown = true;
+        }
+    }
+}
+
+impl Collector<'_> {
+    fn end_chunk(&mut self) -> Result<()> {
+        if !self.plan.per_trajectory {
+            return Ok(());
+        }
+        if let Some(f) = self.overlaps_file.as_mut() {
+            f.push(&self.chunk_overlaps)?;
+        } else if let Some(m) = self.overlaps_mem.as_mut() {
+            m.extend_from_slice(&self.chunk_overlaps);
+        }
+        Ok(())
+    }
+}
+
+/// Runs a plan on a backend. With `dir`, per-trajectory arrays are streamed to files there
+/// (returned as None); without, everything is kept in memory.
+pub fn simulate(
+    plan: &Plan,
+    backend: &mut dyn Backend,
+    dir: Option<&Path>,
+    quiet: bool,
+) -> Result<Outputs> {
+    let m = plan.trajectories;
+    let t = plan.n_saves() as u64;
+    let (overlaps_file, finals_file) = match dir {
+        Some(d) => (
+            if plan.per_trajectory {
+                Some(NpyStream::create(
+                    &d.join("overlaps.npy"),
+                    &[m, t, plan.p as u64],
+                )?)
+            } else {
+                None
+            },
+            if plan.final_state {
+                Some(NpyStream::create(
+                    &d.join("final_state.npy"),
+                    &[m, plan.n as u64],
+                )?)
+            } else {
+                None
+            },
+        ),
+        None => (None, None),
+    };
+    let total = plan.trajectories * plan.total_steps as u64;
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::hidden());
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {percent}% ETA {eta}",
+        )
+        .expect("valid template"),
+    );
+    let mut col = Collector {
+        plan,
+        sums: OverlapSums::new(plan.n_saves(), plan.p),
+        chunk_count: 0,
+        chunk_overlaps: Vec::new(),
+        overlaps_mem: (dir.is_none() && plan.per_trajectory).then(Vec::new),
+        finals_mem: (dir.is_none() && plan.final_state).then(Vec::new),
+        overlaps_file,
+        finals_file,
+        bar,
+        bar_shown: false,
+        quiet,
+        started: Instant::now(),
+    };
+    for chunk in chunks(plan, backend) {
+        col.chunk_count = chunk.count as usize;
+        if plan.per_trajectory {
+            col.chunk_overlaps = vec![f32::NAN; chunk.count as usize * plan.n_saves() * plan.p];
+        }
+        log::debug!(
+            "chunk: trajectories {}..{}",
+            chunk.first,
+            chunk.first + chunk.count
+        );
+        backend.run_chunk(plan, chunk, &mut col)?;
+        col.end_chunk()?;
+    }
+    col.bar.finish_and_clear();
+    col.sums.count = plan.trajectories;
+    if let Some(f) = col.overlaps_file.take() {
+        f.finish()?;
+    }
+    if let Some(f) = col.finals_file.take() {
+        f.finish()?;
+    }
+    Ok(Outputs {
+        times: plan.save_times(),
+        sums: col.sums,
+        overlaps: col.overlaps_mem,
+        final_state: col.finals_mem,
+    })
+}
+
+/// Throughput and the files a run wrote.
+#[derive(Debug, Clone)]
+pub struct RunSummary {
+    pub wall_s: f64,
+    pub trajectory_steps_per_s: f64,
+    pub neuron_steps_per_s: f64,
+    pub files: Vec<String>,
+    pub out: PathBuf,
+}
+
+/// Runs a plan and writes every output into `dir` (which the caller has prepared).
+pub fn run_to_dir(
+    plan: &Plan,
+    backend: &mut dyn Backend,
+    dir: &Path,
+    quiet: bool,
+) -> Result<RunSummary> {
+    let start = Instant::now();
+    let out = simulate(plan, backend, Some(dir), quiet)?;
+    let wall_s = start.elapsed().as_secs_f64();
+    let traj_steps = plan.trajectories as f64 * plan.total_steps as f64;
+    let (t, p) = (plan.n_saves() as u64, plan.p as u64);
+    let mut files = Vec::new();
+    io::write_npy(&dir.join("times.npy"), &[t], &out.times)?;
+    files.push("times.npy".to_string());
+    let (mean, std, abs) = out.sums.finish();
+    io::write_npy(&dir.join("overlaps_mean.npy"), &[t, p], &mean)?;
+    io::write_npy(&dir.join("overlaps_std.npy"), &[t, p], &std)?;
+    io::write_npy(&dir.join("overlaps_abs_mean.npy"), &[t, p], &abs)?;
+    files.extend(
+        [
+            "overlaps_mean.npy",
+            "overlaps_std.npy",
+            "overlaps_abs_mean.npy",
+        ]
+        .map(String::from),
+    );
+    if plan.per_trajectory {
+        files.push("overlaps.npy".into());
+    }
+    if plan.final_state {
+        files.push("final_state.npy".into());
+    }
+    // Spread of |m| from the exact sums: sqrt(E m² − (E|m|)²).
+    let abs_std: Vec<f32> = (0..abs.len())
+        .map(|k| {
+            let m2 = std[k] as f64 * std[k] as f64 + mean[k] as f64 * mean[k] as f64;
+            (m2 - abs[k] as f64 * abs[k] as f64).max(0.0).sqrt() as f32
+        })
+        .collect();
+    let title = format!(
+        "{} — {} model, {} trajectories",
+        plan.spec.name,
+        plan.model.name(),
+        plan.trajectories
+    );
+    io::plot::overlaps_png(
+        &dir.join("overlaps.png"),
+        &title,
+        &out.times,
+        &abs,
+        &abs_std,
+        plan.p,
+    )?;
+    files.push("overlaps.png".into());
+    files.push("run.json".into());
+    let summary = RunSummary {
+        wall_s,
+        trajectory_steps_per_s: traj_steps / wall_s,
+        neuron_steps_per_s: traj_steps * plan.n as f64 / wall_s,
+        files: files.clone(),
+        out: dir.to_path_buf(),
+    };
+    let run_json = serde_json::json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "spec": plan.spec,
+        "backend": backend.kind(),
+        "adapter": backend.adapter(),
+        "trajectories": { "first": plan.first_trajectory, "count": plan.trajectories },
+        "steps": plan.total_steps,
+        "saves": plan.n_saves(),
+        "wall_s": wall_s,
+        "trajectory_steps_per_s": summary.trajectory_steps_per_s,
+        "neuron_steps_per_s": summary.neuron_steps_per_s,
+        "files": files,
+    });
+    io::write_json(&dir.join("run.json"), &run_json)?;
+    Ok(summary)
+}

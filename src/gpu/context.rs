@@ -1,0 +1,159 @@
+//! The GPU context: instance, adapter, device and queue, made once and borrowed by everything
+//! else, plus the one read-back helper.
+
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, Result, anyhow, bail};
+
+/// Adapter, device and queue. Device errors that escape error scopes are recorded here and
+/// turned into `Err` by [`GpuContext::check_errors`] instead of panicking.
+pub struct GpuContext {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub adapter_info: wgpu::AdapterInfo,
+    pub limits: wgpu::Limits,
+    errors: Arc<Mutex<Vec<String>>>,
+}
+
+/// An adapter as `idpsim devices` lists it.
+pub struct AdapterSummary {
+    pub info: wgpu::AdapterInfo,
+    pub limits: wgpu::Limits,
+}
+
+fn instance() -> wgpu::Instance {
+    wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env())
+}
+
+/// Every adapter wgpu can see (Vulkan, Metal, DX12).
+pub fn list_adapters() -> Vec<AdapterSummary> {
+    let inst = instance();
+    let adapters = pollster::block_on(inst.enumerate_adapters(wgpu::Backends::all()));
+    adapters
+        .into_iter()
+        .map(|a| AdapterSummary {
+            info: a.get_info(),
+            limits: a.limits(),
+        })
+        .collect()
+}
+
+fn rank(t: wgpu::DeviceType) -> u8 {
+    match t {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Cpu => 3,
+        wgpu::DeviceType::Other => 4,
+    }
+}
+
+impl GpuContext {
+    /// Opens the best adapter, or the first whose name contains `filter` (case-insensitive).
+    pub fn new(filter: Option<&str>) -> Result<GpuContext> {
+        let inst = instance();
+        let mut adapters = pollster::block_on(inst.enumerate_adapters(wgpu::Backends::all()));
+        adapters.retain(|a| a.get_info().backend != wgpu::Backend::Gl);
+        if adapters.is_empty() {
+            bail!(
+                "no GPU adapter found (Vulkan, Metal or DX12); on Linux without a GPU install Mesa's lavapipe (Debian: mesa-vulkan-drivers)"
+            );
+        }
+        let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
+        if let Some(f) = filter {
+            let f = f.to_lowercase();
+            adapters.retain(|a| a.get_info().name.to_lowercase().contains(&f));
+            if adapters.is_empty() {
+                bail!(
+                    "--adapter: no adapter name contains '{f}'; available: {}",
+                    names.join(", ")
+                );
+            }
+        }
+        adapters.sort_by_key(|a| rank(a.get_info().device_type));
+        let adapter = adapters.into_iter().next().expect("non-empty");
+        let adapter_info = adapter.get_info();
+        let limits = adapter.limits();
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("idpsim.device"),
+            required_features: wgpu::Features::empty(),
+            required_limits: limits.clone(),
+            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            memory_hints: wgpu::MemoryHints::Performance,
+            trace: wgpu::Trace::Off,
+        }))
+        .with_context(|| format!("cannot open a device on adapter '{}'", adapter_info.name))?;
+        let errors = Arc::new(Mutex::new(Vec::new()));
+        let sink = errors.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            sink.lock().expect("error list").push(e.to_string());
+        }));
+        log::info!(
+            "GPU adapter: {} ({:?}, {:?})",
+            adapter_info.name,
+            adapter_info.device_type,
+            adapter_info.backend
+        );
+        Ok(GpuContext {
+            device,
+            queue,
+            adapter_info,
+            limits,
+            errors,
+        })
+    }
+
+    /// "name (backend, type)".
+    pub fn describe(&self) -> String {
+        format!(
+            "{} ({:?}, {:?})",
+            self.adapter_info.name, self.adapter_info.backend, self.adapter_info.device_type
+        )
+    }
+
+    /// Fails with the first device error recorded since the last call.
+    pub fn check_errors(&self) -> Result<()> {
+        let mut errs = self.errors.lock().expect("error list");
+        if let Some(e) = errs.first().cloned() {
+            errs.clear();
+            bail!("GPU error: {e}");
+        }
+        Ok(())
+    }
+
+    /// Largest size of one storage binding (and of one buffer).
+    pub fn max_binding(&self) -> u64 {
+        (self.limits.max_storage_buffer_binding_size as u64).min(self.limits.max_buffer_size)
+    }
+
+    /// Copies `size` bytes of a MAP_READ buffer to the host.
+    ///
+    /// Mapping rules: the buffer must have been created with MAP_READ, must not be in use by
+    /// queued work we have not waited for (we wait with a blocking poll first), and is unmapped
+    /// before returning so the next copy into it is valid.
+    pub fn read_buffer(&self, buffer: &wgpu::Buffer, size: u64) -> Result<Vec<u8>> {
+        if size == 0 {
+            return Ok(Vec::new());
+        }
+        let slice = buffer.slice(..size);
+        let (tx, rx) = std::sync::mpsc::channel();
+        slice.map_async(wgpu::MapMode::Read, move |r| {
+            let _ = tx.send(r);
+        });
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| anyhow!("GPU poll failed: {e}"))?;
+        rx.recv()
+            .map_err(|_| anyhow!("GPU read-back was cancelled"))?
+            .map_err(|e| anyhow!("GPU read-back failed: {e}"))?;
+        let bytes = {
+            let view = slice
+                .get_mapped_range()
+                .map_err(|e| anyhow!("GPU read-back: {e}"))?;
+            view.to_vec()
+        };
+        buffer.unmap();
+        self.check_errors()?;
+        Ok(bytes)
+    }
+}

@@ -1,0 +1,40 @@
+//! Host mirrors of the WGSL structs in `shaders/params.wgsl` (scalars only; a test checks the
+//! member offsets against naga's layout).
+
+use bytemuck::{Pod, Zeroable};
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, Pod, Zeroable, PartialEq, Eq)]
+pub struct Params {
+    pub key_lo: u32,
+    pub key_hi: u32,
+    pub traj_first: u32,
+    pub traj_count: u32,
+    pub step_begin: u32,
+    pub step_count: u32,
+    pub segment: u32,
+    pub slot_base: u32,
+    pub slot_count: u32,
+    pub block_count: u32,
+    pub _pad0: u32,
+    pub _pad1: u32,
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, Pod, Zeroable, PartialEq)]
+pub struct Segment {
+    pub start: u32,
+    pub steps: u32,
+    pub ramp: u32,
+    pub pulse: u32,
+    pub noise: f32,
+    pub _pad0: u32,
+    pub _pad1: u32,
+    pub _pad2: u32,
+}
+
+const _: () = assert!(std::mem::size_of::<Params>() == 48);
+const _: () = assert!(std::mem::size_of::<Segment>() == 32);
+
+/// `Segment::pulse` when the input stays on for the whole segment.
+pub const NO_PULSE: u32 = u32::MAX;

@@ -1,0 +1,149 @@
+//! The drift f(x) = −x + Ξ(a ⊙ m(x) + b) − d Ψ(x) + v, in low-rank form (THEORY.md §2), and the
+//! per-trajectory input drive it is evaluated with. One definition for the CPU reference; the
+//! kernels in `shaders/step.wgsl` use the same names and the same order of operations.
+//!
+//! IDP: a = α(t), b = 0, d = Σα/N if the diagonal is zeroed, v = 0.
+//! Classic: a = 1, b = w(t), d = P/N if the diagonal is zeroed, v = u_vector(t) + η.
+
+use crate::model::input::SegmentPlan;
+use crate::plan::{ModelKind, Plan};
+use crate::rng::{self, stream};
+
+/// Largest |δ x| fed to tanh: tanh(10) rounds to 1 in f32, and clamping keeps a non-finite
+/// state from turning into NaN inside tanh on some GPUs.
+pub const ACT_CLAMP: f32 = 10.0;
+
+/// Ψ(x) = tanh(clamp(δ x, −10, 10)).
+#[inline(always)]
+pub fn activation(x: f32, slope: f32) -> f32 {
+    (slope * x).clamp(-ACT_CLAMP, ACT_CLAMP).tanh()
+}
+
+/// What one trajectory sees of one segment's input: P coefficients and, for the classic model
+/// with a vector input or input noise, a per-neuron term.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Drive {
+    pub coef: Vec<f32>,
+    pub vector: Option<Vec<f32>>,
+}
+
+impl Drive {
+    pub fn zero(p: usize) -> Drive {
+        Drive {
+            coef: vec![0.0; p],
+            vector: None,
+        }
+    }
+}
+
+/// The per-neuron input corruption η of `trajectory` in segment `seg` (unit normals; the caller
+/// scales by the segment's noise std).
+pub fn input_noise(plan: &Plan, seg: usize, trajectory: u64) -> Vec<f32> {
+    let mut z = vec![0f32; plan.neuron_blocks() * 4];
+    rng::fill_normals(
+        &mut z,
+        rng::key_from_seed(plan.seed),
+        seg as u32,
+        trajectory as u32,
+        stream::INPUT_NOISE,
+    );
+    z.truncate(plan.n);
+    z
+}
+
+/// The drive of segment `seg` for one trajectory (global index).
+pub fn segment_drive(plan: &Plan, seg: usize, trajectory: u64) -> Drive {
+    let sp: &SegmentPlan = &plan.segments[seg];
+    let (n, p) = (plan.n, plan.p);
+    let mut coef = sp.coef.clone();
+    let mut vector = match plan.model {
+        ModelKind::Classic if plan.has_vector_input() => {
+            Some(sp.vector.clone().unwrap_or_else(|| vec![0.0; n]))
+        }
+        _ => None,
+    };
+    if sp.noise > 0.0 {
+        let z = input_noise(plan, seg, trajectory);
+        match plan.model {
+            ModelKind::Idp => {
+                // α += Ξᵀη / N, summed in neuron order.
+                let mut acc = vec![0f32; p];
+                for i in 0..n {
+                    let eta = sp.noise * z[i];
+                    for (mu, a) in acc.iter_mut().enumerate() {
+                        *a += plan.memories.get(i, mu) * eta;
+                    }
+                }
+                let inv_n = 1.0 / n as f32;
+                for mu in 0..p {
+                    coef[mu] += acc[mu] * inv_n;
+                }
+            }
+            ModelKind::Classic => {
+                let v = vector
+                    .as_mut()
+                    .expect("has_vector_input covers input noise");
+                for i in 0..n {
+                    v[i] += sp.noise * z[i];
+                }
+            }
+        }
+    }
+    Drive { coef, vector }
+}
+
+/// `prev + s (cur − prev)`, or `cur` itself once the ramp is over (s = 1).
+#[inline(always)]
+pub fn ramp(prev: f32, cur: f32, s: f32) -> f32 {
+    if s >= 1.0 {
+        cur
+    } else {
+        prev + s * (cur - prev)
+    }
+}
+
+/// The low-rank field's coefficients for one step: c_μ = a_μ m_μ + b_μ, the diagonal shift d
+/// and, when present, the per-neuron input v. `prev`/`cur` are the drives of the previous and
+/// current segments, `s`/`on` the ramp fraction and pulse gate.
+pub fn step_coefficients(
+    plan: &Plan,
+    prev: &Drive,
+    cur: &Drive,
+    s: f32,
+    on: bool,
+    m: &[f32],
+    c: &mut [f32],
+    v: Option<&mut [f32]>,
+) -> f32 {
+    let p = plan.p;
+    let inv_n = 1.0 / plan.n as f32;
+    let mut sum_a = 0f32;
+    for mu in 0..p {
+        let q = if on {
+            ramp(prev.coef[mu], cur.coef[mu], s)
+        } else {
+            0.0
+        };
+        match plan.model {
+            ModelKind::Idp => {
+                c[mu] = q * m[mu];
+                sum_a += q;
+            }
+            ModelKind::Classic => c[mu] = m[mu] + q,
+        }
+    }
+    if let (Some(v), Some(cv)) = (v, cur.vector.as_ref()) {
+        let zero = vec![0f32; plan.n];
+        let pv = prev.vector.as_ref().unwrap_or(&zero);
+        for i in 0..plan.n {
+            v[i] = if on { ramp(pv[i], cv[i], s) } else { 0.0 };
+        }
+    }
+    if !plan.zero_diagonal {
+        return 0.0;
+    }
+    match plan.model {
+        ModelKind::Idp => sum_a * inv_n,
+        ModelKind::Classic => p as f32 * inv_n,
+    }
+}

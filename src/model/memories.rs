@@ -1,0 +1,376 @@
+//! Stored memories ξ^μ ∈ {−1, +1}^N: Sylvester–Hadamard columns, seeded random, explicit, or
+//! read from an NPY file. Stored neuron-major (`xi[i * p + mu]`) as the kernels read them.
+
+use std::path::Path;
+
+use crate::rng::{key_from_seed, philox4x32_10, stream};
+use crate::spec::{MAX_N, MAX_P, MemoriesSpec, SpecError, SpecResult};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Memories {
+    pub n: usize,
+    pub p: usize,
+    /// ±1 entries, `xi[i * p + mu]`.
+    pub xi: Vec<f32>,
+}
+
+impl Memories {
+    /// ξ^μ_i.
+    #[inline]
+    pub fn get(&self, i: usize, mu: usize) -> f32 {
+        self.xi[i * self.p + mu]
+    }
+
+    /// Memory μ as a vector of length N.
+    pub fn pattern(&self, mu: usize) -> Vec<f32> {
+        (0..self.n).map(|i| self.get(i, mu)).collect()
+    }
+
+    /// G = ΞᵀΞ / N (P × P, row-major, f64): the saliencies of u = Ξw are α = G w.
+    pub fn gram(&self) -> Vec<f64> {
+        let (n, p) = (self.n, self.p);
+        let mut g = vec![0f64; p * p];
+        for i in 0..n {
+            let row = &self.xi[i * p..(i + 1) * p];
+            for a in 0..p {
+                for b in 0..p {
+                    g[a * p + b] += (row[a] * row[b]) as f64;
+                }
+            }
+        }
+        g.iter_mut().for_each(|v| *v /= n as f64);
+        g
+    }
+
+    /// α = Ξᵀ u / N for an arbitrary input vector u (f64).
+    pub fn saliency_of(&self, u: &[f64]) -> Vec<f64> {
+        let mut a = vec![0f64; self.p];
+        for (i, ui) in u.iter().enumerate() {
+            for (mu, am) in a.iter_mut().enumerate() {
+                *am += self.get(i, mu) as f64 * ui;
+            }
+        }
+        a.iter_mut().for_each(|v| *v /= self.n as f64);
+        a
+    }
+
+    /// Rows of P patterns, each of length N (the NPY layout [P, N]).
+    pub fn from_patterns(rows: &[Vec<f32>]) -> Memories {
+        let p = rows.len();
+        let n = rows[0].len();
+        let mut xi = vec![0f32; n * p];
+        for (mu, row) in rows.iter().enumerate() {
+            for (i, &v) in row.iter().enumerate() {
+                xi[i * p + mu] = v;
+            }
+        }
+        Memories { n, p, xi }
+    }
+}
+
+/// Entry (r, c) of the Sylvester–Hadamard matrix of any power-of-two order: (−1)^popcount(r & c).
+pub fn hadamard_entry(r: usize, c: usize) -> f32 {
+    if (r & c).count_ones() % 2 == 0 {
+        1.0
+    } else {
+        -1.0
+    }
+}
+
+/// Random memory μ, neuron i: bit i % 128 of Philox block [i / 128, μ, 0, MEMORIES] keyed by
+/// `seed`. A memory does not depend on N or P beyond its own index.
+pub fn random_entry(seed: u64, i: usize, mu: usize) -> f32 {
+    let r = philox4x32_10(
+        [(i / 128) as u32, mu as u32, 0, stream::MEMORIES],
+        key_from_seed(seed),
+    );
+    let bit = (r[(i % 128) / 32] >> (i % 32)) & 1;
+    if bit == 1 { 1.0 } else { -1.0 }
+}
+
+fn check_sizes(n: usize, p: usize, field: &str) -> SpecResult<()> {
+    if n == 0 || n > MAX_N {
+        return Err(SpecError::new(
+            format!("{field}.n"),
+            format!("{n} is out of range; accepted: 1 to {MAX_N}"),
+        ));
+    }
+    if p == 0 || p > MAX_P {
+        return Err(SpecError::new(
+            format!("{field}.p"),
+            format!("{p} is out of range; accepted: 1 to {MAX_P}"),
+        ));
+    }
+    Ok(())
+}
+
+pub fn build(spec: &MemoriesSpec, base_dir: &Path) -> SpecResult<Memories> {
+    match spec {
+        MemoriesSpec::Hadamard { n, p, columns } => {
+            let (n, p) = (*n, *p);
+            check_sizes(n, p, "memories")?;
+            if !n.is_power_of_two() {
+                return Err(SpecError::new(
+                    "memories.n",
+                    format!(
+                        "{n} is not a power of two (Hadamard memories need N = 1, 2, 4, 8, ...)"
+                    ),
+                ));
+            }
+            if p > n {
+                return Err(SpecError::new(
+                    "memories.p",
+                    format!("{p} exceeds N = {n}; a Hadamard matrix has only N columns"),
+                ));
+            }
+            let cols: Vec<usize> = match columns {
+                None => (0..p).collect(),
+                Some(c) => {
+                    if c.len() != p {
+                        return Err(SpecError::new(
+                            "memories.columns",
+                            format!("has {} entries; it must have p = {p}", c.len()),
+                        ));
+                    }
+                    for (k, &col) in c.iter().enumerate() {
+                        if col >= n {
+                            return Err(SpecError::new(
+                                format!("memories.columns[{k}]"),
+                                format!("column {col} does not exist; accepted: 0 to {}", n - 1),
+                            ));
+                        }
+                        if c[..k].contains(&col) {
+                            return Err(SpecError::new(
+                                format!("memories.columns[{k}]"),
+                                format!("column {col} is repeated; memories must be distinct"),
+                            ));
+                        }
+                    }
+                    c.clone()
+                }
+            };
+            let mut xi = vec![0f32; n * p];
+            for i in 0..n {
+                for (mu, &c) in cols.iter().enumerate() {
+                    xi[i * p + mu] = hadamard_entry(i, c);
+                }
+            }
+            Ok(Memories { n, p, xi })
+        }
+        MemoriesSpec::Random { n, p, seed } => {
+            let (n, p) = (*n, *p);
+            check_sizes(n, p, "memories")?;
+            let mut xi = vec![0f32; n * p];
+            for i in 0..n {
+                for mu in 0..p {
+                    xi[i * p + mu] = random_entry(*seed, i, mu);
+                }
+            }
+            Ok(Memories { n, p, xi })
+        }
+        MemoriesSpec::Explicit { patterns } => {
+            if patterns.is_empty() {
+                return Err(SpecError::new(
+                    "memories.patterns",
+                    "is empty; give P rows of N entries ±1",
+                ));
+            }
+            let n = patterns[0].len();
+            check_sizes(n, patterns.len(), "memories")
+                .map_err(|e| SpecError::new("memories.patterns", e.message))?;
+            let mut rows = Vec::with_capacity(patterns.len());
+            for (mu, row) in patterns.iter().enumerate() {
+                if row.len() != n {
+                    return Err(SpecError::new(
+                        format!("memories.patterns[{mu}]"),
+                        format!("has {} entries; every row must have N = {n}", row.len()),
+                    ));
+                }
+                if let Some(i) = row.iter().position(|&v| v != 1.0 && v != -1.0) {
+                    return Err(SpecError::new(
+                        format!("memories.patterns[{mu}][{i}]"),
+                        format!("{} is not accepted; entries must be 1 or -1", row[i]),
+                    ));
+                }
+                rows.push(row.iter().map(|&v| v as f32).collect::<Vec<f32>>());
+            }
+            Ok(Memories::from_patterns(&rows))
+        }
+        MemoriesSpec::File { path } => {
+            let full = base_dir.join(path);
+            let (shape, data) = read_npy_f64(&full).map_err(|e| {
+                SpecError::new(
+                    "memories.path",
+                    format!("cannot read '{}': {e}", full.display()),
+                )
+            })?;
+            if shape.len() != 2 {
+                return Err(SpecError::new(
+                    "memories.path",
+                    format!(
+                        "'{}' has shape {shape:?}; it must be 2-D [P, N]",
+                        full.display()
+                    ),
+                ));
+            }
+            let (p, n) = (shape[0] as usize, shape[1] as usize);
+            check_sizes(n, p, "memories").map_err(|e| {
+                SpecError::new("memories.path", format!("'{}': {}", full.display(), e))
+            })?;
+            if let Some(k) = data.iter().position(|&v| v != 1.0 && v != -1.0) {
+                return Err(SpecError::new(
+                    "memories.path",
+                    format!(
+                        "'{}' entry [{}, {}] is {}; entries must be 1 or -1",
+                        full.display(),
+                        k / n,
+                        k % n,
+                        data[k]
+                    ),
+                ));
+            }
+            let rows: Vec<Vec<f32>> = data
+                .chunks(n)
+                .map(|r| r.iter().map(|&v| v as f32).collect())
+                .collect();
+            Ok(Memories::from_patterns(&rows))
+        }
+    }
+}
+
+/// Reads an NPY array of any integer or float dtype as f64 (C order only).
+pub fn read_npy_f64(path: &Path) -> Result<(Vec<u64>, Vec<f64>), String> {
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    let npy = npyz::NpyFile::new(&bytes[..]).map_err(|e| format!("not an NPY file ({e})"))?;
+    if npy.order() != npyz::Order::C {
+        return Err(
+            "Fortran-ordered arrays are not supported; save with np.ascontiguousarray".into(),
+        );
+    }
+    let shape = npy.shape().to_vec();
+    let dtype = match npy.dtype() {
+        npyz::DType::Plain(ts) => ts.to_string(),
+        other => return Err(format!("unsupported dtype {other:?}")),
+    };
+    let err = |e: std::io::Error| e.to_string();
+    let data: Vec<f64> = match &dtype[1..] {
+        "f8" => npy.into_vec::<f64>().map_err(err)?,
+        "f4" => npy
+            .into_vec::<f32>()
+            .map_err(err)?
+            .into_iter()
+            .map(f64::from)
+            .collect(),
+        "i1" => npy
+            .into_vec::<i8>()
+            .map_err(err)?
+            .into_iter()
+            .map(f64::from)
+            .collect(),
+        "i2" => npy
+            .into_vec::<i16>()
+            .map_err(err)?
+            .into_iter()
+            .map(f64::from)
+            .collect(),
+        "i4" => npy
+            .into_vec::<i32>()
+            .map_err(err)?
+            .into_iter()
+            .map(f64::from)
+            .collect(),
+        "i8" => npy
+            .into_vec::<i64>()
+            .map_err(err)?
+            .into_iter()
+            .map(|v| v as f64)
+            .collect(),
+        "u1" => npy
+            .into_vec::<u8>()
+            .map_err(err)?
+            .into_iter()
+            .map(f64::from)
+            .collect(),
+        other => {
+            return Err(format!(
+                "unsupported dtype '{other}'; accepted: int8/16/32/64, uint8, float32/64"
+            ));
+        }
+    };
+    Ok((shape, data))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hadamard_columns_are_orthogonal() {
+        let m = build(
+            &MemoriesSpec::Hadamard {
+                n: 16,
+                p: 5,
+                columns: Some(vec![1, 3, 4, 7, 15]),
+            },
+            Path::new("."),
+        )
+        .unwrap();
+        let g = m.gram();
+        for a in 0..5 {
+            for b in 0..5 {
+                assert_eq!(g[a * 5 + b], if a == b { 1.0 } else { 0.0 });
+            }
+        }
+        assert_eq!(
+            m.pattern(0),
+            (0..16).map(|i| hadamard_entry(i, 1)).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn random_memories_are_fair_and_seeded() {
+        let a = build(
+            &MemoriesSpec::Random {
+                n: 4096,
+                p: 3,
+                seed: 5,
+            },
+            Path::new("."),
+        )
+        .unwrap();
+        let b = build(
+            &MemoriesSpec::Random {
+                n: 4096,
+                p: 3,
+                seed: 5,
+            },
+            Path::new("."),
+        )
+        .unwrap();
+        let c = build(
+            &MemoriesSpec::Random {
+                n: 4096,
+                p: 3,
+                seed: 6,
+            },
+            Path::new("."),
+        )
+        .unwrap();
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+        // Mean of 12 288 fair ±1 entries: |mean| < 5/sqrt(12288) = 0.045 except with prob < 1e-6.
+        let mean: f32 = a.xi.iter().sum::<f32>() / a.xi.len() as f32;
+        assert!(mean.abs() < 0.045, "mean {mean}");
+        // Prefix property: memory μ does not depend on N.
+        let d = build(
+            &MemoriesSpec::Random {
+                n: 100,
+                p: 3,
+                seed: 5,
+            },
+            Path::new("."),
+        )
+        .unwrap();
+        assert_eq!(d.pattern(2)[..], a.pattern(2)[..100]);
+    }
+}

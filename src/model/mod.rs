@@ -1,0 +1,5 @@
+//! The model: memories, input schedules and the drift.
+
+pub mod drift;
+pub mod input;
+pub mod memories;

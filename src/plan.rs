@@ -1,0 +1,126 @@
+//! The validated plan: checked values and derived sizes. The engines only ever see a `Plan`.
+
+use crate::model::input::SegmentPlan;
+use crate::model::memories::Memories;
+use crate::spec::Spec;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelKind {
+    /// dx = (−x + W(u) Ψ(x)) dt + σ dB.
+    Idp,
+    /// dx = (−x + W Ψ(x) + u) dt + σ dB.
+    Classic,
+}
+
+impl ModelKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Idp => "idp",
+            ModelKind::Classic => "classic",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendChoice {
+    Auto,
+    Gpu,
+    Cpu,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LayoutChoice {
+    Auto,
+    Thread,
+    Group,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum InitialPlan {
+    /// x(0) ~ N(0, std² I) from stream INITIAL.
+    Normal { std: f32 },
+    /// Every trajectory starts at x (zero included).
+    Point { x: Vec<f32> },
+    /// amplitude ξ^index + jitter · N(0, I) from stream INITIAL.
+    Memory {
+        index: usize,
+        amplitude: f32,
+        jitter: f32,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The resolved spec (defaults filled in), written to run.json.
+    pub spec: Spec,
+    pub model: ModelKind,
+    /// δ in Ψ(z) = tanh(δ z).
+    pub slope: f32,
+    pub zero_diagonal: bool,
+    pub n: usize,
+    pub p: usize,
+    pub memories: Memories,
+    pub segments: Vec<SegmentPlan>,
+    pub sigma: f32,
+    pub dt: f32,
+    pub dt_f64: f64,
+    pub total_steps: u32,
+    /// Trajectories this run integrates (a shard's share when sharded).
+    pub trajectories: u64,
+    /// Global index of the first trajectory (0 unless sharded).
+    pub first_trajectory: u64,
+    pub seed: u64,
+    pub initial: InitialPlan,
+    /// Steps between overlap saves; save k is at step k·save_every (k = 0 is the initial state).
+    pub save_every: u32,
+    pub per_trajectory: bool,
+    pub final_state: bool,
+    pub backend: BackendChoice,
+    pub adapter: Option<String>,
+    pub layout: LayoutChoice,
+    pub steps_per_dispatch: Option<u32>,
+    pub chunk_trajectories: Option<u64>,
+}
+
+/// Trajectories per reduction block: ensemble sums are formed per block of this many
+/// consecutive global trajectory indices, in a fixed order, on both backends.
+pub const BLOCK: u64 = 64;
+
+impl Plan {
+    /// Number of overlap saves, t = 0 included.
+    pub fn n_saves(&self) -> usize {
+        (self.total_steps / self.save_every) as usize + 1
+    }
+
+    /// Save times (time units).
+    pub fn save_times(&self) -> Vec<f64> {
+        (0..self.n_saves())
+            .map(|k| (k as u64 * self.save_every as u64) as f64 * self.dt_f64)
+            .collect()
+    }
+
+    /// Total simulated time.
+    pub fn duration(&self) -> f64 {
+        self.total_steps as f64 * self.dt_f64
+    }
+
+    /// Noise amplitude per step, σ √dt, as the kernels use it.
+    pub fn noise_scale(&self) -> f32 {
+        (self.sigma as f64 * self.dt_f64.sqrt()) as f32
+    }
+
+    /// Number of 4-neuron blocks (neuron i is lane i % 4 of block i / 4).
+    pub fn neuron_blocks(&self) -> usize {
+        self.n.div_ceil(4)
+    }
+
+    /// True when some segment needs a per-neuron input term (classic model with a `vector`
+    /// input or input noise).
+    pub fn has_vector_input(&self) -> bool {
+        self.model == ModelKind::Classic
+            && self
+                .segments
+                .iter()
+                .any(|s| s.vector.is_some() || s.noise > 0.0)
+    }
+}

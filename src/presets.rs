@@ -1,0 +1,87 @@
+//! Built-in specs: `idpsim presets` lists them, `idpsim preset NAME` prints one.
+
+/// (name, one-line description, JSON).
+pub const PRESETS: &[(&str, &str, &str)] = &[
+    (
+        "quickstart",
+        "IDP, N = 64 Hadamard memories, P = 4, mixed input dominated by memory 1, σ = 0.5, 16 384 trajectories",
+        r#"{
+  "name": "quickstart",
+  "model": { "kind": "idp", "activation": { "kind": "tanh", "slope": 1.0 }, "zero_diagonal": false },
+  "memories": { "kind": "hadamard", "n": 64, "p": 4, "columns": [1, 2, 3, 4] },
+  "input": { "segments": [ { "duration": 20.0, "weights": [1.2, 2.5, 0.9, 1.1] } ], "gain": 1.0 },
+  "noise": { "sigma": 0.5 },
+  "integrator": { "scheme": "euler_maruyama", "dt": 0.01 },
+  "ensemble": { "trajectories": 16384, "seed": 42, "initial": { "kind": "normal", "std": 1.0 } },
+  "observe": { "overlaps": { "every": 0.1, "per_trajectory": false }, "final_state": true },
+  "run": { "backend": "auto" }
+}"#,
+    ),
+    (
+        "quickstart-classic",
+        "the quickstart network as a classic Hopfield model with the same input as a bias",
+        r#"{
+  "name": "quickstart-classic",
+  "model": { "kind": "classic", "activation": { "kind": "tanh", "slope": 1.0 }, "zero_diagonal": false },
+  "memories": { "kind": "hadamard", "n": 64, "p": 4, "columns": [1, 2, 3, 4] },
+  "input": { "segments": [ { "duration": 20.0, "weights": [1.2, 2.5, 0.9, 1.1] } ], "gain": 1.0 },
+  "noise": { "sigma": 0.5 },
+  "integrator": { "scheme": "euler_maruyama", "dt": 0.01 },
+  "ensemble": { "trajectories": 16384, "seed": 42, "initial": { "kind": "normal", "std": 1.0 } },
+  "observe": { "overlaps": { "every": 0.1, "per_trajectory": false }, "final_state": true },
+  "run": { "backend": "auto" }
+}"#,
+    ),
+    (
+        "bench-a",
+        "benchmark (a): IDP, N = 1024 random memories, P = 10, δ = 10, σ = 8, zero diagonal, 512 trajectories, 1000 steps",
+        r#"{
+  "name": "bench-a",
+  "model": { "kind": "idp", "activation": { "kind": "tanh", "slope": 10.0 }, "zero_diagonal": true },
+  "memories": { "kind": "random", "n": 1024, "p": 10, "seed": 1 },
+  "input": { "segments": [ { "duration": 10.0, "weights": [2.5, 1, 1, 1, 1, 1, 1, 1, 1, 1] } ] },
+  "noise": { "sigma": 8.0 },
+  "integrator": { "scheme": "euler_maruyama", "dt": 0.01 },
+  "ensemble": { "trajectories": 512, "seed": 1, "initial": { "kind": "normal", "std": 1.0 } },
+  "observe": { "overlaps": { "every": 0.1 } }
+}"#,
+    ),
+    (
+        "bench-b",
+        "benchmark (b): IDP, N = 2, P = 2, σ = 0.5, 65 536 trajectories, 1000 steps",
+        r#"{
+  "name": "bench-b",
+  "model": { "kind": "idp", "activation": { "kind": "tanh", "slope": 1.0 }, "zero_diagonal": true },
+  "memories": { "kind": "hadamard", "n": 2, "p": 2 },
+  "input": { "segments": [ { "duration": 10.0, "weights": [2.5, 1.0] } ] },
+  "noise": { "sigma": 0.5 },
+  "integrator": { "scheme": "euler_maruyama", "dt": 0.01 },
+  "ensemble": { "trajectories": 65536, "seed": 1, "initial": { "kind": "normal", "std": 1.0 } },
+  "observe": { "overlaps": { "every": 0.1 } }
+}"#,
+    ),
+    (
+        "bench-c",
+        "benchmark (c): classic, N = 64 random memories, P = 10, σ = 0.5, zero diagonal, 4096 trajectories, 1000 steps",
+        r#"{
+  "name": "bench-c",
+  "model": { "kind": "classic", "activation": { "kind": "tanh", "slope": 1.0 }, "zero_diagonal": true },
+  "memories": { "kind": "random", "n": 64, "p": 10, "seed": 1 },
+  "input": { "segments": [ { "duration": 10.0, "weights": [2.5, 1, 1, 1, 1, 1, 1, 1, 1, 1] } ] },
+  "noise": { "sigma": 0.5 },
+  "integrator": { "scheme": "euler_maruyama", "dt": 0.01 },
+  "ensemble": { "trajectories": 4096, "seed": 1, "initial": { "kind": "normal", "std": 1.0 } },
+  "observe": { "overlaps": { "every": 0.1 } }
+}"#,
+    ),
+];
+
+/// The JSON of a preset.
+pub fn get(name: &str) -> Option<&'static str> {
+    PRESETS.iter().find(|p| p.0 == name).map(|p| p.2)
+}
+
+/// Comma-separated preset names, for error messages.
+pub fn names() -> String {
+    PRESETS.iter().map(|p| p.0).collect::<Vec<_>>().join(", ")
+}

@@ -1,0 +1,589 @@
+//! The JSON spec (DESIGN §2): raw serde structs that reject unknown fields, the defaults, and
+//! [`Spec::plan`], which checks every value and turns the spec into a validated [`Plan`].
+//! Every validation rule and its message lives in this file.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::input;
+use crate::model::memories::{self, Memories};
+use crate::plan::{BackendChoice, InitialPlan, LayoutChoice, ModelKind, Plan};
+
+/// A spec value that is wrong: `field` is its dotted path, `message` says what is accepted.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct SpecError {
+    pub field: String,
+    pub message: String,
+}
+
+impl SpecError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        SpecError {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+pub type SpecResult<T> = Result<T, SpecError>;
+
+/// Largest number of neurons (the state of one trajectory must fit a storage binding).
+pub const MAX_N: usize = 1 << 20;
+/// Largest number of memories (the kernels keep P overlaps per invocation in registers).
+pub const MAX_P: usize = 128;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    #[serde(default = "default_name")]
+    pub name: String,
+    pub model: ModelSpec,
+    pub memories: MemoriesSpec,
+    pub input: InputSpec,
+    #[serde(default)]
+    pub noise: NoiseSpec,
+    #[serde(default)]
+    pub integrator: IntegratorSpec,
+    pub ensemble: EnsembleSpec,
+    #[serde(default)]
+    pub observe: ObserveSpec,
+    #[serde(default)]
+    pub run: RunSpec,
+}
+
+fn default_name() -> String {
+    "unnamed".into()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    /// "idp" or "classic".
+    pub kind: String,
+    #[serde(default)]
+    pub activation: ActivationSpec,
+    /// Zero the diagonal of W (the authors' code); default false.
+    #[serde(default)]
+    pub zero_diagonal: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ActivationSpec {
+    /// Only "tanh".
+    pub kind: String,
+    /// Slope δ of Ψ(z) = tanh(δ z); default 1.
+    #[serde(default = "one")]
+    pub slope: f64,
+}
+
+impl Default for ActivationSpec {
+    fn default() -> Self {
+        ActivationSpec {
+            kind: "tanh".into(),
+            slope: 1.0,
+        }
+    }
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum MemoriesSpec {
+    /// Sylvester–Hadamard columns (exactly orthogonal); `columns` default 0..p.
+    Hadamard {
+        n: usize,
+        p: usize,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        columns: Option<Vec<usize>>,
+    },
+    /// I.i.d. fair ±1 entries drawn from Philox keyed by `seed`.
+    Random {
+        n: usize,
+        p: usize,
+        #[serde(default)]
+        seed: u64,
+    },
+    /// P rows of N entries ±1.
+    Explicit { patterns: Vec<Vec<f64>> },
+    /// An NPY file [P, N] of ±1 (any integer or float dtype); relative to the spec's folder.
+    File { path: String },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct InputSpec {
+    pub segments: Vec<SegmentSpec>,
+    /// Multiplies every segment's input; default 1.
+    #[serde(default = "one")]
+    pub gain: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SegmentSpec {
+    /// Time units.
+    pub duration: f64,
+    /// u = Σ_l w_l ξ^l (length P).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights: Option<Vec<f64>>,
+    /// IDP only: the saliencies α directly (length P).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saliency: Option<Vec<f64>>,
+    /// u itself (length N).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vector: Option<Vec<f64>>,
+    /// Linear morph from the previous segment's input over this time (the first segment
+    /// morphs from zero input).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ramp: Option<f64>,
+    /// Input on only for this long after the segment starts, zero afterwards.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pulse: Option<f64>,
+    /// Std of a per-trajectory Gaussian corruption of u, fixed within the segment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noise: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NoiseSpec {
+    /// Additive noise amplitude σ; default 0.
+    #[serde(default)]
+    pub sigma: f64,
+}
+
+impl Default for NoiseSpec {
+    fn default() -> Self {
+        NoiseSpec { sigma: 0.0 }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct IntegratorSpec {
+    /// Only "euler_maruyama".
+    #[serde(default = "default_scheme")]
+    pub scheme: String,
+    /// Time step; default 0.01.
+    #[serde(default = "default_dt")]
+    pub dt: f64,
+}
+
+fn default_scheme() -> String {
+    "euler_maruyama".into()
+}
+fn default_dt() -> f64 {
+    0.01
+}
+
+impl Default for IntegratorSpec {
+    fn default() -> Self {
+        IntegratorSpec {
+            scheme: default_scheme(),
+            dt: default_dt(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EnsembleSpec {
+    pub trajectories: u64,
+    #[serde(default)]
+    pub seed: u64,
+    #[serde(default)]
+    pub initial: InitialSpec,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum InitialSpec {
+    /// x(0) ~ N(0, std² I); std default 1.
+    Normal {
+        #[serde(default = "one")]
+        std: f64,
+    },
+    Zero,
+    /// Every trajectory starts at x.
+    Point {
+        x: Vec<f64>,
+    },
+    /// x(0) = amplitude ξ^index + jitter · N(0, I).
+    Memory {
+        index: usize,
+        #[serde(default = "one")]
+        amplitude: f64,
+        #[serde(default)]
+        jitter: f64,
+    },
+}
+
+impl Default for InitialSpec {
+    fn default() -> Self {
+        InitialSpec::Normal { std: 1.0 }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ObserveSpec {
+    /// Default: saved 100 times over the run (snapped to a multiple of dt).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overlaps: Option<OverlapsSpec>,
+    #[serde(default)]
+    pub final_state: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OverlapsSpec {
+    /// Time between saves (a multiple of dt); t = 0 is always saved.
+    pub every: f64,
+    /// Also write overlaps.npy [M, T, P].
+    #[serde(default)]
+    pub per_trajectory: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RunSpec {
+    /// "auto" | "gpu" | "cpu".
+    #[serde(default = "default_auto")]
+    pub backend: String,
+    /// Pick the first adapter whose name contains this (case-insensitive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adapter: Option<String>,
+    /// GPU work layout: "auto" | "thread" (one invocation per trajectory) | "group" (one
+    /// workgroup per trajectory).
+    #[serde(default = "default_auto")]
+    pub layout: String,
+    /// Steps per kernel dispatch (default: sized automatically). Never changes results.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steps_per_dispatch: Option<u32>,
+    /// Trajectories per chunk (default: as many as the device allows; rounded to a multiple of
+    /// 64). Never changes results.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chunk_trajectories: Option<u64>,
+}
+
+fn default_auto() -> String {
+    "auto".into()
+}
+
+impl Default for RunSpec {
+    fn default() -> Self {
+        RunSpec {
+            backend: default_auto(),
+            adapter: None,
+            layout: default_auto(),
+            steps_per_dispatch: None,
+            chunk_trajectories: None,
+        }
+    }
+}
+
+impl Spec {
+    /// Parses JSON, naming the path of the offending field on error.
+    pub fn from_json(text: &str) -> SpecResult<Spec> {
+        let de = &mut serde_json::Deserializer::from_str(text);
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let field = if path == "." {
+                "spec".to_string()
+            } else {
+                path
+            };
+            let inner = e.into_inner();
+            let msg = inner.to_string();
+            // serde_json appends " at line L column C"; keep it, it helps in a big file.
+            SpecError::new(field, msg)
+        })
+    }
+
+    /// Validates every value and builds the plan. `base_dir` resolves relative file paths.
+    pub fn plan(&self, base_dir: &std::path::Path) -> SpecResult<Plan> {
+        let model = match self.model.kind.as_str() {
+            "idp" => ModelKind::Idp,
+            "classic" => ModelKind::Classic,
+            other => {
+                return Err(SpecError::new(
+                    "model.kind",
+                    format!("unknown model '{other}'; accepted: \"idp\", \"classic\""),
+                ));
+            }
+        };
+        if self.model.activation.kind != "tanh" {
+            return Err(SpecError::new(
+                "model.activation.kind",
+                format!(
+                    "unknown activation '{}'; accepted: \"tanh\"",
+                    self.model.activation.kind
+                ),
+            ));
+        }
+        let slope = self.model.activation.slope;
+        check_positive("model.activation.slope", slope)?;
+        if slope > 1e4 {
+            return Err(SpecError::new(
+                "model.activation.slope",
+                "must be at most 1e4",
+            ));
+        }
+
+        let memories = memories::build(&self.memories, base_dir)?;
+        let (n, p) = (memories.n, memories.p);
+
+        if self.integrator.scheme != "euler_maruyama" {
+            return Err(SpecError::new(
+                "integrator.scheme",
+                format!(
+                    "unknown scheme '{}'; accepted: \"euler_maruyama\"",
+                    self.integrator.scheme
+                ),
+            ));
+        }
+        let dt = self.integrator.dt;
+        check_positive("integrator.dt", dt)?;
+        if dt > 1.0 {
+            return Err(SpecError::new(
+                "integrator.dt",
+                format!("{dt} is too large for Euler–Maruyama on this model; use dt ≤ 1"),
+            ));
+        }
+        let sigma = self.noise.sigma;
+        check_nonnegative("noise.sigma", sigma)?;
+
+        let segments = input::build(&self.input, model, &memories, dt)?;
+        let total_steps: u64 = segments.iter().map(|s| s.steps as u64).sum();
+        if total_steps > (u32::MAX - 1) as u64 {
+            return Err(SpecError::new(
+                "input.segments",
+                format!(
+                    "the run has {total_steps} steps; at most {} are supported",
+                    u32::MAX - 1
+                ),
+            ));
+        }
+        let total_steps = total_steps as u32;
+
+        let e = &self.ensemble;
+        if e.trajectories == 0 || e.trajectories > u32::MAX as u64 {
+            return Err(SpecError::new(
+                "ensemble.trajectories",
+                format!(
+                    "{} is out of range; accepted: 1 to {}",
+                    e.trajectories,
+                    u32::MAX
+                ),
+            ));
+        }
+        let initial = initial_plan(&e.initial, &memories)?;
+
+        let (save_every, per_trajectory) = match &self.observe.overlaps {
+            Some(o) => {
+                check_positive("observe.overlaps.every", o.every)?;
+                let steps = steps_of("observe.overlaps.every", o.every, dt)?;
+                if steps > total_steps {
+                    return Err(SpecError::new(
+                        "observe.overlaps.every",
+                        format!(
+                            "{} is longer than the run ({})",
+                            o.every,
+                            total_steps as f64 * dt
+                        ),
+                    ));
+                }
+                (steps, o.per_trajectory)
+            }
+            None => ((total_steps / 100).max(1), false),
+        };
+
+        let backend = match self.run.backend.as_str() {
+            "auto" => BackendChoice::Auto,
+            "gpu" => BackendChoice::Gpu,
+            "cpu" => BackendChoice::Cpu,
+            other => {
+                return Err(SpecError::new(
+                    "run.backend",
+                    format!("unknown backend '{other}'; accepted: \"auto\", \"gpu\", \"cpu\""),
+                ));
+            }
+        };
+        let layout = match self.run.layout.as_str() {
+            "auto" => LayoutChoice::Auto,
+            "thread" => LayoutChoice::Thread,
+            "group" => LayoutChoice::Group,
+            other => {
+                return Err(SpecError::new(
+                    "run.layout",
+                    format!("unknown layout '{other}'; accepted: \"auto\", \"thread\", \"group\""),
+                ));
+            }
+        };
+        if let Some(k) = self.run.steps_per_dispatch
+            && k == 0
+        {
+            return Err(SpecError::new(
+                "run.steps_per_dispatch",
+                "must be at least 1",
+            ));
+        }
+        if let Some(c) = self.run.chunk_trajectories
+            && c == 0
+        {
+            return Err(SpecError::new(
+                "run.chunk_trajectories",
+                "must be at least 1",
+            ));
+        }
+
+        let mut resolved = self.clone();
+        if resolved.observe.overlaps.is_none() {
+            resolved.observe.overlaps = Some(OverlapsSpec {
+                every: save_every as f64 * dt,
+                per_trajectory: false,
+            });
+        }
+        if let MemoriesSpec::Hadamard { columns, p, .. } = &mut resolved.memories
+            && columns.is_none()
+        {
+            *columns = Some((0..*p).collect());
+        }
+
+        Ok(Plan {
+            spec: resolved,
+            model,
+            slope: slope as f32,
+            zero_diagonal: self.model.zero_diagonal,
+            n,
+            p,
+            memories,
+            segments,
+            sigma: sigma as f32,
+            dt: dt as f32,
+            dt_f64: dt,
+            total_steps,
+            trajectories: e.trajectories,
+            first_trajectory: 0,
+            seed: e.seed,
+            initial,
+            save_every,
+            per_trajectory,
+            final_state: self.observe.final_state,
+            backend,
+            adapter: self.run.adapter.clone(),
+            layout,
+            steps_per_dispatch: self.run.steps_per_dispatch,
+            chunk_trajectories: self.run.chunk_trajectories,
+        })
+    }
+}
+
+fn initial_plan(spec: &InitialSpec, mem: &Memories) -> SpecResult<InitialPlan> {
+    Ok(match spec {
+        InitialSpec::Normal { std } => {
+            check_nonnegative("ensemble.initial.std", *std)?;
+            InitialPlan::Normal { std: *std as f32 }
+        }
+        InitialSpec::Zero => InitialPlan::Point {
+            x: vec![0.0; mem.n],
+        },
+        InitialSpec::Point { x } => {
+            if x.len() != mem.n {
+                return Err(SpecError::new(
+                    "ensemble.initial.x",
+                    format!("has {} entries; it must have N = {}", x.len(), mem.n),
+                ));
+            }
+            check_all_finite("ensemble.initial.x", x)?;
+            InitialPlan::Point {
+                x: x.iter().map(|&v| v as f32).collect(),
+            }
+        }
+        InitialSpec::Memory {
+            index,
+            amplitude,
+            jitter,
+        } => {
+            if *index >= mem.p {
+                return Err(SpecError::new(
+                    "ensemble.initial.index",
+                    format!(
+                        "memory {index} does not exist; accepted: 0 to {}",
+                        mem.p - 1
+                    ),
+                ));
+            }
+            check_finite("ensemble.initial.amplitude", *amplitude)?;
+            check_nonnegative("ensemble.initial.jitter", *jitter)?;
+            InitialPlan::Memory {
+                index: *index,
+                amplitude: *amplitude as f32,
+                jitter: *jitter as f32,
+            }
+        }
+    })
+}
+
+pub(crate) fn check_finite(field: &str, v: f64) -> SpecResult<()> {
+    if v.is_finite() {
+        Ok(())
+    } else {
+        Err(SpecError::new(field, "must be a finite number"))
+    }
+}
+
+pub(crate) fn check_all_finite(field: &str, v: &[f64]) -> SpecResult<()> {
+    match v.iter().position(|x| !x.is_finite()) {
+        None => Ok(()),
+        Some(i) => Err(SpecError::new(
+            format!("{field}[{i}]"),
+            "must be a finite number",
+        )),
+    }
+}
+
+pub(crate) fn check_positive(field: &str, v: f64) -> SpecResult<()> {
+    if v.is_finite() && v > 0.0 {
+        Ok(())
+    } else {
+        Err(SpecError::new(
+            field,
+            format!("{v} is not accepted; it must be a finite number > 0"),
+        ))
+    }
+}
+
+pub(crate) fn check_nonnegative(field: &str, v: f64) -> SpecResult<()> {
+    if v.is_finite() && v >= 0.0 {
+        Ok(())
+    } else {
+        Err(SpecError::new(
+            field,
+            format!("{v} is not accepted; it must be a finite number ≥ 0"),
+        ))
+    }
+}
+
+/// A duration as a whole number of steps of `dt` (within 1e-6 relative).
+pub(crate) fn steps_of(field: &str, duration: f64, dt: f64) -> SpecResult<u32> {
+    let k = duration / dt;
+    let r = k.round();
+    if (k - r).abs() > 1e-6 * r.max(1.0) || r < 1.0 {
+        return Err(SpecError::new(
+            field,
+            format!("{duration} is not a whole number of time steps (dt = {dt})"),
+        ));
+    }
+    if r > (u32::MAX - 1) as f64 {
+        return Err(SpecError::new(
+            field,
+            format!("{duration} is more than 2^32 time steps"),
+        ));
+    }
+    Ok(r as u32)
+}
