@@ -35,7 +35,7 @@ fn init_state(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     if (SAVE_EVERY > 0u && params.slot_base == 0u) {
         for (var mu = 0u; mu < P; mu++) {
-            saves[t * P + mu] = acc[mu] * INV_N;
+            saves[save_index(0u, mu, t)] = acc[mu] * INV_N;
         }
     }
 }

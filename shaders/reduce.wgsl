@@ -17,7 +17,7 @@ fn reduce_saves(@builtin(global_invocation_id) gid: vec3<u32>) {
     var s2 = 0.0;
     var sa = 0.0;
     for (var t = lo; t < hi; t++) {
-        let m = saves[(slot * params.traj_count + t) * P + mu];
+        let m = saves[save_index(slot, mu, t)];
         s1 = s1 + m;
         s2 = s2 + m * m;
         sa = sa + abs(m);

@@ -38,11 +38,10 @@ fn segment_vec(seg: u32, traj: u32, b: u32) -> vec4<f32> {
     return v;
 }
 
-// Ramp fraction s and pulse gate at global `step` in segment `seg`.
-fn schedule(seg: u32, step: u32) -> vec2<f32> {
-    let sg = segs[seg];
+// Ramp fraction s and pulse gate at global `step` of segment `sg`.
+fn schedule(sg: Segment, step: u32) -> vec2<f32> {
     let local = step - sg.start;
-    let s = select(f32(local) / f32(sg.ramp), 1.0, local >= sg.ramp);
+    let s = select(f32(local) / f32(max(sg.ramp, 1u)), 1.0, local >= sg.ramp);
     let on = select(0.0, 1.0, local < sg.pulse);
     return vec2<f32>(s, on);
 }
@@ -59,6 +58,9 @@ fn update_block(x: vec4<f32>, b: u32, c: ptr<function, array<f32, P>>, d: f32, v
     }
     if (HAS_VECTOR) {
         f = f + v;
+    }
+    if (NOISE_SCALE == 0.0) {
+        return x + DT * f;
     }
     let z = normals4(vec4<u32>(b, step, traj, STREAM_DYNAMICS), philox_key());
     return x + DT * f + NOISE_SCALE * z;
@@ -101,11 +103,18 @@ fn vector_term(seg: u32, traj: u32, b: u32, sched: vec2<f32>) -> vec4<f32> {
     return ramp4(prev, cur, sched.x);
 }
 
+// Slot of `saves` for the save after `step_done` steps.
 fn save_slot(step_done: u32) -> u32 {
     return step_done / SAVE_EVERY - params.slot_base;
 }
 
+// Index into `saves`: [slot][mu][trajectory], so neighbouring invocations store neighbours.
+fn save_index(slot: u32, mu: u32, t: u32) -> u32 {
+    return (slot * P + mu) * params.traj_count + t;
+}
+
 // ---- thread layout: one invocation per trajectory -------------------------------------------
+// With X_IN_REGS (small N) the state stays in a private array for the whole dispatch.
 
 @compute @workgroup_size(WG)
 fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -115,25 +124,32 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let traj = params.traj_first + t;
     let seg = params.segment;
+    let sg = segs[seg];
     var prev: array<f32, P>;
     var cur: array<f32, P>;
+    let noise_prev = IDP && seg > 0u && segs[max(seg, 1u) - 1u].noise > 0.0;
     for (var mu = 0u; mu < P; mu++) {
         var acc_cur = 0.0;
         var acc_prev = 0.0;
-        if (IDP && segs[seg].noise > 0.0) {
+        if (IDP && sg.noise > 0.0) {
             acc_cur = input_noise_partial(seg, traj, 0u, 1u, mu);
         }
-        if (IDP && seg > 0u && segs[seg - 1u].noise > 0.0) {
+        if (noise_prev) {
             acc_prev = input_noise_partial(seg - 1u, traj, 0u, 1u, mu);
         }
         cur[mu] = segment_coef(seg, mu, acc_cur);
         prev[mu] = select(0.0, segment_coef(max(seg, 1u) - 1u, mu, acc_prev), seg > 0u);
     }
-    // Overlaps of the current state.
+    // State and overlaps of the current state.
+    var xr: array<vec4<f32>, NBR>;
     var m: array<f32, P>;
     var acc: array<f32, P>;
     for (var b = 0u; b < NB; b++) {
-        let psi = act4(state[state_index(t, b)]);
+        let x = state[state_index(t, b)];
+        if (X_IN_REGS) {
+            xr[b] = x;
+        }
+        let psi = act4(x);
         for (var mu = 0u; mu < P; mu++) {
             acc[mu] = acc[mu] + dot(xi4[b * P + mu], psi);
         }
@@ -143,33 +159,50 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     var c: array<f32, P>;
     var bad = NO_STEP;
-    for (var k = 0u; k < params.step_count; k++) {
-        let step = params.step_begin + k;
-        let sched = schedule(seg, step);
-        let d = coefficients(&prev, &cur, sched, &m, &c);
-        for (var mu = 0u; mu < P; mu++) {
-            acc[mu] = 0.0;
+    var step = params.step_begin;
+    let end = params.step_begin + params.step_count;
+    while (step < end) {
+        // Steps up to the next save (or the end of the dispatch), then the save.
+        let stop = min(end, (step / SAVE_EVERY + 1u) * SAVE_EVERY);
+        for (; step < stop; step++) {
+            let sched = schedule(sg, step);
+            let d = coefficients(&prev, &cur, sched, &m, &c);
+            for (var mu = 0u; mu < P; mu++) {
+                acc[mu] = 0.0;
+            }
+            for (var b = 0u; b < NB; b++) {
+                var x: vec4<f32>;
+                if (X_IN_REGS) {
+                    x = xr[b];
+                } else {
+                    x = state[state_index(t, b)];
+                }
+                let xn = update_block(x, b, &c, d, vector_term(seg, traj, b, sched), step, traj);
+                if (X_IN_REGS) {
+                    xr[b] = xn;
+                } else {
+                    state[state_index(t, b)] = xn;
+                }
+                bad = min(bad, select(NO_STEP, step, non_finite4(xn)));
+                let psi = act4(xn);
+                for (var mu = 0u; mu < P; mu++) {
+                    acc[mu] = acc[mu] + dot(xi4[b * P + mu], psi);
+                }
+            }
+            for (var mu = 0u; mu < P; mu++) {
+                m[mu] = acc[mu] * INV_N;
+            }
         }
+        if (step % SAVE_EVERY == 0u) {
+            let slot = save_slot(step);
+            for (var mu = 0u; mu < P; mu++) {
+                saves[save_index(slot, mu, t)] = m[mu];
+            }
+        }
+    }
+    if (X_IN_REGS) {
         for (var b = 0u; b < NB; b++) {
-            let i = state_index(t, b);
-            let xn = update_block(state[i], b, &c, d, vector_term(seg, traj, b, sched), step, traj);
-            state[i] = xn;
-            if (non_finite4(xn) && bad == NO_STEP) {
-                bad = step;
-            }
-            let psi = act4(xn);
-            for (var mu = 0u; mu < P; mu++) {
-                acc[mu] = acc[mu] + dot(xi4[b * P + mu], psi);
-            }
-        }
-        for (var mu = 0u; mu < P; mu++) {
-            m[mu] = acc[mu] * INV_N;
-        }
-        if ((step + 1u) % SAVE_EVERY == 0u) {
-            let slot = save_slot(step + 1u);
-            for (var mu = 0u; mu < P; mu++) {
-                saves[(slot * params.traj_count + t) * P + mu] = m[mu];
-            }
+            state[state_index(t, b)] = xr[b];
         }
     }
     if (bad != NO_STEP) {
@@ -201,9 +234,10 @@ fn step_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
     let t = wid.x;
     let traj = params.traj_first + t;
     let seg = params.segment;
+    let sg = segs[seg];
     var prev: array<f32, P>;
     var cur: array<f32, P>;
-    let noise_cur = IDP && segs[seg].noise > 0.0;
+    let noise_cur = IDP && sg.noise > 0.0;
     let noise_prev = IDP && seg > 0u && segs[max(seg, 1u) - 1u].noise > 0.0;
     for (var mu = 0u; mu < P; mu++) {
         var v = 0.0;
@@ -247,7 +281,7 @@ fn step_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
     var bad = NO_STEP;
     for (var k = 0u; k < params.step_count; k++) {
         let step = params.step_begin + k;
-        let sched = schedule(seg, step);
+        let sched = schedule(sg, step);
         let d = coefficients(&prev, &cur, sched, &m, &c);
         for (var mu = 0u; mu < P; mu++) {
             acc[mu] = 0.0;
@@ -256,9 +290,7 @@ fn step_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
             let i = state_index(t, b);
             let xn = update_block(state[i], b, &c, d, vector_term(seg, traj, b, sched), step, traj);
             state[i] = xn;
-            if (non_finite4(xn) && bad == NO_STEP) {
-                bad = step;
-            }
+            bad = min(bad, select(NO_STEP, step, non_finite4(xn)));
             let psi = act4(xn);
             for (var mu = 0u; mu < P; mu++) {
                 acc[mu] = acc[mu] + dot(xi4[b * P + mu], psi);
@@ -273,7 +305,7 @@ fn step_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
         }
         if ((step + 1u) % SAVE_EVERY == 0u && lid < P) {
             let slot = save_slot(step + 1u);
-            saves[(slot * params.traj_count + t) * P + lid] = m[lid];
+            saves[save_index(slot, lid, t)] = m[lid];
         }
     }
     if (bad != NO_STEP) {

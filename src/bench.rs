@@ -73,17 +73,13 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         "gpu" => Box::new(GpuBackend::new(a.adapter.as_deref())?),
         "cpu" => Box::new(CpuBackend::new()),
         other => {
-            return Err(crate::cli::UsageError(format!(
-                "--backend: unknown backend '{other}'; accepted: gpu, cpu"
-            ))
-            .into());
+            return Err(
+                crate::cli::UsageError(format!("--backend: unknown backend '{other}'; accepted: gpu, cpu")).into()
+            );
         }
     };
-    let cases: Vec<String> = if a.cases.is_empty() {
-        vec!["a".into(), "b".into(), "c".into()]
-    } else {
-        a.cases.clone()
-    };
+    let cases: Vec<String> =
+        if a.cases.is_empty() { vec!["a".into(), "b".into(), "c".into()] } else { a.cases.clone() };
     println!("adapter: {}", backend.adapter());
     println!(
         "{:<5} {:<8} {:>5} {:>3} {:>8} {:>6} {:>9} {:>16} {:>16}",
@@ -91,17 +87,14 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     );
     for case in cases {
         let name = format!("bench-{case}");
-        let text = presets::get(&name).ok_or_else(|| {
-            crate::cli::UsageError(format!("--cases: unknown case '{case}'; accepted: a, b, c"))
-        })?;
+        let text = presets::get(&name)
+            .ok_or_else(|| crate::cli::UsageError(format!("--cases: unknown case '{case}'; accepted: a, b, c")))?;
         let mut spec = Spec::from_json(text).map_err(|e| anyhow::anyhow!("{e}"))?;
         spec.ensemble.trajectories = (spec.ensemble.trajectories / a.scale_down.max(1)).max(64);
         if let Some(l) = &a.layout {
             spec.run.layout = l.clone();
         }
-        let plan = spec
-            .plan(std::path::Path::new("."))
-            .map_err(|e| crate::cli::UsageError(format!("{e}")))?;
+        let plan = spec.plan(std::path::Path::new(".")).map_err(|e| crate::cli::UsageError(format!("{e}")))?;
         let r = measure(&case, &plan, backend.as_mut())?;
         println!(
             "{:<5} {:<8} {:>5} {:>3} {:>8} {:>6} {:>9.3} {:>16.3e} {:>16.3e}",

@@ -78,30 +78,18 @@ pub fn load_spec(file: Option<&Path>, preset: Option<&str>) -> Result<(Spec, Pat
     match (file, preset) {
         (_, Some(name)) => {
             let text = presets::get(name).ok_or_else(|| {
-                UsageError(format!(
-                    "--preset: unknown preset '{name}'; available: {}",
-                    presets::names()
-                ))
+                UsageError(format!("--preset: unknown preset '{name}'; available: {}", presets::names()))
             })?;
-            Ok((
-                Spec::from_json(text).map_err(spec_usage)?,
-                PathBuf::from("."),
-            ))
+            Ok((Spec::from_json(text).map_err(spec_usage)?, PathBuf::from(".")))
         }
         (Some(path), None) => {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| UsageError(format!("SPEC: cannot read '{}': {e}", path.display())))?;
             let spec = Spec::from_json(&text).map_err(spec_usage)?;
-            let base = path
-                .parent()
-                .map(Path::to_path_buf)
-                .unwrap_or_else(|| PathBuf::from("."));
+            let base = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
             Ok((spec, base))
         }
-        (None, None) => Err(UsageError(
-            "give a SPEC file or --preset NAME (see `idpsim presets`)".into(),
-        )
-        .into()),
+        (None, None) => Err(UsageError("give a SPEC file or --preset NAME (see `idpsim presets`)".into()).into()),
     }
 }
 
@@ -141,9 +129,7 @@ fn cmd_run(a: &RunArgs) -> Result<()> {
     }
     let plan = spec.plan(&base).map_err(|e| {
         let flag = match e.field.as_str() {
-            "ensemble.trajectories" if a.trajectories.is_some() => {
-                "--trajectories (ensemble.trajectories)".to_string()
-            }
+            "ensemble.trajectories" if a.trajectories.is_some() => "--trajectories (ensemble.trajectories)".to_string(),
             "run.backend" if a.backend.is_some() => "--backend (run.backend)".to_string(),
             f => f.to_string(),
         };
@@ -171,9 +157,7 @@ fn cmd_run(a: &RunArgs) -> Result<()> {
 fn cmd_devices() -> Result<()> {
     let list = crate::gpu::context::list_adapters();
     if list.is_empty() {
-        println!(
-            "no GPU adapters found (on Linux without a GPU, install Mesa's lavapipe: mesa-vulkan-drivers)"
-        );
+        println!("no GPU adapters found (on Linux without a GPU, install Mesa's lavapipe: mesa-vulkan-drivers)");
     }
     for a in list {
         let l = &a.limits;
@@ -204,12 +188,8 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Preset { name } => {
-            let text = presets::get(&name).ok_or_else(|| {
-                UsageError(format!(
-                    "NAME: unknown preset '{name}'; available: {}",
-                    presets::names()
-                ))
-            })?;
+            let text = presets::get(&name)
+                .ok_or_else(|| UsageError(format!("NAME: unknown preset '{name}'; available: {}", presets::names())))?;
             println!("{text}");
             Ok(())
         }

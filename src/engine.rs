@@ -26,11 +26,7 @@ pub enum RunError {
     #[error(
         "trajectory {trajectory} diverged: its state is not finite after step {step} (t = {time}); reduce integrator.dt or the input/noise scale"
     )]
-    Diverged {
-        trajectory: u64,
-        step: u32,
-        time: f64,
-    },
+    Diverged { trajectory: u64, step: u32, time: f64 },
 }
 
 /// Where a backend delivers what it observed for the current chunk.
@@ -163,29 +159,18 @@ impl Collector<'_> {
 
 /// Runs a plan on a backend. With `dir`, per-trajectory arrays are streamed to files there
 /// (returned as None); without, everything is kept in memory.
-pub fn simulate(
-    plan: &Plan,
-    backend: &mut dyn Backend,
-    dir: Option<&Path>,
-    quiet: bool,
-) -> Result<Outputs> {
+pub fn simulate(plan: &Plan, backend: &mut dyn Backend, dir: Option<&Path>, quiet: bool) -> Result<Outputs> {
     let m = plan.trajectories;
     let t = plan.n_saves() as u64;
     let (overlaps_file, finals_file) = match dir {
         Some(d) => (
             if plan.per_trajectory {
-                Some(NpyStream::create(
-                    &d.join("overlaps.npy"),
-                    &[m, t, plan.p as u64],
-                )?)
+                Some(NpyStream::create(&d.join("overlaps.npy"), &[m, t, plan.p as u64])?)
             } else {
                 None
             },
             if plan.final_state {
-                Some(NpyStream::create(
-                    &d.join("final_state.npy"),
-                    &[m, plan.n as u64],
-                )?)
+                Some(NpyStream::create(&d.join("final_state.npy"), &[m, plan.n as u64])?)
             } else {
                 None
             },
@@ -195,10 +180,8 @@ pub fn simulate(
     let total = plan.trajectories * plan.total_steps as u64;
     let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::hidden());
     bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {wide_bar} {percent}% ETA {eta}",
-        )
-        .expect("valid template"),
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {percent}% ETA {eta}")
+            .expect("valid template"),
     );
     let mut col = Collector {
         plan,
@@ -219,11 +202,7 @@ pub fn simulate(
         if plan.per_trajectory {
             col.chunk_overlaps = vec![f32::NAN; chunk.count as usize * plan.n_saves() * plan.p];
         }
-        log::debug!(
-            "chunk: trajectories {}..{}",
-            chunk.first,
-            chunk.first + chunk.count
-        );
+        log::debug!("chunk: trajectories {}..{}", chunk.first, chunk.first + chunk.count);
         backend.run_chunk(plan, chunk, &mut col)?;
         col.end_chunk()?;
     }
@@ -235,12 +214,7 @@ pub fn simulate(
     if let Some(f) = col.finals_file.take() {
         f.finish()?;
     }
-    Ok(Outputs {
-        times: plan.save_times(),
-        sums: col.sums,
-        overlaps: col.overlaps_mem,
-        final_state: col.finals_mem,
-    })
+    Ok(Outputs { times: plan.save_times(), sums: col.sums, overlaps: col.overlaps_mem, final_state: col.finals_mem })
 }
 
 /// Throughput and the files a run wrote.
@@ -254,12 +228,7 @@ pub struct RunSummary {
 }
 
 /// Runs a plan and writes every output into `dir` (which the caller has prepared).
-pub fn run_to_dir(
-    plan: &Plan,
-    backend: &mut dyn Backend,
-    dir: &Path,
-    quiet: bool,
-) -> Result<RunSummary> {
+pub fn run_to_dir(plan: &Plan, backend: &mut dyn Backend, dir: &Path, quiet: bool) -> Result<RunSummary> {
     let start = Instant::now();
     let out = simulate(plan, backend, Some(dir), quiet)?;
     let wall_s = start.elapsed().as_secs_f64();
@@ -272,14 +241,7 @@ pub fn run_to_dir(
     io::write_npy(&dir.join("overlaps_mean.npy"), &[t, p], &mean)?;
     io::write_npy(&dir.join("overlaps_std.npy"), &[t, p], &std)?;
     io::write_npy(&dir.join("overlaps_abs_mean.npy"), &[t, p], &abs)?;
-    files.extend(
-        [
-            "overlaps_mean.npy",
-            "overlaps_std.npy",
-            "overlaps_abs_mean.npy",
-        ]
-        .map(String::from),
-    );
+    files.extend(["overlaps_mean.npy", "overlaps_std.npy", "overlaps_abs_mean.npy"].map(String::from));
     if plan.per_trajectory {
         files.push("overlaps.npy".into());
     }
@@ -293,20 +255,8 @@ pub fn run_to_dir(
             (m2 - abs[k] as f64 * abs[k] as f64).max(0.0).sqrt() as f32
         })
         .collect();
-    let title = format!(
-        "{} — {} model, {} trajectories",
-        plan.spec.name,
-        plan.model.name(),
-        plan.trajectories
-    );
-    io::plot::overlaps_png(
-        &dir.join("overlaps.png"),
-        &title,
-        &out.times,
-        &abs,
-        &abs_std,
-        plan.p,
-    )?;
+    let title = format!("{} — {} model, {} trajectories", plan.spec.name, plan.model.name(), plan.trajectories);
+    io::plot::overlaps_png(&dir.join("overlaps.png"), &title, &out.times, &abs, &abs_std, plan.p)?;
     files.push("overlaps.png".into());
     files.push("run.json".into());
     let summary = RunSummary {

@@ -42,11 +42,7 @@ pub enum InitialPlan {
     /// Every trajectory starts at x (zero included).
     Point { x: Vec<f32> },
     /// amplitude ξ^index + jitter · N(0, I) from stream INITIAL.
-    Memory {
-        index: usize,
-        amplitude: f32,
-        jitter: f32,
-    },
+    Memory { index: usize, amplitude: f32, jitter: f32 },
 }
 
 #[derive(Debug, Clone)]
@@ -94,9 +90,7 @@ impl Plan {
 
     /// Save times (time units).
     pub fn save_times(&self) -> Vec<f64> {
-        (0..self.n_saves())
-            .map(|k| (k as u64 * self.save_every as u64) as f64 * self.dt_f64)
-            .collect()
+        (0..self.n_saves()).map(|k| (k as u64 * self.save_every as u64) as f64 * self.dt_f64).collect()
     }
 
     /// Total simulated time.
@@ -117,10 +111,6 @@ impl Plan {
     /// True when some segment needs a per-neuron input term (classic model with a `vector`
     /// input or input noise).
     pub fn has_vector_input(&self) -> bool {
-        self.model == ModelKind::Classic
-            && self
-                .segments
-                .iter()
-                .any(|s| s.vector.is_some() || s.noise > 0.0)
+        self.model == ModelKind::Classic && self.segments.iter().any(|s| s.vector.is_some() || s.noise > 0.0)
     }
 }

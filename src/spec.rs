@@ -18,10 +18,7 @@ pub struct SpecError {
 
 impl SpecError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        SpecError {
-            field: field.into(),
-            message: message.into(),
-        }
+        SpecError { field: field.into(), message: message.into() }
     }
 }
 
@@ -79,10 +76,7 @@ pub struct ActivationSpec {
 
 impl Default for ActivationSpec {
     fn default() -> Self {
-        ActivationSpec {
-            kind: "tanh".into(),
-            slope: 1.0,
-        }
+        ActivationSpec { kind: "tanh".into(), slope: 1.0 }
     }
 }
 
@@ -182,10 +176,7 @@ fn default_dt() -> f64 {
 
 impl Default for IntegratorSpec {
     fn default() -> Self {
-        IntegratorSpec {
-            scheme: default_scheme(),
-            dt: default_dt(),
-        }
+        IntegratorSpec { scheme: default_scheme(), dt: default_dt() }
     }
 }
 
@@ -292,11 +283,7 @@ impl Spec {
         let de = &mut serde_json::Deserializer::from_str(text);
         serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
-            let field = if path == "." {
-                "spec".to_string()
-            } else {
-                path
-            };
+            let field = if path == "." { "spec".to_string() } else { path };
             let inner = e.into_inner();
             let msg = inner.to_string();
             // serde_json appends " at line L column C"; keep it, it helps in a big file.
@@ -319,19 +306,13 @@ impl Spec {
         if self.model.activation.kind != "tanh" {
             return Err(SpecError::new(
                 "model.activation.kind",
-                format!(
-                    "unknown activation '{}'; accepted: \"tanh\"",
-                    self.model.activation.kind
-                ),
+                format!("unknown activation '{}'; accepted: \"tanh\"", self.model.activation.kind),
             ));
         }
         let slope = self.model.activation.slope;
         check_positive("model.activation.slope", slope)?;
         if slope > 1e4 {
-            return Err(SpecError::new(
-                "model.activation.slope",
-                "must be at most 1e4",
-            ));
+            return Err(SpecError::new("model.activation.slope", "must be at most 1e4"));
         }
 
         let memories = memories::build(&self.memories, base_dir)?;
@@ -340,10 +321,7 @@ impl Spec {
         if self.integrator.scheme != "euler_maruyama" {
             return Err(SpecError::new(
                 "integrator.scheme",
-                format!(
-                    "unknown scheme '{}'; accepted: \"euler_maruyama\"",
-                    self.integrator.scheme
-                ),
+                format!("unknown scheme '{}'; accepted: \"euler_maruyama\"", self.integrator.scheme),
             ));
         }
         let dt = self.integrator.dt;
@@ -362,10 +340,7 @@ impl Spec {
         if total_steps > (u32::MAX - 1) as u64 {
             return Err(SpecError::new(
                 "input.segments",
-                format!(
-                    "the run has {total_steps} steps; at most {} are supported",
-                    u32::MAX - 1
-                ),
+                format!("the run has {total_steps} steps; at most {} are supported", u32::MAX - 1),
             ));
         }
         let total_steps = total_steps as u32;
@@ -374,11 +349,7 @@ impl Spec {
         if e.trajectories == 0 || e.trajectories > u32::MAX as u64 {
             return Err(SpecError::new(
                 "ensemble.trajectories",
-                format!(
-                    "{} is out of range; accepted: 1 to {}",
-                    e.trajectories,
-                    u32::MAX
-                ),
+                format!("{} is out of range; accepted: 1 to {}", e.trajectories, u32::MAX),
             ));
         }
         let initial = initial_plan(&e.initial, &memories)?;
@@ -390,11 +361,7 @@ impl Spec {
                 if steps > total_steps {
                     return Err(SpecError::new(
                         "observe.overlaps.every",
-                        format!(
-                            "{} is longer than the run ({})",
-                            o.every,
-                            total_steps as f64 * dt
-                        ),
+                        format!("{} is longer than the run ({})", o.every, total_steps as f64 * dt),
                     ));
                 }
                 (steps, o.per_trajectory)
@@ -427,26 +394,17 @@ impl Spec {
         if let Some(k) = self.run.steps_per_dispatch
             && k == 0
         {
-            return Err(SpecError::new(
-                "run.steps_per_dispatch",
-                "must be at least 1",
-            ));
+            return Err(SpecError::new("run.steps_per_dispatch", "must be at least 1"));
         }
         if let Some(c) = self.run.chunk_trajectories
             && c == 0
         {
-            return Err(SpecError::new(
-                "run.chunk_trajectories",
-                "must be at least 1",
-            ));
+            return Err(SpecError::new("run.chunk_trajectories", "must be at least 1"));
         }
 
         let mut resolved = self.clone();
         if resolved.observe.overlaps.is_none() {
-            resolved.observe.overlaps = Some(OverlapsSpec {
-                every: save_every as f64 * dt,
-                per_trajectory: false,
-            });
+            resolved.observe.overlaps = Some(OverlapsSpec { every: save_every as f64 * dt, per_trajectory: false });
         }
         if let MemoriesSpec::Hadamard { columns, p, .. } = &mut resolved.memories
             && columns.is_none()
@@ -489,9 +447,7 @@ fn initial_plan(spec: &InitialSpec, mem: &Memories) -> SpecResult<InitialPlan> {
             check_nonnegative("ensemble.initial.std", *std)?;
             InitialPlan::Normal { std: *std as f32 }
         }
-        InitialSpec::Zero => InitialPlan::Point {
-            x: vec![0.0; mem.n],
-        },
+        InitialSpec::Zero => InitialPlan::Point { x: vec![0.0; mem.n] },
         InitialSpec::Point { x } => {
             if x.len() != mem.n {
                 return Err(SpecError::new(
@@ -500,50 +456,30 @@ fn initial_plan(spec: &InitialSpec, mem: &Memories) -> SpecResult<InitialPlan> {
                 ));
             }
             check_all_finite("ensemble.initial.x", x)?;
-            InitialPlan::Point {
-                x: x.iter().map(|&v| v as f32).collect(),
-            }
+            InitialPlan::Point { x: x.iter().map(|&v| v as f32).collect() }
         }
-        InitialSpec::Memory {
-            index,
-            amplitude,
-            jitter,
-        } => {
+        InitialSpec::Memory { index, amplitude, jitter } => {
             if *index >= mem.p {
                 return Err(SpecError::new(
                     "ensemble.initial.index",
-                    format!(
-                        "memory {index} does not exist; accepted: 0 to {}",
-                        mem.p - 1
-                    ),
+                    format!("memory {index} does not exist; accepted: 0 to {}", mem.p - 1),
                 ));
             }
             check_finite("ensemble.initial.amplitude", *amplitude)?;
             check_nonnegative("ensemble.initial.jitter", *jitter)?;
-            InitialPlan::Memory {
-                index: *index,
-                amplitude: *amplitude as f32,
-                jitter: *jitter as f32,
-            }
+            InitialPlan::Memory { index: *index, amplitude: *amplitude as f32, jitter: *jitter as f32 }
         }
     })
 }
 
 pub(crate) fn check_finite(field: &str, v: f64) -> SpecResult<()> {
-    if v.is_finite() {
-        Ok(())
-    } else {
-        Err(SpecError::new(field, "must be a finite number"))
-    }
+    if v.is_finite() { Ok(()) } else { Err(SpecError::new(field, "must be a finite number")) }
 }
 
 pub(crate) fn check_all_finite(field: &str, v: &[f64]) -> SpecResult<()> {
     match v.iter().position(|x| !x.is_finite()) {
         None => Ok(()),
-        Some(i) => Err(SpecError::new(
-            format!("{field}[{i}]"),
-            "must be a finite number",
-        )),
+        Some(i) => Err(SpecError::new(format!("{field}[{i}]"), "must be a finite number")),
     }
 }
 
@@ -551,10 +487,7 @@ pub(crate) fn check_positive(field: &str, v: f64) -> SpecResult<()> {
     if v.is_finite() && v > 0.0 {
         Ok(())
     } else {
-        Err(SpecError::new(
-            field,
-            format!("{v} is not accepted; it must be a finite number > 0"),
-        ))
+        Err(SpecError::new(field, format!("{v} is not accepted; it must be a finite number > 0")))
     }
 }
 
@@ -562,10 +495,7 @@ pub(crate) fn check_nonnegative(field: &str, v: f64) -> SpecResult<()> {
     if v.is_finite() && v >= 0.0 {
         Ok(())
     } else {
-        Err(SpecError::new(
-            field,
-            format!("{v} is not accepted; it must be a finite number ≥ 0"),
-        ))
+        Err(SpecError::new(field, format!("{v} is not accepted; it must be a finite number ≥ 0")))
     }
 }
 
@@ -574,16 +504,10 @@ pub(crate) fn steps_of(field: &str, duration: f64, dt: f64) -> SpecResult<u32> {
     let k = duration / dt;
     let r = k.round();
     if (k - r).abs() > 1e-6 * r.max(1.0) || r < 1.0 {
-        return Err(SpecError::new(
-            field,
-            format!("{duration} is not a whole number of time steps (dt = {dt})"),
-        ));
+        return Err(SpecError::new(field, format!("{duration} is not a whole number of time steps (dt = {dt})")));
     }
     if r > (u32::MAX - 1) as f64 {
-        return Err(SpecError::new(
-            field,
-            format!("{duration} is more than 2^32 time steps"),
-        ));
+        return Err(SpecError::new(field, format!("{duration} is more than 2^32 time steps")));
     }
     Ok(r as u32)
 }

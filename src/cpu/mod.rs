@@ -16,9 +16,7 @@ pub struct CpuBackend {
 
 impl CpuBackend {
     pub fn new() -> Self {
-        let threads = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1);
+        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         CpuBackend { threads }
     }
 }
@@ -43,11 +41,7 @@ pub fn initial_state(plan: &Plan, trajectory: u64) -> Vec<f32> {
             }
         }
         InitialPlan::Point { x: x0 } => x[..plan.n].copy_from_slice(x0),
-        InitialPlan::Memory {
-            index,
-            amplitude,
-            jitter,
-        } => {
+        InitialPlan::Memory { index, amplitude, jitter } => {
             rng::fill_normals(&mut z, key, 0, trajectory as u32, stream::INITIAL);
             for i in 0..plan.n {
                 x[i] = amplitude * plan.memories.get(i, *index) + jitter * z[i];
@@ -94,12 +88,7 @@ fn accumulate_block(plan: &Plan, b: usize, psi: &[f32; 4], acc: &mut [f32]) {
 
 /// Integrates one trajectory over the whole schedule. `saves` is [n_saves][P]; `x` returns the
 /// final state (length N). Returns the first step whose result was not finite.
-pub fn integrate(
-    plan: &Plan,
-    trajectory: u64,
-    saves: &mut [f32],
-    x_out: &mut [f32],
-) -> Result<(), u32> {
+pub fn integrate(plan: &Plan, trajectory: u64, saves: &mut [f32], x_out: &mut [f32]) -> Result<(), u32> {
     let (n, p) = (plan.n, plan.p);
     let nb = plan.neuron_blocks();
     let key = rng::key_from_seed(plan.seed);
@@ -115,25 +104,12 @@ pub fn integrate(
     let mut v = vec![0f32; n];
     let has_vector = plan.has_vector_input();
     for (seg, sp) in plan.segments.iter().enumerate() {
-        let prev = if seg > 0 {
-            segment_drive(plan, seg - 1, trajectory)
-        } else {
-            Drive::zero(p)
-        };
+        let prev = if seg > 0 { segment_drive(plan, seg - 1, trajectory) } else { Drive::zero(p) };
         let cur = segment_drive(plan, seg, trajectory);
         for local in 0..sp.steps {
             let step = sp.start_step + local;
             let (s, on) = sp.schedule(local);
-            let d = step_coefficients(
-                plan,
-                &prev,
-                &cur,
-                s,
-                on,
-                &m,
-                &mut c,
-                has_vector.then_some(&mut v[..]),
-            );
+            let d = step_coefficients(plan, &prev, &cur, s, on, &m, &mut c, has_vector.then_some(&mut v[..]));
             let mut acc = vec![0f32; p];
             for b in 0..nb {
                 let z = rng::normals4([b as u32, step, trajectory as u32, stream::DYNAMICS], key);
@@ -206,8 +182,7 @@ impl Backend for CpuBackend {
                 .enumerate()
                 .map(|(k, (sv, fx))| {
                     scope.spawn(move || {
-                        for (j, (s1, f1)) in sv.chunks_mut(t * p).zip(fx.chunks_mut(n)).enumerate()
-                        {
+                        for (j, (s1, f1)) in sv.chunks_mut(t * p).zip(fx.chunks_mut(n)).enumerate() {
                             let traj = chunk.first + (k * per_thread + j) as u64;
                             if let Err(step) = integrate(plan, traj, s1, f1) {
                                 return Some((traj, step));
@@ -217,19 +192,10 @@ impl Backend for CpuBackend {
                     })
                 })
                 .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("cpu worker panicked"))
-                .collect()
+            handles.into_iter().map(|h| h.join().expect("cpu worker panicked")).collect()
         });
-        if let Some((trajectory, step)) = failures.into_iter().flatten().min_by_key(|f| (f.1, f.0))
-        {
-            return Err(RunError::Diverged {
-                trajectory,
-                step,
-                time: step as f64 * plan.dt_f64,
-            }
-            .into());
+        if let Some((trajectory, step)) = failures.into_iter().flatten().min_by_key(|f| (f.1, f.0)) {
+            return Err(RunError::Diverged { trajectory, step, time: step as f64 * plan.dt_f64 }.into());
         }
         // Trajectory-major [traj][t][p] → save-major [t][traj][p], as the GPU produces it.
         let mut by_save = vec![0f32; count * t * p];

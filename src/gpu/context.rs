@@ -29,13 +29,7 @@ fn instance() -> wgpu::Instance {
 pub fn list_adapters() -> Vec<AdapterSummary> {
     let inst = instance();
     let adapters = pollster::block_on(inst.enumerate_adapters(wgpu::Backends::all()));
-    adapters
-        .into_iter()
-        .map(|a| AdapterSummary {
-            info: a.get_info(),
-            limits: a.limits(),
-        })
-        .collect()
+    adapters.into_iter().map(|a| AdapterSummary { info: a.get_info(), limits: a.limits() }).collect()
 }
 
 fn rank(t: wgpu::DeviceType) -> u8 {
@@ -64,10 +58,7 @@ impl GpuContext {
             let f = f.to_lowercase();
             adapters.retain(|a| a.get_info().name.to_lowercase().contains(&f));
             if adapters.is_empty() {
-                bail!(
-                    "--adapter: no adapter name contains '{f}'; available: {}",
-                    names.join(", ")
-                );
+                bail!("--adapter: no adapter name contains '{f}'; available: {}", names.join(", "));
             }
         }
         adapters.sort_by_key(|a| rank(a.get_info().device_type));
@@ -88,27 +79,13 @@ impl GpuContext {
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
             sink.lock().expect("error list").push(e.to_string());
         }));
-        log::info!(
-            "GPU adapter: {} ({:?}, {:?})",
-            adapter_info.name,
-            adapter_info.device_type,
-            adapter_info.backend
-        );
-        Ok(GpuContext {
-            device,
-            queue,
-            adapter_info,
-            limits,
-            errors,
-        })
+        log::info!("GPU adapter: {} ({:?}, {:?})", adapter_info.name, adapter_info.device_type, adapter_info.backend);
+        Ok(GpuContext { device, queue, adapter_info, limits, errors })
     }
 
     /// "name (backend, type)".
     pub fn describe(&self) -> String {
-        format!(
-            "{} ({:?}, {:?})",
-            self.adapter_info.name, self.adapter_info.backend, self.adapter_info.device_type
-        )
+        format!("{} ({:?}, {:?})", self.adapter_info.name, self.adapter_info.backend, self.adapter_info.device_type)
     }
 
     /// Fails with the first device error recorded since the last call.
@@ -140,16 +117,12 @@ impl GpuContext {
         slice.map_async(wgpu::MapMode::Read, move |r| {
             let _ = tx.send(r);
         });
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| anyhow!("GPU poll failed: {e}"))?;
+        self.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| anyhow!("GPU poll failed: {e}"))?;
         rx.recv()
             .map_err(|_| anyhow!("GPU read-back was cancelled"))?
             .map_err(|e| anyhow!("GPU read-back failed: {e}"))?;
         let bytes = {
-            let view = slice
-                .get_mapped_range()
-                .map_err(|e| anyhow!("GPU read-back: {e}"))?;
+            let view = slice.get_mapped_range().map_err(|e| anyhow!("GPU read-back: {e}"))?;
             view.to_vec()
         };
         buffer.unmap();

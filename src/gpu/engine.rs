@@ -3,19 +3,16 @@
 //! partial sums (and, when asked, per-trajectory overlaps and final states) are read back.
 
 use anyhow::{Result, bail};
-use wgpu::util::DeviceExt;
 
 use super::context::GpuContext;
-use super::kernels::{self, KernelConsts, WG_THREAD};
-use super::layout::{NO_PULSE, Params, Segment};
+use super::kernels::{KernelConsts, WG_THREAD};
+use super::layout::Params;
+use super::resources::{Pipelines, Resources, SAVES_BUDGET, Tables};
 use crate::engine::{Backend, Chunk, RunError, Sink};
 use crate::observe::MOMENTS;
-use crate::plan::{BLOCK, InitialPlan, LayoutChoice, Plan};
+use crate::plan::{BLOCK, LayoutChoice, Plan};
 
-/// Device bytes allowed for the per-submit buffer of saved overlaps.
-const SAVES_BUDGET: u64 = 64 << 20;
-/// Uniform-buffer slots, i.e. dispatches per submit (init + steps + reduce).
-const PARAM_SLOTS: u64 = 66;
+use super::resources::PARAM_SLOTS;
 /// Work per dispatch aimed at by the automatic steps-per-dispatch (neuron-steps × (P + 12)).
 const DISPATCH_WORK: f64 = 3.0e8;
 /// Largest workgroup count per dispatch dimension every device supports.
@@ -23,40 +20,17 @@ const MAX_GROUPS: u64 = 65535;
 
 pub struct GpuBackend {
     pub ctx: GpuContext,
-    prepared: Option<Prepared>,
-}
-
-struct Prepared {
-    consts: KernelConsts,
-    max_count: u64,
-    slot_capacity: u64,
-    param_stride: u64,
-    init: wgpu::ComputePipeline,
-    step: wgpu::ComputePipeline,
-    reduce: wgpu::ComputePipeline,
-    bind_group: wgpu::BindGroup,
-    params: wgpu::Buffer,
-    state: wgpu::Buffer,
-    saves: wgpu::Buffer,
-    partials: wgpu::Buffer,
-    status: wgpu::Buffer,
-    readback: wgpu::Buffer,
-    state_readback: Option<wgpu::Buffer>,
+    pipelines: Option<Pipelines>,
+    resources: Option<Resources>,
 }
 
 impl GpuBackend {
     pub fn new(adapter: Option<&str>) -> Result<Self> {
-        Ok(GpuBackend {
-            ctx: GpuContext::new(adapter)?,
-            prepared: None,
-        })
+        Ok(Self::from_context(GpuContext::new(adapter)?))
     }
 
     pub fn from_context(ctx: GpuContext) -> Self {
-        GpuBackend {
-            ctx,
-            prepared: None,
-        }
+        GpuBackend { ctx, pipelines: None, resources: None }
     }
 
     /// The layout the plan runs with on this device: group (a workgroup per trajectory) for
@@ -66,9 +40,7 @@ impl GpuBackend {
         match plan.layout {
             LayoutChoice::Thread => false,
             LayoutChoice::Group => true,
-            LayoutChoice::Auto => {
-                self.ctx.adapter_info.device_type != wgpu::DeviceType::Cpu && plan.n >= 256
-            }
+            LayoutChoice::Auto => self.ctx.adapter_info.device_type != wgpu::DeviceType::Cpu && plan.n >= 256,
         }
     }
 
@@ -77,31 +49,20 @@ impl GpuBackend {
         let nb = plan.neuron_blocks() as u64;
         let by_state = binding / (nb * 16);
         let by_saves = binding.min(SAVES_BUDGET) / (2 * plan.p as u64 * 4);
-        let by_dispatch = if group {
-            MAX_GROUPS
-        } else {
-            MAX_GROUPS * WG_THREAD as u64
-        };
+        let by_dispatch = if group { MAX_GROUPS } else { MAX_GROUPS * WG_THREAD as u64 };
         let lim = by_state.min(by_saves).min(by_dispatch);
         (lim / BLOCK) * BLOCK
     }
 
+    /// Builds (or reuses) the kernels for the plan's constants and the buffers for its tables
+    /// and chunk size.
     fn prepare(&mut self, plan: &Plan) -> Result<()> {
         let group = self.layout_group(plan);
         let consts = KernelConsts::from_plan(plan, group);
         let max_count = self
             .chunk_limit(plan, group)
             .min(plan.trajectories.next_multiple_of(BLOCK))
-            .min(
-                plan.chunk_trajectories
-                    .map_or(u64::MAX, |c| (c / BLOCK).max(1) * BLOCK),
-            );
-        if let Some(p) = &self.prepared
-            && p.consts == consts
-            && p.max_count >= max_count
-        {
-            return Ok(());
-        }
+            .min(plan.chunk_trajectories.map_or(u64::MAX, |c| (c / BLOCK).max(1) * BLOCK));
         if max_count == 0 {
             bail!(
                 "one trajectory of N = {} does not fit a storage binding of {} bytes on '{}'",
@@ -110,251 +71,16 @@ impl GpuBackend {
                 self.ctx.adapter_info.name
             );
         }
-        let dev = &self.ctx.device;
-        let source = kernels::assemble(&consts);
-        let scope = dev.push_error_scope(wgpu::ErrorFilter::Validation);
-        let module = dev.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("idpsim.kernels"),
-            source: wgpu::ShaderSource::Wgsl(source.into()),
-        });
-        let entries: Vec<wgpu::BindGroupLayoutEntry> = (0..10u32)
-            .map(|binding| wgpu::BindGroupLayoutEntry {
-                binding,
-                visibility: wgpu::ShaderStages::COMPUTE,
-                ty: match binding {
-                    0 => wgpu::BindingType::Buffer {
-                        ty: wgpu::BufferBindingType::Uniform,
-                        has_dynamic_offset: true,
-                        min_binding_size: wgpu::BufferSize::new(
-                            std::mem::size_of::<Params>() as u64
-                        ),
-                    },
-                    1..=5 => wgpu::BindingType::Buffer {
-                        ty: wgpu::BufferBindingType::Storage { read_only: true },
-                        has_dynamic_offset: false,
-                        min_binding_size: None,
-                    },
-                    _ => wgpu::BindingType::Buffer {
-                        ty: wgpu::BufferBindingType::Storage { read_only: false },
-                        has_dynamic_offset: false,
-                        min_binding_size: None,
-                    },
-                },
-                count: None,
-            })
-            .collect();
-        let bgl = dev.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("idpsim.bindings"),
-            entries: &entries,
-        });
-        let pl = dev.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some("idpsim.layout"),
-            bind_group_layouts: &[Some(&bgl)],
-            immediate_size: 0,
-        });
-        let pipeline = |entry: &str| {
-            dev.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(entry),
-                layout: Some(&pl),
-                module: &module,
-                entry_point: Some(entry),
-                compilation_options: wgpu::PipelineCompilationOptions {
-                    constants: &[],
-                    zero_initialize_workgroup_memory: false,
-                },
-                cache: None,
-            })
-        };
-        let init = pipeline(kernels::ENTRY_INIT);
-        let step = pipeline(if group {
-            kernels::ENTRY_STEP_GROUP
-        } else {
-            kernels::ENTRY_STEP_THREAD
-        });
-        let reduce = pipeline(kernels::ENTRY_REDUCE);
-        if let Some(e) = pollster::block_on(scope.pop()) {
-            bail!("GPU kernels failed to build: {e}");
+        if self.pipelines.as_ref().is_none_or(|p| p.consts != consts) {
+            self.resources = None;
+            self.pipelines = Some(Pipelines::new(&self.ctx, consts)?);
         }
-
-        // Read-only tables.
-        let (nb, p) = (plan.neuron_blocks(), plan.p);
-        let mut xi4 = vec![0f32; nb * p * 4];
-        for b in 0..nb {
-            for mu in 0..p {
-                for l in 0..4 {
-                    let i = 4 * b + l;
-                    if i < plan.n {
-                        xi4[(b * p + mu) * 4 + l] = plan.memories.get(i, mu);
-                    }
-                }
-            }
+        let tables = Tables::from_plan(plan);
+        let want = (max_count, plan.per_trajectory, plan.final_state, plan.n_saves());
+        if self.resources.as_ref().is_none_or(|r| r.tables != tables || r.key != want) {
+            let pipes = self.pipelines.as_ref().expect("built above");
+            self.resources = Some(Resources::new(&self.ctx, pipes, tables, plan, max_count)?);
         }
-        let segs: Vec<Segment> = plan
-            .segments
-            .iter()
-            .map(|s| Segment {
-                start: s.start_step,
-                steps: s.steps,
-                ramp: s.ramp_steps,
-                pulse: s.pulse_steps.unwrap_or(NO_PULSE),
-                noise: s.noise,
-                ..Default::default()
-            })
-            .collect();
-        let seg_coef: Vec<f32> = plan
-            .segments
-            .iter()
-            .flat_map(|s| s.coef.iter().copied())
-            .collect();
-        let mut seg_vec = vec![0f32; 4];
-        if consts.has_vector {
-            seg_vec = vec![0f32; plan.segments.len() * nb * 4];
-            for (k, s) in plan.segments.iter().enumerate() {
-                if let Some(v) = &s.vector {
-                    seg_vec[k * nb * 4..k * nb * 4 + plan.n].copy_from_slice(v);
-                }
-            }
-        }
-        let mut init_point = vec![0f32; nb * 4];
-        if let InitialPlan::Point { x } = &plan.initial {
-            init_point[..plan.n].copy_from_slice(x);
-        }
-        let ro = |label: &str, data: &[u8]| {
-            dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some(label),
-                contents: data,
-                usage: wgpu::BufferUsages::STORAGE,
-            })
-        };
-        let xi_buf = ro("idpsim.memories", bytemuck::cast_slice(&xi4));
-        let seg_buf = ro("idpsim.segments", bytemuck::cast_slice(&segs));
-        let coef_buf = ro("idpsim.segment_coef", bytemuck::cast_slice(&seg_coef));
-        let vec_buf = ro("idpsim.segment_vec", bytemuck::cast_slice(&seg_vec));
-        let point_buf = ro("idpsim.init_point", bytemuck::cast_slice(&init_point));
-
-        // Per-chunk working buffers, sized for the largest chunk.
-        let align = self.ctx.limits.min_uniform_buffer_offset_alignment as u64;
-        let param_stride = (std::mem::size_of::<Params>() as u64).next_multiple_of(align);
-        let buffer = |label: &str, size: u64, usage: wgpu::BufferUsages| {
-            dev.create_buffer(&wgpu::BufferDescriptor {
-                label: Some(label),
-                size: size.max(16),
-                usage,
-                mapped_at_creation: false,
-            })
-        };
-        let storage = wgpu::BufferUsages::STORAGE
-            | wgpu::BufferUsages::COPY_SRC
-            | wgpu::BufferUsages::COPY_DST;
-        let params = buffer(
-            "idpsim.params",
-            param_stride * PARAM_SLOTS,
-            wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-        );
-        let state_bytes = max_count * nb as u64 * 16;
-        let state = buffer("idpsim.state", state_bytes, storage);
-        let row = max_count * p as u64 * 4;
-        let slot_capacity =
-            (self.ctx.max_binding().min(SAVES_BUDGET) / row).clamp(2, plan.n_saves() as u64 + 1);
-        let saves = buffer("idpsim.saves", slot_capacity * row, storage);
-        let blocks = max_count.div_ceil(BLOCK);
-        let partial_bytes = slot_capacity * blocks * p as u64 * MOMENTS as u64 * 4;
-        let partials = buffer("idpsim.partials", partial_bytes, storage);
-        let status = buffer("idpsim.status", 16, storage);
-        let readback_bytes = partial_bytes
-            + if plan.per_trajectory {
-                slot_capacity * row
-            } else {
-                0
-            }
-            + 16;
-        let readback = buffer(
-            "idpsim.readback",
-            readback_bytes,
-            wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-        );
-        let state_readback = plan.final_state.then(|| {
-            buffer(
-                "idpsim.state_readback",
-                state_bytes,
-                wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            )
-        });
-        fn whole(b: &wgpu::Buffer) -> wgpu::BindingResource<'_> {
-            b.as_entire_binding()
-        }
-        let bind_group = dev.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("idpsim.bind_group"),
-            layout: &bgl,
-            entries: &[
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                        buffer: &params,
-                        offset: 0,
-                        size: wgpu::BufferSize::new(std::mem::size_of::<Params>() as u64),
-                    }),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: whole(&xi_buf),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 2,
-                    resource: whole(&seg_buf),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 3,
-                    resource: whole(&coef_buf),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 4,
-                    resource: whole(&vec_buf),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 5,
-                    resource: whole(&point_buf),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 6,
-                    resource: whole(&state),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 7,
-                    resource: whole(&saves),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 8,
-                    resource: whole(&partials),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 9,
-                    resource: whole(&status),
-                },
-            ],
-        });
-        self.ctx.check_errors()?;
-        log::debug!(
-            "GPU prepared: layout {}, chunk ≤ {max_count}, {slot_capacity} save slots",
-            if group { "group" } else { "thread" }
-        );
-        self.prepared = Some(Prepared {
-            consts,
-            max_count,
-            slot_capacity,
-            param_stride,
-            init,
-            step,
-            reduce,
-            bind_group,
-            params,
-            state,
-            saves,
-            partials,
-            status,
-            readback,
-            state_readback,
-        });
         Ok(())
     }
 }
@@ -378,29 +104,15 @@ struct StepDispatch {
 
 /// Cuts steps [from, …) into dispatches that stay inside one segment, stop before save index
 /// `max_save + 1` would be written, and number at most `max_dispatches`.
-fn plan_dispatches(
-    plan: &Plan,
-    from: u32,
-    k: u32,
-    max_save: u64,
-    max_dispatches: usize,
-) -> Vec<StepDispatch> {
+fn plan_dispatches(plan: &Plan, from: u32, k: u32, max_save: u64, max_dispatches: usize) -> Vec<StepDispatch> {
     let limit = ((max_save + 1) * plan.save_every as u64 - 1).min(plan.total_steps as u64) as u32;
     let mut out = Vec::new();
     let mut step = from;
     while step < limit && out.len() < max_dispatches {
-        let seg = plan
-            .segments
-            .iter()
-            .rposition(|s| s.start_step <= step)
-            .expect("step inside the schedule");
+        let seg = plan.segments.iter().rposition(|s| s.start_step <= step).expect("step inside the schedule");
         let seg_end = plan.segments[seg].start_step + plan.segments[seg].steps;
         let count = k.min(seg_end - step).min(limit - step);
-        out.push(StepDispatch {
-            begin: step,
-            count,
-            segment: seg as u32,
-        });
+        out.push(StepDispatch { begin: step, count, segment: seg as u32 });
         step += count;
     }
     out
@@ -422,7 +134,8 @@ impl Backend for GpuBackend {
     fn run_chunk(&mut self, plan: &Plan, chunk: Chunk, sink: &mut dyn Sink) -> Result<()> {
         self.prepare(plan)?;
         let ctx = &self.ctx;
-        let pr = self.prepared.as_ref().expect("prepared");
+        let pr = self.resources.as_ref().expect("prepared");
+        let pipes = self.pipelines.as_ref().expect("prepared");
         let count = chunk.count;
         anyhow::ensure!(
             count <= pr.max_count,
@@ -442,11 +155,7 @@ impl Backend for GpuBackend {
         };
         let se = plan.save_every as u64;
         let k = steps_per_dispatch(plan, count);
-        ctx.queue.write_buffer(
-            &pr.status,
-            0,
-            bytemuck::cast_slice(&[u32::MAX, u32::MAX, 0, 0]),
-        );
+        ctx.queue.write_buffer(&pr.status, 0, bytemuck::cast_slice(&[u32::MAX, u32::MAX, 0, 0]));
 
         let mut step: u32 = 0;
         let mut first = true;
@@ -456,18 +165,11 @@ impl Backend for GpuBackend {
             let dispatches = plan_dispatches(plan, step, k, max_save, (PARAM_SLOTS - 2) as usize);
             let end = dispatches.last().map_or(step, |d| d.begin + d.count);
             let last_save = end as u64 / se;
-            let slots = if first {
-                last_save + 1
-            } else {
-                last_save - (step as u64 / se)
-            };
+            let slots = if first { last_save + 1 } else { last_save - (step as u64 / se) };
 
             let mut params: Vec<Params> = Vec::with_capacity(dispatches.len() + 2);
-            let mut enc = ctx
-                .device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                    label: Some("idpsim.submit"),
-                });
+            let mut enc =
+                ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("idpsim.submit") });
             {
                 let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
                     label: Some("idpsim.pass"),
@@ -479,18 +181,11 @@ impl Backend for GpuBackend {
                     pass.set_bind_group(0, &pr.bind_group, &[off]);
                 };
                 if first {
-                    pass.set_pipeline(&pr.init);
-                    slot(
-                        &mut pass,
-                        Params {
-                            slot_base: 0,
-                            ..base
-                        },
-                        &mut params,
-                    );
+                    pass.set_pipeline(&pipes.init);
+                    slot(&mut pass, Params { slot_base: 0, ..base }, &mut params);
                     pass.dispatch_workgroups(count.div_ceil(WG_THREAD as u64) as u32, 1, 1);
                 }
-                pass.set_pipeline(&pr.step);
+                pass.set_pipeline(&pipes.step);
                 for d in &dispatches {
                     slot(
                         &mut pass,
@@ -503,37 +198,25 @@ impl Backend for GpuBackend {
                         },
                         &mut params,
                     );
-                    if pr.consts.layout_group {
+                    if pipes.consts.layout_group {
                         pass.dispatch_workgroups(count as u32, 1, 1);
                     } else {
                         pass.dispatch_workgroups(count.div_ceil(WG_THREAD as u64) as u32, 1, 1);
                     }
                 }
                 if slots > 0 {
-                    pass.set_pipeline(&pr.reduce);
+                    pass.set_pipeline(&pipes.reduce);
                     slot(
                         &mut pass,
-                        Params {
-                            slot_base: slot_base as u32,
-                            slot_count: slots as u32,
-                            ..base
-                        },
+                        Params { slot_base: slot_base as u32, slot_count: slots as u32, ..base },
                         &mut params,
                     );
                     let groups = (slots * blocks * p).div_ceil(WG_THREAD as u64);
-                    pass.dispatch_workgroups(
-                        groups.min(MAX_GROUPS) as u32,
-                        groups.div_ceil(MAX_GROUPS) as u32,
-                        1,
-                    );
+                    pass.dispatch_workgroups(groups.min(MAX_GROUPS) as u32, groups.div_ceil(MAX_GROUPS) as u32, 1);
                 }
             }
             let partial_bytes = slots * blocks * p * MOMENTS as u64 * 4;
-            let saves_bytes = if plan.per_trajectory {
-                slots * count * p * 4
-            } else {
-                0
-            };
+            let saves_bytes = if plan.per_trajectory { slots * count * p * 4 } else { 0 };
             enc.copy_buffer_to_buffer(&pr.partials, 0, &pr.readback, 0, partial_bytes.max(4));
             if saves_bytes > 0 {
                 enc.copy_buffer_to_buffer(&pr.saves, 0, &pr.readback, partial_bytes, saves_bytes);
@@ -548,8 +231,7 @@ impl Backend for GpuBackend {
             ctx.queue.submit([enc.finish()]);
             let data = ctx.read_buffer(&pr.readback, partial_bytes + saves_bytes + 8)?;
             let floats: &[f32] = bytemuck::cast_slice(&data);
-            let status: &[u32] =
-                bytemuck::cast_slice(&data[(partial_bytes + saves_bytes) as usize..]);
+            let status: &[u32] = bytemuck::cast_slice(&data[(partial_bytes + saves_bytes) as usize..]);
             if status[0] != u32::MAX {
                 return Err(RunError::Diverged {
                     trajectory: status[1] as u64,
@@ -560,18 +242,20 @@ impl Backend for GpuBackend {
             }
             let save_first = if first { 0 } else { slot_base as usize };
             if slots > 0 {
-                sink.partials(
-                    save_first,
-                    slots as usize,
-                    &floats[..(partial_bytes / 4) as usize],
-                )?;
+                sink.partials(save_first, slots as usize, &floats[..(partial_bytes / 4) as usize])?;
                 if saves_bytes > 0 {
-                    sink.overlaps(
-                        save_first,
-                        slots as usize,
-                        &floats[(partial_bytes / 4) as usize
-                            ..((partial_bytes + saves_bytes) / 4) as usize],
-                    )?;
+                    // Device layout [slot][P][trajectory] → the sink's [slot][trajectory][P].
+                    let dev = &floats[(partial_bytes / 4) as usize..((partial_bytes + saves_bytes) / 4) as usize];
+                    let (c, pu) = (count as usize, p as usize);
+                    let mut host = vec![0f32; dev.len()];
+                    for slot in 0..slots as usize {
+                        for mu in 0..pu {
+                            for t in 0..c {
+                                host[(slot * c + t) * pu + mu] = dev[(slot * pu + mu) * c + t];
+                            }
+                        }
+                    }
+                    sink.overlaps(save_first, slots as usize, &host)?;
                 }
             }
             sink.progress(count * (end - step) as u64);
@@ -580,16 +264,11 @@ impl Backend for GpuBackend {
         }
 
         if plan.final_state {
-            let rb = pr
-                .state_readback
-                .as_ref()
-                .expect("allocated with final_state");
+            let rb = pr.state_readback.as_ref().expect("allocated with final_state");
             let bytes = count * nb * 16;
             let mut enc = ctx
                 .device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                    label: Some("idpsim.final_state"),
-                });
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("idpsim.final_state") });
             enc.copy_buffer_to_buffer(&pr.state, 0, rb, 0, bytes);
             ctx.queue.submit([enc.finish()]);
             let data = ctx.read_buffer(rb, bytes)?;
@@ -599,11 +278,7 @@ impl Backend for GpuBackend {
             for t in 0..count as usize {
                 for i in 0..n {
                     let (b, l) = (i / 4, i % 4);
-                    let idx = if pr.consts.layout_group {
-                        t * nb as usize + b
-                    } else {
-                        b * count as usize + t
-                    };
+                    let idx = if pipes.consts.layout_group { t * nb as usize + b } else { b * count as usize + t };
                     out[t * n + i] = x[idx * 4 + l];
                 }
             }

@@ -22,6 +22,10 @@ pub const ENTRY_STEP_THREAD: &str = "step_thread";
 pub const ENTRY_STEP_GROUP: &str = "step_group";
 pub const ENTRY_REDUCE: &str = "reduce_saves";
 
+/// Largest number of neuron blocks the thread layout keeps in a private array for a whole
+/// dispatch (beyond it the state is read from and written to memory every step).
+pub const REG_BLOCKS: u32 = 64;
+
 /// Invocations per workgroup in the thread layout (and the init and reduce kernels).
 pub const WG_THREAD: u32 = 64;
 
@@ -60,11 +64,7 @@ impl KernelConsts {
         let (init_kind, init_std, init_amplitude, init_jitter, init_index) = match &plan.initial {
             InitialPlan::Normal { std } => (0, *std, 0.0, 0.0, 0),
             InitialPlan::Point { .. } => (1, 0.0, 0.0, 0.0, 0),
-            InitialPlan::Memory {
-                index,
-                amplitude,
-                jitter,
-            } => (2, 0.0, *amplitude, *jitter, *index as u32),
+            InitialPlan::Memory { index, amplitude, jitter } => (2, 0.0, *amplitude, *jitter, *index as u32),
         };
         KernelConsts {
             n: plan.n as u32,
@@ -93,6 +93,11 @@ fn lit(v: f32) -> String {
     format!("f32({s})")
 }
 
+/// Whether the thread layout keeps the state in a private array.
+pub fn x_in_regs(k: &KernelConsts) -> bool {
+    !k.layout_group && k.n.div_ceil(4) <= REG_BLOCKS
+}
+
 /// The constants header.
 pub fn header(k: &KernelConsts) -> String {
     format!(
@@ -100,7 +105,7 @@ pub fn header(k: &KernelConsts) -> String {
          const N: u32 = {n}u;\nconst NB: u32 = {nb}u;\nconst P: u32 = {p}u;\n\
          const INV_N: f32 = {inv_n};\n\
          const IDP: bool = {idp};\nconst ZERO_DIAG: bool = {zd};\nconst HAS_VECTOR: bool = {hv};\n\
-         const LAYOUT_GROUP: bool = {lg};\n\
+         const LAYOUT_GROUP: bool = {lg};\nconst X_IN_REGS: bool = {xr};\nconst NBR: u32 = {nbr}u;\n\
          const SLOPE: f32 = {slope};\nconst ACT_CLAMP: f32 = {clamp};\nconst DT: f32 = {dt};\n\
          const NOISE_SCALE: f32 = {ns};\nconst SAVE_EVERY: u32 = {se}u;\n\
          const WG: u32 = {wg}u;\nconst WG_GROUP: u32 = {wgg}u;\n\
@@ -114,6 +119,8 @@ pub fn header(k: &KernelConsts) -> String {
         zd = k.zero_diag,
         hv = k.has_vector,
         lg = k.layout_group,
+        xr = x_in_regs(k),
+        nbr = if x_in_regs(k) { k.n.div_ceil(4) } else { 1 },
         slope = lit(k.slope),
         clamp = lit(ACT_CLAMP),
         dt = lit(k.dt),
@@ -131,10 +138,17 @@ pub fn header(k: &KernelConsts) -> String {
 
 /// The whole module for a plan: header + every shader file.
 pub fn assemble(k: &KernelConsts) -> String {
+    // IDPSIM_SHADER_DIR: read the WGSL files from a folder at run time (kernel development).
+    let dir = std::env::var_os("IDPSIM_SHADER_DIR");
     let mut src = header(k);
     for (name, text) in SHADERS {
         src.push_str(&format!("\n// ---- {name} ----\n"));
-        src.push_str(text);
+        match &dir {
+            Some(d) => src.push_str(
+                &std::fs::read_to_string(std::path::Path::new(d).join(name)).unwrap_or_else(|_| text.to_string()),
+            ),
+            None => src.push_str(text),
+        }
     }
     src
 }
@@ -143,11 +157,8 @@ pub fn assemble(k: &KernelConsts) -> String {
 pub fn validate(source: &str) -> Result<wgpu::naga::Module, String> {
     use wgpu::naga;
     let module = naga::front::wgsl::parse_str(source).map_err(|e| e.emit_to_string(source))?;
-    naga::valid::Validator::new(
-        naga::valid::ValidationFlags::all(),
-        naga::valid::Capabilities::all(),
-    )
-    .validate(&module)
-    .map_err(|e| e.emit_to_string(source))?;
+    naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::all())
+        .validate(&module)
+        .map_err(|e| e.emit_to_string(source))?;
     Ok(module)
 }

@@ -4,6 +4,7 @@ pub mod context;
 pub mod engine;
 pub mod kernels;
 pub mod layout;
+pub mod resources;
 
 pub use context::GpuContext;
 pub use engine::GpuBackend;

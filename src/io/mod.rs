@@ -20,18 +20,10 @@ pub struct AtomicFile {
 
 impl AtomicFile {
     pub fn create(dest: &Path) -> Result<Self> {
-        let name = dest
-            .file_name()
-            .context("output path has no file name")?
-            .to_string_lossy();
+        let name = dest.file_name().context("output path has no file name")?.to_string_lossy();
         let tmp = dest.with_file_name(format!(".{name}.tmp"));
-        let file =
-            File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
-        Ok(AtomicFile {
-            tmp,
-            dest: dest.to_path_buf(),
-            writer: Some(BufWriter::with_capacity(1 << 20, file)),
-        })
+        let file = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        Ok(AtomicFile { tmp, dest: dest.to_path_buf(), writer: Some(BufWriter::with_capacity(1 << 20, file)) })
     }
 
     pub fn writer(&mut self) -> &mut BufWriter<File> {
@@ -43,13 +35,8 @@ impl AtomicFile {
         let file = w.into_inner().map_err(|e| e.into_error())?;
         file.sync_all().ok();
         drop(file);
-        std::fs::rename(&self.tmp, &self.dest).with_context(|| {
-            format!(
-                "cannot rename {} to {}",
-                self.tmp.display(),
-                self.dest.display()
-            )
-        })
+        std::fs::rename(&self.tmp, &self.dest)
+            .with_context(|| format!("cannot rename {} to {}", self.tmp.display(), self.dest.display()))
     }
 }
 
@@ -75,11 +62,7 @@ pub fn write_json(dest: &Path, value: &serde_json::Value) -> Result<()> {
 }
 
 /// Writes a whole NPY array atomically.
-pub fn write_npy<T: npyz::AutoSerialize + Copy>(
-    dest: &Path,
-    shape: &[u64],
-    data: &[T],
-) -> Result<()> {
+pub fn write_npy<T: npyz::AutoSerialize + Copy>(dest: &Path, shape: &[u64], data: &[T]) -> Result<()> {
     let mut s = NpyStream::<T>::create(dest, shape)?;
     s.push(data)?;
     s.finish()
@@ -96,13 +79,9 @@ pub struct NpyStream<T: npyz::AutoSerialize> {
 
 impl<T: npyz::AutoSerialize + Copy> NpyStream<T> {
     pub fn create(dest: &Path, shape: &[u64]) -> Result<Self> {
-        let name = dest
-            .file_name()
-            .context("output path has no file name")?
-            .to_string_lossy();
+        let name = dest.file_name().context("output path has no file name")?.to_string_lossy();
         let tmp = dest.with_file_name(format!(".{name}.tmp"));
-        let file =
-            File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        let file = File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
         let writer = npyz::WriteOptions::<T>::new()
             .default_dtype()
             .shape(shape)
@@ -133,13 +112,8 @@ impl<T: npyz::AutoSerialize + Copy> NpyStream<T> {
             self.expected
         );
         self.writer.take().expect("not finished").finish()?;
-        std::fs::rename(&self.tmp, &self.dest).with_context(|| {
-            format!(
-                "cannot rename {} to {}",
-                self.tmp.display(),
-                self.dest.display()
-            )
-        })
+        std::fs::rename(&self.tmp, &self.dest)
+            .with_context(|| format!("cannot rename {} to {}", self.tmp.display(), self.dest.display()))
     }
 }
 
@@ -156,10 +130,7 @@ impl<T: npyz::AutoSerialize> Drop for NpyStream<T> {
 pub fn prepare_out_dir(dir: &Path, force: bool) -> Result<(), String> {
     if dir.exists() {
         if !dir.is_dir() {
-            return Err(format!(
-                "--out: '{}' exists and is not a directory",
-                dir.display()
-            ));
+            return Err(format!("--out: '{}' exists and is not a directory", dir.display()));
         }
         let non_empty = std::fs::read_dir(dir)
             .map_err(|e| format!("--out: cannot read '{}': {e}", dir.display()))?
@@ -172,8 +143,7 @@ pub fn prepare_out_dir(dir: &Path, force: bool) -> Result<(), String> {
             ));
         }
     } else {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("--out: cannot create '{}': {e}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(|e| format!("--out: cannot create '{}': {e}", dir.display()))?;
     }
     Ok(())
 }

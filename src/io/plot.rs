@@ -33,13 +33,9 @@ pub fn series_colour(k: usize) -> RGBColor {
 }
 
 fn encode_png(dest: &Path, buf: Vec<u8>, w: u32, h: u32) -> Result<()> {
-    let img = image::RgbImage::from_raw(w, h, buf)
-        .ok_or_else(|| anyhow!("picture buffer has the wrong size"))?;
+    let img = image::RgbImage::from_raw(w, h, buf).ok_or_else(|| anyhow!("picture buffer has the wrong size"))?;
     let mut bytes = Vec::new();
-    img.write_to(
-        &mut std::io::Cursor::new(&mut bytes),
-        image::ImageOutputFormat::Png,
-    )?;
+    img.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageOutputFormat::Png)?;
     super::write_atomic(dest, &bytes)
 }
 
@@ -85,41 +81,24 @@ pub fn overlaps_png(
             let upper: Vec<(f64, f64)> = times
                 .iter()
                 .enumerate()
-                .map(|(k, &t)| {
-                    (
-                        t,
-                        (abs_mean[k * p + mu] + abs_std[k * p + mu]).min(1.05) as f64,
-                    )
-                })
+                .map(|(k, &t)| (t, (abs_mean[k * p + mu] + abs_std[k * p + mu]).min(1.05) as f64))
                 .collect();
             let lower: Vec<(f64, f64)> = times
                 .iter()
                 .enumerate()
-                .map(|(k, &t)| {
-                    (
-                        t,
-                        (abs_mean[k * p + mu] - abs_std[k * p + mu]).max(0.0) as f64,
-                    )
-                })
+                .map(|(k, &t)| (t, (abs_mean[k * p + mu] - abs_std[k * p + mu]).max(0.0) as f64))
                 .collect();
             let mut band = upper.clone();
             band.extend(lower.iter().rev());
-            chart
-                .draw_series(std::iter::once(Polygon::new(band, col.mix(0.15))))
-                .map_err(|e| anyhow!("{e}"))?;
+            chart.draw_series(std::iter::once(Polygon::new(band, col.mix(0.15)))).map_err(|e| anyhow!("{e}"))?;
             chart
                 .draw_series(LineSeries::new(
-                    times
-                        .iter()
-                        .enumerate()
-                        .map(|(k, &t)| (t, abs_mean[k * p + mu] as f64)),
+                    times.iter().enumerate().map(|(k, &t)| (t, abs_mean[k * p + mu] as f64)),
                     col.stroke_width(2),
                 ))
                 .map_err(|e| anyhow!("{e}"))?
                 .label(format!("memory {mu}"))
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], col.stroke_width(3))
-                });
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], col.stroke_width(3)));
         }
         chart
             .configure_series_labels()

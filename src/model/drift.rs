@@ -29,10 +29,7 @@ pub struct Drive {
 
 impl Drive {
     pub fn zero(p: usize) -> Drive {
-        Drive {
-            coef: vec![0.0; p],
-            vector: None,
-        }
+        Drive { coef: vec![0.0; p], vector: None }
     }
 }
 
@@ -40,13 +37,7 @@ impl Drive {
 /// scales by the segment's noise std).
 pub fn input_noise(plan: &Plan, seg: usize, trajectory: u64) -> Vec<f32> {
     let mut z = vec![0f32; plan.neuron_blocks() * 4];
-    rng::fill_normals(
-        &mut z,
-        rng::key_from_seed(plan.seed),
-        seg as u32,
-        trajectory as u32,
-        stream::INPUT_NOISE,
-    );
+    rng::fill_normals(&mut z, rng::key_from_seed(plan.seed), seg as u32, trajectory as u32, stream::INPUT_NOISE);
     z.truncate(plan.n);
     z
 }
@@ -57,9 +48,7 @@ pub fn segment_drive(plan: &Plan, seg: usize, trajectory: u64) -> Drive {
     let (n, p) = (plan.n, plan.p);
     let mut coef = sp.coef.clone();
     let mut vector = match plan.model {
-        ModelKind::Classic if plan.has_vector_input() => {
-            Some(sp.vector.clone().unwrap_or_else(|| vec![0.0; n]))
-        }
+        ModelKind::Classic if plan.has_vector_input() => Some(sp.vector.clone().unwrap_or_else(|| vec![0.0; n])),
         _ => None,
     };
     if sp.noise > 0.0 {
@@ -80,9 +69,7 @@ pub fn segment_drive(plan: &Plan, seg: usize, trajectory: u64) -> Drive {
                 }
             }
             ModelKind::Classic => {
-                let v = vector
-                    .as_mut()
-                    .expect("has_vector_input covers input noise");
+                let v = vector.as_mut().expect("has_vector_input covers input noise");
                 for i in 0..n {
                     v[i] += sp.noise * z[i];
                 }
@@ -95,11 +82,7 @@ pub fn segment_drive(plan: &Plan, seg: usize, trajectory: u64) -> Drive {
 /// `prev + s (cur − prev)`, or `cur` itself once the ramp is over (s = 1).
 #[inline(always)]
 pub fn ramp(prev: f32, cur: f32, s: f32) -> f32 {
-    if s >= 1.0 {
-        cur
-    } else {
-        prev + s * (cur - prev)
-    }
+    if s >= 1.0 { cur } else { prev + s * (cur - prev) }
 }
 
 /// The low-rank field's coefficients for one step: c_μ = a_μ m_μ + b_μ, the diagonal shift d
@@ -119,11 +102,7 @@ pub fn step_coefficients(
     let inv_n = 1.0 / plan.n as f32;
     let mut sum_a = 0f32;
     for mu in 0..p {
-        let q = if on {
-            ramp(prev.coef[mu], cur.coef[mu], s)
-        } else {
-            0.0
-        };
+        let q = if on { ramp(prev.coef[mu], cur.coef[mu], s) } else { 0.0 };
         match plan.model {
             ModelKind::Idp => {
                 c[mu] = q * m[mu];

@@ -8,8 +8,7 @@
 use crate::model::memories::Memories;
 use crate::plan::ModelKind;
 use crate::spec::{
-    InputSpec, SpecError, SpecResult, check_all_finite, check_finite, check_nonnegative,
-    check_positive, steps_of,
+    InputSpec, SpecError, SpecResult, check_all_finite, check_finite, check_nonnegative, check_positive, steps_of,
 };
 
 #[derive(Debug, Clone, PartialEq)]
@@ -33,27 +32,15 @@ impl SegmentPlan {
     /// Ramp fraction s ∈ [0, 1] and whether the input is on, at `local` steps after the start.
     /// Shared by both backends (the kernels compute the same expressions).
     pub fn schedule(&self, local: u32) -> (f32, bool) {
-        let s = if local >= self.ramp_steps {
-            1.0
-        } else {
-            local as f32 / self.ramp_steps as f32
-        };
+        let s = if local >= self.ramp_steps { 1.0 } else { local as f32 / self.ramp_steps as f32 };
         let on = self.pulse_steps.is_none_or(|p| local < p);
         (s, on)
     }
 }
 
-pub fn build(
-    spec: &InputSpec,
-    model: ModelKind,
-    mem: &Memories,
-    dt: f64,
-) -> SpecResult<Vec<SegmentPlan>> {
+pub fn build(spec: &InputSpec, model: ModelKind, mem: &Memories, dt: f64) -> SpecResult<Vec<SegmentPlan>> {
     if spec.segments.is_empty() {
-        return Err(SpecError::new(
-            "input.segments",
-            "is empty; give at least one segment",
-        ));
+        return Err(SpecError::new("input.segments", "is empty; give at least one segment"));
     }
     check_finite("input.gain", spec.gain)?;
     let gain = spec.gain;
@@ -65,11 +52,7 @@ pub fn build(
         let f = |name: &str| format!("input.segments[{k}].{name}");
         check_positive(&f("duration"), seg.duration)?;
         let steps = steps_of(&f("duration"), seg.duration, dt)?;
-        let given = [
-            seg.weights.is_some(),
-            seg.saliency.is_some(),
-            seg.vector.is_some(),
-        ];
+        let given = [seg.weights.is_some(), seg.saliency.is_some(), seg.vector.is_some()];
         if given.iter().filter(|&&g| g).count() != 1 {
             return Err(SpecError::new(
                 format!("input.segments[{k}]"),
@@ -78,10 +61,7 @@ pub fn build(
         }
         let check_len = |name: &str, v: &[f64], want: usize, what: &str| -> SpecResult<()> {
             if v.len() != want {
-                return Err(SpecError::new(
-                    f(name),
-                    format!("has {} entries; it must have {what} = {want}", v.len()),
-                ));
+                return Err(SpecError::new(f(name), format!("has {} entries; it must have {what} = {want}", v.len())));
             }
             check_all_finite(&f(name), v)
         };
@@ -89,12 +69,9 @@ pub fn build(
             check_len("weights", w, p, "P")?;
             match model {
                 // α = Ξᵀ(Ξw)/N = G w.
-                ModelKind::Idp => (
-                    (0..p)
-                        .map(|a| gain * (0..p).map(|b| gram[a * p + b] * w[b]).sum::<f64>())
-                        .collect(),
-                    None,
-                ),
+                ModelKind::Idp => {
+                    ((0..p).map(|a| gain * (0..p).map(|b| gram[a * p + b] * w[b]).sum::<f64>()).collect(), None)
+                }
                 ModelKind::Classic => (w.iter().map(|v| gain * v).collect(), None),
             }
         } else if let Some(s) = &seg.saliency {
@@ -125,11 +102,7 @@ pub fn build(
                         format!("{r} is longer than the segment ({})", seg.duration),
                     ));
                 }
-                if r == 0.0 {
-                    0
-                } else {
-                    steps_of(&f("ramp"), r, dt)?
-                }
+                if r == 0.0 { 0 } else { steps_of(&f("ramp"), r, dt)? }
             }
         };
         let pulse_steps = match seg.pulse {

@@ -70,36 +70,23 @@ impl Memories {
 
 /// Entry (r, c) of the Sylvester–Hadamard matrix of any power-of-two order: (−1)^popcount(r & c).
 pub fn hadamard_entry(r: usize, c: usize) -> f32 {
-    if (r & c).count_ones() % 2 == 0 {
-        1.0
-    } else {
-        -1.0
-    }
+    if (r & c).count_ones() % 2 == 0 { 1.0 } else { -1.0 }
 }
 
 /// Random memory μ, neuron i: bit i % 128 of Philox block [i / 128, μ, 0, MEMORIES] keyed by
 /// `seed`. A memory does not depend on N or P beyond its own index.
 pub fn random_entry(seed: u64, i: usize, mu: usize) -> f32 {
-    let r = philox4x32_10(
-        [(i / 128) as u32, mu as u32, 0, stream::MEMORIES],
-        key_from_seed(seed),
-    );
+    let r = philox4x32_10([(i / 128) as u32, mu as u32, 0, stream::MEMORIES], key_from_seed(seed));
     let bit = (r[(i % 128) / 32] >> (i % 32)) & 1;
     if bit == 1 { 1.0 } else { -1.0 }
 }
 
 fn check_sizes(n: usize, p: usize, field: &str) -> SpecResult<()> {
     if n == 0 || n > MAX_N {
-        return Err(SpecError::new(
-            format!("{field}.n"),
-            format!("{n} is out of range; accepted: 1 to {MAX_N}"),
-        ));
+        return Err(SpecError::new(format!("{field}.n"), format!("{n} is out of range; accepted: 1 to {MAX_N}")));
     }
     if p == 0 || p > MAX_P {
-        return Err(SpecError::new(
-            format!("{field}.p"),
-            format!("{p} is out of range; accepted: 1 to {MAX_P}"),
-        ));
+        return Err(SpecError::new(format!("{field}.p"), format!("{p} is out of range; accepted: 1 to {MAX_P}")));
     }
     Ok(())
 }
@@ -112,9 +99,7 @@ pub fn build(spec: &MemoriesSpec, base_dir: &Path) -> SpecResult<Memories> {
             if !n.is_power_of_two() {
                 return Err(SpecError::new(
                     "memories.n",
-                    format!(
-                        "{n} is not a power of two (Hadamard memories need N = 1, 2, 4, 8, ...)"
-                    ),
+                    format!("{n} is not a power of two (Hadamard memories need N = 1, 2, 4, 8, ...)"),
                 ));
             }
             if p > n {
@@ -170,14 +155,10 @@ pub fn build(spec: &MemoriesSpec, base_dir: &Path) -> SpecResult<Memories> {
         }
         MemoriesSpec::Explicit { patterns } => {
             if patterns.is_empty() {
-                return Err(SpecError::new(
-                    "memories.patterns",
-                    "is empty; give P rows of N entries ±1",
-                ));
+                return Err(SpecError::new("memories.patterns", "is empty; give P rows of N entries ±1"));
             }
             let n = patterns[0].len();
-            check_sizes(n, patterns.len(), "memories")
-                .map_err(|e| SpecError::new("memories.patterns", e.message))?;
+            check_sizes(n, patterns.len(), "memories").map_err(|e| SpecError::new("memories.patterns", e.message))?;
             let mut rows = Vec::with_capacity(patterns.len());
             for (mu, row) in patterns.iter().enumerate() {
                 if row.len() != n {
@@ -198,25 +179,17 @@ pub fn build(spec: &MemoriesSpec, base_dir: &Path) -> SpecResult<Memories> {
         }
         MemoriesSpec::File { path } => {
             let full = base_dir.join(path);
-            let (shape, data) = read_npy_f64(&full).map_err(|e| {
-                SpecError::new(
-                    "memories.path",
-                    format!("cannot read '{}': {e}", full.display()),
-                )
-            })?;
+            let (shape, data) = read_npy_f64(&full)
+                .map_err(|e| SpecError::new("memories.path", format!("cannot read '{}': {e}", full.display())))?;
             if shape.len() != 2 {
                 return Err(SpecError::new(
                     "memories.path",
-                    format!(
-                        "'{}' has shape {shape:?}; it must be 2-D [P, N]",
-                        full.display()
-                    ),
+                    format!("'{}' has shape {shape:?}; it must be 2-D [P, N]", full.display()),
                 ));
             }
             let (p, n) = (shape[0] as usize, shape[1] as usize);
-            check_sizes(n, p, "memories").map_err(|e| {
-                SpecError::new("memories.path", format!("'{}': {}", full.display(), e))
-            })?;
+            check_sizes(n, p, "memories")
+                .map_err(|e| SpecError::new("memories.path", format!("'{}': {}", full.display(), e)))?;
             if let Some(k) = data.iter().position(|&v| v != 1.0 && v != -1.0) {
                 return Err(SpecError::new(
                     "memories.path",
@@ -229,10 +202,7 @@ pub fn build(spec: &MemoriesSpec, base_dir: &Path) -> SpecResult<Memories> {
                     ),
                 ));
             }
-            let rows: Vec<Vec<f32>> = data
-                .chunks(n)
-                .map(|r| r.iter().map(|&v| v as f32).collect())
-                .collect();
+            let rows: Vec<Vec<f32>> = data.chunks(n).map(|r| r.iter().map(|&v| v as f32).collect()).collect();
             Ok(Memories::from_patterns(&rows))
         }
     }
@@ -243,9 +213,7 @@ pub fn read_npy_f64(path: &Path) -> Result<(Vec<u64>, Vec<f64>), String> {
     let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
     let npy = npyz::NpyFile::new(&bytes[..]).map_err(|e| format!("not an NPY file ({e})"))?;
     if npy.order() != npyz::Order::C {
-        return Err(
-            "Fortran-ordered arrays are not supported; save with np.ascontiguousarray".into(),
-        );
+        return Err("Fortran-ordered arrays are not supported; save with np.ascontiguousarray".into());
     }
     let shape = npy.shape().to_vec();
     let dtype = match npy.dtype() {
@@ -255,46 +223,14 @@ pub fn read_npy_f64(path: &Path) -> Result<(Vec<u64>, Vec<f64>), String> {
     let err = |e: std::io::Error| e.to_string();
     let data: Vec<f64> = match &dtype[1..] {
         "f8" => npy.into_vec::<f64>().map_err(err)?,
-        "f4" => npy
-            .into_vec::<f32>()
-            .map_err(err)?
-            .into_iter()
-            .map(f64::from)
-            .collect(),
-        "i1" => npy
-            .into_vec::<i8>()
-            .map_err(err)?
-            .into_iter()
-            .map(f64::from)
-            .collect(),
-        "i2" => npy
-            .into_vec::<i16>()
-            .map_err(err)?
-            .into_iter()
-            .map(f64::from)
-            .collect(),
-        "i4" => npy
-            .into_vec::<i32>()
-            .map_err(err)?
-            .into_iter()
-            .map(f64::from)
-            .collect(),
-        "i8" => npy
-            .into_vec::<i64>()
-            .map_err(err)?
-            .into_iter()
-            .map(|v| v as f64)
-            .collect(),
-        "u1" => npy
-            .into_vec::<u8>()
-            .map_err(err)?
-            .into_iter()
-            .map(f64::from)
-            .collect(),
+        "f4" => npy.into_vec::<f32>().map_err(err)?.into_iter().map(f64::from).collect(),
+        "i1" => npy.into_vec::<i8>().map_err(err)?.into_iter().map(f64::from).collect(),
+        "i2" => npy.into_vec::<i16>().map_err(err)?.into_iter().map(f64::from).collect(),
+        "i4" => npy.into_vec::<i32>().map_err(err)?.into_iter().map(f64::from).collect(),
+        "i8" => npy.into_vec::<i64>().map_err(err)?.into_iter().map(|v| v as f64).collect(),
+        "u1" => npy.into_vec::<u8>().map_err(err)?.into_iter().map(f64::from).collect(),
         other => {
-            return Err(format!(
-                "unsupported dtype '{other}'; accepted: int8/16/32/64, uint8, float32/64"
-            ));
+            return Err(format!("unsupported dtype '{other}'; accepted: int8/16/32/64, uint8, float32/64"));
         }
     };
     Ok((shape, data))
@@ -306,71 +242,29 @@ mod tests {
 
     #[test]
     fn hadamard_columns_are_orthogonal() {
-        let m = build(
-            &MemoriesSpec::Hadamard {
-                n: 16,
-                p: 5,
-                columns: Some(vec![1, 3, 4, 7, 15]),
-            },
-            Path::new("."),
-        )
-        .unwrap();
+        let m = build(&MemoriesSpec::Hadamard { n: 16, p: 5, columns: Some(vec![1, 3, 4, 7, 15]) }, Path::new("."))
+            .unwrap();
         let g = m.gram();
         for a in 0..5 {
             for b in 0..5 {
                 assert_eq!(g[a * 5 + b], if a == b { 1.0 } else { 0.0 });
             }
         }
-        assert_eq!(
-            m.pattern(0),
-            (0..16).map(|i| hadamard_entry(i, 1)).collect::<Vec<_>>()
-        );
+        assert_eq!(m.pattern(0), (0..16).map(|i| hadamard_entry(i, 1)).collect::<Vec<_>>());
     }
 
     #[test]
     fn random_memories_are_fair_and_seeded() {
-        let a = build(
-            &MemoriesSpec::Random {
-                n: 4096,
-                p: 3,
-                seed: 5,
-            },
-            Path::new("."),
-        )
-        .unwrap();
-        let b = build(
-            &MemoriesSpec::Random {
-                n: 4096,
-                p: 3,
-                seed: 5,
-            },
-            Path::new("."),
-        )
-        .unwrap();
-        let c = build(
-            &MemoriesSpec::Random {
-                n: 4096,
-                p: 3,
-                seed: 6,
-            },
-            Path::new("."),
-        )
-        .unwrap();
+        let a = build(&MemoriesSpec::Random { n: 4096, p: 3, seed: 5 }, Path::new(".")).unwrap();
+        let b = build(&MemoriesSpec::Random { n: 4096, p: 3, seed: 5 }, Path::new(".")).unwrap();
+        let c = build(&MemoriesSpec::Random { n: 4096, p: 3, seed: 6 }, Path::new(".")).unwrap();
         assert_eq!(a, b);
         assert_ne!(a, c);
         // Mean of 12 288 fair ±1 entries: |mean| < 5/sqrt(12288) = 0.045 except with prob < 1e-6.
         let mean: f32 = a.xi.iter().sum::<f32>() / a.xi.len() as f32;
         assert!(mean.abs() < 0.045, "mean {mean}");
         // Prefix property: memory μ does not depend on N.
-        let d = build(
-            &MemoriesSpec::Random {
-                n: 100,
-                p: 3,
-                seed: 5,
-            },
-            Path::new("."),
-        )
-        .unwrap();
+        let d = build(&MemoriesSpec::Random { n: 100, p: 3, seed: 5 }, Path::new(".")).unwrap();
         assert_eq!(d.pattern(2)[..], a.pattern(2)[..100]);
     }
 }

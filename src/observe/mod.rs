@@ -65,12 +65,7 @@ pub struct OverlapSums {
 
 impl OverlapSums {
     pub fn new(saves: usize, p: usize) -> Self {
-        OverlapSums {
-            saves,
-            p,
-            sums: vec![0; saves * p * MOMENTS],
-            count: 0,
-        }
+        OverlapSums { saves, p, sums: vec![0; saves * p * MOMENTS], count: 0 }
     }
 
     /// Adds block partials [slot][block][P][MOMENTS] for saves first..first+slots.
@@ -119,9 +114,7 @@ mod tests {
 
     #[test]
     fn fixed_point_sums_do_not_depend_on_grouping() {
-        let vals: Vec<f32> = (0..1000)
-            .map(|k| ((k as f32) * 0.7368).sin() * 0.93)
-            .collect();
+        let vals: Vec<f32> = (0..1000).map(|k| ((k as f32) * 0.7368).sin() * 0.93).collect();
         let whole: i128 = vals.iter().map(|&v| to_fixed(v)).sum();
         let mut parts = 0i128;
         for c in vals.chunks(37).rev() {
@@ -136,9 +129,7 @@ mod tests {
     fn block_partials_sum_each_block_in_order() {
         // 3 slots, 130 trajectories (blocks of 64, 64, 2), P = 2.
         let (slots, count, p) = (3, 130, 2);
-        let saves: Vec<f32> = (0..slots * count * p)
-            .map(|k| (k % 7) as f32 * 0.25 - 0.5)
-            .collect();
+        let saves: Vec<f32> = (0..slots * count * p).map(|k| (k % 7) as f32 * 0.25 - 0.5).collect();
         let part = block_partials(&saves, slots, count, p);
         assert_eq!(part.len(), slots * 3 * p * MOMENTS);
         let mut sums = OverlapSums::new(slots, p);
@@ -147,9 +138,7 @@ mod tests {
         let (mean, std, abs) = sums.finish();
         for slot in 0..slots {
             for mu in 0..p {
-                let xs: Vec<f64> = (0..count)
-                    .map(|t| saves[(slot * count + t) * p + mu] as f64)
-                    .collect();
+                let xs: Vec<f64> = (0..count).map(|t| saves[(slot * count + t) * p + mu] as f64).collect();
                 let m = xs.iter().sum::<f64>() / count as f64;
                 let v = xs.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / count as f64;
                 let a = xs.iter().map(|x| x.abs()).sum::<f64>() / count as f64;

@@ -1,0 +1,262 @@
+//! What the GPU engine builds once and reuses: the kernels compiled for a plan's constants
+//! ([`Pipelines`]), the plan's read-only tables ([`Tables`]) and the working buffers sized for
+//! the largest chunk ([`Resources`]). Nothing here is created per step or per dispatch.
+
+use anyhow::{Result, bail};
+use wgpu::util::DeviceExt;
+
+use super::context::GpuContext;
+use super::kernels::{self, KernelConsts};
+use super::layout::{NO_PULSE, Params, Segment};
+use crate::observe::MOMENTS;
+use crate::plan::{BLOCK, InitialPlan, Plan};
+
+/// Device bytes allowed for the per-submit buffer of saved overlaps.
+pub const SAVES_BUDGET: u64 = 64 << 20;
+/// Uniform-buffer slots, i.e. dispatches per submit (init + steps + reduce).
+pub const PARAM_SLOTS: u64 = 66;
+
+pub struct Pipelines {
+    pub consts: KernelConsts,
+    pub bgl: wgpu::BindGroupLayout,
+    pub init: wgpu::ComputePipeline,
+    pub step: wgpu::ComputePipeline,
+    pub reduce: wgpu::ComputePipeline,
+}
+
+impl Pipelines {
+    pub fn new(ctx: &GpuContext, consts: KernelConsts) -> Result<Pipelines> {
+        let group = consts.layout_group;
+        let dev = &ctx.device;
+        let source = kernels::assemble(&consts);
+        let scope = dev.push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = dev.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("idpsim.kernels"),
+            source: wgpu::ShaderSource::Wgsl(source.into()),
+        });
+        let entries: Vec<wgpu::BindGroupLayoutEntry> = (0..10u32)
+            .map(|binding| wgpu::BindGroupLayoutEntry {
+                binding,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: match binding {
+                    0 => wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Uniform,
+                        has_dynamic_offset: true,
+                        min_binding_size: wgpu::BufferSize::new(std::mem::size_of::<Params>() as u64),
+                    },
+                    1..=5 => wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Storage { read_only: true },
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                    _ => wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Storage { read_only: false },
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                },
+                count: None,
+            })
+            .collect();
+        let bgl = dev.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("idpsim.bindings"),
+            entries: &entries,
+        });
+        let pl = dev.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("idpsim.layout"),
+            bind_group_layouts: &[Some(&bgl)],
+            immediate_size: 0,
+        });
+        let pipeline = |entry: &str| {
+            dev.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(entry),
+                layout: Some(&pl),
+                module: &module,
+                entry_point: Some(entry),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants: &[],
+                    zero_initialize_workgroup_memory: false,
+                },
+                cache: None,
+            })
+        };
+        let init = pipeline(kernels::ENTRY_INIT);
+        let step = pipeline(if group { kernels::ENTRY_STEP_GROUP } else { kernels::ENTRY_STEP_THREAD });
+        let reduce = pipeline(kernels::ENTRY_REDUCE);
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            bail!("GPU kernels failed to build: {e}");
+        }
+
+        ctx.check_errors()?;
+        Ok(Pipelines { consts, bgl, init, step, reduce })
+    }
+}
+
+/// The plan's read-only tables, as uploaded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tables {
+    pub xi4: Vec<f32>,
+    pub segs: Vec<Segment>,
+    pub seg_coef: Vec<f32>,
+    pub seg_vec: Vec<f32>,
+    pub init_point: Vec<f32>,
+}
+
+impl Tables {
+    pub fn from_plan(plan: &Plan) -> Tables {
+        // Read-only tables.
+        let (nb, p) = (plan.neuron_blocks(), plan.p);
+        let mut xi4 = vec![0f32; nb * p * 4];
+        for b in 0..nb {
+            for mu in 0..p {
+                for l in 0..4 {
+                    let i = 4 * b + l;
+                    if i < plan.n {
+                        xi4[(b * p + mu) * 4 + l] = plan.memories.get(i, mu);
+                    }
+                }
+            }
+        }
+        let segs: Vec<Segment> = plan
+            .segments
+            .iter()
+            .map(|s| Segment {
+                start: s.start_step,
+                steps: s.steps,
+                ramp: s.ramp_steps,
+                pulse: s.pulse_steps.unwrap_or(NO_PULSE),
+                noise: s.noise,
+                ..Default::default()
+            })
+            .collect();
+        let seg_coef: Vec<f32> = plan.segments.iter().flat_map(|s| s.coef.iter().copied()).collect();
+        let mut seg_vec = vec![0f32; 4];
+        if plan.has_vector_input() {
+            seg_vec = vec![0f32; plan.segments.len() * nb * 4];
+            for (k, s) in plan.segments.iter().enumerate() {
+                if let Some(v) = &s.vector {
+                    seg_vec[k * nb * 4..k * nb * 4 + plan.n].copy_from_slice(v);
+                }
+            }
+        }
+        let mut init_point = vec![0f32; nb * 4];
+        if let InitialPlan::Point { x } = &plan.initial {
+            init_point[..plan.n].copy_from_slice(x);
+        }
+        Tables { xi4, segs, seg_coef, seg_vec, init_point }
+    }
+}
+
+pub struct Resources {
+    pub tables: Tables,
+    /// (max chunk, per_trajectory, final_state, saves) the buffers were sized for.
+    pub key: (u64, bool, bool, usize),
+    pub max_count: u64,
+    pub slot_capacity: u64,
+    pub param_stride: u64,
+    pub bind_group: wgpu::BindGroup,
+    pub params: wgpu::Buffer,
+    pub state: wgpu::Buffer,
+    pub saves: wgpu::Buffer,
+    pub partials: wgpu::Buffer,
+    pub status: wgpu::Buffer,
+    pub readback: wgpu::Buffer,
+    pub state_readback: Option<wgpu::Buffer>,
+}
+
+impl Resources {
+    pub fn new(ctx: &GpuContext, pipes: &Pipelines, tables: Tables, plan: &Plan, max_count: u64) -> Result<Resources> {
+        let dev = &ctx.device;
+        let (nb, p) = (plan.neuron_blocks(), plan.p);
+        let bgl = &pipes.bgl;
+        let ro = |label: &str, data: &[u8]| {
+            dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents: data,
+                usage: wgpu::BufferUsages::STORAGE,
+            })
+        };
+        let xi_buf = ro("idpsim.memories", bytemuck::cast_slice(&tables.xi4));
+        let seg_buf = ro("idpsim.segments", bytemuck::cast_slice(&tables.segs));
+        let coef_buf = ro("idpsim.segment_coef", bytemuck::cast_slice(&tables.seg_coef));
+        let vec_buf = ro("idpsim.segment_vec", bytemuck::cast_slice(&tables.seg_vec));
+        let point_buf = ro("idpsim.init_point", bytemuck::cast_slice(&tables.init_point));
+
+        // Per-chunk working buffers, sized for the largest chunk.
+        let align = ctx.limits.min_uniform_buffer_offset_alignment as u64;
+        let param_stride = (std::mem::size_of::<Params>() as u64).next_multiple_of(align);
+        let buffer = |label: &str, size: u64, usage: wgpu::BufferUsages| {
+            dev.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: size.max(16),
+                usage,
+                mapped_at_creation: false,
+            })
+        };
+        let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
+        let params = buffer(
+            "idpsim.params",
+            param_stride * PARAM_SLOTS,
+            wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        );
+        let state_bytes = max_count * nb as u64 * 16;
+        let state = buffer("idpsim.state", state_bytes, storage);
+        let row = max_count * p as u64 * 4;
+        let slot_capacity = (ctx.max_binding().min(SAVES_BUDGET) / row).clamp(2, plan.n_saves() as u64 + 1);
+        let saves = buffer("idpsim.saves", slot_capacity * row, storage);
+        let blocks = max_count.div_ceil(BLOCK);
+        let partial_bytes = slot_capacity * blocks * p as u64 * MOMENTS as u64 * 4;
+        let partials = buffer("idpsim.partials", partial_bytes, storage);
+        let status = buffer("idpsim.status", 16, storage);
+        let readback_bytes = partial_bytes + if plan.per_trajectory { slot_capacity * row } else { 0 } + 16;
+        let readback =
+            buffer("idpsim.readback", readback_bytes, wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST);
+        let state_readback = plan.final_state.then(|| {
+            buffer("idpsim.state_readback", state_bytes, wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST)
+        });
+        fn whole(b: &wgpu::Buffer) -> wgpu::BindingResource<'_> {
+            b.as_entire_binding()
+        }
+        let bind_group = dev.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("idpsim.bind_group"),
+            layout: bgl,
+            entries: &[
+                wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: &params,
+                        offset: 0,
+                        size: wgpu::BufferSize::new(std::mem::size_of::<Params>() as u64),
+                    }),
+                },
+                wgpu::BindGroupEntry { binding: 1, resource: whole(&xi_buf) },
+                wgpu::BindGroupEntry { binding: 2, resource: whole(&seg_buf) },
+                wgpu::BindGroupEntry { binding: 3, resource: whole(&coef_buf) },
+                wgpu::BindGroupEntry { binding: 4, resource: whole(&vec_buf) },
+                wgpu::BindGroupEntry { binding: 5, resource: whole(&point_buf) },
+                wgpu::BindGroupEntry { binding: 6, resource: whole(&state) },
+                wgpu::BindGroupEntry { binding: 7, resource: whole(&saves) },
+                wgpu::BindGroupEntry { binding: 8, resource: whole(&partials) },
+                wgpu::BindGroupEntry { binding: 9, resource: whole(&status) },
+            ],
+        });
+        ctx.check_errors()?;
+        log::debug!("GPU buffers: chunk ≤ {max_count}, {slot_capacity} save slots");
+        let key = (max_count, plan.per_trajectory, plan.final_state, plan.n_saves());
+        Ok(Resources {
+            tables,
+            key,
+            max_count,
+            slot_capacity,
+            param_stride,
+            bind_group,
+            params,
+            state,
+            saves,
+            partials,
+            status,
+            readback,
+            state_readback,
+        })
+    }
+}
