@@ -14,7 +14,7 @@ fn init_state(@builtin(global_invocation_id) gid: vec3<u32>) {
     let traj = params.traj_first + t;
     let key = philox_key();
     var acc: array<f32, P>;
-    for (var b = 0u; b < NB; b++) {
+    for (var b = 0u; b < nb_loop(); b++) {
         var x = vec4<f32>(0.0);
         if (INIT_KIND == INIT_POINT) {
             x = init_point[b];
@@ -23,14 +23,14 @@ fn init_state(@builtin(global_invocation_id) gid: vec3<u32>) {
             if (INIT_KIND == INIT_NORMAL) {
                 x = INIT_STD * z;
             } else {
-                x = INIT_AMPLITUDE * xi4[b * P + INIT_INDEX] + INIT_JITTER * z;
+                x = INIT_AMPLITUDE * apply_signs(vec4<f32>(1.0), xi_signs(b, INIT_INDEX)) + INIT_JITTER * z;
             }
-            x = select(vec4<f32>(0.0), x, (vec4<u32>(4u * b) + vec4<u32>(0u, 1u, 2u, 3u)) < vec4<u32>(N));
+            x = mask_padding(x, b);
         }
         state[state_index(t, b)] = x;
-        let psi = act4(x);
+        let psi = mask_padding(act4(x), b);
         for (var mu = 0u; mu < P; mu++) {
-            acc[mu] = acc[mu] + dot(xi4[b * P + mu], psi);
+            acc[mu] = acc[mu] + xi_dot(xi_signs(b, mu), psi);
         }
     }
     if (SAVE_EVERY > 0u && params.slot_base == 0u) {

@@ -19,7 +19,8 @@ struct Params {
     slot_count: u32,
     // Reduction blocks (of BLOCK trajectories) in the chunk.
     block_count: u32,
-    _pad0: u32,
+    // NB at run time: loops over it stay loops when NB_UNROLL is false (fast compiles for large N).
+    neuron_blocks: u32,
     _pad1: u32,
 }
 
@@ -41,8 +42,10 @@ const BLOCK: u32 = 64u;
 const NO_STEP: u32 = 0xffffffffu;
 
 @group(0) @binding(0) var<uniform> params: Params;
-// Memories, neuron-block-major: xi4[b * P + mu] holds ξ^mu for neurons 4b..4b+3 (0 past N).
-@group(0) @binding(1) var<storage, read> xi4: array<vec4<f32>>;
+// Binding 1, the memories, is declared by the header: `xi_bits`, bit-packed, in a uniform buffer
+// when it fits (loads at a uniform index are then cheap everywhere) or else a storage buffer.
+// Block b (neurons 4b..4b+3) owns VB vec4<u32>; memory mu's four signs are the nibble at bit
+// (mu % 8) * 4 of word (mu % 32) / 8 of vec4 b * VB + mu / 32; a set bit means ξ = −1.
 @group(0) @binding(2) var<storage, read> segs: array<Segment>;
 // Per segment, P input coefficients (IDP: α; classic: w).
 @group(0) @binding(3) var<storage, read> seg_coef: array<f32>;
@@ -66,6 +69,12 @@ fn state_index(t: u32, b: u32) -> u32 {
     return b * params.traj_count + t;
 }
 
+// Trip count of the loops over neuron blocks: the constant NB (unrolled) for small N, the
+// same value read at run time for large N.
+fn nb_loop() -> u32 {
+    return select(params.neuron_blocks, NB, NB_UNROLL);
+}
+
 fn philox_key() -> vec2<u32> {
     return vec2<u32>(params.key_lo, params.key_hi);
 }
@@ -73,6 +82,37 @@ fn philox_key() -> vec2<u32> {
 // Ψ(x) = tanh(clamp(δ x, −ACT_CLAMP, ACT_CLAMP)), as `model::drift::activation`.
 fn act4(x: vec4<f32>) -> vec4<f32> {
     return tanh(clamp(SLOPE * x, vec4<f32>(-ACT_CLAMP), vec4<f32>(ACT_CLAMP)));
+}
+
+// Sign masks of ξ^mu on block b: bit 31 set where ξ = −1.
+fn xi_signs(b: u32, mu: u32) -> vec4<u32> {
+    let w = xi_bits[b * VB + mu / 32u][(mu % 32u) / 8u];
+    let nib = (w >> ((mu % 8u) * 4u)) & 0xfu;
+    return ((vec4<u32>(nib) >> vec4<u32>(0u, 1u, 2u, 3u)) & vec4<u32>(1u)) << vec4<u32>(31u);
+}
+
+// v with the signs of ξ applied, i.e. ξ ⊙ v exactly.
+fn apply_signs(v: vec4<f32>, s: vec4<u32>) -> vec4<f32> {
+    return bitcast<vec4<f32>>(bitcast<vec4<u32>>(v) ^ s);
+}
+
+// ξ · v over one block, summed in lane order (v must be 0 on padding lanes).
+fn xi_dot(s: vec4<u32>, v: vec4<f32>) -> f32 {
+    let w = apply_signs(v, s);
+    return ((w.x + w.y) + w.z) + w.w;
+}
+
+// 1 on the lanes of block b that are neurons (i < N), 0 on padding.
+fn valid4(b: u32) -> vec4<f32> {
+    return select(vec4<f32>(0.0), vec4<f32>(1.0), vec4<u32>(4u * b) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(N));
+}
+
+// Zeroes the padding lanes of a block (a no-op when N is a multiple of 4).
+fn mask_padding(v: vec4<f32>, b: u32) -> vec4<f32> {
+    if (N % 4u == 0u) {
+        return v;
+    }
+    return v * valid4(b);
 }
 
 fn non_finite4(x: vec4<f32>) -> bool {

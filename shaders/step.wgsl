@@ -21,9 +21,9 @@ fn input_noise_partial(seg: u32, traj: u32, b0: u32, stride: u32, mu: u32) -> f3
     let key = philox_key();
     let noise = segs[seg].noise;
     var acc = 0.0;
-    for (var b = b0; b < NB; b += stride) {
-        let eta = noise * normals4(vec4<u32>(b, seg, traj, STREAM_INPUT_NOISE), key);
-        acc = acc + dot(xi4[b * P + mu], eta);
+    for (var b = b0; b < nb_loop(); b += stride) {
+        let eta = mask_padding(noise * normals4(vec4<u32>(b, seg, traj, STREAM_INPUT_NOISE), key), b);
+        acc = acc + xi_dot(xi_signs(b, mu), eta);
     }
     return acc;
 }
@@ -46,11 +46,13 @@ fn schedule(sg: Segment, step: u32) -> vec2<f32> {
     return vec2<f32>(s, on);
 }
 
-// One neuron block's update; returns the new state. `v` is the vector input term.
-fn update_block(x: vec4<f32>, b: u32, c: ptr<function, array<f32, P>>, d: f32, v: vec4<f32>, step: u32, traj: u32) -> vec4<f32> {
+// One neuron block's update; returns the new state. `sg` holds the block's sign masks of every
+// memory, `v` the vector input term.
+fn update_block(x: vec4<f32>, b: u32, sg: ptr<function, array<vec4<u32>, P>>, c: ptr<function, array<f32, P>>,
+                d: f32, v: vec4<f32>, step: u32, traj: u32) -> vec4<f32> {
     var h = vec4<f32>(0.0);
     for (var mu = 0u; mu < P; mu++) {
-        h = h + xi4[b * P + mu] * (*c)[mu];
+        h = h + apply_signs(vec4<f32>((*c)[mu]), (*sg)[mu]);
     }
     var f = h - x;
     if (ZERO_DIAG) {
@@ -60,10 +62,17 @@ fn update_block(x: vec4<f32>, b: u32, c: ptr<function, array<f32, P>>, d: f32, v
         f = f + v;
     }
     if (NOISE_SCALE == 0.0) {
-        return x + DT * f;
+        return mask_padding(x + DT * f, b);
     }
     let z = normals4(vec4<u32>(b, step, traj, STREAM_DYNAMICS), philox_key());
-    return x + DT * f + NOISE_SCALE * z;
+    return mask_padding(x + DT * f + NOISE_SCALE * z, b);
+}
+
+// The sign masks of every memory on block b.
+fn block_signs(b: u32, sg: ptr<function, array<vec4<u32>, P>>) {
+    for (var mu = 0u; mu < P; mu++) {
+        (*sg)[mu] = xi_signs(b, mu);
+    }
 }
 
 // c_mu and d for one step from the current overlaps (see `model::drift::step_coefficients`).
@@ -124,14 +133,14 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let traj = params.traj_first + t;
     let seg = params.segment;
-    let sg = segs[seg];
+    let segment = segs[seg];
     var prev: array<f32, P>;
     var cur: array<f32, P>;
     let noise_prev = IDP && seg > 0u && segs[max(seg, 1u) - 1u].noise > 0.0;
     for (var mu = 0u; mu < P; mu++) {
         var acc_cur = 0.0;
         var acc_prev = 0.0;
-        if (IDP && sg.noise > 0.0) {
+        if (IDP && segment.noise > 0.0) {
             acc_cur = input_noise_partial(seg, traj, 0u, 1u, mu);
         }
         if (noise_prev) {
@@ -144,20 +153,21 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
     var xr: array<vec4<f32>, NBR>;
     var m: array<f32, P>;
     var acc: array<f32, P>;
-    for (var b = 0u; b < NB; b++) {
+    for (var b = 0u; b < nb_loop(); b++) {
         let x = state[state_index(t, b)];
         if (X_IN_REGS) {
             xr[b] = x;
         }
-        let psi = act4(x);
+        let psi = mask_padding(act4(x), b);
         for (var mu = 0u; mu < P; mu++) {
-            acc[mu] = acc[mu] + dot(xi4[b * P + mu], psi);
+            acc[mu] = acc[mu] + xi_dot(xi_signs(b, mu), psi);
         }
     }
     for (var mu = 0u; mu < P; mu++) {
         m[mu] = acc[mu] * INV_N;
     }
     var c: array<f32, P>;
+    var signs: array<vec4<u32>, P>;
     var bad = NO_STEP;
     var step = params.step_begin;
     let end = params.step_begin + params.step_count;
@@ -165,19 +175,20 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
         // Steps up to the next save (or the end of the dispatch), then the save.
         let stop = min(end, (step / SAVE_EVERY + 1u) * SAVE_EVERY);
         for (; step < stop; step++) {
-            let sched = schedule(sg, step);
+            let sched = schedule(segment, step);
             let d = coefficients(&prev, &cur, sched, &m, &c);
             for (var mu = 0u; mu < P; mu++) {
                 acc[mu] = 0.0;
             }
-            for (var b = 0u; b < NB; b++) {
+            for (var b = 0u; b < nb_loop(); b++) {
                 var x: vec4<f32>;
                 if (X_IN_REGS) {
                     x = xr[b];
                 } else {
                     x = state[state_index(t, b)];
                 }
-                let xn = update_block(x, b, &c, d, vector_term(seg, traj, b, sched), step, traj);
+                block_signs(b, &signs);
+                let xn = update_block(x, b, &signs, &c, d, vector_term(seg, traj, b, sched), step, traj);
                 if (X_IN_REGS) {
                     xr[b] = xn;
                 } else {
@@ -186,7 +197,7 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
                 bad = min(bad, select(NO_STEP, step, non_finite4(xn)));
                 let psi = act4(xn);
                 for (var mu = 0u; mu < P; mu++) {
-                    acc[mu] = acc[mu] + dot(xi4[b * P + mu], psi);
+                    acc[mu] = acc[mu] + xi_dot(signs[mu], psi);
                 }
             }
             for (var mu = 0u; mu < P; mu++) {
@@ -201,7 +212,7 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
         }
     }
     if (X_IN_REGS) {
-        for (var b = 0u; b < NB; b++) {
+        for (var b = 0u; b < nb_loop(); b++) {
             state[state_index(t, b)] = xr[b];
         }
     }
@@ -234,10 +245,10 @@ fn step_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
     let t = wid.x;
     let traj = params.traj_first + t;
     let seg = params.segment;
-    let sg = segs[seg];
+    let segment = segs[seg];
     var prev: array<f32, P>;
     var cur: array<f32, P>;
-    let noise_cur = IDP && sg.noise > 0.0;
+    let noise_cur = IDP && segment.noise > 0.0;
     let noise_prev = IDP && seg > 0u && segs[max(seg, 1u) - 1u].noise > 0.0;
     for (var mu = 0u; mu < P; mu++) {
         var v = 0.0;
@@ -263,10 +274,10 @@ fn step_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
     }
     // Overlaps of the current state.
     var acc: array<f32, P>;
-    for (var b = lid; b < NB; b += WG_GROUP) {
-        let psi = act4(state[state_index(t, b)]);
+    for (var b = lid; b < nb_loop(); b += WG_GROUP) {
+        let psi = mask_padding(act4(state[state_index(t, b)]), b);
         for (var mu = 0u; mu < P; mu++) {
-            acc[mu] = acc[mu] + dot(xi4[b * P + mu], psi);
+            acc[mu] = acc[mu] + xi_dot(xi_signs(b, mu), psi);
         }
     }
     for (var mu = 0u; mu < P; mu++) {
@@ -278,22 +289,24 @@ fn step_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
         m[mu] = wg_sum[mu] * INV_N;
     }
     var c: array<f32, P>;
+    var signs: array<vec4<u32>, P>;
     var bad = NO_STEP;
     for (var k = 0u; k < params.step_count; k++) {
         let step = params.step_begin + k;
-        let sched = schedule(sg, step);
+        let sched = schedule(segment, step);
         let d = coefficients(&prev, &cur, sched, &m, &c);
         for (var mu = 0u; mu < P; mu++) {
             acc[mu] = 0.0;
         }
-        for (var b = lid; b < NB; b += WG_GROUP) {
+        for (var b = lid; b < nb_loop(); b += WG_GROUP) {
             let i = state_index(t, b);
-            let xn = update_block(state[i], b, &c, d, vector_term(seg, traj, b, sched), step, traj);
+            block_signs(b, &signs);
+            let xn = update_block(state[i], b, &signs, &c, d, vector_term(seg, traj, b, sched), step, traj);
             state[i] = xn;
             bad = min(bad, select(NO_STEP, step, non_finite4(xn)));
             let psi = act4(xn);
             for (var mu = 0u; mu < P; mu++) {
-                acc[mu] = acc[mu] + dot(xi4[b * P + mu], psi);
+                acc[mu] = acc[mu] + xi_dot(signs[mu], psi);
             }
         }
         for (var mu = 0u; mu < P; mu++) {

@@ -5,7 +5,7 @@
 use anyhow::{Result, bail};
 
 use super::context::GpuContext;
-use super::kernels::{KernelConsts, WG_THREAD};
+use super::kernels::{self, KernelConsts, WG_THREAD};
 use super::layout::Params;
 use super::resources::{Pipelines, Resources, SAVES_BUDGET, Tables};
 use crate::engine::{Backend, Chunk, RunError, Sink};
@@ -58,7 +58,9 @@ impl GpuBackend {
     /// and chunk size.
     fn prepare(&mut self, plan: &Plan) -> Result<()> {
         let group = self.layout_group(plan);
-        let consts = KernelConsts::from_plan(plan, group);
+        let mut consts = KernelConsts::from_plan(plan, group);
+        let ubo_limit = self.ctx.limits.max_uniform_buffer_binding_size.min(65536);
+        consts.xi_uniform = !group && kernels::xi_bytes(plan.n, plan.p) <= ubo_limit;
         let max_count = self
             .chunk_limit(plan, group)
             .min(plan.trajectories.next_multiple_of(BLOCK))
@@ -151,6 +153,7 @@ impl Backend for GpuBackend {
             traj_first: chunk.first as u32,
             traj_count: count as u32,
             block_count: blocks as u32,
+            neuron_blocks: nb as u32,
             ..Default::default()
         };
         let se = plan.save_every as u64;

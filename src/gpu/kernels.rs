@@ -26,6 +26,10 @@ pub const ENTRY_REDUCE: &str = "reduce_saves";
 /// dispatch (beyond it the state is read from and written to memory every step).
 pub const REG_BLOCKS: u32 = 64;
 
+/// Loops over at most this many neuron blocks have a constant trip count (the driver may
+/// unroll them); longer ones read it at run time, which keeps kernel builds fast for large N.
+pub const UNROLL_BLOCKS: u32 = 16;
+
 /// Invocations per workgroup in the thread layout (and the init and reduce kernels).
 pub const WG_THREAD: u32 = 64;
 
@@ -57,6 +61,8 @@ pub struct KernelConsts {
     pub init_amplitude: f32,
     pub init_jitter: f32,
     pub init_index: u32,
+    /// Memories in a uniform buffer (else a storage buffer).
+    pub xi_uniform: bool,
 }
 
 impl KernelConsts {
@@ -82,6 +88,7 @@ impl KernelConsts {
             init_amplitude,
             init_jitter,
             init_index,
+            xi_uniform: false,
         }
     }
 }
@@ -98,6 +105,33 @@ pub fn x_in_regs(k: &KernelConsts) -> bool {
     !k.layout_group && k.n.div_ceil(4) <= REG_BLOCKS
 }
 
+/// vec4<u32> per neuron block in the bit-packed memories (4 bits per memory).
+pub fn xi_vec4_per_block(p: usize) -> usize {
+    p.div_ceil(32)
+}
+
+/// Bytes of the bit-packed memories.
+pub fn xi_bytes(n: usize, p: usize) -> u64 {
+    (n.div_ceil(4) * xi_vec4_per_block(p) * 16) as u64
+}
+
+/// Bit-packs memories for the kernels (see `shaders/params.wgsl`): a set bit means ξ = −1.
+pub fn pack_memories(mem: &crate::model::memories::Memories) -> Vec<u32> {
+    let (n, p) = (mem.n, mem.p);
+    let vb = xi_vec4_per_block(p);
+    let mut words = vec![0u32; n.div_ceil(4) * vb * 4];
+    for i in 0..n {
+        let (b, l) = (i / 4, i % 4);
+        for mu in 0..p {
+            if mem.get(i, mu) < 0.0 {
+                let word = (b * vb + mu / 32) * 4 + (mu % 32) / 8;
+                words[word] |= 1 << ((mu % 8) * 4 + l);
+            }
+        }
+    }
+    words
+}
+
 /// The constants header.
 pub fn header(k: &KernelConsts) -> String {
     format!(
@@ -105,12 +139,13 @@ pub fn header(k: &KernelConsts) -> String {
          const N: u32 = {n}u;\nconst NB: u32 = {nb}u;\nconst P: u32 = {p}u;\n\
          const INV_N: f32 = {inv_n};\n\
          const IDP: bool = {idp};\nconst ZERO_DIAG: bool = {zd};\nconst HAS_VECTOR: bool = {hv};\n\
-         const LAYOUT_GROUP: bool = {lg};\nconst X_IN_REGS: bool = {xr};\nconst NBR: u32 = {nbr}u;\n\
+         const LAYOUT_GROUP: bool = {lg};\nconst X_IN_REGS: bool = {xr};\nconst NB_UNROLL: bool = {unroll};\nconst NBR: u32 = {nbr}u;\n\
          const SLOPE: f32 = {slope};\nconst ACT_CLAMP: f32 = {clamp};\nconst DT: f32 = {dt};\n\
          const NOISE_SCALE: f32 = {ns};\nconst SAVE_EVERY: u32 = {se}u;\n\
          const WG: u32 = {wg}u;\nconst WG_GROUP: u32 = {wgg}u;\n\
          const INIT_KIND: u32 = {ik}u;\nconst INIT_STD: f32 = {istd};\nconst INIT_AMPLITUDE: f32 = {iamp};\n\
-         const INIT_JITTER: f32 = {ijit};\nconst INIT_INDEX: u32 = {iidx}u;\n",
+         const INIT_JITTER: f32 = {ijit};\nconst INIT_INDEX: u32 = {iidx}u;\nconst VB: u32 = {vb}u;\n\
+         {xi_decl}\n",
         n = k.n,
         nb = k.n.div_ceil(4),
         p = k.p,
@@ -120,6 +155,7 @@ pub fn header(k: &KernelConsts) -> String {
         hv = k.has_vector,
         lg = k.layout_group,
         xr = x_in_regs(k),
+        unroll = k.n.div_ceil(4) <= UNROLL_BLOCKS,
         nbr = if x_in_regs(k) { k.n.div_ceil(4) } else { 1 },
         slope = lit(k.slope),
         clamp = lit(ACT_CLAMP),
@@ -133,6 +169,15 @@ pub fn header(k: &KernelConsts) -> String {
         iamp = lit(k.init_amplitude),
         ijit = lit(k.init_jitter),
         iidx = k.init_index,
+        vb = xi_vec4_per_block(k.p as usize),
+        xi_decl = if k.xi_uniform {
+            format!(
+                "@group(0) @binding(1) var<uniform> xi_bits: array<vec4<u32>, {}>;",
+                xi_bytes(k.n as usize, k.p as usize) / 16
+            )
+        } else {
+            "@group(0) @binding(1) var<storage, read> xi_bits: array<vec4<u32>>;".to_string()
+        },
     )
 }
 

@@ -16,7 +16,8 @@ pub struct Params {
     pub slot_base: u32,
     pub slot_count: u32,
     pub block_count: u32,
-    pub _pad0: u32,
+    /// Neuron blocks (NB), passed at run time so large-N loops are not unrolled.
+    pub neuron_blocks: u32,
     pub _pad1: u32,
 }
 

@@ -44,6 +44,11 @@ impl Pipelines {
                         has_dynamic_offset: true,
                         min_binding_size: wgpu::BufferSize::new(std::mem::size_of::<Params>() as u64),
                     },
+                    1 if consts.xi_uniform => wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Uniform,
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
                     1..=5 => wgpu::BindingType::Buffer {
                         ty: wgpu::BufferBindingType::Storage { read_only: true },
                         has_dynamic_offset: false,
@@ -95,7 +100,7 @@ impl Pipelines {
 /// The plan's read-only tables, as uploaded.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tables {
-    pub xi4: Vec<f32>,
+    pub xi_bits: Vec<u32>,
     pub segs: Vec<Segment>,
     pub seg_coef: Vec<f32>,
     pub seg_vec: Vec<f32>,
@@ -105,18 +110,8 @@ pub struct Tables {
 impl Tables {
     pub fn from_plan(plan: &Plan) -> Tables {
         // Read-only tables.
-        let (nb, p) = (plan.neuron_blocks(), plan.p);
-        let mut xi4 = vec![0f32; nb * p * 4];
-        for b in 0..nb {
-            for mu in 0..p {
-                for l in 0..4 {
-                    let i = 4 * b + l;
-                    if i < plan.n {
-                        xi4[(b * p + mu) * 4 + l] = plan.memories.get(i, mu);
-                    }
-                }
-            }
-        }
+        let nb = plan.neuron_blocks();
+        let xi_bits = kernels::pack_memories(&plan.memories);
         let segs: Vec<Segment> = plan
             .segments
             .iter()
@@ -143,7 +138,7 @@ impl Tables {
         if let InitialPlan::Point { x } = &plan.initial {
             init_point[..plan.n].copy_from_slice(x);
         }
-        Tables { xi4, segs, seg_coef, seg_vec, init_point }
+        Tables { xi_bits, segs, seg_coef, seg_vec, init_point }
     }
 }
 
@@ -176,7 +171,11 @@ impl Resources {
                 usage: wgpu::BufferUsages::STORAGE,
             })
         };
-        let xi_buf = ro("idpsim.memories", bytemuck::cast_slice(&tables.xi4));
+        let xi_buf = dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("idpsim.memories"),
+            contents: bytemuck::cast_slice(&tables.xi_bits),
+            usage: if pipes.consts.xi_uniform { wgpu::BufferUsages::UNIFORM } else { wgpu::BufferUsages::STORAGE },
+        });
         let seg_buf = ro("idpsim.segments", bytemuck::cast_slice(&tables.segs));
         let coef_buf = ro("idpsim.segment_coef", bytemuck::cast_slice(&tables.seg_coef));
         let vec_buf = ro("idpsim.segment_vec", bytemuck::cast_slice(&tables.seg_vec));
