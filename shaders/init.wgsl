@@ -23,14 +23,14 @@ fn init_state(@builtin(global_invocation_id) gid: vec3<u32>) {
             if (INIT_KIND == INIT_NORMAL) {
                 x = INIT_STD * z;
             } else {
-                x = INIT_AMPLITUDE * apply_signs(vec4<f32>(1.0), xi_signs(b, INIT_INDEX)) + INIT_JITTER * z;
+                x = INIT_AMPLITUDE * xi_block(b, INIT_INDEX) + INIT_JITTER * z;
             }
             x = mask_padding(x, b);
         }
         state[state_index(t, b)] = x;
         let psi = mask_padding(act4(x), b);
         for (var mu = 0u; mu < P; mu++) {
-            acc[mu] = acc[mu] + xi_dot(xi_signs(b, mu), psi);
+            acc[mu] = acc[mu] + dot4(xi_block(b, mu), psi);
         }
     }
     if (SAVE_EVERY > 0u && params.slot_base == 0u) {

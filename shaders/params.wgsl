@@ -42,10 +42,9 @@ const BLOCK: u32 = 64u;
 const NO_STEP: u32 = 0xffffffffu;
 
 @group(0) @binding(0) var<uniform> params: Params;
-// Binding 1, the memories, is declared by the header: `xi_bits`, bit-packed, in a uniform buffer
-// when it fits (loads at a uniform index are then cheap everywhere) or else a storage buffer.
-// Block b (neurons 4b..4b+3) owns VB vec4<u32>; memory mu's four signs are the nibble at bit
-// (mu % 8) * 4 of word (mu % 32) / 8 of vec4 b * VB + mu / 32; a set bit means ξ = −1.
+// Binding 1, the memories, and their accessor `xi_block(b, mu) -> vec4<f32>` (ξ^mu on neurons
+// 4b..4b+3) come from the header (`src/gpu/kernels.rs`): f32 in a uniform buffer when they fit,
+// else bit-packed in a uniform or storage buffer.
 @group(0) @binding(2) var<storage, read> segs: array<Segment>;
 // Per segment, P input coefficients (IDP: α; classic: w).
 @group(0) @binding(3) var<storage, read> seg_coef: array<f32>;
@@ -84,21 +83,10 @@ fn act4(x: vec4<f32>) -> vec4<f32> {
     return tanh(clamp(SLOPE * x, vec4<f32>(-ACT_CLAMP), vec4<f32>(ACT_CLAMP)));
 }
 
-// Sign masks of ξ^mu on block b: bit 31 set where ξ = −1.
-fn xi_signs(b: u32, mu: u32) -> vec4<u32> {
-    let w = xi_bits[b * VB + mu / 32u][(mu % 32u) / 8u];
-    let nib = (w >> ((mu % 8u) * 4u)) & 0xfu;
-    return ((vec4<u32>(nib) >> vec4<u32>(0u, 1u, 2u, 3u)) & vec4<u32>(1u)) << vec4<u32>(31u);
-}
-
-// v with the signs of ξ applied, i.e. ξ ⊙ v exactly.
-fn apply_signs(v: vec4<f32>, s: vec4<u32>) -> vec4<f32> {
-    return bitcast<vec4<f32>>(bitcast<vec4<u32>>(v) ^ s);
-}
-
-// ξ · v over one block, summed in lane order (v must be 0 on padding lanes).
-fn xi_dot(s: vec4<u32>, v: vec4<f32>) -> f32 {
-    let w = apply_signs(v, s);
+// ξ · v over one block, summed in lane order (v must be 0 on padding lanes): the same
+// sum as `cpu::accumulate_block`.
+fn dot4(xi: vec4<f32>, v: vec4<f32>) -> f32 {
+    let w = xi * v;
     return ((w.x + w.y) + w.z) + w.w;
 }
 

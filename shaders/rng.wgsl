@@ -11,8 +11,10 @@ const PHILOX_M1: u32 = 0xCD9E8D57u;
 const PHILOX_W0: u32 = 0x9E3779B9u;
 const PHILOX_W1: u32 = 0xBB67AE85u;
 
-// High 32 bits of the 64-bit product a·b (WGSL has no 64-bit integers).
-fn mulhi(a: u32, b: u32) -> u32 {
+// High 32 bits of the 64-bit product a·b from 16-bit halves (core WGSL has no 64-bit
+// integers). The header defines `mulhi` as this, or as a native 64-bit product on devices
+// with shader int64.
+fn mulhi_split(a: u32, b: u32) -> u32 {
     let a_lo = a & 0xffffu;
     let a_hi = a >> 16u;
     let b_lo = b & 0xffffu;

@@ -23,7 +23,7 @@ fn input_noise_partial(seg: u32, traj: u32, b0: u32, stride: u32, mu: u32) -> f3
     var acc = 0.0;
     for (var b = b0; b < nb_loop(); b += stride) {
         let eta = mask_padding(noise * normals4(vec4<u32>(b, seg, traj, STREAM_INPUT_NOISE), key), b);
-        acc = acc + xi_dot(xi_signs(b, mu), eta);
+        acc = acc + dot4(xi_block(b, mu), eta);
     }
     return acc;
 }
@@ -46,17 +46,17 @@ fn schedule(sg: Segment, step: u32) -> vec2<f32> {
     return vec2<f32>(s, on);
 }
 
-// One neuron block's update; returns the new state. `sg` holds the block's sign masks of every
-// memory, `v` the vector input term.
-fn update_block(x: vec4<f32>, b: u32, sg: ptr<function, array<vec4<u32>, P>>, c: ptr<function, array<f32, P>>,
-                d: f32, v: vec4<f32>, step: u32, traj: u32) -> vec4<f32> {
+// One neuron block's update; returns the new state. `psi_x` is Ψ(x) (used only with a zeroed
+// diagonal), `xs` holds ξ of every memory on the block, `v` the vector input term.
+fn update_block(x: vec4<f32>, psi_x: vec4<f32>, b: u32, xs: ptr<function, array<vec4<f32>, P>>,
+                c: ptr<function, array<f32, P>>, d: f32, v: vec4<f32>, step: u32, traj: u32) -> vec4<f32> {
     var h = vec4<f32>(0.0);
     for (var mu = 0u; mu < P; mu++) {
-        h = h + apply_signs(vec4<f32>((*c)[mu]), (*sg)[mu]);
+        h = h + (*xs)[mu] * (*c)[mu];
     }
     var f = h - x;
     if (ZERO_DIAG) {
-        f = f - d * act4(x);
+        f = f - d * psi_x;
     }
     if (HAS_VECTOR) {
         f = f + v;
@@ -68,10 +68,10 @@ fn update_block(x: vec4<f32>, b: u32, sg: ptr<function, array<vec4<u32>, P>>, c:
     return mask_padding(x + DT * f + NOISE_SCALE * z, b);
 }
 
-// The sign masks of every memory on block b.
-fn block_signs(b: u32, sg: ptr<function, array<vec4<u32>, P>>) {
+// ξ of every memory on block b.
+fn block_xi(b: u32, xs: ptr<function, array<vec4<f32>, P>>) {
     for (var mu = 0u; mu < P; mu++) {
-        (*sg)[mu] = xi_signs(b, mu);
+        (*xs)[mu] = xi_block(b, mu);
     }
 }
 
@@ -151,23 +151,25 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     // State and overlaps of the current state.
     var xr: array<vec4<f32>, NBR>;
+    var pr: array<vec4<f32>, NBR>;
     var m: array<f32, P>;
     var acc: array<f32, P>;
     for (var b = 0u; b < nb_loop(); b++) {
         let x = state[state_index(t, b)];
+        let psi = mask_padding(act4(x), b);
         if (X_IN_REGS) {
             xr[b] = x;
+            pr[b] = psi;
         }
-        let psi = mask_padding(act4(x), b);
         for (var mu = 0u; mu < P; mu++) {
-            acc[mu] = acc[mu] + xi_dot(xi_signs(b, mu), psi);
+            acc[mu] = acc[mu] + dot4(xi_block(b, mu), psi);
         }
     }
     for (var mu = 0u; mu < P; mu++) {
         m[mu] = acc[mu] * INV_N;
     }
     var c: array<f32, P>;
-    var signs: array<vec4<u32>, P>;
+    var xs: array<vec4<f32>, P>;
     var bad = NO_STEP;
     var step = params.step_begin;
     let end = params.step_begin + params.step_count;
@@ -182,13 +184,16 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
             }
             for (var b = 0u; b < nb_loop(); b++) {
                 var x: vec4<f32>;
+                var psi_x: vec4<f32>;
                 if (X_IN_REGS) {
                     x = xr[b];
+                    psi_x = pr[b];
                 } else {
                     x = state[state_index(t, b)];
+                    psi_x = act4(x);
                 }
-                block_signs(b, &signs);
-                let xn = update_block(x, b, &signs, &c, d, vector_term(seg, traj, b, sched), step, traj);
+                block_xi(b, &xs);
+                let xn = update_block(x, psi_x, b, &xs, &c, d, vector_term(seg, traj, b, sched), step, traj);
                 if (X_IN_REGS) {
                     xr[b] = xn;
                 } else {
@@ -196,8 +201,11 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
                 }
                 bad = min(bad, select(NO_STEP, step, non_finite4(xn)));
                 let psi = act4(xn);
+                if (X_IN_REGS) {
+                    pr[b] = psi;
+                }
                 for (var mu = 0u; mu < P; mu++) {
-                    acc[mu] = acc[mu] + xi_dot(signs[mu], psi);
+                    acc[mu] = acc[mu] + dot4(xs[mu], psi);
                 }
             }
             for (var mu = 0u; mu < P; mu++) {
@@ -277,7 +285,7 @@ fn step_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
     for (var b = lid; b < nb_loop(); b += WG_GROUP) {
         let psi = mask_padding(act4(state[state_index(t, b)]), b);
         for (var mu = 0u; mu < P; mu++) {
-            acc[mu] = acc[mu] + xi_dot(xi_signs(b, mu), psi);
+            acc[mu] = acc[mu] + dot4(xi_block(b, mu), psi);
         }
     }
     for (var mu = 0u; mu < P; mu++) {
@@ -289,7 +297,7 @@ fn step_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
         m[mu] = wg_sum[mu] * INV_N;
     }
     var c: array<f32, P>;
-    var signs: array<vec4<u32>, P>;
+    var xs: array<vec4<f32>, P>;
     var bad = NO_STEP;
     for (var k = 0u; k < params.step_count; k++) {
         let step = params.step_begin + k;
@@ -300,13 +308,14 @@ fn step_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
         }
         for (var b = lid; b < nb_loop(); b += WG_GROUP) {
             let i = state_index(t, b);
-            block_signs(b, &signs);
-            let xn = update_block(state[i], b, &signs, &c, d, vector_term(seg, traj, b, sched), step, traj);
+            block_xi(b, &xs);
+            let x = state[i];
+            let xn = update_block(x, act4(x), b, &xs, &c, d, vector_term(seg, traj, b, sched), step, traj);
             state[i] = xn;
             bad = min(bad, select(NO_STEP, step, non_finite4(xn)));
             let psi = act4(xn);
             for (var mu = 0u; mu < P; mu++) {
-                acc[mu] = acc[mu] + xi_dot(signs[mu], psi);
+                acc[mu] = acc[mu] + dot4(xs[mu], psi);
             }
         }
         for (var mu = 0u; mu < P; mu++) {

@@ -67,7 +67,7 @@ impl GpuContext {
         let limits = adapter.limits();
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("idpsim.device"),
-            required_features: wgpu::Features::empty(),
+            required_features: adapter.features() & wgpu::Features::SHADER_INT64,
             required_limits: limits.clone(),
             experimental_features: wgpu::ExperimentalFeatures::disabled(),
             memory_hints: wgpu::MemoryHints::Performance,

@@ -5,7 +5,7 @@
 use anyhow::{Result, bail};
 
 use super::context::GpuContext;
-use super::kernels::{self, KernelConsts, WG_THREAD};
+use super::kernels::{self, KernelConsts, WG_THREAD, XiFormat};
 use super::layout::Params;
 use super::resources::{Pipelines, Resources, SAVES_BUDGET, Tables};
 use crate::engine::{Backend, Chunk, RunError, Sink};
@@ -60,7 +60,14 @@ impl GpuBackend {
         let group = self.layout_group(plan);
         let mut consts = KernelConsts::from_plan(plan, group);
         let ubo_limit = self.ctx.limits.max_uniform_buffer_binding_size.min(65536);
-        consts.xi_uniform = !group && kernels::xi_bytes(plan.n, plan.p) <= ubo_limit;
+        consts.xi_format = if group {
+            XiFormat::BitsStorage
+        } else if kernels::xi_bytes(plan.n, plan.p) <= ubo_limit {
+            XiFormat::BitsUniform
+        } else {
+            XiFormat::BitsStorage
+        };
+        consts.int64 = self.ctx.device.features().contains(wgpu::Features::SHADER_INT64);
         let max_count = self
             .chunk_limit(plan, group)
             .min(plan.trajectories.next_multiple_of(BLOCK))

@@ -61,8 +61,10 @@ pub struct KernelConsts {
     pub init_amplitude: f32,
     pub init_jitter: f32,
     pub init_index: u32,
-    /// Memories in a uniform buffer (else a storage buffer).
-    pub xi_uniform: bool,
+    /// How the memories are stored on the device.
+    pub xi_format: XiFormat,
+    /// The device has 64-bit integers (Philox's 32×32→64 products use them).
+    pub int64: bool,
 }
 
 impl KernelConsts {
@@ -88,7 +90,8 @@ impl KernelConsts {
             init_amplitude,
             init_jitter,
             init_index,
-            xi_uniform: false,
+            xi_format: XiFormat::BitsStorage,
+            int64: false,
         }
     }
 }
@@ -104,6 +107,26 @@ fn lit(v: f32) -> String {
 pub fn x_in_regs(k: &KernelConsts) -> bool {
     !k.layout_group && k.n.div_ceil(4) <= REG_BLOCKS
 }
+
+/// Device storage of the memories.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum XiFormat {
+    /// Bit-packed in a uniform buffer.
+    BitsUniform,
+    /// Bit-packed in a storage buffer (any size).
+    BitsStorage,
+}
+
+const XI_BITS_ACCESSOR: &str = "
+// Bit-packed: block b owns VB vec4<u32>; memory mu's four signs are the nibble at bit
+// (mu % 8) * 4 of word (mu % 32) / 8 of vec4 b * VB + mu / 32; a set bit means ξ = −1.
+fn xi_block(b: u32, mu: u32) -> vec4<f32> {
+    let w = xi_bits[b * VB + mu / 32u][(mu % 32u) / 8u];
+    let nib = (w >> ((mu % 8u) * 4u)) & 0xfu;
+    let sign = ((vec4<u32>(nib) >> vec4<u32>(0u, 1u, 2u, 3u)) & vec4<u32>(1u)) << vec4<u32>(31u);
+    return bitcast<vec4<f32>>(vec4<u32>(0x3f800000u) ^ sign);
+}
+";
 
 /// vec4<u32> per neuron block in the bit-packed memories (4 bits per memory).
 pub fn xi_vec4_per_block(p: usize) -> usize {
@@ -145,7 +168,7 @@ pub fn header(k: &KernelConsts) -> String {
          const WG: u32 = {wg}u;\nconst WG_GROUP: u32 = {wgg}u;\n\
          const INIT_KIND: u32 = {ik}u;\nconst INIT_STD: f32 = {istd};\nconst INIT_AMPLITUDE: f32 = {iamp};\n\
          const INIT_JITTER: f32 = {ijit};\nconst INIT_INDEX: u32 = {iidx}u;\nconst VB: u32 = {vb}u;\n\
-         {xi_decl}\n",
+         {xi_decl}\n{mulhi}\n",
         n = k.n,
         nb = k.n.div_ceil(4),
         p = k.p,
@@ -170,13 +193,19 @@ pub fn header(k: &KernelConsts) -> String {
         ijit = lit(k.init_jitter),
         iidx = k.init_index,
         vb = xi_vec4_per_block(k.p as usize),
-        xi_decl = if k.xi_uniform {
-            format!(
-                "@group(0) @binding(1) var<uniform> xi_bits: array<vec4<u32>, {}>;",
-                xi_bytes(k.n as usize, k.p as usize) / 16
-            )
+        mulhi = if k.int64 {
+            "fn mulhi(a: u32, b: u32) -> u32 {\n    return u32((u64(a) * u64(b)) >> 32u);\n}"
         } else {
-            "@group(0) @binding(1) var<storage, read> xi_bits: array<vec4<u32>>;".to_string()
+            "fn mulhi(a: u32, b: u32) -> u32 {\n    return mulhi_split(a, b);\n}"
+        },
+        xi_decl = match k.xi_format {
+            XiFormat::BitsUniform => format!(
+                "@group(0) @binding(1) var<uniform> xi_bits: array<vec4<u32>, {}>;{XI_BITS_ACCESSOR}",
+                xi_bytes(k.n as usize, k.p as usize) / 16
+            ),
+            XiFormat::BitsStorage => {
+                format!("@group(0) @binding(1) var<storage, read> xi_bits: array<vec4<u32>>;{XI_BITS_ACCESSOR}")
+            }
         },
     )
 }

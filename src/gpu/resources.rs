@@ -6,7 +6,7 @@ use anyhow::{Result, bail};
 use wgpu::util::DeviceExt;
 
 use super::context::GpuContext;
-use super::kernels::{self, KernelConsts};
+use super::kernels::{self, KernelConsts, XiFormat};
 use super::layout::{NO_PULSE, Params, Segment};
 use crate::observe::MOMENTS;
 use crate::plan::{BLOCK, InitialPlan, Plan};
@@ -44,7 +44,7 @@ impl Pipelines {
                         has_dynamic_offset: true,
                         min_binding_size: wgpu::BufferSize::new(std::mem::size_of::<Params>() as u64),
                     },
-                    1 if consts.xi_uniform => wgpu::BindingType::Buffer {
+                    1 if consts.xi_format != XiFormat::BitsStorage => wgpu::BindingType::Buffer {
                         ty: wgpu::BufferBindingType::Uniform,
                         has_dynamic_offset: false,
                         min_binding_size: None,
@@ -100,7 +100,8 @@ impl Pipelines {
 /// The plan's read-only tables, as uploaded.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tables {
-    pub xi_bits: Vec<u32>,
+    /// The bit-packed memories.
+    pub xi: Vec<u32>,
     pub segs: Vec<Segment>,
     pub seg_coef: Vec<f32>,
     pub seg_vec: Vec<f32>,
@@ -111,7 +112,7 @@ impl Tables {
     pub fn from_plan(plan: &Plan) -> Tables {
         // Read-only tables.
         let nb = plan.neuron_blocks();
-        let xi_bits = kernels::pack_memories(&plan.memories);
+        let xi = kernels::pack_memories(&plan.memories);
         let segs: Vec<Segment> = plan
             .segments
             .iter()
@@ -138,7 +139,7 @@ impl Tables {
         if let InitialPlan::Point { x } = &plan.initial {
             init_point[..plan.n].copy_from_slice(x);
         }
-        Tables { xi_bits, segs, seg_coef, seg_vec, init_point }
+        Tables { xi, segs, seg_coef, seg_vec, init_point }
     }
 }
 
@@ -173,8 +174,12 @@ impl Resources {
         };
         let xi_buf = dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some("idpsim.memories"),
-            contents: bytemuck::cast_slice(&tables.xi_bits),
-            usage: if pipes.consts.xi_uniform { wgpu::BufferUsages::UNIFORM } else { wgpu::BufferUsages::STORAGE },
+            contents: bytemuck::cast_slice(&tables.xi),
+            usage: if pipes.consts.xi_format != XiFormat::BitsStorage {
+                wgpu::BufferUsages::UNIFORM
+            } else {
+                wgpu::BufferUsages::STORAGE
+            },
         });
         let seg_buf = ro("idpsim.segments", bytemuck::cast_slice(&tables.segs));
         let coef_buf = ro("idpsim.segment_coef", bytemuck::cast_slice(&tables.seg_coef));
