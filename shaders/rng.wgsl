@@ -53,12 +53,33 @@ fn uniform_closed_open(r: u32) -> f32 {
 }
 
 const PI_F32: f32 = 3.14159265358979323846;
+const LN2_HI: f32 = 0.693145751953125;
+const LN2_LO: f32 = 1.42860682030941723212e-6;
+
+// ln(u) for u in (0, 1], accurate to a few ulps everywhere, including next to 1 where WGSL's
+// log may be off by 2^-21 absolute (that would spoil small normals). u = 2^e · m with
+// m in [1/√2, √2); ln m = 2 atanh(s), s = (m − 1)/(m + 1), by its odd series. Same operations
+// as `rng::ln_unit` in Rust.
+fn ln_unit(u: f32) -> f32 {
+    let bits = bitcast<u32>(u);
+    var e = i32((bits >> 23u) & 0xffu) - 127;
+    var m = bitcast<f32>((bits & 0x7fffffu) | 0x3f800000u);
+    if (m > 1.41421356) {
+        m = m * 0.5;
+        e = e + 1;
+    }
+    let s = (m - 1.0) / (m + 1.0);
+    let s2 = s * s;
+    let series = s * (2.0 + s2 * (0.666666666 + s2 * (0.4 + s2 * (0.285714286 + s2 * 0.222222222))));
+    let ef = f32(e);
+    return ef * LN2_HI + (ef * LN2_LO + series);
+}
 
 // Two standard normals; the angle stays in [−π, π).
 fn box_muller(a: u32, b: u32) -> vec2<f32> {
     let u = uniform_open_closed(a);
     let v = uniform_closed_open(b);
-    let r = sqrt(-2.0 * log(u));
+    let r = sqrt(-2.0 * ln_unit(u));
     let theta = v * (2.0 * PI_F32) - PI_F32;
     return vec2<f32>(r * cos(theta), r * sin(theta));
 }

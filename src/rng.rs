@@ -65,13 +65,33 @@ pub fn uniform_closed_open(r: u32) -> f32 {
 }
 
 const PI_F32: f32 = std::f32::consts::PI;
+const LN2_HI: f32 = 0.693_145_751_953_125;
+const LN2_LO: f32 = 1.428_606_820_309_417_232_12e-6;
+
+/// ln(u) for u in (0, 1], a few ulps everywhere (also next to 1, where GPU `log` may be off by
+/// 2⁻²¹ absolute). Mirrors `ln_unit` in `shaders/rng.wgsl` operation for operation.
+#[inline(always)]
+pub fn ln_unit(u: f32) -> f32 {
+    let bits = u.to_bits();
+    let mut e = ((bits >> 23) & 0xff) as i32 - 127;
+    let mut m = f32::from_bits((bits & 0x7f_ffff) | 0x3f80_0000);
+    if m > 1.414_213_56 {
+        m *= 0.5;
+        e += 1;
+    }
+    let s = (m - 1.0) / (m + 1.0);
+    let s2 = s * s;
+    let series = s * (2.0 + s2 * (0.666_666_666 + s2 * (0.4 + s2 * (0.285_714_286 + s2 * 0.222_222_222))));
+    let ef = e as f32;
+    ef * LN2_HI + (ef * LN2_LO + series)
+}
 
 /// Box–Muller: two standard normals from two words; the angle is kept in [−π, π).
 #[inline(always)]
 pub fn box_muller(a: u32, b: u32) -> (f32, f32) {
     let u = uniform_open_closed(a);
     let v = uniform_closed_open(b);
-    let r = (-2.0 * u.ln()).sqrt();
+    let r = (-2.0 * ln_unit(u)).sqrt();
     let theta = v * (2.0 * PI_F32) - PI_F32;
     (r * theta.cos(), r * theta.sin())
 }
@@ -113,6 +133,28 @@ mod tests {
         for (ctr, key, want) in cases {
             assert_eq!(philox4x32_10(ctr, key), want, "ctr {ctr:08x?} key {key:08x?}");
         }
+    }
+
+    /// ln_unit against f64 ln over every 2⁻²⁴ step near 1 and a sweep of the whole interval.
+    #[test]
+    fn ln_unit_is_accurate() {
+        let mut worst = 0f64;
+        let check = |u: f32, worst: &mut f64| {
+            let got = ln_unit(u) as f64;
+            let want = (u as f64).ln();
+            let err = (got - want).abs() / want.abs().max(1e-30);
+            *worst = worst.max(err);
+            assert!(err < 4e-7 || (got - want).abs() < 1e-12, "ln_unit({u}) = {got}, ln = {want}");
+        };
+        for k in 1..=(1u32 << 16) {
+            check(1.0 - k as f32 / 16_777_216.0, &mut worst);
+        }
+        for k in 0..200_000u32 {
+            check(uniform_open_closed(k.wrapping_mul(2_654_435_761)), &mut worst);
+        }
+        check(1.0, &mut worst);
+        assert_eq!(ln_unit(1.0), 0.0);
+        eprintln!("largest relative error {worst:e}");
     }
 
     #[test]

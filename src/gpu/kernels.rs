@@ -16,6 +16,18 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("reduce.wgsl", include_str!("../../shaders/reduce.wgsl")),
 ];
 
+/// Kernels outside the run module (checks used by tests).
+pub const CHECK_SHADERS: &[(&str, &str)] = &[("rng_check.wgsl", include_str!("../../shaders/rng_check.wgsl"))];
+
+/// The `mulhi` the header defines: a native 64-bit product, or the 16-bit split.
+pub fn mulhi_source(int64: bool) -> &'static str {
+    if int64 {
+        "fn mulhi(a: u32, b: u32) -> u32 {\n    return u32((u64(a) * u64(b)) >> 32u);\n}\n"
+    } else {
+        "fn mulhi(a: u32, b: u32) -> u32 {\n    return mulhi_split(a, b);\n}\n"
+    }
+}
+
 /// Entry points of the assembled module.
 pub const ENTRY_INIT: &str = "init_state";
 pub const ENTRY_STEP_THREAD: &str = "step_thread";
@@ -193,11 +205,7 @@ pub fn header(k: &KernelConsts) -> String {
         ijit = lit(k.init_jitter),
         iidx = k.init_index,
         vb = xi_vec4_per_block(k.p as usize),
-        mulhi = if k.int64 {
-            "fn mulhi(a: u32, b: u32) -> u32 {\n    return u32((u64(a) * u64(b)) >> 32u);\n}"
-        } else {
-            "fn mulhi(a: u32, b: u32) -> u32 {\n    return mulhi_split(a, b);\n}"
-        },
+        mulhi = mulhi_source(k.int64),
         xi_decl = match k.xi_format {
             XiFormat::BitsUniform => format!(
                 "@group(0) @binding(1) var<uniform> xi_bits: array<vec4<u32>, {}>;{XI_BITS_ACCESSOR}",

@@ -5,6 +5,7 @@ pub mod engine;
 pub mod kernels;
 pub mod layout;
 pub mod resources;
+pub mod rng_check;
 
 pub use context::GpuContext;
 pub use engine::GpuBackend;

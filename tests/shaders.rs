@@ -1,0 +1,156 @@
+//! Layer 1 (no GPU needed): every shader parses and validates with naga for every
+//! specialisation the engine can produce; the WGSL structs match their Rust mirrors.
+
+use idpsim::gpu::kernels::{self, KernelConsts, XiFormat};
+use idpsim::gpu::layout::{Params, Segment};
+use idpsim::gpu::rng_check::{self, CheckParams};
+use wgpu::naga;
+
+fn consts(n: u32, p: u32) -> KernelConsts {
+    KernelConsts {
+        n,
+        p,
+        idp: true,
+        zero_diag: false,
+        has_vector: false,
+        layout_group: false,
+        slope: 1.0,
+        dt: 0.01,
+        noise_scale: 0.05,
+        save_every: 10,
+        init_kind: 0,
+        init_std: 1.0,
+        init_amplitude: 0.0,
+        init_jitter: 0.0,
+        init_index: 0,
+        xi_format: XiFormat::BitsUniform,
+        int64: false,
+    }
+}
+
+#[test]
+fn every_specialisation_validates() {
+    let mut count = 0;
+    for (n, p) in [(1, 1), (2, 2), (3, 5), (64, 10), (65, 33), (1000, 64), (4096, 128)] {
+        for idp in [true, false] {
+            for layout_group in [false, true] {
+                for (zero_diag, has_vector, int64) in [(false, false, false), (true, true, true), (true, false, true)] {
+                    for xi_format in [XiFormat::BitsUniform, XiFormat::BitsStorage] {
+                        for (init_kind, noise_scale) in [(0, 0.05), (1, 0.0), (2, 0.1)] {
+                            let k = KernelConsts {
+                                idp,
+                                layout_group,
+                                zero_diag,
+                                has_vector,
+                                int64,
+                                xi_format,
+                                init_kind,
+                                noise_scale,
+                                ..consts(n, p)
+                            };
+                            let src = kernels::assemble(&k);
+                            if let Err(e) = kernels::validate(&src) {
+                                panic!("kernels for {k:?} do not validate:\n{e}");
+                            }
+                            count += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(count > 100);
+}
+
+#[test]
+fn rng_check_kernel_validates() {
+    for int64 in [false, true] {
+        if let Err(e) = kernels::validate(&rng_check::source(int64)) {
+            panic!("rng_check.wgsl (int64 = {int64}) does not validate:\n{e}");
+        }
+    }
+}
+
+#[test]
+fn every_shader_file_is_in_a_table() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("shaders");
+    let listed: Vec<&str> = kernels::SHADERS.iter().chain(kernels::CHECK_SHADERS).map(|s| s.0).collect();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().to_string();
+        if name.ends_with(".wgsl") {
+            assert!(listed.contains(&name.as_str()), "shaders/{name} is not in kernels::SHADERS or CHECK_SHADERS");
+        }
+    }
+}
+
+/// Member names and byte offsets of a WGSL struct, from naga's layouter.
+fn wgsl_layout(module: &naga::Module, name: &str) -> (Vec<(String, u32)>, u32) {
+    for (_, ty) in module.types.iter() {
+        if ty.name.as_deref() == Some(name)
+            && let naga::TypeInner::Struct { members, span } = &ty.inner
+        {
+            return (members.iter().map(|m| (m.name.clone().unwrap_or_default(), m.offset)).collect(), *span);
+        }
+    }
+    panic!("struct {name} not found in WGSL");
+}
+
+macro_rules! rust_layout {
+    ($ty:ty, $($field:ident),*) => {
+        vec![$((stringify!($field).to_string(), std::mem::offset_of!($ty, $field) as u32)),*]
+    };
+}
+
+#[test]
+fn wgsl_structs_match_rust() {
+    let module = kernels::validate(&kernels::assemble(&consts(8, 3))).unwrap();
+    let (params, size) = wgsl_layout(&module, "Params");
+    let want = rust_layout!(
+        Params,
+        key_lo,
+        key_hi,
+        traj_first,
+        traj_count,
+        step_begin,
+        step_count,
+        segment,
+        slot_base,
+        slot_count,
+        block_count,
+        neuron_blocks,
+        _pad1
+    );
+    assert_eq!(params, want);
+    assert_eq!(size as usize, std::mem::size_of::<Params>());
+    let (seg, size) = wgsl_layout(&module, "Segment");
+    assert_eq!(seg, rust_layout!(Segment, start, steps, ramp, pulse, noise, _pad0, _pad1, _pad2));
+    assert_eq!(size as usize, std::mem::size_of::<Segment>());
+    let check = kernels::validate(&rng_check::source(false)).unwrap();
+    let (cp, size) = wgsl_layout(&check, "CheckParams");
+    assert_eq!(cp, rust_layout!(CheckParams, key_lo, key_hi, word1, word2, stream, count, _pad0, _pad1));
+    assert_eq!(size as usize, std::mem::size_of::<CheckParams>());
+}
+
+#[test]
+fn header_literals_round_trip_exactly() {
+    // Every f32 constant is written so WGSL reads back the identical value.
+    let k = KernelConsts { dt: 0.1, slope: 10.0, noise_scale: (8.0f64 * 0.01f64.sqrt()) as f32, ..consts(7, 2) };
+    let module = kernels::validate(&kernels::assemble(&k)).unwrap();
+    let mut found = 0;
+    for (_, c) in module.constants.iter() {
+        let want = match c.name.as_deref() {
+            Some("DT") => k.dt,
+            Some("SLOPE") => k.slope,
+            Some("NOISE_SCALE") => k.noise_scale,
+            Some("INV_N") => 1.0 / 7.0f32,
+            _ => continue,
+        };
+        let got = match module.global_expressions[c.init] {
+            naga::Expression::Literal(naga::Literal::F32(v)) => v,
+            ref other => panic!("{:?} is {other:?}", c.name),
+        };
+        assert_eq!(got.to_bits(), want.to_bits(), "{:?}", c.name);
+        found += 1;
+    }
+    assert_eq!(found, 4);
+}
