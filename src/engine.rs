@@ -7,7 +7,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::io::{self, NpyStream};
@@ -229,6 +229,7 @@ pub struct RunSummary {
 
 /// Runs a plan and writes every output into `dir` (which the caller has prepared).
 pub fn run_to_dir(plan: &Plan, backend: &mut dyn Backend, dir: &Path, quiet: bool) -> Result<RunSummary> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let start = Instant::now();
     let out = simulate(plan, backend, Some(dir), quiet)?;
     let wall_s = start.elapsed().as_secs_f64();

@@ -1,0 +1,238 @@
+//! The command line: exit codes, one-line errors naming the field, outputs on disk, and no
+//! damage to anything on disk when the input is bad.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::{Value, json};
+
+fn idpsim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_idpsim")).args(args).output().expect("run idpsim")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).lines().filter(|l| !l.contains("XDG_RUNTIME_DIR")).collect::<Vec<_>>().join("\n")
+}
+
+fn base() -> Value {
+    let o = idpsim(&["preset", "quickstart"]);
+    assert!(o.status.success());
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+/// Sets a value at a JSON pointer (creating the last key).
+fn set(v: &mut Value, pointer: &str, new: Value) {
+    let (parent, key) = pointer.rsplit_once('/').unwrap();
+    let target = v.pointer_mut(parent).unwrap_or_else(|| panic!("no {parent}"));
+    match target {
+        Value::Object(m) => {
+            m.insert(key.to_string(), new);
+        }
+        Value::Array(a) => a[key.parse::<usize>().unwrap()] = new,
+        _ => panic!("{parent} is not a container"),
+    }
+}
+
+/// Every validation rule: (pointer, value, text the message must contain).
+fn bad_cases() -> Vec<(&'static str, Value, &'static str)> {
+    vec![
+        ("/model/kind", json!("modern2"), "model.kind"),
+        ("/model/activation/kind", json!("relu"), "model.activation.kind"),
+        ("/model/activation/slope", json!(0.0), "model.activation.slope"),
+        ("/model/activation/slope", json!(-1.0), "model.activation.slope"),
+        ("/model/colour", json!(1), "colour"),
+        ("/memories", json!({ "kind": "hadamard", "n": 48, "p": 2 }), "memories.n"),
+        ("/memories", json!({ "kind": "hadamard", "n": 4, "p": 5 }), "memories.p"),
+        ("/memories", json!({ "kind": "hadamard", "n": 8, "p": 2, "columns": [1] }), "memories.columns"),
+        ("/memories", json!({ "kind": "hadamard", "n": 8, "p": 2, "columns": [1, 8] }), "memories.columns[1]"),
+        ("/memories", json!({ "kind": "hadamard", "n": 8, "p": 2, "columns": [3, 3] }), "memories.columns[1]"),
+        ("/memories", json!({ "kind": "random", "n": 0, "p": 2 }), "memories.n"),
+        ("/memories", json!({ "kind": "random", "n": 8, "p": 0 }), "memories.p"),
+        ("/memories", json!({ "kind": "random", "n": 8, "p": 500 }), "memories.p"),
+        ("/memories", json!({ "kind": "explicit", "patterns": [] }), "memories.patterns"),
+        ("/memories", json!({ "kind": "explicit", "patterns": [[1, -1], [1]] }), "memories.patterns[1]"),
+        ("/memories", json!({ "kind": "explicit", "patterns": [[1, 0.5]] }), "memories.patterns[0][1]"),
+        ("/memories", json!({ "kind": "file", "path": "no-such-file.npy" }), "memories.path"),
+        ("/memories", json!({ "kind": "sparse", "n": 4, "p": 1 }), "memories"),
+        ("/input/segments", json!([]), "input.segments"),
+        ("/input/gain", json!(f64::NAN), "input.gain"),
+        ("/input/segments/0/duration", json!(0.0), "input.segments[0].duration"),
+        ("/input/segments/0/duration", json!(1.005), "input.segments[0].duration"),
+        ("/input/segments/0/weights", json!([1, 2]), "input.segments[0].weights"),
+        ("/input/segments/0/vector", json!([1, 2]), "input.segments[0]"),
+        ("/input/segments/0/ramp", json!(50.0), "input.segments[0].ramp"),
+        ("/input/segments/0/ramp", json!(-1.0), "input.segments[0].ramp"),
+        ("/input/segments/0/pulse", json!(0.0), "input.segments[0].pulse"),
+        ("/input/segments/0/noise", json!(-0.1), "input.segments[0].noise"),
+        ("/input/segments/0/speed", json!(1), "speed"),
+        ("/noise/sigma", json!(-1.0), "noise.sigma"),
+        ("/integrator/dt", json!(0.0), "integrator.dt"),
+        ("/integrator/dt", json!(2.0), "integrator.dt"),
+        ("/integrator/scheme", json!("rk4"), "integrator.scheme"),
+        ("/ensemble/trajectories", json!(0), "ensemble.trajectories"),
+        ("/ensemble/trajectories", json!(-5), "ensemble.trajectories"),
+        ("/ensemble/initial", json!({ "kind": "point", "x": [1, 2] }), "ensemble.initial.x"),
+        ("/ensemble/initial", json!({ "kind": "memory", "index": 9 }), "ensemble.initial.index"),
+        ("/ensemble/initial", json!({ "kind": "normal", "std": -1 }), "ensemble.initial.std"),
+        ("/observe/overlaps/every", json!(0.015), "observe.overlaps.every"),
+        ("/observe/overlaps/every", json!(100.0), "observe.overlaps.every"),
+        ("/run/backend", json!("tpu"), "run.backend"),
+        ("/run/layout", json!("diagonal"), "run.layout"),
+        ("/run/steps_per_dispatch", json!(0), "run.steps_per_dispatch"),
+    ]
+}
+
+#[test]
+fn every_bad_spec_exits_2_naming_the_field_and_touches_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (k, (pointer, value, field)) in bad_cases().into_iter().enumerate() {
+        let mut spec = base();
+        set(&mut spec, "/run/backend", json!("cpu"));
+        set(&mut spec, "/ensemble/trajectories", json!(64));
+        set(&mut spec, pointer, value.clone());
+        let path = tmp.path().join(format!("bad{k}.json"));
+        let text = serde_json::to_string(&spec).unwrap().replace("null", "NaN");
+        std::fs::write(&path, text).unwrap();
+        let out = tmp.path().join(format!("out{k}"));
+        let o = idpsim(&["run", path.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{pointer} = {value}: exit {:?}, stderr {err}", o.status.code());
+        assert_eq!(err.lines().count(), 1, "{pointer} = {value}: error is not one line:\n{err}");
+        assert!(err.contains(field), "{pointer} = {value}: message does not name '{field}': {err}");
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(!out.exists(), "{pointer} = {value}: a bad spec created the output directory");
+    }
+}
+
+#[test]
+fn bad_flags_and_files_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("o");
+    let o = idpsim(&["run", "--preset", "no-such-preset", "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--preset") && stderr(&o).contains("quickstart"), "{}", stderr(&o));
+    let o = idpsim(&["run", "missing.json", "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("missing.json"));
+    let o = idpsim(&["run", "--preset", "quickstart", "--out", out.to_str().unwrap(), "--trajectories", "0"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--trajectories"), "{}", stderr(&o));
+    let o = idpsim(&["run", "--preset", "quickstart", "--out", out.to_str().unwrap(), "--backend", "fpga"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--backend"), "{}", stderr(&o));
+    let o = idpsim(&["run", "--preset", "quickstart"]);
+    assert_eq!(o.status.code(), Some(2), "missing --out");
+    let o = idpsim(&["frobnicate"]);
+    assert_eq!(o.status.code(), Some(2));
+    let garbage = tmp.path().join("garbage.json");
+    std::fs::write(&garbage, "{ not json").unwrap();
+    let o = idpsim(&["run", garbage.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(!out.exists());
+}
+
+/// A seeded fuzz: random edits of valid specs never panic; they run or fail with status 2.
+#[test]
+fn random_spec_edits_never_panic() {
+    use idpsim::spec::Spec;
+    let values =
+        [json!(-1), json!(0), json!(1e308), json!("x"), json!([]), json!({}), json!(null), json!(3.5), json!(true)];
+    let mut state = 0x9e3779b97f4a7c15u64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let pointers: Vec<String> = {
+        fn walk(v: &Value, at: String, out: &mut Vec<String>) {
+            match v {
+                Value::Object(m) => m.iter().for_each(|(k, c)| walk(c, format!("{at}/{k}"), out)),
+                Value::Array(a) => a.iter().enumerate().for_each(|(i, c)| walk(c, format!("{at}/{i}"), out)),
+                _ => {}
+            }
+            out.push(at);
+        }
+        let mut out = Vec::new();
+        walk(&base(), String::new(), &mut out);
+        out.retain(|p| !p.is_empty());
+        out
+    };
+    for _ in 0..3000 {
+        let mut spec = base();
+        for _ in 0..(1 + next() % 3) {
+            let p = &pointers[(next() % pointers.len() as u64) as usize];
+            if spec.pointer(p).is_some() {
+                set(&mut spec, p, values[(next() % values.len() as u64) as usize].clone());
+            }
+        }
+        let text = spec.to_string();
+        let result = std::panic::catch_unwind(|| Spec::from_json(&text).map(|s| s.plan(Path::new(".")).map(|_| ())));
+        assert!(result.is_ok(), "panicked on {text}");
+    }
+}
+
+#[test]
+fn run_writes_every_output_and_refuses_a_non_empty_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("q");
+    let dir = out.to_str().unwrap();
+    let args = ["run", "--preset", "quickstart", "--out", dir, "--trajectories", "200", "--backend", "cpu", "--quiet"];
+    let o = idpsim(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let run: Value = serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
+    assert_eq!(run["backend"], "cpu");
+    assert_eq!(run["spec"]["ensemble"]["trajectories"], 200);
+    assert!(run["neuron_steps_per_s"].as_f64().unwrap() > 0.0);
+    for f in run["files"].as_array().unwrap() {
+        assert!(out.join(f.as_str().unwrap()).is_file(), "{f} listed but missing");
+    }
+    for f in [
+        "times.npy",
+        "overlaps_mean.npy",
+        "overlaps_std.npy",
+        "overlaps_abs_mean.npy",
+        "final_state.npy",
+        "overlaps.png",
+    ] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    let bytes = std::fs::read(out.join("final_state.npy")).unwrap();
+    let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
+    assert_eq!(npy.shape(), &[200, 64]);
+    let bytes = std::fs::read(out.join("overlaps_abs_mean.npy")).unwrap();
+    let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
+    assert_eq!(npy.shape(), &[201, 4]);
+    let abs: Vec<f32> = npy.into_vec().unwrap();
+    assert!(abs[200 * 4 + 1] > 0.9, "quickstart should retrieve memory 1: {}", abs[200 * 4 + 1]);
+
+    let before = std::fs::read(out.join("run.json")).unwrap();
+    let o = idpsim(&args);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--force"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(out.join("run.json")).unwrap(), before, "a refused run changed the directory");
+    let mut forced = args.to_vec();
+    forced.push("--force");
+    assert!(idpsim(&forced).status.success());
+}
+
+#[test]
+fn presets_and_preset() {
+    let o = idpsim(&["presets"]);
+    assert!(o.status.success());
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    for name in ["quickstart", "quickstart-classic", "bench-a", "bench-b", "bench-c"] {
+        assert!(text.contains(name), "{name} not listed");
+        let o = idpsim(&["preset", name]);
+        assert!(o.status.success());
+        let spec = idpsim::spec::Spec::from_json(&String::from_utf8_lossy(&o.stdout)).unwrap();
+        spec.plan(Path::new(".")).unwrap();
+    }
+    assert_eq!(idpsim(&["preset", "nope"]).status.code(), Some(2));
+}
