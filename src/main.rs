@@ -4,6 +4,12 @@ use clap::Parser;
 use idpsim::cli::{Cli, UsageError, dispatch};
 
 fn main() -> ExitCode {
+    // Headless: without XDG_RUNTIME_DIR, Vulkan's window-system probing prints a spurious error
+    // line per device. Set it before any thread starts.
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        // SAFETY: nothing else runs yet; no other thread can read the environment concurrently.
+        unsafe { std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir()) };
+    }
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     let cli = match Cli::try_parse() {
         Ok(c) => c,

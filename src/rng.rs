@@ -65,12 +65,15 @@ pub fn uniform_closed_open(r: u32) -> f32 {
 }
 
 const PI_F32: f32 = std::f32::consts::PI;
+#[allow(clippy::excessive_precision)]
 const LN2_HI: f32 = 0.693_145_751_953_125;
+#[allow(clippy::excessive_precision)]
 const LN2_LO: f32 = 1.428_606_820_309_417_232_12e-6;
 
 /// ln(u) for u in (0, 1], a few ulps everywhere (also next to 1, where GPU `log` may be off by
 /// 2⁻²¹ absolute). Mirrors `ln_unit` in `shaders/rng.wgsl` operation for operation.
 #[inline(always)]
+#[allow(clippy::excessive_precision, clippy::approx_constant)]
 pub fn ln_unit(u: f32) -> f32 {
     let bits = u.to_bits();
     let mut e = ((bits >> 23) & 0xff) as i32 - 127;

@@ -103,7 +103,7 @@ fn hadamard_saliency_readout_is_exact() {
 #[test]
 fn zero_diagonal_shifts_the_field() {
     let x0: Vec<f64> = (0..8).map(|i| (i as f64 - 3.5) * 0.3).collect();
-    for (model, extra) in [("idp", json!({ "saliency": [1.5, 0.5] })), ("classic", json!({ "weights": [0.2, 0.1] }))] {
+    for (model, extra) in [("idp", json!({ "saliency": [1.5, 1.0] })), ("classic", json!({ "weights": [0.2, 0.1] }))] {
         let mut states = Vec::new();
         for zd in [false, true] {
             let mut seg = extra.clone();
@@ -123,7 +123,8 @@ fn zero_diagonal_shifts_the_field() {
                 states.push((zd, b.kind(), run(&p, b.as_mut()).final_state.unwrap()));
             }
         }
-        let shift = if model == "idp" { (1.5 + 0.5) / 8.0 } else { 2.0 / 8.0 };
+        // IDP: Σα/N = (1.5 + 1.0)/8; classic: P/N = 2/8.
+        let shift = if model == "idp" { 2.5 / 8.0 } else { 2.0 / 8.0 };
         for (zd, kind, x) in &states {
             if !*zd {
                 continue;

@@ -2,6 +2,9 @@
 //! kernel in `shaders/step.wgsl` (same loop order, same names, neurons in blocks of four) so the
 //! two can be read side by side. Trajectories are spread over threads; nothing else is clever.
 
+// Index loops on purpose: they mirror the kernels line by line.
+#![allow(clippy::needless_range_loop)]
+
 use anyhow::Result;
 
 use crate::engine::{Backend, Chunk, RunError, Sink};

@@ -100,7 +100,7 @@ impl GpuContext {
 
     /// Largest size of one storage binding (and of one buffer).
     pub fn max_binding(&self) -> u64 {
-        (self.limits.max_storage_buffer_binding_size as u64).min(self.limits.max_buffer_size)
+        self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size)
     }
 
     /// Copies `size` bytes of a MAP_READ buffer to the host.

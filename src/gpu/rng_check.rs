@@ -32,6 +32,9 @@ pub fn source(int64: bool) -> String {
     src
 }
 
+/// Philox blocks and the normals made from them.
+pub type PhiloxBlocks = (Vec<[u32; 4]>, Vec<[f32; 4]>);
+
 /// Philox blocks and normals for counters [i, word1, word2, stream], i < count.
 pub fn philox_on_gpu(
     ctx: &GpuContext,
@@ -41,7 +44,7 @@ pub fn philox_on_gpu(
     stream: u32,
     count: u32,
     int64: bool,
-) -> Result<(Vec<[u32; 4]>, Vec<[f32; 4]>)> {
+) -> Result<PhiloxBlocks> {
     if int64 && !ctx.device.features().contains(wgpu::Features::SHADER_INT64) {
         bail!("the device has no shader int64");
     }

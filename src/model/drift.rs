@@ -5,6 +5,9 @@
 //! IDP: a = α(t), b = 0, d = Σα/N if the diagonal is zeroed, v = 0.
 //! Classic: a = 1, b = w(t), d = P/N if the diagonal is zeroed, v = u_vector(t) + η.
 
+// Index loops on purpose: they mirror the kernels line by line.
+#![allow(clippy::needless_range_loop)]
+
 use crate::model::input::SegmentPlan;
 use crate::plan::{ModelKind, Plan};
 use crate::rng::{self, stream};
@@ -88,6 +91,7 @@ pub fn ramp(prev: f32, cur: f32, s: f32) -> f32 {
 /// The low-rank field's coefficients for one step: c_μ = a_μ m_μ + b_μ, the diagonal shift d
 /// and, when present, the per-neuron input v. `prev`/`cur` are the drives of the previous and
 /// current segments, `s`/`on` the ramp fraction and pulse gate.
+#[allow(clippy::too_many_arguments)]
 pub fn step_coefficients(
     plan: &Plan,
     prev: &Drive,
