@@ -16,16 +16,17 @@ fn segment_coef(seg: u32, mu: u32, noise_acc: f32) -> f32 {
     return c;
 }
 
-// Ξᵀη partial sum over the neuron blocks b0, b0 + stride, ... (IDP input noise).
-fn input_noise_partial(seg: u32, traj: u32, b0: u32, stride: u32, mu: u32) -> f32 {
+// Ξᵀη partial sums (every memory at once) over the neuron blocks b0, b0 + stride, ... (IDP
+// input noise), added to `acc`.
+fn input_noise_partial(seg: u32, traj: u32, b0: u32, stride: u32, acc: ptr<function, array<f32, P>>) {
     let key = philox_key();
     let noise = segs[seg].noise;
-    var acc = 0.0;
     for (var b = b0; b < nb_loop(); b += stride) {
         let eta = mask_padding(noise * normals4(vec4<u32>(b, seg, traj, STREAM_INPUT_NOISE), key), b);
-        acc = acc + dot4(xi_block(b, mu), eta);
+        for (var mu = 0u; mu < P; mu++) {
+            (*acc)[mu] = (*acc)[mu] + dot4(xi_block(b, mu), eta);
+        }
     }
-    return acc;
 }
 
 // The classic model's per-neuron input of segment `seg` for block b: u_vector + η.
@@ -136,18 +137,17 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
     let segment = segs[seg];
     var prev: array<f32, P>;
     var cur: array<f32, P>;
-    let noise_prev = IDP && seg > 0u && segs[max(seg, 1u) - 1u].noise > 0.0;
+    var acc_cur: array<f32, P>;
+    var acc_prev: array<f32, P>;
+    if (IDP && segment.noise > 0.0) {
+        input_noise_partial(seg, traj, 0u, 1u, &acc_cur);
+    }
+    if (IDP && seg > 0u && segs[max(seg, 1u) - 1u].noise > 0.0) {
+        input_noise_partial(seg - 1u, traj, 0u, 1u, &acc_prev);
+    }
     for (var mu = 0u; mu < P; mu++) {
-        var acc_cur = 0.0;
-        var acc_prev = 0.0;
-        if (IDP && segment.noise > 0.0) {
-            acc_cur = input_noise_partial(seg, traj, 0u, 1u, mu);
-        }
-        if (noise_prev) {
-            acc_prev = input_noise_partial(seg - 1u, traj, 0u, 1u, mu);
-        }
-        cur[mu] = segment_coef(seg, mu, acc_cur);
-        prev[mu] = select(0.0, segment_coef(max(seg, 1u) - 1u, mu, acc_prev), seg > 0u);
+        cur[mu] = segment_coef(seg, mu, acc_cur[mu]);
+        prev[mu] = select(0.0, segment_coef(max(seg, 1u) - 1u, mu, acc_prev[mu]), seg > 0u);
     }
     // State and overlaps of the current state.
     var xr: array<vec4<f32>, NBR>;
@@ -237,12 +237,13 @@ var<workgroup> wg_sum: array<f32, P>;
 // Sums wg_partial over the workgroup into wg_sum, in invocation order (deterministic).
 fn group_reduce(lid: u32) {
     workgroupBarrier();
-    if (lid < P) {
+    // Invocation lid sums memories lid, lid + WG_GROUP, ... (P may exceed the group size).
+    for (var mu = lid; mu < P; mu += WG_GROUP) {
         var s = 0.0;
         for (var j = 0u; j < WG_GROUP; j++) {
-            s = s + wg_partial[j * P + lid];
+            s = s + wg_partial[j * P + mu];
         }
-        wg_sum[lid] = s;
+        wg_sum[mu] = s;
     }
     workgroupBarrier();
 }
@@ -258,23 +259,23 @@ fn step_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
     var cur: array<f32, P>;
     let noise_cur = IDP && segment.noise > 0.0;
     let noise_prev = IDP && seg > 0u && segs[max(seg, 1u) - 1u].noise > 0.0;
+    var noise_acc: array<f32, P>;
+    if (noise_cur) {
+        input_noise_partial(seg, traj, lid, WG_GROUP, &noise_acc);
+    }
     for (var mu = 0u; mu < P; mu++) {
-        var v = 0.0;
-        if (noise_cur) {
-            v = input_noise_partial(seg, traj, lid, WG_GROUP, mu);
-        }
-        wg_partial[lid * P + mu] = v;
+        wg_partial[lid * P + mu] = noise_acc[mu];
     }
     group_reduce(lid);
     for (var mu = 0u; mu < P; mu++) {
         cur[mu] = segment_coef(seg, mu, wg_sum[mu]);
     }
+    var noise_acc_prev: array<f32, P>;
+    if (noise_prev) {
+        input_noise_partial(max(seg, 1u) - 1u, traj, lid, WG_GROUP, &noise_acc_prev);
+    }
     for (var mu = 0u; mu < P; mu++) {
-        var v = 0.0;
-        if (noise_prev) {
-            v = input_noise_partial(max(seg, 1u) - 1u, traj, lid, WG_GROUP, mu);
-        }
-        wg_partial[lid * P + mu] = v;
+        wg_partial[lid * P + mu] = noise_acc_prev[mu];
     }
     group_reduce(lid);
     for (var mu = 0u; mu < P; mu++) {
@@ -325,9 +326,11 @@ fn step_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
         for (var mu = 0u; mu < P; mu++) {
             m[mu] = wg_sum[mu] * INV_N;
         }
-        if ((step + 1u) % SAVE_EVERY == 0u && lid < P) {
+        if ((step + 1u) % SAVE_EVERY == 0u) {
             let slot = save_slot(step + 1u);
-            saves[save_index(slot, lid, t)] = m[lid];
+            for (var mu = lid; mu < P; mu += WG_GROUP) {
+                saves[save_index(slot, mu, t)] = m[mu];
+            }
         }
     }
     if (bad != NO_STEP) {

@@ -74,3 +74,33 @@ fn gpu_outputs_do_not_depend_on_chunking() {
     let Some(mut g) = gpu() else { return };
     check(&mut g);
 }
+
+/// Long dispatches over many neuron blocks stay correct: a dispatch asked to take 400 steps
+/// over 250 blocks would pass llvmpipe's 65 535-iteration loop guard; the engine splits it and
+/// the result is byte-identical to short dispatches.
+#[test]
+fn long_dispatches_over_many_blocks_are_exact() {
+    let Some(mut g) = gpu() else { return };
+    let mut p = plan(json!({
+        "model": { "kind": "idp", "activation": { "kind": "tanh", "slope": 10.0 }, "zero_diagonal": true },
+        "memories": { "kind": "random", "n": 1000, "p": 10, "seed": 1 },
+        "input": { "segments": [ { "duration": 4.0, "weights": [2.5, 1, 1, 1, 1, 1, 1, 1, 1, 1] } ] },
+        "noise": { "sigma": 2.0 },
+        "ensemble": { "trajectories": 64, "seed": 5 },
+        "observe": { "overlaps": { "every": 4.0 }, "final_state": true }
+    }));
+    p.steps_per_dispatch = Some(400);
+    let long = common::run(&p, &mut g);
+    p.steps_per_dispatch = Some(7);
+    let short = common::run(&p, &mut g);
+    assert_eq!(long.final_state, short.final_state);
+    assert_eq!(long.sums, short.sums);
+    let cpu = common::run(&p, &mut CpuBackend::new());
+    common::assert_close(
+        "400 steps, N = 1000",
+        long.final_state.as_ref().unwrap(),
+        cpu.final_state.as_ref().unwrap(),
+        2e-3,
+        2e-3,
+    );
+}

@@ -72,6 +72,15 @@ impl GpuBackend {
             .chunk_limit(plan, group)
             .min(plan.trajectories.next_multiple_of(BLOCK))
             .min(plan.chunk_trajectories.map_or(u64::MAX, |c| (c / BLOCK).max(1) * BLOCK));
+        if max_steps_per_dispatch(plan, group) == 0 {
+            bail!(
+                "N = {} is too large for the {} layout on '{}' (a dispatch would exceed the driver's loop budget); {}",
+                plan.n,
+                if group { "group" } else { "thread" },
+                self.ctx.adapter_info.name,
+                if group { "reduce N" } else { "set run.layout to \"group\"" }
+            );
+        }
         if max_count == 0 {
             bail!(
                 "one trajectory of N = {} does not fit a storage binding of {} bytes on '{}'",
@@ -94,14 +103,35 @@ impl GpuBackend {
     }
 }
 
+/// Loop back-edges one invocation may take per dispatch. llvmpipe ends every loop of an
+/// invocation once 65 535 back-edges have been taken in total (a guard against endless loops),
+/// so the neuron-block and step loops of one dispatch must stay below that on every device.
+pub const LOOP_BUDGET: u64 = 60_000;
+
+/// Back-edges of one invocation: (at dispatch start, per step).
+fn loop_cost(plan: &Plan, group: bool) -> (u64, u64) {
+    let lanes = if group { kernels::wg_group(plan.p) as u64 } else { 1 };
+    let blocks = (plan.neuron_blocks() as u64).div_ceil(lanes);
+    // The group layout's reductions loop over P / WG_GROUP memories per invocation.
+    let reduce = if group { (plan.p as u64).div_ceil(lanes) } else { 0 };
+    (3 * blocks + 4 + 3 * reduce, blocks + 2 + 2 * reduce)
+}
+
+/// The most steps a dispatch may take under [`LOOP_BUDGET`] (0 if not even one fits).
+pub fn max_steps_per_dispatch(plan: &Plan, group: bool) -> u64 {
+    let (start, per_step) = loop_cost(plan, group);
+    LOOP_BUDGET.saturating_sub(start) / per_step
+}
+
 /// Steps per dispatch: the plan's override, or enough work to keep one dispatch busy for a
-/// few tens of milliseconds on a CPU device (far less on a GPU).
-fn steps_per_dispatch(plan: &Plan, count: u64) -> u32 {
+/// few tens of milliseconds on a CPU device (far less on a GPU); never above the loop budget.
+fn steps_per_dispatch(plan: &Plan, count: u64, group: bool) -> u32 {
+    let budget = max_steps_per_dispatch(plan, group).max(1) as u32;
     if let Some(k) = plan.steps_per_dispatch {
-        return k;
+        return k.min(budget);
     }
     let per_step = count as f64 * (plan.neuron_blocks() * 4) as f64 * (plan.p + 12) as f64;
-    (DISPATCH_WORK / per_step).clamp(1.0, 4096.0) as u32
+    ((DISPATCH_WORK / per_step).clamp(1.0, 4096.0) as u32).min(budget)
 }
 
 /// One dispatch of the step kernel.
@@ -164,7 +194,7 @@ impl Backend for GpuBackend {
             ..Default::default()
         };
         let se = plan.save_every as u64;
-        let k = steps_per_dispatch(plan, count);
+        let k = steps_per_dispatch(plan, count, pipes.consts.layout_group);
         ctx.queue.write_buffer(&pr.status, 0, bytemuck::cast_slice(&[u32::MAX, u32::MAX, 0, 0]));
 
         let mut step: u32 = 0;

@@ -218,6 +218,75 @@ pub fn header(k: &KernelConsts) -> String {
     )
 }
 
+/// Unrolls every loop of the form `for (var i = 0u; i < BOUND; i++) { … }` whose BOUND is a
+/// literal or one of `bounds`, into `{ let i = 0u; … } { let i = 1u; … } …` (nested loops
+/// too). Some drivers cap the total number of loop iterations an invocation may execute
+/// (llvmpipe stops every loop after 65 535 back-edges in all), so fixed-count loops must not
+/// count against it; they are also faster unrolled.
+pub fn unroll_fixed_loops(src: &str, bounds: &[(&str, u32)]) -> String {
+    let mut out = String::with_capacity(src.len());
+    let mut rest = src;
+    while let Some(pos) = rest.find("for (var ") {
+        out.push_str(&rest[..pos]);
+        let tail = &rest[pos..];
+        let Some(head_end) = tail.find('{') else {
+            out.push_str(tail);
+            return out;
+        };
+        let head = &tail[..head_end];
+        match parse_fixed_loop(head, bounds) {
+            Some((var, count)) => {
+                // Find the loop body's closing brace.
+                let bytes = tail.as_bytes();
+                let mut depth = 0usize;
+                let mut close = head_end;
+                for (i, &c) in bytes.iter().enumerate().skip(head_end) {
+                    if c == b'{' {
+                        depth += 1;
+                    } else if c == b'}' {
+                        depth -= 1;
+                        if depth == 0 {
+                            close = i;
+                            break;
+                        }
+                    }
+                }
+                let body = unroll_fixed_loops(&tail[head_end + 1..close], bounds);
+                for k in 0..count {
+                    out.push_str(&format!("{{ let {var} = {k}u;{body}}}"));
+                }
+                rest = &tail[close + 1..];
+            }
+            None => {
+                out.push_str(head);
+                rest = &tail[head_end..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `for (var i = 0u; i < BOUND; i++) ` → (i, BOUND) when BOUND is a literal or known constant.
+fn parse_fixed_loop(head: &str, bounds: &[(&str, u32)]) -> Option<(String, u32)> {
+    let inner = head.trim().strip_prefix("for (var ")?.trim_end().strip_suffix(')')?;
+    let parts: Vec<&str> = inner.split(';').map(str::trim).collect();
+    if parts.len() != 3 {
+        return None;
+    }
+    let (var, init) = parts[0].split_once('=')?;
+    let var = var.trim();
+    if init.trim() != "0u" || parts[2] != format!("{var}++") {
+        return None;
+    }
+    let bound = parts[1].strip_prefix(var)?.trim().strip_prefix('<')?.trim();
+    let count = match bound.strip_suffix('u').and_then(|n| n.parse::<u32>().ok()) {
+        Some(n) => n,
+        None => bounds.iter().find(|b| b.0 == bound)?.1,
+    };
+    Some((var.to_string(), count))
+}
+
 /// The whole module for a plan: header + every shader file.
 pub fn assemble(k: &KernelConsts) -> String {
     // IDPSIM_SHADER_DIR: read the WGSL files from a folder at run time (kernel development).
@@ -232,7 +301,7 @@ pub fn assemble(k: &KernelConsts) -> String {
             None => src.push_str(text),
         }
     }
-    src
+    unroll_fixed_loops(&src, &[("P", k.p), ("WG_GROUP", wg_group(k.p as usize))])
 }
 
 /// Parses and validates WGSL with naga (no GPU needed); the error names what failed.

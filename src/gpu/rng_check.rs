@@ -29,7 +29,7 @@ pub fn source(int64: bool) -> String {
             src.push_str(text);
         }
     }
-    src
+    kernels::unroll_fixed_loops(&src, &[])
 }
 
 /// Philox blocks and the normals made from them.
