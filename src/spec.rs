@@ -26,6 +26,9 @@ pub type SpecResult<T> = Result<T, SpecError>;
 
 /// Largest number of neurons (the state of one trajectory must fit a storage binding).
 pub const MAX_N: usize = 1 << 20;
+/// Largest number of saved overlap values (saves × P) per trajectory.
+pub const MAX_SAVED_VALUES: u64 = 10_000_000;
+
 /// Largest number of memories (the kernels keep P overlaps per invocation in registers).
 pub const MAX_P: usize = 128;
 
@@ -368,6 +371,16 @@ impl Spec {
             }
             None => ((total_steps / 100).max(1), false),
         };
+
+        let saves = (total_steps / save_every) as u64 + 1;
+        if saves * p as u64 > MAX_SAVED_VALUES {
+            return Err(SpecError::new(
+                "observe.overlaps.every",
+                format!(
+                    "{saves} saves × {p} memories is more than {MAX_SAVED_VALUES} values per trajectory; save less often"
+                ),
+            ));
+        }
 
         let backend = match self.run.backend.as_str() {
             "auto" => BackendChoice::Auto,

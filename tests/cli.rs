@@ -76,6 +76,7 @@ fn bad_cases() -> Vec<(&'static str, Value, &'static str)> {
         ("/ensemble/initial", json!({ "kind": "normal", "std": -1 }), "ensemble.initial.std"),
         ("/observe/overlaps/every", json!(0.015), "observe.overlaps.every"),
         ("/observe/overlaps/every", json!(100.0), "observe.overlaps.every"),
+        ("/input/segments/0/duration", json!(1e6), "observe.overlaps.every"),
         ("/run/backend", json!("tpu"), "run.backend"),
         ("/run/layout", json!("diagonal"), "run.layout"),
         ("/run/steps_per_dispatch", json!(0), "run.steps_per_dispatch"),
