@@ -41,6 +41,18 @@ pub enum Command {
     Devices,
     /// Throughput of the standard cases, in neuron-steps per second.
     Bench(bench::BenchArgs),
+    /// Merge the output directories of `run --shard I/N` into one (identical to a whole run).
+    Merge {
+        /// Shard output directories, in any order.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Output directory (created if missing; must be empty unless --force).
+        #[arg(long)]
+        out: PathBuf,
+        /// Write into a non-empty --out.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -65,6 +77,10 @@ pub struct RunArgs {
     /// Override ensemble.seed.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Run only shard I of N (0 ≤ I < N) of the ensemble; `idpsim merge` puts shards back
+    /// together. Default: from SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT when set.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
     /// Write into a non-empty --out, replacing files of the same names.
     #[arg(long)]
     pub force: bool,
@@ -135,6 +151,10 @@ fn cmd_run(a: &RunArgs) -> Result<()> {
         };
         UsageError(format!("spec: {flag}: {}", e.message))
     })?;
+    let mut plan = plan;
+    if let Some((i, n)) = shard_of(a.shard.as_deref())? {
+        plan.apply_shard(i, n).map_err(UsageError)?;
+    }
     io::prepare_out_dir(&a.out, a.force).map_err(UsageError)?;
     let mut backend = open_backend(&plan)?;
     let summary = engine::run_to_dir(&plan, backend.as_mut(), &a.out, a.quiet)?;
@@ -152,6 +172,32 @@ fn cmd_run(a: &RunArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The shard to run: `--shard I/N`, else a Slurm array task (SLURM_ARRAY_TASK_ID minus
+/// SLURM_ARRAY_TASK_MIN, of SLURM_ARRAY_TASK_COUNT), else none.
+fn shard_of(flag: Option<&str>) -> Result<Option<(u64, u64)>> {
+    if let Some(f) = flag {
+        let parsed = f.split_once('/').and_then(|(i, n)| Some((i.trim().parse().ok()?, n.trim().parse().ok()?)));
+        return match parsed {
+            Some(s) => Ok(Some(s)),
+            None => {
+                Err(UsageError(format!("--shard: '{f}' is not I/N (e.g. 0/4 for the first of four shards)")).into())
+            }
+        };
+    }
+    let var = |k: &str| std::env::var(k).ok().and_then(|v| v.trim().parse::<u64>().ok());
+    match (var("SLURM_ARRAY_TASK_ID"), var("SLURM_ARRAY_TASK_COUNT")) {
+        (Some(id), Some(count)) => {
+            let min = var("SLURM_ARRAY_TASK_MIN").unwrap_or(0);
+            if id < min {
+                return Err(UsageError(format!("SLURM_ARRAY_TASK_ID {id} is below SLURM_ARRAY_TASK_MIN {min}")).into());
+            }
+            log::info!("Slurm array task {id} of {count}: shard {}/{count}", id - min);
+            Ok(Some((id - min, count)))
+        }
+        _ => Ok(None),
+    }
 }
 
 fn cmd_devices() -> Result<()> {
@@ -195,5 +241,10 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         }
         Command::Devices => cmd_devices(),
         Command::Bench(a) => bench::run(&a).context("bench"),
+        Command::Merge { dirs, out, force } => {
+            let files = crate::merge::merge(&dirs, &out, force)?;
+            eprintln!("merged {} shards; wrote {} files to {}", dirs.len(), files.len(), out.display());
+            Ok(())
+        }
     }
 }

@@ -217,6 +217,63 @@ pub fn simulate(plan: &Plan, backend: &mut dyn Backend, dir: Option<&Path>, quie
     Ok(Outputs { times: plan.save_times(), sums: col.sums, overlaps: col.overlaps_mem, final_state: col.finals_mem })
 }
 
+/// The exact ensemble sums (what `idpsim merge` adds up).
+pub const SUMS_FILE: &str = "overlaps_sums.npy";
+
+/// Writes the 2⁻⁶⁴ fixed-point sums as u64 [T, P, 3, 2] (low word, high word of each i128).
+pub fn write_sums(path: &Path, sums: &crate::observe::OverlapSums) -> Result<()> {
+    let words: Vec<u64> = sums.sums.iter().flat_map(|&v| [v as u64, (v >> 64) as u64]).collect();
+    io::write_npy(path, &[sums.saves as u64, sums.p as u64, crate::observe::MOMENTS as u64, 2], &words)
+}
+
+/// Reads sums written by [`write_sums`].
+pub fn read_sums(path: &Path, count: u64) -> Result<crate::observe::OverlapSums> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let npy = npyz::NpyFile::new(&bytes[..]).with_context(|| format!("{} is not an NPY file", path.display()))?;
+    let shape = npy.shape().to_vec();
+    anyhow::ensure!(
+        shape.len() == 4 && shape[2] == crate::observe::MOMENTS as u64 && shape[3] == 2,
+        "{} has shape {shape:?}, not [T, P, 3, 2]",
+        path.display()
+    );
+    let words: Vec<u64> = npy.into_vec()?;
+    let mut out = crate::observe::OverlapSums::new(shape[0] as usize, shape[1] as usize);
+    for (k, v) in out.sums.iter_mut().enumerate() {
+        *v = (words[2 * k] as u128 | ((words[2 * k + 1] as u128) << 64)) as i128;
+    }
+    out.count = count;
+    Ok(out)
+}
+
+/// Writes the ensemble arrays and picture from exact sums (a run or a merge).
+pub fn write_ensemble_outputs(
+    dir: &Path,
+    plan_name: &str,
+    model: &str,
+    times: &[f64],
+    sums: &crate::observe::OverlapSums,
+) -> Result<Vec<String>> {
+    let (t, p) = (sums.saves as u64, sums.p as u64);
+    io::write_npy(&dir.join("times.npy"), &[t], times)?;
+    let (mean, std, abs) = sums.finish();
+    io::write_npy(&dir.join("overlaps_mean.npy"), &[t, p], &mean)?;
+    io::write_npy(&dir.join("overlaps_std.npy"), &[t, p], &std)?;
+    io::write_npy(&dir.join("overlaps_abs_mean.npy"), &[t, p], &abs)?;
+    write_sums(&dir.join(SUMS_FILE), sums)?;
+    // Spread of |m| from the exact sums: sqrt(E m² − (E|m|)²).
+    let abs_std: Vec<f32> = (0..abs.len())
+        .map(|k| {
+            let m2 = std[k] as f64 * std[k] as f64 + mean[k] as f64 * mean[k] as f64;
+            (m2 - abs[k] as f64 * abs[k] as f64).max(0.0).sqrt() as f32
+        })
+        .collect();
+    let title = format!("{plan_name} — {model} model, {} trajectories", sums.count);
+    io::plot::overlaps_png(&dir.join("overlaps.png"), &title, times, &abs, &abs_std, sums.p)?;
+    Ok(["times.npy", "overlaps_mean.npy", "overlaps_std.npy", "overlaps_abs_mean.npy", SUMS_FILE, "overlaps.png"]
+        .map(String::from)
+        .to_vec())
+}
+
 /// Throughput and the files a run wrote.
 #[derive(Debug, Clone)]
 pub struct RunSummary {
@@ -234,31 +291,13 @@ pub fn run_to_dir(plan: &Plan, backend: &mut dyn Backend, dir: &Path, quiet: boo
     let out = simulate(plan, backend, Some(dir), quiet)?;
     let wall_s = start.elapsed().as_secs_f64();
     let traj_steps = plan.trajectories as f64 * plan.total_steps as f64;
-    let (t, p) = (plan.n_saves() as u64, plan.p as u64);
-    let mut files = Vec::new();
-    io::write_npy(&dir.join("times.npy"), &[t], &out.times)?;
-    files.push("times.npy".to_string());
-    let (mean, std, abs) = out.sums.finish();
-    io::write_npy(&dir.join("overlaps_mean.npy"), &[t, p], &mean)?;
-    io::write_npy(&dir.join("overlaps_std.npy"), &[t, p], &std)?;
-    io::write_npy(&dir.join("overlaps_abs_mean.npy"), &[t, p], &abs)?;
-    files.extend(["overlaps_mean.npy", "overlaps_std.npy", "overlaps_abs_mean.npy"].map(String::from));
+    let mut files = write_ensemble_outputs(dir, &plan.spec.name, plan.model.name(), &out.times, &out.sums)?;
     if plan.per_trajectory {
         files.push("overlaps.npy".into());
     }
     if plan.final_state {
         files.push("final_state.npy".into());
     }
-    // Spread of |m| from the exact sums: sqrt(E m² − (E|m|)²).
-    let abs_std: Vec<f32> = (0..abs.len())
-        .map(|k| {
-            let m2 = std[k] as f64 * std[k] as f64 + mean[k] as f64 * mean[k] as f64;
-            (m2 - abs[k] as f64 * abs[k] as f64).max(0.0).sqrt() as f32
-        })
-        .collect();
-    let title = format!("{} — {} model, {} trajectories", plan.spec.name, plan.model.name(), plan.trajectories);
-    io::plot::overlaps_png(&dir.join("overlaps.png"), &title, &out.times, &abs, &abs_std, plan.p)?;
-    files.push("overlaps.png".into());
     files.push("run.json".into());
     let summary = RunSummary {
         wall_s,
@@ -272,7 +311,8 @@ pub fn run_to_dir(plan: &Plan, backend: &mut dyn Backend, dir: &Path, quiet: boo
         "spec": plan.spec,
         "backend": backend.kind(),
         "adapter": backend.adapter(),
-        "trajectories": { "first": plan.first_trajectory, "count": plan.trajectories },
+        "trajectories": { "first": plan.first_trajectory, "count": plan.trajectories, "total": plan.total_trajectories },
+        "shard": plan.shard.map(|(i, n)| serde_json::json!({ "index": i, "count": n })),
         "steps": plan.total_steps,
         "saves": plan.n_saves(),
         "wall_s": wall_s,

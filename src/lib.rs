@@ -17,6 +17,7 @@ pub mod cpu;
 pub mod engine;
 pub mod gpu;
 pub mod io;
+pub mod merge;
 pub mod model;
 pub mod observe;
 pub mod plan;

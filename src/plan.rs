@@ -65,6 +65,10 @@ pub struct Plan {
     pub trajectories: u64,
     /// Global index of the first trajectory (0 unless sharded).
     pub first_trajectory: u64,
+    /// The whole ensemble's size (`ensemble.trajectories`), sharded or not.
+    pub total_trajectories: u64,
+    /// (index, count) when this run is one shard of a larger one.
+    pub shard: Option<(u64, u64)>,
     pub seed: u64,
     pub initial: InitialPlan,
     /// Steps between overlap saves; save k is at step k·save_every (k = 0 is the initial state).
@@ -83,6 +87,27 @@ pub struct Plan {
 pub const BLOCK: u64 = 64;
 
 impl Plan {
+    /// Restricts the plan to shard `index` of `count`: whole blocks of [`BLOCK`] trajectories,
+    /// split as evenly as possible, so the shards are exactly the pieces of the whole run.
+    pub fn apply_shard(&mut self, index: u64, count: u64) -> Result<(), String> {
+        let blocks = self.total_trajectories.div_ceil(BLOCK);
+        if count == 0 || index >= count {
+            return Err(format!("--shard: {index}/{count} is not a shard; use I/N with 0 ≤ I < N"));
+        }
+        if count > blocks {
+            return Err(format!(
+                "--shard: {count} shards of {} trajectories would leave some empty; use at most {blocks} (one per {BLOCK} trajectories)",
+                self.total_trajectories
+            ));
+        }
+        let lo = index * blocks / count * BLOCK;
+        let hi = ((index + 1) * blocks / count * BLOCK).min(self.total_trajectories);
+        self.first_trajectory = lo;
+        self.trajectories = hi - lo;
+        self.shard = Some((index, count));
+        Ok(())
+    }
+
     /// Number of overlap saves, t = 0 included.
     pub fn n_saves(&self) -> usize {
         (self.total_steps / self.save_every) as usize + 1

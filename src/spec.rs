@@ -440,6 +440,8 @@ impl Spec {
             total_steps,
             trajectories: e.trajectories,
             first_trajectory: 0,
+            total_trajectories: e.trajectories,
+            shard: None,
             seed: e.seed,
             initial,
             save_every,

@@ -1,0 +1,136 @@
+//! Shards and merge: a run split into shards and merged is byte-identical to the whole run;
+//! merge refuses shards of different runs, overlapping shards and missing ones.
+
+use std::path::Path;
+use std::process::Command;
+
+fn idpsim(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_idpsim")).args(args).env_remove("SLURM_ARRAY_TASK_ID").output().unwrap()
+}
+
+const SPEC: &str = r#"{
+  "name": "shards",
+  "model": { "kind": "idp", "zero_diagonal": true },
+  "memories": { "kind": "random", "n": 12, "p": 3, "seed": 4 },
+  "input": { "segments": [ { "duration": 0.5, "weights": [2.0, 1.0, 0.5], "noise": 0.2 } ] },
+  "noise": { "sigma": 0.7 },
+  "ensemble": { "trajectories": 300, "seed": 8 },
+  "observe": { "overlaps": { "every": 0.1, "per_trajectory": true }, "final_state": true }
+}"#;
+
+const COMPARED: [&str; 7] = [
+    "times.npy",
+    "overlaps_mean.npy",
+    "overlaps_std.npy",
+    "overlaps_abs_mean.npy",
+    "overlaps_sums.npy",
+    "overlaps.npy",
+    "final_state.npy",
+];
+
+fn run(spec: &Path, out: &Path, backend: &str, extra: &[&str]) {
+    let mut args = vec!["run", spec.to_str().unwrap(), "--out", out.to_str().unwrap(), "--backend", backend, "--quiet"];
+    args.extend_from_slice(extra);
+    let o = idpsim(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+fn check_backend(backend: &str) {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = tmp.path().join("spec.json");
+    std::fs::write(&spec, SPEC).unwrap();
+    let whole = tmp.path().join("whole");
+    run(&spec, &whole, backend, &[]);
+    let shards: Vec<_> = (0..3).map(|i| tmp.path().join(format!("s{i}"))).collect();
+    // Out of order on purpose; merge sorts by trajectory range.
+    for i in [2, 0, 1] {
+        run(&spec, &shards[i], backend, &["--shard", &format!("{i}/3")]);
+    }
+    let ranges: Vec<(u64, u64)> = shards
+        .iter()
+        .map(|d| {
+            let r: serde_json::Value = serde_json::from_slice(&std::fs::read(d.join("run.json")).unwrap()).unwrap();
+            (r["trajectories"]["first"].as_u64().unwrap(), r["trajectories"]["count"].as_u64().unwrap())
+        })
+        .collect();
+    assert_eq!(ranges, vec![(0, 64), (64, 128), (192, 108)], "300 trajectories = 5 blocks of 64 split 1/2/2");
+    let merged = tmp.path().join("merged");
+    let dirs: Vec<&str> = shards.iter().rev().map(|d| d.to_str().unwrap()).collect();
+    let mut args = vec!["merge"];
+    args.extend(&dirs);
+    args.extend(["--out", merged.to_str().unwrap()]);
+    let o = idpsim(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for f in COMPARED {
+        assert_eq!(
+            std::fs::read(whole.join(f)).unwrap(),
+            std::fs::read(merged.join(f)).unwrap(),
+            "{backend}: merged {f} differs"
+        );
+    }
+
+    // Refusals, each exit 2 naming the problem, nothing written.
+    let refuse = |dirs: &[&Path], want: &str| {
+        let out = tmp.path().join(format!("refused-{}", want.replace(' ', "-")));
+        let mut args = vec!["merge".to_string()];
+        args.extend(dirs.iter().map(|d| d.to_str().unwrap().to_string()));
+        args.extend(["--out".to_string(), out.to_str().unwrap().to_string()]);
+        let o = Command::new(env!("CARGO_BIN_EXE_idpsim")).args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains(want), "expected '{want}' in: {err}");
+        assert!(!out.exists(), "a refused merge created its output directory");
+    };
+    refuse(&[&shards[0], &shards[2]], "missing");
+    refuse(&[&shards[0], &shards[1]], "missing");
+    refuse(&[&shards[0], &shards[1], &shards[1], &shards[2]], "overlaps");
+    let other = tmp.path().join("other.json");
+    std::fs::write(&other, SPEC.replace("\"seed\": 8", "\"seed\": 9")).unwrap();
+    let odd = tmp.path().join("odd");
+    run(&other, &odd, backend, &["--shard", "1/3"]);
+    refuse(&[&shards[0], &odd, &shards[2]], "different specs");
+}
+
+#[test]
+fn shards_merge_to_the_whole_run_cpu() {
+    check_backend("cpu");
+}
+
+#[test]
+fn shards_merge_to_the_whole_run_gpu() {
+    let o = idpsim(&["devices"]);
+    if !String::from_utf8_lossy(&o.stdout).contains("backend") {
+        assert!(std::env::var("REQUIRE_GPU").as_deref() != Ok("1"), "REQUIRE_GPU=1 but no GPU adapter");
+        eprintln!("\n*** SKIP: no GPU adapter; GPU shard test did not run ***\n");
+        return;
+    }
+    check_backend("gpu");
+}
+
+#[test]
+fn bad_shards_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = tmp.path().join("spec.json");
+    std::fs::write(&spec, SPEC).unwrap();
+    for (flag, want) in [("3/3", "0 ≤ I < N"), ("x", "I/N"), ("0/6", "at most 5")] {
+        let out = tmp.path().join("o");
+        let o = idpsim(&["run", spec.to_str().unwrap(), "--out", out.to_str().unwrap(), "--shard", flag]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{flag}: {err}");
+        assert!(err.contains(want), "{flag}: {err}");
+        assert!(!out.exists());
+    }
+    // Slurm array variables select the shard when --shard is absent.
+    let out = tmp.path().join("slurm");
+    let o = Command::new(env!("CARGO_BIN_EXE_idpsim"))
+        .args(["run", spec.to_str().unwrap(), "--out", out.to_str().unwrap(), "--backend", "cpu", "--quiet"])
+        .env("SLURM_ARRAY_TASK_ID", "2")
+        .env("SLURM_ARRAY_TASK_MIN", "1")
+        .env("SLURM_ARRAY_TASK_COUNT", "3")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
+    assert_eq!(r["shard"]["index"], 1);
+    assert_eq!(r["trajectories"]["first"], 64);
+}
