@@ -60,6 +60,8 @@ const NO_STEP: u32 = 0xffffffffu;
 @group(0) @binding(8) var<storage, read_write> partials: array<f32>;
 // [0] earliest step with a non-finite state, [1] lowest trajectory that had one.
 @group(0) @binding(9) var<storage, read_write> status: array<atomic<u32>>;
+// Histogram counts of this submit: HIST_CELLS cells, then the out-of-range count.
+@group(0) @binding(10) var<storage, read_write> hist: array<atomic<u32>>;
 
 fn state_index(t: u32, b: u32) -> u32 {
     if (LAYOUT_GROUP) {
@@ -115,6 +117,51 @@ fn ramp(prev: f32, cur: f32, s: f32) -> f32 {
 
 fn ramp4(prev: vec4<f32>, cur: vec4<f32>, s: f32) -> vec4<f32> {
     return select(prev + s * (cur - prev), cur, s >= 1.0);
+}
+
+const NO_BIN: u32 = 0xffffffffu;
+
+// Bin of one coordinate, or NO_BIN (NaN included): the same f32 arithmetic as
+// `HistogramPlan::axis_bin`.
+fn hist_axis_bin(v: f32, lo: f32, sc: f32, bins: u32) -> u32 {
+    let y = (v - lo) * sc;
+    if (y >= 0.0 && y < f32(bins)) {
+        return min(u32(y), bins - 1u);
+    }
+    return NO_BIN;
+}
+
+// Counts one sample (values along the histogram's axes).
+fn hist_record(v0: f32, v1: f32) {
+    let b0 = hist_axis_bin(v0, HIST_LO0, HIST_SC0, HIST_B0);
+    var cell = HIST_CELLS;
+    if (HIST_DIMS == 1u) {
+        if (b0 != NO_BIN) {
+            cell = b0;
+        }
+    } else {
+        let b1 = hist_axis_bin(v1, HIST_LO1, HIST_SC1, HIST_B1);
+        if (b0 != NO_BIN && b1 != NO_BIN) {
+            cell = b0 * HIST_B1 + b1;
+        }
+    }
+    atomicAdd(&hist[cell], 1u);
+}
+
+// Whether a histogram sample is taken after `done` steps (`HistogramPlan::samples_at`).
+fn hist_samples_at(done: u32) -> bool {
+    return HIST && done >= 1u && done >= HIST_FROM && done % HIST_EVERY == 0u;
+}
+
+// The next step count at or after step + 1 where something is observed (a save or a histogram
+// sample), capped at `end`.
+fn next_stop(step: u32, end: u32) -> u32 {
+    var stop = min(end, (step / SAVE_EVERY + 1u) * SAVE_EVERY);
+    if (HIST) {
+        let d = max(step + 1u, HIST_FROM);
+        stop = min(stop, ((d + HIST_EVERY - 1u) / HIST_EVERY) * HIST_EVERY);
+    }
+    return stop;
 }
 
 fn report_non_finite(step: u32, traj: u32) {

@@ -174,8 +174,8 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
     var step = params.step_begin;
     let end = params.step_begin + params.step_count;
     while (step < end) {
-        // Steps up to the next save (or the end of the dispatch), then the save.
-        let stop = min(end, (step / SAVE_EVERY + 1u) * SAVE_EVERY);
+        // Steps up to the next observation (or the end of the dispatch), then the observation.
+        let stop = next_stop(step, end);
         for (; step < stop; step++) {
             let sched = schedule(segment, step);
             let d = coefficients(&prev, &cur, sched, &m, &c);
@@ -218,6 +218,22 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
                 saves[save_index(slot, mu, t)] = m[mu];
             }
         }
+        if (hist_samples_at(step)) {
+            if (HIST_STATE) {
+                var x0: vec4<f32>;
+                var x1: vec4<f32>;
+                if (X_IN_REGS) {
+                    x0 = xr[min(HIST_A0 / 4u, NBR - 1u)];
+                    x1 = xr[min(HIST_A1 / 4u, NBR - 1u)];
+                } else {
+                    x0 = state[state_index(t, HIST_A0 / 4u)];
+                    x1 = state[state_index(t, HIST_A1 / 4u)];
+                }
+                hist_record(x0[HIST_A0 % 4u], x1[HIST_A1 % 4u]);
+            } else {
+                hist_record(m[min(HIST_A0, P - 1u)], m[min(HIST_A1, P - 1u)]);
+            }
+        }
     }
     if (X_IN_REGS) {
         for (var b = 0u; b < nb_loop(); b++) {
@@ -233,6 +249,8 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 var<workgroup> wg_partial: array<f32, WG_GROUP * P>;
 var<workgroup> wg_sum: array<f32, P>;
+// State coordinates on the histogram's axes, double-buffered by step parity.
+var<workgroup> wg_hv: array<f32, 4>;
 
 // Sums wg_partial over the workgroup into wg_sum, in invocation order (deterministic).
 fn group_reduce(lid: u32) {
@@ -312,6 +330,12 @@ fn step_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
             block_xi(b, &xs);
             let x = state[i];
             let xn = update_block(x, act4(x), b, &xs, &c, d, vector_term(seg, traj, b, sched), step, traj);
+            if (HIST_STATE && b == HIST_A0 / 4u) {
+                wg_hv[2u * (step % 2u)] = xn[HIST_A0 % 4u];
+            }
+            if (HIST_STATE && b == HIST_A1 / 4u) {
+                wg_hv[2u * (step % 2u) + 1u] = xn[HIST_A1 % 4u];
+            }
             state[i] = xn;
             bad = min(bad, select(NO_STEP, step, non_finite4(xn)));
             let psi = act4(xn);
@@ -330,6 +354,13 @@ fn step_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
             let slot = save_slot(step + 1u);
             for (var mu = lid; mu < P; mu += WG_GROUP) {
                 saves[save_index(slot, mu, t)] = m[mu];
+            }
+        }
+        if (lid == 0u && hist_samples_at(step + 1u)) {
+            if (HIST_STATE) {
+                hist_record(wg_hv[2u * (step % 2u)], wg_hv[2u * (step % 2u) + 1u]);
+            } else {
+                hist_record(m[min(HIST_A0, P - 1u)], m[min(HIST_A1, P - 1u)]);
             }
         }
     }

@@ -37,6 +37,8 @@ pub trait Sink {
     fn overlaps(&mut self, first: usize, slots: usize, overlaps: &[f32]) -> Result<()>;
     /// Final states [trajectory][N] of the chunk (only asked for with final_state).
     fn final_state(&mut self, states: &[f32]) -> Result<()>;
+    /// Histogram counts (cells, then out-of-range) to add.
+    fn histogram(&mut self, counts: &[u64]) -> Result<()>;
     /// Trajectory-steps completed since the last call.
     fn progress(&mut self, trajectory_steps: u64);
 }
@@ -86,11 +88,14 @@ pub struct Outputs {
     pub overlaps: Option<Vec<f32>>,
     /// [M][N] when final_state and collected in memory.
     pub final_state: Option<Vec<f32>>,
+    /// Histogram counts (cells, then out-of-range) when the plan has a histogram.
+    pub histogram: Option<Vec<u64>>,
 }
 
 struct Collector<'a> {
     plan: &'a Plan,
     sums: OverlapSums,
+    hist: Option<Vec<u64>>,
     chunk_count: usize,
     chunk_overlaps: Vec<f32>,
     overlaps_mem: Option<Vec<f32>>,
@@ -126,6 +131,20 @@ impl Sink for Collector<'_> {
             f.push(states)?;
         } else if let Some(m) = self.finals_mem.as_mut() {
             m.extend_from_slice(states);
+        }
+        Ok(())
+    }
+
+    fn histogram(&mut self, counts: &[u64]) -> Result<()> {
+        let h = self.hist.as_mut().ok_or_else(|| anyhow::anyhow!("internal error: histogram without a plan for it"))?;
+        anyhow::ensure!(
+            h.len() == counts.len(),
+            "internal error: histogram of {} cells, expected {}",
+            counts.len(),
+            h.len()
+        );
+        for (a, b) in h.iter_mut().zip(counts) {
+            *a += b;
         }
         Ok(())
     }
@@ -186,6 +205,7 @@ pub fn simulate(plan: &Plan, backend: &mut dyn Backend, dir: Option<&Path>, quie
     let mut col = Collector {
         plan,
         sums: OverlapSums::new(plan.n_saves(), plan.p),
+        hist: plan.histogram.as_ref().map(|h| vec![0u64; h.cells() + 1]),
         chunk_count: 0,
         chunk_overlaps: Vec::new(),
         overlaps_mem: (dir.is_none() && plan.per_trajectory).then(Vec::new),
@@ -214,7 +234,13 @@ pub fn simulate(plan: &Plan, backend: &mut dyn Backend, dir: Option<&Path>, quie
     if let Some(f) = col.finals_file.take() {
         f.finish()?;
     }
-    Ok(Outputs { times: plan.save_times(), sums: col.sums, overlaps: col.overlaps_mem, final_state: col.finals_mem })
+    Ok(Outputs {
+        times: plan.save_times(),
+        sums: col.sums,
+        overlaps: col.overlaps_mem,
+        final_state: col.finals_mem,
+        histogram: col.hist,
+    })
 }
 
 /// The exact ensemble sums (what `idpsim merge` adds up).
@@ -297,6 +323,11 @@ pub fn run_to_dir(plan: &Plan, backend: &mut dyn Backend, dir: &Path, quiet: boo
     }
     if plan.final_state {
         files.push("final_state.npy".into());
+    }
+    if let (Some(hp), Some(counts)) = (plan.histogram.as_ref(), out.histogram.as_ref()) {
+        let marks = crate::observe::histogram::markers(plan, hp);
+        let title = format!("{} — stationary density estimate", plan.spec.name);
+        files.extend(crate::observe::histogram::write(dir, hp, counts, &marks, &title)?);
     }
     files.push("run.json".into());
     let summary = RunSummary {

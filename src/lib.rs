@@ -24,3 +24,4 @@ pub mod plan;
 pub mod presets;
 pub mod rng;
 pub mod spec;
+pub mod theory;

@@ -153,6 +153,18 @@ pub fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> Result<Vec<String>> {
             files.push(f.into());
         }
     }
+    if shards.iter().all(|s| s.dir.join("histogram.json").is_file()) {
+        let (hp, mut counts, markers) = crate::observe::histogram::read(&first.dir)?;
+        for s in &shards[1..] {
+            let (h, c, _) = crate::observe::histogram::read(&s.dir)?;
+            anyhow::ensure!(h == hp, "{} has a different histogram from {}", s.dir.display(), first.dir.display());
+            for (a, b) in counts.iter_mut().zip(&c) {
+                *a += b;
+            }
+        }
+        let title = format!("{name} — stationary density estimate");
+        files.extend(crate::observe::histogram::write(out, &hp, &counts, &markers, &title)?);
+    }
     files.push("run.json".into());
     let mut spec = first.run["spec"].clone();
     spec["ensemble"]["trajectories"] = serde_json::json!(total);

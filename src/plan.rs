@@ -45,6 +45,62 @@ pub enum InitialPlan {
     Memory { index: usize, amplitude: f32, jitter: f32 },
 }
 
+/// An on-device histogram (one definition for both backends: see [`HistogramPlan::bin`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistogramPlan {
+    /// Neuron coordinates (true) or signed overlaps (false).
+    pub of_state: bool,
+    pub dims: usize,
+    pub axes: [u32; 2],
+    pub bins: [u32; 2],
+    /// Lower edges and bins per unit length, as the kernels use them.
+    pub lo: [f32; 2],
+    pub scale: [f32; 2],
+    pub range: [[f64; 2]; 2],
+    /// Samples are taken after `done` steps when done ≥ from_steps, done ≥ 1 and done is a
+    /// multiple of every_steps.
+    pub from_steps: u32,
+    pub every_steps: u32,
+}
+
+impl HistogramPlan {
+    /// Cells in range; the count of out-of-range samples is kept after them.
+    pub fn cells(&self) -> usize {
+        (self.bins[0] as usize) * if self.dims == 2 { self.bins[1] as usize } else { 1 }
+    }
+
+    /// Whether a sample is taken after `done` steps.
+    pub fn samples_at(&self, done: u32) -> bool {
+        done >= 1 && done >= self.from_steps && done % self.every_steps == 0
+    }
+
+    /// Samples per trajectory over a run of `total` steps.
+    pub fn samples_per_trajectory(&self, total: u32) -> u64 {
+        let first = self.from_steps.max(1).div_ceil(self.every_steps);
+        let last = total / self.every_steps;
+        (last + 1).saturating_sub(first) as u64
+    }
+
+    /// Bin of one coordinate: floor((v − lo)·scale) if in [0, bins), else None (NaN included).
+    /// Same f32 arithmetic as `hist_bin` in `shaders/params.wgsl`.
+    pub fn axis_bin(&self, k: usize, v: f32) -> Option<u32> {
+        let y = (v - self.lo[k]) * self.scale[k];
+        if y >= 0.0 && y < self.bins[k] as f32 { Some((y as u32).min(self.bins[k] - 1)) } else { None }
+    }
+
+    /// Cell of a sample (values along the axes), or `cells()` (the out-of-range slot).
+    pub fn bin(&self, v: [f32; 2]) -> usize {
+        let b0 = self.axis_bin(0, v[0]);
+        if self.dims == 1 {
+            return b0.map_or(self.cells(), |b| b as usize);
+        }
+        match (b0, self.axis_bin(1, v[1])) {
+            (Some(a), Some(b)) => a as usize * self.bins[1] as usize + b as usize,
+            _ => self.cells(),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Plan {
     /// The resolved spec (defaults filled in), written to run.json.
@@ -75,6 +131,7 @@ pub struct Plan {
     pub save_every: u32,
     pub per_trajectory: bool,
     pub final_state: bool,
+    pub histogram: Option<HistogramPlan>,
     pub backend: BackendChoice,
     pub adapter: Option<String>,
     pub layout: LayoutChoice,

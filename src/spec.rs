@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::input;
 use crate::model::memories::{self, Memories};
-use crate::plan::{BackendChoice, InitialPlan, LayoutChoice, ModelKind, Plan};
+use crate::plan::{BackendChoice, HistogramPlan, InitialPlan, LayoutChoice, ModelKind, Plan};
 
 /// A spec value that is wrong: `field` is its dotted path, `message` says what is accepted.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -230,6 +230,28 @@ pub struct ObserveSpec {
     pub overlaps: Option<OverlapsSpec>,
     #[serde(default)]
     pub final_state: bool,
+    /// On-device histogram of one or two state coordinates or overlaps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub histogram: Option<HistogramSpec>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HistogramSpec {
+    /// "state" (neuron coordinates x_i) or "overlaps" (signed m_μ).
+    pub of: String,
+    /// One or two neuron (or memory) indices.
+    pub axes: Vec<usize>,
+    /// Bins per axis.
+    pub bins: Vec<u32>,
+    /// [low, high] per axis.
+    pub range: Vec<[f64; 2]>,
+    /// Burn-in: samples are taken from this time on (default 0).
+    #[serde(default)]
+    pub from: f64,
+    /// Time between samples (a multiple of dt; default dt, every step).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -372,6 +394,11 @@ impl Spec {
             None => ((total_steps / 100).max(1), false),
         };
 
+        let histogram = match &self.observe.histogram {
+            None => None,
+            Some(h) => Some(histogram_plan(h, n, p, dt, total_steps)?),
+        };
+
         let saves = (total_steps / save_every) as u64 + 1;
         if saves * p as u64 > MAX_SAVED_VALUES {
             return Err(SpecError::new(
@@ -447,6 +474,7 @@ impl Spec {
             save_every,
             per_trajectory,
             final_state: self.observe.final_state,
+            histogram,
             backend,
             adapter: self.run.adapter.clone(),
             layout,
@@ -454,6 +482,96 @@ impl Spec {
             chunk_trajectories: self.run.chunk_trajectories,
         })
     }
+}
+
+/// Largest number of histogram cells.
+pub const MAX_HIST_CELLS: u64 = 1 << 24;
+
+fn histogram_plan(h: &HistogramSpec, n: usize, p: usize, dt: f64, total_steps: u32) -> SpecResult<HistogramPlan> {
+    let of_state = match h.of.as_str() {
+        "state" => true,
+        "overlaps" => false,
+        other => {
+            return Err(SpecError::new(
+                "observe.histogram.of",
+                format!("unknown quantity '{other}'; accepted: \"state\", \"overlaps\""),
+            ));
+        }
+    };
+    let dims = h.axes.len();
+    if dims == 0 || dims > 2 {
+        return Err(SpecError::new("observe.histogram.axes", format!("has {dims} entries; give 1 or 2 indices")));
+    }
+    let limit = if of_state { n } else { p };
+    for (k, &a) in h.axes.iter().enumerate() {
+        if a >= limit {
+            let what = if of_state { "neuron" } else { "memory" };
+            return Err(SpecError::new(
+                format!("observe.histogram.axes[{k}]"),
+                format!("{what} {a} does not exist; accepted: 0 to {}", limit - 1),
+            ));
+        }
+    }
+    if dims == 2 && h.axes[0] == h.axes[1] {
+        return Err(SpecError::new("observe.histogram.axes[1]", "repeats axes[0]; give two different indices"));
+    }
+    if h.bins.len() != dims {
+        return Err(SpecError::new(
+            "observe.histogram.bins",
+            format!("has {} entries; it must have one per axis ({dims})", h.bins.len()),
+        ));
+    }
+    if h.range.len() != dims {
+        return Err(SpecError::new(
+            "observe.histogram.range",
+            format!("has {} entries; it must have one [low, high] per axis ({dims})", h.range.len()),
+        ));
+    }
+    let mut cells = 1u64;
+    for k in 0..dims {
+        if h.bins[k] == 0 {
+            return Err(SpecError::new(format!("observe.histogram.bins[{k}]"), "must be at least 1"));
+        }
+        cells *= h.bins[k] as u64;
+        let [lo, hi] = h.range[k];
+        if !(lo.is_finite() && hi.is_finite() && lo < hi) {
+            return Err(SpecError::new(
+                format!("observe.histogram.range[{k}]"),
+                format!("[{lo}, {hi}] is not accepted; give finite low < high"),
+            ));
+        }
+    }
+    if cells > MAX_HIST_CELLS {
+        return Err(SpecError::new("observe.histogram.bins", format!("{cells} cells is more than {MAX_HIST_CELLS}")));
+    }
+    check_nonnegative("observe.histogram.from", h.from)?;
+    let from_steps = if h.from == 0.0 { 0 } else { steps_of("observe.histogram.from", h.from, dt)? };
+    if from_steps > total_steps {
+        return Err(SpecError::new(
+            "observe.histogram.from",
+            format!("{} is after the end of the run ({})", h.from, total_steps as f64 * dt),
+        ));
+    }
+    let every_steps = match h.every {
+        None => 1,
+        Some(e) => {
+            check_positive("observe.histogram.every", e)?;
+            steps_of("observe.histogram.every", e, dt)?
+        }
+    };
+    let mut axes = [0u32; 2];
+    let mut bins = [1u32; 2];
+    let mut lo = [0f32; 2];
+    let mut scale = [1f32; 2];
+    let mut range = [[0f64; 2]; 2];
+    for k in 0..dims {
+        axes[k] = h.axes[k] as u32;
+        bins[k] = h.bins[k];
+        lo[k] = h.range[k][0] as f32;
+        scale[k] = (h.bins[k] as f64 / (h.range[k][1] - h.range[k][0])) as f32;
+        range[k] = h.range[k];
+    }
+    Ok(HistogramPlan { of_state, dims, axes, bins, lo, scale, range, from_steps, every_steps })
 }
 
 fn initial_plan(spec: &InitialSpec, mem: &Memories) -> SpecResult<InitialPlan> {

@@ -25,6 +25,21 @@ fn consts(n: u32, p: u32) -> KernelConsts {
         init_index: 0,
         xi_format: XiFormat::BitsUniform,
         int64: false,
+        hist: None,
+    }
+}
+
+fn hist(of_state: bool, dims: usize) -> idpsim::plan::HistogramPlan {
+    idpsim::plan::HistogramPlan {
+        of_state,
+        dims,
+        axes: [0, if dims == 2 { 1 } else { 0 }],
+        bins: [50, if dims == 2 { 40 } else { 1 }],
+        lo: [-4.0, -3.0],
+        scale: [6.25, 5.0],
+        range: [[-4.0, 4.0], [-3.0, 5.0]],
+        from_steps: 10,
+        every_steps: 5,
     }
 }
 
@@ -36,7 +51,9 @@ fn every_specialisation_validates() {
             for layout_group in [false, true] {
                 for (zero_diag, has_vector, int64) in [(false, false, false), (true, true, true), (true, false, true)] {
                     for xi_format in [XiFormat::BitsUniform, XiFormat::BitsStorage] {
-                        for (init_kind, noise_scale) in [(0, 0.05), (1, 0.0), (2, 0.1)] {
+                        for (init_kind, noise_scale, h) in
+                            [(0, 0.05, None), (1, 0.0, Some(hist(true, 2))), (2, 0.1, Some(hist(false, 1)))]
+                        {
                             let k = KernelConsts {
                                 idp,
                                 layout_group,
@@ -46,6 +63,7 @@ fn every_specialisation_validates() {
                                 xi_format,
                                 init_kind,
                                 noise_scale,
+                                hist: h.clone(),
                                 ..consts(n, p)
                             };
                             let src = kernels::assemble(&k);

@@ -15,10 +15,13 @@ const SPEC: &str = r#"{
   "input": { "segments": [ { "duration": 0.5, "weights": [2.0, 1.0, 0.5], "noise": 0.2 } ] },
   "noise": { "sigma": 0.7 },
   "ensemble": { "trajectories": 300, "seed": 8 },
-  "observe": { "overlaps": { "every": 0.1, "per_trajectory": true }, "final_state": true }
+  "observe": { "overlaps": { "every": 0.1, "per_trajectory": true }, "final_state": true,
+               "histogram": { "of": "state", "axes": [0, 5], "bins": [20, 30], "range": [[-3, 3], [-2, 2]], "from": 0.2, "every": 0.05 } }
 }"#;
 
-const COMPARED: [&str; 7] = [
+const COMPARED: [&str; 9] = [
+    "histogram.npy",
+    "histogram.json",
     "times.npy",
     "overlaps_mean.npy",
     "overlaps_std.npy",

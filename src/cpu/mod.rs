@@ -90,8 +90,15 @@ fn accumulate_block(plan: &Plan, b: usize, psi: &[f32; 4], acc: &mut [f32]) {
 }
 
 /// Integrates one trajectory over the whole schedule. `saves` is [n_saves][P]; `x` returns the
-/// final state (length N). Returns the first step whose result was not finite.
-pub fn integrate(plan: &Plan, trajectory: u64, saves: &mut [f32], x_out: &mut [f32]) -> Result<(), u32> {
+/// final state (length N); histogram samples are added to `hist` (cells + 1, the last slot
+/// counting out-of-range samples). Returns the first step whose result was not finite.
+pub fn integrate(
+    plan: &Plan,
+    trajectory: u64,
+    saves: &mut [f32],
+    x_out: &mut [f32],
+    mut hist: Option<&mut [u64]>,
+) -> Result<(), u32> {
     let (n, p) = (plan.n, plan.p);
     let nb = plan.neuron_blocks();
     let key = rng::key_from_seed(plan.seed);
@@ -147,6 +154,12 @@ pub fn integrate(plan: &Plan, trajectory: u64, saves: &mut [f32], x_out: &mut [f
                 m[mu] = acc[mu] * inv_n;
             }
             let done = step + 1;
+            if let (Some(hp), Some(h)) = (plan.histogram.as_ref(), hist.as_deref_mut())
+                && hp.samples_at(done)
+            {
+                let pick = |a: u32| if hp.of_state { x[a as usize] } else { m[a as usize] };
+                h[hp.bin([pick(hp.axes[0]), pick(hp.axes[1])])] += 1;
+            }
             if done % plan.save_every == 0 {
                 let k = (done / plan.save_every) as usize;
                 saves[k * p..(k + 1) * p].copy_from_slice(&m);
@@ -178,26 +191,35 @@ impl Backend for CpuBackend {
         let mut saves = vec![0f32; count * t * p];
         let mut finals = vec![0f32; count * n];
         let per_thread = count.div_ceil(self.threads).max(1);
-        let failures: Vec<Option<(u64, u32)>> = std::thread::scope(|scope| {
+        let hist_len = plan.histogram.as_ref().map_or(0, |h| h.cells() + 1);
+        let results: Vec<(Option<(u64, u32)>, Vec<u64>)> = std::thread::scope(|scope| {
             let handles: Vec<_> = saves
                 .chunks_mut(per_thread * t * p)
                 .zip(finals.chunks_mut(per_thread * n))
                 .enumerate()
                 .map(|(k, (sv, fx))| {
                     scope.spawn(move || {
+                        let mut hist = vec![0u64; hist_len];
                         for (j, (s1, f1)) in sv.chunks_mut(t * p).zip(fx.chunks_mut(n)).enumerate() {
                             let traj = chunk.first + (k * per_thread + j) as u64;
-                            if let Err(step) = integrate(plan, traj, s1, f1) {
-                                return Some((traj, step));
+                            let h = (hist_len > 0).then_some(&mut hist[..]);
+                            if let Err(step) = integrate(plan, traj, s1, f1, h) {
+                                return (Some((traj, step)), hist);
                             }
                         }
-                        None
+                        (None, hist)
                     })
                 })
                 .collect();
             handles.into_iter().map(|h| h.join().expect("cpu worker panicked")).collect()
         });
-        if let Some((trajectory, step)) = failures.into_iter().flatten().min_by_key(|f| (f.1, f.0)) {
+        let mut hist = vec![0u64; hist_len];
+        for (_, h) in &results {
+            for (a, b) in hist.iter_mut().zip(h) {
+                *a += b;
+            }
+        }
+        if let Some((trajectory, step)) = results.into_iter().filter_map(|r| r.0).min_by_key(|f| (f.1, f.0)) {
             return Err(RunError::Diverged { trajectory, step, time: step as f64 * plan.dt_f64 }.into());
         }
         // Trajectory-major [traj][t][p] → save-major [t][traj][p], as the GPU produces it.
@@ -212,6 +234,9 @@ impl Backend for CpuBackend {
         sink.partials(0, t, &partials)?;
         if plan.per_trajectory {
             sink.overlaps(0, t, &by_save)?;
+        }
+        if hist_len > 0 {
+            sink.histogram(&hist)?;
         }
         sink.progress(chunk.count * plan.total_steps as u64);
         if plan.final_state {

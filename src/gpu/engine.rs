@@ -143,8 +143,22 @@ struct StepDispatch {
 
 /// Cuts steps [from, …) into dispatches that stay inside one segment, stop before save index
 /// `max_save + 1` would be written, and number at most `max_dispatches`.
-fn plan_dispatches(plan: &Plan, from: u32, k: u32, max_save: u64, max_dispatches: usize) -> Vec<StepDispatch> {
-    let limit = ((max_save + 1) * plan.save_every as u64 - 1).min(plan.total_steps as u64) as u32;
+fn plan_dispatches(
+    plan: &Plan,
+    from: u32,
+    k: u32,
+    max_save: u64,
+    max_dispatches: usize,
+    max_samples: u64,
+) -> Vec<StepDispatch> {
+    let mut limit = ((max_save + 1) * plan.save_every as u64 - 1).min(plan.total_steps as u64) as u32;
+    if let Some(h) = &plan.histogram {
+        // At most `max_samples` histogram samples per trajectory in one submit, so no u32 cell
+        // can overflow before the host adds it to its u64 counts.
+        let first = from.saturating_add(1).max(h.from_steps).max(1).div_ceil(h.every_steps) as u64;
+        let last_allowed = (first + max_samples - 1) * h.every_steps as u64;
+        limit = limit.min(last_allowed.min(u32::MAX as u64) as u32).max(from + 1);
+    }
     let mut out = Vec::new();
     let mut step = from;
     while step < limit && out.len() < max_dispatches {
@@ -202,7 +216,8 @@ impl Backend for GpuBackend {
         while first || step < plan.total_steps {
             let slot_base = if first { 0 } else { step as u64 / se + 1 };
             let max_save = slot_base + pr.slot_capacity - 1;
-            let dispatches = plan_dispatches(plan, step, k, max_save, (PARAM_SLOTS - 2) as usize);
+            let max_samples = (u32::MAX as u64 / count).max(1);
+            let dispatches = plan_dispatches(plan, step, k, max_save, (PARAM_SLOTS - 2) as usize, max_samples);
             let end = dispatches.last().map_or(step, |d| d.begin + d.count);
             let last_save = end as u64 / se;
             let slots = if first { last_save + 1 } else { last_save - (step as u64 / se) };
@@ -210,6 +225,10 @@ impl Backend for GpuBackend {
             let mut params: Vec<Params> = Vec::with_capacity(dispatches.len() + 2);
             let mut enc =
                 ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("idpsim.submit") });
+            let hist_bytes = super::resources::hist_bytes(plan);
+            if hist_bytes > 0 {
+                enc.clear_buffer(&pr.hist, 0, None);
+            }
             {
                 let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
                     label: Some("idpsim.pass"),
@@ -262,6 +281,9 @@ impl Backend for GpuBackend {
                 enc.copy_buffer_to_buffer(&pr.saves, 0, &pr.readback, partial_bytes, saves_bytes);
             }
             enc.copy_buffer_to_buffer(&pr.status, 0, &pr.readback, partial_bytes + saves_bytes, 8);
+            if hist_bytes > 0 {
+                enc.copy_buffer_to_buffer(&pr.hist, 0, &pr.readback, partial_bytes + saves_bytes + 8, hist_bytes);
+            }
             let mut bytes = Vec::with_capacity(params.len() * pr.param_stride as usize);
             for prm in &params {
                 bytes.extend_from_slice(bytemuck::bytes_of(prm));
@@ -269,9 +291,13 @@ impl Backend for GpuBackend {
             }
             ctx.queue.write_buffer(&pr.params, 0, &bytes);
             ctx.queue.submit([enc.finish()]);
-            let data = ctx.read_buffer(&pr.readback, partial_bytes + saves_bytes + 8)?;
+            let data = ctx.read_buffer(&pr.readback, partial_bytes + saves_bytes + 8 + hist_bytes)?;
             let floats: &[f32] = bytemuck::cast_slice(&data);
-            let status: &[u32] = bytemuck::cast_slice(&data[(partial_bytes + saves_bytes) as usize..]);
+            let status: &[u32] = bytemuck::cast_slice(&data[(partial_bytes + saves_bytes) as usize..][..8]);
+            if hist_bytes > 0 {
+                let counts: &[u32] = bytemuck::cast_slice(&data[(partial_bytes + saves_bytes + 8) as usize..]);
+                sink.histogram(&counts.iter().map(|&c| c as u64).collect::<Vec<u64>>())?;
+            }
             if status[0] != u32::MAX {
                 return Err(RunError::Diverged {
                     trajectory: status[1] as u64,

@@ -77,6 +77,8 @@ pub struct KernelConsts {
     pub xi_format: XiFormat,
     /// The device has 64-bit integers (Philox's 32×32→64 products use them).
     pub int64: bool,
+    /// The histogram, if any.
+    pub hist: Option<crate::plan::HistogramPlan>,
 }
 
 impl KernelConsts {
@@ -104,6 +106,7 @@ impl KernelConsts {
             init_index,
             xi_format: XiFormat::BitsStorage,
             int64: false,
+            hist: plan.histogram.clone(),
         }
     }
 }
@@ -180,7 +183,7 @@ pub fn header(k: &KernelConsts) -> String {
          const WG: u32 = {wg}u;\nconst WG_GROUP: u32 = {wgg}u;\n\
          const INIT_KIND: u32 = {ik}u;\nconst INIT_STD: f32 = {istd};\nconst INIT_AMPLITUDE: f32 = {iamp};\n\
          const INIT_JITTER: f32 = {ijit};\nconst INIT_INDEX: u32 = {iidx}u;\nconst VB: u32 = {vb}u;\n\
-         {xi_decl}\n{mulhi}\n",
+         {xi_decl}\n{mulhi}\n{hist}",
         n = k.n,
         nb = k.n.div_ceil(4),
         p = k.p,
@@ -206,6 +209,7 @@ pub fn header(k: &KernelConsts) -> String {
         iidx = k.init_index,
         vb = xi_vec4_per_block(k.p as usize),
         mulhi = mulhi_source(k.int64),
+        hist = hist_header(k.hist.as_ref()),
         xi_decl = match k.xi_format {
             XiFormat::BitsUniform => format!(
                 "@group(0) @binding(1) var<uniform> xi_bits: array<vec4<u32>, {}>;{XI_BITS_ACCESSOR}",
@@ -285,6 +289,44 @@ fn parse_fixed_loop(head: &str, bounds: &[(&str, u32)]) -> Option<(String, u32)>
         None => bounds.iter().find(|b| b.0 == bound)?.1,
     };
     Some((var.to_string(), count))
+}
+
+/// The histogram's constants (HIST = false and placeholders without one).
+fn hist_header(h: Option<&crate::plan::HistogramPlan>) -> String {
+    let d = crate::plan::HistogramPlan {
+        of_state: false,
+        dims: 1,
+        axes: [0; 2],
+        bins: [1; 2],
+        lo: [0.0; 2],
+        scale: [1.0; 2],
+        range: [[0.0, 1.0]; 2],
+        from_steps: 0,
+        every_steps: 1,
+    };
+    let (on, h) = match h {
+        Some(h) => (true, h),
+        None => (false, &d),
+    };
+    let a1 = if h.dims == 2 { h.axes[1] } else { h.axes[0] };
+    format!(
+        "const HIST: bool = {on};\nconst HIST_STATE: bool = {};\nconst HIST_DIMS: u32 = {}u;\n\
+         const HIST_A0: u32 = {}u;\nconst HIST_A1: u32 = {a1}u;\nconst HIST_B0: u32 = {}u;\nconst HIST_B1: u32 = {}u;\n\
+         const HIST_LO0: f32 = {};\nconst HIST_LO1: f32 = {};\nconst HIST_SC0: f32 = {};\nconst HIST_SC1: f32 = {};\n\
+         const HIST_FROM: u32 = {}u;\nconst HIST_EVERY: u32 = {}u;\nconst HIST_CELLS: u32 = {}u;\n",
+        h.of_state,
+        h.dims,
+        h.axes[0],
+        h.bins[0],
+        h.bins[1],
+        lit(h.lo[0]),
+        lit(h.lo[1]),
+        lit(h.scale[0]),
+        lit(h.scale[1]),
+        h.from_steps,
+        h.every_steps.max(1),
+        h.cells(),
+    )
 }
 
 /// The whole module for a plan: header + every shader file.

@@ -34,7 +34,7 @@ impl Pipelines {
             label: Some("idpsim.kernels"),
             source: wgpu::ShaderSource::Wgsl(source.into()),
         });
-        let entries: Vec<wgpu::BindGroupLayoutEntry> = (0..10u32)
+        let entries: Vec<wgpu::BindGroupLayoutEntry> = (0..11u32)
             .map(|binding| wgpu::BindGroupLayoutEntry {
                 binding,
                 visibility: wgpu::ShaderStages::COMPUTE,
@@ -143,6 +143,11 @@ impl Tables {
     }
 }
 
+/// Bytes of the histogram buffer (u32 per cell plus the out-of-range count).
+pub fn hist_bytes(plan: &Plan) -> u64 {
+    plan.histogram.as_ref().map_or(0, |h| (h.cells() as u64 + 1) * 4)
+}
+
 pub struct Resources {
     pub tables: Tables,
     /// (max chunk, per_trajectory, final_state, saves) the buffers were sized for.
@@ -156,6 +161,7 @@ pub struct Resources {
     pub saves: wgpu::Buffer,
     pub partials: wgpu::Buffer,
     pub status: wgpu::Buffer,
+    pub hist: wgpu::Buffer,
     pub readback: wgpu::Buffer,
     pub state_readback: Option<wgpu::Buffer>,
 }
@@ -212,7 +218,10 @@ impl Resources {
         let partial_bytes = slot_capacity * blocks * p as u64 * MOMENTS as u64 * 4;
         let partials = buffer("idpsim.partials", partial_bytes, storage);
         let status = buffer("idpsim.status", 16, storage);
-        let readback_bytes = partial_bytes + if plan.per_trajectory { slot_capacity * row } else { 0 } + 16;
+        let hist_bytes = hist_bytes(plan);
+        let hist = buffer("idpsim.histogram", hist_bytes, storage);
+        let readback_bytes =
+            partial_bytes + if plan.per_trajectory { slot_capacity * row } else { 0 } + 16 + hist_bytes;
         let readback =
             buffer("idpsim.readback", readback_bytes, wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST);
         let state_readback = plan.final_state.then(|| {
@@ -242,6 +251,7 @@ impl Resources {
                 wgpu::BindGroupEntry { binding: 7, resource: whole(&saves) },
                 wgpu::BindGroupEntry { binding: 8, resource: whole(&partials) },
                 wgpu::BindGroupEntry { binding: 9, resource: whole(&status) },
+                wgpu::BindGroupEntry { binding: 10, resource: whole(&hist) },
             ],
         });
         ctx.check_errors()?;
@@ -259,6 +269,7 @@ impl Resources {
             saves,
             partials,
             status,
+            hist,
             readback,
             state_readback,
         })

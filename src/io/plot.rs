@@ -112,3 +112,127 @@ pub fn overlaps_png(
     }
     encode_png(dest, buf, w, h)
 }
+
+/// Viridis-like colour for t ∈ [0, 1].
+pub fn colormap(t: f64) -> RGBColor {
+    const STOPS: [(f64, f64, f64); 5] =
+        [(68.0, 1.0, 84.0), (59.0, 82.0, 139.0), (33.0, 145.0, 140.0), (94.0, 201.0, 98.0), (253.0, 231.0, 37.0)];
+    let t = t.clamp(0.0, 1.0) * 4.0;
+    let k = (t.floor() as usize).min(3);
+    let f = t - k as f64;
+    let (a, b) = (STOPS[k], STOPS[k + 1]);
+    let mix = |x: f64, y: f64| (x + (y - x) * f).round() as u8;
+    RGBColor(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
+}
+
+/// A density picture: a heatmap with a colour bar (2-D) or a curve (1-D), with markers.
+pub fn density_png(
+    dest: &Path,
+    title: &str,
+    hp: &crate::plan::HistogramPlan,
+    density: &[f64],
+    markers: &[crate::observe::histogram::Marker],
+    names: &[String],
+) -> Result<()> {
+    register_font();
+    let (w, h) = (900u32, 760u32);
+    let mut buf = vec![0u8; (w * h * 3) as usize];
+    let e = |e: DrawingAreaErrorKind<_>| anyhow!("{e}");
+    {
+        let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
+        root.fill(&WHITE).map_err(e)?;
+        let [x0, x1] = hp.range[0];
+        let max = density.iter().cloned().fold(0f64, f64::max).max(1e-300);
+        if hp.dims == 1 {
+            let mut chart = ChartBuilder::on(&root)
+                .caption(title, ("sans-serif", 22))
+                .margin(15)
+                .x_label_area_size(45)
+                .y_label_area_size(70)
+                .build_cartesian_2d(x0..x1, 0f64..max * 1.05)
+                .map_err(e)?;
+            chart
+                .configure_mesh()
+                .x_desc(names[0].as_str())
+                .y_desc("density")
+                .label_style(("sans-serif", 15))
+                .draw()
+                .map_err(e)?;
+            let bw = (x1 - x0) / hp.bins[0] as f64;
+            chart
+                .draw_series(LineSeries::new(
+                    density.iter().enumerate().map(|(j, &d)| (x0 + (j as f64 + 0.5) * bw, d)),
+                    series_colour(0).stroke_width(2),
+                ))
+                .map_err(e)?;
+            chart
+                .draw_series(markers.iter().map(|(p, stable)| {
+                    let c = if *stable { BLACK.filled() } else { RED.stroke_width(2) };
+                    Circle::new((p[0], 0.0), 6, c)
+                }))
+                .map_err(e)?;
+        } else {
+            let [y0, y1] = hp.range[1];
+            let (main, bar) = root.split_horizontally(w - 120);
+            let mut chart = ChartBuilder::on(&main)
+                .caption(title, ("sans-serif", 22))
+                .margin(15)
+                .x_label_area_size(45)
+                .y_label_area_size(55)
+                .build_cartesian_2d(x0..x1, y0..y1)
+                .map_err(e)?;
+            chart
+                .configure_mesh()
+                .disable_mesh()
+                .x_desc(names[0].as_str())
+                .y_desc(names[1].as_str())
+                .label_style(("sans-serif", 15))
+                .draw()
+                .map_err(e)?;
+            let (nx, ny) = (hp.bins[0] as usize, hp.bins[1] as usize);
+            let (dx, dy) = ((x1 - x0) / nx as f64, (y1 - y0) / ny as f64);
+            chart
+                .draw_series((0..nx).flat_map(|i| {
+                    (0..ny).map(move |j| {
+                        let c = colormap(density[i * ny + j] / max);
+                        Rectangle::new(
+                            [
+                                (x0 + i as f64 * dx, y0 + j as f64 * dy),
+                                (x0 + (i + 1) as f64 * dx, y0 + (j + 1) as f64 * dy),
+                            ],
+                            c.filled(),
+                        )
+                    })
+                }))
+                .map_err(e)?;
+            chart
+                .draw_series(markers.iter().map(|(p, stable)| {
+                    let style = if *stable { WHITE.filled() } else { RED.stroke_width(2) };
+                    Circle::new((p[0], p[1]), 6, style)
+                }))
+                .map_err(e)?;
+            let mut cb = ChartBuilder::on(&bar)
+                .margin_top(60)
+                .margin_bottom(60)
+                .margin_right(10)
+                .y_label_area_size(70)
+                .build_cartesian_2d(0f64..1f64, 0f64..max)
+                .map_err(e)?;
+            cb.configure_mesh()
+                .disable_mesh()
+                .disable_x_axis()
+                .y_desc("density")
+                .label_style(("sans-serif", 13))
+                .draw()
+                .map_err(e)?;
+            let steps = 100;
+            cb.draw_series((0..steps).map(|k| {
+                let (a, b) = (k as f64 / steps as f64 * max, (k + 1) as f64 / steps as f64 * max);
+                Rectangle::new([(0.0, a), (1.0, b)], colormap(k as f64 / (steps - 1) as f64).filled())
+            }))
+            .map_err(e)?;
+        }
+        root.present().map_err(e)?;
+    }
+    encode_png(dest, buf, w, h)
+}

@@ -6,6 +6,8 @@
 //! i128 and added as an integer, so the result does not depend on chunking, sharding or the
 //! order in which chunks arrive. Only values below 2⁻⁶⁴ in size are rounded (to zero).
 
+pub mod histogram;
+
 use crate::plan::BLOCK;
 
 /// Quantities summed per block and memory: m, m², |m|.

@@ -1,0 +1,137 @@
+//! Histogram outputs: histogram.npy (u64 counts), histogram.json (edges, sample counts, how to
+//! normalise) and density.png, for a run or a merge.
+
+use std::path::Path;
+
+use anyhow::Result;
+use serde_json::json;
+
+use crate::io;
+use crate::plan::{HistogramPlan, ModelKind, Plan};
+
+/// A point to mark on the density picture: (coordinates along the axes, stable?).
+pub type Marker = ([f64; 2], bool);
+
+/// The equilibria ±γ ξ^μ of an IDP network with orthogonal memories and constant saliencies
+/// (THEORY.md §3), for a histogram of state coordinates; the last segment's input is used.
+/// Stable ones are flagged; empty where the closed form does not apply.
+pub fn markers(plan: &Plan, hp: &HistogramPlan) -> Vec<Marker> {
+    let mem = &plan.memories;
+    let orthogonal = mem.gram().iter().enumerate().all(|(k, &g)| g == if k % (mem.p + 1) == 0 { 1.0 } else { 0.0 });
+    if !hp.of_state || plan.model != ModelKind::Idp || plan.zero_diagonal || !orthogonal {
+        return Vec::new();
+    }
+    let Some(seg) = plan.segments.last() else { return Vec::new() };
+    if seg.noise > 0.0 || seg.pulse_steps.is_some() {
+        return Vec::new();
+    }
+    let alpha: Vec<f64> = seg.coef.iter().map(|&a| a as f64).collect();
+    let slope = plan.slope as f64;
+    let mut out = vec![([0.0, 0.0], alpha.iter().all(|&a| a * slope < 1.0))];
+    for (mu, &a) in alpha.iter().enumerate() {
+        let Some(g) = crate::theory::gamma(a, slope) else { continue };
+        let rival = alpha.iter().enumerate().filter(|(nu, _)| *nu != mu).map(|(_, &v)| v).fold(f64::MIN, f64::max);
+        let stable = match crate::theory::alpha_star(rival, slope) {
+            Some(star) => a > star,
+            None => true,
+        };
+        for sign in [1.0, -1.0] {
+            let at = |k: usize| sign * g * mem.get(hp.axes[k] as usize, mu) as f64;
+            out.push(([at(0), if hp.dims == 2 { at(1) } else { 0.0 }], stable));
+        }
+    }
+    out
+}
+
+/// Writes histogram.npy, histogram.json and density.png; returns their names.
+pub fn write(dir: &Path, hp: &HistogramPlan, counts: &[u64], markers: &[Marker], title: &str) -> Result<Vec<String>> {
+    let cells = hp.cells();
+    anyhow::ensure!(
+        counts.len() == cells + 1,
+        "internal error: histogram has {} slots, expected {}",
+        counts.len(),
+        cells + 1
+    );
+    let shape: Vec<u64> = (0..hp.dims).map(|k| hp.bins[k] as u64).collect();
+    io::write_npy(&dir.join("histogram.npy"), &shape, &counts[..cells])?;
+    let in_range: u64 = counts[..cells].iter().sum();
+    let out_of_range = counts[cells];
+    let edges: Vec<Vec<f64>> = (0..hp.dims)
+        .map(|k| {
+            let [lo, hi] = hp.range[k];
+            (0..=hp.bins[k]).map(|j| lo + (hi - lo) * j as f64 / hp.bins[k] as f64).collect()
+        })
+        .collect();
+    let cell_area: f64 = (0..hp.dims).map(|k| (hp.range[k][1] - hp.range[k][0]) / hp.bins[k] as f64).product();
+    let names = axis_names(hp);
+    let doc = json!({
+        "of": if hp.of_state { "state" } else { "overlaps" },
+        "axes": &hp.axes[..hp.dims],
+        "axis_names": names,
+        "bins": &hp.bins[..hp.dims],
+        "range": &hp.range[..hp.dims],
+        "edges": edges,
+        "from_step": hp.from_steps,
+        "every_steps": hp.every_steps,
+        "samples": in_range + out_of_range,
+        "in_range": in_range,
+        "out_of_range": out_of_range,
+        "cell_area": cell_area,
+        "normalization": "density = counts / (in_range × cell_area) integrates to 1 over the box; multiply it by in_range / samples for the density of all samples",
+        "markers": markers.iter().map(|(x, s)| json!({ "at": &x[..hp.dims], "stable": s })).collect::<Vec<_>>(),
+    });
+    io::write_json(&dir.join("histogram.json"), &doc)?;
+    let density: Vec<f64> = counts[..cells].iter().map(|&c| c as f64 / (in_range.max(1) as f64 * cell_area)).collect();
+    io::plot::density_png(&dir.join("density.png"), title, hp, &density, markers, &names)?;
+    Ok(vec!["histogram.npy".into(), "histogram.json".into(), "density.png".into()])
+}
+
+/// Axis labels: x_i or m_μ.
+pub fn axis_names(hp: &HistogramPlan) -> Vec<String> {
+    (0..hp.dims).map(|k| format!("{}_{}", if hp.of_state { "x" } else { "m" }, hp.axes[k])).collect()
+}
+
+/// Reads a run's histogram (plan, counts with the out-of-range slot last, markers) back from
+/// histogram.json and histogram.npy.
+pub fn read(dir: &Path) -> Result<(HistogramPlan, Vec<u64>, Vec<Marker>)> {
+    use anyhow::Context;
+    let doc: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("histogram.json"))
+            .with_context(|| format!("{} has no histogram.json", dir.display()))?,
+    )?;
+    let arr = |k: &str| doc[k].as_array().cloned().unwrap_or_default();
+    let dims = arr("axes").len();
+    anyhow::ensure!(dims == 1 || dims == 2, "{}: histogram.json has no axes", dir.display());
+    let mut hp = HistogramPlan {
+        of_state: doc["of"] == "state",
+        dims,
+        axes: [0; 2],
+        bins: [1; 2],
+        lo: [0.0; 2],
+        scale: [1.0; 2],
+        range: [[0.0, 1.0]; 2],
+        from_steps: doc["from_step"].as_u64().unwrap_or(0) as u32,
+        every_steps: doc["every_steps"].as_u64().unwrap_or(1) as u32,
+    };
+    for k in 0..dims {
+        hp.axes[k] = arr("axes")[k].as_u64().unwrap_or(0) as u32;
+        hp.bins[k] = arr("bins")[k].as_u64().unwrap_or(1) as u32;
+        let r = &arr("range")[k];
+        hp.range[k] = [r[0].as_f64().unwrap_or(0.0), r[1].as_f64().unwrap_or(1.0)];
+        hp.lo[k] = hp.range[k][0] as f32;
+        hp.scale[k] = (hp.bins[k] as f64 / (hp.range[k][1] - hp.range[k][0])) as f32;
+    }
+    let bytes = std::fs::read(dir.join("histogram.npy"))?;
+    let mut counts: Vec<u64> = npyz::NpyFile::new(&bytes[..])?.into_vec()?;
+    anyhow::ensure!(counts.len() == hp.cells(), "{}: histogram.npy does not match histogram.json", dir.display());
+    counts.push(doc["out_of_range"].as_u64().unwrap_or(0));
+    let markers = arr("markers")
+        .iter()
+        .map(|m| {
+            let at = m["at"].as_array().cloned().unwrap_or_default();
+            let x = |k: usize| at.get(k).and_then(|v| v.as_f64()).unwrap_or(0.0);
+            ([x(0), x(1)], m["stable"].as_bool().unwrap_or(false))
+        })
+        .collect();
+    Ok((hp, counts, markers))
+}
