@@ -4,7 +4,7 @@
 /// The positive root γ of γ = α tanh(δ γ), if it exists (α δ > 1). Bisection to 1e-13
 /// relative: g(γ) = γ − α tanh(δγ) is negative just above 0 and positive at γ = α.
 pub fn gamma(alpha: f64, slope: f64) -> Option<f64> {
-    if !(alpha * slope > 1.0) {
+    if (alpha * slope).partial_cmp(&1.0) != Some(std::cmp::Ordering::Greater) {
         return None;
     }
     let g = |y: f64| y - alpha * (slope * y).tanh();
@@ -31,7 +31,7 @@ pub fn gamma(alpha: f64, slope: f64) -> Option<f64> {
 /// Critical saliency against a strongest competitor of saliency a (a δ > 1):
 /// α*(a) = artanh(s)/(δ s), s = sqrt(1 − 1/(a δ)).
 pub fn alpha_star(a: f64, slope: f64) -> Option<f64> {
-    if !(a * slope > 1.0) {
+    if (a * slope).partial_cmp(&1.0) != Some(std::cmp::Ordering::Greater) {
         return None;
     }
     let s = (1.0 - 1.0 / (a * slope)).sqrt();

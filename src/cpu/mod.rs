@@ -13,6 +13,9 @@ use crate::observe;
 use crate::plan::{InitialPlan, Plan};
 use crate::rng::{self, stream};
 
+/// A worker's first divergence (trajectory, step), if any, and its histogram counts.
+type WorkerResult = (Option<(u64, u32)>, Vec<u64>);
+
 pub struct CpuBackend {
     threads: usize,
 }
@@ -192,7 +195,7 @@ impl Backend for CpuBackend {
         let mut finals = vec![0f32; count * n];
         let per_thread = count.div_ceil(self.threads).max(1);
         let hist_len = plan.histogram.as_ref().map_or(0, |h| h.cells() + 1);
-        let results: Vec<(Option<(u64, u32)>, Vec<u64>)> = std::thread::scope(|scope| {
+        let results: Vec<WorkerResult> = std::thread::scope(|scope| {
             let handles: Vec<_> = saves
                 .chunks_mut(per_thread * t * p)
                 .zip(finals.chunks_mut(per_thread * n))
