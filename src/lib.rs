@@ -15,6 +15,7 @@ pub mod bench;
 pub mod cli;
 pub mod cpu;
 pub mod engine;
+pub mod fpe;
 pub mod gpu;
 pub mod io;
 pub mod merge;

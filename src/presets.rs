@@ -33,6 +33,40 @@ pub const PRESETS: &[(&str, &str, &str)] = &[
 }"#,
     ),
     (
+        "fpe2d-equal",
+        "N = 2 IDP, equal saliencies α₁ = α₂ = 3/2 (the classic network with gain 3/2): four symmetric density peaks",
+        r#"{
+  "name": "fpe2d-equal",
+  "model": { "kind": "idp", "activation": { "kind": "tanh", "slope": 1.0 }, "zero_diagonal": false },
+  "memories": { "kind": "hadamard", "n": 2, "p": 2 },
+  "input": { "segments": [ { "duration": 120.0, "saliency": [1.5, 1.5] } ] },
+  "noise": { "sigma": 0.8 },
+  "integrator": { "scheme": "euler_maruyama", "dt": 0.01 },
+  "ensemble": { "trajectories": 65536, "seed": 2025, "initial": { "kind": "normal", "std": 1.0 } },
+  "observe": {
+    "overlaps": { "every": 1.0 },
+    "histogram": { "of": "state", "axes": [0, 1], "bins": [100, 100], "range": [[-4, 4], [-4, 4]], "from": 20.0, "every": 0.5 }
+  }
+}"#,
+    ),
+    (
+        "fpe2d-dominant",
+        "N = 2 IDP, memory 1 dominant (α₁ = 3/2, α₂ = 9/4): the dominant memory's wells absorb most of the density",
+        r#"{
+  "name": "fpe2d-dominant",
+  "model": { "kind": "idp", "activation": { "kind": "tanh", "slope": 1.0 }, "zero_diagonal": false },
+  "memories": { "kind": "hadamard", "n": 2, "p": 2 },
+  "input": { "segments": [ { "duration": 120.0, "saliency": [1.5, 2.25] } ] },
+  "noise": { "sigma": 0.8 },
+  "integrator": { "scheme": "euler_maruyama", "dt": 0.01 },
+  "ensemble": { "trajectories": 65536, "seed": 2025, "initial": { "kind": "normal", "std": 1.0 } },
+  "observe": {
+    "overlaps": { "every": 1.0 },
+    "histogram": { "of": "state", "axes": [0, 1], "bins": [100, 100], "range": [[-4, 4], [-4, 4]], "from": 20.0, "every": 0.5 }
+  }
+}"#,
+    ),
+    (
         "bench-a",
         "benchmark (a): IDP, N = 1024 random memories, P = 10, δ = 10, σ = 8, zero diagonal, 512 trajectories, 1000 steps",
         r#"{
