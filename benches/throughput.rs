@@ -11,5 +11,6 @@ fn main() -> anyhow::Result<()> {
         cases: Vec::new(),
         scale_down: if quick { 16 } else { 1 },
         layout: None,
+        histogram_every: None,
     })
 }

@@ -153,17 +153,6 @@ fn hist_samples_at(done: u32) -> bool {
     return HIST && done >= 1u && done >= HIST_FROM && done % HIST_EVERY == 0u;
 }
 
-// The next step count at or after step + 1 where something is observed (a save or a histogram
-// sample), capped at `end`.
-fn next_stop(step: u32, end: u32) -> u32 {
-    var stop = min(end, (step / SAVE_EVERY + 1u) * SAVE_EVERY);
-    if (HIST) {
-        let d = max(step + 1u, HIST_FROM);
-        stop = min(stop, ((d + HIST_EVERY - 1u) / HIST_EVERY) * HIST_EVERY);
-    }
-    return stop;
-}
-
 fn report_non_finite(step: u32, traj: u32) {
     atomicMin(&status[0], step);
     atomicMin(&status[1], traj);

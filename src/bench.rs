@@ -30,6 +30,10 @@ pub struct BenchArgs {
     /// Work layout on the GPU: auto, thread or group.
     #[arg(long)]
     pub layout: Option<String>,
+    /// Also fill a 100 × 100 histogram of (x_0, x_1) every this many steps (1 = every step),
+    /// to measure what the histogram observer costs.
+    #[arg(long)]
+    pub histogram_every: Option<u32>,
 }
 
 /// One measured case.
@@ -94,6 +98,16 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         if let Some(l) = &a.layout {
             spec.run.layout = l.clone();
         }
+        if let Some(k) = a.histogram_every {
+            spec.observe.histogram = Some(crate::spec::HistogramSpec {
+                of: "state".into(),
+                axes: vec![0, 1],
+                bins: vec![100, 100],
+                range: vec![[-4.0, 4.0], [-4.0, 4.0]],
+                from: 0.0,
+                every: Some(k.max(1) as f64 * spec.integrator.dt),
+            });
+        }
         let plan = spec.plan(std::path::Path::new(".")).map_err(|e| crate::cli::UsageError(format!("{e}")))?;
         let r = measure(&case, &plan, backend.as_mut())?;
         println!(
@@ -115,6 +129,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
                 "seconds": r.seconds, "neuron_steps_per_s": r.neuron_steps_per_s,
                 "trajectory_steps_per_s": r.trajectory_steps_per_s, "backend": backend.kind(), "adapter": backend.adapter(),
                 "layout": spec.run.layout,
+                "histogram_every_steps": a.histogram_every,
             })
         );
     }
