@@ -6,6 +6,7 @@ use std::time::Instant;
 use anyhow::Result;
 use clap::Args;
 
+use crate::cli::outln;
 use crate::cpu::CpuBackend;
 use crate::engine::{self, Backend};
 use crate::gpu::GpuBackend;
@@ -84,10 +85,18 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     };
     let cases: Vec<String> =
         if a.cases.is_empty() { vec!["a".into(), "b".into(), "c".into()] } else { a.cases.clone() };
-    println!("adapter: {}", backend.adapter());
-    println!(
+    outln!("adapter: {}", backend.adapter());
+    outln!(
         "{:<5} {:<8} {:>5} {:>3} {:>8} {:>6} {:>9} {:>16} {:>16}",
-        "case", "model", "N", "P", "M", "steps", "seconds", "neuron-steps/s", "traj-steps/s"
+        "case",
+        "model",
+        "N",
+        "P",
+        "M",
+        "steps",
+        "seconds",
+        "neuron-steps/s",
+        "traj-steps/s"
     );
     for case in cases {
         let name = format!("bench-{case}");
@@ -110,7 +119,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         }
         let plan = spec.plan(std::path::Path::new(".")).map_err(|e| crate::cli::UsageError(format!("{e}")))?;
         let r = measure(&case, &plan, backend.as_mut())?;
-        println!(
+        outln!(
             "{:<5} {:<8} {:>5} {:>3} {:>8} {:>6} {:>9.3} {:>16.3e} {:>16.3e}",
             r.case,
             r.model,
@@ -122,7 +131,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
             r.neuron_steps_per_s,
             r.trajectory_steps_per_s
         );
-        println!(
+        outln!(
             "{}",
             serde_json::json!({
                 "case": r.case, "model": r.model, "N": r.n, "P": r.p, "M": r.trajectories, "steps": r.steps,

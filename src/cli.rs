@@ -13,6 +13,15 @@ use crate::plan::{BackendChoice, Plan};
 use crate::spec::{Spec, SpecError};
 use crate::{bench, io, presets};
 
+/// Prints a line on stdout; a closed pipe (e.g. `| head`) is not an error.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+pub(crate) use outln;
+
 /// A mistake in what the user gave (exit status 2).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -41,6 +50,8 @@ pub enum Command {
     Devices,
     /// Throughput of the standard cases, in neuron-steps per second.
     Bench(bench::BenchArgs),
+    /// Equilibria, stability, energies and critical saliencies for the spec's input(s).
+    Theory(TheoryArgs),
     /// Stationary Fokker–Planck density for N = 1 or 2 on a grid (optionally compared with a
     /// run's histogram).
     Fpe(FpeArgs),
@@ -90,6 +101,99 @@ pub struct RunArgs {
     /// No progress bar and no summary line.
     #[arg(long)]
     pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct TheoryArgs {
+    /// The spec file (JSON).
+    pub spec: Option<PathBuf>,
+    /// Use a built-in spec instead of a file.
+    #[arg(long, conflicts_with = "spec")]
+    pub preset: Option<String>,
+    /// Quick form: IDP with Hadamard memories (columns 0..P−1) and these saliencies.
+    #[arg(long, value_delimiter = ',', conflicts_with_all = ["spec", "preset"])]
+    pub saliency: Vec<f64>,
+    /// Quick form: slope δ of tanh.
+    #[arg(long, default_value_t = 1.0)]
+    pub slope: f64,
+    /// Quick form: neurons (a power of two ≥ P).
+    #[arg(long, default_value_t = 2)]
+    pub n: usize,
+    /// Print one JSON document instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the JSON document to this file.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+fn cmd_theory(a: &TheoryArgs) -> Result<()> {
+    let plan = if !a.saliency.is_empty() {
+        let spec = serde_json::json!({
+            "name": "theory",
+            "model": { "kind": "idp", "activation": { "kind": "tanh", "slope": a.slope } },
+            "memories": { "kind": "hadamard", "n": a.n, "p": a.saliency.len() },
+            "input": { "segments": [ { "duration": 1.0, "saliency": a.saliency } ] },
+            "ensemble": { "trajectories": 1 }
+        });
+        let spec = Spec::from_json(&spec.to_string()).map_err(spec_usage)?;
+        spec.plan(Path::new(".")).map_err(|e| {
+            let flag = match e.field.as_str() {
+                "model.activation.slope" => "--slope",
+                f if f.starts_with("memories") => "--n / --saliency",
+                f if f.contains("saliency") => "--saliency",
+                f => f,
+            };
+            UsageError(format!("{flag}: {}", e.message))
+        })?
+    } else {
+        let (spec, base) = load_spec(a.spec.as_deref(), a.preset.as_deref())?;
+        spec.plan(&base).map_err(spec_usage)?
+    };
+    let reports = crate::theory::analyze(&plan);
+    let doc = serde_json::json!({ "segments": reports });
+    if let Some(out) = &a.out {
+        io::write_json(out, &doc).map_err(|e| UsageError(format!("--out: {e:#}")))?;
+    }
+    if a.json {
+        outln!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(());
+    }
+    let f = |v: Option<f64>| v.map_or("—".to_string(), |x| format!("{x:.6}"));
+    for r in &reports {
+        outln!("segment {} ({}): saliency {:?}", r.segment, r.method.replace('_', " "), r.saliency);
+        outln!(
+            "  origin: {} (eigenvalues {})",
+            r.origin.kind,
+            r.origin.eigenvalues.iter().map(|e| format!("{e:.4}")).collect::<Vec<_>>().join(", ")
+        );
+        outln!("  {:>6} {:>9} {:>10} {:>12} {:>12} {:>10} {:>16}", "memory", "α", "γ", "E/N", "max eig", "α*", "class");
+        for m in &r.memories {
+            let max_ev = m.eigenvalues.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            outln!(
+                "  {:>6} {:>9.4} {:>10} {:>12} {:>12} {:>10.6} {:>16}",
+                m.index,
+                m.saliency,
+                f(m.gamma),
+                f(m.energy_per_neuron),
+                if m.exists { format!("{max_ev:.5}") } else { "—".into() },
+                m.alpha_star,
+                m.class
+            );
+        }
+        if !r.equilibria.is_empty() {
+            outln!("  equilibria found numerically: {}", r.equilibria.len());
+            for e in &r.equilibria {
+                outln!(
+                    "    x = [{}]  {}  E = {:.6}",
+                    e.x.iter().map(|v| format!("{v:.5}")).collect::<Vec<_>>().join(", "),
+                    if e.stable { "stable" } else { "unstable" },
+                    e.energy
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 #[derive(Args, Debug)]
@@ -308,11 +412,11 @@ fn shard_of(flag: Option<&str>) -> Result<Option<(u64, u64)>> {
 fn cmd_devices() -> Result<()> {
     let list = crate::gpu::context::list_adapters();
     if list.is_empty() {
-        println!("no GPU adapters found (on Linux without a GPU, install Mesa's lavapipe: mesa-vulkan-drivers)");
+        outln!("no GPU adapters found (on Linux without a GPU, install Mesa's lavapipe: mesa-vulkan-drivers)");
     }
     for a in list {
         let l = &a.limits;
-        println!(
+        outln!(
             "{} | backend {:?} | type {:?} | driver {} {} | max storage binding {} MiB | max buffer {} MiB | max workgroups/dim {} | max invocations/workgroup {}",
             a.info.name,
             a.info.backend,
@@ -334,19 +438,20 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Run(a) => cmd_run(&a),
         Command::Presets => {
             for (name, desc, _) in presets::PRESETS {
-                println!("{name:<20} {desc}");
+                outln!("{name:<20} {desc}");
             }
             Ok(())
         }
         Command::Preset { name } => {
             let text = presets::get(&name)
                 .ok_or_else(|| UsageError(format!("NAME: unknown preset '{name}'; available: {}", presets::names())))?;
-            println!("{text}");
+            outln!("{text}");
             Ok(())
         }
         Command::Devices => cmd_devices(),
         Command::Bench(a) => bench::run(&a).context("bench"),
         Command::Fpe(a) => cmd_fpe(&a),
+        Command::Theory(a) => cmd_theory(&a),
         Command::Merge { dirs, out, force } => {
             let files = crate::merge::merge(&dirs, &out, force)?;
             eprintln!("merged {} shards; wrote {} files to {}", dirs.len(), files.len(), out.display());

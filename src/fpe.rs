@@ -38,7 +38,7 @@ pub fn drift(plan: &Plan, x: &[f64]) -> Vec<f64> {
     let psi: Vec<f64> = x.iter().map(|&v| (slope * v).tanh()).collect();
     let m: Vec<f64> =
         (0..p).map(|mu| (0..n).map(|i| plan.memories.get(i, mu) as f64 * psi[i]).sum::<f64>() / n as f64).collect();
-    let coef: Vec<f64> = seg.coef.iter().map(|&c| c as f64).collect();
+    let coef: Vec<f64> = seg.coef64.clone();
     let (c, d): (Vec<f64>, f64) = match plan.model {
         ModelKind::Idp => {
             let d = if plan.zero_diagonal { coef.iter().sum::<f64>() / n as f64 } else { 0.0 };

@@ -64,3 +64,307 @@ mod tests {
         }
     }
 }
+
+use nalgebra::{DMatrix, DVector, SymmetricEigen};
+use serde::Serialize;
+
+use crate::plan::{ModelKind, Plan};
+use crate::rng::{self, stream};
+
+/// Ψ'(z) = δ sech²(δ z).
+fn dpsi(z: f64, slope: f64) -> f64 {
+    let t = (slope * z).tanh();
+    slope * (1.0 - t * t)
+}
+
+/// log cosh z, stable for large |z|: |z| + log1p(e^{−2|z|}) − log 2.
+pub fn log_cosh(z: f64) -> f64 {
+    let a = z.abs();
+    a + (-2.0 * a).exp().ln_1p() - std::f64::consts::LN_2
+}
+
+/// The constant-input problem of one segment, in f64: W_eff = Ξ diag(a) Ξᵀ/N − d I and the
+/// bias u (classic), with a = α (IDP) or 1 (classic).
+pub struct Field {
+    pub n: usize,
+    pub slope: f64,
+    pub w: DMatrix<f64>,
+    pub bias: DVector<f64>,
+    pub saliency: Vec<f64>,
+}
+
+impl Field {
+    pub fn new(plan: &Plan, seg: usize) -> Field {
+        let (n, p) = (plan.n, plan.p);
+        let sp = &plan.segments[seg];
+        let coef: Vec<f64> = sp.coef64.clone();
+        let (a, d): (Vec<f64>, f64) = match plan.model {
+            ModelKind::Idp => {
+                let d = if plan.zero_diagonal { coef.iter().sum::<f64>() / n as f64 } else { 0.0 };
+                (coef.clone(), d)
+            }
+            ModelKind::Classic => (vec![1.0; p], if plan.zero_diagonal { p as f64 / n as f64 } else { 0.0 }),
+        };
+        let xi = |i: usize, mu: usize| plan.memories.get(i, mu) as f64;
+        let w = DMatrix::from_fn(n, n, |i, j| {
+            (0..p).map(|mu| xi(i, mu) * a[mu] * xi(j, mu)).sum::<f64>() / n as f64 - if i == j { d } else { 0.0 }
+        });
+        let bias = DVector::from_fn(n, |i, _| match plan.model {
+            ModelKind::Idp => 0.0,
+            ModelKind::Classic => {
+                (0..p).map(|mu| xi(i, mu) * coef[mu]).sum::<f64>() + sp.vector.as_ref().map_or(0.0, |v| v[i] as f64)
+            }
+        });
+        let saliency = match plan.model {
+            ModelKind::Idp => coef,
+            ModelKind::Classic => vec![1.0; p],
+        };
+        Field { n, slope: plan.slope as f64, w, bias, saliency }
+    }
+
+    pub fn psi(&self, x: &DVector<f64>) -> DVector<f64> {
+        x.map(|v| (self.slope * v).tanh())
+    }
+
+    /// f(x) = −x + W_eff Ψ(x) + u.
+    pub fn drift(&self, x: &DVector<f64>) -> DVector<f64> {
+        -x + &self.w * self.psi(x) + &self.bias
+    }
+
+    /// J(x) = −I + W_eff D(x), D = diag Ψ'(x).
+    pub fn jacobian(&self, x: &DVector<f64>) -> DMatrix<f64> {
+        let d = x.map(|v| dpsi(v, self.slope));
+        DMatrix::from_fn(self.n, self.n, |i, j| self.w[(i, j)] * d[j] - if i == j { 1.0 } else { 0.0 })
+    }
+
+    /// Eigenvalues of J(x), ascending: J is similar to the symmetric −I + D^½ W_eff D^½.
+    pub fn eigenvalues(&self, x: &DVector<f64>) -> Vec<f64> {
+        let s = x.map(|v| dpsi(v, self.slope).sqrt());
+        let m = DMatrix::from_fn(self.n, self.n, |i, j| s[i] * self.w[(i, j)] * s[j] - if i == j { 1.0 } else { 0.0 });
+        let mut ev: Vec<f64> = SymmetricEigen::new(m).eigenvalues.iter().copied().collect();
+        ev.sort_by(f64::total_cmp);
+        ev
+    }
+
+    /// E(x) = −½ Ψᵀ W_eff Ψ + Σ [x_i Ψ_i − (1/δ) log cosh(δ x_i)] − uᵀΨ (THEORY.md §2).
+    pub fn energy(&self, x: &DVector<f64>) -> f64 {
+        let psi = self.psi(x);
+        let quad = psi.dot(&(&self.w * &psi));
+        let local: f64 =
+            x.iter().zip(psi.iter()).map(|(&xi, &pi)| xi * pi - log_cosh(self.slope * xi) / self.slope).sum();
+        -0.5 * quad + local - self.bias.dot(&psi)
+    }
+
+    /// Newton's method from `x0`; Some(equilibrium) if |f|∞ < 1e-11 within 100 steps.
+    pub fn newton(&self, x0: DVector<f64>) -> Option<DVector<f64>> {
+        let mut x = x0;
+        for _ in 0..100 {
+            let f = self.drift(&x);
+            if f.amax() < 1e-11 {
+                return Some(x);
+            }
+            let step = self.jacobian(&x).lu().solve(&f)?;
+            x -= step;
+            if !x.iter().all(|v| v.is_finite()) || x.amax() > 1e6 {
+                return None;
+            }
+        }
+        (self.drift(&x).amax() < 1e-11).then_some(x)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MemoryReport {
+    pub index: usize,
+    pub saliency: f64,
+    pub exists: bool,
+    pub gamma: Option<f64>,
+    pub eigenvalues: Vec<f64>,
+    pub stable: bool,
+    pub energy: Option<f64>,
+    pub energy_per_neuron: Option<f64>,
+    pub alpha_star: f64,
+    pub class: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OriginReport {
+    pub eigenvalues: Vec<f64>,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EquilibriumReport {
+    pub x: Vec<f64>,
+    pub stable: bool,
+    pub energy: f64,
+    pub eigenvalues: Vec<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SegmentReport {
+    pub segment: usize,
+    pub saliency: Vec<f64>,
+    pub origin: OriginReport,
+    pub memories: Vec<MemoryReport>,
+    pub equilibria: Vec<EquilibriumReport>,
+    pub method: &'static str,
+}
+
+/// Largest N for which every equilibrium is searched numerically.
+pub const EQUILIBRIA_MAX_N: usize = 16;
+
+fn classify(ev: &[f64]) -> &'static str {
+    if ev.iter().all(|&e| e < 0.0) {
+        "stable"
+    } else if ev.iter().all(|&e| e > 0.0) {
+        "unstable"
+    } else {
+        "saddle"
+    }
+}
+
+/// Critical saliency of memory `mu` against its strongest competitor (1/δ if that competitor
+/// cannot have an equilibrium: any existing memory is then stable).
+fn critical(saliency: &[f64], mu: usize, slope: f64) -> f64 {
+    let rival = saliency.iter().enumerate().filter(|(nu, _)| *nu != mu).map(|(_, &a)| a).fold(f64::MIN, f64::max);
+    alpha_star(rival, slope).unwrap_or(1.0 / slope)
+}
+
+/// Every equilibrium Newton's method finds from seeds along each memory, their pairwise
+/// mixtures, the origin and random points; deduplicated, sorted by energy.
+pub fn find_equilibria(field: &Field, plan: &Plan) -> Vec<EquilibriumReport> {
+    let (n, p) = (plan.n, plan.p);
+    let xi = |mu: usize| DVector::from_fn(n, |i, _| plan.memories.get(i, mu) as f64);
+    let mut seeds = vec![DVector::zeros(n)];
+    for mu in 0..p {
+        for c in [0.3, 0.7, 1.0, 1.5, 2.0, 3.0, 5.0] {
+            seeds.push(xi(mu) * c);
+            seeds.push(xi(mu) * -c);
+        }
+        for nu in mu + 1..p {
+            for (s1, s2) in [(1.0, 1.0), (1.0, -1.0), (-1.0, 1.0), (-1.0, -1.0)] {
+                for c in [0.7, 1.5] {
+                    seeds.push((xi(mu) * s1 + xi(nu) * s2) * c);
+                }
+            }
+        }
+    }
+    let key = rng::key_from_seed(0x7e0);
+    for r in 0..64u32 {
+        let mut z = vec![0f32; n.div_ceil(4) * 4];
+        rng::fill_normals(&mut z, key, 0, r, stream::INITIAL);
+        seeds.push(DVector::from_fn(n, |i, _| 1.5 * z[i] as f64));
+    }
+    let mut found: Vec<DVector<f64>> = Vec::new();
+    for s in seeds {
+        if let Some(x) = field.newton(s)
+            && !found.iter().any(|y| (y - &x).amax() < 1e-6)
+        {
+            found.push(x);
+        }
+    }
+    let mut out: Vec<EquilibriumReport> = found
+        .into_iter()
+        .map(|x| {
+            let ev = field.eigenvalues(&x);
+            EquilibriumReport {
+                stable: ev.iter().all(|&e| e < 0.0),
+                energy: field.energy(&x),
+                eigenvalues: ev,
+                x: x.iter().copied().collect(),
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| a.energy.total_cmp(&b.energy));
+    out
+}
+
+/// The analysis of every segment's input (closed forms where THEORY.md gives them).
+pub fn analyze(plan: &Plan) -> Vec<SegmentReport> {
+    analyze_with(plan, false)
+}
+
+/// [`analyze`], optionally forcing the numerical path even where closed forms apply.
+pub fn analyze_with(plan: &Plan, force_numerical: bool) -> Vec<SegmentReport> {
+    let (n, p) = (plan.n, plan.p);
+    let slope = plan.slope as f64;
+    let gram = plan.memories.gram();
+    let orthogonal = (0..p).all(|a| (0..p).all(|b| gram[a * p + b] == if a == b { 1.0 } else { 0.0 }));
+    (0..plan.segments.len())
+        .map(|seg| {
+            let field = Field::new(plan, seg);
+            let sal = field.saliency.clone();
+            let closed = !force_numerical && plan.model == ModelKind::Idp && orthogonal && !plan.zero_diagonal;
+            let mut origin_ev = field.eigenvalues(&DVector::zeros(n));
+            if closed {
+                origin_ev = sal.iter().map(|&a| -1.0 + slope * a).collect();
+                origin_ev.extend(std::iter::repeat_n(-1.0, n.saturating_sub(p)));
+                origin_ev.sort_by(f64::total_cmp);
+            }
+            let origin = OriginReport { kind: classify(&origin_ev), eigenvalues: origin_ev };
+            let memories = (0..p)
+                .map(|mu| {
+                    let a = sal[mu];
+                    let star = critical(&sal, mu, slope);
+                    let (gamma, eigenvalues, energy) = if closed {
+                        match gamma(a, slope) {
+                            None => (None, Vec::new(), None),
+                            Some(g) => {
+                                let d = dpsi(g, slope);
+                                // −1 + α_ν Ψ'(γ) along each memory, −1 on their complement.
+                                let mut ev: Vec<f64> = sal.iter().map(|&b| -1.0 + b * d).collect();
+                                ev.extend(std::iter::repeat_n(-1.0, n.saturating_sub(p)));
+                                ev.sort_by(f64::total_cmp);
+                                let e = n as f64 * (g * g / (2.0 * a) - log_cosh(slope * g) / slope);
+                                (Some(g), ev, Some(e))
+                            }
+                        }
+                    } else {
+                        // Newton from the closed-form guess (or 1.5 ξ^μ) along the memory.
+                        let xi = DVector::from_fn(n, |i, _| plan.memories.get(i, mu) as f64);
+                        let guess = gamma(a.max(1.0 / slope + 1e-3), slope).unwrap_or(1.5);
+                        match field.newton(&xi * guess) {
+                            Some(x) if x.amax() > 1e-6 && x.dot(&xi) > 0.0 => {
+                                let g = x.dot(&xi) / n as f64;
+                                (Some(g), field.eigenvalues(&x), Some(field.energy(&x)))
+                            }
+                            _ => (None, Vec::new(), None),
+                        }
+                    };
+                    let exists = gamma.is_some();
+                    let stable = exists && eigenvalues.iter().all(|&e| e < 0.0);
+                    let class = if !exists {
+                        "not_retrievable"
+                    } else if stable {
+                        "stable"
+                    } else {
+                        "saddle"
+                    };
+                    MemoryReport {
+                        index: mu,
+                        saliency: a,
+                        exists,
+                        gamma,
+                        eigenvalues,
+                        stable,
+                        energy,
+                        energy_per_neuron: energy.map(|e| e / n as f64),
+                        alpha_star: star,
+                        class,
+                    }
+                })
+                .collect();
+            let equilibria = if n <= EQUILIBRIA_MAX_N { find_equilibria(&field, plan) } else { Vec::new() };
+            SegmentReport {
+                segment: seg,
+                saliency: sal,
+                origin,
+                memories,
+                equilibria,
+                method: if closed { "closed_form" } else { "numerical" },
+            }
+        })
+        .collect()
+}

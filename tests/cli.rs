@@ -237,3 +237,35 @@ fn presets_and_preset() {
     }
     assert_eq!(idpsim(&["preset", "nope"]).status.code(), Some(2));
 }
+
+#[test]
+fn theory_command() {
+    let o = idpsim(&["theory", "--saliency", "1.5,2.25", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let doc: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let seg = &doc["segments"][0];
+    assert_eq!(seg["method"], "closed_form");
+    assert_eq!(seg["origin"]["type"], "unstable");
+    assert_eq!(seg["memories"][1]["class"], "stable");
+    assert_eq!(seg["memories"][0]["class"], "stable");
+    assert_eq!(seg["equilibria"].as_array().unwrap().len(), 9);
+    let o = idpsim(&["theory", "--saliency", "1.2,2.25"]);
+    assert!(o.status.success());
+    let table = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(table.contains("saddle") && table.contains("stable"), "{table}");
+    // Random memories and a zeroed diagonal take the numerical path.
+    let o = idpsim(&["theory", "--preset", "bench-c", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let doc: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["segments"][0]["method"], "numerical");
+    for (args, want) in [
+        (vec!["theory", "--saliency", "1,2", "--n", "3"], "--n"),
+        (vec!["theory", "--saliency", "1,2", "--slope", "0"], "--slope"),
+        (vec!["theory", "--saliency", "1,x"], "saliency"),
+        (vec!["theory"], "SPEC"),
+    ] {
+        let o = idpsim(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(want), "{args:?}: {}", stderr(&o));
+    }
+}

@@ -24,6 +24,8 @@ pub struct SegmentPlan {
     pub noise: f32,
     /// IDP: saliencies α (length P). Classic: weights w of the bias Ξw (length P). Gain included.
     pub coef: Vec<f32>,
+    /// `coef` before rounding to f32 (for the theory and the grid solver).
+    pub coef64: Vec<f64>,
     /// Classic only: an explicit input vector u (length N), gain included.
     pub vector: Option<Vec<f32>>,
 }
@@ -136,6 +138,7 @@ pub fn build(spec: &InputSpec, model: ModelKind, mem: &Memories, dt: f64) -> Spe
             pulse_steps,
             noise: noise as f32,
             coef: coef.iter().map(|&c| c as f32).collect(),
+            coef64: coef.clone(),
             vector,
         });
         start += steps as u64;

@@ -25,7 +25,7 @@ pub fn markers(plan: &Plan, hp: &HistogramPlan) -> Vec<Marker> {
     if seg.noise > 0.0 || seg.pulse_steps.is_some() {
         return Vec::new();
     }
-    let alpha: Vec<f64> = seg.coef.iter().map(|&a| a as f64).collect();
+    let alpha: Vec<f64> = seg.coef64.clone();
     let slope = plan.slope as f64;
     let mut out = vec![([0.0, 0.0], alpha.iter().all(|&a| a * slope < 1.0))];
     for (mu, &a) in alpha.iter().enumerate() {

@@ -1,0 +1,202 @@
+//! Theory: closed forms against independent numbers, the numerical path against the closed
+//! forms, equilibria in the four N = 2 regimes, and simulations against theory.
+
+mod common;
+
+use common::plan;
+use idpsim::theory::{self, Field, alpha_star, gamma};
+use nalgebra::{DMatrix, DVector};
+use serde_json::json;
+
+fn n2(saliency: [f64; 2], slope: f64) -> idpsim::plan::Plan {
+    plan(json!({
+        "model": { "kind": "idp", "activation": { "kind": "tanh", "slope": slope } },
+        "memories": { "kind": "hadamard", "n": 2, "p": 2 },
+        "input": { "segments": [ { "duration": 1.0, "saliency": saliency } ] },
+        "ensemble": { "trajectories": 1 }
+    }))
+}
+
+/// Largest eigenvalue of the numerical Jacobian at memory 0's equilibrium (Newton from γ ξ⁰).
+fn max_eig_at_memory0(a0: f64, a1: f64) -> f64 {
+    let p = n2([a0, a1], 1.0);
+    let f = Field::new(&p, 0);
+    let g = gamma(a0, 1.0).unwrap();
+    let x = f.newton(DVector::from_vec(vec![g, g])).unwrap();
+    f.eigenvalues(&x).into_iter().fold(f64::MIN, f64::max)
+}
+
+#[test]
+fn alpha_star_matches_a_bisection_on_the_jacobian() {
+    for a in [1.5, 2.25, 3.0, 5.0] {
+        let (mut lo, mut hi) = (1.0 + 1e-9, a);
+        for _ in 0..60 {
+            let mid = 0.5 * (lo + hi);
+            if max_eig_at_memory0(mid, a) < 0.0 { hi = mid } else { lo = mid }
+        }
+        let star = alpha_star(a, 1.0).unwrap();
+        assert!((0.5 * (lo + hi) - star).abs() < 1e-6, "a = {a}: bisection {} vs α* {star}", 0.5 * (lo + hi));
+    }
+}
+
+fn fd_jacobian(f: &Field, x: &DVector<f64>) -> DMatrix<f64> {
+    let n = x.len();
+    let h = 1e-6;
+    DMatrix::from_fn(n, n, |i, j| {
+        let mut xp = x.clone();
+        let mut xm = x.clone();
+        xp[j] += h;
+        xm[j] -= h;
+        (f.drift(&xp)[i] - f.drift(&xm)[i]) / (2.0 * h)
+    })
+}
+
+#[test]
+fn eigenvalues_and_energies_match_direct_evaluation() {
+    // Orthogonal memories, N = 8, P = 3: closed forms against finite differences and E(x).
+    let p = plan(json!({
+        "model": { "kind": "idp", "activation": { "kind": "tanh", "slope": 1.5 } },
+        "memories": { "kind": "hadamard", "n": 8, "p": 3, "columns": [1, 2, 5] },
+        "input": { "segments": [ { "duration": 1.0, "saliency": [2.0, 1.1, 0.4] } ] },
+        "ensemble": { "trajectories": 1 }
+    }));
+    let report = &theory::analyze(&p)[0];
+    assert_eq!(report.method, "closed_form");
+    let f = Field::new(&p, 0);
+    for m in &report.memories {
+        let Some(g) = m.gamma else { continue };
+        let x = DVector::from_fn(8, |i, _| g * p.memories.get(i, m.index) as f64);
+        assert!(f.drift(&x).amax() < 1e-9, "γ ξ^{} is not an equilibrium", m.index);
+        let mut fd: Vec<f64> = fd_jacobian(&f, &x).complex_eigenvalues().iter().map(|c| c.re).collect();
+        fd.sort_by(f64::total_cmp);
+        assert_eq!(m.eigenvalues.len(), fd.len());
+        for (a, b) in m.eigenvalues.iter().zip(&fd) {
+            assert!(
+                (a - b).abs() < 1e-6,
+                "memory {}: eigenvalues {:?} vs finite differences {fd:?}",
+                m.index,
+                m.eigenvalues
+            );
+        }
+        let e = f.energy(&x);
+        assert!((m.energy.unwrap() - e).abs() < 1e-9 * 8.0, "memory {}: energy {} vs {e}", m.index, m.energy.unwrap());
+    }
+    assert_eq!(report.memories[2].class, "not_retrievable", "α = 0.4 < 1/δ");
+    // The origin: eigenvalues −1 + δ α_ν and −1.
+    let mut want = vec![-1.0 + 1.5 * 2.0, -1.0 + 1.5 * 1.1, -1.0 + 1.5 * 0.4, -1.0, -1.0, -1.0, -1.0, -1.0];
+    assert_eq!(report.origin.eigenvalues.len(), 8);
+    want.sort_by(f64::total_cmp);
+    for (a, b) in report.origin.eigenvalues.iter().zip(&want) {
+        assert!((a - b).abs() < 1e-12);
+    }
+}
+
+#[test]
+fn energy_per_neuron_decreases_with_saliency() {
+    let mut last = f64::INFINITY;
+    for k in 0..200 {
+        let a = 1.02 + 0.02 * k as f64;
+        let g = gamma(a, 1.0).unwrap();
+        let e = g * g / (2.0 * a) - theory::log_cosh(g);
+        assert!(e < last, "E/N not decreasing at α = {a}");
+        last = e;
+    }
+}
+
+#[test]
+fn numerical_path_reproduces_the_closed_forms() {
+    for sal in [[1.2, 2.25], [1.5, 2.25], [0.8, 2.0], [3.0, 1.7]] {
+        let p = n2(sal, 1.0);
+        let closed = &theory::analyze_with(&p, false)[0];
+        let numeric = &theory::analyze_with(&p, true)[0];
+        assert_eq!(closed.method, "closed_form");
+        assert_eq!(numeric.method, "numerical");
+        for (c, n) in closed.memories.iter().zip(&numeric.memories) {
+            assert_eq!(c.exists, n.exists, "{sal:?} memory {}", c.index);
+            assert_eq!(c.class, n.class, "{sal:?} memory {}", c.index);
+            if let (Some(a), Some(b)) = (c.gamma, n.gamma) {
+                assert!((a - b).abs() < 1e-9, "{sal:?}: γ {a} vs {b}");
+                assert!((c.energy.unwrap() - n.energy.unwrap()).abs() < 1e-9);
+                for (x, y) in c.eigenvalues.iter().zip(&n.eigenvalues) {
+                    assert!((x - y).abs() < 1e-9);
+                }
+            }
+        }
+    }
+}
+
+/// THEORY.md §3's two-memory picture: (a) only the origin; (b) the origin (a saddle) and
+/// ±γ₂ξ²; (c) memory 1 a saddle, memory 2 stable, the origin a maximum; (d) four stable minima
+/// with a saddle between each neighbouring pair.
+#[test]
+fn every_equilibrium_in_the_four_regimes() {
+    let cases = [([0.5, 0.8], 1, 1), ([0.8, 2.0], 3, 2), ([1.2, 2.25], 5, 2), ([1.5, 2.25], 9, 4)];
+    for (sal, count, stable) in cases {
+        let r = &theory::analyze(&n2(sal, 1.0))[0];
+        let found = r.equilibria.len();
+        let st = r.equilibria.iter().filter(|e| e.stable).count();
+        assert_eq!(
+            (found, st),
+            (count, stable),
+            "saliency {sal:?}: {:?}",
+            r.equilibria.iter().map(|e| &e.x).collect::<Vec<_>>()
+        );
+        // The deepest well is the dominant memory's.
+        let deepest = &r.equilibria[0].x;
+        if sal[1] > 1.0 {
+            assert!(deepest[0] * deepest[1] < 0.0, "{sal:?}: deepest at {deepest:?}");
+        }
+    }
+    let c = &theory::analyze(&n2([1.2, 2.25], 1.0))[0];
+    assert_eq!(c.memories[0].class, "saddle");
+    assert_eq!(c.memories[1].class, "stable");
+    assert_eq!(c.origin.kind, "unstable");
+}
+
+#[test]
+fn slope_scales_every_threshold() {
+    for d in [0.5, 2.0, 10.0] {
+        assert!(gamma(1.001 / d, d).is_some() && gamma(0.999 / d, d).is_none(), "δ = {d}");
+        for a in [1.5, 3.0] {
+            let scaled = alpha_star(a / d, d).unwrap();
+            assert!((scaled - alpha_star(a, 1.0).unwrap() / d).abs() < 1e-12, "δ = {d}");
+        }
+        // γ scales as γ(α, δ) = γ(αδ, 1)/δ.
+        assert!((gamma(2.0 / d, d).unwrap() - gamma(2.0, 1.0).unwrap() / d).abs() < 1e-9);
+    }
+}
+
+/// Noiseless simulations from random starts end at stable equilibria the theory lists, never at
+/// saddles; below every threshold they all decay to the origin; along them E never increases.
+#[test]
+fn simulations_end_where_theory_says() {
+    let Some(mut g) = common::gpu() else { return };
+    for sal in [[1.2, 2.25], [1.5, 2.25], [0.5, 0.8]] {
+        let p = plan(json!({
+            "model": { "kind": "idp" },
+            "memories": { "kind": "hadamard", "n": 2, "p": 2 },
+            "input": { "segments": [ { "duration": 60.0, "saliency": sal } ] },
+            "ensemble": { "trajectories": 2000, "seed": 3, "initial": { "kind": "normal", "std": 2.0 } },
+            "observe": { "overlaps": { "every": 60.0 }, "final_state": true }
+        }));
+        let eq = &theory::analyze(&p)[0].equilibria;
+        let x = common::run(&p, &mut g).final_state.unwrap();
+        for t in 0..2000 {
+            let (a, b) = (x[2 * t] as f64, x[2 * t + 1] as f64);
+            let near = eq.iter().find(|e| (e.x[0] - a).abs() < 1e-3 && (e.x[1] - b).abs() < 1e-3);
+            let e = near.unwrap_or_else(|| panic!("{sal:?}: trajectory {t} ended at ({a}, {b}), no equilibrium"));
+            assert!(e.stable, "{sal:?}: trajectory {t} ended at a saddle {:?}", e.x);
+        }
+    }
+    // Lyapunov: E(x(t)) is non-increasing along noiseless Euler steps with small dt.
+    let p = n2([1.5, 2.25], 1.0);
+    let f = Field::new(&p, 0);
+    let mut x = DVector::from_vec(vec![0.3, -2.5]);
+    let mut e = f.energy(&x);
+    for _ in 0..20000 {
+        x += f.drift(&x) * 1e-3;
+        let e2 = f.energy(&x);
+        assert!(e2 <= e + 1e-12, "energy rose from {e} to {e2}");
+        e = e2;
+    }
+}
