@@ -182,8 +182,10 @@ impl Backend for CpuBackend {
         format!("cpu reference ({} threads)", self.threads)
     }
 
-    fn max_chunk(&self, _plan: &Plan) -> u64 {
-        u64::MAX
+    /// Bounded so one chunk's overlaps and final states stay within 256 MiB of host memory.
+    fn max_chunk(&self, plan: &Plan) -> u64 {
+        let per_trajectory = ((plan.n_saves() * plan.p + plan.n) * 4 * 2) as u64;
+        ((256u64 << 20) / per_trajectory).max(crate::plan::BLOCK)
     }
 
     fn run_chunk(&mut self, plan: &Plan, chunk: Chunk, sink: &mut dyn Sink) -> Result<()> {
