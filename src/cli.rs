@@ -52,6 +52,8 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Equilibria, stability, energies and critical saliencies for the spec's input(s).
     Theory(TheoryArgs),
+    /// N = 2 energy landscape pictures with equilibria and sample trajectories.
+    Landscape(LandscapeArgs),
     /// Stationary Fokker–Planck density for N = 1 or 2 on a grid (optionally compared with a
     /// run's histogram).
     Fpe(FpeArgs),
@@ -127,25 +129,92 @@ pub struct TheoryArgs {
     pub out: Option<PathBuf>,
 }
 
+#[derive(Args, Debug)]
+pub struct LandscapeArgs {
+    /// The spec file (JSON); N must be 2.
+    pub spec: Option<PathBuf>,
+    /// Use a built-in spec instead of a file (e.g. landscape-a … landscape-d).
+    #[arg(long, conflicts_with = "spec")]
+    pub preset: Option<String>,
+    /// Quick form: IDP with Hadamard memories and these two saliencies.
+    #[arg(long, value_delimiter = ',', conflicts_with_all = ["spec", "preset"])]
+    pub saliency: Vec<f64>,
+    /// Quick form: slope δ of tanh.
+    #[arg(long, default_value_t = 1.0)]
+    pub slope: f64,
+    /// Quick form: noise σ of the sample trajectories.
+    #[arg(long, default_value_t = 0.3)]
+    pub sigma: f64,
+    /// Sample trajectories to overlay (integrated by the CPU reference engine).
+    #[arg(long, default_value_t = 12)]
+    pub trajectories: usize,
+    /// Output directory.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Write into a non-empty --out.
+    #[arg(long)]
+    pub force: bool,
+}
+
+fn cmd_landscape(a: &LandscapeArgs) -> Result<()> {
+    let plan = quick_or_spec(a.spec.as_deref(), a.preset.as_deref(), &a.saliency, a.slope, 2, a.sigma, 10.0)?;
+    if plan.n != 2 {
+        return Err(
+            UsageError(format!("memories: the landscape picture needs N = 2, this spec has N = {}", plan.n)).into()
+        );
+    }
+    if a.trajectories > 1000 {
+        return Err(
+            UsageError(format!("--trajectories: {} is too many to draw; accepted: 0 to 1000", a.trajectories)).into()
+        );
+    }
+    io::prepare_out_dir(&a.out, a.force).map_err(UsageError)?;
+    let files = crate::landscape::run(&plan, &a.out, a.trajectories)?;
+    eprintln!("{}: wrote {} files to {}", plan.spec.name, files.len(), a.out.display());
+    Ok(())
+}
+
+/// The plan of a spec file or preset, or of the quick form (IDP, Hadamard memories, the given
+/// saliencies, slope, N, σ and duration).
+fn quick_or_spec(
+    file: Option<&Path>,
+    preset: Option<&str>,
+    saliency: &[f64],
+    slope: f64,
+    n: usize,
+    sigma: f64,
+    duration: f64,
+) -> Result<Plan> {
+    if saliency.is_empty() {
+        let (spec, base) = load_spec(file, preset)?;
+        return Ok(spec.plan(&base).map_err(spec_usage)?);
+    }
+    let name = format!("saliency {}", saliency.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", "));
+    let spec = serde_json::json!({
+        "name": name,
+        "model": { "kind": "idp", "activation": { "kind": "tanh", "slope": slope } },
+        "memories": { "kind": "hadamard", "n": n, "p": saliency.len() },
+        "input": { "segments": [ { "duration": duration, "saliency": saliency } ] },
+        "noise": { "sigma": sigma },
+        "ensemble": { "trajectories": 16, "seed": 1, "initial": { "kind": "normal", "std": 1.5 } },
+        "observe": { "overlaps": { "every": 0.05 } }
+    });
+    let spec = Spec::from_json(&spec.to_string()).map_err(spec_usage)?;
+    spec.plan(Path::new(".")).map_err(|e| {
+        let flag = match e.field.as_str() {
+            "model.activation.slope" => "--slope",
+            "noise.sigma" => "--sigma",
+            f if f.starts_with("memories") => "--n / --saliency",
+            f if f.contains("saliency") => "--saliency",
+            f => f,
+        };
+        UsageError(format!("{flag}: {}", e.message)).into()
+    })
+}
+
 fn cmd_theory(a: &TheoryArgs) -> Result<()> {
     let plan = if !a.saliency.is_empty() {
-        let spec = serde_json::json!({
-            "name": "theory",
-            "model": { "kind": "idp", "activation": { "kind": "tanh", "slope": a.slope } },
-            "memories": { "kind": "hadamard", "n": a.n, "p": a.saliency.len() },
-            "input": { "segments": [ { "duration": 1.0, "saliency": a.saliency } ] },
-            "ensemble": { "trajectories": 1 }
-        });
-        let spec = Spec::from_json(&spec.to_string()).map_err(spec_usage)?;
-        spec.plan(Path::new(".")).map_err(|e| {
-            let flag = match e.field.as_str() {
-                "model.activation.slope" => "--slope",
-                f if f.starts_with("memories") => "--n / --saliency",
-                f if f.contains("saliency") => "--saliency",
-                f => f,
-            };
-            UsageError(format!("{flag}: {}", e.message))
-        })?
+        quick_or_spec(None, None, &a.saliency, a.slope, a.n, 0.0, 1.0)?
     } else {
         let (spec, base) = load_spec(a.spec.as_deref(), a.preset.as_deref())?;
         spec.plan(&base).map_err(spec_usage)?
@@ -452,6 +521,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Bench(a) => bench::run(&a).context("bench"),
         Command::Fpe(a) => cmd_fpe(&a),
         Command::Theory(a) => cmd_theory(&a),
+        Command::Landscape(a) => cmd_landscape(&a),
         Command::Merge { dirs, out, force } => {
             let files = crate::merge::merge(&dirs, &out, force)?;
             eprintln!("merged {} shards; wrote {} files to {}", dirs.len(), files.len(), out.display());

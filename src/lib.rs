@@ -18,6 +18,7 @@ pub mod engine;
 pub mod fpe;
 pub mod gpu;
 pub mod io;
+pub mod landscape;
 pub mod merge;
 pub mod model;
 pub mod observe;

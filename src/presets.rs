@@ -67,6 +67,62 @@ pub const PRESETS: &[(&str, &str, &str)] = &[
 }"#,
     ),
     (
+        "landscape-a",
+        "N = 2 landscape, regime (a): both saliencies below 1, only the origin (a global minimum)",
+        r#"{
+  "name": "landscape-a",
+  "model": { "kind": "idp", "activation": { "kind": "tanh", "slope": 1.0 }, "zero_diagonal": false },
+  "memories": { "kind": "hadamard", "n": 2, "p": 2 },
+  "input": { "segments": [ { "duration": 10.0, "saliency": [0.5, 0.8] } ] },
+  "noise": { "sigma": 0.3 },
+  "integrator": { "scheme": "euler_maruyama", "dt": 0.01 },
+  "ensemble": { "trajectories": 4096, "seed": 1, "initial": { "kind": "normal", "std": 1.5 } },
+  "observe": { "overlaps": { "every": 0.05 }, "final_state": true }
+}"#,
+    ),
+    (
+        "landscape-b",
+        "N = 2 landscape, regime (b): α₁ < 1 < α₂, memory 2 attracts almost every state",
+        r#"{
+  "name": "landscape-b",
+  "model": { "kind": "idp", "activation": { "kind": "tanh", "slope": 1.0 }, "zero_diagonal": false },
+  "memories": { "kind": "hadamard", "n": 2, "p": 2 },
+  "input": { "segments": [ { "duration": 10.0, "saliency": [0.8, 2.0] } ] },
+  "noise": { "sigma": 0.3 },
+  "integrator": { "scheme": "euler_maruyama", "dt": 0.01 },
+  "ensemble": { "trajectories": 4096, "seed": 1, "initial": { "kind": "normal", "std": 1.5 } },
+  "observe": { "overlaps": { "every": 0.05 }, "final_state": true }
+}"#,
+    ),
+    (
+        "landscape-c",
+        "N = 2 landscape, regime (c): memory 1 exists as a saddle, memory 2 is the stable minimum",
+        r#"{
+  "name": "landscape-c",
+  "model": { "kind": "idp", "activation": { "kind": "tanh", "slope": 1.0 }, "zero_diagonal": false },
+  "memories": { "kind": "hadamard", "n": 2, "p": 2 },
+  "input": { "segments": [ { "duration": 10.0, "saliency": [1.2, 2.25] } ] },
+  "noise": { "sigma": 0.3 },
+  "integrator": { "scheme": "euler_maruyama", "dt": 0.01 },
+  "ensemble": { "trajectories": 4096, "seed": 1, "initial": { "kind": "normal", "std": 1.5 } },
+  "observe": { "overlaps": { "every": 0.05 }, "final_state": true }
+}"#,
+    ),
+    (
+        "landscape-d",
+        "N = 2 landscape, regime (d): both memories stable, the dominant one's wells deeper",
+        r#"{
+  "name": "landscape-d",
+  "model": { "kind": "idp", "activation": { "kind": "tanh", "slope": 1.0 }, "zero_diagonal": false },
+  "memories": { "kind": "hadamard", "n": 2, "p": 2 },
+  "input": { "segments": [ { "duration": 10.0, "saliency": [1.5, 2.25] } ] },
+  "noise": { "sigma": 0.3 },
+  "integrator": { "scheme": "euler_maruyama", "dt": 0.01 },
+  "ensemble": { "trajectories": 4096, "seed": 1, "initial": { "kind": "normal", "std": 1.5 } },
+  "observe": { "overlaps": { "every": 0.05 }, "final_state": true }
+}"#,
+    ),
+    (
         "bench-a",
         "benchmark (a): IDP, N = 1024 random memories, P = 10, δ = 10, σ = 8, zero diagonal, 512 trajectories, 1000 steps",
         r#"{

@@ -269,3 +269,23 @@ fn theory_command() {
         assert!(stderr(&o).contains(want), "{args:?}: {}", stderr(&o));
     }
 }
+
+#[test]
+fn landscape_command() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("l");
+    let o = idpsim(&["landscape", "--preset", "landscape-d", "--trajectories", "3", "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for f in ["landscape.png", "gamma.png", "landscape.json"] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    let doc: Value = serde_json::from_slice(&std::fs::read(out.join("landscape.json")).unwrap()).unwrap();
+    let eq = doc["segments"][0]["equilibria"].as_array().unwrap();
+    assert_eq!(eq.len(), 9, "regime (d): 4 minima, 4 saddles, the origin");
+    assert_eq!(eq.iter().filter(|e| e["stable"] == true).count(), 4);
+    let img = image::open(out.join("landscape.png")).unwrap();
+    assert_eq!((img.width(), img.height()), (860, 760));
+    let o = idpsim(&["landscape", "--preset", "quickstart", "--out", tmp.path().join("q").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("N = 2"), "{}", stderr(&o));
+}

@@ -200,3 +200,23 @@ fn simulations_end_where_theory_says() {
         e = e2;
     }
 }
+
+#[test]
+fn recorded_paths_are_the_reference_trajectories() {
+    let p = plan(json!({
+        "model": { "kind": "idp" },
+        "memories": { "kind": "hadamard", "n": 2, "p": 2 },
+        "input": { "segments": [ { "duration": 2.0, "saliency": [1.5, 2.25] } ] },
+        "noise": { "sigma": 0.3 },
+        "ensemble": { "trajectories": 4, "seed": 1 },
+        "observe": { "overlaps": { "every": 0.5 } }
+    }));
+    let mut saves = vec![0f32; p.n_saves() * p.p];
+    let (mut x1, mut x2) = (vec![0f32; 2], vec![0f32; 2]);
+    let mut path = Vec::new();
+    idpsim::cpu::integrate_recording(&p, 3, &mut saves, &mut x1, None, Some(&mut path)).unwrap();
+    idpsim::cpu::integrate(&p, 3, &mut saves, &mut x2, None).unwrap();
+    assert_eq!(path.len(), 2 * p.n_saves());
+    assert_eq!(&path[path.len() - 2..], &x2[..]);
+    assert_eq!(x1, x2);
+}

@@ -100,7 +100,19 @@ pub fn integrate(
     trajectory: u64,
     saves: &mut [f32],
     x_out: &mut [f32],
+    hist: Option<&mut [u64]>,
+) -> Result<(), u32> {
+    integrate_recording(plan, trajectory, saves, x_out, hist, None)
+}
+
+/// [`integrate`], also appending the state (length N) at t = 0 and at every save to `path`.
+pub fn integrate_recording(
+    plan: &Plan,
+    trajectory: u64,
+    saves: &mut [f32],
+    x_out: &mut [f32],
     mut hist: Option<&mut [u64]>,
+    mut path: Option<&mut Vec<f32>>,
 ) -> Result<(), u32> {
     let (n, p) = (plan.n, plan.p);
     let nb = plan.neuron_blocks();
@@ -108,6 +120,9 @@ pub fn integrate(
     let noise_scale = plan.noise_scale();
     let inv_n = 1.0 / n as f32;
     let mut x = initial_state(plan, trajectory);
+    if let Some(pth) = path.as_deref_mut() {
+        pth.extend_from_slice(&x[..n]);
+    }
     let mut m = vec![0f32; p];
     overlaps(plan, &x, &mut m);
     if plan.save_every > 0 {
@@ -166,6 +181,9 @@ pub fn integrate(
             if done % plan.save_every == 0 {
                 let k = (done / plan.save_every) as usize;
                 saves[k * p..(k + 1) * p].copy_from_slice(&m);
+                if let Some(pth) = path.as_deref_mut() {
+                    pth.extend_from_slice(&x[..n]);
+                }
             }
         }
     }

@@ -236,3 +236,172 @@ pub fn density_png(
     }
     encode_png(dest, buf, w, h)
 }
+
+/// Points of a five-pointed star around (x, y) with outer radius r (data units).
+fn star(x: f64, y: f64, r: f64) -> Vec<(f64, f64)> {
+    (0..10)
+        .map(|k| {
+            let a = std::f64::consts::FRAC_PI_2 + k as f64 * std::f64::consts::PI / 5.0;
+            let rr = if k % 2 == 0 { r } else { 0.45 * r };
+            (x + rr * a.cos(), y + rr * a.sin())
+        })
+        .collect()
+}
+
+/// The energy surface as a heatmap with iso-energy lines, stable equilibria as stars, unstable
+/// ones as dots, and sample trajectories.
+pub fn landscape_png(
+    dest: &Path,
+    title: &str,
+    range: [f64; 2],
+    grid: usize,
+    energy: &[f64],
+    equilibria: &[([f64; 2], bool)],
+    paths: &[Vec<(f64, f64)>],
+) -> Result<()> {
+    register_font();
+    let (w, h) = (860u32, 760u32);
+    let mut buf = vec![0u8; (w * h * 3) as usize];
+    let e = |e: DrawingAreaErrorKind<_>| anyhow!("{e}");
+    {
+        let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
+        root.fill(&WHITE).map_err(e)?;
+        let (main, bar) = root.split_horizontally(w - 120);
+        let mut chart = ChartBuilder::on(&main)
+            .caption(title, ("sans-serif", 20))
+            .margin(15)
+            .x_label_area_size(45)
+            .y_label_area_size(55)
+            .build_cartesian_2d(range[0]..range[1], range[0]..range[1])
+            .map_err(e)?;
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_desc("x_0")
+            .y_desc("x_1")
+            .label_style(("sans-serif", 15))
+            .draw()
+            .map_err(e)?;
+        let lo = energy.iter().cloned().fold(f64::INFINITY, f64::min);
+        let hi = energy.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        // Colour and iso-lines on a compressed scale so the wells' structure shows.
+        let scale = |v: f64| ((v - lo) / (hi - lo).max(1e-12)).sqrt();
+        let levels = 24.0;
+        let level = |v: f64| (scale(v) * levels).floor() as i64;
+        let d = (range[1] - range[0]) / grid as f64;
+        chart
+            .draw_series((0..grid).flat_map(|i| {
+                (0..grid).map(move |j| {
+                    let v = energy[i * grid + j];
+                    let iso = (i + 1 < grid && level(energy[(i + 1) * grid + j]) != level(v))
+                        || (j + 1 < grid && level(energy[i * grid + j + 1]) != level(v));
+                    let c = if iso { RGBColor(20, 20, 20) } else { colormap(scale(v)) };
+                    let (x0, y0) = (range[0] + i as f64 * d, range[0] + j as f64 * d);
+                    Rectangle::new([(x0, y0), (x0 + d, y0 + d)], c.filled())
+                })
+            }))
+            .map_err(e)?;
+        for p in paths {
+            chart.draw_series(LineSeries::new(p.iter().copied(), WHITE.mix(0.8).stroke_width(1))).map_err(e)?;
+            if let Some(&first) = p.first() {
+                chart.draw_series(std::iter::once(Circle::new(first, 2, WHITE.filled()))).map_err(e)?;
+            }
+        }
+        let r = 0.045 * (range[1] - range[0]);
+        for (x, stable) in equilibria {
+            if *stable {
+                chart
+                    .draw_series(std::iter::once(Polygon::new(star(x[0], x[1], r), RGBColor(255, 80, 60).filled())))
+                    .map_err(e)?;
+            } else {
+                chart.draw_series(std::iter::once(Circle::new((x[0], x[1]), 5, WHITE.filled()))).map_err(e)?;
+                chart.draw_series(std::iter::once(Circle::new((x[0], x[1]), 5, BLACK.stroke_width(1)))).map_err(e)?;
+            }
+        }
+        let mut cb = ChartBuilder::on(&bar)
+            .margin_top(60)
+            .margin_bottom(60)
+            .margin_right(10)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0f64..1f64, lo..hi)
+            .map_err(e)?;
+        cb.configure_mesh()
+            .disable_mesh()
+            .disable_x_axis()
+            .y_desc("energy E")
+            .label_style(("sans-serif", 13))
+            .draw()
+            .map_err(e)?;
+        let steps = 100;
+        cb.draw_series((0..steps).map(|k| {
+            let (a, b) = (lo + (hi - lo) * k as f64 / steps as f64, lo + (hi - lo) * (k + 1) as f64 / steps as f64);
+            Rectangle::new([(0.0, a), (1.0, b)], colormap(scale(a)).filled())
+        }))
+        .map_err(e)?;
+    }
+    encode_png(dest, buf, w, h)
+}
+
+/// The paper's Fig. 5: equilibria along a memory are where the line γ/α meets tanh(δγ); one
+/// line per saliency (the run's, plus reference values), each crossing marked.
+pub fn gamma_png(dest: &Path, slope: f64, saliencies: &[f64]) -> Result<()> {
+    register_font();
+    let (w, h) = (900u32, 600u32);
+    let mut buf = vec![0u8; (w * h * 3) as usize];
+    let e = |e: DrawingAreaErrorKind<_>| anyhow!("{e}");
+    let mut alphas: Vec<f64> = vec![0.5 / slope, 1.0 / slope, 1.5 / slope, 2.25 / slope, 3.0 / slope];
+    for &a in saliencies {
+        if a > 0.0 && !alphas.iter().any(|b| (b - a).abs() < 1e-9) {
+            alphas.push(a);
+        }
+    }
+    alphas.sort_by(f64::total_cmp);
+    let gmax = alphas.iter().cloned().fold(0f64, f64::max).max(1.0 / slope) * 1.25;
+    {
+        let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
+        root.fill(&WHITE).map_err(e)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(format!("equilibria along a memory: γ/α = tanh(δγ), δ = {slope}"), ("sans-serif", 20))
+            .margin(15)
+            .x_label_area_size(45)
+            .y_label_area_size(55)
+            .build_cartesian_2d(0f64..gmax, 0f64..1.1f64)
+            .map_err(e)?;
+        chart.configure_mesh().x_desc("γ").y_desc("").label_style(("sans-serif", 15)).draw().map_err(e)?;
+        let pts = 400;
+        chart
+            .draw_series(LineSeries::new(
+                (0..=pts).map(|k| {
+                    let g = gmax * k as f64 / pts as f64;
+                    (g, (slope * g).tanh())
+                }),
+                BLACK.stroke_width(3),
+            ))
+            .map_err(e)?
+            .label(format!("tanh({slope}·γ)"))
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(3)));
+        for (k, &a) in alphas.iter().enumerate() {
+            let col = series_colour(k);
+            chart
+                .draw_series(LineSeries::new(
+                    [(0.0, 0.0), (gmax.min(1.1 * a), gmax.min(1.1 * a) / a)],
+                    col.stroke_width(2),
+                ))
+                .map_err(e)?
+                .label(format!("γ/α, α = {a:.3}"))
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], col.stroke_width(2)));
+            if let Some(g) = crate::theory::gamma(a, slope) {
+                chart.draw_series(std::iter::once(Circle::new((g, g / a), 5, col.filled()))).map_err(e)?;
+            }
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 15))
+            .draw()
+            .map_err(e)?;
+    }
+    encode_png(dest, buf, w, h)
+}

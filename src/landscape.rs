@@ -1,0 +1,97 @@
+//! `idpsim landscape`: the energy surface E(x; u) of an N = 2 network for each constant input
+//! (the paper's Fig. 2), with its equilibria and sample trajectories, and the γ/α picture of
+//! where equilibria exist (the paper's Fig. 5).
+
+use std::path::Path;
+
+use anyhow::{Result, bail};
+use nalgebra::DVector;
+
+use crate::cpu;
+use crate::io::{self, plot};
+use crate::plan::Plan;
+use crate::theory::{self, Field};
+
+/// Cells per axis of the energy picture.
+pub const GRID: usize = 300;
+
+/// Writes landscape.png (one per segment: landscape-K.png when there are several), gamma.png and
+/// landscape.json; `trajectories` sample paths come from the CPU reference engine with the
+/// spec's noise and seed.
+pub fn run(plan: &Plan, out: &Path, trajectories: usize) -> Result<Vec<String>> {
+    if plan.n != 2 {
+        bail!("memories: the landscape picture needs N = 2, this spec has N = {}", plan.n);
+    }
+    let reports = theory::analyze(plan);
+    let mut files = Vec::new();
+    let mut doc_segments = Vec::new();
+    // Sample trajectories: states at every save, per trajectory.
+    let mut paths: Vec<Vec<f32>> = Vec::new();
+    for t in 0..trajectories {
+        let mut saves = vec![0f32; plan.n_saves() * plan.p];
+        let mut x = vec![0f32; plan.n];
+        let mut path = Vec::new();
+        let traj = plan.first_trajectory + t as u64;
+        if let Err(step) = cpu::integrate_recording(plan, traj, &mut saves, &mut x, None, Some(&mut path)) {
+            bail!("sample trajectory {traj} diverged at step {step}");
+        }
+        paths.push(path);
+    }
+    let times = plan.save_times();
+    for (k, r) in reports.iter().enumerate() {
+        let field = Field::new(plan, k);
+        let extent = r.equilibria.iter().flat_map(|e| e.x.iter().map(|v| v.abs())).fold(0f64, f64::max);
+        let half = (1.4 * extent).max(2.5);
+        let range = [-half, half];
+        let h = 2.0 * half / GRID as f64;
+        let mut energy = vec![0f64; GRID * GRID];
+        for i in 0..GRID {
+            for j in 0..GRID {
+                let x = DVector::from_vec(vec![range[0] + (i as f64 + 0.5) * h, range[0] + (j as f64 + 0.5) * h]);
+                energy[i * GRID + j] = field.energy(&x);
+            }
+        }
+        // The part of each sample path that lies in this segment.
+        let (t0, t1) = {
+            let seg = &plan.segments[k];
+            (seg.start_step as f64 * plan.dt_f64, (seg.start_step + seg.steps) as f64 * plan.dt_f64)
+        };
+        let seg_paths: Vec<Vec<(f64, f64)>> = paths
+            .iter()
+            .map(|p| {
+                times
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, t)| **t >= t0 - 1e-9 && **t <= t1 + 1e-9)
+                    .map(|(s, _)| (p[2 * s] as f64, p[2 * s + 1] as f64))
+                    .collect()
+            })
+            .collect();
+        let eq: Vec<([f64; 2], bool)> = r.equilibria.iter().map(|e| ([e.x[0], e.x[1]], e.stable)).collect();
+        let name = if reports.len() == 1 { "landscape.png".to_string() } else { format!("landscape-{k}.png") };
+        let title = format!(
+            "{} — E(x; u), α = ({})",
+            plan.spec.name,
+            r.saliency.iter().map(|a| format!("{a:.3}")).collect::<Vec<_>>().join(", ")
+        );
+        plot::landscape_png(&out.join(&name), &title, range, GRID, &energy, &eq, &seg_paths)?;
+        files.push(name);
+        doc_segments.push(serde_json::json!({
+            "segment": k,
+            "saliency": r.saliency,
+            "box": [range, range],
+            "energy_min": energy.iter().cloned().fold(f64::INFINITY, f64::min),
+            "energy_max": energy.iter().cloned().fold(f64::NEG_INFINITY, f64::max),
+            "equilibria": r.equilibria,
+        }));
+    }
+    let saliencies: Vec<f64> = reports.iter().flat_map(|r| r.saliency.iter().copied()).collect();
+    plot::gamma_png(&out.join("gamma.png"), plan.slope as f64, &saliencies)?;
+    files.push("gamma.png".into());
+    files.push("landscape.json".into());
+    io::write_json(
+        &out.join("landscape.json"),
+        &serde_json::json!({ "spec": plan.spec, "trajectories": trajectories, "segments": doc_segments, "files": files }),
+    )?;
+    Ok(files)
+}
