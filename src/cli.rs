@@ -187,7 +187,7 @@ fn quick_or_spec(
 ) -> Result<Plan> {
     if saliency.is_empty() {
         let (spec, base) = load_spec(file, preset)?;
-        return Ok(spec.plan(&base).map_err(spec_usage)?);
+        return spec.plan(&base).map_err(spec_usage);
     }
     let name = format!("saliency {}", saliency.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", "));
     let spec = serde_json::json!({
