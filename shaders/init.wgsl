@@ -33,9 +33,30 @@ fn init_state(@builtin(global_invocation_id) gid: vec3<u32>) {
             acc[mu] = acc[mu] + dot4(xi_block(b, mu), psi);
         }
     }
-    if (SAVE_EVERY > 0u && params.slot_base == 0u) {
+    if (params.slot_base == 0u) {
+        var m: array<f32, P>;
         for (var mu = 0u; mu < P; mu++) {
-            saves[save_index(0u, mu, t)] = acc[mu] * INV_N;
+            m[mu] = acc[mu] * INV_N;
+            saves[save_index(0u, mu, t)] = m[mu];
+        }
+        if (ENERGY) {
+            // The input at t = 0: segment 0 at its first step, morphing from zero input.
+            var prev: array<f32, P>;
+            var cur: array<f32, P>;
+            var noise_acc: array<f32, P>;
+            if (IDP && segs[0].noise > 0.0) {
+                input_noise_partial(0u, traj, 0u, 1u, &noise_acc);
+            }
+            for (var mu = 0u; mu < P; mu++) {
+                cur[mu] = segment_coef(0u, mu, noise_acc[mu]);
+            }
+            let sched = schedule(segs[0], 0u);
+            var terms = vec3<f32>(0.0);
+            for (var b = 0u; b < nb_loop(); b++) {
+                let x = state[state_index(t, b)];
+                terms = terms + energy_terms(x, mask_padding(act4(x), b), vector_term(0u, traj, b, sched), b);
+            }
+            saves[save_index(0u, P, t)] = energy_value(terms, &prev, &cur, sched, &m);
         }
     }
 }

@@ -4,13 +4,13 @@
 @compute @workgroup_size(64)
 fn reduce_saves(@builtin(global_invocation_id) gid: vec3<u32>) {
     let idx = gid.x + gid.y * 65535u * 64u;
-    let total = params.slot_count * params.block_count * P;
+    let total = params.slot_count * params.block_count * Q;
     if (idx >= total) {
         return;
     }
-    let mu = idx % P;
-    let blk = (idx / P) % params.block_count;
-    let slot = idx / (P * params.block_count);
+    let mu = idx % Q;
+    let blk = (idx / Q) % params.block_count;
+    let slot = idx / (Q * params.block_count);
     let lo = blk * BLOCK;
     let hi = min(lo + BLOCK, params.traj_count);
     var s1 = 0.0;

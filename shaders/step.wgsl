@@ -118,9 +118,45 @@ fn save_slot(step_done: u32) -> u32 {
     return step_done / SAVE_EVERY - params.slot_base;
 }
 
-// Index into `saves`: [slot][mu][trajectory], so neighbouring invocations store neighbours.
-fn save_index(slot: u32, mu: u32, t: u32) -> u32 {
-    return (slot * P + mu) * params.traj_count + t;
+// Index into `saves`: [slot][quantity][trajectory] (Q quantities: the P overlaps, then the
+// energy), so neighbouring invocations store neighbours.
+fn save_index(slot: u32, k: u32, t: u32) -> u32 {
+    return (slot * Q + k) * params.traj_count + t;
+}
+
+// log cosh z = |z| + ln(1 + e^{−2|z|}) − ln 2 (`model::drift::log_cosh_f32`).
+fn log_cosh(z: f32) -> f32 {
+    let a = abs(z);
+    return a + log(1.0 + exp(-2.0 * a)) - LN_2;
+}
+
+// One block's energy sums: (Σ x Ψ − log cosh(δx)/δ, Σ Ψ², Σ v Ψ), each in lane order.
+fn energy_terms(x: vec4<f32>, psi: vec4<f32>, v: vec4<f32>, b: u32) -> vec3<f32> {
+    let lc = vec4<f32>(log_cosh(SLOPE * x.x), log_cosh(SLOPE * x.y), log_cosh(SLOPE * x.z), log_cosh(SLOPE * x.w));
+    let l = mask_padding(x * psi - lc / SLOPE, b);
+    let p2 = psi * psi;
+    let vp = v * psi;
+    return vec3<f32>(((l.x + l.y) + l.z) + l.w, ((p2.x + p2.y) + p2.z) + p2.w, ((vp.x + vp.y) + vp.z) + vp.w);
+}
+
+// E = −½(N Σ a m² − d Σ Ψ²) + Σ [x Ψ − log cosh(δx)/δ] − (N Σ b m + v·Ψ) from the summed
+// terms and the input in effect (`model::drift::energy`).
+fn energy_value(terms: vec3<f32>, prev: ptr<function, array<f32, P>>, cur: ptr<function, array<f32, P>>,
+                sched: vec2<f32>, m: ptr<function, array<f32, P>>) -> f32 {
+    var c: array<f32, P>;
+    let d = coefficients(prev, cur, sched, m, &c);
+    var quad = 0.0;
+    var lin = 0.0;
+    for (var mu = 0u; mu < P; mu++) {
+        if (IDP) {
+            quad = quad + c[mu] * (*m)[mu];
+        } else {
+            quad = quad + (*m)[mu] * (*m)[mu];
+            lin = lin + (c[mu] - (*m)[mu]) * (*m)[mu];
+        }
+    }
+    let nf = f32(N);
+    return -0.5 * (nf * quad - d * terms.y) + terms.x - (nf * lin + terms.z);
 }
 
 // ---- thread layout: one invocation per trajectory -------------------------------------------
@@ -233,6 +269,23 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
             for (var mu = 0u; mu < P; mu++) {
                 saves[save_index(slot, mu, t)] = m[mu];
             }
+            if (ENERGY) {
+                let sched = schedule(segment, step - 1u);
+                var terms = vec3<f32>(0.0);
+                for (var b = 0u; b < nb_loop(); b++) {
+                    var x: vec4<f32>;
+                    var psi: vec4<f32>;
+                    if (X_IN_REGS) {
+                        x = xr[b];
+                        psi = pr[b];
+                    } else {
+                        x = state[state_index(t, b)];
+                        psi = act4(x);
+                    }
+                    terms = terms + energy_terms(x, psi, vector_term(seg, traj, b, sched), b);
+                }
+                saves[save_index(slot, P, t)] = energy_value(terms, &prev, &cur, sched, &m);
+            }
         }
     }
     if (X_IN_REGS) {
@@ -251,6 +304,8 @@ var<workgroup> wg_partial: array<f32, WG_GROUP * P>;
 var<workgroup> wg_sum: array<f32, P>;
 // State coordinates on the histogram's axes, double-buffered by step parity.
 var<workgroup> wg_hv: array<f32, 4>;
+// Per-invocation energy sums at a save.
+var<workgroup> wg_energy: array<vec4<f32>, WG_GROUP>;
 
 // Sums wg_partial over the workgroup into wg_sum, in invocation order (deterministic).
 fn group_reduce(lid: u32) {
@@ -354,6 +409,22 @@ fn step_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
             let slot = save_slot(step + 1u);
             for (var mu = lid; mu < P; mu += WG_GROUP) {
                 saves[save_index(slot, mu, t)] = m[mu];
+            }
+        }
+        if (ENERGY && (step + 1u) % SAVE_EVERY == 0u) {
+            var terms = vec3<f32>(0.0);
+            for (var b = lid; b < nb_loop(); b += WG_GROUP) {
+                let x = state[state_index(t, b)];
+                terms = terms + energy_terms(x, act4(x), vector_term(seg, traj, b, sched), b);
+            }
+            wg_energy[lid] = vec4<f32>(terms, 0.0);
+            workgroupBarrier();
+            if (lid == 0u) {
+                var total = vec3<f32>(0.0);
+                for (var j = 0u; j < WG_GROUP; j++) {
+                    total = total + wg_energy[j].xyz;
+                }
+                saves[save_index(save_slot(step + 1u), P, t)] = energy_value(total, &prev, &cur, sched, &m);
             }
         }
         if (lid == 0u && hist_samples_at(step + 1u)) {

@@ -64,8 +64,8 @@ pub fn chunks(plan: &Plan, backend: &dyn Backend) -> Vec<Chunk> {
     if let Some(c) = plan.chunk_trajectories {
         max = max.min(c);
     }
-    if plan.per_trajectory {
-        let row = (plan.n_saves() * plan.p * 4) as u64;
+    if plan.per_trajectory_saves() {
+        let row = (plan.n_saves() * plan.q() * 4) as u64;
         max = max.min(HOST_CHUNK_BYTES / row.max(1));
     }
     let max = (max / BLOCK).max(1) * BLOCK;
@@ -90,6 +90,8 @@ pub struct Outputs {
     pub final_state: Option<Vec<f32>>,
     /// Histogram counts (cells, then out-of-range) when the plan has a histogram.
     pub histogram: Option<Vec<u64>>,
+    /// [M][T] per-trajectory energies when asked for and collected in memory.
+    pub energy: Option<Vec<f32>>,
 }
 
 struct Collector<'a> {
@@ -102,6 +104,8 @@ struct Collector<'a> {
     finals_mem: Option<Vec<f32>>,
     overlaps_file: Option<NpyStream<f32>>,
     finals_file: Option<NpyStream<f32>>,
+    energy_file: Option<NpyStream<f32>>,
+    energy_mem: Option<Vec<f32>>,
     bar: ProgressBar,
     bar_shown: bool,
     quiet: bool,
@@ -115,7 +119,7 @@ impl Sink for Collector<'_> {
     }
 
     fn overlaps(&mut self, first: usize, slots: usize, data: &[f32]) -> Result<()> {
-        let (p, t, count) = (self.plan.p, self.plan.n_saves(), self.chunk_count);
+        let (p, t, count) = (self.plan.q(), self.plan.n_saves(), self.chunk_count);
         for slot in 0..slots {
             for j in 0..count {
                 let src = &data[(slot * count + j) * p..(slot * count + j + 1) * p];
@@ -164,13 +168,23 @@ impl Sink for Collector<'_> {
 
 impl Collector<'_> {
     fn end_chunk(&mut self) -> Result<()> {
-        if !self.plan.per_trajectory {
-            return Ok(());
+        let (p, q) = (self.plan.p, self.plan.q());
+        if self.plan.per_trajectory {
+            // [traj][T][Q] → [traj][T][P].
+            let ov: Vec<f32> = self.chunk_overlaps.chunks(q).flat_map(|row| row[..p].iter().copied()).collect();
+            if let Some(f) = self.overlaps_file.as_mut() {
+                f.push(&ov)?;
+            } else if let Some(m) = self.overlaps_mem.as_mut() {
+                m.extend_from_slice(&ov);
+            }
         }
-        if let Some(f) = self.overlaps_file.as_mut() {
-            f.push(&self.chunk_overlaps)?;
-        } else if let Some(m) = self.overlaps_mem.as_mut() {
-            m.extend_from_slice(&self.chunk_overlaps);
+        if self.plan.energy_per_trajectory {
+            let en: Vec<f32> = self.chunk_overlaps.chunks(q).map(|row| row[p]).collect();
+            if let Some(f) = self.energy_file.as_mut() {
+                f.push(&en)?;
+            } else if let Some(m) = self.energy_mem.as_mut() {
+                m.extend_from_slice(&en);
+            }
         }
         Ok(())
     }
@@ -204,7 +218,7 @@ pub fn simulate(plan: &Plan, backend: &mut dyn Backend, dir: Option<&Path>, quie
     );
     let mut col = Collector {
         plan,
-        sums: OverlapSums::new(plan.n_saves(), plan.p),
+        sums: OverlapSums::new(plan.n_saves(), plan.q()),
         hist: plan.histogram.as_ref().map(|h| vec![0u64; h.cells() + 1]),
         chunk_count: 0,
         chunk_overlaps: Vec::new(),
@@ -212,6 +226,11 @@ pub fn simulate(plan: &Plan, backend: &mut dyn Backend, dir: Option<&Path>, quie
         finals_mem: (dir.is_none() && plan.final_state).then(Vec::new),
         overlaps_file,
         finals_file,
+        energy_file: match dir {
+            Some(d) if plan.energy_per_trajectory => Some(NpyStream::create(&d.join("energy.npy"), &[m, t])?),
+            _ => None,
+        },
+        energy_mem: (dir.is_none() && plan.energy_per_trajectory).then(Vec::new),
         bar,
         bar_shown: false,
         quiet,
@@ -219,8 +238,8 @@ pub fn simulate(plan: &Plan, backend: &mut dyn Backend, dir: Option<&Path>, quie
     };
     for chunk in chunks(plan, backend) {
         col.chunk_count = chunk.count as usize;
-        if plan.per_trajectory {
-            col.chunk_overlaps = vec![f32::NAN; chunk.count as usize * plan.n_saves() * plan.p];
+        if plan.per_trajectory_saves() {
+            col.chunk_overlaps = vec![f32::NAN; chunk.count as usize * plan.n_saves() * plan.q()];
         }
         log::debug!("chunk: trajectories {}..{}", chunk.first, chunk.first + chunk.count);
         backend.run_chunk(plan, chunk, &mut col)?;
@@ -234,12 +253,16 @@ pub fn simulate(plan: &Plan, backend: &mut dyn Backend, dir: Option<&Path>, quie
     if let Some(f) = col.finals_file.take() {
         f.finish()?;
     }
+    if let Some(f) = col.energy_file.take() {
+        f.finish()?;
+    }
     Ok(Outputs {
         times: plan.save_times(),
         sums: col.sums,
         overlaps: col.overlaps_mem,
         final_state: col.finals_mem,
         histogram: col.hist,
+        energy: col.energy_mem,
     })
 }
 
@@ -278,10 +301,23 @@ pub fn write_ensemble_outputs(
     model: &str,
     times: &[f64],
     sums: &crate::observe::OverlapSums,
+    energy: bool,
 ) -> Result<Vec<String>> {
-    let (t, p) = (sums.saves as u64, sums.p as u64);
-    io::write_npy(&dir.join("times.npy"), &[t], times)?;
-    let (mean, std, abs) = sums.finish();
+    let q = sums.p;
+    let p = q - energy as usize;
+    let t = sums.saves;
+    io::write_npy(&dir.join("times.npy"), &[t as u64], times)?;
+    let (mean_q, std_q, abs_q) = sums.finish();
+    let column = |v: &[f32], k: usize| -> Vec<f32> { (0..t).map(|s| v[s * q + k]).collect() };
+    let first_p = |v: &[f32]| -> Vec<f32> { v.chunks(q).flat_map(|r| r[..p].iter().copied()).collect() };
+    let (mean, std, abs) = (first_p(&mean_q), first_p(&std_q), first_p(&abs_q));
+    let (t, p) = (t as u64, p as u64);
+    let mut extra = Vec::new();
+    if energy {
+        io::write_npy(&dir.join("energy_mean.npy"), &[t], &column(&mean_q, p as usize))?;
+        io::write_npy(&dir.join("energy_std.npy"), &[t], &column(&std_q, p as usize))?;
+        extra = vec!["energy_mean.npy".to_string(), "energy_std.npy".to_string()];
+    }
     io::write_npy(&dir.join("overlaps_mean.npy"), &[t, p], &mean)?;
     io::write_npy(&dir.join("overlaps_std.npy"), &[t, p], &std)?;
     io::write_npy(&dir.join("overlaps_abs_mean.npy"), &[t, p], &abs)?;
@@ -294,10 +330,13 @@ pub fn write_ensemble_outputs(
         })
         .collect();
     let title = format!("{plan_name} — {model} model, {} trajectories", sums.count);
-    io::plot::overlaps_png(&dir.join("overlaps.png"), &title, times, &abs, &abs_std, sums.p)?;
-    Ok(["times.npy", "overlaps_mean.npy", "overlaps_std.npy", "overlaps_abs_mean.npy", SUMS_FILE, "overlaps.png"]
-        .map(String::from)
-        .to_vec())
+    io::plot::overlaps_png(&dir.join("overlaps.png"), &title, times, &abs, &abs_std, p as usize)?;
+    let mut files: Vec<String> =
+        ["times.npy", "overlaps_mean.npy", "overlaps_std.npy", "overlaps_abs_mean.npy", SUMS_FILE, "overlaps.png"]
+            .map(String::from)
+            .to_vec();
+    files.extend(extra);
+    Ok(files)
 }
 
 /// Throughput and the files a run wrote.
@@ -317,7 +356,11 @@ pub fn run_to_dir(plan: &Plan, backend: &mut dyn Backend, dir: &Path, quiet: boo
     let out = simulate(plan, backend, Some(dir), quiet)?;
     let wall_s = start.elapsed().as_secs_f64();
     let traj_steps = plan.trajectories as f64 * plan.total_steps as f64;
-    let mut files = write_ensemble_outputs(dir, &plan.spec.name, plan.model.name(), &out.times, &out.sums)?;
+    let mut files =
+        write_ensemble_outputs(dir, &plan.spec.name, plan.model.name(), &out.times, &out.sums, plan.energy)?;
+    if plan.energy_per_trajectory {
+        files.push("energy.npy".into());
+    }
     if plan.per_trajectory {
         files.push("overlaps.npy".into());
     }

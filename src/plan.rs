@@ -132,6 +132,9 @@ pub struct Plan {
     pub per_trajectory: bool,
     pub final_state: bool,
     pub histogram: Option<HistogramPlan>,
+    /// Save the energy with the overlaps (as quantity P of each save).
+    pub energy: bool,
+    pub energy_per_trajectory: bool,
     pub backend: BackendChoice,
     pub adapter: Option<String>,
     pub layout: LayoutChoice,
@@ -163,6 +166,16 @@ impl Plan {
         self.trajectories = hi - lo;
         self.shard = Some((index, count));
         Ok(())
+    }
+
+    /// Quantities per save and trajectory: the P overlaps, then the energy if observed.
+    pub fn q(&self) -> usize {
+        self.p + self.energy as usize
+    }
+
+    /// Whether backends must deliver per-trajectory saves (overlaps or energies).
+    pub fn per_trajectory_saves(&self) -> bool {
+        self.per_trajectory || self.energy_per_trajectory
     }
 
     /// Number of overlap saves, t = 0 included.

@@ -233,6 +233,21 @@ pub struct ObserveSpec {
     /// On-device histogram of one or two state coordinates or overlaps.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub histogram: Option<HistogramSpec>,
+    /// Energy E(x; u) of every trajectory, saved with the overlaps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub energy: Option<EnergySpec>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EnergySpec {
+    /// Time between saves; the energy is saved with the overlaps, so this must equal
+    /// observe.overlaps.every (default: that value).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every: Option<f64>,
+    /// Also write energy.npy [M, T].
+    #[serde(default)]
+    pub per_trajectory: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -399,6 +414,25 @@ impl Spec {
             Some(h) => Some(histogram_plan(h, n, p, dt, total_steps)?),
         };
 
+        let (energy, energy_per_trajectory) = match &self.observe.energy {
+            None => (false, false),
+            Some(e) => {
+                if let Some(every) = e.every {
+                    check_positive("observe.energy.every", every)?;
+                    if steps_of("observe.energy.every", every, dt)? != save_every {
+                        return Err(SpecError::new(
+                            "observe.energy.every",
+                            format!(
+                                "{every} differs from the overlaps' interval {}; the energy is saved with the overlaps, so give the same value (or leave it out)",
+                                save_every as f64 * dt
+                            ),
+                        ));
+                    }
+                }
+                (true, e.per_trajectory)
+            }
+        };
+
         let saves = (total_steps / save_every) as u64 + 1;
         if saves * p as u64 > MAX_SAVED_VALUES {
             return Err(SpecError::new(
@@ -446,6 +480,9 @@ impl Spec {
         if resolved.observe.overlaps.is_none() {
             resolved.observe.overlaps = Some(OverlapsSpec { every: save_every as f64 * dt, per_trajectory: false });
         }
+        if let Some(e) = resolved.observe.energy.as_mut() {
+            e.every = Some(save_every as f64 * dt);
+        }
         if let MemoriesSpec::Hadamard { columns, p, .. } = &mut resolved.memories
             && columns.is_none()
         {
@@ -475,6 +512,8 @@ impl Spec {
             per_trajectory,
             final_state: self.observe.final_state,
             histogram,
+            energy,
+            energy_per_trajectory,
             backend,
             adapter: self.run.adapter.clone(),
             layout,

@@ -28,6 +28,11 @@ fn check(name: &str, spec: serde_json::Value, tol: f32) {
         assert_close(&format!("{what} final state"), gx, cx, tol, tol);
         let (go, co) = (out.overlaps.as_ref().unwrap(), cpu.overlaps.as_ref().unwrap());
         assert_close(&format!("{what} overlaps"), go, co, tol, tol);
+        if let (Some(ge), Some(ce)) = (out.energy.as_ref(), cpu.energy.as_ref()) {
+            // Energies are sums over N neurons: the same per-term tolerance, scaled by N.
+            let n = p.n as f32;
+            assert_close(&format!("{what} energy"), ge, ce, tol * n, tol);
+        }
         let (gm, _, ga) = out.sums.finish();
         let (cm, _, ca) = cpu.sums.finish();
         assert_close(&format!("{what} mean overlaps"), &gm, &cm, tol, tol);
@@ -60,7 +65,7 @@ fn classic_with_everything_switched_on() {
             ], "gain": 1.3 },
             "noise": { "sigma": 0.5 },
             "ensemble": { "trajectories": 77, "seed": 5, "initial": { "kind": "memory", "index": 2, "amplitude": 0.8, "jitter": 0.3 } },
-            "observe": { "overlaps": { "every": 0.01, "per_trajectory": true }, "final_state": true }
+            "observe": { "overlaps": { "every": 0.01, "per_trajectory": true }, "final_state": true, "energy": { "per_trajectory": true } }
         });
         check(&format!("classic N={n}"), spec, TWENTY_STEP_TOL);
     }
@@ -78,7 +83,7 @@ fn idp_with_input_noise_ramps_and_zero_diagonal() {
             ] },
             "noise": { "sigma": 0.3 },
             "ensemble": { "trajectories": 65, "seed": 8, "initial": { "kind": "normal", "std": 0.5 } },
-            "observe": { "overlaps": { "every": 0.02, "per_trajectory": true }, "final_state": true }
+            "observe": { "overlaps": { "every": 0.02, "per_trajectory": true }, "final_state": true, "energy": { "every": 0.02, "per_trajectory": true } }
         });
         check(&format!("idp noisy input N={}", n.next_power_of_two()), spec, TWENTY_STEP_TOL);
     }

@@ -26,6 +26,7 @@ fn consts(n: u32, p: u32) -> KernelConsts {
         xi_format: XiFormat::BitsUniform,
         int64: false,
         hist: None,
+        energy: false,
     }
 }
 
@@ -64,6 +65,7 @@ fn every_specialisation_validates() {
                                 init_kind,
                                 noise_scale,
                                 hist: h.clone(),
+                                energy: zero_diag,
                                 ..consts(n, p)
                             };
                             let src = kernels::assemble(&k);

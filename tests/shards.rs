@@ -15,11 +15,14 @@ const SPEC: &str = r#"{
   "input": { "segments": [ { "duration": 0.5, "weights": [2.0, 1.0, 0.5], "noise": 0.2 } ] },
   "noise": { "sigma": 0.7 },
   "ensemble": { "trajectories": 300, "seed": 8 },
-  "observe": { "overlaps": { "every": 0.1, "per_trajectory": true }, "final_state": true,
+  "observe": { "overlaps": { "every": 0.1, "per_trajectory": true }, "final_state": true, "energy": { "per_trajectory": true },
                "histogram": { "of": "state", "axes": [0, 5], "bins": [20, 30], "range": [[-3, 3], [-2, 2]], "from": 0.2, "every": 0.05 } }
 }"#;
 
-const COMPARED: [&str; 9] = [
+const COMPARED: [&str; 12] = [
+    "energy_mean.npy",
+    "energy_std.npy",
+    "energy.npy",
     "histogram.npy",
     "histogram.json",
     "times.npy",

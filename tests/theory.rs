@@ -220,3 +220,57 @@ fn recorded_paths_are_the_reference_trajectories() {
     assert_eq!(&path[path.len() - 2..], &x2[..]);
     assert_eq!(x1, x2);
 }
+
+/// The energy observer on both backends: at an equilibrium it equals the closed form, and
+/// along noiseless trajectories it never increases (THEORY.md §2: dE/dt ≤ 0).
+#[test]
+fn energy_observer_agrees_with_theory() {
+    let mut backends: Vec<Box<dyn idpsim::engine::Backend>> = vec![Box::new(idpsim::cpu::CpuBackend::new())];
+    if let Some(g) = common::gpu() {
+        backends.push(Box::new(g));
+    }
+    let (a, slope) = (2.0f64, 1.5f64);
+    let g = gamma(a, slope).unwrap();
+    let n = 8usize;
+    let x0: Vec<f64> = (0..n).map(|i| g * idpsim::model::memories::hadamard_entry(i, 3) as f64).collect();
+    let at_eq = plan(json!({
+        "model": { "kind": "idp", "activation": { "kind": "tanh", "slope": slope } },
+        "memories": { "kind": "hadamard", "n": n, "p": 2, "columns": [3, 5] },
+        "input": { "segments": [ { "duration": 1.0, "saliency": [a, 0.7] } ] },
+        "ensemble": { "trajectories": 3, "initial": { "kind": "point", "x": x0 } },
+        "observe": { "overlaps": { "every": 0.25 }, "energy": {} }
+    }));
+    let closed = n as f64 * (g * g / (2.0 * a) - theory::log_cosh(slope * g) / slope);
+    let descending = plan(json!({
+        "model": { "kind": "idp", "activation": { "kind": "tanh", "slope": 2.0 }, "zero_diagonal": true },
+        "memories": { "kind": "random", "n": 40, "p": 3, "seed": 2 },
+        "input": { "segments": [ { "duration": 8.0, "weights": [1.5, 2.5, 0.5] } ] },
+        "integrator": { "dt": 0.01 },
+        "ensemble": { "trajectories": 200, "seed": 4, "initial": { "kind": "normal", "std": 2.0 } },
+        "observe": { "overlaps": { "every": 0.05 }, "energy": { "per_trajectory": true } }
+    }));
+    for b in backends.iter_mut() {
+        let out = common::run(&at_eq, b.as_mut());
+        let (mean, _, _) = out.sums.finish();
+        for s in 0..at_eq.n_saves() {
+            let e = mean[s * 3 + 2] as f64;
+            assert!((e - closed).abs() < 1e-4 * n as f64, "{}: E = {e} at save {s}, closed form {closed}", b.kind());
+        }
+        let out = common::run(&descending, b.as_mut());
+        let e = out.energy.unwrap();
+        let t = descending.n_saves();
+        let mut falls = 0;
+        for traj in 0..200 {
+            for s in 1..t {
+                let (e0, e1) = (e[traj * t + s - 1], e[traj * t + s]);
+                assert!(
+                    e1 <= e0 + 2e-4 * 40.0,
+                    "{}: trajectory {traj}: E rose from {e0} to {e1} at save {s}",
+                    b.kind()
+                );
+                falls += (e1 < e0) as usize;
+            }
+        }
+        assert!(falls > 1000, "{}: the energy barely moved ({falls} decreases)", b.kind());
+    }
+}

@@ -8,7 +8,7 @@
 use anyhow::Result;
 
 use crate::engine::{Backend, Chunk, RunError, Sink};
-use crate::model::drift::{Drive, activation, segment_drive, step_coefficients};
+use crate::model::drift::{Drive, activation, energy, segment_drive, step_coefficients};
 use crate::observe;
 use crate::plan::{InitialPlan, Plan};
 use crate::rng::{self, stream};
@@ -114,7 +114,7 @@ pub fn integrate_recording(
     mut hist: Option<&mut [u64]>,
     mut path: Option<&mut Vec<f32>>,
 ) -> Result<(), u32> {
-    let (n, p) = (plan.n, plan.p);
+    let (n, p, q) = (plan.n, plan.p, plan.q());
     let nb = plan.neuron_blocks();
     let key = rng::key_from_seed(plan.seed);
     let noise_scale = plan.noise_scale();
@@ -125,8 +125,11 @@ pub fn integrate_recording(
     }
     let mut m = vec![0f32; p];
     overlaps(plan, &x, &mut m);
-    if plan.save_every > 0 {
-        saves[..p].copy_from_slice(&m);
+    saves[..p].copy_from_slice(&m);
+    if plan.energy {
+        let (s, on) = plan.segments[0].schedule(0);
+        let e = energy(plan, &x, &m, &Drive::zero(p), &segment_drive(plan, 0, trajectory), s, on);
+        saves[p] = e;
     }
     let mut c = vec![0f32; p];
     let mut v = vec![0f32; n];
@@ -180,7 +183,10 @@ pub fn integrate_recording(
             }
             if done % plan.save_every == 0 {
                 let k = (done / plan.save_every) as usize;
-                saves[k * p..(k + 1) * p].copy_from_slice(&m);
+                saves[k * q..k * q + p].copy_from_slice(&m);
+                if plan.energy {
+                    saves[k * q + p] = energy(plan, &x, &m, &prev, &cur, s, on);
+                }
                 if let Some(pth) = path.as_deref_mut() {
                     pth.extend_from_slice(&x[..n]);
                 }
@@ -202,12 +208,12 @@ impl Backend for CpuBackend {
 
     /// Bounded so one chunk's overlaps and final states stay within 256 MiB of host memory.
     fn max_chunk(&self, plan: &Plan) -> u64 {
-        let per_trajectory = ((plan.n_saves() * plan.p + plan.n) * 4 * 2) as u64;
+        let per_trajectory = ((plan.n_saves() * plan.q() + plan.n) * 4 * 2) as u64;
         ((256u64 << 20) / per_trajectory).max(crate::plan::BLOCK)
     }
 
     fn run_chunk(&mut self, plan: &Plan, chunk: Chunk, sink: &mut dyn Sink) -> Result<()> {
-        let (n, p) = (plan.n, plan.p);
+        let (n, p) = (plan.n, plan.q());
         let t = plan.n_saves();
         let count = chunk.count as usize;
         // Per trajectory: saves [t][p] and the final state [n].
@@ -255,7 +261,7 @@ impl Backend for CpuBackend {
         }
         let partials = observe::block_partials(&by_save, t, count, p);
         sink.partials(0, t, &partials)?;
-        if plan.per_trajectory {
+        if plan.per_trajectory_saves() {
             sink.overlaps(0, t, &by_save)?;
         }
         if hist_len > 0 {

@@ -48,7 +48,7 @@ impl GpuBackend {
         let binding = self.ctx.max_binding();
         let nb = plan.neuron_blocks() as u64;
         let by_state = binding / (nb * 16);
-        let by_saves = binding.min(SAVES_BUDGET) / (2 * plan.p as u64 * 4);
+        let by_saves = binding.min(SAVES_BUDGET) / (2 * plan.q() as u64 * 4);
         let by_dispatch = if group { MAX_GROUPS } else { MAX_GROUPS * WG_THREAD as u64 };
         let lim = by_state.min(by_saves).min(by_dispatch);
         (lim / BLOCK) * BLOCK
@@ -94,7 +94,7 @@ impl GpuBackend {
             self.pipelines = Some(Pipelines::new(&self.ctx, consts)?);
         }
         let tables = Tables::from_plan(plan);
-        let want = (max_count, plan.per_trajectory, plan.final_state, plan.n_saves());
+        let want = (max_count, plan.per_trajectory_saves(), plan.final_state, plan.n_saves());
         if self.resources.as_ref().is_none_or(|r| r.tables != tables || r.key != want) {
             let pipes = self.pipelines.as_ref().expect("built above");
             self.resources = Some(Resources::new(&self.ctx, pipes, tables, plan, max_count)?);
@@ -114,7 +114,9 @@ fn loop_cost(plan: &Plan, group: bool) -> (u64, u64) {
     let blocks = (plan.neuron_blocks() as u64).div_ceil(lanes);
     // The group layout's reductions loop over P / WG_GROUP memories per invocation.
     let reduce = if group { (plan.p as u64).div_ceil(lanes) } else { 0 };
-    (3 * blocks + 4 + 3 * reduce, blocks + 2 + 2 * reduce)
+    // Saving the energy adds a pass over the blocks at each save (at most every step).
+    let energy = if plan.energy { blocks + 1 } else { 0 };
+    (3 * blocks + 4 + 3 * reduce, blocks + 2 + 2 * reduce + energy)
 }
 
 /// The most steps a dispatch may take under [`LOOP_BUDGET`] (0 if not even one fits).
@@ -195,7 +197,7 @@ impl Backend for GpuBackend {
             "internal error: chunk of {count} exceeds the prepared {}",
             pr.max_count
         );
-        let (p, nb) = (plan.p as u64, plan.neuron_blocks() as u64);
+        let (p, nb) = (plan.q() as u64, plan.neuron_blocks() as u64);
         let blocks = count.div_ceil(BLOCK);
         let key = crate::rng::key_from_seed(plan.seed);
         let base = Params {
@@ -275,7 +277,7 @@ impl Backend for GpuBackend {
                 }
             }
             let partial_bytes = slots * blocks * p * MOMENTS as u64 * 4;
-            let saves_bytes = if plan.per_trajectory { slots * count * p * 4 } else { 0 };
+            let saves_bytes = if plan.per_trajectory_saves() { slots * count * p * 4 } else { 0 };
             enc.copy_buffer_to_buffer(&pr.partials, 0, &pr.readback, 0, partial_bytes.max(4));
             if saves_bytes > 0 {
                 enc.copy_buffer_to_buffer(&pr.saves, 0, &pr.readback, partial_bytes, saves_bytes);

@@ -79,6 +79,8 @@ pub struct KernelConsts {
     pub int64: bool,
     /// The histogram, if any.
     pub hist: Option<crate::plan::HistogramPlan>,
+    /// Save the energy as quantity P of each save.
+    pub energy: bool,
 }
 
 impl KernelConsts {
@@ -107,6 +109,7 @@ impl KernelConsts {
             xi_format: XiFormat::BitsStorage,
             int64: false,
             hist: plan.histogram.clone(),
+            energy: plan.energy,
         }
     }
 }
@@ -183,7 +186,8 @@ pub fn header(k: &KernelConsts) -> String {
          const WG: u32 = {wg}u;\nconst WG_GROUP: u32 = {wgg}u;\n\
          const INIT_KIND: u32 = {ik}u;\nconst INIT_STD: f32 = {istd};\nconst INIT_AMPLITUDE: f32 = {iamp};\n\
          const INIT_JITTER: f32 = {ijit};\nconst INIT_INDEX: u32 = {iidx}u;\nconst VB: u32 = {vb}u;\n\
-         {xi_decl}\n{mulhi}\n{hist}",
+         {xi_decl}\n{mulhi}\n{hist}\
+         const ENERGY: bool = {energy};\nconst Q: u32 = {q}u;\nconst LN_2: f32 = {ln2};\n",
         n = k.n,
         nb = k.n.div_ceil(4),
         p = k.p,
@@ -210,6 +214,9 @@ pub fn header(k: &KernelConsts) -> String {
         vb = xi_vec4_per_block(k.p as usize),
         mulhi = mulhi_source(k.int64),
         hist = hist_header(k.hist.as_ref()),
+        energy = k.energy,
+        q = k.p + k.energy as u32,
+        ln2 = lit(std::f32::consts::LN_2),
         xi_decl = match k.xi_format {
             XiFormat::BitsUniform => format!(
                 "@group(0) @binding(1) var<uniform> xi_bits: array<vec4<u32>, {}>;{XI_BITS_ACCESSOR}",
@@ -343,7 +350,7 @@ pub fn assemble(k: &KernelConsts) -> String {
             None => src.push_str(text),
         }
     }
-    unroll_fixed_loops(&src, &[("P", k.p), ("WG_GROUP", wg_group(k.p as usize))])
+    unroll_fixed_loops(&src, &[("P", k.p), ("Q", k.p + k.energy as u32), ("WG_GROUP", wg_group(k.p as usize))])
 }
 
 /// Parses and validates WGSL with naga (no GPU needed); the error names what failed.

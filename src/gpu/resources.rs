@@ -169,7 +169,7 @@ pub struct Resources {
 impl Resources {
     pub fn new(ctx: &GpuContext, pipes: &Pipelines, tables: Tables, plan: &Plan, max_count: u64) -> Result<Resources> {
         let dev = &ctx.device;
-        let (nb, p) = (plan.neuron_blocks(), plan.p);
+        let nb = plan.neuron_blocks();
         let bgl = &pipes.bgl;
         let ro = |label: &str, data: &[u8]| {
             dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
@@ -211,17 +211,18 @@ impl Resources {
         );
         let state_bytes = max_count * nb as u64 * 16;
         let state = buffer("idpsim.state", state_bytes, storage);
-        let row = max_count * p as u64 * 4;
+        let q = plan.q();
+        let row = max_count * q as u64 * 4;
         let slot_capacity = (ctx.max_binding().min(SAVES_BUDGET) / row).clamp(2, plan.n_saves() as u64 + 1);
         let saves = buffer("idpsim.saves", slot_capacity * row, storage);
         let blocks = max_count.div_ceil(BLOCK);
-        let partial_bytes = slot_capacity * blocks * p as u64 * MOMENTS as u64 * 4;
+        let partial_bytes = slot_capacity * blocks * q as u64 * MOMENTS as u64 * 4;
         let partials = buffer("idpsim.partials", partial_bytes, storage);
         let status = buffer("idpsim.status", 16, storage);
         let hist_bytes = hist_bytes(plan);
         let hist = buffer("idpsim.histogram", hist_bytes, storage);
         let readback_bytes =
-            partial_bytes + if plan.per_trajectory { slot_capacity * row } else { 0 } + 16 + hist_bytes;
+            partial_bytes + if plan.per_trajectory_saves() { slot_capacity * row } else { 0 } + 16 + hist_bytes;
         let readback =
             buffer("idpsim.readback", readback_bytes, wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST);
         let state_readback = plan.final_state.then(|| {
@@ -256,7 +257,7 @@ impl Resources {
         });
         ctx.check_errors()?;
         log::debug!("GPU buffers: chunk ≤ {max_count}, {slot_capacity} save slots");
-        let key = (max_count, plan.per_trajectory, plan.final_state, plan.n_saves());
+        let key = (max_count, plan.per_trajectory_saves(), plan.final_state, plan.n_saves());
         Ok(Resources {
             tables,
             key,

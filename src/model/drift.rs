@@ -130,3 +130,52 @@ pub fn step_coefficients(
         ModelKind::Classic => p as f32 * inv_n,
     }
 }
+
+/// log cosh z in f32, stable for large |z|: |z| + ln(1 + e^{−2|z|}) − ln 2. Same formula as
+/// `log_cosh` in `shaders/step.wgsl`.
+#[inline(always)]
+pub fn log_cosh_f32(z: f32) -> f32 {
+    let a = z.abs();
+    a + (1.0 + (-2.0 * a).exp()).ln() - std::f32::consts::LN_2
+}
+
+/// The energy of one trajectory's state x (padded to neuron blocks) with overlaps m, for the
+/// input in effect (prev/cur drives, ramp fraction s, gate on), as the kernels compute it:
+/// E = −½(N Σ a_μ m_μ² − d Σ Ψ_i²) + Σ_i [x_i Ψ_i − log cosh(δ x_i)/δ] − (N Σ b_μ m_μ + v·Ψ).
+#[allow(clippy::too_many_arguments)]
+pub fn energy(plan: &Plan, x: &[f32], m: &[f32], prev: &Drive, cur: &Drive, s: f32, on: bool) -> f32 {
+    let n = plan.n;
+    let mut c = vec![0f32; plan.p];
+    let mut v = vec![0f32; n];
+    let has_vector = plan.has_vector_input();
+    let d = step_coefficients(plan, prev, cur, s, on, m, &mut c, has_vector.then_some(&mut v[..]));
+    let (mut local, mut psi2, mut vpsi) = (0f32, 0f32, 0f32);
+    for b in 0..plan.neuron_blocks() {
+        let (mut bl, mut bp, mut bv) = ([0f32; 4], [0f32; 4], [0f32; 4]);
+        for l in 0..4 {
+            let i = 4 * b + l;
+            if i < n {
+                let psi = activation(x[i], plan.slope);
+                bl[l] = x[i] * psi - log_cosh_f32(plan.slope * x[i]) / plan.slope;
+                bp[l] = psi * psi;
+                bv[l] = if has_vector { v[i] * psi } else { 0.0 };
+            }
+        }
+        local += ((bl[0] + bl[1]) + bl[2]) + bl[3];
+        psi2 += ((bp[0] + bp[1]) + bp[2]) + bp[3];
+        vpsi += ((bv[0] + bv[1]) + bv[2]) + bv[3];
+    }
+    let (mut quad, mut lin) = (0f32, 0f32);
+    for mu in 0..plan.p {
+        // c_μ = a_μ m_μ + b_μ: IDP a = q, b = 0; classic a = 1, b = q.
+        match plan.model {
+            ModelKind::Idp => quad += c[mu] * m[mu],
+            ModelKind::Classic => {
+                quad += m[mu] * m[mu];
+                lin += (c[mu] - m[mu]) * m[mu];
+            }
+        }
+    }
+    let nf = n as f32;
+    -0.5 * (nf * quad - d * psi2) + local - (nf * lin + vpsi)
+}

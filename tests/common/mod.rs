@@ -67,6 +67,6 @@ pub fn idp_spec(n: usize, p: usize, m: u64, steps: u32, sigma: f64) -> serde_jso
         "noise": { "sigma": sigma },
         "integrator": { "dt": 0.01 },
         "ensemble": { "trajectories": m, "seed": 11 },
-        "observe": { "overlaps": { "every": 0.01, "per_trajectory": true }, "final_state": true }
+        "observe": { "overlaps": { "every": 0.01, "per_trajectory": true }, "final_state": true, "energy": { "per_trajectory": true } }
     })
 }
