@@ -60,7 +60,8 @@ const NO_STEP: u32 = 0xffffffffu;
 @group(0) @binding(8) var<storage, read_write> partials: array<f32>;
 // [0] earliest step with a non-finite state, [1] lowest trajectory that had one.
 @group(0) @binding(9) var<storage, read_write> status: array<atomic<u32>>;
-// Histogram counts of this submit: HIST_CELLS cells, then the out-of-range count.
+// Histogram counts of this submit: HIST_REPLICAS copies of HIST_CELLS cells then the
+// out-of-range count.
 @group(0) @binding(10) var<storage, read_write> hist: array<atomic<u32>>;
 
 fn state_index(t: u32, b: u32) -> u32 {
@@ -131,8 +132,10 @@ fn hist_axis_bin(v: f32, lo: f32, sc: f32, bins: u32) -> u32 {
     return NO_BIN;
 }
 
-// Counts one sample (values along the histogram's axes).
-fn hist_record(v0: f32, v1: f32) {
+// Counts one sample (values along the histogram's axes) in the copy `replica` of the counters:
+// workgroups share HIST_REPLICAS copies (workgroup w uses copy w mod HIST_REPLICAS), so no
+// counter is hit by every invocation of a large ensemble; the host adds the copies.
+fn hist_record(v0: f32, v1: f32, replica: u32) {
     let b0 = hist_axis_bin(v0, HIST_LO0, HIST_SC0, HIST_B0);
     var cell = HIST_CELLS;
     if (HIST_DIMS == 1u) {
@@ -145,7 +148,7 @@ fn hist_record(v0: f32, v1: f32) {
             cell = b0 * HIST_B1 + b1;
         }
     }
-    atomicAdd(&hist[cell], 1u);
+    atomicAdd(&hist[(replica % HIST_REPLICAS) * (HIST_CELLS + 1u) + cell], 1u);
 }
 
 // Whether a histogram sample is taken after `done` steps (`HistogramPlan::samples_at`).

@@ -258,9 +258,9 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
                         x0 = state[state_index(t, HIST_A0 / 4u)];
                         x1 = state[state_index(t, HIST_A1 / 4u)];
                     }
-                    hist_record(x0[HIST_A0 % 4u], x1[HIST_A1 % 4u]);
+                    hist_record(x0[HIST_A0 % 4u], x1[HIST_A1 % 4u], t / WG);
                 } else {
-                    hist_record(m[min(HIST_A0, P - 1u)], m[min(HIST_A1, P - 1u)]);
+                    hist_record(m[min(HIST_A0, P - 1u)], m[min(HIST_A1, P - 1u)], t / WG);
                 }
             }
         }
@@ -429,9 +429,9 @@ fn step_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
         }
         if (lid == 0u && hist_samples_at(step + 1u)) {
             if (HIST_STATE) {
-                hist_record(wg_hv[2u * (step % 2u)], wg_hv[2u * (step % 2u) + 1u]);
+                hist_record(wg_hv[2u * (step % 2u)], wg_hv[2u * (step % 2u) + 1u], t);
             } else {
-                hist_record(m[min(HIST_A0, P - 1u)], m[min(HIST_A1, P - 1u)]);
+                hist_record(m[min(HIST_A0, P - 1u)], m[min(HIST_A1, P - 1u)], t);
             }
         }
     }

@@ -298,7 +298,14 @@ impl Backend for GpuBackend {
             let status: &[u32] = bytemuck::cast_slice(&data[(partial_bytes + saves_bytes) as usize..][..8]);
             if hist_bytes > 0 {
                 let counts: &[u32] = bytemuck::cast_slice(&data[(partial_bytes + saves_bytes + 8) as usize..]);
-                sink.histogram(&counts.iter().map(|&c| c as u64).collect::<Vec<u64>>())?;
+                let len = plan.histogram.as_ref().map_or(0, |h| h.cells() + 1);
+                let mut total = vec![0u64; len];
+                for replica in counts.chunks(len) {
+                    for (t, &c) in total.iter_mut().zip(replica) {
+                        *t += c as u64;
+                    }
+                }
+                sink.histogram(&total)?;
             }
             if status[0] != u32::MAX {
                 return Err(RunError::Diverged {

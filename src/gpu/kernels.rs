@@ -320,7 +320,8 @@ fn hist_header(h: Option<&crate::plan::HistogramPlan>) -> String {
         "const HIST: bool = {on};\nconst HIST_STATE: bool = {};\nconst HIST_DIMS: u32 = {}u;\n\
          const HIST_A0: u32 = {}u;\nconst HIST_A1: u32 = {a1}u;\nconst HIST_B0: u32 = {}u;\nconst HIST_B1: u32 = {}u;\n\
          const HIST_LO0: f32 = {};\nconst HIST_LO1: f32 = {};\nconst HIST_SC0: f32 = {};\nconst HIST_SC1: f32 = {};\n\
-         const HIST_FROM: u32 = {}u;\nconst HIST_EVERY: u32 = {}u;\nconst HIST_CELLS: u32 = {}u;\n",
+         const HIST_FROM: u32 = {}u;\nconst HIST_EVERY: u32 = {}u;\nconst HIST_CELLS: u32 = {}u;\n\
+         const HIST_REPLICAS: u32 = {}u;\n",
         h.of_state,
         h.dims,
         h.axes[0],
@@ -333,7 +334,14 @@ fn hist_header(h: Option<&crate::plan::HistogramPlan>) -> String {
         h.from_steps,
         h.every_steps.max(1),
         h.cells(),
+        hist_replicas(h),
     )
+}
+
+/// Copies of the histogram counters on the device: up to 16, within 16 MiB.
+pub fn hist_replicas(h: &crate::plan::HistogramPlan) -> u32 {
+    let bytes = (h.cells() as u64 + 1) * 4;
+    ((16u64 << 20) / bytes).clamp(1, 16) as u32
 }
 
 /// The whole module for a plan: header + every shader file.

@@ -143,9 +143,9 @@ impl Tables {
     }
 }
 
-/// Bytes of the histogram buffer (u32 per cell plus the out-of-range count).
+/// Bytes of the histogram buffer: replicas × (u32 per cell plus the out-of-range count).
 pub fn hist_bytes(plan: &Plan) -> u64 {
-    plan.histogram.as_ref().map_or(0, |h| (h.cells() as u64 + 1) * 4)
+    plan.histogram.as_ref().map_or(0, |h| (h.cells() as u64 + 1) * 4 * kernels::hist_replicas(h) as u64)
 }
 
 pub struct Resources {
