@@ -156,6 +156,17 @@ fn hist_samples_at(done: u32) -> bool {
     return HIST && done >= 1u && done >= HIST_FROM && done % HIST_EVERY == 0u;
 }
 
+// The next step count after `step` at which the thread layout stops to observe: a save, or a
+// histogram sample when samples are sparser than every step; capped at `end`.
+fn next_stop(step: u32, end: u32) -> u32 {
+    var stop = min(end, (step / SAVE_EVERY + 1u) * SAVE_EVERY);
+    if (HIST && HIST_EVERY > 1u) {
+        let d = max(step + 1u, HIST_FROM);
+        stop = min(stop, ((d + HIST_EVERY - 1u) / HIST_EVERY) * HIST_EVERY);
+    }
+    return stop;
+}
+
 fn report_non_finite(step: u32, traj: u32) {
     atomicMin(&status[0], step);
     atomicMin(&status[1], traj);

@@ -210,8 +210,8 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
     var step = params.step_begin;
     let end = params.step_begin + params.step_count;
     while (step < end) {
-        // Steps up to the next save (or the end of the dispatch), then the save.
-        let stop = min(end, (step / SAVE_EVERY + 1u) * SAVE_EVERY);
+        // Steps up to the next save or histogram sample (or the end of the dispatch), then those.
+        let stop = next_stop(step, end);
         for (; step < stop; step++) {
             let sched = schedule(segment, step);
             let d = coefficients(&prev, &cur, sched, &m, &c);
@@ -247,7 +247,9 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
             for (var mu = 0u; mu < P; mu++) {
                 m[mu] = acc[mu] * INV_N;
             }
-            if (hist_samples_at(step + 1u)) {
+            // Sampling every step happens here; sparser sampling at the loop's stops below (a
+            // branch in this loop costs the cheapest steps noticeably on some drivers).
+            if (HIST_EVERY == 1u && hist_samples_at(step + 1u)) {
                 if (HIST_STATE) {
                     var x0: vec4<f32>;
                     var x1: vec4<f32>;
@@ -262,6 +264,22 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
                 } else {
                     hist_record(m[min(HIST_A0, P - 1u)], m[min(HIST_A1, P - 1u)], t / WG);
                 }
+            }
+        }
+        if (HIST_EVERY > 1u && hist_samples_at(step)) {
+            if (HIST_STATE) {
+                var x0: vec4<f32>;
+                var x1: vec4<f32>;
+                if (X_IN_REGS) {
+                    x0 = xr[min(HIST_A0 / 4u, NBR - 1u)];
+                    x1 = xr[min(HIST_A1 / 4u, NBR - 1u)];
+                } else {
+                    x0 = state[state_index(t, HIST_A0 / 4u)];
+                    x1 = state[state_index(t, HIST_A1 / 4u)];
+                }
+                hist_record(x0[HIST_A0 % 4u], x1[HIST_A1 % 4u], t / WG);
+            } else {
+                hist_record(m[min(HIST_A0, P - 1u)], m[min(HIST_A1, P - 1u)], t / WG);
             }
         }
         if (step % SAVE_EVERY == 0u) {

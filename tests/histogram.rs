@@ -63,9 +63,12 @@ fn known_states_fall_in_known_bins() {
 #[test]
 fn gpu_counts_equal_cpu_counts() {
     let Some(mut g) = gpu() else { return };
-    for (of, axes, range) in
-        [("state", json!([2, 0]), json!([[-3, 3], [-3, 3]])), ("overlaps", json!([1]), json!([[-1, 1]]))]
-    {
+    let cases = [
+        ("state", json!([2, 0]), json!([[-3, 3], [-3, 3]]), json!(0.05)),
+        ("state", json!([4, 1]), json!([[-3, 3], [-3, 3]]), json!(0.01)),
+        ("overlaps", json!([1]), json!([[-1, 1]]), json!(0.05)),
+    ];
+    for (of, axes, range, every) in cases {
         let bins = if of == "state" { json!([12, 10]) } else { json!([16]) };
         let mut p = plan(json!({
             "model": { "kind": "idp", "zero_diagonal": true },
@@ -73,7 +76,7 @@ fn gpu_counts_equal_cpu_counts() {
             "input": { "segments": [ { "duration": 0.2, "weights": [2.0, 1.0] } ] },
             "noise": { "sigma": 0.8 },
             "ensemble": { "trajectories": 300, "seed": 12 },
-            "observe": { "histogram": { "of": of, "axes": axes, "bins": bins, "range": range, "from": 0.05, "every": 0.05 } }
+            "observe": { "histogram": { "of": of, "axes": axes, "bins": bins, "range": range, "from": 0.05, "every": every } }
         }));
         let hp = p.histogram.clone().unwrap();
         let cpu = run(&p, &mut CpuBackend::new()).histogram.unwrap();
@@ -81,7 +84,7 @@ fn gpu_counts_equal_cpu_counts() {
         for layout in [LayoutChoice::Thread, LayoutChoice::Group] {
             p.layout = layout;
             let gc = run(&p, &mut g).histogram.unwrap();
-            assert_eq!(gc, cpu, "{of} histogram, {layout:?} layout");
+            assert_eq!(gc, cpu, "{of} histogram every {every}, {layout:?} layout");
         }
     }
 }
