@@ -398,6 +398,8 @@ pub fn open_backend(plan: &Plan) -> Result<Box<dyn Backend>> {
         BackendChoice::Gpu => Ok(Box::new(GpuBackend::new(plan.adapter.as_deref())?)),
         BackendChoice::Auto => match GpuBackend::new(plan.adapter.as_deref()) {
             Ok(g) => Ok(Box::new(g)),
+            // Asking for an adapter that does not exist is a mistake, not a reason to fall back.
+            Err(e) if e.downcast_ref::<UsageError>().is_some() => Err(e),
             Err(e) => {
                 log::warn!("no usable GPU ({e:#}); running on the CPU reference backend");
                 eprintln!("warning: no usable GPU ({e:#}); running on the CPU reference backend");
@@ -433,8 +435,8 @@ fn cmd_run(a: &RunArgs) -> Result<()> {
     if let Some((i, n)) = shard_of(a.shard.as_deref())? {
         plan.apply_shard(i, n).map_err(UsageError)?;
     }
-    io::prepare_out_dir(&a.out, a.force).map_err(UsageError)?;
     let mut backend = open_backend(&plan)?;
+    io::prepare_out_dir(&a.out, a.force).map_err(UsageError)?;
     let summary = engine::run_to_dir(&plan, backend.as_mut(), &a.out, a.quiet)?;
     if !a.quiet {
         eprintln!(

@@ -123,6 +123,15 @@ fn bad_flags_and_files_exit_2() {
     assert!(stderr(&o).contains("--backend"), "{}", stderr(&o));
     let o = idpsim(&["run", "--preset", "quickstart"]);
     assert_eq!(o.status.code(), Some(2), "missing --out");
+    // With adapters present, asking for one that does not exist is a mistake (exit 2), not a
+    // reason to fall back to the CPU.
+    if String::from_utf8_lossy(&idpsim(&["devices"]).stdout).contains("backend") {
+        let o =
+            idpsim(&["run", "--preset", "quickstart", "--out", out.to_str().unwrap(), "--adapter", "no-such-gpu-xyz"]);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(stderr(&o).contains("--adapter"), "{}", stderr(&o));
+        assert!(!out.exists());
+    }
     let o = idpsim(&["frobnicate"]);
     assert_eq!(o.status.code(), Some(2));
     let garbage = tmp.path().join("garbage.json");

@@ -58,7 +58,11 @@ impl GpuContext {
             let f = f.to_lowercase();
             adapters.retain(|a| a.get_info().name.to_lowercase().contains(&f));
             if adapters.is_empty() {
-                bail!("--adapter: no adapter name contains '{f}'; available: {}", names.join(", "));
+                return Err(crate::cli::UsageError(format!(
+                    "--adapter: no adapter name contains '{f}'; available: {}",
+                    names.join(", ")
+                ))
+                .into());
             }
         }
         adapters.sort_by_key(|a| rank(a.get_info().device_type));
