@@ -159,6 +159,25 @@ fn energy_value(terms: vec3<f32>, prev: ptr<function, array<f32, P>>, cur: ptr<f
     return -0.5 * (nf * quad - d * terms.y) + terms.x - (nf * lin + terms.z);
 }
 
+// One histogram sample of trajectory t in the thread layout (state from the private array or
+// from memory, or overlaps).
+fn hist_sample_thread(t: u32, xr: ptr<function, array<vec4<f32>, NBR>>, m: ptr<function, array<f32, P>>) {
+    if (HIST_STATE) {
+        var x0: vec4<f32>;
+        var x1: vec4<f32>;
+        if (X_IN_REGS) {
+            x0 = (*xr)[min(HIST_A0 / 4u, NBR - 1u)];
+            x1 = (*xr)[min(HIST_A1 / 4u, NBR - 1u)];
+        } else {
+            x0 = state[state_index(t, HIST_A0 / 4u)];
+            x1 = state[state_index(t, HIST_A1 / 4u)];
+        }
+        hist_record(x0[HIST_A0 % 4u], x1[HIST_A1 % 4u], t / WG);
+    } else {
+        hist_record((*m)[min(HIST_A0, P - 1u)], (*m)[min(HIST_A1, P - 1u)], t / WG);
+    }
+}
+
 // ---- thread layout: one invocation per trajectory -------------------------------------------
 // With X_IN_REGS (small N) the state stays in a private array for the whole dispatch.
 
@@ -250,37 +269,11 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
             // Sampling every step happens here; sparser sampling at the loop's stops below (a
             // branch in this loop costs the cheapest steps noticeably on some drivers).
             if (HIST_EVERY == 1u && hist_samples_at(step + 1u)) {
-                if (HIST_STATE) {
-                    var x0: vec4<f32>;
-                    var x1: vec4<f32>;
-                    if (X_IN_REGS) {
-                        x0 = xr[min(HIST_A0 / 4u, NBR - 1u)];
-                        x1 = xr[min(HIST_A1 / 4u, NBR - 1u)];
-                    } else {
-                        x0 = state[state_index(t, HIST_A0 / 4u)];
-                        x1 = state[state_index(t, HIST_A1 / 4u)];
-                    }
-                    hist_record(x0[HIST_A0 % 4u], x1[HIST_A1 % 4u], t / WG);
-                } else {
-                    hist_record(m[min(HIST_A0, P - 1u)], m[min(HIST_A1, P - 1u)], t / WG);
-                }
+                hist_sample_thread(t, &xr, &m);
             }
         }
         if (HIST_EVERY > 1u && hist_samples_at(step)) {
-            if (HIST_STATE) {
-                var x0: vec4<f32>;
-                var x1: vec4<f32>;
-                if (X_IN_REGS) {
-                    x0 = xr[min(HIST_A0 / 4u, NBR - 1u)];
-                    x1 = xr[min(HIST_A1 / 4u, NBR - 1u)];
-                } else {
-                    x0 = state[state_index(t, HIST_A0 / 4u)];
-                    x1 = state[state_index(t, HIST_A1 / 4u)];
-                }
-                hist_record(x0[HIST_A0 % 4u], x1[HIST_A1 % 4u], t / WG);
-            } else {
-                hist_record(m[min(HIST_A0, P - 1u)], m[min(HIST_A1, P - 1u)], t / WG);
-            }
+            hist_sample_thread(t, &xr, &m);
         }
         if (step % SAVE_EVERY == 0u) {
             let slot = save_slot(step);

@@ -137,11 +137,12 @@ pub fn integrate_recording(
     for (seg, sp) in plan.segments.iter().enumerate() {
         let prev = if seg > 0 { segment_drive(plan, seg - 1, trajectory) } else { Drive::zero(p) };
         let cur = segment_drive(plan, seg, trajectory);
+        let mut acc = vec![0f32; p];
         for local in 0..sp.steps {
             let step = sp.start_step + local;
             let (s, on) = sp.schedule(local);
             let d = step_coefficients(plan, &prev, &cur, s, on, &m, &mut c, has_vector.then_some(&mut v[..]));
-            let mut acc = vec![0f32; p];
+            acc.fill(0.0);
             for b in 0..nb {
                 let z = rng::normals4([b as u32, step, trajectory as u32, stream::DYNAMICS], key);
                 let mut psi_new = [0f32; 4];

@@ -116,10 +116,10 @@ pub fn step_coefficients(
         }
     }
     if let (Some(v), Some(cv)) = (v, cur.vector.as_ref()) {
-        let zero = vec![0f32; plan.n];
-        let pv = prev.vector.as_ref().unwrap_or(&zero);
+        // No previous vector means the previous input's vector part is zero.
+        let pv = |i: usize| prev.vector.as_ref().map_or(0.0, |pv| pv[i]);
         for i in 0..plan.n {
-            v[i] = if on { ramp(pv[i], cv[i], s) } else { 0.0 };
+            v[i] = if on { ramp(pv(i), cv[i], s) } else { 0.0 };
         }
     }
     if !plan.zero_diagonal {
