@@ -125,6 +125,39 @@ pub fn colormap(t: f64) -> RGBColor {
     RGBColor(mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
 }
 
+/// A vertical colour bar over [lo, hi] labelled `label`; `map` takes a value to the colour
+/// map's [0, 1].
+fn colour_bar<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    lo: f64,
+    hi: f64,
+    label: &str,
+    map: impl Fn(f64) -> f64,
+) -> Result<()> {
+    let e = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("{e}");
+    let mut cb = ChartBuilder::on(area)
+        .margin_top(60)
+        .margin_bottom(60)
+        .margin_right(10)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0f64..1f64, lo..hi)
+        .map_err(e)?;
+    cb.configure_mesh()
+        .disable_mesh()
+        .disable_x_axis()
+        .y_desc(label)
+        .label_style(("sans-serif", 13))
+        .draw()
+        .map_err(e)?;
+    let steps = 100;
+    cb.draw_series((0..steps).map(|k| {
+        let (a, b) = (lo + (hi - lo) * k as f64 / steps as f64, lo + (hi - lo) * (k + 1) as f64 / steps as f64);
+        Rectangle::new([(0.0, a), (1.0, b)], colormap(map(a)).filled())
+    }))
+    .map_err(e)?;
+    Ok(())
+}
+
 /// A density picture: a heatmap with a colour bar (2-D) or a curve (1-D), with markers.
 pub fn density_png(
     dest: &Path,
@@ -211,26 +244,7 @@ pub fn density_png(
                     Circle::new((p[0], p[1]), 6, style)
                 }))
                 .map_err(e)?;
-            let mut cb = ChartBuilder::on(&bar)
-                .margin_top(60)
-                .margin_bottom(60)
-                .margin_right(10)
-                .y_label_area_size(70)
-                .build_cartesian_2d(0f64..1f64, 0f64..max)
-                .map_err(e)?;
-            cb.configure_mesh()
-                .disable_mesh()
-                .disable_x_axis()
-                .y_desc("density")
-                .label_style(("sans-serif", 13))
-                .draw()
-                .map_err(e)?;
-            let steps = 100;
-            cb.draw_series((0..steps).map(|k| {
-                let (a, b) = (k as f64 / steps as f64 * max, (k + 1) as f64 / steps as f64 * max);
-                Rectangle::new([(0.0, a), (1.0, b)], colormap(k as f64 / (steps - 1) as f64).filled())
-            }))
-            .map_err(e)?;
+            colour_bar(&bar, 0.0, max, "density", |v| v / max)?;
         }
         root.present().map_err(e)?;
     }
@@ -318,26 +332,7 @@ pub fn landscape_png(
                 chart.draw_series(std::iter::once(Circle::new((x[0], x[1]), 5, BLACK.stroke_width(1)))).map_err(e)?;
             }
         }
-        let mut cb = ChartBuilder::on(&bar)
-            .margin_top(60)
-            .margin_bottom(60)
-            .margin_right(10)
-            .y_label_area_size(70)
-            .build_cartesian_2d(0f64..1f64, lo..hi)
-            .map_err(e)?;
-        cb.configure_mesh()
-            .disable_mesh()
-            .disable_x_axis()
-            .y_desc("energy E")
-            .label_style(("sans-serif", 13))
-            .draw()
-            .map_err(e)?;
-        let steps = 100;
-        cb.draw_series((0..steps).map(|k| {
-            let (a, b) = (lo + (hi - lo) * k as f64 / steps as f64, lo + (hi - lo) * (k + 1) as f64 / steps as f64);
-            Rectangle::new([(0.0, a), (1.0, b)], colormap(scale(a)).filled())
-        }))
-        .map_err(e)?;
+        colour_bar(&bar, lo, hi, "energy E", scale)?;
     }
     encode_png(dest, buf, w, h)
 }
