@@ -71,13 +71,20 @@ pub enum Command {
     },
 }
 
+/// Where a spec comes from: a file or a built-in preset.
 #[derive(Args, Debug)]
-pub struct RunArgs {
+pub struct SpecSource {
     /// The spec file (JSON).
     pub spec: Option<PathBuf>,
-    /// Run a built-in spec instead of a file (see `idpsim presets`).
+    /// Use a built-in spec instead of a file (see `idpsim presets`).
     #[arg(long, conflicts_with = "spec")]
     pub preset: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub source: SpecSource,
     /// Output directory (created if missing; must be empty unless --force).
     #[arg(long)]
     pub out: PathBuf,
@@ -107,11 +114,8 @@ pub struct RunArgs {
 
 #[derive(Args, Debug)]
 pub struct TheoryArgs {
-    /// The spec file (JSON).
-    pub spec: Option<PathBuf>,
-    /// Use a built-in spec instead of a file.
-    #[arg(long, conflicts_with = "spec")]
-    pub preset: Option<String>,
+    #[command(flatten)]
+    pub source: SpecSource,
     /// Quick form: IDP with Hadamard memories (columns 0..P−1) and these saliencies.
     #[arg(long, value_delimiter = ',', conflicts_with_all = ["spec", "preset"])]
     pub saliency: Vec<f64>,
@@ -131,11 +135,8 @@ pub struct TheoryArgs {
 
 #[derive(Args, Debug)]
 pub struct LandscapeArgs {
-    /// The spec file (JSON); N must be 2.
-    pub spec: Option<PathBuf>,
-    /// Use a built-in spec instead of a file (e.g. landscape-a … landscape-d).
-    #[arg(long, conflicts_with = "spec")]
-    pub preset: Option<String>,
+    #[command(flatten)]
+    pub source: SpecSource,
     /// Quick form: IDP with Hadamard memories and these two saliencies.
     #[arg(long, value_delimiter = ',', conflicts_with_all = ["spec", "preset"])]
     pub saliency: Vec<f64>,
@@ -157,7 +158,8 @@ pub struct LandscapeArgs {
 }
 
 fn cmd_landscape(a: &LandscapeArgs) -> Result<()> {
-    let plan = quick_or_spec(a.spec.as_deref(), a.preset.as_deref(), &a.saliency, a.slope, 2, a.sigma, 10.0)?;
+    let plan =
+        quick_or_spec(a.source.spec.as_deref(), a.source.preset.as_deref(), &a.saliency, a.slope, 2, a.sigma, 10.0)?;
     if plan.n != 2 {
         return Err(
             UsageError(format!("memories: the landscape picture needs N = 2, this spec has N = {}", plan.n)).into()
@@ -216,7 +218,7 @@ fn cmd_theory(a: &TheoryArgs) -> Result<()> {
     let plan = if !a.saliency.is_empty() {
         quick_or_spec(None, None, &a.saliency, a.slope, a.n, 0.0, 1.0)?
     } else {
-        let (spec, base) = load_spec(a.spec.as_deref(), a.preset.as_deref())?;
+        let (spec, base) = load_spec(a.source.spec.as_deref(), a.source.preset.as_deref())?;
         spec.plan(&base).map_err(spec_usage)?
     };
     let reports = crate::theory::analyze(&plan);
@@ -267,11 +269,8 @@ fn cmd_theory(a: &TheoryArgs) -> Result<()> {
 
 #[derive(Args, Debug)]
 pub struct FpeArgs {
-    /// The spec file (JSON).
-    pub spec: Option<PathBuf>,
-    /// Use a built-in spec instead of a file.
-    #[arg(long, conflicts_with = "spec")]
-    pub preset: Option<String>,
+    #[command(flatten)]
+    pub source: SpecSource,
     /// Output directory.
     #[arg(long)]
     pub out: PathBuf,
@@ -289,7 +288,7 @@ pub struct FpeArgs {
 fn cmd_fpe(a: &FpeArgs) -> Result<()> {
     use crate::fpe::{self, Grid};
     use crate::observe::histogram;
-    let (spec, base) = load_spec(a.spec.as_deref(), a.preset.as_deref())?;
+    let (spec, base) = load_spec(a.source.spec.as_deref(), a.source.preset.as_deref())?;
     let plan = spec.plan(&base).map_err(spec_usage)?;
     fpe::check(&plan).map_err(|e| UsageError(format!("spec: {e}")))?;
     if a.grid < 2 || a.grid > 2000 {
@@ -410,7 +409,7 @@ pub fn open_backend(plan: &Plan) -> Result<Box<dyn Backend>> {
 }
 
 fn cmd_run(a: &RunArgs) -> Result<()> {
-    let (mut spec, base) = load_spec(a.spec.as_deref(), a.preset.as_deref())?;
+    let (mut spec, base) = load_spec(a.source.spec.as_deref(), a.source.preset.as_deref())?;
     if let Some(b) = &a.backend {
         spec.run.backend = b.clone();
     }
