@@ -33,6 +33,13 @@ fn init_state(@builtin(global_invocation_id) gid: vec3<u32>) {
             acc[mu] = acc[mu] + dot4(xi_block(b, mu), psi);
         }
     }
+    if (FP) {
+        var m0: array<f32, P>;
+        for (var mu = 0u; mu < P; mu++) {
+            m0[mu] = acc[mu] * INV_N;
+        }
+        obs[fp_index(t)] = bitcast<f32>(select(NO_STEP, 0u, fp_reached(&m0, fp_memory(0u, traj))));
+    }
     if (params.slot_base == 0u) {
         var m: array<f32, P>;
         for (var mu = 0u; mu < P; mu++) {
@@ -47,9 +54,7 @@ fn init_state(@builtin(global_invocation_id) gid: vec3<u32>) {
             if (IDP && segs[0].noise > 0.0) {
                 input_noise_partial(0u, traj, 0u, 1u, &noise_acc);
             }
-            for (var mu = 0u; mu < P; mu++) {
-                cur[mu] = segment_coef(0u, mu, noise_acc[mu]);
-            }
+            segment_coefs(0u, traj, &noise_acc, &cur);
             let sched = schedule(segs[0], 0u);
             var terms = vec3<f32>(0.0);
             for (var b = 0u; b < nb_loop(); b++) {

@@ -33,10 +33,16 @@ struct Segment {
     pulse: u32,
     // Std of the per-trajectory input corruption.
     noise: f32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
+    // 1 when the segment draws per-trajectory random weights.
+    random: u32,
+    // The fixed target memory, NO_TARGET, or RANDOM_TARGET (drawn per trajectory).
+    dominant: u32,
+    // 1 when the previous segment's dominant memory gets the "previous" weight bounds.
+    prev_on: u32,
 }
+
+const NO_TARGET: u32 = 0xffffffffu;
+const RANDOM_TARGET: u32 = 0xfffffffeu;
 
 const BLOCK: u32 = 64u;
 const NO_STEP: u32 = 0xffffffffu;
@@ -46,7 +52,9 @@ const NO_STEP: u32 = 0xffffffffu;
 // 4b..4b+3) come from the header (`src/gpu/kernels.rs`): f32 in a uniform buffer when they fit,
 // else bit-packed in a uniform or storage buffer.
 @group(0) @binding(2) var<storage, read> segs: array<Segment>;
-// Per segment, P input coefficients (IDP: α; classic: w).
+// Per segment, P input coefficients (IDP: α; classic: w); with random weights, then the Gram
+// matrix [P][P] at GRAM_BASE and per segment 8 values at RW_BASE + 8 seg: background, dominant
+// and previous bounds, the weights' sum after scaling (0 = no scaling) and the gain.
 @group(0) @binding(3) var<storage, read> seg_coef: array<f32>;
 // Per segment, the classic model's input vector in neuron blocks (only with HAS_VECTOR).
 @group(0) @binding(4) var<storage, read> seg_vec: array<vec4<f32>>;
@@ -63,6 +71,18 @@ const NO_STEP: u32 = 0xffffffffu;
 // Histogram counts of this submit: HIST_REPLICAS copies of HIST_CELLS cells then the
 // out-of-range count.
 @group(0) @binding(10) var<storage, read_write> hist: array<atomic<u32>>;
+// Retrieval and first passage per trajectory: obs[(seg * P + mu) * traj_count + t] the overlaps
+// summed over segment seg's final window, then obs[SEGMENTS * P * traj_count + t] the first
+// step count at which abs(m) reached the first-passage threshold (u32 bits; NO_STEP = never).
+@group(0) @binding(11) var<storage, read_write> obs: array<f32>;
+
+fn obs_index(seg: u32, mu: u32, t: u32) -> u32 {
+    return (seg * P + mu) * params.traj_count + t;
+}
+
+fn fp_index(t: u32) -> u32 {
+    return SEGMENTS * P * params.traj_count + t;
+}
 
 fn state_index(t: u32, b: u32) -> u32 {
     if (LAYOUT_GROUP) {

@@ -6,14 +6,102 @@
 //   x   += DT f + NOISE_SCALE z,   z ~ N(0, 1) from Philox [block, step, trajectory, DYNAMICS]
 //   m    = Ξᵀ Ψ(x) / N                          (accumulated in the same pass, block by block)
 
-// The input coefficients of segment `seg` for trajectory `traj` (see `model::drift::segment_drive`);
-// `noise_acc` is Ξᵀη for the IDP model's input noise, already reduced over neurons.
-fn segment_coef(seg: u32, mu: u32, noise_acc: f32) -> f32 {
-    let c = seg_coef[seg * P + mu];
-    if (IDP) {
-        return c + noise_acc * INV_N;
+// The target (dominant memory) of segment `seg` for trajectory `traj`: the table's, or drawn from
+// word 0 of Philox [0, seg, traj, RANDOM_WEIGHTS] (`model::input::segment_target`).
+fn segment_target(seg: u32, traj: u32) -> u32 {
+    let tg = segs[seg].dominant;
+    if (tg != RANDOM_TARGET) {
+        return tg;
     }
-    return c;
+    let r = philox4x32_10(vec4<u32>(0u, seg, traj, STREAM_RANDOM_WEIGHTS), philox_key());
+    return min(u32(uniform_closed_open(r.x) * f32(P)), P - 1u);
+}
+
+// The random weights of segment `seg` for trajectory `traj` (`model::input::random_weights`):
+// word j ≥ 1 of Philox [j / 4, seg, traj, RANDOM_WEIGHTS] draws memory j − 1's weight.
+fn random_weights(seg: u32, traj: u32, w: ptr<function, array<f32, P>>) {
+    let base = RW_BASE + seg * 8u;
+    let bg = vec2<f32>(seg_coef[base], seg_coef[base + 1u]);
+    let dm = vec2<f32>(seg_coef[base + 2u], seg_coef[base + 3u]);
+    let pv = vec2<f32>(seg_coef[base + 4u], seg_coef[base + 5u]);
+    let total = seg_coef[base + 6u];
+    let dom = segment_target(seg, traj);
+    var prev = NO_TARGET;
+    if (seg > 0u && segs[seg].prev_on != 0u) {
+        prev = segment_target(max(seg, 1u) - 1u, traj);
+    }
+    let key = philox_key();
+    for (var blk = 0u; blk <= P / 4u; blk += 1u) {
+        let r = philox4x32_10(vec4<u32>(blk, seg, traj, STREAM_RANDOM_WEIGHTS), key);
+        for (var l = 0u; l < 4u; l++) {
+            let j = 4u * blk + l;
+            if (j >= 1u && j <= P) {
+                let mu = j - 1u;
+                var b = bg;
+                if (mu == dom) {
+                    b = dm;
+                } else if (mu == prev) {
+                    b = pv;
+                }
+                (*w)[mu] = b.x + (b.y - b.x) * uniform_closed_open(r[l]);
+            }
+        }
+    }
+    if (total > 0.0) {
+        var sum = 0.0;
+        for (var mu = 0u; mu < P; mu++) {
+            sum = sum + (*w)[mu];
+        }
+        let scale = total / sum;
+        for (var mu = 0u; mu < P; mu++) {
+            (*w)[mu] = (*w)[mu] * scale;
+        }
+    }
+}
+
+// The input coefficients of segment `seg` for trajectory `traj` (`model::drift::segment_drive`):
+// the table's, or from random weights (IDP α = gain · G w, classic gain · w); `noise_acc` is
+// Ξᵀη for the IDP model's input noise, already reduced over neurons.
+fn segment_coefs(seg: u32, traj: u32, noise_acc: ptr<function, array<f32, P>>, out: ptr<function, array<f32, P>>) {
+    if (RANDOM_WEIGHTS && segs[seg].random != 0u) {
+        var w: array<f32, P>;
+        random_weights(seg, traj, &w);
+        let gain = seg_coef[RW_BASE + seg * 8u + 7u];
+        // Not unrolled (P² work once per dispatch).
+        for (var a = 0u; a < P; a += 1u) {
+            if (IDP) {
+                var s = 0.0;
+                for (var b = 0u; b < P; b++) {
+                    s = s + seg_coef[GRAM_BASE + a * P + b] * w[b];
+                }
+                (*out)[a] = gain * s;
+            } else {
+                (*out)[a] = gain * w[a];
+            }
+        }
+    } else {
+        for (var mu = 0u; mu < P; mu++) {
+            (*out)[mu] = seg_coef[seg * P + mu];
+        }
+    }
+    if (IDP) {
+        for (var mu = 0u; mu < P; mu++) {
+            (*out)[mu] = (*out)[mu] + (*noise_acc)[mu] * INV_N;
+        }
+    }
+}
+
+// The memory whose first passage is watched during segment `seg` (NO_TARGET: none).
+fn fp_memory(seg: u32, traj: u32) -> u32 {
+    if (FP_MEMORY == NO_TARGET) {
+        return segment_target(seg, traj);
+    }
+    return FP_MEMORY;
+}
+
+// Whether abs(m_mem) has reached the first-passage threshold.
+fn fp_reached(m: ptr<function, array<f32, P>>, mem: u32) -> bool {
+    return mem != NO_TARGET && abs((*m)[min(mem, P - 1u)]) >= FP_THRESHOLD;
 }
 
 // Ξᵀη partial sums (every memory at once) over the neuron blocks b0, b0 + stride, ... (IDP
@@ -200,9 +288,24 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (IDP && seg > 0u && segs[max(seg, 1u) - 1u].noise > 0.0) {
         input_noise_partial(seg - 1u, traj, 0u, 1u, &acc_prev);
     }
-    for (var mu = 0u; mu < P; mu++) {
-        cur[mu] = segment_coef(seg, mu, acc_cur[mu]);
-        prev[mu] = select(0.0, segment_coef(max(seg, 1u) - 1u, mu, acc_prev[mu]), seg > 0u);
+    segment_coefs(seg, traj, &acc_cur, &cur);
+    if (seg > 0u) {
+        segment_coefs(seg - 1u, traj, &acc_prev, &prev);
+    }
+    // Retrieval window sums (the segment's last RETR_WINDOW steps) and first passage.
+    let win_start = segment.start + segment.steps - RETR_WINDOW;
+    let retr_here = RETR && params.step_begin + params.step_count > win_start;
+    var racc: array<f32, P>;
+    if (retr_here) {
+        for (var mu = 0u; mu < P; mu++) {
+            racc[mu] = obs[obs_index(seg, mu, t)];
+        }
+    }
+    var fp = NO_STEP;
+    var fp_mem = NO_TARGET;
+    if (FP) {
+        fp = bitcast<u32>(obs[fp_index(t)]);
+        fp_mem = fp_memory(seg, traj);
     }
     // State and overlaps of the current state.
     var xr: array<vec4<f32>, NBR>;
@@ -266,6 +369,14 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
             for (var mu = 0u; mu < P; mu++) {
                 m[mu] = acc[mu] * INV_N;
             }
+            if (RETR && step + 1u > win_start) {
+                for (var mu = 0u; mu < P; mu++) {
+                    racc[mu] = racc[mu] + m[mu];
+                }
+            }
+            if (FP && fp == NO_STEP && fp_reached(&m, fp_mem)) {
+                fp = step + 1u;
+            }
             // Sampling every step happens here; sparser sampling at the loop's stops below (a
             // branch in this loop costs the cheapest steps noticeably on some drivers).
             if (HIST_EVERY == 1u && hist_samples_at(step + 1u)) {
@@ -303,6 +414,14 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
         for (var b = 0u; b < nb_loop(); b++) {
             state[state_index(t, b)] = xr[b];
         }
+    }
+    if (retr_here) {
+        for (var mu = 0u; mu < P; mu++) {
+            obs[obs_index(seg, mu, t)] = racc[mu];
+        }
+    }
+    if (FP) {
+        obs[fp_index(t)] = bitcast<f32>(fp);
     }
     if (bad != NO_STEP) {
         report_non_finite(bad, traj);
@@ -351,9 +470,11 @@ fn step_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
         wg_partial[lid * P + mu] = noise_acc[mu];
     }
     group_reduce(lid);
+    var reduced: array<f32, P>;
     for (var mu = 0u; mu < P; mu++) {
-        cur[mu] = segment_coef(seg, mu, wg_sum[mu]);
+        reduced[mu] = wg_sum[mu];
     }
+    segment_coefs(seg, traj, &reduced, &cur);
     var noise_acc_prev: array<f32, P>;
     if (noise_prev) {
         input_noise_partial(max(seg, 1u) - 1u, traj, lid, WG_GROUP, &noise_acc_prev);
@@ -363,7 +484,25 @@ fn step_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
     }
     group_reduce(lid);
     for (var mu = 0u; mu < P; mu++) {
-        prev[mu] = select(0.0, segment_coef(max(seg, 1u) - 1u, mu, wg_sum[mu]), seg > 0u);
+        reduced[mu] = wg_sum[mu];
+    }
+    if (seg > 0u) {
+        segment_coefs(seg - 1u, traj, &reduced, &prev);
+    }
+    // Retrieval window sums and first passage (every invocation keeps them; invocation 0 writes).
+    let win_start = segment.start + segment.steps - RETR_WINDOW;
+    let retr_here = RETR && params.step_begin + params.step_count > win_start;
+    var racc: array<f32, P>;
+    if (retr_here) {
+        for (var mu = 0u; mu < P; mu++) {
+            racc[mu] = obs[obs_index(seg, mu, t)];
+        }
+    }
+    var fp = NO_STEP;
+    var fp_mem = NO_TARGET;
+    if (FP) {
+        fp = bitcast<u32>(obs[fp_index(t)]);
+        fp_mem = fp_memory(seg, traj);
     }
     // Overlaps of the current state.
     var acc: array<f32, P>;
@@ -416,6 +555,14 @@ fn step_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
         for (var mu = 0u; mu < P; mu++) {
             m[mu] = wg_sum[mu] * INV_N;
         }
+        if (RETR && step + 1u > win_start) {
+            for (var mu = 0u; mu < P; mu++) {
+                racc[mu] = racc[mu] + m[mu];
+            }
+        }
+        if (FP && fp == NO_STEP && fp_reached(&m, fp_mem)) {
+            fp = step + 1u;
+        }
         if ((step + 1u) % SAVE_EVERY == 0u) {
             let slot = save_slot(step + 1u);
             for (var mu = lid; mu < P; mu += WG_GROUP) {
@@ -445,6 +592,14 @@ fn step_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
                 hist_record(m[min(HIST_A0, P - 1u)], m[min(HIST_A1, P - 1u)], t);
             }
         }
+    }
+    if (lid == 0u && retr_here) {
+        for (var mu = 0u; mu < P; mu++) {
+            obs[obs_index(seg, mu, t)] = racc[mu];
+        }
+    }
+    if (lid == 0u && FP) {
+        obs[fp_index(t)] = bitcast<f32>(fp);
     }
     if (bad != NO_STEP) {
         report_non_finite(bad, traj);

@@ -12,6 +12,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::io::{self, NpyStream};
 use crate::observe::OverlapSums;
+use crate::observe::retrieval::{self, PassageStats, RetrievalStats};
 use crate::plan::{BLOCK, Plan};
 
 /// A contiguous range of global trajectory indices; `first` is a multiple of [`BLOCK`].
@@ -39,6 +40,9 @@ pub trait Sink {
     fn final_state(&mut self, states: &[f32]) -> Result<()>;
     /// Histogram counts (cells, then out-of-range) to add.
     fn histogram(&mut self, counts: &[u64]) -> Result<()>;
+    /// The retrieval / first-passage observer's values for the whole chunk, [trajectory][S·P
+    /// + 1] (see [`Plan::obs_per_trajectory`]).
+    fn trajectory_observations(&mut self, obs: &[f32]) -> Result<()>;
     /// Trajectory-steps completed since the last call.
     fn progress(&mut self, trajectory_steps: u64);
 }
@@ -92,6 +96,29 @@ pub struct Outputs {
     pub histogram: Option<Vec<u64>>,
     /// [M][T] per-trajectory energies when asked for and collected in memory.
     pub energy: Option<Vec<f32>>,
+    /// Retrieval aggregates (with observe.retrieval).
+    pub retrieval: Option<RetrievalStats>,
+    /// First-passage counts (with observe.first_passage).
+    pub passages: Option<PassageStats>,
+    /// In memory (no output directory): raw observer values [M][S·P + 1], and per trajectory
+    /// targets and retrieved memories [M][S] and first-passage times [M].
+    pub observations: Option<Vec<f32>>,
+    pub targets: Option<Vec<i32>>,
+    pub retrieved: Option<Vec<i32>>,
+    pub passage: Option<Vec<f32>>,
+}
+
+/// Per-trajectory observer outputs: in memory, or streamed to NPY files.
+#[derive(Default)]
+struct TrajectoryFiles {
+    raw: Option<Vec<f32>>,
+    targets: Option<NpyStream<i32>>,
+    retrieved: Option<NpyStream<i32>>,
+    signs: Option<NpyStream<i8>>,
+    passage: Option<NpyStream<f32>>,
+    targets_mem: Vec<i32>,
+    retrieved_mem: Vec<i32>,
+    passage_mem: Vec<f32>,
 }
 
 struct Collector<'a> {
@@ -106,6 +133,11 @@ struct Collector<'a> {
     finals_file: Option<NpyStream<f32>>,
     energy_file: Option<NpyStream<f32>>,
     energy_mem: Option<Vec<f32>>,
+    chunk_first: u64,
+    retrieval: Option<RetrievalStats>,
+    passages: Option<PassageStats>,
+    traj_files: TrajectoryFiles,
+    in_memory: bool,
     bar: ProgressBar,
     bar_shown: bool,
     quiet: bool,
@@ -149,6 +181,31 @@ impl Sink for Collector<'_> {
         );
         for (a, b) in h.iter_mut().zip(counts) {
             *a += b;
+        }
+        Ok(())
+    }
+
+    fn trajectory_observations(&mut self, obs: &[f32]) -> Result<()> {
+        let d = retrieval::digest(self.plan, self.chunk_first, obs, self.retrieval.as_mut(), self.passages.as_mut());
+        let f = &mut self.traj_files;
+        if self.in_memory {
+            f.raw.get_or_insert_with(Vec::new).extend_from_slice(obs);
+            f.targets_mem.extend_from_slice(&d.targets);
+            f.retrieved_mem.extend_from_slice(&d.retrieved);
+            f.passage_mem.extend_from_slice(&d.passage);
+            return Ok(());
+        }
+        if let Some(s) = f.targets.as_mut() {
+            s.push(&d.targets)?;
+        }
+        if let Some(s) = f.retrieved.as_mut() {
+            s.push(&d.retrieved)?;
+        }
+        if let Some(s) = f.signs.as_mut() {
+            s.push(&d.signs)?;
+        }
+        if let Some(s) = f.passage.as_mut() {
+            s.push(&d.passage)?;
         }
         Ok(())
     }
@@ -231,6 +288,27 @@ pub fn simulate(plan: &Plan, backend: &mut dyn Backend, dir: Option<&Path>, quie
             _ => None,
         },
         energy_mem: (dir.is_none() && plan.energy_per_trajectory).then(Vec::new),
+        chunk_first: 0,
+        retrieval: plan.retrieval.map(|_| RetrievalStats::new(plan)),
+        passages: plan.first_passage.map(|_| PassageStats::default()),
+        traj_files: match dir {
+            Some(d) => {
+                let ms = [m, plan.segments.len() as u64];
+                let r = plan.retrieval.is_some();
+                TrajectoryFiles {
+                    targets: if r { Some(NpyStream::create(&d.join("retrieval_targets.npy"), &ms)?) } else { None },
+                    retrieved: if r { Some(NpyStream::create(&d.join("retrieved.npy"), &ms)?) } else { None },
+                    signs: if r { Some(NpyStream::create(&d.join("retrieved_sign.npy"), &ms)?) } else { None },
+                    passage: match plan.first_passage {
+                        Some(_) => Some(NpyStream::create(&d.join("first_passage.npy"), &[m])?),
+                        None => None,
+                    },
+                    ..Default::default()
+                }
+            }
+            None => TrajectoryFiles::default(),
+        },
+        in_memory: dir.is_none(),
         bar,
         bar_shown: false,
         quiet,
@@ -238,6 +316,7 @@ pub fn simulate(plan: &Plan, backend: &mut dyn Backend, dir: Option<&Path>, quie
     };
     for chunk in chunks(plan, backend) {
         col.chunk_count = chunk.count as usize;
+        col.chunk_first = chunk.first;
         if plan.per_trajectory_saves() {
             col.chunk_overlaps = vec![f32::NAN; chunk.count as usize * plan.n_saves() * plan.q()];
         }
@@ -256,7 +335,24 @@ pub fn simulate(plan: &Plan, backend: &mut dyn Backend, dir: Option<&Path>, quie
     if let Some(f) = col.energy_file.take() {
         f.finish()?;
     }
+    let mut tf = std::mem::take(&mut col.traj_files);
+    for s in [tf.targets.take(), tf.retrieved.take()].into_iter().flatten() {
+        s.finish()?;
+    }
+    if let Some(s) = tf.signs.take() {
+        s.finish()?;
+    }
+    if let Some(s) = tf.passage.take() {
+        s.finish()?;
+    }
+    let mem = col.in_memory && plan.observes_trajectories();
     Ok(Outputs {
+        retrieval: col.retrieval,
+        passages: col.passages,
+        observations: if mem { Some(tf.raw.unwrap_or_default()) } else { None },
+        targets: (mem && plan.retrieval.is_some()).then_some(tf.targets_mem),
+        retrieved: (mem && plan.retrieval.is_some()).then_some(tf.retrieved_mem),
+        passage: (mem && plan.first_passage.is_some()).then_some(tf.passage_mem),
         times: plan.save_times(),
         sums: col.sums,
         overlaps: col.overlaps_mem,
@@ -372,6 +468,15 @@ pub fn run_to_dir(plan: &Plan, backend: &mut dyn Backend, dir: &Path, quiet: boo
         let title = format!("{} — stationary density estimate", plan.spec.name);
         files.extend(crate::observe::histogram::write(dir, hp, counts, &marks, &title)?);
     }
+    if let Some(r) = &out.retrieval {
+        io::write_json(&dir.join("retrieval.json"), &r.to_json())?;
+        files.extend(
+            ["retrieval.json", "retrieved.npy", "retrieved_sign.npy", "retrieval_targets.npy"].map(String::from),
+        );
+    }
+    if out.passages.is_some() {
+        files.push("first_passage.npy".into());
+    }
     files.push("run.json".into());
     let summary = RunSummary {
         wall_s,
@@ -393,6 +498,15 @@ pub fn run_to_dir(plan: &Plan, backend: &mut dyn Backend, dir: &Path, quiet: boo
         "trajectory_steps_per_s": summary.trajectory_steps_per_s,
         "neuron_steps_per_s": summary.neuron_steps_per_s,
         "files": files,
+        "retrieval": out.retrieval.as_ref().map(|r| {
+            let (acc, se) = r.overall();
+            serde_json::json!({
+                "accuracy": acc,
+                "accuracy_stderr": se,
+                "per_segment": (0..plan.segments.len()).map(|k| r.accuracy(k)).collect::<Vec<_>>(),
+            })
+        }),
+        "first_passage": out.passages.as_ref().map(|p| p.to_json(plan)),
     });
     io::write_json(&dir.join("run.json"), &run_json)?;
     Ok(summary)

@@ -101,6 +101,22 @@ impl HistogramPlan {
     }
 }
 
+/// The retrieval observer: per trajectory and segment, the overlaps averaged over the
+/// segment's last `window_steps` steps (the values after each of those steps).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetrievalPlan {
+    pub threshold: f32,
+    pub window_steps: u32,
+}
+
+/// First passage: the first step count after which abs(m_memory) ≥ threshold (t = 0 included).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FirstPassagePlan {
+    /// None: the target (dominant memory) of the segment in effect.
+    pub memory: Option<u32>,
+    pub threshold: f32,
+}
+
 #[derive(Debug, Clone)]
 pub struct Plan {
     /// The resolved spec (defaults filled in), written to run.json.
@@ -135,6 +151,10 @@ pub struct Plan {
     /// Save the energy with the overlaps (as quantity P of each save).
     pub energy: bool,
     pub energy_per_trajectory: bool,
+    pub retrieval: Option<RetrievalPlan>,
+    pub first_passage: Option<FirstPassagePlan>,
+    /// The memories' Gram matrix G = ΞᵀΞ/N in f32, row-major [P][P] (IDP random weights: α = G w).
+    pub gram: Vec<f32>,
     pub backend: BackendChoice,
     pub adapter: Option<String>,
     pub layout: LayoutChoice,
@@ -201,6 +221,26 @@ impl Plan {
     /// Number of 4-neuron blocks (neuron i is lane i % 4 of block i / 4).
     pub fn neuron_blocks(&self) -> usize {
         self.n.div_ceil(4)
+    }
+
+    /// True when some segment draws per-trajectory random weights.
+    pub fn has_random_weights(&self) -> bool {
+        self.segments.iter().any(|s| s.random.is_some())
+    }
+
+    /// Whether the backends must record per-trajectory observations at segment ends or first
+    /// passages.
+    pub fn observes_trajectories(&self) -> bool {
+        self.retrieval.is_some() || self.first_passage.is_some()
+    }
+
+    /// Values the retrieval / first-passage observer keeps per trajectory: S·P window sums
+    /// (with retrieval), then one first-passage step count.
+    pub fn obs_per_trajectory(&self) -> usize {
+        if !self.observes_trajectories() {
+            return 0;
+        }
+        self.segments.len() * self.p + 1
     }
 
     /// True when some segment needs a per-neuron input term (classic model with a `vector`

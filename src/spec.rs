@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::input;
 use crate::model::memories::{self, Memories};
-use crate::plan::{BackendChoice, HistogramPlan, InitialPlan, LayoutChoice, ModelKind, Plan};
+use crate::plan::{
+    BackendChoice, FirstPassagePlan, HistogramPlan, InitialPlan, LayoutChoice, ModelKind, Plan, RetrievalPlan,
+};
 
 /// A spec value that is wrong: `field` is its dotted path, `message` says what is accepted.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -49,6 +51,10 @@ pub struct Spec {
     pub observe: ObserveSpec,
     #[serde(default)]
     pub run: RunSpec,
+    /// A parameter sweep: dotted spec paths → lists of values (see `crate::sweep`). Only
+    /// `idpsim run` reads it; the point itself is the rest of the spec.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sweep: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 fn default_name() -> String {
@@ -143,6 +149,70 @@ pub struct SegmentSpec {
     /// Std of a per-trajectory Gaussian corruption of u, fixed within the segment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub noise: Option<f64>,
+    /// Per-trajectory random mixture weights (the authors' recipe by default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub random_weights: Option<RandomWeightsSpec>,
+}
+
+/// Per-trajectory random input weights (THEORY.md §6): every memory's weight is drawn from
+/// `background`, the dominant memory's from `dominant`, the previous segment's dominant
+/// memory's from `previous`; then the weights are scaled so they sum to `normalize_sum`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RandomWeightsSpec {
+    #[serde(default = "default_background")]
+    pub background: [f64; 2],
+    #[serde(default = "default_dominant")]
+    pub dominant: [f64; 2],
+    /// null: the previous dominant memory gets a background weight.
+    #[serde(default = "default_previous")]
+    pub previous: Option<[f64; 2]>,
+    /// "sqrt_pn" (Σw = √(PN)), a positive number, or null (no scaling).
+    #[serde(default = "default_normalize")]
+    pub normalize_sum: Option<NormalizeSum>,
+    /// A memory index, or "random" (drawn per trajectory). Default: the segment's position
+    /// modulo P.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dominant_memory: Option<DominantMemory>,
+}
+
+impl Default for RandomWeightsSpec {
+    fn default() -> Self {
+        RandomWeightsSpec {
+            background: default_background(),
+            dominant: default_dominant(),
+            previous: default_previous(),
+            normalize_sum: default_normalize(),
+            dominant_memory: None,
+        }
+    }
+}
+
+fn default_background() -> [f64; 2] {
+    [0.8, 1.5]
+}
+fn default_dominant() -> [f64; 2] {
+    [2.0, 3.5]
+}
+fn default_previous() -> Option<[f64; 2]> {
+    Some([0.2, 0.6])
+}
+fn default_normalize() -> Option<NormalizeSum> {
+    Some(NormalizeSum::Rule("sqrt_pn".into()))
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum NormalizeSum {
+    Value(f64),
+    Rule(String),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum DominantMemory {
+    Index(usize),
+    Rule(String),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -236,6 +306,41 @@ pub struct ObserveSpec {
     /// Energy E(x; u) of every trajectory, saved with the overlaps.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub energy: Option<EnergySpec>,
+    /// The memory each trajectory retrieves at the end of every segment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retrieval: Option<RetrievalSpec>,
+    /// The first time abs(m_memory) reaches a threshold, per trajectory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_passage: Option<FirstPassageSpec>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RetrievalSpec {
+    /// A trajectory retrieves memory μ when abs(m_μ) is the largest overlap and ≥ threshold.
+    #[serde(default = "default_threshold")]
+    pub threshold: f64,
+    /// Average the overlaps over this final part of each segment (time units; default dt, i.e.
+    /// the value at the segment's end).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FirstPassageSpec {
+    /// A memory index, or "target" (the dominant memory of the segment in effect).
+    #[serde(default = "default_fp_memory")]
+    pub memory: DominantMemory,
+    #[serde(default = "default_threshold")]
+    pub threshold: f64,
+}
+
+fn default_threshold() -> f64 {
+    0.9
+}
+fn default_fp_memory() -> DominantMemory {
+    DominantMemory::Rule("target".into())
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -433,6 +538,52 @@ impl Spec {
             }
         };
 
+        let retrieval = match &self.observe.retrieval {
+            None => None,
+            Some(r) => {
+                check_threshold("observe.retrieval.threshold", r.threshold)?;
+                let window_steps = match r.window {
+                    None => 1,
+                    Some(w) => {
+                        check_positive("observe.retrieval.window", w)?;
+                        steps_of("observe.retrieval.window", w, dt)?
+                    }
+                };
+                if let Some((k, sg)) = segments.iter().enumerate().find(|(_, s)| s.steps < window_steps) {
+                    return Err(SpecError::new(
+                        "observe.retrieval.window",
+                        format!(
+                            "{} is longer than segment {k} ({}); the window must fit in every segment",
+                            window_steps as f64 * dt,
+                            sg.steps as f64 * dt
+                        ),
+                    ));
+                }
+                Some(RetrievalPlan { threshold: r.threshold as f32, window_steps })
+            }
+        };
+        let first_passage = match &self.observe.first_passage {
+            None => None,
+            Some(f) => {
+                check_threshold("observe.first_passage.threshold", f.threshold)?;
+                let memory = match &f.memory {
+                    DominantMemory::Index(i) if *i < p => Some(*i as u32),
+                    DominantMemory::Rule(r) if r == "target" => None,
+                    other => {
+                        return Err(SpecError::new(
+                            "observe.first_passage.memory",
+                            format!(
+                                "{} is not accepted; give a memory index 0 to {} or \"target\"",
+                                serde_json::to_string(other).unwrap_or_default(),
+                                p - 1
+                            ),
+                        ));
+                    }
+                };
+                Some(FirstPassagePlan { memory, threshold: f.threshold as f32 })
+            }
+        };
+
         let saves = (total_steps / save_every) as u64 + 1;
         if saves * p as u64 > MAX_SAVED_VALUES {
             return Err(SpecError::new(
@@ -483,12 +634,23 @@ impl Spec {
         if let Some(e) = resolved.observe.energy.as_mut() {
             e.every = Some(save_every as f64 * dt);
         }
+        if let Some(r) = resolved.observe.retrieval.as_mut() {
+            r.window = Some(retrieval.as_ref().map_or(1, |r| r.window_steps) as f64 * dt);
+        }
+        for (k, seg) in resolved.input.segments.iter_mut().enumerate() {
+            if let Some(rw) = seg.random_weights.as_mut()
+                && rw.dominant_memory.is_none()
+            {
+                rw.dominant_memory = Some(DominantMemory::Index(k % p));
+            }
+        }
         if let MemoriesSpec::Hadamard { columns, p, .. } = &mut resolved.memories
             && columns.is_none()
         {
             *columns = Some((0..*p).collect());
         }
 
+        let gram = memories.gram().iter().map(|&g| g as f32).collect();
         Ok(Plan {
             spec: resolved,
             model,
@@ -514,6 +676,9 @@ impl Spec {
             histogram,
             energy,
             energy_per_trajectory,
+            retrieval,
+            first_passage,
+            gram,
             backend,
             adapter: self.run.adapter.clone(),
             layout,
@@ -642,6 +807,14 @@ fn initial_plan(spec: &InitialSpec, mem: &Memories) -> SpecResult<InitialPlan> {
             InitialPlan::Memory { index: *index, amplitude: *amplitude as f32, jitter: *jitter as f32 }
         }
     })
+}
+
+fn check_threshold(field: &str, v: f64) -> SpecResult<()> {
+    if v.is_finite() && v > 0.0 && v <= 1.0 {
+        Ok(())
+    } else {
+        Err(SpecError::new(field, format!("{v} is not accepted; an overlap threshold must be in (0, 1]")))
+    }
 }
 
 pub(crate) fn check_finite(field: &str, v: f64) -> SpecResult<()> {

@@ -9,6 +9,7 @@ use anyhow::Result;
 
 use crate::engine::{Backend, Chunk, RunError, Sink};
 use crate::model::drift::{Drive, activation, energy, segment_drive, step_coefficients};
+use crate::model::input::segment_target;
 use crate::observe;
 use crate::plan::{InitialPlan, Plan};
 use crate::rng::{self, stream};
@@ -111,8 +112,39 @@ pub fn integrate_recording(
     trajectory: u64,
     saves: &mut [f32],
     x_out: &mut [f32],
+    hist: Option<&mut [u64]>,
+    path: Option<&mut Vec<f32>>,
+) -> Result<(), u32> {
+    integrate_observed(plan, trajectory, saves, x_out, hist, path, None)
+}
+
+/// First-passage value meaning "never".
+pub const NO_STEP: u32 = u32::MAX;
+
+/// First passage after `done` steps: records `done` in `fp` (a step count stored as f32 bits,
+/// [`NO_STEP`] until then) when abs(m_memory) ≥ threshold; memory None follows `target`.
+#[inline]
+pub fn check_first_passage(plan: &Plan, m: &[f32], target: Option<u32>, done: u32, fp: &mut f32) {
+    if let Some(f) = plan.first_passage
+        && fp.to_bits() == NO_STEP
+        && let Some(mem) = f.memory.or(target)
+        && m[mem as usize].abs() >= f.threshold
+    {
+        *fp = f32::from_bits(done);
+    }
+}
+
+/// [`integrate_recording`], also accumulating the retrieval observer's window sums and the
+/// first passage into `obs` ([segment][P] sums, then the first-passage step as f32 bits; see
+/// [`Plan::obs_per_trajectory`]).
+pub fn integrate_observed(
+    plan: &Plan,
+    trajectory: u64,
+    saves: &mut [f32],
+    x_out: &mut [f32],
     mut hist: Option<&mut [u64]>,
     mut path: Option<&mut Vec<f32>>,
+    mut obs: Option<&mut [f32]>,
 ) -> Result<(), u32> {
     let (n, p, q) = (plan.n, plan.p, plan.q());
     let nb = plan.neuron_blocks();
@@ -131,12 +163,20 @@ pub fn integrate_recording(
         let e = energy(plan, &x, &m, &Drive::zero(p), &segment_drive(plan, 0, trajectory), s, on);
         saves[p] = e;
     }
+    let fp_slot = plan.segments.len() * p;
+    if let Some(o) = obs.as_deref_mut() {
+        o.fill(0.0);
+        o[fp_slot] = f32::from_bits(NO_STEP);
+        check_first_passage(plan, &m, segment_target(plan, 0, trajectory), 0, &mut o[fp_slot]);
+    }
     let mut c = vec![0f32; p];
     let mut v = vec![0f32; n];
     let has_vector = plan.has_vector_input();
     for (seg, sp) in plan.segments.iter().enumerate() {
         let prev = if seg > 0 { segment_drive(plan, seg - 1, trajectory) } else { Drive::zero(p) };
         let cur = segment_drive(plan, seg, trajectory);
+        let target = segment_target(plan, seg, trajectory);
+        let seg_end = sp.start_step + sp.steps;
         let mut acc = vec![0f32; p];
         for local in 0..sp.steps {
             let step = sp.start_step + local;
@@ -176,6 +216,16 @@ pub fn integrate_recording(
                 m[mu] = acc[mu] * inv_n;
             }
             let done = step + 1;
+            if let Some(o) = obs.as_deref_mut() {
+                if let Some(r) = plan.retrieval
+                    && done > seg_end - r.window_steps
+                {
+                    for mu in 0..p {
+                        o[seg * p + mu] += m[mu];
+                    }
+                }
+                check_first_passage(plan, &m, target, done, &mut o[fp_slot]);
+            }
             if let (Some(hp), Some(h)) = (plan.histogram.as_ref(), hist.as_deref_mut())
                 && hp.samples_at(done)
             {
@@ -220,20 +270,26 @@ impl Backend for CpuBackend {
         // Per trajectory: saves [t][p] and the final state [n].
         let mut saves = vec![0f32; count * t * p];
         let mut finals = vec![0f32; count * n];
+        // Per trajectory: retrieval sums and first passage (at least one slot so chunks_mut works).
+        let ob = plan.obs_per_trajectory().max(1);
+        let mut obs = vec![0f32; count * ob];
         let per_thread = count.div_ceil(self.threads).max(1);
         let hist_len = plan.histogram.as_ref().map_or(0, |h| h.cells() + 1);
         let results: Vec<WorkerResult> = std::thread::scope(|scope| {
             let handles: Vec<_> = saves
                 .chunks_mut(per_thread * t * p)
                 .zip(finals.chunks_mut(per_thread * n))
+                .zip(obs.chunks_mut(per_thread * ob))
                 .enumerate()
-                .map(|(k, (sv, fx))| {
+                .map(|(k, ((sv, fx), ox))| {
                     scope.spawn(move || {
                         let mut hist = vec![0u64; hist_len];
-                        for (j, (s1, f1)) in sv.chunks_mut(t * p).zip(fx.chunks_mut(n)).enumerate() {
+                        let rows = sv.chunks_mut(t * p).zip(fx.chunks_mut(n)).zip(ox.chunks_mut(ob));
+                        for (j, ((s1, f1), o1)) in rows.enumerate() {
                             let traj = chunk.first + (k * per_thread + j) as u64;
                             let h = (hist_len > 0).then_some(&mut hist[..]);
-                            if let Err(step) = integrate(plan, traj, s1, f1, h) {
+                            let o = plan.observes_trajectories().then_some(o1);
+                            if let Err(step) = integrate_observed(plan, traj, s1, f1, h, None, o) {
                                 return (Some((traj, step)), hist);
                             }
                         }
@@ -267,6 +323,9 @@ impl Backend for CpuBackend {
         }
         if hist_len > 0 {
             sink.histogram(&hist)?;
+        }
+        if plan.observes_trajectories() {
+            sink.trajectory_observations(&obs)?;
         }
         sink.progress(chunk.count * plan.total_steps as u64);
         if plan.final_state {

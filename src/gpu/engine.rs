@@ -50,7 +50,8 @@ impl GpuBackend {
         let by_state = binding / (nb * 16);
         let by_saves = binding.min(SAVES_BUDGET) / (2 * plan.q() as u64 * 4);
         let by_dispatch = if group { MAX_GROUPS } else { MAX_GROUPS * WG_THREAD as u64 };
-        let lim = by_state.min(by_saves).min(by_dispatch);
+        let by_obs = binding / (plan.obs_per_trajectory() as u64 * 4).max(1);
+        let lim = by_state.min(by_saves).min(by_dispatch).min(by_obs);
         (lim / BLOCK) * BLOCK
     }
 
@@ -94,7 +95,8 @@ impl GpuBackend {
             self.pipelines = Some(Pipelines::new(&self.ctx, consts)?);
         }
         let tables = Tables::from_plan(plan);
-        let want = (max_count, plan.per_trajectory_saves(), plan.final_state, plan.n_saves());
+        let want =
+            (max_count, plan.per_trajectory_saves(), plan.final_state, plan.n_saves(), plan.obs_per_trajectory());
         if self.resources.as_ref().is_none_or(|r| r.tables != tables || r.key != want) {
             let pipes = self.pipelines.as_ref().expect("built above");
             self.resources = Some(Resources::new(&self.ctx, pipes, tables, plan, max_count)?);
@@ -116,7 +118,10 @@ fn loop_cost(plan: &Plan, group: bool) -> (u64, u64) {
     let reduce = if group { (plan.p as u64).div_ceil(lanes) } else { 0 };
     // Saving the energy adds a pass over the blocks at each save (at most every step).
     let energy = if plan.energy { blocks + 1 } else { 0 };
-    (3 * blocks + 4 + 3 * reduce, blocks + 2 + 2 * reduce + energy)
+    // Random weights: for the current and previous segments, P / 4 + 1 Philox blocks and the
+    // P rows of α = G w.
+    let random = if plan.has_random_weights() { 2 * (plan.p as u64 + plan.p as u64 / 4 + 2) } else { 0 };
+    (3 * blocks + 4 + 3 * reduce + random, blocks + 2 + 2 * reduce + energy)
 }
 
 /// The most steps a dispatch may take under [`LOOP_BUDGET`] (0 if not even one fits).
@@ -231,6 +236,9 @@ impl Backend for GpuBackend {
             if hist_bytes > 0 {
                 enc.clear_buffer(&pr.hist, 0, None);
             }
+            if first && plan.observes_trajectories() {
+                enc.clear_buffer(&pr.obs, 0, None);
+            }
             {
                 let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
                     label: Some("idpsim.pass"),
@@ -338,6 +346,26 @@ impl Backend for GpuBackend {
             first = false;
         }
 
+        if plan.observes_trajectories() {
+            let rb = pr.obs_readback.as_ref().expect("allocated with the observers");
+            let ob = plan.obs_per_trajectory();
+            let bytes = count * ob as u64 * 4;
+            let mut enc =
+                ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("idpsim.obs") });
+            enc.copy_buffer_to_buffer(&pr.obs, 0, rb, 0, bytes);
+            ctx.queue.submit([enc.finish()]);
+            let data = ctx.read_buffer(rb, bytes)?;
+            let dev: &[f32] = bytemuck::cast_slice(&data);
+            // Device layout [value][trajectory] → the sink's [trajectory][value].
+            let c = count as usize;
+            let mut host = vec![0f32; dev.len()];
+            for k in 0..ob {
+                for t in 0..c {
+                    host[t * ob + k] = dev[k * c + t];
+                }
+            }
+            sink.trajectory_observations(&host)?;
+        }
         if plan.final_state {
             let rb = pr.state_readback.as_ref().expect("allocated with final_state");
             let bytes = count * nb * 16;

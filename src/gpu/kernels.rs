@@ -81,6 +81,14 @@ pub struct KernelConsts {
     pub hist: Option<crate::plan::HistogramPlan>,
     /// Save the energy as quantity P of each save.
     pub energy: bool,
+    /// Segments in the schedule.
+    pub segments: u32,
+    /// Some segment draws per-trajectory random weights.
+    pub random_weights: bool,
+    /// The retrieval observer's window (steps), if any.
+    pub retr_window: Option<u32>,
+    /// First passage: (memory or NO_TARGET for the target, threshold).
+    pub first_passage: Option<(u32, f32)>,
 }
 
 impl KernelConsts {
@@ -110,6 +118,10 @@ impl KernelConsts {
             int64: false,
             hist: plan.histogram.clone(),
             energy: plan.energy,
+            segments: plan.segments.len() as u32,
+            random_weights: plan.has_random_weights(),
+            retr_window: plan.retrieval.map(|r| r.window_steps),
+            first_passage: plan.first_passage.map(|f| (f.memory.unwrap_or(u32::MAX), f.threshold)),
         }
     }
 }
@@ -187,7 +199,19 @@ pub fn header(k: &KernelConsts) -> String {
          const INIT_KIND: u32 = {ik}u;\nconst INIT_STD: f32 = {istd};\nconst INIT_AMPLITUDE: f32 = {iamp};\n\
          const INIT_JITTER: f32 = {ijit};\nconst INIT_INDEX: u32 = {iidx}u;\nconst VB: u32 = {vb}u;\n\
          {xi_decl}\n{mulhi}\n{hist}\
-         const ENERGY: bool = {energy};\nconst Q: u32 = {q}u;\nconst LN_2: f32 = {ln2};\n",
+         const ENERGY: bool = {energy};\nconst Q: u32 = {q}u;\nconst LN_2: f32 = {ln2};\n\
+         const SEGMENTS: u32 = {segs}u;\nconst RANDOM_WEIGHTS: bool = {rw};\nconst GRAM_BASE: u32 = {gram}u;\n\
+         const RW_BASE: u32 = {rwb}u;\nconst RETR: bool = {retr};\nconst RETR_WINDOW: u32 = {rwin}u;\n\
+         const FP: bool = {fp};\nconst FP_MEMORY: u32 = {fpm}u;\nconst FP_THRESHOLD: f32 = {fpt};\n",
+        segs = k.segments,
+        rw = k.random_weights,
+        gram = k.segments * k.p,
+        rwb = k.segments * k.p + k.p * k.p,
+        retr = k.retr_window.is_some(),
+        rwin = k.retr_window.unwrap_or(1),
+        fp = k.first_passage.is_some(),
+        fpm = k.first_passage.map_or(u32::MAX, |f| f.0),
+        fpt = lit(k.first_passage.map_or(1.0, |f| f.1)),
         n = k.n,
         nb = k.n.div_ceil(4),
         p = k.p,

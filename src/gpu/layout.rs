@@ -29,13 +29,21 @@ pub struct Segment {
     pub ramp: u32,
     pub pulse: u32,
     pub noise: f32,
-    pub _pad0: u32,
-    pub _pad1: u32,
-    pub _pad2: u32,
+    /// 1 when the segment draws per-trajectory random weights.
+    pub random: u32,
+    /// The fixed target memory, [`NO_TARGET`] or [`RANDOM_TARGET`].
+    pub dominant: u32,
+    /// 1 when the previous segment's dominant memory gets the `previous` weight bounds.
+    pub prev_on: u32,
 }
 
 const _: () = assert!(std::mem::size_of::<Params>() == 48);
 const _: () = assert!(std::mem::size_of::<Segment>() == 32);
+
+/// `Segment::target` of a segment without a target.
+pub const NO_TARGET: u32 = u32::MAX;
+/// `Segment::target` of a segment whose target is drawn per trajectory.
+pub const RANDOM_TARGET: u32 = u32::MAX - 1;
 
 /// `Segment::pulse` when the input stays on for the whole segment.
 pub const NO_PULSE: u32 = u32::MAX;

@@ -7,7 +7,7 @@ use wgpu::util::DeviceExt;
 
 use super::context::GpuContext;
 use super::kernels::{self, KernelConsts, XiFormat};
-use super::layout::{NO_PULSE, Params, Segment};
+use super::layout::{NO_PULSE, NO_TARGET, Params, RANDOM_TARGET, Segment};
 use crate::observe::MOMENTS;
 use crate::plan::{BLOCK, InitialPlan, Plan};
 
@@ -34,7 +34,7 @@ impl Pipelines {
             label: Some("idpsim.kernels"),
             source: wgpu::ShaderSource::Wgsl(source.into()),
         });
-        let entries: Vec<wgpu::BindGroupLayoutEntry> = (0..11u32)
+        let entries: Vec<wgpu::BindGroupLayoutEntry> = (0..12u32)
             .map(|binding| wgpu::BindGroupLayoutEntry {
                 binding,
                 visibility: wgpu::ShaderStages::COMPUTE,
@@ -122,10 +122,36 @@ impl Tables {
                 ramp: s.ramp_steps,
                 pulse: s.pulse_steps.unwrap_or(NO_PULSE),
                 noise: s.noise,
-                ..Default::default()
+                random: s.random.is_some() as u32,
+                dominant: match &s.random {
+                    Some(rw) if rw.dominant_memory.is_none() => RANDOM_TARGET,
+                    _ => s.target.unwrap_or(NO_TARGET),
+                },
+                prev_on: s.random.as_ref().is_some_and(|rw| rw.previous.is_some()) as u32,
             })
             .collect();
-        let seg_coef: Vec<f32> = plan.segments.iter().flat_map(|s| s.coef.iter().copied()).collect();
+        let mut seg_coef: Vec<f32> = plan.segments.iter().flat_map(|s| s.coef.iter().copied()).collect();
+        if plan.has_random_weights() {
+            // The Gram matrix at GRAM_BASE, then 8 values per segment at RW_BASE.
+            seg_coef.extend_from_slice(&plan.gram);
+            for s in &plan.segments {
+                let mut row = [0f32; 8];
+                if let Some(rw) = &s.random {
+                    let pv = rw.previous.unwrap_or([0.0; 2]);
+                    row = [
+                        rw.background[0],
+                        rw.background[1],
+                        rw.dominant[0],
+                        rw.dominant[1],
+                        pv[0],
+                        pv[1],
+                        rw.normalize.unwrap_or(0.0),
+                        rw.gain,
+                    ];
+                }
+                seg_coef.extend_from_slice(&row);
+            }
+        }
         let mut seg_vec = vec![0f32; 4];
         if plan.has_vector_input() {
             seg_vec = vec![0f32; plan.segments.len() * nb * 4];
@@ -151,7 +177,7 @@ pub fn hist_bytes(plan: &Plan) -> u64 {
 pub struct Resources {
     pub tables: Tables,
     /// (max chunk, per_trajectory, final_state, saves) the buffers were sized for.
-    pub key: (u64, bool, bool, usize),
+    pub key: (u64, bool, bool, usize, usize),
     pub max_count: u64,
     pub slot_capacity: u64,
     pub param_stride: u64,
@@ -164,6 +190,9 @@ pub struct Resources {
     pub hist: wgpu::Buffer,
     pub readback: wgpu::Buffer,
     pub state_readback: Option<wgpu::Buffer>,
+    /// Retrieval sums and first passages ([`Plan::obs_per_trajectory`] values per trajectory).
+    pub obs: wgpu::Buffer,
+    pub obs_readback: Option<wgpu::Buffer>,
 }
 
 impl Resources {
@@ -225,6 +254,11 @@ impl Resources {
             partial_bytes + if plan.per_trajectory_saves() { slot_capacity * row } else { 0 } + 16 + hist_bytes;
         let readback =
             buffer("idpsim.readback", readback_bytes, wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST);
+        let obs_bytes = max_count * plan.obs_per_trajectory() as u64 * 4;
+        let obs = buffer("idpsim.observations", obs_bytes, storage);
+        let obs_readback = plan.observes_trajectories().then(|| {
+            buffer("idpsim.obs_readback", obs_bytes, wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST)
+        });
         let state_readback = plan.final_state.then(|| {
             buffer("idpsim.state_readback", state_bytes, wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST)
         });
@@ -253,11 +287,12 @@ impl Resources {
                 wgpu::BindGroupEntry { binding: 8, resource: whole(&partials) },
                 wgpu::BindGroupEntry { binding: 9, resource: whole(&status) },
                 wgpu::BindGroupEntry { binding: 10, resource: whole(&hist) },
+                wgpu::BindGroupEntry { binding: 11, resource: whole(&obs) },
             ],
         });
         ctx.check_errors()?;
         log::debug!("GPU buffers: chunk ≤ {max_count}, {slot_capacity} save slots");
-        let key = (max_count, plan.per_trajectory_saves(), plan.final_state, plan.n_saves());
+        let key = (max_count, plan.per_trajectory_saves(), plan.final_state, plan.n_saves(), plan.obs_per_trajectory());
         Ok(Resources {
             tables,
             key,
@@ -273,6 +308,8 @@ impl Resources {
             hist,
             readback,
             state_readback,
+            obs,
+            obs_readback,
         })
     }
 }

@@ -8,7 +8,7 @@
 // Index loops on purpose: they mirror the kernels line by line.
 #![allow(clippy::needless_range_loop)]
 
-use crate::model::input::SegmentPlan;
+use crate::model::input::{self, SegmentPlan};
 use crate::plan::{ModelKind, Plan};
 use crate::rng::{self, stream};
 
@@ -49,7 +49,7 @@ pub fn input_noise(plan: &Plan, seg: usize, trajectory: u64) -> Vec<f32> {
 pub fn segment_drive(plan: &Plan, seg: usize, trajectory: u64) -> Drive {
     let sp: &SegmentPlan = &plan.segments[seg];
     let (n, p) = (plan.n, plan.p);
-    let mut coef = sp.coef.clone();
+    let mut coef = if sp.random.is_some() { input::random_coef(plan, seg, trajectory) } else { sp.coef.clone() };
     let mut vector = match plan.model {
         ModelKind::Classic if plan.has_vector_input() => Some(sp.vector.clone().unwrap_or_else(|| vec![0.0; n])),
         _ => None,

@@ -7,6 +7,7 @@
 //! order in which chunks arrive. Only values below 2⁻⁶⁴ in size are rounded (to zero).
 
 pub mod histogram;
+pub mod retrieval;
 
 use crate::plan::BLOCK;
 

@@ -1,0 +1,285 @@
+//! Retrieval and first passage: one definition for both backends. The backends deliver, per
+//! trajectory, the overlaps summed over each segment's final window and the first step count at
+//! which abs(m) reached the first-passage threshold; everything here is host arithmetic on those.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use crate::cpu::NO_STEP;
+use crate::model::input::segment_target;
+use crate::plan::Plan;
+
+/// Mean overlaps over a window of `window` steps from their sum (f32, as written).
+pub fn window_mean(sums: &[f32], window: u32) -> Vec<f32> {
+    sums.iter().map(|s| s / window as f32).collect()
+}
+
+/// The retrieved memory of one trajectory: the index of the largest abs(m_μ) (the lowest index
+/// on ties) when it is ≥ `threshold`, with the sign of that overlap; None when no overlap
+/// reaches the threshold (or an overlap is NaN).
+pub fn retrieved(m: &[f32], threshold: f32) -> Option<(u32, i8)> {
+    let mut best = 0usize;
+    for (mu, v) in m.iter().enumerate() {
+        if v.is_nan() {
+            return None;
+        }
+        if v.abs() > m[best].abs() {
+            best = mu;
+        }
+    }
+    let v = *m.get(best)?;
+    (v.abs() >= threshold).then_some((best as u32, if v < 0.0 { -1 } else { 1 }))
+}
+
+/// A first-passage step count as a time (NaN for never).
+pub fn passage_time(step: u32, dt: f64) -> f32 {
+    if step == NO_STEP { f32::NAN } else { (step as f64 * dt) as f32 }
+}
+
+/// Per segment: the aggregates of retrieval.json.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegmentStats {
+    /// Trajectories retrieving each memory, then those retrieving none.
+    pub retrieved: Vec<u64>,
+    /// Retrieved memories with a negative overlap.
+    pub negative: u64,
+    /// confusion[target][retrieved] (retrieved = P: none).
+    pub confusion: Vec<Vec<u64>>,
+    /// Trajectories with a target, and those whose retrieved memory is it.
+    pub with_target: u64,
+    pub correct: u64,
+    /// Σ over trajectories of abs(window-mean m_μ), and of abs(m_target).
+    pub sum_abs: Vec<f64>,
+    pub sum_abs_target: f64,
+}
+
+/// The retrieval observer's ensemble aggregates (order-free integer counts and f64 sums).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetrievalStats {
+    pub threshold: f32,
+    pub window_steps: u32,
+    pub trajectories: u64,
+    pub segments: Vec<SegmentStats>,
+    /// Σ and Σ² over trajectories of the fraction of segments retrieved correctly (for the
+    /// Monte-Carlo error of the overall accuracy).
+    pub score_sum: f64,
+    pub score_sq: f64,
+}
+
+impl RetrievalStats {
+    pub fn new(plan: &Plan) -> Self {
+        let (p, s) = (plan.p, plan.segments.len());
+        let r = plan.retrieval.expect("a retrieval plan");
+        RetrievalStats {
+            threshold: r.threshold,
+            window_steps: r.window_steps,
+            trajectories: 0,
+            segments: (0..s)
+                .map(|_| SegmentStats {
+                    retrieved: vec![0; p + 1],
+                    negative: 0,
+                    confusion: vec![vec![0; p + 1]; p],
+                    with_target: 0,
+                    correct: 0,
+                    sum_abs: vec![0.0; p],
+                    sum_abs_target: 0.0,
+                })
+                .collect(),
+            score_sum: 0.0,
+            score_sq: 0.0,
+        }
+    }
+
+    /// Adds one trajectory: its window means [segment][P], targets and retrieved memories.
+    pub fn add(&mut self, means: &[f32], targets: &[Option<u32>], got: &[Option<(u32, i8)>]) {
+        let p = self.segments[0].sum_abs.len();
+        let (mut scored, mut right) = (0u32, 0u32);
+        for (k, st) in self.segments.iter_mut().enumerate() {
+            let m = &means[k * p..(k + 1) * p];
+            let col = got[k].map_or(p, |g| g.0 as usize);
+            st.retrieved[col] += 1;
+            if got[k].is_some_and(|g| g.1 < 0) {
+                st.negative += 1;
+            }
+            for mu in 0..p {
+                st.sum_abs[mu] += m[mu].abs() as f64;
+            }
+            if let Some(t) = targets[k] {
+                st.confusion[t as usize][col] += 1;
+                st.with_target += 1;
+                st.sum_abs_target += m[t as usize].abs() as f64;
+                scored += 1;
+                if col == t as usize {
+                    st.correct += 1;
+                    right += 1;
+                }
+            }
+        }
+        if scored > 0 {
+            let score = right as f64 / scored as f64;
+            self.score_sum += score;
+            self.score_sq += score * score;
+        }
+        self.trajectories += 1;
+    }
+
+    /// Accuracy of segment k against its targets (None without targets).
+    pub fn accuracy(&self, k: usize) -> Option<f64> {
+        let s = &self.segments[k];
+        (s.with_target > 0).then(|| s.correct as f64 / s.with_target as f64)
+    }
+
+    /// Mean over trajectories of the fraction of segments retrieved correctly, and its
+    /// standard error (std / √M).
+    pub fn overall(&self) -> (f64, f64) {
+        let m = self.trajectories.max(1) as f64;
+        let mean = self.score_sum / m;
+        let var = (self.score_sq / m - mean * mean).max(0.0);
+        (mean, (var / m).sqrt())
+    }
+
+    /// retrieval.json.
+    pub fn to_json(&self) -> Value {
+        let m = self.trajectories.max(1) as f64;
+        let segments: Vec<Value> = self
+            .segments
+            .iter()
+            .enumerate()
+            .map(|(k, s)| {
+                let p = s.sum_abs.len();
+                let acc = self.accuracy(k);
+                json!({
+                    "accuracy": acc,
+                    "accuracy_stderr": acc.map(|a| (a * (1.0 - a) / s.with_target as f64).sqrt()),
+                    "fractions": s.retrieved[..p].iter().map(|&c| c as f64 / m).collect::<Vec<_>>(),
+                    "none": s.retrieved[p] as f64 / m,
+                    "negative": s.negative as f64 / m,
+                    "confusion": s.confusion,
+                    "trajectories_with_target": s.with_target,
+                    "mean_abs_final": s.sum_abs.iter().map(|&v| v / m).collect::<Vec<_>>(),
+                    "mean_abs_target": (s.with_target > 0).then(|| s.sum_abs_target / s.with_target as f64),
+                })
+            })
+            .collect();
+        let (acc, se) = self.overall();
+        json!({
+            "threshold": self.threshold,
+            "window_steps": self.window_steps,
+            "trajectories": self.trajectories,
+            "accuracy": acc,
+            "accuracy_stderr": se,
+            "definition": "retrieved memory = argmax_mu abs(m_mu) of the overlaps averaged over the segment's last window_steps steps, if that abs(m) >= threshold, else none; accuracy = fraction of trajectories whose retrieved memory is the segment's target (dominant) memory, either sign; confusion[target][retrieved], the last column counting none",
+            "segments": segments,
+        })
+    }
+}
+
+/// Exact quantiles of first-passage times from counts of step values.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PassageStats {
+    pub counts: BTreeMap<u32, u64>,
+    pub never: u64,
+}
+
+impl PassageStats {
+    pub fn add(&mut self, step: u32) {
+        if step == NO_STEP {
+            self.never += 1;
+        } else {
+            *self.counts.entry(step).or_default() += 1;
+        }
+    }
+
+    /// The q-quantile (lower) over all trajectories, never-passing ones counting as +∞; None
+    /// (JSON null) when it falls among those.
+    pub fn quantile_step(&self, q: f64) -> Option<u32> {
+        let total = self.counts.values().sum::<u64>() + self.never;
+        if total == 0 {
+            return None;
+        }
+        let rank = ((q * total as f64).ceil() as u64).clamp(1, total);
+        let mut seen = 0;
+        for (&step, &c) in &self.counts {
+            seen += c;
+            if seen >= rank {
+                return Some(step);
+            }
+        }
+        None
+    }
+
+    pub fn to_json(&self, plan: &Plan) -> Value {
+        let dt = plan.dt_f64;
+        let fp = plan.first_passage.expect("a first-passage plan");
+        let total = self.counts.values().sum::<u64>() + self.never;
+        let q = |x: f64| self.quantile_step(x).map(|s| s as f64 * dt);
+        json!({
+            "memory": fp.memory.map_or(json!("target"), |m| json!(m)),
+            "threshold": fp.threshold,
+            "trajectories": total,
+            "reached": total - self.never,
+            "never": self.never,
+            "fraction_reached": if total > 0 { (total - self.never) as f64 / total as f64 } else { 0.0 },
+            "quantiles": { "0.1": q(0.1), "0.25": q(0.25), "0.5": q(0.5), "0.75": q(0.75), "0.9": q(0.9) },
+        })
+    }
+}
+
+/// What the collector makes of one chunk's observations: per trajectory (global index
+/// `first + j`) the targets, retrieved memories (index or −1, and sign) and first-passage
+/// times, plus the aggregates.
+pub struct TrajectoryObservations {
+    pub targets: Vec<i32>,
+    pub retrieved: Vec<i32>,
+    pub signs: Vec<i8>,
+    pub passage: Vec<f32>,
+}
+
+/// Turns raw observer values [trajectory][S·P + 1] into per-trajectory results and adds them
+/// to the aggregates.
+pub fn digest(
+    plan: &Plan,
+    first: u64,
+    obs: &[f32],
+    stats: Option<&mut RetrievalStats>,
+    passages: Option<&mut PassageStats>,
+) -> TrajectoryObservations {
+    let (p, s) = (plan.p, plan.segments.len());
+    let ob = plan.obs_per_trajectory();
+    let count = obs.len() / ob;
+    let mut out = TrajectoryObservations {
+        targets: Vec::with_capacity(count * s),
+        retrieved: Vec::with_capacity(count * s),
+        signs: Vec::with_capacity(count * s),
+        passage: Vec::with_capacity(count),
+    };
+    let mut stats = stats;
+    let mut passages = passages;
+    for j in 0..count {
+        let row = &obs[j * ob..(j + 1) * ob];
+        let traj = first + j as u64;
+        if let Some(r) = plan.retrieval {
+            let means = window_mean(&row[..s * p], r.window_steps);
+            let targets: Vec<Option<u32>> = (0..s).map(|k| segment_target(plan, k, traj)).collect();
+            let got: Vec<Option<(u32, i8)>> =
+                (0..s).map(|k| retrieved(&means[k * p..(k + 1) * p], r.threshold)).collect();
+            for k in 0..s {
+                out.targets.push(targets[k].map_or(-1, |t| t as i32));
+                out.retrieved.push(got[k].map_or(-1, |g| g.0 as i32));
+                out.signs.push(got[k].map_or(0, |g| g.1));
+            }
+            if let Some(st) = stats.as_deref_mut() {
+                st.add(&means, &targets, &got);
+            }
+        }
+        if plan.first_passage.is_some() {
+            let step = row[s * p].to_bits();
+            out.passage.push(passage_time(step, plan.dt_f64));
+            if let Some(ps) = passages.as_deref_mut() {
+                ps.add(step);
+            }
+        }
+    }
+    out
+}
