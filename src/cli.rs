@@ -11,7 +11,7 @@ use crate::engine::{self, Backend};
 use crate::gpu::GpuBackend;
 use crate::plan::{BackendChoice, Plan};
 use crate::spec::{Spec, SpecError};
-use crate::{bench, io, presets};
+use crate::{bench, io, presets, sweep};
 
 /// Prints a line on stdout; a closed pipe (e.g. `| head`) is not an error.
 macro_rules! outln {
@@ -165,6 +165,7 @@ fn cmd_landscape(a: &LandscapeArgs) -> Result<()> {
             UsageError(format!("memories: the landscape picture needs N = 2, this spec has N = {}", plan.n)).into()
         );
     }
+    one_input(&plan)?;
     if a.trajectories > 1000 {
         return Err(
             UsageError(format!("--trajectories: {} is too many to draw; accepted: 0 to 1000", a.trajectories)).into()
@@ -174,6 +175,18 @@ fn cmd_landscape(a: &LandscapeArgs) -> Result<()> {
     let files = crate::landscape::run(&plan, &a.out, a.trajectories)?;
     eprintln!("{}: wrote {} files to {}", plan.spec.name, files.len(), a.out.display());
     Ok(())
+}
+
+/// Refuses plans whose input differs between trajectories (theory and landscapes describe one
+/// input).
+fn one_input(plan: &Plan) -> Result<()> {
+    match plan.segments.iter().position(|s| s.random.is_some()) {
+        Some(k) => Err(UsageError(format!(
+            "spec: input.segments[{k}].random_weights: every trajectory has its own input, so there is no single landscape; give \"weights\""
+        ))
+        .into()),
+        None => Ok(()),
+    }
 }
 
 /// The plan of a spec file or preset, or of the quick form (IDP, Hadamard memories, the given
@@ -221,6 +234,7 @@ fn cmd_theory(a: &TheoryArgs) -> Result<()> {
         let (spec, base) = load_spec(a.source.spec.as_deref(), a.source.preset.as_deref())?;
         spec.plan(&base).map_err(spec_usage)?
     };
+    one_input(&plan)?;
     let reports = crate::theory::analyze(&plan);
     let doc = serde_json::json!({ "segments": reports });
     if let Some(out) = &a.out {
@@ -410,17 +424,9 @@ pub fn open_backend(plan: &Plan) -> Result<Box<dyn Backend>> {
 
 fn cmd_run(a: &RunArgs) -> Result<()> {
     let (mut spec, base) = load_spec(a.source.spec.as_deref(), a.source.preset.as_deref())?;
-    if let Some(b) = &a.backend {
-        spec.run.backend = b.clone();
-    }
-    if let Some(ad) = &a.adapter {
-        spec.run.adapter = Some(ad.clone());
-    }
-    if let Some(m) = a.trajectories {
-        spec.ensemble.trajectories = m;
-    }
-    if let Some(s) = a.seed {
-        spec.ensemble.seed = s;
+    apply_run_flags(a, &mut spec);
+    if let Some(sweep) = spec.sweep.take() {
+        return run_sweep(a, spec, &base, &sweep);
     }
     let plan = spec.plan(&base).map_err(|e| {
         let flag = match e.field.as_str() {
@@ -449,8 +455,85 @@ fn cmd_run(a: &RunArgs) -> Result<()> {
             summary.files.len(),
             a.out.display()
         );
+        if let Some(r) = &summary.retrieval {
+            let (acc, se) = r.overall();
+            eprintln!("retrieval accuracy {acc:.4} ± {se:.4} (see retrieval.json)");
+        }
     }
     Ok(())
+}
+
+/// Runs every point of a sweep spec into sub-directories of --out (see `crate::sweep`). Every
+/// point is validated before the first one runs.
+fn run_sweep(a: &RunArgs, spec: Spec, base: &Path, sweep: &serde_json::Map<String, serde_json::Value>) -> Result<()> {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    if a.shard.is_some() {
+        return Err(UsageError(
+            "--shard: a sweep is not sharded; run its points as separate jobs (one spec per point) instead".into(),
+        )
+        .into());
+    }
+    let axes = sweep::axes(sweep).map_err(spec_usage)?;
+    let doc = serde_json::to_value(&spec)?;
+    let mut plans = Vec::new();
+    for pt in sweep::points(&doc, &axes).map_err(spec_usage)? {
+        let mut s = pt.spec.clone();
+        apply_run_flags(a, &mut s);
+        let plan = s.plan(base).map_err(|e| {
+            UsageError(format!(
+                "spec: {}: {} (sweep point {}: {})",
+                e.field,
+                e.message,
+                pt.index,
+                sweep::describe(&axes, &pt.coords)
+            ))
+        })?;
+        plans.push((pt, plan));
+    }
+    io::prepare_out_dir(&a.out, a.force).map_err(UsageError)?;
+    // One backend per (choice, adapter), reused by every point (kernels are rebuilt only when
+    // a point's constants differ).
+    type Shared = Rc<RefCell<Box<dyn Backend>>>;
+    let mut cache: Vec<((BackendChoice, Option<String>), Shared)> = Vec::new();
+    let mut open = |plan: &Plan| -> Result<Shared> {
+        let key = (plan.backend, plan.adapter.clone());
+        if let Some((_, b)) = cache.iter().find(|(k, _)| *k == key) {
+            return Ok(b.clone());
+        }
+        let b: Shared = Rc::new(RefCell::new(open_backend(plan)?));
+        cache.push((key, b.clone()));
+        Ok(b)
+    };
+    let started = std::time::Instant::now();
+    let results = sweep::run(&spec.name, &axes, plans, &a.out, &mut open, a.quiet)?;
+    if !a.quiet {
+        eprintln!(
+            "{}: {} sweep points in {:.1} s; wrote sweep.csv, report.md{} to {}",
+            spec.name,
+            results.len(),
+            started.elapsed().as_secs_f64(),
+            if a.out.join("sweep.png").exists() { ", sweep.png" } else { "" },
+            a.out.display()
+        );
+    }
+    Ok(())
+}
+
+/// The run flags that override spec values.
+fn apply_run_flags(a: &RunArgs, spec: &mut Spec) {
+    if let Some(b) = &a.backend {
+        spec.run.backend = b.clone();
+    }
+    if let Some(ad) = &a.adapter {
+        spec.run.adapter = Some(ad.clone());
+    }
+    if let Some(m) = a.trajectories {
+        spec.ensemble.trajectories = m;
+    }
+    if let Some(s) = a.seed {
+        spec.ensemble.seed = s;
+    }
 }
 
 /// The shard to run: `--shard I/N`, else a Slurm array task (SLURM_ARRAY_TASK_ID minus

@@ -443,6 +443,8 @@ pub struct RunSummary {
     pub neuron_steps_per_s: f64,
     pub files: Vec<String>,
     pub out: PathBuf,
+    pub retrieval: Option<RetrievalStats>,
+    pub passages: Option<PassageStats>,
 }
 
 /// Runs a plan and writes every output into `dir` (which the caller has prepared).
@@ -484,6 +486,8 @@ pub fn run_to_dir(plan: &Plan, backend: &mut dyn Backend, dir: &Path, quiet: boo
         neuron_steps_per_s: traj_steps * plan.n as f64 / wall_s,
         files: files.clone(),
         out: dir.to_path_buf(),
+        retrieval: out.retrieval.clone(),
+        passages: out.passages.clone(),
     };
     let run_json = serde_json::json!({
         "version": env!("CARGO_PKG_VERSION"),

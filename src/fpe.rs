@@ -66,6 +66,11 @@ pub fn check(plan: &Plan) -> Result<(), String> {
     if plan.sigma <= 0.0 {
         return Err("noise.sigma: the grid solver needs σ > 0".into());
     }
+    if let Some(k) = plan.segments.iter().position(|s| s.random.is_some()) {
+        return Err(format!(
+            "input.segments[{k}].random_weights: every trajectory has its own input, so there is no single stationary density; give \"weights\""
+        ));
+    }
     let seg = plan.segments.last().expect("at least one segment");
     if seg.noise > 0.0 || seg.pulse_steps.is_some() {
         return Err("input.segments: the last segment must be a constant input (no noise, no pulse)".into());

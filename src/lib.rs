@@ -26,4 +26,5 @@ pub mod plan;
 pub mod presets;
 pub mod rng;
 pub mod spec;
+pub mod sweep;
 pub mod theory;

@@ -164,6 +164,112 @@ pub const PRESETS: &[(&str, &str, &str)] = &[
   "observe": { "overlaps": { "every": 0.1 } }
 }"#,
     ),
+    (
+        "authors-a",
+        "the authors' experiment A: three chained 10-unit segments of random mixed inputs (dominant 0, 1, 2), N = 1024, P = 10, δ = 10, σ = 8; IDP vs classic vs classic with 1-unit pulses; 10 000 random inputs per model",
+        r#"{
+  "name": "authors-a",
+  "model": { "kind": "idp", "activation": { "kind": "tanh", "slope": 10.0 }, "zero_diagonal": true },
+  "memories": { "kind": "random", "n": 1024, "p": 10, "seed": 1 },
+  "input": { "segments": [
+    { "duration": 10.0, "random_weights": { "dominant_memory": 0 } },
+    { "duration": 10.0, "random_weights": { "dominant_memory": 1 } },
+    { "duration": 10.0, "random_weights": { "dominant_memory": 2 } }
+  ] },
+  "noise": { "sigma": 8.0 },
+  "integrator": { "scheme": "euler_maruyama", "dt": 0.01 },
+  "ensemble": { "trajectories": 10000, "seed": 1, "initial": { "kind": "normal", "std": 1.0 } },
+  "observe": {
+    "overlaps": { "every": 0.1 },
+    "retrieval": { "threshold": 0.9, "window": 1.0 },
+    "first_passage": { "memory": "target", "threshold": 0.9 }
+  },
+  "sweep": { "variants": {
+    "idp": { "model.kind": "idp" },
+    "classic": { "model.kind": "classic" },
+    "classic-pulse": { "model.kind": "classic", "input.segments.*.pulse": 1.0 }
+  } }
+}"#,
+    ),
+    (
+        "authors-b",
+        "the authors' experiment B (glitch): 25 units, dominant memory 0 on [0, 8), a 2-unit glitch to 1, back to 0, then 1 on [15, 19) and 2 on [19, 25); IDP vs classic vs classic with pulses; 10 000 random inputs per model",
+        r#"{
+  "name": "authors-b",
+  "model": { "kind": "idp", "activation": { "kind": "tanh", "slope": 10.0 }, "zero_diagonal": true },
+  "memories": { "kind": "random", "n": 1024, "p": 10, "seed": 1 },
+  "input": { "segments": [
+    { "duration": 8.0, "random_weights": { "dominant_memory": 0 } },
+    { "duration": 2.0, "random_weights": { "dominant_memory": 1 } },
+    { "duration": 5.0, "random_weights": { "dominant_memory": 0 } },
+    { "duration": 4.0, "random_weights": { "dominant_memory": 1 } },
+    { "duration": 6.0, "random_weights": { "dominant_memory": 2 } }
+  ] },
+  "noise": { "sigma": 8.0 },
+  "integrator": { "scheme": "euler_maruyama", "dt": 0.01 },
+  "ensemble": { "trajectories": 10000, "seed": 2, "initial": { "kind": "normal", "std": 1.0 } },
+  "observe": {
+    "overlaps": { "every": 0.1 },
+    "retrieval": { "threshold": 0.9, "window": 0.5 }
+  },
+  "sweep": { "variants": {
+    "idp": { "model.kind": "idp" },
+    "classic": { "model.kind": "classic" },
+    "classic-pulse": { "model.kind": "classic", "input.segments.*.pulse": 1.0 }
+  } }
+}"#,
+    ),
+    (
+        "morph",
+        "an input that morphs slowly (15 time units) from a mixture dominated by memory 0 to one dominated by memory 1 (the paper's Fig. 1a); IDP vs classic, σ = 8, 10 000 random inputs each",
+        r#"{
+  "name": "morph",
+  "model": { "kind": "idp", "activation": { "kind": "tanh", "slope": 10.0 }, "zero_diagonal": true },
+  "memories": { "kind": "random", "n": 1024, "p": 10, "seed": 1 },
+  "input": { "segments": [
+    { "duration": 10.0, "random_weights": { "dominant_memory": 0 } },
+    { "duration": 20.0, "ramp": 15.0, "random_weights": { "dominant_memory": 1 } }
+  ] },
+  "noise": { "sigma": 8.0 },
+  "integrator": { "scheme": "euler_maruyama", "dt": 0.01 },
+  "ensemble": { "trajectories": 10000, "seed": 3, "initial": { "kind": "normal", "std": 1.0 } },
+  "observe": {
+    "overlaps": { "every": 0.1 },
+    "retrieval": { "threshold": 0.9, "window": 1.0 },
+    "first_passage": { "memory": 1, "threshold": 0.9 }
+  },
+  "sweep": { "variants": {
+    "idp": { "model.kind": "idp" },
+    "classic": { "model.kind": "classic" }
+  } }
+}"#,
+    ),
+    (
+        "robustness-sweep",
+        "retrieval accuracy vs noise σ ∈ {0, 1, 2, 4, 8, 16} for IDP, classic and classic with a 1-unit pulse: N = 1024, P = 10, δ = 10, one 5-unit segment of a random mixed input per trajectory, 10 000 per point",
+        r#"{
+  "name": "robustness-sweep",
+  "model": { "kind": "idp", "activation": { "kind": "tanh", "slope": 10.0 }, "zero_diagonal": true },
+  "memories": { "kind": "random", "n": 1024, "p": 10, "seed": 1 },
+  "input": { "segments": [ { "duration": 5.0, "random_weights": { "dominant_memory": "random" } } ] },
+  "noise": { "sigma": 8.0 },
+  "integrator": { "scheme": "euler_maruyama", "dt": 0.01 },
+  "ensemble": { "trajectories": 10000, "seed": 4, "initial": { "kind": "normal", "std": 1.0 } },
+  "observe": {
+    "overlaps": { "every": 0.1 },
+    "retrieval": { "threshold": 0.9, "window": 1.0 },
+    "first_passage": { "memory": "target", "threshold": 0.9 }
+  },
+  "sweep": {
+    "noise.sigma": [0, 1, 2, 4, 8, 16],
+    "variants": {
+      "idp": { "model.kind": "idp" },
+      "classic": { "model.kind": "classic" },
+      "classic-pulse": { "model.kind": "classic", "input.segments.*.pulse": 1.0 }
+    }
+  }
+}"#,
+    ),
 ];
 
 /// The JSON of a preset.

@@ -400,3 +400,60 @@ pub fn gamma_png(dest: &Path, slope: f64, saliencies: &[f64]) -> Result<()> {
     }
     encode_png(dest, buf, w, h)
 }
+
+/// One line of a sweep picture: its label and (x, y, error) points.
+pub struct SweepLine {
+    pub label: String,
+    pub points: Vec<(f64, f64, f64)>,
+}
+
+/// Accuracy (or any value in [0, 1]) against a swept value, one line per combination of the
+/// other swept values, with ± error bars. `log_x` draws x on log2(1 + x).
+pub fn sweep_png(dest: &Path, title: &str, x_desc: &str, y_desc: &str, lines: &[SweepLine]) -> Result<()> {
+    register_font();
+    let (w, h) = (1000u32, 620u32);
+    let mut buf = vec![0u8; (w * h * 3) as usize];
+    let e = |e: DrawingAreaErrorKind<_>| anyhow!("{e}");
+    let xs = lines.iter().flat_map(|l| l.points.iter().map(|p| p.0));
+    let (mut lo, mut hi) = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| (a.min(x), b.max(x)));
+    if !lo.is_finite() {
+        (lo, hi) = (0.0, 1.0);
+    }
+    let pad = ((hi - lo) * 0.04).max(1e-9);
+    {
+        let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
+        root.fill(&WHITE).map_err(e)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 22))
+            .margin(15)
+            .x_label_area_size(45)
+            .y_label_area_size(60)
+            .build_cartesian_2d((lo - pad)..(hi + pad), -0.02f64..1.05f64)
+            .map_err(e)?;
+        chart.configure_mesh().x_desc(x_desc).y_desc(y_desc).label_style(("sans-serif", 16)).draw().map_err(e)?;
+        for (k, line) in lines.iter().enumerate() {
+            let col = series_colour(k);
+            chart
+                .draw_series(LineSeries::new(line.points.iter().map(|p| (p.0, p.1)), col.stroke_width(2)))
+                .map_err(e)?
+                .label(line.label.clone())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], col.stroke_width(3)));
+            chart
+                .draw_series(line.points.iter().map(|p| {
+                    ErrorBar::new_vertical(p.0, (p.1 - p.2).max(0.0), p.1, (p.1 + p.2).min(1.0), col.stroke_width(2), 8)
+                }))
+                .map_err(e)?;
+            chart.draw_series(line.points.iter().map(|p| Circle::new((p.0, p.1), 4, col.filled()))).map_err(e)?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerLeft)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 16))
+            .draw()
+            .map_err(e)?;
+        root.present().map_err(e)?;
+    }
+    encode_png(dest, buf, w, h)
+}

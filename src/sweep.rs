@@ -1,0 +1,475 @@
+//! Parameter sweeps: a spec with `"sweep": { "noise.sigma": [0, 2, 8], "variants": { … } }` runs
+//! the cartesian product of its axes, one sub-directory per point, and writes sweep.csv,
+//! sweep.png and report.md.
+//!
+//! An axis is a dotted spec path with a list of values (`"input.segments.0.duration"`; a `*`
+//! applies to every element of an array, `"input.segments.*.pulse"`), or the reserved key
+//! `"variants"`: named sets of such assignments, `{ "classic-pulse": { "model.kind": "classic",
+//! "input.segments.*.pulse": 1.0 } }`. The first axis varies slowest.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Result;
+use serde_json::{Map, Value};
+
+use crate::engine::{self, RunSummary};
+use crate::io;
+use crate::plan::Plan;
+use crate::spec::{Spec, SpecError};
+
+/// The reserved axis of named assignment sets.
+pub const VARIANTS: &str = "variants";
+
+/// One value of an axis: its label and the assignments it makes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AxisValue {
+    pub label: String,
+    /// The number it stands for (numeric axes), for the picture's x axis.
+    pub number: Option<f64>,
+    pub set: Vec<(String, Value)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Axis {
+    /// Column name: the dotted path, or "variant".
+    pub name: String,
+    pub values: Vec<AxisValue>,
+}
+
+impl Axis {
+    pub fn numeric(&self) -> bool {
+        self.values.iter().all(|v| v.number.is_some())
+    }
+}
+
+/// One point of the sweep: its position on every axis and its spec.
+#[derive(Debug, Clone)]
+pub struct Point {
+    pub index: usize,
+    /// Index into each axis' values.
+    pub coords: Vec<usize>,
+    pub spec: Spec,
+    /// Sub-directory name.
+    pub dir: String,
+}
+
+/// Reads the axes of a sweep object.
+pub fn axes(sweep: &Map<String, Value>) -> Result<Vec<Axis>, SpecError> {
+    if sweep.is_empty() {
+        return Err(SpecError::new("sweep", "is empty; give at least one axis, e.g. \"noise.sigma\": [0, 1, 2]"));
+    }
+    let mut out = Vec::new();
+    for (key, val) in sweep {
+        let field = format!("sweep.{key}");
+        if key == VARIANTS {
+            let obj = val.as_object().filter(|o| !o.is_empty()).ok_or_else(|| {
+                SpecError::new(
+                    &field,
+                    "must be an object of named assignment sets, e.g. {\"idp\": {\"model.kind\": \"idp\"}}",
+                )
+            })?;
+            let mut values = Vec::new();
+            for (name, sets) in obj {
+                let sets = sets.as_object().ok_or_else(|| {
+                    SpecError::new(format!("{field}.{name}"), "must be an object of \"dotted.path\": value")
+                })?;
+                values.push(AxisValue {
+                    label: name.clone(),
+                    number: None,
+                    set: sets.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                });
+            }
+            out.push(Axis { name: "variant".into(), values });
+        } else {
+            let list = val
+                .as_array()
+                .filter(|a| !a.is_empty())
+                .ok_or_else(|| SpecError::new(&field, "must be a non-empty list of values, e.g. [0, 1, 2]"))?;
+            if key.is_empty() || key.split('.').any(str::is_empty) {
+                return Err(SpecError::new(&field, "is not a dotted spec path such as \"noise.sigma\""));
+            }
+            let values = list
+                .iter()
+                .map(|v| AxisValue {
+                    label: match v {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    },
+                    number: v.as_f64(),
+                    set: vec![(key.clone(), v.clone())],
+                })
+                .collect();
+            out.push(Axis { name: key.clone(), values });
+        }
+    }
+    Ok(out)
+}
+
+/// Sets `path` (dotted; numbers index arrays, `*` is every element) in `doc` to `value`. The
+/// last key may be new (it is then checked like any spec field); everything before it must exist.
+pub fn assign(doc: &mut Value, path: &str, value: &Value) -> Result<(), String> {
+    let parts: Vec<&str> = path.split('.').collect();
+    assign_at(doc, &parts, value, "")
+}
+
+fn assign_at(doc: &mut Value, parts: &[&str], value: &Value, done: &str) -> Result<(), String> {
+    let (head, rest) = (parts[0], &parts[1..]);
+    let here = if done.is_empty() { head.to_string() } else { format!("{done}.{head}") };
+    match doc {
+        Value::Array(items) => {
+            if head == "*" {
+                for (k, item) in items.iter_mut().enumerate() {
+                    let at = if done.is_empty() { k.to_string() } else { format!("{done}.{k}") };
+                    if rest.is_empty() {
+                        *item = value.clone();
+                    } else {
+                        assign_at(item, rest, value, &at)?;
+                    }
+                }
+                return Ok(());
+            }
+            let k: usize = head.parse().map_err(|_| format!("'{here}': an array needs an index or *"))?;
+            let len = items.len();
+            let item = items.get_mut(k).ok_or_else(|| format!("'{here}': index {k} is past the end ({len} items)"))?;
+            if rest.is_empty() {
+                *item = value.clone();
+                Ok(())
+            } else {
+                assign_at(item, rest, value, &here)
+            }
+        }
+        Value::Object(map) => {
+            if rest.is_empty() {
+                map.insert(head.to_string(), value.clone());
+                return Ok(());
+            }
+            match map.get_mut(head) {
+                Some(inner) => assign_at(inner, rest, value, &here),
+                None => Err(format!("'{here}' is not in the spec")),
+            }
+        }
+        _ => Err(format!("'{done}' is a value, not an object or array")),
+    }
+}
+
+/// The points of a sweep: the product of its axes over `base` (the spec without "sweep").
+pub fn points(base: &Value, axes: &[Axis]) -> Result<Vec<Point>, SpecError> {
+    let total: usize = axes.iter().map(|a| a.values.len()).product();
+    if total > 10_000 {
+        return Err(SpecError::new("sweep", format!("has {total} points; at most 10000 are supported")));
+    }
+    let mut out = Vec::with_capacity(total);
+    for index in 0..total {
+        // Mixed radix, first axis slowest.
+        let mut coords = vec![0usize; axes.len()];
+        let mut r = index;
+        for (k, a) in axes.iter().enumerate().rev() {
+            coords[k] = r % a.values.len();
+            r /= a.values.len();
+        }
+        let mut doc = base.clone();
+        let mut name = format!("{index:03}");
+        for (a, &c) in axes.iter().zip(&coords) {
+            let v = &a.values[c];
+            for (path, val) in &v.set {
+                assign(&mut doc, path, val).map_err(|e| {
+                    SpecError::new(format!("sweep.{}", if a.name == "variant" { VARIANTS } else { &a.name }), e)
+                })?;
+            }
+            let short = a.name.rsplit('.').next().unwrap_or(&a.name);
+            name.push_str(&format!("_{short}={}", v.label));
+        }
+        let dir: String =
+            name.chars().map(|c| if c.is_ascii_alphanumeric() || "=._-".contains(c) { c } else { '-' }).collect();
+        let text = doc.to_string();
+        let spec = Spec::from_json(&text).map_err(|e| {
+            SpecError::new(e.field, format!("{} (sweep point {index}: {})", e.message, describe(axes, &coords)))
+        })?;
+        out.push(Point { index, coords, spec, dir });
+    }
+    Ok(out)
+}
+
+/// "noise.sigma = 2, variant = idp".
+pub fn describe(axes: &[Axis], coords: &[usize]) -> String {
+    axes.iter().zip(coords).map(|(a, &c)| format!("{} = {}", a.name, a.values[c].label)).collect::<Vec<_>>().join(", ")
+}
+
+/// What one point produced.
+#[derive(Debug, Clone)]
+pub struct PointResult {
+    pub point: Point,
+    pub plan: Plan,
+    pub outcome: Result<RunSummary, String>,
+}
+
+/// The CSV columns of a point (beyond the axes).
+pub fn csv(axes: &[Axis], results: &[PointResult]) -> String {
+    let segs = results.iter().map(|r| r.plan.segments.len()).max().unwrap_or(0);
+    let p = results.iter().map(|r| r.plan.p).max().unwrap_or(0);
+    let mut head: Vec<String> = axes.iter().map(|a| a.name.clone()).collect();
+    head.extend(["status", "trajectories", "accuracy", "accuracy_stderr"].map(String::from));
+    head.extend((0..segs).map(|k| format!("accuracy_segment{k}")));
+    head.extend((0..p).map(|mu| format!("fraction_memory{mu}")));
+    head.extend(
+        ["fraction_none", "first_passage_median", "first_passage_reached", "neuron_steps_per_s", "wall_s", "dir"]
+            .map(String::from),
+    );
+    let mut out = head.join(",") + "\n";
+    let f = |v: Option<f64>| v.map_or(String::new(), |x| format!("{x}"));
+    for r in results {
+        let mut row: Vec<String> =
+            axes.iter().zip(&r.point.coords).map(|(a, &c)| csv_field(&a.values[c].label)).collect();
+        match &r.outcome {
+            Ok(s) => {
+                row.push("ok".into());
+                row.push(r.plan.trajectories.to_string());
+                let ret = s.retrieval.as_ref();
+                let (acc, se) = ret.map(|x| x.overall()).unzip();
+                row.push(f(acc));
+                row.push(f(se));
+                for k in 0..segs {
+                    row.push(f(ret.filter(|x| k < x.segments.len()).and_then(|x| x.accuracy(k))));
+                }
+                let last = ret.and_then(|x| x.segments.last());
+                let m = r.plan.trajectories as f64;
+                for mu in 0..p {
+                    row.push(f(last
+                        .and_then(|l| l.retrieved.get(mu).filter(|_| mu < r.plan.p))
+                        .map(|&c| c as f64 / m)));
+                }
+                row.push(f(last.map(|l| l.retrieved[r.plan.p] as f64 / m)));
+                let ps = s.passages.as_ref();
+                row.push(f(ps.and_then(|x| x.quantile_step(0.5)).map(|st| st as f64 * r.plan.dt_f64)));
+                row.push(f(ps.map(|x| {
+                    let total = x.counts.values().sum::<u64>() + x.never;
+                    (total - x.never) as f64 / total.max(1) as f64
+                })));
+                row.push(format!("{:.4e}", s.neuron_steps_per_s));
+                row.push(format!("{:.3}", s.wall_s));
+            }
+            Err(e) => {
+                row.push(csv_field(&format!("failed: {e}")));
+                row.push(r.plan.trajectories.to_string());
+                row.extend(std::iter::repeat_n(String::new(), 2 + segs + p + 5));
+            }
+        }
+        row.push(r.point.dir.clone());
+        out.push_str(&row.join(","));
+        out.push('\n');
+    }
+    out
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\"").replace('\n', " "))
+    } else {
+        s.to_string()
+    }
+}
+
+/// The lines of sweep.png: x = the first numeric axis, one line per combination of the others
+/// (points without an accuracy are left out). None when no axis is numeric or nothing has an
+/// accuracy.
+pub fn lines(axes: &[Axis], results: &[PointResult]) -> Option<(usize, Vec<io::plot::SweepLine>)> {
+    let xa = axes.iter().position(Axis::numeric)?;
+    let mut out: Vec<io::plot::SweepLine> = Vec::new();
+    let mut keys: Vec<Vec<usize>> = Vec::new();
+    for r in results {
+        let Ok(s) = &r.outcome else { continue };
+        let Some(ret) = &s.retrieval else { continue };
+        let (acc, se) = ret.overall();
+        let key: Vec<usize> = r.point.coords.iter().enumerate().filter(|(k, _)| *k != xa).map(|(_, &c)| c).collect();
+        let x = axes[xa].values[r.point.coords[xa]].number.expect("numeric axis");
+        let pos = match keys.iter().position(|k| *k == key) {
+            Some(i) => i,
+            None => {
+                keys.push(key);
+                let label = axes
+                    .iter()
+                    .zip(&r.point.coords)
+                    .enumerate()
+                    .filter(|(k, _)| *k != xa)
+                    .map(|(_, (a, &c))| {
+                        if a.name == "variant" {
+                            a.values[c].label.clone()
+                        } else {
+                            format!("{} = {}", a.name, a.values[c].label)
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                out.push(io::plot::SweepLine {
+                    label: if label.is_empty() { "accuracy".into() } else { label },
+                    points: vec![],
+                });
+                out.len() - 1
+            }
+        };
+        // Error bars: two standard errors (≈ 95 %).
+        out[pos].points.push((x, acc, 2.0 * se));
+    }
+    for l in &mut out {
+        l.points.sort_by(|a, b| a.0.total_cmp(&b.0));
+    }
+    (!out.is_empty()).then_some((xa, out))
+}
+
+/// Runs every point on the backend `open` gives for its plan, then writes sweep.csv, sweep.png
+/// and report.md into `out`. A point that fails is recorded and the others still run; the
+/// error returned at the end says how many failed.
+pub fn run(
+    name: &str,
+    axes: &[Axis],
+    plans: Vec<(Point, Plan)>,
+    out: &Path,
+    open: &mut dyn FnMut(&Plan) -> Result<std::rc::Rc<std::cell::RefCell<Box<dyn engine::Backend>>>>,
+    quiet: bool,
+) -> Result<Vec<PointResult>> {
+    let started = Instant::now();
+    let total = plans.len();
+    let mut results = Vec::with_capacity(total);
+    let mut adapter = String::new();
+    for (point, plan) in plans {
+        let dir: PathBuf = out.join(&point.dir);
+        let outcome = open(&plan).and_then(|b| {
+            let mut b = b.borrow_mut();
+            adapter = b.adapter();
+            engine::run_to_dir(&plan, b.as_mut(), &dir, true)
+        });
+        if !quiet {
+            match &outcome {
+                Ok(s) => eprintln!(
+                    "point {}/{total} ({}): {}{:.2} s, {:.3e} neuron-steps/s",
+                    point.index + 1,
+                    describe(axes, &point.coords),
+                    s.retrieval.as_ref().map_or(String::new(), |r| {
+                        let (a, se) = r.overall();
+                        format!("accuracy {a:.4} ± {se:.4}, ")
+                    }),
+                    s.wall_s,
+                    s.neuron_steps_per_s
+                ),
+                Err(e) => {
+                    eprintln!("point {}/{total} ({}): FAILED: {e:#}", point.index + 1, describe(axes, &point.coords))
+                }
+            }
+        }
+        results.push(PointResult { point, plan, outcome: outcome.map_err(|e| format!("{e:#}")) });
+    }
+    let wall = started.elapsed().as_secs_f64();
+    io::write_atomic(&out.join("sweep.csv"), csv(axes, &results).as_bytes())?;
+    let picture = match lines(axes, &results) {
+        Some((xa, lines)) => {
+            let title = format!("{name}: retrieval accuracy (± 2 standard errors)");
+            io::plot::sweep_png(&out.join("sweep.png"), &title, &axes[xa].name, "accuracy", &lines)?;
+            true
+        }
+        None => false,
+    };
+    io::write_atomic(&out.join("report.md"), report(name, axes, &results, picture, wall, &adapter).as_bytes())?;
+    let failed = results.iter().filter(|r| r.outcome.is_err()).count();
+    if failed > 0 {
+        anyhow::bail!("{failed} of {total} sweep points failed (see {})", out.join("sweep.csv").display());
+    }
+    Ok(results)
+}
+
+/// report.md: the set-up, the table and links to the files.
+pub fn report(name: &str, axes: &[Axis], results: &[PointResult], picture: bool, wall: f64, adapter: &str) -> String {
+    let mut s = format!("# {name}\n\n");
+    if let Some(first) = results.first() {
+        let p = &first.plan;
+        s.push_str(&format!(
+            "Set-up (first point): {} model, N = {}, P = {}, slope δ = {}, {} diagonal, dt = {}, σ = {}, {} segment(s) over {} time units, {} trajectories per point, seed {}.\n\n",
+            p.model.name(),
+            p.n,
+            p.p,
+            p.slope,
+            if p.zero_diagonal { "zeroed" } else { "full" },
+            p.dt_f64,
+            p.sigma,
+            p.segments.len(),
+            p.duration(),
+            p.trajectories,
+            p.seed
+        ));
+        if let Some(r) = p.retrieval {
+            s.push_str(&format!(
+                "Retrieval: a trajectory retrieves memory μ at a segment's end when abs(m_μ), averaged over the last {} time units, is the largest overlap and at least {}; accuracy is the fraction of (trajectory, segment) pairs retrieving the segment's dominant memory, averaged over trajectories, with its standard error.\n\n",
+                r.window_steps as f64 * p.dt_f64,
+                r.threshold
+            ));
+        }
+    }
+    s.push_str("Swept:\n\n");
+    for a in axes {
+        let vals: Vec<String> = a
+            .values
+            .iter()
+            .map(|v| {
+                if a.name == "variant" {
+                    let sets: Vec<String> = v.set.iter().map(|(k, x)| format!("{k} = {x}")).collect();
+                    format!("`{}` ({})", v.label, sets.join(", "))
+                } else {
+                    format!("`{}`", v.label)
+                }
+            })
+            .collect();
+        s.push_str(&format!("- {}: {}\n", a.name, vals.join(", ")));
+    }
+    s.push_str(&format!(
+        "\n{} points in {:.1} s on {}. Every point's outputs (overlaps.png, retrieval.json, run.json, …) are in its sub-directory; [sweep.csv](sweep.csv) has one row per point.\n\n",
+        results.len(),
+        wall,
+        if adapter.is_empty() { "—" } else { adapter }
+    ));
+    if picture {
+        s.push_str("![accuracy](sweep.png)\n\n");
+    }
+    let segs = results.iter().map(|r| r.plan.segments.len()).max().unwrap_or(0);
+    let mut head: Vec<String> = axes.iter().map(|a| a.name.clone()).collect();
+    head.push("accuracy ± s.e.".into());
+    if segs > 1 {
+        head.extend((0..segs).map(|k| format!("segment {k}")));
+    }
+    head.extend(["median first passage".to_string(), "neuron-steps/s".to_string(), "picture".to_string()]);
+    s.push_str(&format!("| {} |\n|{}\n", head.join(" | "), "---|".repeat(head.len())));
+    for r in results {
+        let mut row: Vec<String> = axes.iter().zip(&r.point.coords).map(|(a, &c)| a.values[c].label.clone()).collect();
+        match &r.outcome {
+            Ok(o) => {
+                let ret = o.retrieval.as_ref();
+                row.push(ret.map_or("—".into(), |x| {
+                    let (a, se) = x.overall();
+                    format!("{a:.4} ± {se:.4}")
+                }));
+                if segs > 1 {
+                    for k in 0..segs {
+                        row.push(
+                            ret.filter(|x| k < x.segments.len())
+                                .and_then(|x| x.accuracy(k))
+                                .map_or("—".into(), |a| format!("{a:.3}")),
+                        );
+                    }
+                }
+                row.push(
+                    o.passages
+                        .as_ref()
+                        .and_then(|x| x.quantile_step(0.5))
+                        .map_or("—".into(), |st| format!("{:.2}", st as f64 * r.plan.dt_f64)),
+                );
+                row.push(format!("{:.2e}", o.neuron_steps_per_s));
+            }
+            Err(e) => {
+                row.push(format!("failed: {}", e.replace('|', "/")));
+                row.extend(std::iter::repeat_n("—".to_string(), if segs > 1 { segs } else { 0 } + 2));
+            }
+        }
+        row.push(format!("[overlaps]({}/overlaps.png)", r.point.dir));
+        s.push_str(&format!("| {} |\n", row.join(" | ")));
+    }
+    s
+}
