@@ -494,7 +494,7 @@ fn run_sweep(a: &RunArgs, spec: Spec, base: &Path, sweep: &serde_json::Map<Strin
     io::prepare_out_dir(&a.out, a.force).map_err(UsageError)?;
     // One backend per (choice, adapter), reused by every point (kernels are rebuilt only when
     // a point's constants differ).
-    type Shared = Rc<RefCell<Box<dyn Backend>>>;
+    type Shared = sweep::SharedBackend;
     let mut cache: Vec<((BackendChoice, Option<String>), Shared)> = Vec::new();
     let mut open = |plan: &Plan| -> Result<Shared> {
         let key = (plan.backend, plan.adapter.clone());

@@ -21,6 +21,9 @@ use crate::spec::{Spec, SpecError};
 /// The reserved axis of named assignment sets.
 pub const VARIANTS: &str = "variants";
 
+/// A backend shared by the points that run on it.
+pub type SharedBackend = std::rc::Rc<std::cell::RefCell<Box<dyn engine::Backend>>>;
+
 /// One value of an axis: its label and the assignments it makes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AxisValue {
@@ -325,7 +328,7 @@ pub fn run(
     axes: &[Axis],
     plans: Vec<(Point, Plan)>,
     out: &Path,
-    open: &mut dyn FnMut(&Plan) -> Result<std::rc::Rc<std::cell::RefCell<Box<dyn engine::Backend>>>>,
+    open: &mut dyn FnMut(&Plan) -> Result<SharedBackend>,
     quiet: bool,
 ) -> Result<Vec<PointResult>> {
     let started = Instant::now();

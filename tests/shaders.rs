@@ -27,6 +27,10 @@ fn consts(n: u32, p: u32) -> KernelConsts {
         int64: false,
         hist: None,
         energy: false,
+        segments: 3,
+        random_weights: false,
+        retr_window: None,
+        first_passage: None,
     }
 }
 
@@ -66,6 +70,15 @@ fn every_specialisation_validates() {
                                 noise_scale,
                                 hist: h.clone(),
                                 energy: zero_diag,
+                                // Random weights, retrieval and first passage (to a target or a
+                                // fixed memory) with the two non-default initial kinds.
+                                random_weights: init_kind > 0,
+                                retr_window: (init_kind == 1).then_some(5),
+                                first_passage: match init_kind {
+                                    1 => Some((u32::MAX, 0.9)),
+                                    2 => Some((0, 0.5)),
+                                    _ => None,
+                                },
                                 ..consts(n, p)
                             };
                             let src = kernels::assemble(&k);

@@ -447,7 +447,7 @@ pub fn sweep_png(dest: &Path, title: &str, x_desc: &str, y_desc: &str, lines: &[
         }
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::LowerLeft)
+            .position(SeriesLabelPosition::MiddleRight)
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
             .label_font(("sans-serif", 16))

@@ -205,8 +205,8 @@ pub fn random_coef(plan: &Plan, seg: usize, trajectory: u64) -> Vec<f32> {
         ModelKind::Idp => (0..p)
             .map(|a| {
                 let mut s = 0f32;
-                for b in 0..p {
-                    s += plan.gram[a * p + b] * w[b];
+                for (g, wb) in plan.gram[a * p..(a + 1) * p].iter().zip(&w) {
+                    s += g * wb;
                 }
                 rw.gain * s
             })

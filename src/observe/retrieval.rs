@@ -102,8 +102,8 @@ impl RetrievalStats {
             if got[k].is_some_and(|g| g.1 < 0) {
                 st.negative += 1;
             }
-            for mu in 0..p {
-                st.sum_abs[mu] += m[mu].abs() as f64;
+            for (acc, v) in st.sum_abs.iter_mut().zip(m) {
+                *acc += v.abs() as f64;
             }
             if let Some(t) = targets[k] {
                 st.confusion[t as usize][col] += 1;

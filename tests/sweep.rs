@@ -1,0 +1,140 @@
+//! Sweeps: the cartesian product, the CSV, the report, and a failing point that does not take
+//! the others down.
+
+use std::process::Command;
+
+use idpsim::sweep;
+use serde_json::{Value, json};
+
+fn idpsim(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_idpsim")).args(args).output().expect("run idpsim")
+}
+
+fn base() -> Value {
+    json!({
+        "name": "tiny-sweep",
+        "model": { "kind": "idp", "activation": { "kind": "tanh", "slope": 2.0 } },
+        "memories": { "kind": "hadamard", "n": 8, "p": 3 },
+        "input": { "segments": [
+            { "duration": 1.0, "random_weights": { "dominant_memory": "random", "normalize_sum": 4.0 } },
+            { "duration": 1.0, "random_weights": { "normalize_sum": 4.0 } }
+        ] },
+        "noise": { "sigma": 0.3 },
+        "ensemble": { "trajectories": 200, "seed": 5 },
+        "observe": { "retrieval": { "threshold": 0.8, "window": 0.2 }, "first_passage": {} },
+        "run": { "backend": "cpu" }
+    })
+}
+
+#[test]
+fn the_product_of_the_axes_in_order() {
+    let sw = json!({
+        "noise.sigma": [0.0, 0.5, 1.0],
+        "variants": {
+            "idp": { "model.kind": "idp" },
+            "pulsed": { "model.kind": "classic", "input.segments.*.pulse": 0.5 }
+        },
+        "ensemble.seed": [1, 2]
+    });
+    let axes = sweep::axes(sw.as_object().unwrap()).unwrap();
+    assert_eq!(axes.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(), ["noise.sigma", "variant", "ensemble.seed"]);
+    assert!(axes[0].numeric() && !axes[1].numeric() && axes[2].numeric());
+    let pts = sweep::points(&base(), &axes).unwrap();
+    assert_eq!(pts.len(), 12);
+    let mut seen = std::collections::HashSet::new();
+    for (k, pt) in pts.iter().enumerate() {
+        // First axis slowest, last fastest.
+        let want = [k / 4, (k / 2) % 2, k % 2];
+        assert_eq!(pt.coords, want, "point {k}");
+        assert_eq!(pt.spec.noise.sigma, [0.0, 0.5, 1.0][want[0]]);
+        assert_eq!(pt.spec.ensemble.seed, [1, 2][want[2]]);
+        let pulsed = want[1] == 1;
+        assert_eq!(pt.spec.model.kind, if pulsed { "classic" } else { "idp" });
+        for seg in &pt.spec.input.segments {
+            assert_eq!(seg.pulse, pulsed.then_some(0.5), "'*' sets every segment");
+        }
+        assert!(seen.insert(pt.dir.clone()), "directory names are distinct");
+    }
+    assert_eq!(pts[7].dir, "007_sigma=0.5_variant=pulsed_seed=2");
+}
+
+fn csv(path: &std::path::Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines().map(|l| l.split(',').map(String::from).collect::<Vec<_>>());
+    let head = lines.next().unwrap();
+    (head, lines.collect())
+}
+
+#[test]
+fn a_sweep_writes_one_directory_and_row_per_point_and_a_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut spec = base();
+    spec["sweep"] =
+        json!({ "noise.sigma": [0.0, 0.6], "variants": { "idp": {}, "classic": { "model.kind": "classic" } } });
+    let path = tmp.path().join("sweep.json");
+    std::fs::write(&path, spec.to_string()).unwrap();
+    let out = tmp.path().join("out");
+    let o = idpsim(&["run", path.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let (head, rows) = csv(&out.join("sweep.csv"));
+    assert_eq!(rows.len(), 4);
+    let col = |name: &str| head.iter().position(|h| h == name).unwrap_or_else(|| panic!("no column {name}"));
+    for (k, row) in rows.iter().enumerate() {
+        assert_eq!(row.len(), head.len(), "row {k}");
+        assert_eq!(row[col("noise.sigma")], ["0.0", "0.0", "0.6", "0.6"][k]);
+        assert_eq!(row[col("variant")], ["idp", "classic", "idp", "classic"][k]);
+        assert_eq!(row[col("status")], "ok");
+        assert_eq!(row[col("trajectories")], "200");
+        // The row repeats what the point's own files say.
+        let dir = out.join(&row[col("dir")]);
+        let r: Value = serde_json::from_slice(&std::fs::read(dir.join("retrieval.json")).unwrap()).unwrap();
+        let acc: f64 = row[col("accuracy")].parse().unwrap();
+        assert_eq!(acc, r["accuracy"].as_f64().unwrap());
+        for s in 0..2 {
+            let a: f64 = row[col(&format!("accuracy_segment{s}"))].parse().unwrap();
+            assert_eq!(a, r["segments"][s]["accuracy"].as_f64().unwrap());
+        }
+        let fr: f64 = (0..3).map(|mu| row[col(&format!("fraction_memory{mu}"))].parse::<f64>().unwrap()).sum::<f64>()
+            + row[col("fraction_none")].parse::<f64>().unwrap();
+        assert!((fr - 1.0).abs() < 1e-9, "fractions of the last segment sum to {fr}");
+        let run: Value = serde_json::from_slice(&std::fs::read(dir.join("run.json")).unwrap()).unwrap();
+        assert_eq!(run["spec"]["noise"]["sigma"].as_f64().unwrap(), [0.0, 0.0, 0.6, 0.6][k]);
+        assert!(run["spec"].get("sweep").is_none(), "a point's spec is the point, not the sweep");
+        let fp: Vec<f32> =
+            npyz::NpyFile::new(&std::fs::read(dir.join("first_passage.npy")).unwrap()[..]).unwrap().into_vec().unwrap();
+        assert_eq!(fp.len(), 200);
+    }
+    for f in ["sweep.png", "report.md"] {
+        assert!(out.join(f).exists(), "{f}");
+    }
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("sweep.csv") && report.contains("sweep.png") && report.contains("noise.sigma"));
+    assert_eq!(report.lines().filter(|l| l.starts_with("| 0.") || l.starts_with("| 0 ")).count(), 4, "{report}");
+}
+
+#[test]
+fn a_failing_point_is_reported_and_the_others_still_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut spec = base();
+    spec["sweep"] = json!({ "variants": {
+        "good": {},
+        "bad": { "run.backend": "gpu", "run.adapter": "no-such-adapter-xyz" },
+        "also-good": { "noise.sigma": 0.1 }
+    } });
+    let path = tmp.path().join("sweep.json");
+    std::fs::write(&path, spec.to_string()).unwrap();
+    let out = tmp.path().join("out");
+    let o = idpsim(&["run", path.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("1 of 3 sweep points failed"), "{err}");
+    let (head, rows) = csv(&out.join("sweep.csv"));
+    let status = head.iter().position(|h| h == "status").unwrap();
+    let acc = head.iter().position(|h| h == "accuracy").unwrap();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[0][status], "ok");
+    assert!(rows[1][status].starts_with("failed") || rows[1][status].starts_with("\"failed"), "{:?}", rows[1]);
+    assert_eq!(rows[2][status], "ok");
+    assert!(!rows[0][acc].is_empty() && !rows[2][acc].is_empty());
+    assert!(out.join(&rows[2][rows[2].len() - 1]).join("retrieval.json").exists());
+}
