@@ -362,6 +362,19 @@ pub fn simulate(plan: &Plan, backend: &mut dyn Backend, dir: Option<&Path>, quie
     })
 }
 
+/// The retrieval summary in run.json.
+pub fn retrieval_summary(r: &RetrievalStats) -> serde_json::Value {
+    let (acc, se) = r.overall();
+    serde_json::json!({
+        "accuracy": acc,
+        "accuracy_stderr": se,
+        "per_segment": (0..r.segments.len()).map(|k| r.accuracy(k)).collect::<Vec<_>>(),
+    })
+}
+
+/// The retrieval observer's exact sums of abs overlaps (what `idpsim merge` adds up).
+pub const RETRIEVAL_SUMS_FILE: &str = "retrieval_sums.npy";
+
 /// The exact ensemble sums (what `idpsim merge` adds up).
 pub const SUMS_FILE: &str = "overlaps_sums.npy";
 
@@ -472,8 +485,11 @@ pub fn run_to_dir(plan: &Plan, backend: &mut dyn Backend, dir: &Path, quiet: boo
     }
     if let Some(r) = &out.retrieval {
         io::write_json(&dir.join("retrieval.json"), &r.to_json())?;
+        let words = r.sums_words();
+        io::write_npy(&dir.join(RETRIEVAL_SUMS_FILE), &[plan.segments.len() as u64, plan.p as u64 + 1, 2], &words)?;
         files.extend(
-            ["retrieval.json", "retrieved.npy", "retrieved_sign.npy", "retrieval_targets.npy"].map(String::from),
+            ["retrieval.json", "retrieved.npy", "retrieved_sign.npy", "retrieval_targets.npy", RETRIEVAL_SUMS_FILE]
+                .map(String::from),
         );
     }
     if out.passages.is_some() {
@@ -502,14 +518,7 @@ pub fn run_to_dir(plan: &Plan, backend: &mut dyn Backend, dir: &Path, quiet: boo
         "trajectory_steps_per_s": summary.trajectory_steps_per_s,
         "neuron_steps_per_s": summary.neuron_steps_per_s,
         "files": files,
-        "retrieval": out.retrieval.as_ref().map(|r| {
-            let (acc, se) = r.overall();
-            serde_json::json!({
-                "accuracy": acc,
-                "accuracy_stderr": se,
-                "per_segment": (0..plan.segments.len()).map(|k| r.accuracy(k)).collect::<Vec<_>>(),
-            })
-        }),
+        "retrieval": out.retrieval.as_ref().map(retrieval_summary),
         "first_passage": out.passages.as_ref().map(|p| p.to_json(plan)),
     });
     io::write_json(&dir.join("run.json"), &run_json)?;

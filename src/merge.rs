@@ -10,6 +10,7 @@ use crate::cli::UsageError;
 use crate::engine::{self, SUMS_FILE};
 use crate::io::{self, NpyStream};
 use crate::observe::OverlapSums;
+use crate::observe::retrieval::{PassageStats, RetrievalStats};
 
 /// What merge needs from one shard's run.json.
 struct Shard {
@@ -105,7 +106,7 @@ fn check(mut shards: Vec<Shard>) -> Result<Vec<Shard>> {
 }
 
 /// Concatenates one NPY array per shard along the first axis into `dest`.
-fn concat(shards: &[Shard], name: &str, dest: &Path) -> Result<()> {
+fn concat<T: npyz::Deserialize + npyz::AutoSerialize + Copy>(shards: &[Shard], name: &str, dest: &Path) -> Result<()> {
     let mut shape: Option<Vec<u64>> = None;
     let mut rows = 0;
     for s in shards {
@@ -117,10 +118,10 @@ fn concat(shards: &[Shard], name: &str, dest: &Path) -> Result<()> {
     }
     let mut shape = shape.expect("at least one shard");
     shape[0] = rows;
-    let mut out = NpyStream::<f32>::create(dest, &shape)?;
+    let mut out = NpyStream::<T>::create(dest, &shape)?;
     for s in shards {
         let bytes = std::fs::read(s.dir.join(name))?;
-        let data: Vec<f32> = npyz::NpyFile::new(&bytes[..])?.into_vec()?;
+        let data: Vec<T> = npyz::NpyFile::new(&bytes[..])?.into_vec()?;
         out.push(&data)?;
     }
     out.finish()
@@ -150,9 +151,64 @@ pub fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> Result<Vec<String>> {
     let mut files = engine::write_ensemble_outputs(out, &name, &model, &times, &sums, energy)?;
     for f in ["overlaps.npy", "final_state.npy", "energy.npy"] {
         if shards.iter().all(|s| s.dir.join(f).is_file()) {
-            concat(&shards, f, &out.join(f))?;
+            concat::<f32>(&shards, f, &out.join(f))?;
             files.push(f.into());
         }
+    }
+    let spec_json = &first.run["spec"];
+    let read = |path: &Path| -> Result<Vec<u8>> {
+        std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+    };
+    let mut retrieval = serde_json::Value::Null;
+    if let Some(r) = spec_json["observe"].get("retrieval").filter(|r| !r.is_null()) {
+        concat::<i32>(&shards, "retrieved.npy", &out.join("retrieved.npy"))?;
+        concat::<i32>(&shards, "retrieval_targets.npy", &out.join("retrieval_targets.npy"))?;
+        concat::<i8>(&shards, "retrieved_sign.npy", &out.join("retrieved_sign.npy"))?;
+        let got: Vec<i32> = npyz::NpyFile::new(&read(&out.join("retrieved.npy"))?[..])?.into_vec()?;
+        let tg: Vec<i32> = npyz::NpyFile::new(&read(&out.join("retrieval_targets.npy"))?[..])?.into_vec()?;
+        let sg: Vec<i8> = npyz::NpyFile::new(&read(&out.join("retrieved_sign.npy"))?[..])?.into_vec()?;
+        let segs = spec_json["input"]["segments"].as_array().map_or(1, |a| a.len());
+        let sums_path = first.dir.join(engine::RETRIEVAL_SUMS_FILE);
+        let shape = npyz::NpyFile::new(&read(&sums_path)?[..])?.shape().to_vec();
+        let p = shape.get(1).map_or(1, |&v| v as usize - 1);
+        let dt = spec_json["integrator"]["dt"].as_f64().unwrap_or(0.01);
+        let window = (r["window"].as_f64().unwrap_or(dt) / dt).round() as u32;
+        let mut stats = RetrievalStats::empty(r["threshold"].as_f64().unwrap_or(0.9) as f32, window, p, segs);
+        let opt = |v: i32| (v >= 0).then_some(v as u32);
+        for j in 0..got.len() / segs {
+            let targets: Vec<Option<u32>> = tg[j * segs..(j + 1) * segs].iter().map(|&v| opt(v)).collect();
+            let res: Vec<Option<(u32, i8)>> =
+                (0..segs).map(|k| opt(got[j * segs + k]).map(|g| (g, sg[j * segs + k]))).collect();
+            stats.count(&targets, &res);
+        }
+        for s in &shards {
+            let words: Vec<u64> =
+                npyz::NpyFile::new(&read(&s.dir.join(engine::RETRIEVAL_SUMS_FILE))?[..])?.into_vec()?;
+            stats.add_sums_words(&words)?;
+        }
+        io::write_json(&out.join("retrieval.json"), &stats.to_json())?;
+        io::write_npy(&out.join(engine::RETRIEVAL_SUMS_FILE), &shape, &stats.sums_words())?;
+        retrieval = engine::retrieval_summary(&stats);
+        files.extend(
+            [
+                "retrieval.json",
+                "retrieved.npy",
+                "retrieved_sign.npy",
+                "retrieval_targets.npy",
+                engine::RETRIEVAL_SUMS_FILE,
+            ]
+            .map(String::from),
+        );
+    }
+    let mut first_passage = serde_json::Value::Null;
+    if let Some(f) = spec_json["observe"].get("first_passage").filter(|f| !f.is_null()) {
+        concat::<f32>(&shards, "first_passage.npy", &out.join("first_passage.npy"))?;
+        let times: Vec<f32> = npyz::NpyFile::new(&read(&out.join("first_passage.npy"))?[..])?.into_vec()?;
+        let dt = spec_json["integrator"]["dt"].as_f64().unwrap_or(0.01);
+        let stats = PassageStats::from_times(&times, dt);
+        let memory = f["memory"].as_u64().map(|m| m as u32);
+        first_passage = stats.summary(memory, f["threshold"].as_f64().unwrap_or(0.9) as f32, dt);
+        files.push("first_passage.npy".into());
     }
     if shards.iter().all(|s| s.dir.join("histogram.json").is_file()) {
         let (hp, mut counts, markers) = crate::observe::histogram::read(&first.dir)?;
@@ -187,6 +243,8 @@ pub fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> Result<Vec<String>> {
         "saves": first.run["saves"],
         "wall_s": shards.iter().map(|s| s.run["wall_s"].as_f64().unwrap_or(0.0)).sum::<f64>(),
         "files": files,
+        "retrieval": retrieval,
+        "first_passage": first_passage,
     });
     io::write_json(&out.join("run.json"), &run)?;
     Ok(files)

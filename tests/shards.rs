@@ -12,14 +12,22 @@ const SPEC: &str = r#"{
   "name": "shards",
   "model": { "kind": "idp", "zero_diagonal": true },
   "memories": { "kind": "random", "n": 12, "p": 3, "seed": 4 },
-  "input": { "segments": [ { "duration": 0.5, "weights": [2.0, 1.0, 0.5], "noise": 0.2 } ] },
+  "input": { "segments": [ { "duration": 0.5, "weights": [2.0, 1.0, 0.5], "noise": 0.2 },
+                           { "duration": 0.3, "random_weights": { "dominant_memory": "random", "normalize_sum": 3.0 } } ] },
   "noise": { "sigma": 0.7 },
   "ensemble": { "trajectories": 300, "seed": 8 },
   "observe": { "overlaps": { "every": 0.1, "per_trajectory": true }, "final_state": true, "energy": { "per_trajectory": true },
+               "retrieval": { "threshold": 0.3, "window": 0.05 }, "first_passage": { "threshold": 0.3 },
                "histogram": { "of": "state", "axes": [0, 5], "bins": [20, 30], "range": [[-3, 3], [-2, 2]], "from": 0.2, "every": 0.05 } }
 }"#;
 
-const COMPARED: [&str; 12] = [
+const COMPARED: [&str; 18] = [
+    "retrieval.json",
+    "retrieved.npy",
+    "retrieved_sign.npy",
+    "retrieval_targets.npy",
+    "retrieval_sums.npy",
+    "first_passage.npy",
     "energy_mean.npy",
     "energy_std.npy",
     "energy.npy",

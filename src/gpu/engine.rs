@@ -130,15 +130,21 @@ pub fn max_steps_per_dispatch(plan: &Plan, group: bool) -> u64 {
     LOOP_BUDGET.saturating_sub(start) / per_step
 }
 
+/// Fewest steps a dispatch takes when the loop budget allows: a dispatch starts with a pass
+/// over the state (the overlaps) and the input coefficients, which costs about one step, so
+/// large ensembles must not fall to one step per dispatch.
+const MIN_STEPS_PER_DISPATCH: f64 = 16.0;
+
 /// Steps per dispatch: the plan's override, or enough work to keep one dispatch busy for a
-/// few tens of milliseconds on a CPU device (far less on a GPU); never above the loop budget.
-fn steps_per_dispatch(plan: &Plan, count: u64, group: bool) -> u32 {
+/// few tens of milliseconds on a CPU device (far less on a GPU) but at least
+/// [`MIN_STEPS_PER_DISPATCH`]; never above the loop budget.
+pub fn steps_per_dispatch(plan: &Plan, count: u64, group: bool) -> u32 {
     let budget = max_steps_per_dispatch(plan, group).max(1) as u32;
     if let Some(k) = plan.steps_per_dispatch {
         return k.min(budget);
     }
     let per_step = count as f64 * (plan.neuron_blocks() * 4) as f64 * (plan.p + 12) as f64;
-    ((DISPATCH_WORK / per_step).clamp(1.0, 4096.0) as u32).min(budget)
+    ((DISPATCH_WORK / per_step).clamp(MIN_STEPS_PER_DISPATCH, 4096.0) as u32).min(budget)
 }
 
 /// One dispatch of the step kernel.

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use crate::cpu::NO_STEP;
 use crate::model::input::segment_target;
+use crate::observe::{from_fixed, to_fixed};
 use crate::plan::Plan;
 
 /// Mean overlaps over a window of `window` steps from their sum (f32, as written).
@@ -49,9 +50,10 @@ pub struct SegmentStats {
     /// Trajectories with a target, and those whose retrieved memory is it.
     pub with_target: u64,
     pub correct: u64,
-    /// Σ over trajectories of abs(window-mean m_μ), and of abs(m_target).
-    pub sum_abs: Vec<f64>,
-    pub sum_abs_target: f64,
+    /// Σ over trajectories of abs(window-mean m_μ), and of abs(m_target), in exact 2⁻⁶⁴ fixed
+    /// point (order-free, so shards merge to the same bytes).
+    pub sum_abs: Vec<i128>,
+    pub sum_abs_target: i128,
 }
 
 /// The retrieval observer's ensemble aggregates (order-free integer counts and f64 sums).
@@ -69,11 +71,14 @@ pub struct RetrievalStats {
 
 impl RetrievalStats {
     pub fn new(plan: &Plan) -> Self {
-        let (p, s) = (plan.p, plan.segments.len());
         let r = plan.retrieval.expect("a retrieval plan");
+        Self::empty(r.threshold, r.window_steps, plan.p, plan.segments.len())
+    }
+
+    pub fn empty(threshold: f32, window_steps: u32, p: usize, s: usize) -> Self {
         RetrievalStats {
-            threshold: r.threshold,
-            window_steps: r.window_steps,
+            threshold,
+            window_steps,
             trajectories: 0,
             segments: (0..s)
                 .map(|_| SegmentStats {
@@ -82,8 +87,8 @@ impl RetrievalStats {
                     confusion: vec![vec![0; p + 1]; p],
                     with_target: 0,
                     correct: 0,
-                    sum_abs: vec![0.0; p],
-                    sum_abs_target: 0.0,
+                    sum_abs: vec![0; p],
+                    sum_abs_target: 0,
                 })
                 .collect(),
             score_sum: 0.0,
@@ -94,21 +99,31 @@ impl RetrievalStats {
     /// Adds one trajectory: its window means [segment][P], targets and retrieved memories.
     pub fn add(&mut self, means: &[f32], targets: &[Option<u32>], got: &[Option<(u32, i8)>]) {
         let p = self.segments[0].sum_abs.len();
-        let (mut scored, mut right) = (0u32, 0u32);
         for (k, st) in self.segments.iter_mut().enumerate() {
             let m = &means[k * p..(k + 1) * p];
+            for (acc, v) in st.sum_abs.iter_mut().zip(m) {
+                *acc += to_fixed(v.abs());
+            }
+            if let Some(t) = targets[k] {
+                st.sum_abs_target += to_fixed(m[t as usize].abs());
+            }
+        }
+        self.count(targets, got);
+    }
+
+    /// Counts one trajectory's targets and retrieved memories (everything but the sums).
+    pub fn count(&mut self, targets: &[Option<u32>], got: &[Option<(u32, i8)>]) {
+        let p = self.segments[0].sum_abs.len();
+        let (mut scored, mut right) = (0u32, 0u32);
+        for (k, st) in self.segments.iter_mut().enumerate() {
             let col = got[k].map_or(p, |g| g.0 as usize);
             st.retrieved[col] += 1;
             if got[k].is_some_and(|g| g.1 < 0) {
                 st.negative += 1;
             }
-            for (acc, v) in st.sum_abs.iter_mut().zip(m) {
-                *acc += v.abs() as f64;
-            }
             if let Some(t) = targets[k] {
                 st.confusion[t as usize][col] += 1;
                 st.with_target += 1;
-                st.sum_abs_target += m[t as usize].abs() as f64;
                 scored += 1;
                 if col == t as usize {
                     st.correct += 1;
@@ -122,6 +137,37 @@ impl RetrievalStats {
             self.score_sq += score * score;
         }
         self.trajectories += 1;
+    }
+
+    /// The fixed-point sums as u64 words [segment][P + 1][low, high] (retrieval_sums.npy).
+    pub fn sums_words(&self) -> Vec<u64> {
+        let mut out = Vec::new();
+        for s in &self.segments {
+            for &v in s.sum_abs.iter().chain(std::iter::once(&s.sum_abs_target)) {
+                out.extend([v as u64, (v >> 64) as u64]);
+            }
+        }
+        out
+    }
+
+    /// Adds sums read from [`Self::sums_words`] of another part of the ensemble.
+    pub fn add_sums_words(&mut self, words: &[u64]) -> anyhow::Result<()> {
+        let p = self.segments[0].sum_abs.len();
+        anyhow::ensure!(words.len() == self.segments.len() * (p + 1) * 2, "retrieval sums have the wrong shape");
+        let mut it = words.chunks(2).map(|w| (w[0] as u128 | ((w[1] as u128) << 64)) as i128);
+        for s in &mut self.segments {
+            for v in s.sum_abs.iter_mut() {
+                *v += it.next().expect("length checked");
+            }
+            s.sum_abs_target += it.next().expect("length checked");
+        }
+        Ok(())
+    }
+
+    /// Mean over trajectories of abs(window-mean m_μ) at segment k's end, per memory.
+    pub fn mean_abs_final(&self, k: usize) -> Vec<f64> {
+        let m = self.trajectories.max(1) as f64;
+        self.segments[k].sum_abs.iter().map(|&v| from_fixed(v) / m).collect()
     }
 
     /// Accuracy of segment k against its targets (None without targets).
@@ -157,8 +203,8 @@ impl RetrievalStats {
                     "negative": s.negative as f64 / m,
                     "confusion": s.confusion,
                     "trajectories_with_target": s.with_target,
-                    "mean_abs_final": s.sum_abs.iter().map(|&v| v / m).collect::<Vec<_>>(),
-                    "mean_abs_target": (s.with_target > 0).then(|| s.sum_abs_target / s.with_target as f64),
+                    "mean_abs_final": s.sum_abs.iter().map(|&v| from_fixed(v) / m).collect::<Vec<_>>(),
+                    "mean_abs_target": (s.with_target > 0).then(|| from_fixed(s.sum_abs_target) / s.with_target as f64),
                 })
             })
             .collect();
@@ -209,14 +255,27 @@ impl PassageStats {
         None
     }
 
+    /// Rebuilds the counts from first-passage times (first_passage.npy) of steps of `dt`.
+    pub fn from_times(times: &[f32], dt: f64) -> Self {
+        let mut s = PassageStats::default();
+        for &t in times {
+            s.add(if t.is_nan() { NO_STEP } else { (t as f64 / dt).round() as u32 });
+        }
+        s
+    }
+
     pub fn to_json(&self, plan: &Plan) -> Value {
-        let dt = plan.dt_f64;
         let fp = plan.first_passage.expect("a first-passage plan");
+        self.summary(fp.memory, fp.threshold, plan.dt_f64)
+    }
+
+    /// The summary written to run.json.
+    pub fn summary(&self, memory: Option<u32>, threshold: f32, dt: f64) -> Value {
         let total = self.counts.values().sum::<u64>() + self.never;
         let q = |x: f64| self.quantile_step(x).map(|s| s as f64 * dt);
         json!({
-            "memory": fp.memory.map_or(json!("target"), |m| json!(m)),
-            "threshold": fp.threshold,
+            "memory": memory.map_or(json!("target"), |m| json!(m)),
+            "threshold": threshold,
             "trajectories": total,
             "reached": total - self.never,
             "never": self.never,
