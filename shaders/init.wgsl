@@ -40,7 +40,38 @@ fn init_state(@builtin(global_invocation_id) gid: vec3<u32>) {
         }
         obs[fp_index(t)] = bitcast<f32>(select(NO_STEP, 0u, fp_reached(&m0, fp_memory(0u, traj))));
     }
-    if (params.slot_base == 0u) {
+    if (MODERN) {
+        // α(0) = 0 (no input filtered yet), y(0) = m(x(0)).
+        var la: array<f32, P>;
+        var ly: array<f32, P>;
+        for (var mu = 0u; mu < P; mu++) {
+            ly[mu] = acc[mu] * INV_N;
+        }
+        store_layer(t, 0u, &la);
+        store_layer(t, PB, &ly);
+        if (params.slot_base == 0u) {
+            var prev: array<f32, P>;
+            var cur: array<f32, P>;
+            var noise_acc: array<f32, P>;
+            if (segs[0].noise > 0.0) {
+                input_noise_partial(0u, traj, 0u, 1u, &noise_acc);
+            }
+            segment_coefs(0u, traj, &noise_acc, &cur);
+            let sched = schedule(segs[0], 0u);
+            var a: array<f32, P>;
+            save_layers(0u, t, &prev, &cur, sched, &ly, &la, &ly, &a);
+            for (var mu = 0u; mu < P; mu++) {
+                saves[save_index(0u, mu, t)] = ly[mu];
+            }
+            if (ENERGY) {
+                var sq = 0.0;
+                for (var b = 0u; b < nb_loop(); b++) {
+                    sq = sq + energy_sq(state[state_index(t, b)], b);
+                }
+                saves[save_index(0u, P, t)] = modern_energy(sq, &a, &ly);
+            }
+        }
+    } else if (params.slot_base == 0u) {
         var m: array<f32, P>;
         for (var mu = 0u; mu < P; mu++) {
             m[mu] = acc[mu] * INV_N;

@@ -60,7 +60,8 @@ const NO_STEP: u32 = 0xffffffffu;
 @group(0) @binding(4) var<storage, read> seg_vec: array<vec4<f32>>;
 // The initial point (INIT_KIND == INIT_POINT).
 @group(0) @binding(5) var<storage, read> init_point: array<vec4<f32>>;
-// States: thread layout state[b * traj_count + t], group layout state[t * NB + b].
+// States: thread layout state[b * traj_count + t], group layout state[t * NBS + b]; blocks
+// b < NB hold x, then (modern model) PB blocks of α and PB blocks of y.
 @group(0) @binding(6) var<storage, read_write> state: array<vec4<f32>>;
 // Overlaps at save steps: saves[(slot * traj_count + t) * P + mu].
 @group(0) @binding(7) var<storage, read_write> saves: array<f32>;
@@ -86,7 +87,7 @@ fn fp_index(t: u32) -> u32 {
 
 fn state_index(t: u32, b: u32) -> u32 {
     if (LAYOUT_GROUP) {
-        return t * NB + b;
+        return t * NBS + b;
     }
     return b * params.traj_count + t;
 }
@@ -103,6 +104,9 @@ fn philox_key() -> vec2<u32> {
 
 // Ψ(x) = tanh(clamp(δ x, −ACT_CLAMP, ACT_CLAMP)), as `model::drift::activation`.
 fn act4(x: vec4<f32>) -> vec4<f32> {
+    if (ACT_IDENTITY) {
+        return x;
+    }
     return tanh(clamp(SLOPE * x, vec4<f32>(-ACT_CLAMP), vec4<f32>(ACT_CLAMP)));
 }
 

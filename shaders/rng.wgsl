@@ -5,6 +5,8 @@ const STREAM_DYNAMICS: u32 = 0u;
 const STREAM_INITIAL: u32 = 1u;
 const STREAM_INPUT_NOISE: u32 = 2u;
 const STREAM_RANDOM_WEIGHTS: u32 = 3u;
+const STREAM_ALPHA_NOISE: u32 = 5u;
+const STREAM_Y_NOISE: u32 = 6u;
 
 const PHILOX_M0: u32 = 0xD2511F53u;
 const PHILOX_M1: u32 = 0xCD9E8D57u;

@@ -151,10 +151,10 @@ fn update_block(x: vec4<f32>, psi_x: vec4<f32>, b: u32, xs: ptr<function, array<
         f = f + v;
     }
     if (NOISE_SCALE == 0.0) {
-        return mask_padding(x + DT * f, b);
+        return mask_padding(x + DT_X * f, b);
     }
     let z = normals4(vec4<u32>(b, step, traj, STREAM_DYNAMICS), philox_key());
-    return mask_padding(x + DT * f + NOISE_SCALE * z, b);
+    return mask_padding(x + DT_X * f + NOISE_SCALE * z, b);
 }
 
 // ξ of every memory on block b.
@@ -199,6 +199,158 @@ fn vector_term(seg: u32, traj: u32, b: u32, sched: vec2<f32>) -> vec4<f32> {
         prev = segment_vec(seg - 1u, traj, b);
     }
     return ramp4(prev, cur, sched.x);
+}
+
+// ---- the modern model's saliency and memory layers (`model::modern`) ----------------------
+
+// tanh with the argument clamped like Ψ_x's.
+fn tanh_clamped(v: f32) -> f32 {
+    return tanh(clamp(v, -ACT_CLAMP, ACT_CLAMP));
+}
+
+fn psi_alpha(a: f32) -> f32 {
+    if (PSI_A_TANH) {
+        return tanh_clamped(a);
+    }
+    return a;
+}
+
+// The input's saliency q_mu in effect (the IDP model's α).
+fn input_saliency(prev: ptr<function, array<f32, P>>, cur: ptr<function, array<f32, P>>, sched: vec2<f32>,
+                  mu: u32) -> f32 {
+    return select(0.0, ramp((*prev)[mu], (*cur)[mu], sched.x), sched.y > 0.0);
+}
+
+// The effective α and y at time t: the layers' states, or their instantaneous values q and m.
+fn modern_effective(prev: ptr<function, array<f32, P>>, cur: ptr<function, array<f32, P>>, sched: vec2<f32>,
+                    m: ptr<function, array<f32, P>>, la: ptr<function, array<f32, P>>,
+                    ly: ptr<function, array<f32, P>>, a: ptr<function, array<f32, P>>,
+                    y: ptr<function, array<f32, P>>) {
+    for (var mu = 0u; mu < P; mu++) {
+        (*a)[mu] = select(input_saliency(prev, cur, sched, mu), (*la)[mu], TAU_A_DYN);
+        (*y)[mu] = select((*m)[mu], (*ly)[mu], TAU_Y_DYN);
+    }
+}
+
+// c = Ψ_α(α) ⊙ Ψ_y(y) (`model::modern::field_coefficients`).
+fn modern_field(a: ptr<function, array<f32, P>>, y: ptr<function, array<f32, P>>, c: ptr<function, array<f32, P>>) {
+    if (PSI_Y == 2u) {
+        var z: array<f32, P>;
+        var mx = -3.0e38;
+        for (var mu = 0u; mu < P; mu++) {
+            z[mu] = BETA * psi_alpha((*a)[mu]) * (*y)[mu];
+            mx = max(mx, z[mu]);
+        }
+        var sum = 0.0;
+        for (var mu = 0u; mu < P; mu++) {
+            z[mu] = exp(z[mu] - mx);
+            sum = sum + z[mu];
+        }
+        for (var mu = 0u; mu < P; mu++) {
+            (*c)[mu] = psi_alpha((*a)[mu]) * (z[mu] / sum);
+        }
+    } else {
+        for (var mu = 0u; mu < P; mu++) {
+            var yy = (*y)[mu];
+            if (PSI_Y == 1u) {
+                yy = tanh_clamped(yy);
+            }
+            (*c)[mu] = psi_alpha((*a)[mu]) * yy;
+        }
+    }
+}
+
+// One step's c from the layers at time t, then the layers advanced to t + dt
+// (`model::modern::step`); m are the overlaps of x(t).
+fn modern_coefficients(prev: ptr<function, array<f32, P>>, cur: ptr<function, array<f32, P>>, sched: vec2<f32>,
+                       m: ptr<function, array<f32, P>>, la: ptr<function, array<f32, P>>,
+                       ly: ptr<function, array<f32, P>>, c: ptr<function, array<f32, P>>, step: u32, traj: u32) {
+    var a: array<f32, P>;
+    var y: array<f32, P>;
+    modern_effective(prev, cur, sched, m, la, ly, &a, &y);
+    modern_field(&a, &y, c);
+    let key = philox_key();
+    if (TAU_A_DYN) {
+        for (var k = 0u; k < PB; k++) {
+            let z = normals4(vec4<u32>(k, step, traj, STREAM_ALPHA_NOISE), key);
+            for (var l = 0u; l < 4u; l++) {
+                let mu = 4u * k + l;
+                if (mu < P) {
+                    let q = input_saliency(prev, cur, sched, mu);
+                    (*la)[mu] = (*la)[mu] + RATE_A * (q - (*la)[mu]) + NOISE_A * z[l];
+                }
+            }
+        }
+    }
+    if (TAU_Y_DYN) {
+        for (var k = 0u; k < PB; k++) {
+            let z = normals4(vec4<u32>(k, step, traj, STREAM_Y_NOISE), key);
+            for (var l = 0u; l < 4u; l++) {
+                let mu = 4u * k + l;
+                if (mu < P) {
+                    (*ly)[mu] = (*ly)[mu] + RATE_Y * ((*m)[mu] - (*ly)[mu]) + NOISE_Y * z[l];
+                }
+            }
+        }
+    }
+}
+
+// A layer (α at base 0, y at base PB) from the state buffer's blocks after the neurons.
+fn load_layer(t: u32, base: u32, out: ptr<function, array<f32, P>>) {
+    for (var k = 0u; k < PB; k++) {
+        let v = state[state_index(t, NB + base + k)];
+        for (var l = 0u; l < 4u; l++) {
+            let mu = 4u * k + l;
+            if (mu < P) {
+                (*out)[mu] = v[l];
+            }
+        }
+    }
+}
+
+fn store_layer(t: u32, base: u32, v: ptr<function, array<f32, P>>) {
+    for (var k = 0u; k < PB; k++) {
+        var w = vec4<f32>(0.0);
+        for (var l = 0u; l < 4u; l++) {
+            let mu = 4u * k + l;
+            if (mu < P) {
+                w[l] = (*v)[mu];
+            }
+        }
+        state[state_index(t, NB + base + k)] = w;
+    }
+}
+
+// One block's Σ x² in lane order (modern softmax energy, Ψ_x = identity).
+fn energy_sq(x: vec4<f32>, b: u32) -> f32 {
+    let v = mask_padding(x * x, b);
+    return ((v.x + v.y) + v.z) + v.w;
+}
+
+// E_tr = −(N/β) log Σ exp(β Ψ_α(α) m) + ½|x|² (`model::modern::energy`).
+fn modern_energy(sq: f32, a: ptr<function, array<f32, P>>, m: ptr<function, array<f32, P>>) -> f32 {
+    var mx = -3.0e38;
+    for (var mu = 0u; mu < P; mu++) {
+        mx = max(mx, BETA * psi_alpha((*a)[mu]) * (*m)[mu]);
+    }
+    var sum = 0.0;
+    for (var mu = 0u; mu < P; mu++) {
+        sum = sum + exp(BETA * psi_alpha((*a)[mu]) * (*m)[mu] - mx);
+    }
+    return -(f32(N) / BETA) * (mx + log(sum)) + 0.5 * sq;
+}
+
+// Saves y and α after a step (or at t = 0): the layers' states, or their instantaneous values;
+// returns α in `a`.
+fn save_layers(slot: u32, t: u32, prev: ptr<function, array<f32, P>>, cur: ptr<function, array<f32, P>>,
+               sched: vec2<f32>, m: ptr<function, array<f32, P>>, la: ptr<function, array<f32, P>>,
+               ly: ptr<function, array<f32, P>>, a: ptr<function, array<f32, P>>) {
+    var y: array<f32, P>;
+    modern_effective(prev, cur, sched, m, la, ly, a, &y);
+    for (var mu = 0u; mu < P; mu++) {
+        saves[save_index(slot, Q_Y + mu, t)] = y[mu];
+        saves[save_index(slot, Q_Y + P + mu, t)] = (*a)[mu];
+    }
 }
 
 // Slot of `saves` for the save after `step_done` steps.
@@ -307,6 +459,13 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
         fp = bitcast<u32>(obs[fp_index(t)]);
         fp_mem = fp_memory(seg, traj);
     }
+    // The modern model's saliency and memory layers.
+    var la: array<f32, P>;
+    var ly: array<f32, P>;
+    if (MODERN) {
+        load_layer(t, 0u, &la);
+        load_layer(t, PB, &ly);
+    }
     // State and overlaps of the current state.
     var xr: array<vec4<f32>, NBR>;
     var pr: array<vec4<f32>, NBR>;
@@ -336,7 +495,12 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
         let stop = next_stop(step, end);
         for (; step < stop; step++) {
             let sched = schedule(segment, step);
-            let d = coefficients(&prev, &cur, sched, &m, &c);
+            var d = 0.0;
+            if (MODERN) {
+                modern_coefficients(&prev, &cur, sched, &m, &la, &ly, &c, step, traj);
+            } else {
+                d = coefficients(&prev, &cur, sched, &m, &c);
+            }
             for (var mu = 0u; mu < P; mu++) {
                 acc[mu] = 0.0;
             }
@@ -391,7 +555,23 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
             for (var mu = 0u; mu < P; mu++) {
                 saves[save_index(slot, mu, t)] = m[mu];
             }
-            if (ENERGY) {
+            if (MODERN) {
+                let sched = schedule(segment, step - 1u);
+                var a: array<f32, P>;
+                save_layers(slot, t, &prev, &cur, sched, &m, &la, &ly, &a);
+                if (ENERGY) {
+                    var sq = 0.0;
+                    for (var b = 0u; b < nb_loop(); b++) {
+                        if (X_IN_REGS) {
+                            sq = sq + energy_sq(xr[b], b);
+                        } else {
+                            sq = sq + energy_sq(state[state_index(t, b)], b);
+                        }
+                    }
+                    saves[save_index(slot, P, t)] = modern_energy(sq, &a, &m);
+                }
+            }
+            if (ENERGY && !MODERN) {
                 let sched = schedule(segment, step - 1u);
                 var terms = vec3<f32>(0.0);
                 for (var b = 0u; b < nb_loop(); b++) {
@@ -414,6 +594,10 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
         for (var b = 0u; b < nb_loop(); b++) {
             state[state_index(t, b)] = xr[b];
         }
+    }
+    if (MODERN) {
+        store_layer(t, 0u, &la);
+        store_layer(t, PB, &ly);
     }
     if (retr_here) {
         for (var mu = 0u; mu < P; mu++) {
@@ -504,6 +688,13 @@ fn step_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
         fp = bitcast<u32>(obs[fp_index(t)]);
         fp_mem = fp_memory(seg, traj);
     }
+    // The modern model's saliency and memory layers.
+    var la: array<f32, P>;
+    var ly: array<f32, P>;
+    if (MODERN) {
+        load_layer(t, 0u, &la);
+        load_layer(t, PB, &ly);
+    }
     // Overlaps of the current state.
     var acc: array<f32, P>;
     for (var b = lid; b < nb_loop(); b += WG_GROUP) {
@@ -526,7 +717,12 @@ fn step_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
     for (var k = 0u; k < params.step_count; k++) {
         let step = params.step_begin + k;
         let sched = schedule(segment, step);
-        let d = coefficients(&prev, &cur, sched, &m, &c);
+        var d = 0.0;
+        if (MODERN) {
+            modern_coefficients(&prev, &cur, sched, &m, &la, &ly, &c, step, traj);
+        } else {
+            d = coefficients(&prev, &cur, sched, &m, &c);
+        }
         for (var mu = 0u; mu < P; mu++) {
             acc[mu] = 0.0;
         }
@@ -569,11 +765,19 @@ fn step_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
                 saves[save_index(slot, mu, t)] = m[mu];
             }
         }
+        if (MODERN && lid == 0u && (step + 1u) % SAVE_EVERY == 0u) {
+            var a: array<f32, P>;
+            save_layers(save_slot(step + 1u), t, &prev, &cur, sched, &m, &la, &ly, &a);
+        }
         if (ENERGY && (step + 1u) % SAVE_EVERY == 0u) {
             var terms = vec3<f32>(0.0);
             for (var b = lid; b < nb_loop(); b += WG_GROUP) {
                 let x = state[state_index(t, b)];
-                terms = terms + energy_terms(x, act4(x), vector_term(seg, traj, b, sched), b);
+                if (MODERN) {
+                    terms.x = terms.x + energy_sq(x, b);
+                } else {
+                    terms = terms + energy_terms(x, act4(x), vector_term(seg, traj, b, sched), b);
+                }
             }
             wg_energy[lid] = vec4<f32>(terms, 0.0);
             workgroupBarrier();
@@ -582,7 +786,16 @@ fn step_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
                 for (var j = 0u; j < WG_GROUP; j++) {
                     total = total + wg_energy[j].xyz;
                 }
-                saves[save_index(save_slot(step + 1u), P, t)] = energy_value(total, &prev, &cur, sched, &m);
+                var e = 0.0;
+                if (MODERN) {
+                    var a: array<f32, P>;
+                    var y: array<f32, P>;
+                    modern_effective(&prev, &cur, sched, &m, &la, &ly, &a, &y);
+                    e = modern_energy(total.x, &a, &m);
+                } else {
+                    e = energy_value(total, &prev, &cur, sched, &m);
+                }
+                saves[save_index(save_slot(step + 1u), P, t)] = e;
             }
         }
         if (lid == 0u && hist_samples_at(step + 1u)) {
@@ -600,6 +813,10 @@ fn step_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
     }
     if (lid == 0u && FP) {
         obs[fp_index(t)] = bitcast<f32>(fp);
+    }
+    if (lid == 0u && MODERN) {
+        store_layer(t, 0u, &la);
+        store_layer(t, PB, &ly);
     }
     if (bad != NO_STEP) {
         report_non_finite(bad, traj);

@@ -62,7 +62,7 @@ pub fn measure(case: &str, plan: &Plan, backend: &mut dyn Backend) -> Result<Ben
     let ts = plan.trajectories as f64 * plan.total_steps as f64;
     Ok(BenchResult {
         case: case.into(),
-        model: plan.model.name().into(),
+        model: plan.model_name().into(),
         n: plan.n,
         p: plan.p,
         trajectories: plan.trajectories,

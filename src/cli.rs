@@ -180,6 +180,12 @@ fn cmd_landscape(a: &LandscapeArgs) -> Result<()> {
 /// Refuses plans whose input differs between trajectories (theory and landscapes describe one
 /// input).
 fn one_input(plan: &Plan) -> Result<()> {
+    if plan.modern.is_some() {
+        return Err(UsageError(
+            "spec: model.kind: theory and landscapes cover the \"idp\" and \"classic\" models, not \"modern\"".into(),
+        )
+        .into());
+    }
     match plan.segments.iter().position(|s| s.random.is_some()) {
         Some(k) => Err(UsageError(format!(
             "spec: input.segments[{k}].random_weights: every trajectory has its own input, so there is no single landscape; give \"weights\""

@@ -96,6 +96,8 @@ pub struct Outputs {
     pub histogram: Option<Vec<u64>>,
     /// [M][T] per-trajectory energies when asked for and collected in memory.
     pub energy: Option<Vec<f32>>,
+    /// In memory with per-trajectory saves: every saved quantity [M][T][Q] (see [`Plan::q`]).
+    pub saves: Option<Vec<f32>>,
     /// Retrieval aggregates (with observe.retrieval).
     pub retrieval: Option<RetrievalStats>,
     /// First-passage counts (with observe.first_passage).
@@ -133,6 +135,9 @@ struct Collector<'a> {
     finals_file: Option<NpyStream<f32>>,
     energy_file: Option<NpyStream<f32>>,
     energy_mem: Option<Vec<f32>>,
+    /// Modern model with per_trajectory: memory_layer.npy and saliency.npy.
+    layer_files: Option<(NpyStream<f32>, NpyStream<f32>)>,
+    saves_mem: Option<Vec<f32>>,
     chunk_first: u64,
     retrieval: Option<RetrievalStats>,
     passages: Option<PassageStats>,
@@ -235,6 +240,17 @@ impl Collector<'_> {
                 m.extend_from_slice(&ov);
             }
         }
+        if let Some((fy, fa)) = self.layer_files.as_mut() {
+            let qy = self.plan.q_y();
+            let y: Vec<f32> = self.chunk_overlaps.chunks(q).flat_map(|row| row[qy..qy + p].iter().copied()).collect();
+            let a: Vec<f32> =
+                self.chunk_overlaps.chunks(q).flat_map(|row| row[qy + p..qy + 2 * p].iter().copied()).collect();
+            fy.push(&y)?;
+            fa.push(&a)?;
+        }
+        if let Some(s) = self.saves_mem.as_mut() {
+            s.extend_from_slice(&self.chunk_overlaps);
+        }
         if self.plan.energy_per_trajectory {
             let en: Vec<f32> = self.chunk_overlaps.chunks(q).map(|row| row[p]).collect();
             if let Some(f) = self.energy_file.as_mut() {
@@ -288,6 +304,14 @@ pub fn simulate(plan: &Plan, backend: &mut dyn Backend, dir: Option<&Path>, quie
             _ => None,
         },
         energy_mem: (dir.is_none() && plan.energy_per_trajectory).then(Vec::new),
+        layer_files: match dir {
+            Some(d) if plan.modern.is_some() && plan.per_trajectory => Some((
+                NpyStream::create(&d.join("memory_layer.npy"), &[m, t, plan.p as u64])?,
+                NpyStream::create(&d.join("saliency.npy"), &[m, t, plan.p as u64])?,
+            )),
+            _ => None,
+        },
+        saves_mem: (dir.is_none() && plan.per_trajectory_saves()).then(Vec::new),
         chunk_first: 0,
         retrieval: plan.retrieval.map(|_| RetrievalStats::new(plan)),
         passages: plan.first_passage.map(|_| PassageStats::default()),
@@ -335,6 +359,10 @@ pub fn simulate(plan: &Plan, backend: &mut dyn Backend, dir: Option<&Path>, quie
     if let Some(f) = col.energy_file.take() {
         f.finish()?;
     }
+    if let Some((fy, fa)) = col.layer_files.take() {
+        fy.finish()?;
+        fa.finish()?;
+    }
     let mut tf = std::mem::take(&mut col.traj_files);
     for s in [tf.targets.take(), tf.retrieved.take()].into_iter().flatten() {
         s.finish()?;
@@ -347,6 +375,7 @@ pub fn simulate(plan: &Plan, backend: &mut dyn Backend, dir: Option<&Path>, quie
     }
     let mem = col.in_memory && plan.observes_trajectories();
     Ok(Outputs {
+        saves: col.saves_mem.take(),
         retrieval: col.retrieval,
         passages: col.passages,
         observations: if mem { Some(tf.raw.unwrap_or_default()) } else { None },
@@ -411,9 +440,11 @@ pub fn write_ensemble_outputs(
     times: &[f64],
     sums: &crate::observe::OverlapSums,
     energy: bool,
+    layers: bool,
 ) -> Result<Vec<String>> {
     let q = sums.p;
-    let p = q - energy as usize;
+    // Q = P + energy (+ 2P layers).
+    let p = if layers { (q - energy as usize) / 3 } else { q - energy as usize };
     let t = sums.saves;
     io::write_npy(&dir.join("times.npy"), &[t as u64], times)?;
     let (mean_q, std_q, abs_q) = sums.finish();
@@ -444,6 +475,29 @@ pub fn write_ensemble_outputs(
         ["times.npy", "overlaps_mean.npy", "overlaps_std.npy", "overlaps_abs_mean.npy", SUMS_FILE, "overlaps.png"]
             .map(String::from)
             .to_vec();
+    if layers {
+        // The modern model's memory layer y and saliencies α: columns P + E … of each save.
+        let qy = p as usize + energy as usize;
+        let cols = |v: &[f32], from: usize| -> Vec<f32> {
+            v.chunks(q).flat_map(|r| r[from..from + p as usize].iter().copied()).collect()
+        };
+        for (name, from) in [("memory_layer", qy), ("saliency", qy + p as usize)] {
+            io::write_npy(&dir.join(format!("{name}_mean.npy")), &[t, p], &cols(&mean_q, from))?;
+            io::write_npy(&dir.join(format!("{name}_std.npy")), &[t, p], &cols(&std_q, from))?;
+            files.extend([format!("{name}_mean.npy"), format!("{name}_std.npy")]);
+        }
+        let (a_mean, a_std) = (cols(&mean_q, qy + p as usize), cols(&std_q, qy + p as usize));
+        io::plot::series_png(
+            &dir.join("saliency.png"),
+            &format!("{plan_name} — saliency layer α_μ(t), {} trajectories", sums.count),
+            "mean α_μ (± std over trajectories)",
+            times,
+            &a_mean,
+            &a_std,
+            p as usize,
+        )?;
+        files.push("saliency.png".into());
+    }
     files.extend(extra);
     Ok(files)
 }
@@ -467,13 +521,23 @@ pub fn run_to_dir(plan: &Plan, backend: &mut dyn Backend, dir: &Path, quiet: boo
     let out = simulate(plan, backend, Some(dir), quiet)?;
     let wall_s = start.elapsed().as_secs_f64();
     let traj_steps = plan.trajectories as f64 * plan.total_steps as f64;
-    let mut files =
-        write_ensemble_outputs(dir, &plan.spec.name, plan.model.name(), &out.times, &out.sums, plan.energy)?;
+    let mut files = write_ensemble_outputs(
+        dir,
+        &plan.spec.name,
+        plan.model_name(),
+        &out.times,
+        &out.sums,
+        plan.energy,
+        plan.modern.is_some(),
+    )?;
     if plan.energy_per_trajectory {
         files.push("energy.npy".into());
     }
     if plan.per_trajectory {
         files.push("overlaps.npy".into());
+        if plan.modern.is_some() {
+            files.extend(["memory_layer.npy".to_string(), "saliency.npy".to_string()]);
+        }
     }
     if plan.final_state {
         files.push("final_state.npy".into());

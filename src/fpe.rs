@@ -66,6 +66,9 @@ pub fn check(plan: &Plan) -> Result<(), String> {
     if plan.sigma <= 0.0 {
         return Err("noise.sigma: the grid solver needs σ > 0".into());
     }
+    if plan.modern.is_some() {
+        return Err("model.kind: the grid solver covers the \"idp\" and \"classic\" models, not \"modern\"".into());
+    }
     if let Some(k) = plan.segments.iter().position(|s| s.random.is_some()) {
         return Err(format!(
             "input.segments[{k}].random_weights: every trajectory has its own input, so there is no single stationary density; give \"weights\""

@@ -148,8 +148,9 @@ pub fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> Result<Vec<String>> {
     let name = first.run["spec"]["name"].as_str().unwrap_or("unnamed").to_string();
     let model = first.run["spec"]["model"]["kind"].as_str().unwrap_or("?").to_string();
     let energy = !first.run["spec"]["observe"]["energy"].is_null();
-    let mut files = engine::write_ensemble_outputs(out, &name, &model, &times, &sums, energy)?;
-    for f in ["overlaps.npy", "final_state.npy", "energy.npy"] {
+    let layers = model == "modern";
+    let mut files = engine::write_ensemble_outputs(out, &name, &model, &times, &sums, energy, layers)?;
+    for f in ["overlaps.npy", "final_state.npy", "energy.npy", "memory_layer.npy", "saliency.npy"] {
         if shards.iter().all(|s| s.dir.join(f).is_file()) {
             concat::<f32>(&shards, f, &out.join(f))?;
             files.push(f.into());

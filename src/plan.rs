@@ -101,6 +101,36 @@ impl HistogramPlan {
     }
 }
 
+/// Ψ_y of the modern model's memory layer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PsiY {
+    Identity,
+    Tanh,
+    /// s = softmax(β Ψ_α(α) ⊙ y): the saliency weights the keys inside the softmax too.
+    Softmax {
+        beta: f32,
+    },
+}
+
+/// The modern three-layer model (THEORY.md §5): saliency α, memory layer y, feature layer x.
+/// A time constant of 0 makes a layer instantaneous (α = Ξᵀu/N, y = m(x)).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ModernPlan {
+    pub tau_alpha: f64,
+    pub tau_y: f64,
+    pub tau_x: f64,
+    pub psi_alpha_tanh: bool,
+    pub psi_y: PsiY,
+    pub sigma_alpha: f32,
+    pub sigma_y: f32,
+    /// dt/τ of the saliency and memory layers (0 when instantaneous), as the kernels use them.
+    pub rate_alpha: f32,
+    pub rate_y: f32,
+    /// σ √dt of the saliency and memory layers.
+    pub noise_alpha: f32,
+    pub noise_y: f32,
+}
+
 /// The retrieval observer: per trajectory and segment, the overlaps averaged over the
 /// segment's last `window_steps` steps (the values after each of those steps).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -155,6 +185,12 @@ pub struct Plan {
     pub first_passage: Option<FirstPassagePlan>,
     /// The memories' Gram matrix G = ΞᵀΞ/N in f32, row-major [P][P] (IDP random weights: α = G w).
     pub gram: Vec<f32>,
+    /// The modern model's layers (then `model` is Idp: its input enters through α like IDP's).
+    pub modern: Option<ModernPlan>,
+    /// The feature layer's dt/τ_x (dt for the other models).
+    pub dt_x: f32,
+    /// Ψ_x is the identity (modern model only).
+    pub identity_activation: bool,
     pub backend: BackendChoice,
     pub adapter: Option<String>,
     pub layout: LayoutChoice,
@@ -188,9 +224,26 @@ impl Plan {
         Ok(())
     }
 
-    /// Quantities per save and trajectory: the P overlaps, then the energy if observed.
+    /// Quantities per save and trajectory: the P overlaps, then the energy if observed, then
+    /// (modern model) the memory layer y and the saliencies α, P each.
     pub fn q(&self) -> usize {
+        self.p + self.energy as usize + if self.modern.is_some() { 2 * self.p } else { 0 }
+    }
+
+    /// Index of y_0 within a save (modern model).
+    pub fn q_y(&self) -> usize {
         self.p + self.energy as usize
+    }
+
+    /// "idp", "classic" or "modern".
+    pub fn model_name(&self) -> &'static str {
+        if self.modern.is_some() { "modern" } else { self.model.name() }
+    }
+
+    /// Ψ_x(x): tanh(clamp(δx)) or the identity.
+    #[inline(always)]
+    pub fn psi(&self, x: f32) -> f32 {
+        if self.identity_activation { x } else { crate::model::drift::activation(x, self.slope) }
     }
 
     /// Whether backends must deliver per-trajectory saves (overlaps or energies).
@@ -216,6 +269,12 @@ impl Plan {
     /// Noise amplitude per step, σ √dt, as the kernels use it.
     pub fn noise_scale(&self) -> f32 {
         (self.sigma as f64 * self.dt_f64.sqrt()) as f32
+    }
+
+    /// vec4 blocks of device state per trajectory: the neuron blocks, then (modern model) α and
+    /// y in blocks of four memories.
+    pub fn state_blocks(&self) -> usize {
+        self.neuron_blocks() + if self.modern.is_some() { 2 * self.p.div_ceil(4) } else { 0 }
     }
 
     /// Number of 4-neuron blocks (neuron i is lane i % 4 of block i / 4).

@@ -17,6 +17,10 @@ pub mod stream {
     pub const RANDOM_WEIGHTS: u32 = 3;
     /// Random memories (keyed by the memories' own seed): counter `[block, 0, 0, MEMORIES]`.
     pub const MEMORIES: u32 = 4;
+    /// Modern model, saliency-layer noise: counter `[block of 4 memories, step, trajectory, ALPHA_NOISE]`.
+    pub const ALPHA_NOISE: u32 = 5;
+    /// Modern model, memory-layer noise: counter `[block of 4 memories, step, trajectory, Y_NOISE]`.
+    pub const Y_NOISE: u32 = 6;
 }
 
 const M0: u32 = 0xD251_1F53;

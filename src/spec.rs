@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use crate::model::input;
 use crate::model::memories::{self, Memories};
 use crate::plan::{
-    BackendChoice, FirstPassagePlan, HistogramPlan, InitialPlan, LayoutChoice, ModelKind, Plan, RetrievalPlan,
+    BackendChoice, FirstPassagePlan, HistogramPlan, InitialPlan, LayoutChoice, ModelKind, ModernPlan, Plan, PsiY,
+    RetrievalPlan,
 };
 
 /// A spec value that is wrong: `field` is its dotted path, `message` says what is accepted.
@@ -64,19 +65,53 @@ fn default_name() -> String {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ModelSpec {
-    /// "idp" or "classic".
+    /// "idp", "classic" or "modern".
     pub kind: String,
+    /// Ψ (the feature layer's Ψ_x in the modern model).
     #[serde(default)]
     pub activation: ActivationSpec,
     /// Zero the diagonal of W (the authors' code); default false.
     #[serde(default)]
     pub zero_diagonal: bool,
+    /// Modern model: time constants of the saliency, memory and feature layers (0 =
+    /// instantaneous; defaults 0, 0, 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tau_alpha: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tau_y: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tau_x: Option<f64>,
+    /// Modern model: "identity" (default) or "tanh".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub psi_alpha: Option<String>,
+    /// Modern model: "identity" (default), "tanh" or {"softmax": {"beta": β}}.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub psi_y: Option<PsiYSpec>,
+    /// Modern model: noise on the saliency and memory layers (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sigma_alpha: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sigma_y: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(untagged)]
+pub enum PsiYSpec {
+    Name(String),
+    Softmax { softmax: SoftmaxSpec },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SoftmaxSpec {
+    /// Inverse temperature β > 0.
+    pub beta: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ActivationSpec {
-    /// Only "tanh".
+    /// "tanh", or "identity" (modern model only).
     pub kind: String,
     /// Slope δ of Ψ(z) = tanh(δ z); default 1.
     #[serde(default = "one")]
@@ -438,22 +473,31 @@ impl Spec {
 
     /// Validates every value and builds the plan. `base_dir` resolves relative file paths.
     pub fn plan(&self, base_dir: &std::path::Path) -> SpecResult<Plan> {
-        let model = match self.model.kind.as_str() {
-            "idp" => ModelKind::Idp,
-            "classic" => ModelKind::Classic,
+        let (model, is_modern) = match self.model.kind.as_str() {
+            "idp" => (ModelKind::Idp, false),
+            "classic" => (ModelKind::Classic, false),
+            // The modern model's input enters through the saliencies, as in the IDP model.
+            "modern" => (ModelKind::Idp, true),
             other => {
                 return Err(SpecError::new(
                     "model.kind",
-                    format!("unknown model '{other}'; accepted: \"idp\", \"classic\""),
+                    format!("unknown model '{other}'; accepted: \"idp\", \"classic\", \"modern\""),
                 ));
             }
         };
-        if self.model.activation.kind != "tanh" {
-            return Err(SpecError::new(
-                "model.activation.kind",
-                format!("unknown activation '{}'; accepted: \"tanh\"", self.model.activation.kind),
-            ));
-        }
+        let identity_activation = match self.model.activation.kind.as_str() {
+            "tanh" => false,
+            "identity" if is_modern => true,
+            other => {
+                return Err(SpecError::new(
+                    "model.activation.kind",
+                    format!(
+                        "unknown activation '{other}'; accepted: \"tanh\"{}",
+                        if is_modern { ", \"identity\"" } else { " (\"identity\" is for the modern model)" }
+                    ),
+                ));
+            }
+        };
         let slope = self.model.activation.slope;
         check_positive("model.activation.slope", slope)?;
         if slope > 1e4 {
@@ -479,6 +523,7 @@ impl Spec {
         }
         let sigma = self.noise.sigma;
         check_nonnegative("noise.sigma", sigma)?;
+        let modern = modern_plan(&self.model, is_modern, dt)?;
 
         let segments = input::build(&self.input, model, &memories, dt)?;
         let total_steps: u64 = segments.iter().map(|s| s.steps as u64).sum();
@@ -522,6 +567,14 @@ impl Spec {
         let (energy, energy_per_trajectory) = match &self.observe.energy {
             None => (false, false),
             Some(e) => {
+                if let Some(md) = &modern
+                    && !(matches!(md.psi_y, PsiY::Softmax { .. }) && identity_activation && md.tau_y == 0.0)
+                {
+                    return Err(SpecError::new(
+                        "observe.energy",
+                        "the modern model has an energy (E_tr) only with psi_y softmax, activation \"identity\" and tau_y = 0",
+                    ));
+                }
                 if let Some(every) = e.every {
                     check_positive("observe.energy.every", every)?;
                     if steps_of("observe.energy.every", every, dt)? != save_every {
@@ -651,6 +704,21 @@ impl Spec {
         }
 
         let gram = memories.gram().iter().map(|&g| g as f32).collect();
+        if let Some(md) = &modern {
+            let m = &mut resolved.model;
+            m.tau_alpha = Some(md.tau_alpha);
+            m.tau_y = Some(md.tau_y);
+            m.tau_x = Some(md.tau_x);
+            m.psi_alpha = Some(if md.psi_alpha_tanh { "tanh" } else { "identity" }.into());
+            m.psi_y = Some(match md.psi_y {
+                PsiY::Identity => PsiYSpec::Name("identity".into()),
+                PsiY::Tanh => PsiYSpec::Name("tanh".into()),
+                PsiY::Softmax { .. } => self.model.psi_y.clone().expect("softmax was given"),
+            });
+            m.sigma_alpha = Some(md.sigma_alpha as f64);
+            m.sigma_y = Some(md.sigma_y as f64);
+        }
+        let dt_x = modern.as_ref().map_or(dt as f32, |md| (dt / md.tau_x) as f32);
         Ok(Plan {
             spec: resolved,
             model,
@@ -679,6 +747,9 @@ impl Spec {
             retrieval,
             first_passage,
             gram,
+            modern,
+            dt_x,
+            identity_activation,
             backend,
             adapter: self.run.adapter.clone(),
             layout,
@@ -807,6 +878,113 @@ fn initial_plan(spec: &InitialSpec, mem: &Memories) -> SpecResult<InitialPlan> {
             InitialPlan::Memory { index: *index, amplitude: *amplitude as f32, jitter: *jitter as f32 }
         }
     })
+}
+
+/// The modern model's layers (None for the other models, whose spec must not carry them).
+fn modern_plan(m: &ModelSpec, is_modern: bool, dt: f64) -> SpecResult<Option<ModernPlan>> {
+    let given = [
+        ("model.tau_alpha", m.tau_alpha.is_some()),
+        ("model.tau_y", m.tau_y.is_some()),
+        ("model.tau_x", m.tau_x.is_some()),
+        ("model.psi_alpha", m.psi_alpha.is_some()),
+        ("model.psi_y", m.psi_y.is_some()),
+        ("model.sigma_alpha", m.sigma_alpha.is_some()),
+        ("model.sigma_y", m.sigma_y.is_some()),
+    ];
+    if !is_modern {
+        if let Some((field, _)) = given.iter().find(|g| g.1) {
+            return Err(SpecError::new(*field, "is for model.kind \"modern\" only"));
+        }
+        return Ok(None);
+    }
+    if m.zero_diagonal {
+        return Err(SpecError::new(
+            "model.zero_diagonal",
+            "the modern model has no diagonal to remove; leave it false",
+        ));
+    }
+    let tau = |field: &str, v: Option<f64>, default: f64| -> SpecResult<f64> {
+        let t = v.unwrap_or(default);
+        check_nonnegative(field, t)?;
+        if t > 1e6 {
+            return Err(SpecError::new(field, format!("{t} is too large; accepted: 0 to 1e6")));
+        }
+        if t > 0.0 && dt / t > 1.0 {
+            return Err(SpecError::new(
+                field,
+                format!(
+                    "{t} is shorter than integrator.dt = {dt} (Euler would be unstable); use τ ≥ dt, or 0 for an instantaneous layer"
+                ),
+            ));
+        }
+        Ok(t)
+    };
+    let tau_alpha = tau("model.tau_alpha", m.tau_alpha, 0.0)?;
+    let tau_y = tau("model.tau_y", m.tau_y, 0.0)?;
+    let tau_x = tau("model.tau_x", m.tau_x, 1.0)?;
+    if tau_x == 0.0 {
+        return Err(SpecError::new("model.tau_x", "must be > 0: the feature layer carries the state"));
+    }
+    let psi_alpha_tanh = match m.psi_alpha.as_deref().unwrap_or("identity") {
+        "identity" => false,
+        "tanh" => true,
+        other => {
+            return Err(SpecError::new(
+                "model.psi_alpha",
+                format!("unknown activation '{other}'; accepted: \"identity\", \"tanh\""),
+            ));
+        }
+    };
+    let psi_y = match &m.psi_y {
+        None => PsiY::Identity,
+        Some(PsiYSpec::Name(n)) if n == "identity" => PsiY::Identity,
+        Some(PsiYSpec::Name(n)) if n == "tanh" => PsiY::Tanh,
+        Some(PsiYSpec::Softmax { softmax }) => {
+            let b = softmax.beta;
+            if !(b.is_finite() && b > 0.0 && b <= 1e4) {
+                return Err(SpecError::new(
+                    "model.psi_y.softmax.beta",
+                    format!("{b} is not accepted; give 0 < β ≤ 1e4"),
+                ));
+            }
+            PsiY::Softmax { beta: b as f32 }
+        }
+        Some(PsiYSpec::Name(other)) => {
+            return Err(SpecError::new(
+                "model.psi_y",
+                format!(
+                    "unknown activation '{other}'; accepted: \"identity\", \"tanh\", {{\"softmax\": {{\"beta\": 4.0}}}}"
+                ),
+            ));
+        }
+    };
+    let noise = |field: &str, v: Option<f64>, t: f64| -> SpecResult<f32> {
+        let s = v.unwrap_or(0.0);
+        check_nonnegative(field, s)?;
+        if s > 0.0 && t == 0.0 {
+            return Err(SpecError::new(
+                field,
+                "needs the layer's time constant > 0 (an instantaneous layer has no noise)",
+            ));
+        }
+        Ok(s as f32)
+    };
+    let sigma_alpha = noise("model.sigma_alpha", m.sigma_alpha, tau_alpha)?;
+    let sigma_y = noise("model.sigma_y", m.sigma_y, tau_y)?;
+    let rate = |t: f64| if t > 0.0 { (dt / t) as f32 } else { 0.0 };
+    Ok(Some(ModernPlan {
+        tau_alpha,
+        tau_y,
+        tau_x,
+        psi_alpha_tanh,
+        psi_y,
+        sigma_alpha,
+        sigma_y,
+        rate_alpha: rate(tau_alpha),
+        rate_y: rate(tau_y),
+        noise_alpha: (sigma_alpha as f64 * dt.sqrt()) as f32,
+        noise_y: (sigma_y as f64 * dt.sqrt()) as f32,
+    }))
 }
 
 fn check_threshold(field: &str, v: f64) -> SpecResult<()> {

@@ -31,7 +31,30 @@ fn consts(n: u32, p: u32) -> KernelConsts {
         random_weights: false,
         retr_window: None,
         first_passage: None,
+        modern: None,
+        dt_x: 0.01,
+        act_identity: false,
     }
+}
+
+/// The modern model's layers: dynamic or instantaneous, each Ψ_y.
+fn modern(k: usize) -> Option<idpsim::plan::ModernPlan> {
+    use idpsim::plan::{ModernPlan, PsiY};
+    let psi_y = [PsiY::Identity, PsiY::Tanh, PsiY::Softmax { beta: 4.0 }][k % 3];
+    let dynamic = k % 2 == 0;
+    Some(ModernPlan {
+        tau_alpha: if dynamic { 0.5 } else { 0.0 },
+        tau_y: if dynamic { 0.2 } else { 0.0 },
+        tau_x: 1.0,
+        psi_alpha_tanh: dynamic,
+        psi_y,
+        sigma_alpha: 0.1,
+        sigma_y: 0.1,
+        rate_alpha: if dynamic { 0.02 } else { 0.0 },
+        rate_y: if dynamic { 0.05 } else { 0.0 },
+        noise_alpha: 0.01,
+        noise_y: 0.01,
+    })
 }
 
 fn hist(of_state: bool, dims: usize) -> idpsim::plan::HistogramPlan {
@@ -79,6 +102,9 @@ fn every_specialisation_validates() {
                                     2 => Some((0, 0.5)),
                                     _ => None,
                                 },
+                                // The modern model (IDP input path) in every Ψ_y variant.
+                                modern: if idp && init_kind > 0 { modern(count) } else { None },
+                                act_identity: idp && init_kind == 2,
                                 ..consts(n, p)
                             };
                             let src = kernels::assemble(&k);

@@ -8,8 +8,9 @@
 use anyhow::Result;
 
 use crate::engine::{Backend, Chunk, RunError, Sink};
-use crate::model::drift::{Drive, activation, energy, segment_drive, step_coefficients};
+use crate::model::drift::{Drive, energy, segment_drive, step_coefficients};
 use crate::model::input::segment_target;
+use crate::model::modern;
 use crate::observe;
 use crate::plan::{InitialPlan, Plan};
 use crate::rng::{self, stream};
@@ -67,7 +68,7 @@ pub fn overlaps(plan: &Plan, x: &[f32], m: &mut [f32]) {
         for (l, v) in psi.iter_mut().enumerate() {
             let i = 4 * b + l;
             if i < plan.n {
-                *v = activation(x[i], plan.slope);
+                *v = plan.psi(x[i]);
             }
         }
         accumulate_block(plan, b, &psi, &mut acc);
@@ -118,6 +119,41 @@ pub fn integrate_recording(
     integrate_observed(plan, trajectory, saves, x_out, hist, path, None)
 }
 
+/// One save's quantities: the overlaps, the energy (if observed) and, for the modern model,
+/// the memory layer y and the saliencies α, for the input in effect (prev/cur, s, on).
+#[allow(clippy::too_many_arguments)]
+fn save_quantities(
+    plan: &Plan,
+    x: &[f32],
+    m: &[f32],
+    prev: &Drive,
+    cur: &Drive,
+    s: f32,
+    on: bool,
+    layers: &modern::Layers,
+    out: &mut [f32],
+) {
+    let p = plan.p;
+    out[..p].copy_from_slice(m);
+    match &plan.modern {
+        None => {
+            if plan.energy {
+                out[p] = energy(plan, x, m, prev, cur, s, on);
+            }
+        }
+        Some(md) => {
+            let qs: Vec<f32> = (0..p).map(|mu| modern::input_saliency(prev, cur, s, on, mu)).collect();
+            let (y, a) = modern::observed(md, &qs, m, layers);
+            if plan.energy {
+                out[p] = modern::energy(plan, md, x, m, &a);
+            }
+            let qy = plan.q_y();
+            out[qy..qy + p].copy_from_slice(&y);
+            out[qy + p..qy + 2 * p].copy_from_slice(&a);
+        }
+    }
+}
+
 /// First-passage value meaning "never".
 pub const NO_STEP: u32 = u32::MAX;
 
@@ -157,11 +193,11 @@ pub fn integrate_observed(
     }
     let mut m = vec![0f32; p];
     overlaps(plan, &x, &mut m);
-    saves[..p].copy_from_slice(&m);
-    if plan.energy {
+    let mut layers = modern::Layers::initial(&m);
+    {
         let (s, on) = plan.segments[0].schedule(0);
-        let e = energy(plan, &x, &m, &Drive::zero(p), &segment_drive(plan, 0, trajectory), s, on);
-        saves[p] = e;
+        let cur = segment_drive(plan, 0, trajectory);
+        save_quantities(plan, &x, &m, &Drive::zero(p), &cur, s, on, &layers, &mut saves[..q]);
     }
     let fp_slot = plan.segments.len() * p;
     if let Some(o) = obs.as_deref_mut() {
@@ -181,7 +217,13 @@ pub fn integrate_observed(
         for local in 0..sp.steps {
             let step = sp.start_step + local;
             let (s, on) = sp.schedule(local);
-            let d = step_coefficients(plan, &prev, &cur, s, on, &m, &mut c, has_vector.then_some(&mut v[..]));
+            let d = match &plan.modern {
+                Some(md) => {
+                    modern::step(plan, md, &prev, &cur, s, on, &m, &mut layers, &mut c, step, trajectory);
+                    0.0
+                }
+                None => step_coefficients(plan, &prev, &cur, s, on, &m, &mut c, has_vector.then_some(&mut v[..])),
+            };
             acc.fill(0.0);
             for b in 0..nb {
                 let z = rng::normals4([b as u32, step, trajectory as u32, stream::DYNAMICS], key);
@@ -198,14 +240,14 @@ pub fn integrate_observed(
                     }
                     let mut f = h - x[i];
                     if plan.zero_diagonal {
-                        f -= d * activation(x[i], plan.slope);
+                        f -= d * plan.psi(x[i]);
                     }
                     if has_vector {
                         f += v[i];
                     }
-                    let xn = x[i] + plan.dt * f + noise_scale * z[l];
+                    let xn = x[i] + plan.dt_x * f + noise_scale * z[l];
                     x[i] = xn;
-                    psi_new[l] = activation(xn, plan.slope);
+                    psi_new[l] = plan.psi(xn);
                     if !xn.is_finite() {
                         return Err(step);
                     }
@@ -234,10 +276,7 @@ pub fn integrate_observed(
             }
             if done % plan.save_every == 0 {
                 let k = (done / plan.save_every) as usize;
-                saves[k * q..k * q + p].copy_from_slice(&m);
-                if plan.energy {
-                    saves[k * q + p] = energy(plan, &x, &m, &prev, &cur, s, on);
-                }
+                save_quantities(plan, &x, &m, &prev, &cur, s, on, &layers, &mut saves[k * q..(k + 1) * q]);
                 if let Some(pth) = path.as_deref_mut() {
                     pth.extend_from_slice(&x[..n]);
                 }

@@ -46,8 +46,7 @@ impl GpuBackend {
 
     fn chunk_limit(&self, plan: &Plan, group: bool) -> u64 {
         let binding = self.ctx.max_binding();
-        let nb = plan.neuron_blocks() as u64;
-        let by_state = binding / (nb * 16);
+        let by_state = binding / (plan.state_blocks() as u64 * 16);
         let by_saves = binding.min(SAVES_BUDGET) / (2 * plan.q() as u64 * 4);
         let by_dispatch = if group { MAX_GROUPS } else { MAX_GROUPS * WG_THREAD as u64 };
         let by_obs = binding / (plan.obs_per_trajectory() as u64 * 4).max(1);
@@ -374,7 +373,8 @@ impl Backend for GpuBackend {
         }
         if plan.final_state {
             let rb = pr.state_readback.as_ref().expect("allocated with final_state");
-            let bytes = count * nb * 16;
+            let nbs = plan.state_blocks() as u64;
+            let bytes = count * nbs * 16;
             let mut enc = ctx
                 .device
                 .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("idpsim.final_state") });
@@ -387,7 +387,7 @@ impl Backend for GpuBackend {
             for t in 0..count as usize {
                 for i in 0..n {
                     let (b, l) = (i / 4, i % 4);
-                    let idx = if pipes.consts.layout_group { t * nb as usize + b } else { b * count as usize + t };
+                    let idx = if pipes.consts.layout_group { t * nbs as usize + b } else { b * count as usize + t };
                     out[t * n + i] = x[idx * 4 + l];
                 }
             }

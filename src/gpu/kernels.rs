@@ -89,6 +89,12 @@ pub struct KernelConsts {
     pub retr_window: Option<u32>,
     /// First passage: (memory or NO_TARGET for the target, threshold).
     pub first_passage: Option<(u32, f32)>,
+    /// The modern model's layers.
+    pub modern: Option<crate::plan::ModernPlan>,
+    /// dt/τ_x (dt for the other models).
+    pub dt_x: f32,
+    /// Ψ_x is the identity.
+    pub act_identity: bool,
 }
 
 impl KernelConsts {
@@ -122,6 +128,9 @@ impl KernelConsts {
             random_weights: plan.has_random_weights(),
             retr_window: plan.retrieval.map(|r| r.window_steps),
             first_passage: plan.first_passage.map(|f| (f.memory.unwrap_or(u32::MAX), f.threshold)),
+            modern: plan.modern,
+            dt_x: plan.dt_x,
+            act_identity: plan.identity_activation,
         }
     }
 }
@@ -202,7 +211,8 @@ pub fn header(k: &KernelConsts) -> String {
          const ENERGY: bool = {energy};\nconst Q: u32 = {q}u;\nconst LN_2: f32 = {ln2};\n\
          const SEGMENTS: u32 = {segs}u;\nconst RANDOM_WEIGHTS: bool = {rw};\nconst GRAM_BASE: u32 = {gram}u;\n\
          const RW_BASE: u32 = {rwb}u;\nconst RETR: bool = {retr};\nconst RETR_WINDOW: u32 = {rwin}u;\n\
-         const FP: bool = {fp};\nconst FP_MEMORY: u32 = {fpm}u;\nconst FP_THRESHOLD: f32 = {fpt};\n",
+         const FP: bool = {fp};\nconst FP_MEMORY: u32 = {fpm}u;\nconst FP_THRESHOLD: f32 = {fpt};\n{modern}",
+        modern = modern_header(k),
         segs = k.segments,
         rw = k.random_weights,
         gram = k.segments * k.p,
@@ -239,7 +249,7 @@ pub fn header(k: &KernelConsts) -> String {
         mulhi = mulhi_source(k.int64),
         hist = hist_header(k.hist.as_ref()),
         energy = k.energy,
-        q = k.p + k.energy as u32,
+        q = q_of(k),
         ln2 = lit(std::f32::consts::LN_2),
         xi_decl = match k.xi_format {
             XiFormat::BitsUniform => format!(
@@ -250,6 +260,59 @@ pub fn header(k: &KernelConsts) -> String {
                 format!("@group(0) @binding(1) var<storage, read> xi_bits: array<vec4<u32>>;{XI_BITS_ACCESSOR}")
             }
         },
+    )
+}
+
+/// Quantities per save: P overlaps, the energy, and (modern) y and α.
+pub fn q_of(k: &KernelConsts) -> u32 {
+    k.p + k.energy as u32 + if k.modern.is_some() { 2 * k.p } else { 0 }
+}
+
+/// The modern model's constants (MODERN = false and placeholders for the other models).
+fn modern_header(k: &KernelConsts) -> String {
+    use crate::plan::PsiY;
+    let pb = k.p.div_ceil(4);
+    let nb = k.n.div_ceil(4);
+    let d = crate::plan::ModernPlan {
+        tau_alpha: 0.0,
+        tau_y: 0.0,
+        tau_x: 1.0,
+        psi_alpha_tanh: false,
+        psi_y: PsiY::Identity,
+        sigma_alpha: 0.0,
+        sigma_y: 0.0,
+        rate_alpha: 0.0,
+        rate_y: 0.0,
+        noise_alpha: 0.0,
+        noise_y: 0.0,
+    };
+    let (on, m) = match &k.modern {
+        Some(m) => (true, m),
+        None => (false, &d),
+    };
+    let (psi_y, beta) = match m.psi_y {
+        PsiY::Identity => (0, 1.0),
+        PsiY::Tanh => (1, 1.0),
+        PsiY::Softmax { beta } => (2, beta),
+    };
+    format!(
+        "const MODERN: bool = {on};\nconst TAU_A_DYN: bool = {}; const TAU_Y_DYN: bool = {};\n\
+         const RATE_A: f32 = {}; const RATE_Y: f32 = {}; const NOISE_A: f32 = {}; const NOISE_Y: f32 = {};\n\
+         const PSI_A_TANH: bool = {}; const PSI_Y: u32 = {psi_y}u; const BETA: f32 = {};\n\
+         const DT_X: f32 = {}; const ACT_IDENTITY: bool = {};\n\
+         const PB: u32 = {pb}u; const NBS: u32 = {}u; const Q_Y: u32 = {}u;\n",
+        m.rate_alpha > 0.0,
+        m.rate_y > 0.0,
+        lit(m.rate_alpha),
+        lit(m.rate_y),
+        lit(m.noise_alpha),
+        lit(m.noise_y),
+        m.psi_alpha_tanh,
+        lit(beta),
+        lit(k.dt_x),
+        k.act_identity,
+        nb + if on { 2 * pb } else { 0 },
+        k.p + k.energy as u32,
     )
 }
 
@@ -382,7 +445,10 @@ pub fn assemble(k: &KernelConsts) -> String {
             None => src.push_str(text),
         }
     }
-    unroll_fixed_loops(&src, &[("P", k.p), ("Q", k.p + k.energy as u32), ("WG_GROUP", wg_group(k.p as usize))])
+    unroll_fixed_loops(
+        &src,
+        &[("P", k.p), ("Q", q_of(k)), ("WG_GROUP", wg_group(k.p as usize)), ("PB", k.p.div_ceil(4))],
+    )
 }
 
 /// Parses and validates WGSL with naga (no GPU needed); the error names what failed.

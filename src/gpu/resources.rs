@@ -198,7 +198,6 @@ pub struct Resources {
 impl Resources {
     pub fn new(ctx: &GpuContext, pipes: &Pipelines, tables: Tables, plan: &Plan, max_count: u64) -> Result<Resources> {
         let dev = &ctx.device;
-        let nb = plan.neuron_blocks();
         let bgl = &pipes.bgl;
         let ro = |label: &str, data: &[u8]| {
             dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
@@ -238,7 +237,7 @@ impl Resources {
             param_stride * PARAM_SLOTS,
             wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
         );
-        let state_bytes = max_count * nb as u64 * 16;
+        let state_bytes = max_count * plan.state_blocks() as u64 * 16;
         let state = buffer("idpsim.state", state_bytes, storage);
         let q = plan.q();
         let row = max_count * q as u64 * 4;

@@ -49,7 +49,24 @@ pub fn overlaps_png(
     abs_std: &[f32],
     p: usize,
 ) -> Result<()> {
+    series_png(dest, title, "mean |m_μ| (± std over trajectories)", times, abs_mean, abs_std, p)
+}
+
+/// One trace per memory of `mean` [T][P] with a ± `band` band; the y axis spans [0, 1.05] or
+/// more when the values leave it.
+pub fn series_png(
+    dest: &Path,
+    title: &str,
+    y_desc: &str,
+    times: &[f64],
+    abs_mean: &[f32],
+    abs_std: &[f32],
+    p: usize,
+) -> Result<()> {
     register_font();
+    let finite = |v: f32| if v.is_finite() { v as f64 } else { 0.0 };
+    let y_lo = abs_mean.iter().zip(abs_std).map(|(m, s)| finite(m - s)).fold(0.0, f64::min);
+    let y_hi = abs_mean.iter().zip(abs_std).map(|(m, s)| finite(m + s)).fold(1.05, f64::max);
     let (w, h) = (1000u32, 600u32);
     let mut buf = vec![0u8; (w * h * 3) as usize];
     {
@@ -67,12 +84,12 @@ pub fn overlaps_png(
             .margin(15)
             .x_label_area_size(45)
             .y_label_area_size(60)
-            .build_cartesian_2d(0f64..t_end, 0f64..1.05f64)
+            .build_cartesian_2d(0f64..t_end, y_lo..y_hi)
             .map_err(|e| anyhow!("{e}"))?;
         chart
             .configure_mesh()
             .x_desc("time")
-            .y_desc("mean |m_μ| (± std over trajectories)")
+            .y_desc(y_desc)
             .label_style(("sans-serif", 16))
             .draw()
             .map_err(|e| anyhow!("{e}"))?;
@@ -81,12 +98,12 @@ pub fn overlaps_png(
             let upper: Vec<(f64, f64)> = times
                 .iter()
                 .enumerate()
-                .map(|(k, &t)| (t, (abs_mean[k * p + mu] + abs_std[k * p + mu]).min(1.05) as f64))
+                .map(|(k, &t)| (t, (abs_mean[k * p + mu] + abs_std[k * p + mu]).min(y_hi as f32) as f64))
                 .collect();
             let lower: Vec<(f64, f64)> = times
                 .iter()
                 .enumerate()
-                .map(|(k, &t)| (t, (abs_mean[k * p + mu] - abs_std[k * p + mu]).max(0.0) as f64))
+                .map(|(k, &t)| (t, (abs_mean[k * p + mu] - abs_std[k * p + mu]).max(y_lo as f32) as f64))
                 .collect();
             let mut band = upper.clone();
             band.extend(lower.iter().rev());

@@ -3,3 +3,4 @@
 pub mod drift;
 pub mod input;
 pub mod memories;
+pub mod modern;

@@ -18,7 +18,7 @@ pub type Marker = ([f64; 2], bool);
 pub fn markers(plan: &Plan, hp: &HistogramPlan) -> Vec<Marker> {
     let mem = &plan.memories;
     let orthogonal = mem.gram().iter().enumerate().all(|(k, &g)| g == if k % (mem.p + 1) == 0 { 1.0 } else { 0.0 });
-    if !hp.of_state || plan.model != ModelKind::Idp || plan.zero_diagonal || !orthogonal {
+    if !hp.of_state || plan.model != ModelKind::Idp || plan.modern.is_some() || plan.zero_diagonal || !orthogonal {
         return Vec::new();
     }
     let Some(seg) = plan.segments.last() else { return Vec::new() };

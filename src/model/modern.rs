@@ -1,0 +1,178 @@
+//! The modern three-layer model (THEORY.md §5), one step at a time, as the kernels compute it
+//! (`modern_coefficients` in `shaders/step.wgsl`):
+//!
+//!   α  (saliency layer):  α ← α + (dt/τ_α)(q − α) + σ_α √dt z     (α = q when τ_α = 0)
+//!   y  (memory layer):    y ← y + (dt/τ_y)(m(x) − y) + σ_y √dt z   (y = m(x) when τ_y = 0)
+//!   x  (feature layer):   x ← x + (dt/τ_x)(Ξ c − x) + σ √dt z,     c = Ψ_α(α) ⊙ Ψ_y(y)
+//!
+//! where q = Ξᵀu/N is the input's saliency (the IDP model's α, with ramps, pulses, random
+//! weights and input noise) and, for the softmax, Ψ_y(y) = softmax(β Ψ_α(α) ⊙ y). Every layer
+//! is advanced from the values at time t (explicit Euler–Maruyama); x's noise is the IDP model's,
+//! so the same seed gives the same Brownian path.
+
+// Index loops on purpose: they mirror the kernels line by line.
+#![allow(clippy::needless_range_loop)]
+
+use crate::model::drift::{ACT_CLAMP, Drive, ramp};
+use crate::plan::{ModernPlan, Plan, PsiY};
+use crate::rng::{self, stream};
+
+/// The saliency and memory layers of one trajectory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Layers {
+    pub alpha: Vec<f32>,
+    pub y: Vec<f32>,
+}
+
+impl Layers {
+    /// At t = 0: no input has been filtered yet (α = 0), y = m(x(0)).
+    pub fn initial(m: &[f32]) -> Layers {
+        Layers { alpha: vec![0.0; m.len()], y: m.to_vec() }
+    }
+}
+
+/// The input's saliency q_μ in effect (ramp fraction s, gate `on`).
+#[inline]
+pub fn input_saliency(prev: &Drive, cur: &Drive, s: f32, on: bool, mu: usize) -> f32 {
+    if on { ramp(prev.coef[mu], cur.coef[mu], s) } else { 0.0 }
+}
+
+/// tanh with the argument clamped like Ψ_x's (`ACT_CLAMP`), as the kernels compute it.
+fn tanh_clamped(v: f32) -> f32 {
+    v.clamp(-ACT_CLAMP, ACT_CLAMP).tanh()
+}
+
+fn psi_alpha(md: &ModernPlan, a: f32) -> f32 {
+    if md.psi_alpha_tanh { tanh_clamped(a) } else { a }
+}
+
+/// The effective α and y at time t: the layers' states, or their instantaneous values.
+pub fn effective(md: &ModernPlan, q: &[f32], m: &[f32], l: &Layers) -> (Vec<f32>, Vec<f32>) {
+    let a = if md.rate_alpha > 0.0 { l.alpha.clone() } else { q.to_vec() };
+    let y = if md.rate_y > 0.0 { l.y.clone() } else { m.to_vec() };
+    (a, y)
+}
+
+/// c = Ψ_α(α) ⊙ Ψ_y(y) from the effective α and y.
+pub fn field_coefficients(md: &ModernPlan, a: &[f32], y: &[f32], c: &mut [f32]) {
+    let p = a.len();
+    match md.psi_y {
+        PsiY::Identity => {
+            for mu in 0..p {
+                c[mu] = psi_alpha(md, a[mu]) * y[mu];
+            }
+        }
+        PsiY::Tanh => {
+            for mu in 0..p {
+                c[mu] = psi_alpha(md, a[mu]) * tanh_clamped(y[mu]);
+            }
+        }
+        PsiY::Softmax { beta } => {
+            let mut z = vec![0f32; p];
+            let mut mx = f32::NEG_INFINITY;
+            for mu in 0..p {
+                z[mu] = beta * psi_alpha(md, a[mu]) * y[mu];
+                mx = mx.max(z[mu]);
+            }
+            let mut sum = 0f32;
+            for mu in 0..p {
+                z[mu] = (z[mu] - mx).exp();
+                sum += z[mu];
+            }
+            for mu in 0..p {
+                c[mu] = psi_alpha(md, a[mu]) * (z[mu] / sum);
+            }
+        }
+    }
+}
+
+/// One step's field coefficients c (from the layers at time t), then the layers advanced to
+/// t + dt. `m` are the overlaps m(x(t)).
+#[allow(clippy::too_many_arguments)]
+pub fn step(
+    plan: &Plan,
+    md: &ModernPlan,
+    prev: &Drive,
+    cur: &Drive,
+    s: f32,
+    on: bool,
+    m: &[f32],
+    l: &mut Layers,
+    c: &mut [f32],
+    step: u32,
+    trajectory: u64,
+) {
+    let p = plan.p;
+    let q: Vec<f32> = (0..p).map(|mu| input_saliency(prev, cur, s, on, mu)).collect();
+    let (a, y) = effective(md, &q, m, l);
+    field_coefficients(md, &a, &y, c);
+    let key = rng::key_from_seed(plan.seed);
+    let blocks = p.div_ceil(4);
+    if md.rate_alpha > 0.0 {
+        for k in 0..blocks {
+            let z = rng::normals4([k as u32, step, trajectory as u32, stream::ALPHA_NOISE], key);
+            for lane in 0..4 {
+                let mu = 4 * k + lane;
+                if mu < p {
+                    l.alpha[mu] = l.alpha[mu] + md.rate_alpha * (q[mu] - l.alpha[mu]) + md.noise_alpha * z[lane];
+                }
+            }
+        }
+    }
+    if md.rate_y > 0.0 {
+        for k in 0..blocks {
+            let z = rng::normals4([k as u32, step, trajectory as u32, stream::Y_NOISE], key);
+            for lane in 0..4 {
+                let mu = 4 * k + lane;
+                if mu < p {
+                    l.y[mu] = l.y[mu] + md.rate_y * (m[mu] - l.y[mu]) + md.noise_y * z[lane];
+                }
+            }
+        }
+    }
+}
+
+/// The observed layers after a step (or at t = 0): the states of dynamic layers, and for
+/// instantaneous ones α = q (the input of the step just taken) and y = m (the new overlaps).
+pub fn observed(md: &ModernPlan, q: &[f32], m: &[f32], l: &Layers) -> (Vec<f32>, Vec<f32>) {
+    let (a, y) = effective(md, q, m, l);
+    (y, a)
+}
+
+/// E_tr(x; α) = −(N/β) log Σ_μ exp(β Ψ_α(α_μ) m_μ) + ½|x|² in f32, as the kernels compute it
+/// (softmax variant with Ψ_x = identity; `x` padded to neuron blocks, summed block by block).
+pub fn energy(plan: &Plan, md: &ModernPlan, x: &[f32], m: &[f32], a: &[f32]) -> f32 {
+    let PsiY::Softmax { beta } = md.psi_y else { return f32::NAN };
+    let mut half_sq = 0f32;
+    for b in 0..plan.neuron_blocks() {
+        let mut v = [0f32; 4];
+        for (l, vl) in v.iter_mut().enumerate() {
+            let i = 4 * b + l;
+            if i < plan.n {
+                *vl = x[i] * x[i];
+            }
+        }
+        half_sq += ((v[0] + v[1]) + v[2]) + v[3];
+    }
+    let p = plan.p;
+    let mut mx = f32::NEG_INFINITY;
+    for mu in 0..p {
+        mx = mx.max(beta * psi_alpha(md, a[mu]) * m[mu]);
+    }
+    let mut sum = 0f32;
+    for mu in 0..p {
+        sum += (beta * psi_alpha(md, a[mu]) * m[mu] - mx).exp();
+    }
+    -(plan.n as f32 / beta) * (mx + sum.ln()) + 0.5 * half_sq
+}
+
+/// E_tr in f64 for a state x (length N) and saliencies α (Ψ_α = identity), with m = Ξᵀx/N.
+pub fn energy_f64(plan: &Plan, beta: f64, alpha: &[f64], x: &[f64]) -> f64 {
+    let (n, p) = (plan.n, plan.p);
+    let m: Vec<f64> =
+        (0..p).map(|mu| (0..n).map(|i| plan.memories.get(i, mu) as f64 * x[i]).sum::<f64>() / n as f64).collect();
+    let z: Vec<f64> = (0..p).map(|mu| beta * alpha[mu] * m[mu]).collect();
+    let mx = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let lse = mx + z.iter().map(|v| (v - mx).exp()).sum::<f64>().ln();
+    -(n as f64 / beta) * lse + 0.5 * x.iter().map(|v| v * v).sum::<f64>()
+}
