@@ -223,6 +223,20 @@ fn bad_cases() -> Vec<(&'static str, Value, &'static str)> {
         ("/sweep", json!({"input.segments.0.speed": [1.0]}), "speed"),
         ("/sweep", json!({"variants": {"a": 3}}), "sweep.variants.a"),
         ("/sweep", json!({"variants": []}), "sweep.variants"),
+        ("/model", json!({"kind": "modern", "tau_x": 0.0}), "model.tau_x"),
+        ("/model", json!({"kind": "modern", "tau_alpha": -1.0}), "model.tau_alpha"),
+        ("/model", json!({"kind": "modern", "tau_alpha": 0.001}), "model.tau_alpha"),
+        ("/model", json!({"kind": "modern", "tau_y": 1e9}), "model.tau_y"),
+        ("/model", json!({"kind": "modern", "psi_alpha": "relu"}), "model.psi_alpha"),
+        ("/model", json!({"kind": "modern", "psi_y": "sigmoid"}), "model.psi_y"),
+        ("/model", json!({"kind": "modern", "psi_y": {"softmax": {"beta": 0.0}}}), "model.psi_y.softmax.beta"),
+        ("/model", json!({"kind": "modern", "psi_y": {"softmax": {"temperature": 1.0}}}), "model.psi_y"),
+        ("/model", json!({"kind": "modern", "sigma_alpha": 0.5}), "model.sigma_alpha"),
+        ("/model", json!({"kind": "modern", "tau_y": 0.5, "sigma_y": -0.5}), "model.sigma_y"),
+        ("/model", json!({"kind": "modern", "zero_diagonal": true}), "model.zero_diagonal"),
+        ("/model", json!({"kind": "idp", "tau_alpha": 1.0}), "model.tau_alpha"),
+        ("/model", json!({"kind": "classic", "psi_y": "tanh"}), "model.psi_y"),
+        ("/model", json!({"kind": "idp", "activation": {"kind": "identity"}}), "model.activation.kind"),
     ]
 }
 
