@@ -270,6 +270,69 @@ pub const PRESETS: &[(&str, &str, &str)] = &[
   }
 }"#,
     ),
+    (
+        "modern-equivalence",
+        "the modern three-layer model with identity Ψ_α, Ψ_y and fast layers (τ_α = τ_y = 0.05) next to the IDP model it reduces to: the quickstart network and input, 16 384 trajectories each",
+        r#"{
+  "name": "modern-equivalence",
+  "model": { "kind": "modern", "activation": { "kind": "tanh", "slope": 1.0 }, "tau_alpha": 0.05, "tau_y": 0.05 },
+  "memories": { "kind": "hadamard", "n": 64, "p": 4, "columns": [1, 2, 3, 4] },
+  "input": { "segments": [ { "duration": 20.0, "weights": [1.2, 2.5, 0.9, 1.1] } ] },
+  "noise": { "sigma": 0.5 },
+  "integrator": { "scheme": "euler_maruyama", "dt": 0.01 },
+  "ensemble": { "trajectories": 16384, "seed": 42, "initial": { "kind": "normal", "std": 1.0 } },
+  "observe": {
+    "overlaps": { "every": 0.1 },
+    "retrieval": { "threshold": 0.9, "window": 1.0 },
+    "first_passage": { "memory": 1, "threshold": 0.9 }
+  },
+  "sweep": { "variants": {
+    "idp": { "model": { "kind": "idp", "activation": { "kind": "tanh", "slope": 1.0 } } },
+    "modern": {}
+  } }
+}"#,
+    ),
+    (
+        "modern-filter",
+        "the modern model's input filter: memory 0's input, then at t = 10 one that removes memory 0's equilibrium (α₀ = 0.5 < 1) and favours memory 1; the saliencies follow with time constant τ_α ∈ {0, 1, 2, 4} and the switch to memory 1 lags by ≈ τ_α ln 4",
+        r#"{
+  "name": "modern-filter",
+  "model": { "kind": "modern", "activation": { "kind": "tanh", "slope": 1.0 }, "tau_alpha": 1.0 },
+  "memories": { "kind": "hadamard", "n": 64, "p": 4, "columns": [1, 2, 3, 4] },
+  "input": { "segments": [
+    { "duration": 10.0, "weights": [2.5, 1.2, 0.9, 1.1] },
+    { "duration": 20.0, "weights": [0.5, 2.5, 0.5, 0.5] }
+  ] },
+  "noise": { "sigma": 0.3 },
+  "integrator": { "scheme": "euler_maruyama", "dt": 0.01 },
+  "ensemble": { "trajectories": 4096, "seed": 7, "initial": { "kind": "memory", "index": 0, "amplitude": 1.0, "jitter": 0.1 } },
+  "observe": {
+    "overlaps": { "every": 0.1 },
+    "retrieval": { "threshold": 0.9, "window": 1.0 },
+    "first_passage": { "memory": 1, "threshold": 0.9 }
+  },
+  "sweep": { "model.tau_alpha": [0, 1, 2, 4] }
+}"#,
+    ),
+    (
+        "modern-softmax",
+        "attention-like retrieval: the modern model with a softmax memory layer (β = 4), identity features and its energy E_tr, quickstart memories and input, σ = 0.3, 16 384 trajectories",
+        r#"{
+  "name": "modern-softmax",
+  "model": { "kind": "modern", "activation": { "kind": "identity" }, "psi_y": { "softmax": { "beta": 4.0 } } },
+  "memories": { "kind": "hadamard", "n": 64, "p": 4, "columns": [1, 2, 3, 4] },
+  "input": { "segments": [ { "duration": 10.0, "weights": [1.2, 2.5, 0.9, 1.1] } ] },
+  "noise": { "sigma": 0.3 },
+  "integrator": { "scheme": "euler_maruyama", "dt": 0.01 },
+  "ensemble": { "trajectories": 16384, "seed": 5, "initial": { "kind": "normal", "std": 1.0 } },
+  "observe": {
+    "overlaps": { "every": 0.1 },
+    "energy": {},
+    "retrieval": { "threshold": 0.9, "window": 1.0 },
+    "first_passage": { "memory": 1, "threshold": 0.9 }
+  }
+}"#,
+    ),
 ];
 
 /// The JSON of a preset.

@@ -273,17 +273,41 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-/// The lines of sweep.png: x = the first numeric axis, one line per combination of the others
-/// (points without an accuracy are left out). None when no axis is numeric or nothing has an
-/// accuracy.
+/// The accuracy picture's lines (see [`lines_of`]).
 pub fn lines(axes: &[Axis], results: &[PointResult]) -> Option<(usize, Vec<io::plot::SweepLine>)> {
+    lines_of(axes, results, &accuracy)
+}
+
+/// What a sweep picture shows per point: (y, error-bar low, error-bar high), if the point has it.
+type Measure = dyn Fn(&PointResult, &RunSummary) -> Option<(f64, f64, f64)>;
+
+/// Accuracy ± 2 standard errors (≈ 95 %).
+fn accuracy(_: &PointResult, s: &RunSummary) -> Option<(f64, f64, f64)> {
+    let (acc, se) = s.retrieval.as_ref()?.overall();
+    Some((acc, (acc - 2.0 * se).max(0.0), (acc + 2.0 * se).min(1.0)))
+}
+
+/// Median first passage with the 25–75 % quantiles (only where at least 75 % pass).
+fn passage(r: &PointResult, s: &RunSummary) -> Option<(f64, f64, f64)> {
+    let ps = s.passages.as_ref()?;
+    let t = |q: f64| ps.quantile_step(q).map(|st| st as f64 * r.plan.dt_f64);
+    Some((t(0.5)?, t(0.25)?, t(0.75)?))
+}
+
+/// The lines of a sweep picture: x = the first numeric axis, one line per combination of the
+/// others (points without the measure are left out). None when no axis is numeric or nothing
+/// has the measure.
+pub fn lines_of(
+    axes: &[Axis],
+    results: &[PointResult],
+    measure: &Measure,
+) -> Option<(usize, Vec<io::plot::SweepLine>)> {
     let xa = axes.iter().position(Axis::numeric)?;
     let mut out: Vec<io::plot::SweepLine> = Vec::new();
     let mut keys: Vec<Vec<usize>> = Vec::new();
     for r in results {
         let Ok(s) = &r.outcome else { continue };
-        let Some(ret) = &s.retrieval else { continue };
-        let (acc, se) = ret.overall();
+        let Some((y, lo, hi)) = measure(r, s) else { continue };
         let key: Vec<usize> = r.point.coords.iter().enumerate().filter(|(k, _)| *k != xa).map(|(_, &c)| c).collect();
         let x = axes[xa].values[r.point.coords[xa]].number.expect("numeric axis");
         let pos = match keys.iter().position(|k| *k == key) {
@@ -305,14 +329,13 @@ pub fn lines(axes: &[Axis], results: &[PointResult]) -> Option<(usize, Vec<io::p
                     .collect::<Vec<_>>()
                     .join(", ");
                 out.push(io::plot::SweepLine {
-                    label: if label.is_empty() { "accuracy".into() } else { label },
+                    label: if label.is_empty() { "all points".into() } else { label },
                     points: vec![],
                 });
                 out.len() - 1
             }
         };
-        // Error bars: two standard errors (≈ 95 %).
-        out[pos].points.push((x, acc, 2.0 * se));
+        out[pos].points.push((x, y, lo, hi));
     }
     for l in &mut out {
         l.points.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -367,12 +390,23 @@ pub fn run(
     let picture = match lines(axes, &results) {
         Some((xa, lines)) => {
             let title = format!("{name}: retrieval accuracy (± 2 standard errors)");
-            io::plot::sweep_png(&out.join("sweep.png"), &title, &axes[xa].name, "accuracy", &lines)?;
+            io::plot::sweep_png(&out.join("sweep.png"), &title, &axes[xa].name, "accuracy", &lines, true)?;
             true
         }
         None => false,
     };
-    io::write_atomic(&out.join("report.md"), report(name, axes, &results, picture, wall, &adapter).as_bytes())?;
+    let passage_picture = match lines_of(axes, &results, &passage) {
+        Some((xa, lines)) => {
+            let title = format!("{name}: median first passage (bars: 25–75 % quantiles)");
+            io::plot::sweep_png(&out.join("sweep_first_passage.png"), &title, &axes[xa].name, "time", &lines, false)?;
+            true
+        }
+        None => false,
+    };
+    io::write_atomic(
+        &out.join("report.md"),
+        report(name, axes, &results, picture, passage_picture, wall, &adapter).as_bytes(),
+    )?;
     let failed = results.iter().filter(|r| r.outcome.is_err()).count();
     if failed > 0 {
         anyhow::bail!("{failed} of {total} sweep points failed (see {})", out.join("sweep.csv").display());
@@ -381,7 +415,15 @@ pub fn run(
 }
 
 /// report.md: the set-up, the table and links to the files.
-pub fn report(name: &str, axes: &[Axis], results: &[PointResult], picture: bool, wall: f64, adapter: &str) -> String {
+pub fn report(
+    name: &str,
+    axes: &[Axis],
+    results: &[PointResult],
+    picture: bool,
+    passage_picture: bool,
+    wall: f64,
+    adapter: &str,
+) -> String {
     let mut s = format!("# {name}\n\n");
     if let Some(first) = results.first() {
         let p = &first.plan;
@@ -431,6 +473,9 @@ pub fn report(name: &str, axes: &[Axis], results: &[PointResult], picture: bool,
     ));
     if picture {
         s.push_str("![accuracy](sweep.png)\n\n");
+    }
+    if passage_picture {
+        s.push_str("![first passage](sweep_first_passage.png)\n\n");
     }
     let segs = results.iter().map(|r| r.plan.segments.len()).max().unwrap_or(0);
     let mut head: Vec<String> = axes.iter().map(|a| a.name.clone()).collect();

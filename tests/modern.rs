@@ -57,7 +57,8 @@ fn instantaneous_identity_layers_are_the_idp_model() {
 fn the_gap_to_the_idp_model_shrinks_linearly_with_tau() {
     let idp = plan(spec(json!({ "kind": "idp" }), switching(), 0.5, 64, 0.001, 0.1));
     let gap = |tau: f64| {
-        let md = plan(spec(json!({ "kind": "modern", "tau_alpha": tau, "tau_y": tau }), switching(), 0.5, 64, 0.001, 0.1));
+        let md =
+            plan(spec(json!({ "kind": "modern", "tau_alpha": tau, "tau_y": tau }), switching(), 0.5, 64, 0.001, 0.1));
         let mut cpu = CpuBackend::new();
         let a = run(&idp, &mut cpu).final_state.unwrap();
         let b = run(&md, &mut cpu).final_state.unwrap();
@@ -95,7 +96,11 @@ fn the_saliency_follows_the_low_pass_response() {
                     let a = saves[(j * t + k) * qn + qa + mu] as f64;
                     let discrete = qm * (1.0 - (1.0 - dt / tau).powi(k as i32));
                     let continuous = qm * (1.0 - (-(k as f64) * dt / tau).exp());
-                    assert!((a - discrete).abs() < 2e-5 * (1.0 + qm), "{}: α_{mu}({k}) = {a}, Euler {discrete}", b.kind());
+                    assert!(
+                        (a - discrete).abs() < 2e-5 * (1.0 + qm),
+                        "{}: α_{mu}({k}) = {a}, Euler {discrete}",
+                        b.kind()
+                    );
                     assert!((a - continuous).abs() < 0.19 * dt / tau * qm + 2e-5, "{}: α_{mu}({k}) = {a}", b.kind());
                 }
             }
@@ -170,7 +175,8 @@ fn the_softmax_drift_is_minus_the_energy_gradient() {
             let (mut xp, mut xm) = (x0.clone(), x0.clone());
             xp[i] += h;
             xm[i] -= h;
-            let grad = (modern::energy_f64(&one, 4.0, &alpha, &xp) - modern::energy_f64(&one, 4.0, &alpha, &xm)) / (2.0 * h);
+            let grad =
+                (modern::energy_f64(&one, 4.0, &alpha, &xp) - modern::energy_f64(&one, 4.0, &alpha, &xm)) / (2.0 * h);
             let x0f = x0[i] as f32 as f64;
             let drift = (x1[i] as f64 - x0f) / 0.01;
             worst = worst.max((drift + grad).abs());
@@ -208,14 +214,26 @@ fn gpu_matches_cpu_step_by_step() {
         let a = run(&pl, &mut g);
         let b = run(&pl, &mut CpuBackend::new());
         assert_close(&format!("{layout}: saves"), a.saves.as_ref().unwrap(), b.saves.as_ref().unwrap(), 1e-4, 1e-4);
-        assert_close(&format!("{layout}: final states"), a.final_state.as_ref().unwrap(), b.final_state.as_ref().unwrap(), 1e-4, 1e-4);
+        assert_close(
+            &format!("{layout}: final states"),
+            a.final_state.as_ref().unwrap(),
+            b.final_state.as_ref().unwrap(),
+            1e-4,
+            1e-4,
+        );
         let mut s = serde_json::to_value(&softmax_plan(0.3, 100).spec).unwrap();
         s["run"] = json!({ "layout": layout });
         s["input"]["segments"][0]["duration"] = json!(0.2);
         let sp = plan(s);
         let a = run(&sp, &mut g);
         let b = run(&sp, &mut CpuBackend::new());
-        assert_close(&format!("{layout}: softmax saves"), a.saves.as_ref().unwrap(), b.saves.as_ref().unwrap(), 1e-4, 1e-4);
+        assert_close(
+            &format!("{layout}: softmax saves"),
+            a.saves.as_ref().unwrap(),
+            b.saves.as_ref().unwrap(),
+            1e-4,
+            1e-4,
+        );
     }
 }
 
@@ -239,7 +257,12 @@ fn gpu_matches_cpu_statistically_over_long_runs() {
             v.iter().map(|z| (z - m).powi(2)).sum::<f64>() / (v.len() as f64 - 1.0)
         };
         let se = ((var(&x) + var(&y)) / 512.0).sqrt();
-        assert!((mean(&x) - mean(&y)).abs() < 5.0 * se + 1e-6, "quantity {k}: {} vs {} (s.e. {se})", mean(&x), mean(&y));
+        assert!(
+            (mean(&x) - mean(&y)).abs() < 5.0 * se + 1e-6,
+            "quantity {k}: {} vs {} (s.e. {se})",
+            mean(&x),
+            mean(&y)
+        );
     }
 }
 

@@ -418,15 +418,15 @@ pub fn gamma_png(dest: &Path, slope: f64, saliencies: &[f64]) -> Result<()> {
     encode_png(dest, buf, w, h)
 }
 
-/// One line of a sweep picture: its label and (x, y, error) points.
+/// One line of a sweep picture: its label and (x, y, error-bar low, error-bar high) points.
 pub struct SweepLine {
     pub label: String,
-    pub points: Vec<(f64, f64, f64)>,
+    pub points: Vec<(f64, f64, f64, f64)>,
 }
 
-/// Accuracy (or any value in [0, 1]) against a swept value, one line per combination of the
-/// other swept values, with ± error bars. `log_x` draws x on log2(1 + x).
-pub fn sweep_png(dest: &Path, title: &str, x_desc: &str, y_desc: &str, lines: &[SweepLine]) -> Result<()> {
+/// A value against a swept value, one line per combination of the other swept values, with
+/// error bars; the y axis is [0, 1] for `unit` values, else fitted to the data.
+pub fn sweep_png(dest: &Path, title: &str, x_desc: &str, y_desc: &str, lines: &[SweepLine], unit: bool) -> Result<()> {
     register_font();
     let (w, h) = (1000u32, 620u32);
     let mut buf = vec![0u8; (w * h * 3) as usize];
@@ -437,6 +437,12 @@ pub fn sweep_png(dest: &Path, title: &str, x_desc: &str, y_desc: &str, lines: &[
         (lo, hi) = (0.0, 1.0);
     }
     let pad = ((hi - lo) * 0.04).max(1e-9);
+    let (y_lo, y_hi) = if unit {
+        (-0.02, 1.05)
+    } else {
+        let top = lines.iter().flat_map(|l| l.points.iter().map(|p| p.3.max(p.1))).fold(0f64, f64::max);
+        (0.0, (top * 1.08).max(1e-9))
+    };
     {
         let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
         root.fill(&WHITE).map_err(e)?;
@@ -445,7 +451,7 @@ pub fn sweep_png(dest: &Path, title: &str, x_desc: &str, y_desc: &str, lines: &[
             .margin(15)
             .x_label_area_size(45)
             .y_label_area_size(60)
-            .build_cartesian_2d((lo - pad)..(hi + pad), -0.02f64..1.05f64)
+            .build_cartesian_2d((lo - pad)..(hi + pad), y_lo..y_hi)
             .map_err(e)?;
         chart.configure_mesh().x_desc(x_desc).y_desc(y_desc).label_style(("sans-serif", 16)).draw().map_err(e)?;
         for (k, line) in lines.iter().enumerate() {
@@ -456,9 +462,9 @@ pub fn sweep_png(dest: &Path, title: &str, x_desc: &str, y_desc: &str, lines: &[
                 .label(line.label.clone())
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], col.stroke_width(3)));
             chart
-                .draw_series(line.points.iter().map(|p| {
-                    ErrorBar::new_vertical(p.0, (p.1 - p.2).max(0.0), p.1, (p.1 + p.2).min(1.0), col.stroke_width(2), 8)
-                }))
+                .draw_series(
+                    line.points.iter().map(|p| ErrorBar::new_vertical(p.0, p.2, p.1, p.3, col.stroke_width(2), 8)),
+                )
                 .map_err(e)?;
             chart.draw_series(line.points.iter().map(|p| Circle::new((p.0, p.1), 4, col.filled()))).map_err(e)?;
         }
