@@ -65,7 +65,8 @@ const NO_STEP: u32 = 0xffffffffu;
 @group(0) @binding(6) var<storage, read_write> state: array<vec4<f32>>;
 // Overlaps at save steps: saves[(slot * traj_count + t) * P + mu].
 @group(0) @binding(7) var<storage, read_write> saves: array<f32>;
-// Block partial sums: partials[((slot * block_count + blk) * P + mu) * 3 + k], k = m, m², |m|.
+// Block partial sums: partials[((slot * block_count + blk) * Q + q) * 4 + k], k = Σ(m − c), Σ(m − c)², Σ|m|, c
+// (c = the block's first value; see `observe::block_partials`).
 @group(0) @binding(8) var<storage, read_write> partials: array<f32>;
 // [0] earliest step with a non-finite state, [1] lowest trajectory that had one.
 @group(0) @binding(9) var<storage, read_write> status: array<atomic<u32>>;

@@ -151,7 +151,7 @@ struct Collector<'a> {
 
 impl Sink for Collector<'_> {
     fn partials(&mut self, first: usize, slots: usize, partials: &[f32]) -> Result<()> {
-        self.sums.add_partials(first, slots, partials);
+        self.sums.add_partials(first, slots, self.chunk_count, partials);
         Ok(())
     }
 
@@ -410,7 +410,7 @@ pub const SUMS_FILE: &str = "overlaps_sums.npy";
 /// Writes the 2⁻⁶⁴ fixed-point sums as u64 [T, P, 3, 2] (low word, high word of each i128).
 pub fn write_sums(path: &Path, sums: &crate::observe::OverlapSums) -> Result<()> {
     let words: Vec<u64> = sums.sums.iter().flat_map(|&v| [v as u64, (v >> 64) as u64]).collect();
-    io::write_npy(path, &[sums.saves as u64, sums.p as u64, crate::observe::MOMENTS as u64, 2], &words)
+    io::write_npy(path, &[sums.saves as u64, sums.p as u64, crate::observe::SUMS as u64, 2], &words)
 }
 
 /// Reads sums written by [`write_sums`].
@@ -419,7 +419,7 @@ pub fn read_sums(path: &Path, count: u64) -> Result<crate::observe::OverlapSums>
     let npy = npyz::NpyFile::new(&bytes[..]).with_context(|| format!("{} is not an NPY file", path.display()))?;
     let shape = npy.shape().to_vec();
     anyhow::ensure!(
-        shape.len() == 4 && shape[2] == crate::observe::MOMENTS as u64 && shape[3] == 2,
+        shape.len() == 4 && shape[2] == crate::observe::SUMS as u64 && shape[3] == 2,
         "{} has shape {shape:?}, not [T, P, 3, 2]",
         path.display()
     );

@@ -11,8 +11,13 @@ pub mod retrieval;
 
 use crate::plan::BLOCK;
 
-/// Quantities summed per block and memory: m, m², |m|.
-pub const MOMENTS: usize = 3;
+/// Values kept per block and quantity: Σ(m − c), Σ(m − c)², Σ|m| and the shift c, the block's
+/// first value. Shifting by a value of the block keeps the f32 sums of squares accurate for
+/// quantities whose mean is large against their spread (saliencies, energies).
+pub const MOMENTS: usize = 4;
+
+/// Exact sums kept per save and quantity: Σm, Σm², Σ|m|.
+pub const SUMS: usize = 3;
 
 /// Per-block partial sums of per-trajectory overlaps `saves` ([slot][traj][P], `count`
 /// trajectories), returned as [slot][block][P][MOMENTS]. Each block of [`BLOCK`] consecutive
@@ -25,17 +30,20 @@ pub fn block_partials(saves: &[f32], slots: usize, count: usize, p: usize) -> Ve
             let lo = blk * BLOCK as usize;
             let hi = (lo + BLOCK as usize).min(count);
             for mu in 0..p {
+                let c = saves[(slot * count + lo) * p + mu];
                 let (mut s1, mut s2, mut sa) = (0f32, 0f32, 0f32);
                 for t in lo..hi {
                     let m = saves[(slot * count + t) * p + mu];
-                    s1 += m;
-                    s2 += m * m;
+                    let d = m - c;
+                    s1 += d;
+                    s2 += d * d;
                     sa += m.abs();
                 }
                 let o = ((slot * blocks + blk) * p + mu) * MOMENTS;
                 out[o] = s1;
                 out[o + 1] = s2;
                 out[o + 2] = sa;
+                out[o + 3] = c;
             }
         }
     }
@@ -50,6 +58,12 @@ pub fn to_fixed(v: f32) -> i128 {
     (v as f64 * FIXED_SCALE) as i128
 }
 
+/// f64 → 2⁻⁶⁴ fixed point (truncating below 2⁻⁶⁴).
+#[inline]
+pub fn to_fixed_f64(v: f64) -> i128 {
+    (v * FIXED_SCALE) as i128
+}
+
 #[inline]
 pub fn from_fixed(v: i128) -> f64 {
     v as f64 / FIXED_SCALE
@@ -60,7 +74,7 @@ pub fn from_fixed(v: i128) -> f64 {
 pub struct OverlapSums {
     pub saves: usize,
     pub p: usize,
-    /// [save][P][MOMENTS] in 2⁻⁶⁴ fixed point.
+    /// [save][P][SUMS] in 2⁻⁶⁴ fixed point.
     pub sums: Vec<i128>,
     /// Trajectories added.
     pub count: u64,
@@ -68,19 +82,26 @@ pub struct OverlapSums {
 
 impl OverlapSums {
     pub fn new(saves: usize, p: usize) -> Self {
-        OverlapSums { saves, p, sums: vec![0; saves * p * MOMENTS], count: 0 }
+        OverlapSums { saves, p, sums: vec![0; saves * p * SUMS], count: 0 }
     }
 
-    /// Adds block partials [slot][block][P][MOMENTS] for saves first..first+slots.
-    pub fn add_partials(&mut self, first: usize, slots: usize, partials: &[f32]) {
+    /// Adds block partials [slot][block][P][MOMENTS] of a chunk of `count` trajectories for
+    /// saves first..first+slots. With n trajectories in a block and shift c:
+    /// Σm = Σd + n c and Σm² = Σd² + 2c Σd + n c², each term exact in f64 (f32 products) and
+    /// added in fixed point, so the sums do not depend on how the ensemble was cut.
+    pub fn add_partials(&mut self, first: usize, slots: usize, count: usize, partials: &[f32]) {
         let row = self.p * MOMENTS;
         let blocks = partials.len() / (slots * row);
         for slot in 0..slots {
-            let dst = &mut self.sums[(first + slot) * row..(first + slot + 1) * row];
+            let dst = &mut self.sums[(first + slot) * self.p * SUMS..(first + slot + 1) * self.p * SUMS];
             for blk in 0..blocks {
+                let n = (count - blk * BLOCK as usize).min(BLOCK as usize) as f64;
                 let src = &partials[(slot * blocks + blk) * row..(slot * blocks + blk + 1) * row];
-                for (d, &s) in dst.iter_mut().zip(src) {
-                    *d += to_fixed(s);
+                for (d, s) in dst.chunks_mut(SUMS).zip(src.chunks(MOMENTS)) {
+                    let (s1, s2, sa, c) = (s[0], s[1], s[2], s[3] as f64);
+                    d[0] += to_fixed(s1) + to_fixed_f64(n * c);
+                    d[1] += to_fixed(s2) + to_fixed_f64(2.0 * c * s1 as f64) + to_fixed_f64(n * (c * c));
+                    d[2] += to_fixed(sa);
                 }
             }
         }
@@ -100,9 +121,9 @@ impl OverlapSums {
         let (mut mean, mut std, mut abs) = (vec![0f32; n], vec![0f32; n], vec![0f32; n]);
         let c = self.count.max(1) as f64;
         for k in 0..n {
-            let m1 = from_fixed(self.sums[k * MOMENTS]) / c;
-            let m2 = from_fixed(self.sums[k * MOMENTS + 1]) / c;
-            let ma = from_fixed(self.sums[k * MOMENTS + 2]) / c;
+            let m1 = from_fixed(self.sums[k * SUMS]) / c;
+            let m2 = from_fixed(self.sums[k * SUMS + 1]) / c;
+            let ma = from_fixed(self.sums[k * SUMS + 2]) / c;
             mean[k] = m1 as f32;
             std[k] = (m2 - m1 * m1).max(0.0).sqrt() as f32;
             abs[k] = ma as f32;
@@ -136,7 +157,7 @@ mod tests {
         let part = block_partials(&saves, slots, count, p);
         assert_eq!(part.len(), slots * 3 * p * MOMENTS);
         let mut sums = OverlapSums::new(slots, p);
-        sums.add_partials(0, slots, &part);
+        sums.add_partials(0, slots, count, &part);
         sums.count = count as u64;
         let (mean, std, abs) = sums.finish();
         for slot in 0..slots {
@@ -148,6 +169,30 @@ mod tests {
                 assert!((mean[slot * p + mu] as f64 - m).abs() < 1e-6);
                 assert!((std[slot * p + mu] as f64 - v.sqrt()).abs() < 1e-6);
                 assert!((abs[slot * p + mu] as f64 - a).abs() < 1e-6);
+            }
+        }
+    }
+
+    /// A quantity whose mean is large against its spread (an energy near −2000 with spread
+    /// 1e-3; a saliency identical in every trajectory) keeps an accurate std.
+    #[test]
+    fn stds_of_large_quantities_with_small_spread_are_accurate() {
+        let count = 1000;
+        let vals: Vec<f32> = (0..count).map(|k| -2000.0 + 1e-3 * ((k as f32) * 0.37).sin()).collect();
+        let same = vec![2.2902436f32; count];
+        for (xs, want) in [(&vals, None), (&same, Some(0.0))] {
+            let part = block_partials(xs, 1, count, 1);
+            let mut sums = OverlapSums::new(1, 1);
+            sums.add_partials(0, 1, count, &part);
+            sums.count = count as u64;
+            let (mean, std, _) = sums.finish();
+            let x64: Vec<f64> = xs.iter().map(|&v| v as f64).collect();
+            let m = x64.iter().sum::<f64>() / count as f64;
+            let sd = (x64.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / count as f64).sqrt();
+            assert!((mean[0] as f64 - m).abs() < 1e-9 * m.abs().max(1.0), "mean {} vs {m}", mean[0]);
+            assert!((std[0] as f64 - sd).abs() < 1e-3 * sd + 1e-9, "std {} vs {sd}", std[0]);
+            if let Some(w) = want {
+                assert_eq!(std[0], w, "identical values have std 0");
             }
         }
     }
