@@ -21,7 +21,8 @@ struct Params {
     block_count: u32,
     // NB at run time: loops over it stay loops when NB_UNROLL is false (fast compiles for large N).
     neuron_blocks: u32,
-    _pad1: u32,
+    // σ √dt (a run-time value: runs that differ only in σ share their kernels).
+    noise_scale: f32,
 }
 
 struct Segment {

@@ -3,7 +3,7 @@
 //
 //   c_mu = a_mu m_mu + b_mu                     (IDP: a = α(t), b = 0; classic: a = 1, b = w(t))
 //   f    = Ξ c − x − d Ψ(x) + v                 (d: zeroed diagonal; v: classic vector input)
-//   x   += DT f + NOISE_SCALE z,   z ~ N(0, 1) from Philox [block, step, trajectory, DYNAMICS]
+//   x   += DT f + σ√dt z,   z ~ N(0, 1) from Philox [block, step, trajectory, DYNAMICS]
 //   m    = Ξᵀ Ψ(x) / N                          (accumulated in the same pass, block by block)
 
 // The target (dominant memory) of segment `seg` for trajectory `traj`: the table's, or drawn from
@@ -150,11 +150,11 @@ fn update_block(x: vec4<f32>, psi_x: vec4<f32>, b: u32, xs: ptr<function, array<
     if (HAS_VECTOR) {
         f = f + v;
     }
-    if (NOISE_SCALE == 0.0) {
+    if (params.noise_scale == 0.0) {
         return mask_padding(x + DT_X * f, b);
     }
     let z = normals4(vec4<u32>(b, step, traj, STREAM_DYNAMICS), philox_key());
-    return mask_padding(x + DT_X * f + NOISE_SCALE * z, b);
+    return mask_padding(x + DT_X * f + params.noise_scale * z, b);
 }
 
 // ξ of every memory on block b.

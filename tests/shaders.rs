@@ -16,7 +16,6 @@ fn consts(n: u32, p: u32) -> KernelConsts {
         layout_group: false,
         slope: 1.0,
         dt: 0.01,
-        noise_scale: 0.05,
         save_every: 10,
         init_kind: 0,
         init_std: 1.0,
@@ -79,9 +78,7 @@ fn every_specialisation_validates() {
             for layout_group in [false, true] {
                 for (zero_diag, has_vector, int64) in [(false, false, false), (true, true, true), (true, false, true)] {
                     for xi_format in [XiFormat::BitsUniform, XiFormat::BitsStorage] {
-                        for (init_kind, noise_scale, h) in
-                            [(0, 0.05, None), (1, 0.0, Some(hist(true, 2))), (2, 0.1, Some(hist(false, 1)))]
-                        {
+                        for (init_kind, h) in [(0, None), (1, Some(hist(true, 2))), (2, Some(hist(false, 1)))] {
                             let k = KernelConsts {
                                 idp,
                                 layout_group,
@@ -90,7 +87,6 @@ fn every_specialisation_validates() {
                                 int64,
                                 xi_format,
                                 init_kind,
-                                noise_scale,
                                 hist: h.clone(),
                                 energy: zero_diag,
                                 // Random weights, retrieval and first passage (to a target or a
@@ -177,7 +173,7 @@ fn wgsl_structs_match_rust() {
         slot_count,
         block_count,
         neuron_blocks,
-        _pad1
+        noise_scale
     );
     assert_eq!(params, want);
     assert_eq!(size as usize, std::mem::size_of::<Params>());
@@ -193,14 +189,13 @@ fn wgsl_structs_match_rust() {
 #[test]
 fn header_literals_round_trip_exactly() {
     // Every f32 constant is written so WGSL reads back the identical value.
-    let k = KernelConsts { dt: 0.1, slope: 10.0, noise_scale: (8.0f64 * 0.01f64.sqrt()) as f32, ..consts(7, 2) };
+    let k = KernelConsts { dt: 0.1, slope: 10.0, ..consts(7, 2) };
     let module = kernels::validate(&kernels::assemble(&k)).unwrap();
     let mut found = 0;
     for (_, c) in module.constants.iter() {
         let want = match c.name.as_deref() {
             Some("DT") => k.dt,
             Some("SLOPE") => k.slope,
-            Some("NOISE_SCALE") => k.noise_scale,
             Some("INV_N") => 1.0 / 7.0f32,
             _ => continue,
         };
@@ -211,5 +206,5 @@ fn header_literals_round_trip_exactly() {
         assert_eq!(got.to_bits(), want.to_bits(), "{:?}", c.name);
         found += 1;
     }
-    assert_eq!(found, 4);
+    assert_eq!(found, 3);
 }

@@ -15,12 +15,16 @@ use crate::plan::{BLOCK, LayoutChoice, Plan};
 use super::resources::PARAM_SLOTS;
 /// Work per dispatch aimed at by the automatic steps-per-dispatch (neuron-steps × (P + 12)).
 const DISPATCH_WORK: f64 = 3.0e8;
+/// Kernel sets kept by a backend.
+const PIPELINE_CACHE: usize = 4;
 /// Largest workgroup count per dispatch dimension every device supports.
 const MAX_GROUPS: u64 = 65535;
 
 pub struct GpuBackend {
     pub ctx: GpuContext,
-    pipelines: Option<Pipelines>,
+    /// Kernels built so far, the most recently used last (a few are kept, so the points of a
+    /// sweep that alternate between models do not rebuild them).
+    pipelines: Vec<Pipelines>,
     resources: Option<Resources>,
 }
 
@@ -30,7 +34,7 @@ impl GpuBackend {
     }
 
     pub fn from_context(ctx: GpuContext) -> Self {
-        GpuBackend { ctx, pipelines: None, resources: None }
+        GpuBackend { ctx, pipelines: Vec::new(), resources: None }
     }
 
     /// The layout the plan runs with on this device: group (a workgroup per trajectory) for
@@ -89,15 +93,23 @@ impl GpuBackend {
                 self.ctx.adapter_info.name
             );
         }
-        if self.pipelines.as_ref().is_none_or(|p| p.consts != consts) {
+        if self.pipelines.last().is_none_or(|p| p.consts != consts) {
+            // The bind group belongs to the pipelines' layout: switching kernels rebuilds it.
             self.resources = None;
-            self.pipelines = Some(Pipelines::new(&self.ctx, consts)?);
+            let pipes = match self.pipelines.iter().position(|p| p.consts == consts) {
+                Some(k) => self.pipelines.remove(k),
+                None => Pipelines::new(&self.ctx, consts)?,
+            };
+            if self.pipelines.len() >= PIPELINE_CACHE {
+                self.pipelines.remove(0);
+            }
+            self.pipelines.push(pipes);
         }
         let tables = Tables::from_plan(plan);
         let want =
             (max_count, plan.per_trajectory_saves(), plan.final_state, plan.n_saves(), plan.obs_per_trajectory());
         if self.resources.as_ref().is_none_or(|r| r.tables != tables || r.key != want) {
-            let pipes = self.pipelines.as_ref().expect("built above");
+            let pipes = self.pipelines.last().expect("built above");
             self.resources = Some(Resources::new(&self.ctx, pipes, tables, plan, max_count)?);
         }
         Ok(())
@@ -200,7 +212,7 @@ impl Backend for GpuBackend {
         self.prepare(plan)?;
         let ctx = &self.ctx;
         let pr = self.resources.as_ref().expect("prepared");
-        let pipes = self.pipelines.as_ref().expect("prepared");
+        let pipes = self.pipelines.last().expect("prepared");
         let count = chunk.count;
         anyhow::ensure!(
             count <= pr.max_count,
@@ -217,6 +229,7 @@ impl Backend for GpuBackend {
             traj_count: count as u32,
             block_count: blocks as u32,
             neuron_blocks: nb as u32,
+            noise_scale: plan.noise_scale(),
             ..Default::default()
         };
         let se = plan.save_every as u64;

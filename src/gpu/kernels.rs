@@ -66,7 +66,6 @@ pub struct KernelConsts {
     pub layout_group: bool,
     pub slope: f32,
     pub dt: f32,
-    pub noise_scale: f32,
     pub save_every: u32,
     pub init_kind: u32,
     pub init_std: f32,
@@ -113,7 +112,6 @@ impl KernelConsts {
             layout_group,
             slope: plan.slope,
             dt: plan.dt,
-            noise_scale: plan.noise_scale(),
             save_every: plan.save_every,
             init_kind,
             init_std,
@@ -203,7 +201,7 @@ pub fn header(k: &KernelConsts) -> String {
          const IDP: bool = {idp};\nconst ZERO_DIAG: bool = {zd};\nconst HAS_VECTOR: bool = {hv};\n\
          const LAYOUT_GROUP: bool = {lg};\nconst X_IN_REGS: bool = {xr};\nconst NB_UNROLL: bool = {unroll};\nconst NBR: u32 = {nbr}u;\n\
          const SLOPE: f32 = {slope};\nconst ACT_CLAMP: f32 = {clamp};\nconst DT: f32 = {dt};\n\
-         const NOISE_SCALE: f32 = {ns};\nconst SAVE_EVERY: u32 = {se}u;\n\
+         const SAVE_EVERY: u32 = {se}u;\n\
          const WG: u32 = {wg}u;\nconst WG_GROUP: u32 = {wgg}u;\n\
          const INIT_KIND: u32 = {ik}u;\nconst INIT_STD: f32 = {istd};\nconst INIT_AMPLITUDE: f32 = {iamp};\n\
          const INIT_JITTER: f32 = {ijit};\nconst INIT_INDEX: u32 = {iidx}u;\nconst VB: u32 = {vb}u;\n\
@@ -236,7 +234,6 @@ pub fn header(k: &KernelConsts) -> String {
         slope = lit(k.slope),
         clamp = lit(ACT_CLAMP),
         dt = lit(k.dt),
-        ns = lit(k.noise_scale),
         se = k.save_every.max(1),
         wg = WG_THREAD,
         wgg = wg_group(k.p as usize),

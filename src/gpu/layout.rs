@@ -4,7 +4,7 @@
 use bytemuck::{Pod, Zeroable};
 
 #[repr(C)]
-#[derive(Debug, Clone, Copy, Default, Pod, Zeroable, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Pod, Zeroable, PartialEq)]
 pub struct Params {
     pub key_lo: u32,
     pub key_hi: u32,
@@ -18,7 +18,8 @@ pub struct Params {
     pub block_count: u32,
     /// Neuron blocks (NB), passed at run time so large-N loops are not unrolled.
     pub neuron_blocks: u32,
-    pub _pad1: u32,
+    /// σ √dt, a run-time value so that runs differing only in σ share their kernels.
+    pub noise_scale: f32,
 }
 
 #[repr(C)]
