@@ -221,14 +221,31 @@ fn input_saliency(prev: ptr<function, array<f32, P>>, cur: ptr<function, array<f
     return select(0.0, ramp((*prev)[mu], (*cur)[mu], sched.x), sched.y > 0.0);
 }
 
-// The effective α and y at time t: the layers' states, or their instantaneous values q and m.
+// The effective α and y at time t: the layers' states, or their instantaneous values: the
+// input's saliencies q (in effect at `sched`) and the overlaps m. Returns q in `q`.
 fn modern_effective(prev: ptr<function, array<f32, P>>, cur: ptr<function, array<f32, P>>, sched: vec2<f32>,
                     m: ptr<function, array<f32, P>>, la: ptr<function, array<f32, P>>,
-                    ly: ptr<function, array<f32, P>>, a: ptr<function, array<f32, P>>,
-                    y: ptr<function, array<f32, P>>) {
+                    ly: ptr<function, array<f32, P>>, q: ptr<function, array<f32, P>>,
+                    a: ptr<function, array<f32, P>>, y: ptr<function, array<f32, P>>) {
     for (var mu = 0u; mu < P; mu++) {
-        (*a)[mu] = select(input_saliency(prev, cur, sched, mu), (*la)[mu], TAU_A_DYN);
+        (*q)[mu] = input_saliency(prev, cur, sched, mu);
+        (*a)[mu] = select((*q)[mu], (*la)[mu], TAU_A_DYN);
         (*y)[mu] = select((*m)[mu], (*ly)[mu], TAU_Y_DYN);
+    }
+}
+
+// One layer's Euler–Maruyama step towards `goal`: rate dt/τ, noise σ√dt with normals from
+// Philox [block of 4 memories, step, traj, stream] (`model::modern::relax`).
+fn relax_layer(layer: ptr<function, array<f32, P>>, goal: ptr<function, array<f32, P>>, rate: f32, noise: f32,
+               stream: u32, step: u32, traj: u32) {
+    for (var k = 0u; k < PB; k++) {
+        let z = normals4(vec4<u32>(k, step, traj, stream), philox_key());
+        for (var l = 0u; l < 4u; l++) {
+            let mu = 4u * k + l;
+            if (mu < P) {
+                (*layer)[mu] = (*layer)[mu] + rate * ((*goal)[mu] - (*layer)[mu]) + noise * z[l];
+            }
+        }
     }
 }
 
@@ -265,33 +282,16 @@ fn modern_field(a: ptr<function, array<f32, P>>, y: ptr<function, array<f32, P>>
 fn modern_coefficients(prev: ptr<function, array<f32, P>>, cur: ptr<function, array<f32, P>>, sched: vec2<f32>,
                        m: ptr<function, array<f32, P>>, la: ptr<function, array<f32, P>>,
                        ly: ptr<function, array<f32, P>>, c: ptr<function, array<f32, P>>, step: u32, traj: u32) {
+    var q: array<f32, P>;
     var a: array<f32, P>;
     var y: array<f32, P>;
-    modern_effective(prev, cur, sched, m, la, ly, &a, &y);
+    modern_effective(prev, cur, sched, m, la, ly, &q, &a, &y);
     modern_field(&a, &y, c);
-    let key = philox_key();
     if (TAU_A_DYN) {
-        for (var k = 0u; k < PB; k++) {
-            let z = normals4(vec4<u32>(k, step, traj, STREAM_ALPHA_NOISE), key);
-            for (var l = 0u; l < 4u; l++) {
-                let mu = 4u * k + l;
-                if (mu < P) {
-                    let q = input_saliency(prev, cur, sched, mu);
-                    (*la)[mu] = (*la)[mu] + RATE_A * (q - (*la)[mu]) + NOISE_A * z[l];
-                }
-            }
-        }
+        relax_layer(la, &q, RATE_A, NOISE_A, STREAM_ALPHA_NOISE, step, traj);
     }
     if (TAU_Y_DYN) {
-        for (var k = 0u; k < PB; k++) {
-            let z = normals4(vec4<u32>(k, step, traj, STREAM_Y_NOISE), key);
-            for (var l = 0u; l < 4u; l++) {
-                let mu = 4u * k + l;
-                if (mu < P) {
-                    (*ly)[mu] = (*ly)[mu] + RATE_Y * ((*m)[mu] - (*ly)[mu]) + NOISE_Y * z[l];
-                }
-            }
-        }
+        relax_layer(ly, m, RATE_Y, NOISE_Y, STREAM_Y_NOISE, step, traj);
     }
 }
 
@@ -345,8 +345,9 @@ fn modern_energy(sq: f32, a: ptr<function, array<f32, P>>, m: ptr<function, arra
 fn save_layers(slot: u32, t: u32, prev: ptr<function, array<f32, P>>, cur: ptr<function, array<f32, P>>,
                sched: vec2<f32>, m: ptr<function, array<f32, P>>, la: ptr<function, array<f32, P>>,
                ly: ptr<function, array<f32, P>>, a: ptr<function, array<f32, P>>) {
+    var q: array<f32, P>;
     var y: array<f32, P>;
-    modern_effective(prev, cur, sched, m, la, ly, a, &y);
+    modern_effective(prev, cur, sched, m, la, ly, &q, a, &y);
     for (var mu = 0u; mu < P; mu++) {
         saves[save_index(slot, Q_Y + mu, t)] = y[mu];
         saves[save_index(slot, Q_Y + P + mu, t)] = (*a)[mu];
@@ -418,6 +419,76 @@ fn hist_sample_thread(t: u32, xr: ptr<function, array<vec4<f32>, NBR>>, m: ptr<f
     }
 }
 
+// ---- per-dispatch state of one trajectory beyond x -------------------------------------------
+
+// The retrieval window sums and the first passage: loaded at a dispatch's start, updated after
+// every step, stored at its end. (The modern model's layers are separate arrays: naga's SPIR-V
+// writer cannot pass pointers to struct members to functions.)
+struct Observers {
+    // Sums of m after each of the segment's last RETR_WINDOW steps (done > win_start).
+    racc: array<f32, P>,
+    win_start: u32,
+    retr_here: bool,
+    fp: u32,
+    fp_mem: u32,
+}
+
+fn observers_load(seg: u32, segment: Segment, t: u32, traj: u32) -> Observers {
+    var o: Observers;
+    o.win_start = segment.start + segment.steps - RETR_WINDOW;
+    o.retr_here = RETR && params.step_begin + params.step_count > o.win_start;
+    if (o.retr_here) {
+        for (var mu = 0u; mu < P; mu++) {
+            o.racc[mu] = obs[obs_index(seg, mu, t)];
+        }
+    }
+    o.fp = NO_STEP;
+    o.fp_mem = NO_TARGET;
+    if (FP) {
+        o.fp = bitcast<u32>(obs[fp_index(t)]);
+        o.fp_mem = fp_memory(seg, traj);
+    }
+    return o;
+}
+
+// After `done` steps, with m the new overlaps.
+fn observers_step(o: ptr<function, Observers>, m: ptr<function, array<f32, P>>, done: u32) {
+    if (RETR && done > (*o).win_start) {
+        for (var mu = 0u; mu < P; mu++) {
+            (*o).racc[mu] = (*o).racc[mu] + (*m)[mu];
+        }
+    }
+    if (FP && (*o).fp == NO_STEP && fp_reached(m, (*o).fp_mem)) {
+        (*o).fp = done;
+    }
+}
+
+fn observers_store(o: ptr<function, Observers>, seg: u32, t: u32) {
+    if ((*o).retr_here) {
+        for (var mu = 0u; mu < P; mu++) {
+            obs[obs_index(seg, mu, t)] = (*o).racc[mu];
+        }
+    }
+    if (FP) {
+        obs[fp_index(t)] = bitcast<f32>((*o).fp);
+    }
+}
+
+// The modern model's saliency and memory layers of trajectory t (unused otherwise).
+fn load_layers(t: u32, la: ptr<function, array<f32, P>>, ly: ptr<function, array<f32, P>>) {
+    if (MODERN) {
+        load_layer(t, 0u, la);
+        load_layer(t, PB, ly);
+    }
+}
+
+fn store_layers(t: u32, la: ptr<function, array<f32, P>>, ly: ptr<function, array<f32, P>>) {
+    if (MODERN) {
+        store_layer(t, 0u, la);
+        store_layer(t, PB, ly);
+    }
+}
+
 // ---- thread layout: one invocation per trajectory -------------------------------------------
 // With X_IN_REGS (small N) the state stays in a private array for the whole dispatch.
 
@@ -444,28 +515,10 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (seg > 0u) {
         segment_coefs(seg - 1u, traj, &acc_prev, &prev);
     }
-    // Retrieval window sums (the segment's last RETR_WINDOW steps) and first passage.
-    let win_start = segment.start + segment.steps - RETR_WINDOW;
-    let retr_here = RETR && params.step_begin + params.step_count > win_start;
-    var racc: array<f32, P>;
-    if (retr_here) {
-        for (var mu = 0u; mu < P; mu++) {
-            racc[mu] = obs[obs_index(seg, mu, t)];
-        }
-    }
-    var fp = NO_STEP;
-    var fp_mem = NO_TARGET;
-    if (FP) {
-        fp = bitcast<u32>(obs[fp_index(t)]);
-        fp_mem = fp_memory(seg, traj);
-    }
-    // The modern model's saliency and memory layers.
+    var ob = observers_load(seg, segment, t, traj);
     var la: array<f32, P>;
     var ly: array<f32, P>;
-    if (MODERN) {
-        load_layer(t, 0u, &la);
-        load_layer(t, PB, &ly);
-    }
+    load_layers(t, &la, &ly);
     // State and overlaps of the current state.
     var xr: array<vec4<f32>, NBR>;
     var pr: array<vec4<f32>, NBR>;
@@ -533,14 +586,7 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
             for (var mu = 0u; mu < P; mu++) {
                 m[mu] = acc[mu] * INV_N;
             }
-            if (RETR && step + 1u > win_start) {
-                for (var mu = 0u; mu < P; mu++) {
-                    racc[mu] = racc[mu] + m[mu];
-                }
-            }
-            if (FP && fp == NO_STEP && fp_reached(&m, fp_mem)) {
-                fp = step + 1u;
-            }
+            observers_step(&ob, &m, step + 1u);
             // Sampling every step happens here; sparser sampling at the loop's stops below (a
             // branch in this loop costs the cheapest steps noticeably on some drivers).
             if (HIST_EVERY == 1u && hist_samples_at(step + 1u)) {
@@ -595,18 +641,8 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
             state[state_index(t, b)] = xr[b];
         }
     }
-    if (MODERN) {
-        store_layer(t, 0u, &la);
-        store_layer(t, PB, &ly);
-    }
-    if (retr_here) {
-        for (var mu = 0u; mu < P; mu++) {
-            obs[obs_index(seg, mu, t)] = racc[mu];
-        }
-    }
-    if (FP) {
-        obs[fp_index(t)] = bitcast<f32>(fp);
-    }
+    observers_store(&ob, seg, t);
+    store_layers(t, &la, &ly);
     if (bad != NO_STEP) {
         report_non_finite(bad, traj);
     }
@@ -673,28 +709,11 @@ fn step_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
     if (seg > 0u) {
         segment_coefs(seg - 1u, traj, &reduced, &prev);
     }
-    // Retrieval window sums and first passage (every invocation keeps them; invocation 0 writes).
-    let win_start = segment.start + segment.steps - RETR_WINDOW;
-    let retr_here = RETR && params.step_begin + params.step_count > win_start;
-    var racc: array<f32, P>;
-    if (retr_here) {
-        for (var mu = 0u; mu < P; mu++) {
-            racc[mu] = obs[obs_index(seg, mu, t)];
-        }
-    }
-    var fp = NO_STEP;
-    var fp_mem = NO_TARGET;
-    if (FP) {
-        fp = bitcast<u32>(obs[fp_index(t)]);
-        fp_mem = fp_memory(seg, traj);
-    }
-    // The modern model's saliency and memory layers.
+    // Every invocation keeps the observers; invocation 0 stores them.
+    var ob = observers_load(seg, segment, t, traj);
     var la: array<f32, P>;
     var ly: array<f32, P>;
-    if (MODERN) {
-        load_layer(t, 0u, &la);
-        load_layer(t, PB, &ly);
-    }
+    load_layers(t, &la, &ly);
     // Overlaps of the current state.
     var acc: array<f32, P>;
     for (var b = lid; b < nb_loop(); b += WG_GROUP) {
@@ -751,14 +770,7 @@ fn step_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
         for (var mu = 0u; mu < P; mu++) {
             m[mu] = wg_sum[mu] * INV_N;
         }
-        if (RETR && step + 1u > win_start) {
-            for (var mu = 0u; mu < P; mu++) {
-                racc[mu] = racc[mu] + m[mu];
-            }
-        }
-        if (FP && fp == NO_STEP && fp_reached(&m, fp_mem)) {
-            fp = step + 1u;
-        }
+        observers_step(&ob, &m, step + 1u);
         if ((step + 1u) % SAVE_EVERY == 0u) {
             let slot = save_slot(step + 1u);
             for (var mu = lid; mu < P; mu += WG_GROUP) {
@@ -788,9 +800,10 @@ fn step_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
                 }
                 var e = 0.0;
                 if (MODERN) {
+                    var q: array<f32, P>;
                     var a: array<f32, P>;
                     var y: array<f32, P>;
-                    modern_effective(&prev, &cur, sched, &m, &la, &ly, &a, &y);
+                    modern_effective(&prev, &cur, sched, &m, &la, &ly, &q, &a, &y);
                     e = modern_energy(total.x, &a, &m);
                 } else {
                     e = energy_value(total, &prev, &cur, sched, &m);
@@ -806,17 +819,9 @@ fn step_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
             }
         }
     }
-    if (lid == 0u && retr_here) {
-        for (var mu = 0u; mu < P; mu++) {
-            obs[obs_index(seg, mu, t)] = racc[mu];
-        }
-    }
-    if (lid == 0u && FP) {
-        obs[fp_index(t)] = bitcast<f32>(fp);
-    }
-    if (lid == 0u && MODERN) {
-        store_layer(t, 0u, &la);
-        store_layer(t, PB, &ly);
+    if (lid == 0u) {
+        observers_store(&ob, seg, t);
+        store_layers(t, &la, &ly);
     }
     if (bad != NO_STEP) {
         report_non_finite(bad, traj);

@@ -17,17 +17,22 @@ use crate::model::drift::{ACT_CLAMP, Drive, ramp};
 use crate::plan::{ModernPlan, Plan, PsiY};
 use crate::rng::{self, stream};
 
-/// The saliency and memory layers of one trajectory.
+/// The saliency and memory layers of one trajectory, with room for one step's effective values
+/// (so a step allocates nothing).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Layers {
     pub alpha: Vec<f32>,
     pub y: Vec<f32>,
+    q: Vec<f32>,
+    a_eff: Vec<f32>,
+    y_eff: Vec<f32>,
 }
 
 impl Layers {
     /// At t = 0: no input has been filtered yet (α = 0), y = m(x(0)).
     pub fn initial(m: &[f32]) -> Layers {
-        Layers { alpha: vec![0.0; m.len()], y: m.to_vec() }
+        let p = m.len();
+        Layers { alpha: vec![0.0; p], y: m.to_vec(), q: vec![0.0; p], a_eff: vec![0.0; p], y_eff: vec![0.0; p] }
     }
 }
 
@@ -68,19 +73,19 @@ pub fn field_coefficients(md: &ModernPlan, a: &[f32], y: &[f32], c: &mut [f32]) 
             }
         }
         PsiY::Softmax { beta } => {
-            let mut z = vec![0f32; p];
+            // c holds the softmax's exponents, then its terms.
             let mut mx = f32::NEG_INFINITY;
             for mu in 0..p {
-                z[mu] = beta * psi_alpha(md, a[mu]) * y[mu];
-                mx = mx.max(z[mu]);
+                c[mu] = beta * psi_alpha(md, a[mu]) * y[mu];
+                mx = mx.max(c[mu]);
             }
             let mut sum = 0f32;
             for mu in 0..p {
-                z[mu] = (z[mu] - mx).exp();
-                sum += z[mu];
+                c[mu] = (c[mu] - mx).exp();
+                sum += c[mu];
             }
             for mu in 0..p {
-                c[mu] = psi_alpha(md, a[mu]) * (z[mu] / sum);
+                c[mu] = psi_alpha(md, a[mu]) * (c[mu] / sum);
             }
         }
     }
@@ -102,32 +107,38 @@ pub fn step(
     step: u32,
     trajectory: u64,
 ) {
-    let p = plan.p;
-    let q: Vec<f32> = (0..p).map(|mu| input_saliency(prev, cur, s, on, mu)).collect();
-    let (a, y) = effective(md, &q, m, l);
-    field_coefficients(md, &a, &y, c);
+    for mu in 0..plan.p {
+        l.q[mu] = input_saliency(prev, cur, s, on, mu);
+        l.a_eff[mu] = if md.rate_alpha > 0.0 { l.alpha[mu] } else { l.q[mu] };
+        l.y_eff[mu] = if md.rate_y > 0.0 { l.y[mu] } else { m[mu] };
+    }
+    field_coefficients(md, &l.a_eff, &l.y_eff, c);
     let key = rng::key_from_seed(plan.seed);
-    let blocks = p.div_ceil(4);
     if md.rate_alpha > 0.0 {
-        for k in 0..blocks {
-            let z = rng::normals4([k as u32, step, trajectory as u32, stream::ALPHA_NOISE], key);
-            for lane in 0..4 {
-                let mu = 4 * k + lane;
-                if mu < p {
-                    l.alpha[mu] = l.alpha[mu] + md.rate_alpha * (q[mu] - l.alpha[mu]) + md.noise_alpha * z[lane];
-                }
-            }
-        }
+        relax(&mut l.alpha, &l.q, md.rate_alpha, md.noise_alpha, stream::ALPHA_NOISE, step, trajectory, key);
     }
     if md.rate_y > 0.0 {
-        for k in 0..blocks {
-            let z = rng::normals4([k as u32, step, trajectory as u32, stream::Y_NOISE], key);
-            for lane in 0..4 {
-                let mu = 4 * k + lane;
-                if mu < p {
-                    l.y[mu] = l.y[mu] + md.rate_y * (m[mu] - l.y[mu]) + md.noise_y * z[lane];
-                }
-            }
+        relax(&mut l.y, m, md.rate_y, md.noise_y, stream::Y_NOISE, step, trajectory, key);
+    }
+}
+
+/// One layer's Euler–Maruyama step towards `target`: rate dt/τ, noise σ√dt with normals from
+/// Philox [block of 4 memories, step, trajectory, stream] (`relax_layer` in the kernels).
+#[allow(clippy::too_many_arguments)]
+fn relax(
+    layer: &mut [f32],
+    target: &[f32],
+    rate: f32,
+    noise: f32,
+    stream: u32,
+    step: u32,
+    trajectory: u64,
+    key: [u32; 2],
+) {
+    for (k, block) in layer.chunks_mut(4).enumerate() {
+        let z = rng::normals4([k as u32, step, trajectory as u32, stream], key);
+        for (lane, v) in block.iter_mut().enumerate() {
+            *v = *v + rate * (target[4 * k + lane] - *v) + noise * z[lane];
         }
     }
 }
