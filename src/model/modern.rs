@@ -13,7 +13,7 @@
 // Index loops on purpose: they mirror the kernels line by line.
 #![allow(clippy::needless_range_loop)]
 
-use crate::model::drift::{ACT_CLAMP, Drive, ramp};
+use crate::model::drift::{Drive, activation, ramp};
 use crate::plan::{ModernPlan, Plan, PsiY};
 use crate::rng::{self, stream};
 
@@ -42,9 +42,9 @@ pub fn input_saliency(prev: &Drive, cur: &Drive, s: f32, on: bool, mu: usize) ->
     if on { ramp(prev.coef[mu], cur.coef[mu], s) } else { 0.0 }
 }
 
-/// tanh with the argument clamped like Ψ_x's (`ACT_CLAMP`), as the kernels compute it.
+/// tanh with the argument clamped like Ψ_x's, as the kernels compute it.
 fn tanh_clamped(v: f32) -> f32 {
-    v.clamp(-ACT_CLAMP, ACT_CLAMP).tanh()
+    activation(v, 1.0)
 }
 
 fn psi_alpha(md: &ModernPlan, a: f32) -> f32 {
