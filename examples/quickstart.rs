@@ -8,13 +8,13 @@ use std::path::Path;
 use idpsim::cpu::CpuBackend;
 use idpsim::engine::{self, Backend};
 use idpsim::gpu::GpuBackend;
-use idpsim::presets;
 use idpsim::spec::Spec;
+use idpsim::{presets, resolve};
 
 fn main() -> anyhow::Result<()> {
     let spec = Spec::from_json(presets::get("quickstart").expect("built-in"))?;
-    let mut plan = spec.plan(Path::new("."))?;
-    plan.trajectories = 2048;
+    let mut plan = resolve::plan(&spec, Path::new("."))?;
+    plan.ensemble.trajectories = 2048;
     let mut backend: Box<dyn Backend> = match GpuBackend::new(None) {
         Ok(g) => Box::new(g),
         Err(e) => {
@@ -22,9 +22,10 @@ fn main() -> anyhow::Result<()> {
             Box::new(CpuBackend::new())
         }
     };
-    let out = engine::simulate(&plan, backend.as_mut(), None, true)?;
-    let (_mean, _std, abs_mean) = out.sums.finish();
-    let last = &abs_mean[(plan.n_saves() - 1) * plan.p..];
+    // Every output stays in memory, named like its file (overlaps_abs_mean.npy → [T, P]).
+    let out = engine::run_in_memory(&plan, backend.as_mut())?;
+    let abs_mean = out.f32("overlaps_abs_mean").expect("always written");
+    let last = &abs_mean[(plan.n_saves() - 1) * plan.p()..];
     println!("{} on {}: final mean |m_μ| = {last:?}", plan.spec.name, backend.adapter());
     Ok(())
 }

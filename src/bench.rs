@@ -6,10 +6,10 @@ use std::time::Instant;
 use anyhow::Result;
 use clap::Args;
 
-use crate::cli::outln;
 use crate::cpu::CpuBackend;
 use crate::engine::{self, Backend};
 use crate::gpu::GpuBackend;
+use crate::outln;
 use crate::plan::Plan;
 use crate::presets;
 use crate::spec::Spec;
@@ -54,21 +54,21 @@ pub struct BenchResult {
 /// Times one plan on a backend: a short warm-up (kernel build) first, then the whole run.
 pub fn measure(case: &str, plan: &Plan, backend: &mut dyn Backend) -> Result<BenchResult> {
     let mut warm = plan.clone();
-    warm.trajectories = warm.trajectories.min(64);
-    engine::simulate(&warm, backend, None, true)?;
+    warm.ensemble.trajectories = warm.ensemble.trajectories.min(64);
+    engine::run_in_memory(&warm, backend)?;
     let t0 = Instant::now();
-    engine::simulate(plan, backend, None, true)?;
+    engine::run_in_memory(plan, backend)?;
     let seconds = t0.elapsed().as_secs_f64();
-    let ts = plan.trajectories as f64 * plan.total_steps as f64;
+    let ts = plan.ensemble.trajectories as f64 * plan.time.total_steps as f64;
     Ok(BenchResult {
         case: case.into(),
-        model: plan.model_name().into(),
-        n: plan.n,
-        p: plan.p,
-        trajectories: plan.trajectories,
-        steps: plan.total_steps,
+        model: plan.model.name().into(),
+        n: plan.n(),
+        p: plan.p(),
+        trajectories: plan.ensemble.trajectories,
+        steps: plan.time.total_steps,
         seconds,
-        neuron_steps_per_s: ts * plan.n as f64 / seconds,
+        neuron_steps_per_s: ts * plan.n() as f64 / seconds,
         trajectory_steps_per_s: ts / seconds,
     })
 }
@@ -79,7 +79,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         "cpu" => Box::new(CpuBackend::new()),
         other => {
             return Err(
-                crate::cli::UsageError(format!("--backend: unknown backend '{other}'; accepted: gpu, cpu")).into()
+                crate::error::UsageError(format!("--backend: unknown backend '{other}'; accepted: gpu, cpu")).into()
             );
         }
     };
@@ -101,15 +101,17 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     for case in cases {
         let name = format!("bench-{case}");
         let text = presets::get(&name)
-            .ok_or_else(|| crate::cli::UsageError(format!("--cases: unknown case '{case}'; accepted: a, b, c")))?;
+            .ok_or_else(|| crate::error::UsageError(format!("--cases: unknown case '{case}'; accepted: a, b, c")))?;
         let mut spec = Spec::from_json(text).map_err(|e| anyhow::anyhow!("{e}"))?;
         spec.ensemble.trajectories = (spec.ensemble.trajectories / a.scale_down.max(1)).max(64);
         if let Some(l) = &a.layout {
-            spec.run.layout = l.clone();
+            spec.run.layout = serde_json::from_value(serde_json::json!(l)).map_err(|_| {
+                crate::error::UsageError(format!("--layout: unknown layout '{l}'; accepted: auto, thread, group"))
+            })?;
         }
         if let Some(k) = a.histogram_every {
             spec.observe.histogram = Some(crate::spec::HistogramSpec {
-                of: "state".into(),
+                of: crate::spec::HistogramOf::State,
                 axes: vec![0, 1],
                 bins: vec![100, 100],
                 range: vec![[-4.0, 4.0], [-4.0, 4.0]],
@@ -117,7 +119,8 @@ pub fn run(a: &BenchArgs) -> Result<()> {
                 every: Some(k.max(1) as f64 * spec.integrator.dt),
             });
         }
-        let plan = spec.plan(std::path::Path::new(".")).map_err(|e| crate::cli::UsageError(format!("{e}")))?;
+        let plan = crate::resolve::plan(&spec, std::path::Path::new("."))
+            .map_err(|e| crate::error::UsageError(format!("{e}")))?;
         let r = measure(&case, &plan, backend.as_mut())?;
         outln!(
             "{:<5} {:<8} {:>5} {:>3} {:>8} {:>6} {:>9.3} {:>16.3e} {:>16.3e}",

@@ -1,4 +1,4 @@
-//! Command-line surface (DESIGN §1): what the user typed, turned into plans and runs. Errors
+//! Command-line surface (docs/ARCHITECTURE.md, "The command line"): what the user typed, turned into plans and runs. Errors
 //! that are the user's (bad spec, flag or path) are [`UsageError`]s and exit with status 2.
 
 use std::path::{Path, PathBuf};
@@ -8,24 +8,14 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::cpu::CpuBackend;
 use crate::engine::{self, Backend};
+use crate::error::SpecError;
+pub use crate::error::UsageError;
 use crate::gpu::GpuBackend;
+use crate::outln;
 use crate::plan::{BackendChoice, Plan};
-use crate::spec::{Spec, SpecError};
+use crate::resolve;
+use crate::spec::Spec;
 use crate::{bench, io, presets, sweep};
-
-/// Prints a line on stdout; a closed pipe (e.g. `| head`) is not an error.
-macro_rules! outln {
-    ($($t:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stdout(), $($t)*);
-    }};
-}
-pub(crate) use outln;
-
-/// A mistake in what the user gave (exit status 2).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
 
 #[derive(Parser, Debug)]
 #[command(
@@ -160,9 +150,9 @@ pub struct LandscapeArgs {
 fn cmd_landscape(a: &LandscapeArgs) -> Result<()> {
     let plan =
         quick_or_spec(a.source.spec.as_deref(), a.source.preset.as_deref(), &a.saliency, a.slope, 2, a.sigma, 10.0)?;
-    if plan.n != 2 {
+    if plan.n() != 2 {
         return Err(
-            UsageError(format!("memories: the landscape picture needs N = 2, this spec has N = {}", plan.n)).into()
+            UsageError(format!("memories: the landscape picture needs N = 2, this spec has N = {}", plan.n())).into()
         );
     }
     one_input(&plan)?;
@@ -171,7 +161,7 @@ fn cmd_landscape(a: &LandscapeArgs) -> Result<()> {
             UsageError(format!("--trajectories: {} is too many to draw; accepted: 0 to 1000", a.trajectories)).into()
         );
     }
-    io::prepare_out_dir(&a.out, a.force).map_err(UsageError)?;
+    io::prepare_out_dir(&a.out, a.force).map_err(|e| UsageError(format!("--out: {e}")))?;
     let files = crate::landscape::run(&plan, &a.out, a.trajectories)?;
     eprintln!("{}: wrote {} files to {}", plan.spec.name, files.len(), a.out.display());
     Ok(())
@@ -180,13 +170,13 @@ fn cmd_landscape(a: &LandscapeArgs) -> Result<()> {
 /// Refuses plans whose input differs between trajectories (theory and landscapes describe one
 /// input).
 fn one_input(plan: &Plan) -> Result<()> {
-    if plan.modern.is_some() {
+    if plan.model.modern().is_some() {
         return Err(UsageError(
             "spec: model.kind: theory and landscapes cover the \"idp\" and \"classic\" models, not \"modern\"".into(),
         )
         .into());
     }
-    match plan.segments.iter().position(|s| s.random.is_some()) {
+    match plan.input.segments.iter().position(|s| s.random.is_some()) {
         Some(k) => Err(UsageError(format!(
             "spec: input.segments[{k}].random_weights: every trajectory has its own input, so there is no single landscape; give \"weights\""
         ))
@@ -208,7 +198,7 @@ fn quick_or_spec(
 ) -> Result<Plan> {
     if saliency.is_empty() {
         let (spec, base) = load_spec(file, preset)?;
-        return spec.plan(&base).map_err(spec_usage);
+        return resolve::plan(&spec, &base).map_err(spec_usage);
     }
     let name = format!("saliency {}", saliency.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", "));
     let spec = serde_json::json!({
@@ -221,7 +211,7 @@ fn quick_or_spec(
         "observe": { "overlaps": { "every": 0.05 } }
     });
     let spec = Spec::from_json(&spec.to_string()).map_err(spec_usage)?;
-    spec.plan(Path::new(".")).map_err(|e| {
+    resolve::plan(&spec, Path::new(".")).map_err(|e| {
         let flag = match e.field.as_str() {
             "model.activation.slope" => "--slope",
             "noise.sigma" => "--sigma",
@@ -238,7 +228,7 @@ fn cmd_theory(a: &TheoryArgs) -> Result<()> {
         quick_or_spec(None, None, &a.saliency, a.slope, a.n, 0.0, 1.0)?
     } else {
         let (spec, base) = load_spec(a.source.spec.as_deref(), a.source.preset.as_deref())?;
-        spec.plan(&base).map_err(spec_usage)?
+        resolve::plan(&spec, &base).map_err(spec_usage)?
     };
     one_input(&plan)?;
     let reports = crate::theory::analyze(&plan);
@@ -307,9 +297,9 @@ pub struct FpeArgs {
 
 fn cmd_fpe(a: &FpeArgs) -> Result<()> {
     use crate::fpe::{self, Grid};
-    use crate::observe::histogram;
+    use crate::outputs::histogram;
     let (spec, base) = load_spec(a.source.spec.as_deref(), a.source.preset.as_deref())?;
-    let plan = spec.plan(&base).map_err(spec_usage)?;
+    let plan = resolve::plan(&spec, &base).map_err(spec_usage)?;
     fpe::check(&plan).map_err(|e| UsageError(format!("spec: {e}")))?;
     if a.grid < 2 || a.grid > 2000 {
         return Err(UsageError(format!("--grid: {} is out of range; accepted: 2 to 2000", a.grid)).into());
@@ -318,8 +308,8 @@ fn cmd_fpe(a: &FpeArgs) -> Result<()> {
         None => None,
         Some(dir) => {
             let (hp, counts, _) = histogram::read(dir).map_err(|e| UsageError(format!("--compare: {e:#}")))?;
-            let want: Vec<u32> = (0..plan.n as u32).collect();
-            if !hp.of_state || hp.dims != plan.n || hp.axes[..hp.dims] != want[..] {
+            let want: Vec<u32> = (0..plan.n() as u32).collect();
+            if !hp.of_state || hp.dims != plan.n() || hp.axes[..hp.dims] != want[..] {
                 return Err(UsageError(format!(
                     "--compare: {} holds a histogram of {:?} {}; the grid solver needs the state histogram over axes {want:?}",
                     dir.display(),
@@ -334,14 +324,14 @@ fn cmd_fpe(a: &FpeArgs) -> Result<()> {
     let grid = match &compared {
         Some((hp, _)) => Grid { dims: hp.dims, bins: [hp.bins[0] as usize, hp.bins[1] as usize], range: hp.range },
         None => {
-            let range = match &plan.histogram {
-                Some(h) if h.of_state && h.dims == plan.n => h.range,
+            let range = match &plan.observe.histogram {
+                Some(h) if h.of_state && h.dims == plan.n() => h.range,
                 _ => [[-4.0, 4.0]; 2],
             };
-            Grid { dims: plan.n, bins: [a.grid, if plan.n == 2 { a.grid } else { 1 }], range }
+            Grid { dims: plan.n(), bins: [a.grid, if plan.n() == 2 { a.grid } else { 1 }], range }
         }
     };
-    io::prepare_out_dir(&a.out, a.force).map_err(UsageError)?;
+    io::prepare_out_dir(&a.out, a.force).map_err(|e| UsageError(format!("--out: {e}")))?;
     let t0 = std::time::Instant::now();
     let sol = fpe::solve(&plan, &grid)?;
     let shape: Vec<u64> = (0..grid.dims).map(|k| grid.bins[k] as u64).collect();
@@ -412,10 +402,10 @@ fn spec_usage(e: SpecError) -> anyhow::Error {
 
 /// Opens the backend a plan asks for. `auto` falls back to the CPU reference with a warning.
 pub fn open_backend(plan: &Plan) -> Result<Box<dyn Backend>> {
-    match plan.backend {
+    match plan.run.backend {
         BackendChoice::Cpu => Ok(Box::new(CpuBackend::new())),
-        BackendChoice::Gpu => Ok(Box::new(GpuBackend::new(plan.adapter.as_deref())?)),
-        BackendChoice::Auto => match GpuBackend::new(plan.adapter.as_deref()) {
+        BackendChoice::Gpu => Ok(Box::new(GpuBackend::new(plan.run.adapter.as_deref())?)),
+        BackendChoice::Auto => match GpuBackend::new(plan.run.adapter.as_deref()) {
             Ok(g) => Ok(Box::new(g)),
             // Asking for an adapter that does not exist is a mistake, not a reason to fall back.
             Err(e) if e.downcast_ref::<UsageError>().is_some() => Err(e),
@@ -430,11 +420,11 @@ pub fn open_backend(plan: &Plan) -> Result<Box<dyn Backend>> {
 
 fn cmd_run(a: &RunArgs) -> Result<()> {
     let (mut spec, base) = load_spec(a.source.spec.as_deref(), a.source.preset.as_deref())?;
-    apply_run_flags(a, &mut spec);
+    apply_run_flags(a, &mut spec)?;
     if let Some(sweep) = spec.sweep.take() {
         return run_sweep(a, spec, &base, &sweep);
     }
-    let plan = spec.plan(&base).map_err(|e| {
+    let plan = resolve::plan(&spec, &base).map_err(|e| {
         let flag = match e.field.as_str() {
             "ensemble.trajectories" if a.trajectories.is_some() => "--trajectories (ensemble.trajectories)".to_string(),
             "run.backend" if a.backend.is_some() => "--backend (run.backend)".to_string(),
@@ -444,17 +434,17 @@ fn cmd_run(a: &RunArgs) -> Result<()> {
     })?;
     let mut plan = plan;
     if let Some((i, n)) = shard_of(a.shard.as_deref())? {
-        plan.apply_shard(i, n).map_err(UsageError)?;
+        plan.apply_shard(i, n).map_err(|e| UsageError(format!("--shard: {e}")))?;
     }
     let mut backend = open_backend(&plan)?;
-    io::prepare_out_dir(&a.out, a.force).map_err(UsageError)?;
+    io::prepare_out_dir(&a.out, a.force).map_err(|e| UsageError(format!("--out: {e}")))?;
     let summary = engine::run_to_dir(&plan, backend.as_mut(), &a.out, a.quiet)?;
     if !a.quiet {
         eprintln!(
             "{}: {} trajectories × {} steps on {} in {:.2} s ({:.3e} neuron-steps/s); wrote {} files to {}",
             plan.spec.name,
-            plan.trajectories,
-            plan.total_steps,
+            plan.ensemble.trajectories,
+            plan.time.total_steps,
             backend.adapter(),
             summary.wall_s,
             summary.neuron_steps_per_s,
@@ -485,8 +475,8 @@ fn run_sweep(a: &RunArgs, spec: Spec, base: &Path, sweep: &serde_json::Map<Strin
     let mut plans = Vec::new();
     for pt in sweep::points(&doc, &axes).map_err(spec_usage)? {
         let mut s = pt.spec.clone();
-        apply_run_flags(a, &mut s);
-        let plan = s.plan(base).map_err(|e| {
+        apply_run_flags(a, &mut s)?;
+        let plan = resolve::plan(&s, base).map_err(|e| {
             UsageError(format!(
                 "spec: {}: {} (sweep point {}: {})",
                 e.field,
@@ -497,13 +487,13 @@ fn run_sweep(a: &RunArgs, spec: Spec, base: &Path, sweep: &serde_json::Map<Strin
         })?;
         plans.push((pt, plan));
     }
-    io::prepare_out_dir(&a.out, a.force).map_err(UsageError)?;
+    io::prepare_out_dir(&a.out, a.force).map_err(|e| UsageError(format!("--out: {e}")))?;
     // One backend per (choice, adapter), reused by every point (kernels are rebuilt only when
     // a point's constants differ).
     type Shared = sweep::SharedBackend;
     let mut cache: Vec<((BackendChoice, Option<String>), Shared)> = Vec::new();
     let mut open = |plan: &Plan| -> Result<Shared> {
-        let key = (plan.backend, plan.adapter.clone());
+        let key = (plan.run.backend, plan.run.adapter.clone());
         if let Some((_, b)) = cache.iter().find(|(k, _)| *k == key) {
             return Ok(b.clone());
         }
@@ -527,9 +517,10 @@ fn run_sweep(a: &RunArgs, spec: Spec, base: &Path, sweep: &serde_json::Map<Strin
 }
 
 /// The run flags that override spec values.
-fn apply_run_flags(a: &RunArgs, spec: &mut Spec) {
+fn apply_run_flags(a: &RunArgs, spec: &mut Spec) -> Result<()> {
     if let Some(b) = &a.backend {
-        spec.run.backend = b.clone();
+        spec.run.backend = serde_json::from_value::<BackendChoice>(serde_json::json!(b))
+            .map_err(|_| UsageError(format!("--backend: unknown backend '{b}'; accepted: auto, gpu, cpu")))?;
     }
     if let Some(ad) = &a.adapter {
         spec.run.adapter = Some(ad.clone());
@@ -540,6 +531,7 @@ fn apply_run_flags(a: &RunArgs, spec: &mut Spec) {
     if let Some(s) = a.seed {
         spec.ensemble.seed = s;
     }
+    Ok(())
 }
 
 /// The shard to run: `--shard I/N`, else a Slurm array task (SLURM_ARRAY_TASK_ID minus

@@ -6,7 +6,7 @@
 
 use anyhow::{Result, bail};
 
-use crate::plan::{ModelKind, Plan};
+use crate::plan::{Coupling, Plan};
 
 /// A uniform grid of cells over a box.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,20 +32,20 @@ impl Grid {
 
 /// The drift f(x) of the plan's last input segment, in f64 (N = 1 or 2).
 pub fn drift(plan: &Plan, x: &[f64]) -> Vec<f64> {
-    let (n, p) = (plan.n, plan.p);
-    let seg = plan.segments.last().expect("at least one segment");
-    let slope = plan.slope as f64;
+    let (n, p) = (plan.n(), plan.p());
+    let seg = plan.input.segments.last().expect("at least one segment");
+    let slope = plan.model.slope as f64;
     let psi: Vec<f64> = x.iter().map(|&v| (slope * v).tanh()).collect();
     let m: Vec<f64> =
         (0..p).map(|mu| (0..n).map(|i| plan.memories.get(i, mu) as f64 * psi[i]).sum::<f64>() / n as f64).collect();
     let coef: Vec<f64> = seg.coef64.clone();
-    let (c, d): (Vec<f64>, f64) = match plan.model {
-        ModelKind::Idp => {
-            let d = if plan.zero_diagonal { coef.iter().sum::<f64>() / n as f64 } else { 0.0 };
+    let (c, d): (Vec<f64>, f64) = match plan.model.coupling() {
+        Coupling::Saliency => {
+            let d = if plan.model.zero_diagonal() { coef.iter().sum::<f64>() / n as f64 } else { 0.0 };
             ((0..p).map(|mu| coef[mu] * m[mu]).collect(), d)
         }
-        ModelKind::Classic => {
-            let d = if plan.zero_diagonal { p as f64 / n as f64 } else { 0.0 };
+        Coupling::Bias => {
+            let d = if plan.model.zero_diagonal() { p as f64 / n as f64 } else { 0.0 };
             ((0..p).map(|mu| m[mu] + coef[mu]).collect(), d)
         }
     };
@@ -60,21 +60,21 @@ pub fn drift(plan: &Plan, x: &[f64]) -> Vec<f64> {
 
 /// Checks that the plan has a stationary problem this solver handles.
 pub fn check(plan: &Plan) -> Result<(), String> {
-    if plan.n > 2 {
-        return Err(format!("memories: the grid solver needs N = 1 or 2, this spec has N = {}", plan.n));
+    if plan.n() > 2 {
+        return Err(format!("memories: the grid solver needs N = 1 or 2, this spec has N = {}", plan.n()));
     }
-    if plan.sigma <= 0.0 {
+    if plan.noise.sigma <= 0.0 {
         return Err("noise.sigma: the grid solver needs σ > 0".into());
     }
-    if plan.modern.is_some() {
+    if plan.model.modern().is_some() {
         return Err("model.kind: the grid solver covers the \"idp\" and \"classic\" models, not \"modern\"".into());
     }
-    if let Some(k) = plan.segments.iter().position(|s| s.random.is_some()) {
+    if let Some(k) = plan.input.segments.iter().position(|s| s.random.is_some()) {
         return Err(format!(
             "input.segments[{k}].random_weights: every trajectory has its own input, so there is no single stationary density; give \"weights\""
         ));
     }
-    let seg = plan.segments.last().expect("at least one segment");
+    let seg = plan.input.segments.last().expect("at least one segment");
     if seg.noise > 0.0 || seg.pulse_steps.is_some() {
         return Err("input.segments: the last segment must be a constant input (no noise, no pulse)".into());
     }
@@ -98,13 +98,13 @@ pub fn solve(plan: &Plan, grid: &Grid) -> Result<Solution> {
     if let Err(e) = check(plan) {
         bail!(e);
     }
-    if grid.dims != plan.n {
-        bail!("the grid has {} axes but N = {}", grid.dims, plan.n);
+    if grid.dims != plan.n() {
+        bail!("the grid has {} axes but N = {}", grid.dims, plan.n());
     }
     let (nx, ny) = (grid.bins[0], if grid.dims == 2 { grid.bins[1] } else { 1 });
     let n = nx * ny;
     let w = if grid.dims == 2 { ny } else { 1 };
-    let diff = (plan.sigma as f64).powi(2) / 2.0;
+    let diff = (plan.noise.sigma as f64).powi(2) / 2.0;
     let (hx, hy) = (grid.width(0), if grid.dims == 2 { grid.width(1) } else { 1.0 });
     let center = |i: usize, k: usize| grid.range[k][0] + (i as f64 + 0.5) * grid.width(k);
     let band = 2 * w + 1;

@@ -19,8 +19,8 @@ pub const GRID: usize = 300;
 /// landscape.json; `trajectories` sample paths come from the CPU reference engine with the
 /// spec's noise and seed.
 pub fn run(plan: &Plan, out: &Path, trajectories: usize) -> Result<Vec<String>> {
-    if plan.n != 2 {
-        bail!("memories: the landscape picture needs N = 2, this spec has N = {}", plan.n);
+    if plan.n() != 2 {
+        bail!("memories: the landscape picture needs N = 2, this spec has N = {}", plan.n());
     }
     let reports = theory::analyze(plan);
     let mut files = Vec::new();
@@ -28,12 +28,16 @@ pub fn run(plan: &Plan, out: &Path, trajectories: usize) -> Result<Vec<String>> 
     // Sample trajectories: states at every save, per trajectory.
     let mut paths: Vec<Vec<f32>> = Vec::new();
     for t in 0..trajectories {
-        let mut saves = vec![0f32; plan.n_saves() * plan.p];
-        let mut x = vec![0f32; plan.n];
-        let mut path = Vec::new();
-        let traj = plan.first_trajectory + t as u64;
-        if let Err(step) = cpu::integrate_recording(plan, traj, &mut saves, &mut x, None, Some(&mut path)) {
-            bail!("sample trajectory {traj} diverged at step {step}");
+        let traj = plan.ensemble.first + t as u64;
+        let mut tr = cpu::Trajectory::init(plan, traj);
+        let mut path = tr.state().to_vec();
+        while tr.done() < plan.time.total_steps {
+            if let Err(step) = tr.step() {
+                bail!("sample trajectory {traj} diverged at step {step}");
+            }
+            if tr.done() % plan.observe.save_every == 0 {
+                path.extend_from_slice(tr.state());
+            }
         }
         paths.push(path);
     }
@@ -53,8 +57,8 @@ pub fn run(plan: &Plan, out: &Path, trajectories: usize) -> Result<Vec<String>> 
         }
         // The part of each sample path that lies in this segment.
         let (t0, t1) = {
-            let seg = &plan.segments[k];
-            (seg.start_step as f64 * plan.dt_f64, (seg.start_step + seg.steps) as f64 * plan.dt_f64)
+            let seg = &plan.input.segments[k];
+            (seg.start_step as f64 * plan.time.dt_f64, (seg.start_step + seg.steps) as f64 * plan.time.dt_f64)
         };
         let seg_paths: Vec<Vec<(f64, f64)>> = paths
             .iter()
@@ -86,7 +90,7 @@ pub fn run(plan: &Plan, out: &Path, trajectories: usize) -> Result<Vec<String>> 
         }));
     }
     let saliencies: Vec<f64> = reports.iter().flat_map(|r| r.saliency.iter().copied()).collect();
-    plot::gamma_png(&out.join("gamma.png"), plan.slope as f64, &saliencies)?;
+    plot::gamma_png(&out.join("gamma.png"), plan.model.slope as f64, &saliencies)?;
     files.push("gamma.png".into());
     files.push("landscape.json".into());
     io::write_json(

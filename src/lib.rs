@@ -2,19 +2,25 @@
 //! on any Vulkan, Metal or DX12 GPU, with a plain CPU reference.
 //!
 //! ```no_run
-//! use idpsim::{presets, spec::Spec, engine, cpu::CpuBackend};
+//! use idpsim::{presets, resolve, spec::Spec, engine, cpu::CpuBackend};
 //! let spec = Spec::from_json(presets::get("quickstart").unwrap()).unwrap();
-//! let mut plan = spec.plan(std::path::Path::new(".")).unwrap();
-//! plan.trajectories = 256;
-//! let out = engine::simulate(&plan, &mut CpuBackend::new(), None, true).unwrap();
-//! let (_mean, _std, abs_mean) = out.sums.finish();
-//! println!("final mean |m|: {:?}", &abs_mean[abs_mean.len() - plan.p..]);
+//! let mut plan = resolve::plan(&spec, std::path::Path::new(".")).unwrap();
+//! plan.ensemble.trajectories = 256;
+//! let out = engine::run_in_memory(&plan, &mut CpuBackend::new()).unwrap();
+//! let abs_mean = out.f32("overlaps_abs_mean").unwrap();
+//! println!("final mean |m|: {:?}", &abs_mean[abs_mean.len() - plan.p()..]);
 //! ```
+//!
+//! The layers, each importing only from those before it (docs/ARCHITECTURE.md): `error`, `rng`,
+//! `spec`, `plan`, `resolve`, `model`, `backend`, `cpu` and `gpu`, `observe`, `io`, `outputs`,
+//! `engine`, `merge`, `sweep`, `cli` and `bench`.
 
+pub mod backend;
 pub mod bench;
 pub mod cli;
 pub mod cpu;
 pub mod engine;
+pub mod error;
 pub mod fpe;
 pub mod gpu;
 pub mod io;
@@ -22,8 +28,10 @@ pub mod landscape;
 pub mod merge;
 pub mod model;
 pub mod observe;
+pub mod outputs;
 pub mod plan;
 pub mod presets;
+pub mod resolve;
 pub mod rng;
 pub mod spec;
 pub mod sweep;

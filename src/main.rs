@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use idpsim::cli::{Cli, UsageError, dispatch};
+use idpsim::cli::{Cli, dispatch};
 
 fn main() -> ExitCode {
     // Headless: without XDG_RUNTIME_DIR, Vulkan's window-system probing prints a spurious error
@@ -23,11 +23,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            if e.chain().any(|c| c.downcast_ref::<UsageError>().is_some()) {
-                ExitCode::from(2)
-            } else {
-                ExitCode::from(1)
-            }
+            if idpsim::error::is_usage(&e) { ExitCode::from(2) } else { ExitCode::from(1) }
         }
     }
 }

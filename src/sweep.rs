@@ -209,8 +209,8 @@ pub struct PointResult {
 
 /// The CSV columns of a point (beyond the axes).
 pub fn csv(axes: &[Axis], results: &[PointResult]) -> String {
-    let segs = results.iter().map(|r| r.plan.segments.len()).max().unwrap_or(0);
-    let p = results.iter().map(|r| r.plan.p).max().unwrap_or(0);
+    let segs = results.iter().map(|r| r.plan.input.segments.len()).max().unwrap_or(0);
+    let p = results.iter().map(|r| r.plan.p()).max().unwrap_or(0);
     let mut head: Vec<String> = axes.iter().map(|a| a.name.clone()).collect();
     head.extend(["status", "trajectories", "accuracy", "accuracy_stderr"].map(String::from));
     head.extend((0..segs).map(|k| format!("accuracy_segment{k}")));
@@ -227,7 +227,7 @@ pub fn csv(axes: &[Axis], results: &[PointResult]) -> String {
         match &r.outcome {
             Ok(s) => {
                 row.push("ok".into());
-                row.push(r.plan.trajectories.to_string());
+                row.push(r.plan.ensemble.trajectories.to_string());
                 let ret = s.retrieval.as_ref();
                 let (acc, se) = ret.map(|x| x.overall()).unzip();
                 row.push(f(acc));
@@ -236,15 +236,15 @@ pub fn csv(axes: &[Axis], results: &[PointResult]) -> String {
                     row.push(f(ret.filter(|x| k < x.segments.len()).and_then(|x| x.accuracy(k))));
                 }
                 let last = ret.and_then(|x| x.segments.last());
-                let m = r.plan.trajectories as f64;
+                let m = r.plan.ensemble.trajectories as f64;
                 for mu in 0..p {
                     row.push(f(last
-                        .and_then(|l| l.retrieved.get(mu).filter(|_| mu < r.plan.p))
+                        .and_then(|l| l.retrieved.get(mu).filter(|_| mu < r.plan.p()))
                         .map(|&c| c as f64 / m)));
                 }
-                row.push(f(last.map(|l| l.retrieved[r.plan.p] as f64 / m)));
+                row.push(f(last.map(|l| l.retrieved[r.plan.p()] as f64 / m)));
                 let ps = s.passages.as_ref();
-                row.push(f(ps.and_then(|x| x.quantile_step(0.5)).map(|st| st as f64 * r.plan.dt_f64)));
+                row.push(f(ps.and_then(|x| x.quantile_step(0.5)).map(|st| st as f64 * r.plan.time.dt_f64)));
                 row.push(f(ps.map(|x| {
                     let total = x.counts.values().sum::<u64>() + x.never;
                     (total - x.never) as f64 / total.max(1) as f64
@@ -254,7 +254,7 @@ pub fn csv(axes: &[Axis], results: &[PointResult]) -> String {
             }
             Err(e) => {
                 row.push(csv_field(&format!("failed: {e}")));
-                row.push(r.plan.trajectories.to_string());
+                row.push(r.plan.ensemble.trajectories.to_string());
                 row.extend(std::iter::repeat_n(String::new(), 2 + segs + p + 5));
             }
         }
@@ -290,7 +290,7 @@ fn accuracy(_: &PointResult, s: &RunSummary) -> Option<(f64, f64, f64)> {
 /// Median first passage with the 25–75 % quantiles (only where at least 75 % pass).
 fn passage(r: &PointResult, s: &RunSummary) -> Option<(f64, f64, f64)> {
     let ps = s.passages.as_ref()?;
-    let t = |q: f64| ps.quantile_step(q).map(|st| st as f64 * r.plan.dt_f64);
+    let t = |q: f64| ps.quantile_step(q).map(|st| st as f64 * r.plan.time.dt_f64);
     Some((t(0.5)?, t(0.25)?, t(0.75)?))
 }
 
@@ -430,21 +430,21 @@ pub fn report(
         s.push_str(&format!(
             "Set-up (first point): {} model, N = {}, P = {}, slope δ = {}, {} diagonal, dt = {}, σ = {}, {} segment(s) over {} time units, {} trajectories per point, seed {}.\n\n",
             p.model.name(),
-            p.n,
-            p.p,
-            p.slope,
-            if p.zero_diagonal { "zeroed" } else { "full" },
-            p.dt_f64,
-            p.sigma,
-            p.segments.len(),
+            p.n(),
+            p.p(),
+            p.model.slope,
+            if p.model.zero_diagonal() { "zeroed" } else { "full" },
+            p.time.dt_f64,
+            p.noise.sigma,
+            p.input.segments.len(),
             p.duration(),
-            p.trajectories,
-            p.seed
+            p.ensemble.trajectories,
+            p.ensemble.seed
         ));
-        if let Some(r) = p.retrieval {
+        if let Some(r) = p.observe.retrieval {
             s.push_str(&format!(
                 "Retrieval: a trajectory retrieves memory μ at a segment's end when abs(m_μ), averaged over the last {} time units, is the largest overlap and at least {}; accuracy is the fraction of (trajectory, segment) pairs retrieving the segment's dominant memory, averaged over trajectories, with its standard error.\n\n",
-                r.window_steps as f64 * p.dt_f64,
+                r.window_steps as f64 * p.time.dt_f64,
                 r.threshold
             ));
         }
@@ -477,7 +477,7 @@ pub fn report(
     if passage_picture {
         s.push_str("![first passage](sweep_first_passage.png)\n\n");
     }
-    let segs = results.iter().map(|r| r.plan.segments.len()).max().unwrap_or(0);
+    let segs = results.iter().map(|r| r.plan.input.segments.len()).max().unwrap_or(0);
     let mut head: Vec<String> = axes.iter().map(|a| a.name.clone()).collect();
     head.push("accuracy ± s.e.".into());
     if segs > 1 {
@@ -507,7 +507,7 @@ pub fn report(
                     o.passages
                         .as_ref()
                         .and_then(|x| x.quantile_step(0.5))
-                        .map_or("—".into(), |st| format!("{:.2}", st as f64 * r.plan.dt_f64)),
+                        .map_or("—".into(), |st| format!("{:.2}", st as f64 * r.plan.time.dt_f64)),
                 );
                 row.push(format!("{:.2e}", o.neuron_steps_per_s));
             }

@@ -68,7 +68,7 @@ mod tests {
 use nalgebra::{DMatrix, DVector, SymmetricEigen};
 use serde::Serialize;
 
-use crate::plan::{ModelKind, Plan};
+use crate::plan::{Coupling, Model, Plan};
 use crate::rng::{self, stream};
 
 /// Ψ'(z) = δ sech²(δ z).
@@ -95,31 +95,31 @@ pub struct Field {
 
 impl Field {
     pub fn new(plan: &Plan, seg: usize) -> Field {
-        let (n, p) = (plan.n, plan.p);
-        let sp = &plan.segments[seg];
+        let (n, p) = (plan.n(), plan.p());
+        let sp = &plan.input.segments[seg];
         let coef: Vec<f64> = sp.coef64.clone();
-        let (a, d): (Vec<f64>, f64) = match plan.model {
-            ModelKind::Idp => {
-                let d = if plan.zero_diagonal { coef.iter().sum::<f64>() / n as f64 } else { 0.0 };
+        let (a, d): (Vec<f64>, f64) = match plan.model.coupling() {
+            Coupling::Saliency => {
+                let d = if plan.model.zero_diagonal() { coef.iter().sum::<f64>() / n as f64 } else { 0.0 };
                 (coef.clone(), d)
             }
-            ModelKind::Classic => (vec![1.0; p], if plan.zero_diagonal { p as f64 / n as f64 } else { 0.0 }),
+            Coupling::Bias => (vec![1.0; p], if plan.model.zero_diagonal() { p as f64 / n as f64 } else { 0.0 }),
         };
         let xi = |i: usize, mu: usize| plan.memories.get(i, mu) as f64;
         let w = DMatrix::from_fn(n, n, |i, j| {
             (0..p).map(|mu| xi(i, mu) * a[mu] * xi(j, mu)).sum::<f64>() / n as f64 - if i == j { d } else { 0.0 }
         });
-        let bias = DVector::from_fn(n, |i, _| match plan.model {
-            ModelKind::Idp => 0.0,
-            ModelKind::Classic => {
+        let bias = DVector::from_fn(n, |i, _| match plan.model.coupling() {
+            Coupling::Saliency => 0.0,
+            Coupling::Bias => {
                 (0..p).map(|mu| xi(i, mu) * coef[mu]).sum::<f64>() + sp.vector.as_ref().map_or(0.0, |v| v[i] as f64)
             }
         });
-        let saliency = match plan.model {
-            ModelKind::Idp => coef,
-            ModelKind::Classic => vec![1.0; p],
+        let saliency = match plan.model.coupling() {
+            Coupling::Saliency => coef,
+            Coupling::Bias => vec![1.0; p],
         };
-        Field { n, slope: plan.slope as f64, w, bias, saliency }
+        Field { n, slope: plan.model.slope as f64, w, bias, saliency }
     }
 
     pub fn psi(&self, x: &DVector<f64>) -> DVector<f64> {
@@ -235,7 +235,7 @@ fn critical(saliency: &[f64], mu: usize, slope: f64) -> f64 {
 /// Every equilibrium Newton's method finds from seeds along each memory, their pairwise
 /// mixtures, the origin and random points; deduplicated, sorted by energy.
 pub fn find_equilibria(field: &Field, plan: &Plan) -> Vec<EquilibriumReport> {
-    let (n, p) = (plan.n, plan.p);
+    let (n, p) = (plan.n(), plan.p());
     let xi = |mu: usize| DVector::from_fn(n, |i, _| plan.memories.get(i, mu) as f64);
     let mut seeds = vec![DVector::zeros(n)];
     for mu in 0..p {
@@ -288,15 +288,16 @@ pub fn analyze(plan: &Plan) -> Vec<SegmentReport> {
 
 /// [`analyze`], optionally forcing the numerical path even where closed forms apply.
 pub fn analyze_with(plan: &Plan, force_numerical: bool) -> Vec<SegmentReport> {
-    let (n, p) = (plan.n, plan.p);
-    let slope = plan.slope as f64;
+    let (n, p) = (plan.n(), plan.p());
+    let slope = plan.model.slope as f64;
     let gram = plan.memories.gram();
     let orthogonal = (0..p).all(|a| (0..p).all(|b| gram[a * p + b] == if a == b { 1.0 } else { 0.0 }));
-    (0..plan.segments.len())
+    (0..plan.input.segments.len())
         .map(|seg| {
             let field = Field::new(plan, seg);
             let sal = field.saliency.clone();
-            let closed = !force_numerical && plan.model == ModelKind::Idp && orthogonal && !plan.zero_diagonal;
+            let closed =
+                !force_numerical && matches!(plan.model.model, Model::Idp { zero_diagonal: false }) && orthogonal;
             let mut origin_ev = field.eigenvalues(&DVector::zeros(n));
             if closed {
                 origin_ev = sal.iter().map(|&a| -1.0 + slope * a).collect();

@@ -45,8 +45,8 @@ fn check(backend: &mut dyn Backend) {
         [(Some(1), Some(64)), (Some(7), Some(128)), (Some(1000), None), (None, Some(192))].iter().enumerate()
     {
         let mut p = base.clone();
-        p.steps_per_dispatch = *steps;
-        p.chunk_trajectories = *chunk;
+        p.run.steps_per_dispatch = *steps;
+        p.run.chunk_trajectories = *chunk;
         let out = outputs(&p, backend, &tmp.path().join(format!("c{k}")));
         for (j, f) in FILES.iter().enumerate() {
             assert_eq!(
@@ -59,7 +59,7 @@ fn check(backend: &mut dyn Backend) {
     }
     // A different seed changes the results (the comparison above is not vacuous).
     let mut p = base.clone();
-    p.seed += 1;
+    p.ensemble.seed += 1;
     let other = outputs(&p, backend, &tmp.path().join("seed"));
     assert_ne!(reference[5], other[5]);
 }
@@ -89,17 +89,17 @@ fn long_dispatches_over_many_blocks_are_exact() {
         "ensemble": { "trajectories": 64, "seed": 5 },
         "observe": { "overlaps": { "every": 4.0 }, "final_state": true }
     }));
-    p.steps_per_dispatch = Some(400);
+    p.run.steps_per_dispatch = Some(400);
     let long = common::run(&p, &mut g);
-    p.steps_per_dispatch = Some(7);
+    p.run.steps_per_dispatch = Some(7);
     let short = common::run(&p, &mut g);
-    assert_eq!(long.final_state, short.final_state);
+    assert_eq!(long.f32("final_state"), short.f32("final_state"));
     assert_eq!(long.sums, short.sums);
     let cpu = common::run(&p, &mut CpuBackend::new());
     common::assert_close(
         "400 steps, N = 1000",
-        long.final_state.as_ref().unwrap(),
-        cpu.final_state.as_ref().unwrap(),
+        &long.f32("final_state").unwrap(),
+        &cpu.f32("final_state").unwrap(),
         2e-3,
         2e-3,
     );

@@ -17,15 +17,15 @@ fn check(backend: &mut dyn Backend) {
         "noise": { "sigma": 3e38 },
         "ensemble": { "trajectories": 100, "seed": 1 }
     }));
-    let err = engine::simulate(&p, backend, None, true).err().expect("the run must fail");
+    let err = engine::run_in_memory(&p, backend).err().expect("the run must fail");
     let diverged = err.downcast_ref::<RunError>().unwrap_or_else(|| panic!("unexpected error {err:#}"));
     let RunError::Diverged { trajectory, step, .. } = *diverged;
     assert!(trajectory < 100 && step < 500, "{diverged}");
     eprintln!("{}: {diverged}", backend.kind());
     // A healthy run of the same size does not trip the flag.
     let mut ok = p.clone();
-    ok.sigma = 0.5;
-    engine::simulate(&ok, backend, None, true).unwrap();
+    ok.noise.sigma = 0.5;
+    engine::run_in_memory(&ok, backend).unwrap();
 }
 
 #[test]

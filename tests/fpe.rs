@@ -101,7 +101,7 @@ fn ensemble_histogram_matches_the_grid_solution() {
         "ensemble": { "trajectories": 8192, "seed": 77 },
         "observe": { "overlaps": { "every": 10.0 }, "histogram": { "of": "state", "axes": [0, 1], "bins": [40, 40], "range": [[-4, 4], [-4, 4]], "from": 10.0, "every": 0.5 } }
     }));
-    let counts = run(&p, &mut g).histogram.unwrap();
+    let counts = idpsim::outputs::histogram::counts(&run(&p, &mut g)).unwrap();
     let grid = Grid { dims: 2, bins: [40, 40], range: [[-4.0, 4.0], [-4.0, 4.0]] };
     let sol = fpe::solve(&p, &grid).unwrap();
     let tv = fpe::tv_distance(&sol.density, grid.cell_area(), &counts[..1600]);

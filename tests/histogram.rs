@@ -29,7 +29,7 @@ fn known_states_fall_in_known_bins() {
         "ensemble": { "trajectories": 130, "initial": { "kind": "point", "x": x0 } },
         "observe": { "histogram": { "of": "state", "axes": [0, 1], "bins": [8, 6], "range": [[-4, 4], [-3, 3]], "from": 0.1, "every": 0.1 } }
     }));
-    let hp = p.histogram.clone().unwrap();
+    let hp = p.observe.histogram.clone().unwrap();
     // Samples after 10, 20, 30, 40, 50 steps.
     let mut want = vec![0u64; hp.cells() + 1];
     for k in 1..=5 {
@@ -42,17 +42,17 @@ fn known_states_fall_in_known_bins() {
     }
     for mut b in backends() {
         let out = run(&p, b.as_mut());
-        assert_eq!(out.histogram.as_ref().unwrap(), &want, "{}", b.kind());
+        assert_eq!(&idpsim::outputs::histogram::counts(&out).unwrap(), &want, "{}", b.kind());
     }
     // A coordinate outside the range is counted as out of range, not lost.
     let mut q = p.clone();
     let mut h = hp.clone();
     h.axes = [3, 1];
-    q.histogram = Some(h.clone());
+    q.observe.histogram = Some(h.clone());
     for mut b in backends() {
-        let counts = run(&q, b.as_mut()).histogram.unwrap();
+        let counts = idpsim::outputs::histogram::counts(&run(&q, b.as_mut())).unwrap();
         assert_eq!(counts[h.cells()], 5 * 130, "{}: x_3 ≈ 9 is out of [-4, 4]", b.kind());
-        assert_eq!(counts.iter().sum::<u64>(), h.samples_per_trajectory(q.total_steps) * 130);
+        assert_eq!(counts.iter().sum::<u64>(), h.samples_per_trajectory(q.time.total_steps) * 130);
     }
 }
 
@@ -78,12 +78,12 @@ fn gpu_counts_equal_cpu_counts() {
             "ensemble": { "trajectories": 300, "seed": 12 },
             "observe": { "histogram": { "of": of, "axes": axes, "bins": bins, "range": range, "from": 0.05, "every": every } }
         }));
-        let hp = p.histogram.clone().unwrap();
-        let cpu = run(&p, &mut CpuBackend::new()).histogram.unwrap();
-        assert_eq!(cpu.iter().sum::<u64>(), 300 * hp.samples_per_trajectory(p.total_steps), "conservation");
+        let hp = p.observe.histogram.clone().unwrap();
+        let cpu = idpsim::outputs::histogram::counts(&run(&p, &mut CpuBackend::new())).unwrap();
+        assert_eq!(cpu.iter().sum::<u64>(), 300 * hp.samples_per_trajectory(p.time.total_steps), "conservation");
         for layout in [LayoutChoice::Thread, LayoutChoice::Group] {
-            p.layout = layout;
-            let gc = run(&p, &mut g).histogram.unwrap();
+            p.run.layout = layout;
+            let gc = idpsim::outputs::histogram::counts(&run(&p, &mut g)).unwrap();
             assert_eq!(gc, cpu, "{of} histogram every {every}, {layout:?} layout");
         }
     }
@@ -123,7 +123,7 @@ fn one_dimensional_stationary_densities() {
             "ensemble": { "trajectories": 16384, "seed": 6 },
             "observe": { "overlaps": { "every": 100.0 }, "histogram": { "of": "state", "axes": [0], "bins": [120], "range": [[-4, 4]], "from": 10.0, "every": 1.0 } }
         }));
-        let counts = run(&p, &mut g).histogram.unwrap();
+        let counts = idpsim::outputs::histogram::counts(&run(&p, &mut g)).unwrap();
         let cells = &counts[..120];
         let tv = if alpha > 0.0 {
             tv_to_density(cells, -4.0, 4.0, |x| {

@@ -28,12 +28,12 @@ fn large_n_and_p_match_the_reference() {
         }));
         let c = run(&pl, &mut CpuBackend::new());
         for layout in [LayoutChoice::Thread, LayoutChoice::Group] {
-            pl.layout = layout;
+            pl.run.layout = layout;
             let out = run(&pl, &mut g);
             assert_close(
                 &format!("N={n} P={p} {layout:?} final state"),
-                out.final_state.as_ref().unwrap(),
-                c.final_state.as_ref().unwrap(),
+                &out.f32("final_state").unwrap(),
+                &c.f32("final_state").unwrap(),
                 TOL,
                 TOL,
             );
@@ -70,13 +70,13 @@ fn ensembles_beyond_one_dispatch_or_binding_are_chunked() {
     for p in [group, wide] {
         let auto = engine::chunks(&p, &g);
         let limit = g.max_chunk(&p);
-        assert!(auto.len() > 1, "{} trajectories should not fit one chunk (limit {limit})", p.trajectories);
+        assert!(auto.len() > 1, "{} trajectories should not fit one chunk (limit {limit})", p.ensemble.trajectories);
         let whole = run(&p, &mut g);
         let mut small = p.clone();
-        small.chunk_trajectories = Some(4096);
+        small.run.chunk_trajectories = Some(4096);
         let cut = run(&small, &mut g);
         assert_eq!(whole.sums, cut.sums, "ensemble sums depend on chunking");
-        assert_eq!(whole.final_state, cut.final_state);
-        assert_eq!(whole.sums.count, p.trajectories);
+        assert_eq!(whole.f32("final_state"), cut.f32("final_state"));
+        assert_eq!(whole.sums.count, p.ensemble.trajectories);
     }
 }

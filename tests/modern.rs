@@ -46,8 +46,8 @@ fn instantaneous_identity_layers_are_the_idp_model() {
     for mut b in backends() {
         let a = run(&idp, b.as_mut());
         let c = run(&md, b.as_mut());
-        assert_eq!(a.overlaps, c.overlaps, "{}: overlaps", b.kind());
-        assert_eq!(a.final_state, c.final_state, "{}: final states", b.kind());
+        assert_eq!(a.f32("overlaps"), c.f32("overlaps"), "{}: overlaps", b.kind());
+        assert_eq!(a.f32("final_state"), c.f32("final_state"), "{}: final states", b.kind());
     }
 }
 
@@ -60,8 +60,8 @@ fn the_gap_to_the_idp_model_shrinks_linearly_with_tau() {
         let md =
             plan(spec(json!({ "kind": "modern", "tau_alpha": tau, "tau_y": tau }), switching(), 0.5, 64, 0.001, 0.1));
         let mut cpu = CpuBackend::new();
-        let a = run(&idp, &mut cpu).final_state.unwrap();
-        let b = run(&md, &mut cpu).final_state.unwrap();
+        let a = run(&idp, &mut cpu).f32("final_state").unwrap();
+        let b = run(&md, &mut cpu).f32("final_state").unwrap();
         a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max) as f64
     };
     let (g2, g1) = (gap(0.02), gap(0.01));
@@ -88,8 +88,8 @@ fn the_saliency_follows_the_low_pass_response() {
     ));
     for mut b in backends() {
         let out = run(&pl, b.as_mut());
-        let saves = out.saves.unwrap();
-        let (t, qn, qa) = (pl.n_saves(), pl.q(), pl.q_y() + pl.p);
+        let saves = out.f32("saves").unwrap();
+        let (t, qn, qa) = (pl.n_saves(), pl.saves().q(), pl.saves().y_first() + pl.p());
         for j in [0usize, 63] {
             for k in 0..t {
                 for (mu, &qm) in q.iter().enumerate() {
@@ -129,7 +129,7 @@ fn the_softmax_flow_descends_its_energy() {
     let pl = softmax_plan(0.0, 128);
     for mut b in backends() {
         let out = run(&pl, b.as_mut());
-        let e = out.energy.unwrap();
+        let e = out.f32("energy").unwrap();
         let t = pl.n_saves();
         let mut fell = 0.0;
         for j in 0..128 {
@@ -154,13 +154,13 @@ fn the_softmax_flow_descends_its_energy() {
 #[test]
 fn the_softmax_drift_is_minus_the_energy_gradient() {
     let base = softmax_plan(0.0, 1);
-    let n = base.n;
+    let n = base.n();
     let mut state = 12345u64;
     let mut rnd = || {
         state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         ((state >> 40) as f64 / (1u64 << 24) as f64) * 4.0 - 2.0
     };
-    let alpha: Vec<f64> = base.segments[0].coef64.clone();
+    let alpha: Vec<f64> = base.input.segments[0].coef64.clone();
     for trial in 0..5 {
         let x0: Vec<f64> = (0..n).map(|_| rnd()).collect();
         let mut s = serde_json::to_value(&base.spec).unwrap();
@@ -168,7 +168,7 @@ fn the_softmax_drift_is_minus_the_energy_gradient() {
         s["input"]["segments"][0]["duration"] = json!(0.01);
         s["observe"] = json!({ "final_state": true });
         let one = plan(s);
-        let x1 = run(&one, &mut CpuBackend::new()).final_state.unwrap();
+        let x1 = run(&one, &mut CpuBackend::new()).f32("final_state").unwrap();
         let h = 1e-4;
         let mut worst = 0f64;
         for i in 0..n {
@@ -213,11 +213,11 @@ fn gpu_matches_cpu_step_by_step() {
         let pl = dynamic_plan(layout, 20.0, 100, 0.5);
         let a = run(&pl, &mut g);
         let b = run(&pl, &mut CpuBackend::new());
-        assert_close(&format!("{layout}: saves"), a.saves.as_ref().unwrap(), b.saves.as_ref().unwrap(), 1e-4, 1e-4);
+        assert_close(&format!("{layout}: saves"), &a.f32("saves").unwrap(), &b.f32("saves").unwrap(), 1e-4, 1e-4);
         assert_close(
             &format!("{layout}: final states"),
-            a.final_state.as_ref().unwrap(),
-            b.final_state.as_ref().unwrap(),
+            &a.f32("final_state").unwrap(),
+            &b.f32("final_state").unwrap(),
             1e-4,
             1e-4,
         );
@@ -229,8 +229,8 @@ fn gpu_matches_cpu_step_by_step() {
         let b = run(&sp, &mut CpuBackend::new());
         assert_close(
             &format!("{layout}: softmax saves"),
-            a.saves.as_ref().unwrap(),
-            b.saves.as_ref().unwrap(),
+            &a.f32("saves").unwrap(),
+            &b.f32("saves").unwrap(),
             1e-4,
             1e-4,
         );
@@ -245,10 +245,10 @@ fn gpu_matches_cpu_statistically_over_long_runs() {
     let pl = dynamic_plan("auto", 1000.0, 512, 0.8);
     let a = run(&pl, &mut g);
     let b = run(&pl, &mut CpuBackend::new());
-    let (t, q, p) = (pl.n_saves(), pl.q(), pl.p);
+    let (t, q, p) = (pl.n_saves(), pl.saves().q(), pl.p());
     let col = |s: &[f32], k: usize| -> Vec<f64> { (0..512).map(|j| s[(j * t + t - 1) * q + k] as f64).collect() };
-    for k in (0..p).chain(pl.q_y() + p..pl.q_y() + 2 * p) {
-        let (x, y) = (col(a.saves.as_ref().unwrap(), k), col(b.saves.as_ref().unwrap(), k));
+    for k in (0..p).chain(pl.saves().y_first() + p..pl.saves().y_first() + 2 * p) {
+        let (x, y) = (col(&a.f32("saves").unwrap(), k), col(&b.f32("saves").unwrap(), k));
         let f = |v: &[f64]| if k < p { v.iter().map(|z| z.abs()).collect::<Vec<_>>() } else { v.to_vec() };
         let (x, y) = (f(&x), f(&y));
         let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
@@ -271,7 +271,8 @@ fn gpu_matches_cpu_statistically_over_long_runs() {
 fn energy_needs_the_softmax_variant_with_identity_features() {
     let mut s = spec(json!({ "kind": "modern" }), switching(), 0.0, 1, 0.01, 0.05);
     s["observe"]["energy"] = json!({});
-    let e = idpsim::spec::Spec::from_json(&s.to_string()).unwrap().plan(std::path::Path::new(".")).unwrap_err();
+    let e = idpsim::resolve::plan(&idpsim::spec::Spec::from_json(&s.to_string()).unwrap(), std::path::Path::new("."))
+        .unwrap_err();
     assert_eq!(e.field, "observe.energy", "{e}");
     assert!(e.message.contains("softmax"), "{e}");
 }

@@ -19,18 +19,18 @@ fn check(name: &str, spec: serde_json::Value, tol: f32) {
     let mut p = plan(spec);
     let cpu = run(&p, &mut CpuBackend::new());
     for layout in ["thread", "group"] {
-        p.layout =
+        p.run.layout =
             if layout == "thread" { idpsim::plan::LayoutChoice::Thread } else { idpsim::plan::LayoutChoice::Group };
         let out = run(&p, &mut g as &mut dyn Backend);
         let what = format!("{name} ({layout} layout)");
-        let (gx, cx) = (out.final_state.as_ref().unwrap(), cpu.final_state.as_ref().unwrap());
+        let (gx, cx) = (&out.f32("final_state").unwrap(), &cpu.f32("final_state").unwrap());
         assert_touched(&format!("{what} final state"), gx, 0.0);
         assert_close(&format!("{what} final state"), gx, cx, tol, tol);
-        let (go, co) = (out.overlaps.as_ref().unwrap(), cpu.overlaps.as_ref().unwrap());
+        let (go, co) = (&out.f32("overlaps").unwrap(), &cpu.f32("overlaps").unwrap());
         assert_close(&format!("{what} overlaps"), go, co, tol, tol);
-        if let (Some(ge), Some(ce)) = (out.energy.as_ref(), cpu.energy.as_ref()) {
+        if let (Some(ge), Some(ce)) = (out.f32("energy").as_ref(), cpu.f32("energy").as_ref()) {
             // Energies are sums over N neurons: the same per-term tolerance, scaled by N.
-            let n = p.n as f32;
+            let n = p.n() as f32;
             assert_close(&format!("{what} energy"), ge, ce, tol * n, tol);
         }
         let (gm, _, ga) = out.sums.finish();

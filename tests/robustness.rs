@@ -4,10 +4,12 @@
 mod common;
 
 use common::{assert_close, gpu, plan, run};
-use idpsim::cpu::{CpuBackend, NO_STEP};
-use idpsim::engine::{Backend, Outputs};
+use idpsim::cpu::CpuBackend;
+use idpsim::engine::Backend;
 use idpsim::model::input::{random_weights, segment_target};
 use idpsim::observe::retrieval::{PassageStats, RetrievalStats, retrieved, window_mean};
+use idpsim::outputs::Store;
+use idpsim::plan::NO_STEP;
 use idpsim::plan::Plan;
 use serde_json::{Value, json};
 
@@ -147,7 +149,7 @@ fn retrieval_and_first_passage_definitions() {
         0.0,
     ));
     let mut pl = pl;
-    pl.retrieval = Some(idpsim::plan::RetrievalPlan { threshold: 0.5, window_steps: 1 });
+    pl.observe.retrieval = Some(idpsim::plan::RetrievalPlan { threshold: 0.5, window_steps: 1 });
     let mut st = RetrievalStats::new(&pl);
     let targets = [Some(0), Some(2)];
     st.add(&[0.9, 0.1, 0.0, 0.1, 0.2, -0.8], &targets, &[Some((0, 1)), Some((2, -1))]);
@@ -198,17 +200,17 @@ fn observed_plan(layout: &str) -> Plan {
 /// Checks a run's observer values against its own saved overlaps: the window sums are the f32
 /// sums of the saved values over each segment's window and the first passage is the first save
 /// at which abs(m_target) ≥ threshold; both exact.
-fn check_definitions(pl: &Plan, out: &Outputs, who: &str) {
-    let (p, s, t) = (pl.p, pl.segments.len(), pl.n_saves());
-    let ov = out.overlaps.as_ref().unwrap();
-    let obs = out.observations.as_ref().unwrap();
+fn check_definitions(pl: &Plan, out: &Store, who: &str) {
+    let (p, s, t) = (pl.p(), pl.input.segments.len(), pl.n_saves());
+    let ov = &out.f32("overlaps").unwrap();
+    let obs = &out.f32("observations").unwrap();
     let ob = pl.obs_per_trajectory();
-    let w = pl.retrieval.unwrap().window_steps;
-    let fp = pl.first_passage.unwrap();
+    let w = pl.observe.retrieval.unwrap().window_steps;
+    let fp = pl.observe.first_passage.unwrap();
     let mut reached = 0;
-    for j in 0..pl.trajectories as usize {
+    for j in 0..pl.ensemble.trajectories as usize {
         let m = |done: usize, mu: usize| ov[(j * t + done) * p + mu];
-        for (k, sp) in pl.segments.iter().enumerate() {
+        for (k, sp) in pl.input.segments.iter().enumerate() {
             let end = (sp.start_step + sp.steps) as usize;
             for mu in 0..p {
                 let mut sum = 0f32;
@@ -223,18 +225,25 @@ fn check_definitions(pl: &Plan, out: &Outputs, who: &str) {
             }
         }
         let seg_of = |done: usize| {
-            if done == 0 { 0 } else { pl.segments.iter().rposition(|sp| (sp.start_step as usize) < done).unwrap() }
+            if done == 0 {
+                0
+            } else {
+                pl.input.segments.iter().rposition(|sp| (sp.start_step as usize) < done).unwrap()
+            }
         };
         let want = (0..t)
             .find(|&done| {
-                let tg = segment_target(pl, seg_of(done), pl.first_trajectory + j as u64).unwrap() as usize;
+                let tg = segment_target(pl, seg_of(done), pl.ensemble.first + j as u64).unwrap() as usize;
                 m(done, tg).abs() >= fp.threshold
             })
             .map_or(NO_STEP, |d| d as u32);
         assert_eq!(obs[j * ob + s * p].to_bits(), want, "{who}: trajectory {j} first passage");
         reached += (want != NO_STEP) as usize;
     }
-    assert!(reached > 10 && reached < pl.trajectories as usize, "{who}: {reached} first passages: a weak test");
+    assert!(
+        reached > 10 && reached < pl.ensemble.trajectories as usize,
+        "{who}: {reached} first passages: a weak test"
+    );
 }
 
 #[test]
@@ -247,19 +256,23 @@ fn observers_match_their_definitions_and_the_gpu_matches_the_cpu() {
         let pg = observed_plan(layout);
         let out = run(&pg, &mut g);
         check_definitions(&pg, &out, layout);
-        assert_eq!(out.targets, cpu.targets, "{layout}: targets are the same Philox draws");
-        let (a, b) = (out.observations.as_ref().unwrap(), cpu.observations.as_ref().unwrap());
+        assert_eq!(
+            out.values::<i32>("retrieval_targets"),
+            cpu.values::<i32>("retrieval_targets"),
+            "{layout}: targets are the same Philox draws"
+        );
+        let (a, b) = (&out.f32("observations").unwrap(), &cpu.f32("observations").unwrap());
         // Window sums of 20 overlaps after up to 160 steps: each overlap within 3e-4.
         let ob = pl.obs_per_trajectory();
         let sums = |v: &[f32]| -> Vec<f32> { v.chunks(ob).flat_map(|r| r[..ob - 1].to_vec()).collect() };
         assert_close(&format!("{layout}: window sums"), &sums(a), &sums(b), 20.0 * 3e-4, 0.0);
         // Retrieved memories agree wherever the CPU's decision has a margin.
-        let (r_g, r_c) = (out.retrieved.as_ref().unwrap(), cpu.retrieved.as_ref().unwrap());
-        let w = pl.retrieval.unwrap().window_steps;
+        let (r_g, r_c) = (out.values::<i32>("retrieved").unwrap(), cpu.values::<i32>("retrieved").unwrap());
+        let w = pl.observe.retrieval.unwrap().window_steps;
         let mut decided = 0;
-        for (i, (x, y)) in r_g.iter().zip(r_c).enumerate() {
-            let (j, k) = (i / pl.segments.len(), i % pl.segments.len());
-            let mut means = window_mean(&b[j * ob + k * pl.p..j * ob + (k + 1) * pl.p], w);
+        for (i, (x, y)) in r_g.iter().zip(&r_c).enumerate() {
+            let (j, k) = (i / pl.input.segments.len(), i % pl.input.segments.len());
+            let mut means = window_mean(&b[j * ob + k * pl.p()..j * ob + (k + 1) * pl.p()], w);
             means.iter_mut().for_each(|v| *v = v.abs());
             means.sort_by(|a, b| b.total_cmp(a));
             if (means[0] - 0.5).abs() > 0.01 && means[0] - means[1] > 0.01 {
@@ -276,8 +289,8 @@ fn observers_match_their_definitions_and_the_gpu_matches_the_cpu() {
 fn observers_are_identical_under_different_chunking() {
     let whole = observed_plan("auto");
     let mut cut = whole.clone();
-    cut.chunk_trajectories = Some(64);
-    cut.steps_per_dispatch = Some(7);
+    cut.run.chunk_trajectories = Some(64);
+    cut.run.steps_per_dispatch = Some(7);
     let mut backends: Vec<Box<dyn Backend>> = vec![Box::new(CpuBackend::new())];
     if let Some(g) = gpu() {
         backends.push(Box::new(g));
@@ -286,9 +299,9 @@ fn observers_are_identical_under_different_chunking() {
         let a = run(&whole, b.as_mut());
         let c = run(&cut, b.as_mut());
         let bits = |v: &Option<Vec<f32>>| v.as_ref().unwrap().iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-        assert_eq!(bits(&a.observations), bits(&c.observations), "{}", b.kind());
-        assert_eq!(a.targets, c.targets);
-        assert_eq!(a.retrieved, c.retrieved);
+        assert_eq!(bits(&a.f32("observations")), bits(&c.f32("observations")), "{}", b.kind());
+        assert_eq!(a.values::<i32>("retrieval_targets"), c.values::<i32>("retrieval_targets"));
+        assert_eq!(a.values::<i32>("retrieved"), c.values::<i32>("retrieved"));
         assert_eq!(a.retrieval, c.retrieval);
         assert_eq!(a.sums, c.sums);
     }

@@ -47,10 +47,12 @@ fn modern(k: usize) -> Option<idpsim::plan::ModernPlan> {
         tau_x: 1.0,
         psi_alpha_tanh: dynamic,
         psi_y,
+        identity_x: false,
         sigma_alpha: 0.1,
         sigma_y: 0.1,
         rate_alpha: if dynamic { 0.02 } else { 0.0 },
         rate_y: if dynamic { 0.05 } else { 0.0 },
+        rate_x: 0.01,
         noise_alpha: 0.01,
         noise_y: 0.01,
     })

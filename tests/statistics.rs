@@ -21,7 +21,7 @@ fn ou_check(backend: &mut dyn Backend) {
         "observe": { "overlaps": { "every": 10.0 }, "final_state": true }
     }));
     let out = run(&p, backend);
-    let x = out.final_state.unwrap();
+    let x = out.f32("final_state").unwrap();
     // After 1000 steps the initial variance has decayed by (1 − dt)^2000 ≈ 2e-9: stationary.
     // Neurons and trajectories are independent, so the 32 800 values are i.i.d. normal.
     let n = x.len() as f64;
@@ -65,12 +65,12 @@ fn long_horizon_means_agree() {
     let gg = run(&p, &mut g);
     let (cm, cs, ca) = c.sums.finish();
     let (gm, gs, ga) = gg.sums.finish();
-    let last = (p.n_saves() - 1) * p.p;
-    for mu in 0..p.p {
+    let last = (p.n_saves() - 1) * p.p();
+    for mu in 0..p.p() {
         let k = last + mu;
-        let se = cs[k] as f64 / (p.trajectories as f64).sqrt();
+        let se = cs[k] as f64 / (p.ensemble.trajectories as f64).sqrt();
         let sea = ((cs[k] as f64).powi(2) + (cm[k] as f64).powi(2) - (ca[k] as f64).powi(2)).max(0.0).sqrt()
-            / (p.trajectories as f64).sqrt();
+            / (p.ensemble.trajectories as f64).sqrt();
         eprintln!(
             "memory {mu}: mean m cpu {} gpu {} (SE {se:.2e}); mean |m| cpu {} gpu {} (SE {sea:.2e})",
             cm[k], gm[k], ca[k], ga[k]
@@ -90,12 +90,12 @@ fn hadamard_saliency_readout_is_exact() {
     let p = plan(json!({
         "model": { "kind": "idp" },
         "memories": { "kind": "hadamard", "n": 64, "p": 4, "columns": [3, 17, 40, 63] },
-        "input": { "segments": [ { "duration": 0.1, "weights": w }, { "duration": 0.1, "vector": (0..64).map(|i| idpsim::model::memories::hadamard_entry(i, 17) as f64 * 0.5).collect::<Vec<_>>() } ] },
+        "input": { "segments": [ { "duration": 0.1, "weights": w }, { "duration": 0.1, "vector": (0..64).map(|i| idpsim::plan::memories::hadamard_entry(i, 17) as f64 * 0.5).collect::<Vec<_>>() } ] },
         "ensemble": { "trajectories": 1 }
     }));
     let want: Vec<f32> = w.iter().map(|&v| v as f32).collect();
-    assert_eq!(p.segments[0].coef, want);
-    assert_eq!(p.segments[1].coef, vec![0.0, 0.5, 0.0, 0.0]);
+    assert_eq!(p.input.segments[0].coef, want);
+    assert_eq!(p.input.segments[1].coef, vec![0.0, 0.5, 0.0, 0.0]);
 }
 
 /// Zeroing the diagonal subtracts (Σα/N) Ψ(x) from the IDP field (and (P/N) Ψ(x) from the
@@ -120,7 +120,7 @@ fn zero_diagonal_shifts_the_field() {
                 backends.push(Box::new(g));
             }
             for b in backends.iter_mut() {
-                states.push((zd, b.kind(), run(&p, b.as_mut()).final_state.unwrap()));
+                states.push((zd, b.kind(), run(&p, b.as_mut()).f32("final_state").unwrap()));
             }
         }
         // IDP: Σα/N = (1.5 + 1.0)/8; classic: P/N = 2/8.

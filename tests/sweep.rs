@@ -3,6 +3,7 @@
 
 use std::process::Command;
 
+use idpsim::spec::ModelKind;
 use idpsim::sweep;
 use serde_json::{Value, json};
 
@@ -49,7 +50,7 @@ fn the_product_of_the_axes_in_order() {
         assert_eq!(pt.spec.noise.sigma, [0.0, 0.5, 1.0][want[0]]);
         assert_eq!(pt.spec.ensemble.seed, [1, 2][want[2]]);
         let pulsed = want[1] == 1;
-        assert_eq!(pt.spec.model.kind, if pulsed { "classic" } else { "idp" });
+        assert_eq!(pt.spec.model.kind, if pulsed { ModelKind::Classic } else { ModelKind::Idp });
         for seg in &pt.spec.input.segments {
             assert_eq!(seg.pulse, pulsed.then_some(0.5), "'*' sets every segment");
         }

@@ -180,7 +180,7 @@ fn simulations_end_where_theory_says() {
             "observe": { "overlaps": { "every": 60.0 }, "final_state": true }
         }));
         let eq = &theory::analyze(&p)[0].equilibria;
-        let x = common::run(&p, &mut g).final_state.unwrap();
+        let x = common::run(&p, &mut g).f32("final_state").unwrap();
         for t in 0..2000 {
             let (a, b) = (x[2 * t] as f64, x[2 * t + 1] as f64);
             let near = eq.iter().find(|e| (e.x[0] - a).abs() < 1e-3 && (e.x[1] - b).abs() < 1e-3);
@@ -211,14 +211,20 @@ fn recorded_paths_are_the_reference_trajectories() {
         "ensemble": { "trajectories": 4, "seed": 1 },
         "observe": { "overlaps": { "every": 0.5 } }
     }));
-    let mut saves = vec![0f32; p.n_saves() * p.p];
-    let (mut x1, mut x2) = (vec![0f32; 2], vec![0f32; 2]);
-    let mut path = Vec::new();
-    idpsim::cpu::integrate_recording(&p, 3, &mut saves, &mut x1, None, Some(&mut path)).unwrap();
-    idpsim::cpu::integrate(&p, 3, &mut saves, &mut x2, None).unwrap();
+    let mut saves = vec![0f32; p.n_saves() * p.p()];
+    let mut x2 = vec![0f32; 2];
+    let mut t = idpsim::cpu::Trajectory::init(&p, 3);
+    let mut path = t.state().to_vec();
+    while t.done() < p.time.total_steps {
+        t.step().unwrap();
+        if t.done() % p.observe.save_every == 0 {
+            path.extend_from_slice(t.state());
+        }
+    }
+    idpsim::cpu::integrate(&p, 3, &mut saves, &mut x2, None, None).unwrap();
     assert_eq!(path.len(), 2 * p.n_saves());
     assert_eq!(&path[path.len() - 2..], &x2[..]);
-    assert_eq!(x1, x2);
+    assert_eq!(t.state(), &x2[..]);
 }
 
 /// The energy observer on both backends: at an equilibrium it equals the closed form, and
@@ -232,7 +238,7 @@ fn energy_observer_agrees_with_theory() {
     let (a, slope) = (2.0f64, 1.5f64);
     let g = gamma(a, slope).unwrap();
     let n = 8usize;
-    let x0: Vec<f64> = (0..n).map(|i| g * idpsim::model::memories::hadamard_entry(i, 3) as f64).collect();
+    let x0: Vec<f64> = (0..n).map(|i| g * idpsim::plan::memories::hadamard_entry(i, 3) as f64).collect();
     let at_eq = plan(json!({
         "model": { "kind": "idp", "activation": { "kind": "tanh", "slope": slope } },
         "memories": { "kind": "hadamard", "n": n, "p": 2, "columns": [3, 5] },
@@ -257,7 +263,7 @@ fn energy_observer_agrees_with_theory() {
             assert!((e - closed).abs() < 1e-4 * n as f64, "{}: E = {e} at save {s}, closed form {closed}", b.kind());
         }
         let out = common::run(&descending, b.as_mut());
-        let e = out.energy.unwrap();
+        let e = out.f32("energy").unwrap();
         let t = descending.n_saves();
         let mut falls = 0;
         for traj in 0..200 {

@@ -58,7 +58,7 @@ impl GpuContext {
             let f = f.to_lowercase();
             adapters.retain(|a| a.get_info().name.to_lowercase().contains(&f));
             if adapters.is_empty() {
-                return Err(crate::cli::UsageError(format!(
+                return Err(crate::error::UsageError(format!(
                     "--adapter: no adapter name contains '{f}'; available: {}",
                     names.join(", ")
                 ))

@@ -8,7 +8,7 @@ use super::context::GpuContext;
 use super::kernels::{self, KernelConsts, WG_THREAD, XiFormat};
 use super::layout::Params;
 use super::resources::{Pipelines, Resources, SAVES_BUDGET, Tables};
-use crate::engine::{Backend, Chunk, RunError, Sink};
+use crate::backend::{Backend, Chunk, RunError, Sink};
 use crate::observe::MOMENTS;
 use crate::plan::{BLOCK, LayoutChoice, Plan};
 
@@ -41,17 +41,17 @@ impl GpuBackend {
     /// large N on real GPUs; one invocation per trajectory otherwise (and always on CPU
     /// devices such as lavapipe, where workgroup barriers are expensive).
     pub fn layout_group(&self, plan: &Plan) -> bool {
-        match plan.layout {
+        match plan.run.layout {
             LayoutChoice::Thread => false,
             LayoutChoice::Group => true,
-            LayoutChoice::Auto => self.ctx.adapter_info.device_type != wgpu::DeviceType::Cpu && plan.n >= 256,
+            LayoutChoice::Auto => self.ctx.adapter_info.device_type != wgpu::DeviceType::Cpu && plan.n() >= 256,
         }
     }
 
     fn chunk_limit(&self, plan: &Plan, group: bool) -> u64 {
         let binding = self.ctx.max_binding();
         let by_state = binding / (plan.state_blocks() as u64 * 16);
-        let by_saves = binding.min(SAVES_BUDGET) / (2 * plan.q() as u64 * 4);
+        let by_saves = binding.min(SAVES_BUDGET) / (2 * plan.saves().q() as u64 * 4);
         let by_dispatch = if group { MAX_GROUPS } else { MAX_GROUPS * WG_THREAD as u64 };
         let by_obs = binding / (plan.obs_per_trajectory() as u64 * 4).max(1);
         let lim = by_state.min(by_saves).min(by_dispatch).min(by_obs);
@@ -66,7 +66,7 @@ impl GpuBackend {
         let ubo_limit = self.ctx.limits.max_uniform_buffer_binding_size.min(65536);
         consts.xi_format = if group {
             XiFormat::BitsStorage
-        } else if kernels::xi_bytes(plan.n, plan.p) <= ubo_limit {
+        } else if kernels::xi_bytes(plan.n(), plan.p()) <= ubo_limit {
             XiFormat::BitsUniform
         } else {
             XiFormat::BitsStorage
@@ -74,12 +74,12 @@ impl GpuBackend {
         consts.int64 = self.ctx.device.features().contains(wgpu::Features::SHADER_INT64);
         let max_count = self
             .chunk_limit(plan, group)
-            .min(plan.trajectories.next_multiple_of(BLOCK))
-            .min(plan.chunk_trajectories.map_or(u64::MAX, |c| (c / BLOCK).max(1) * BLOCK));
+            .min(plan.ensemble.trajectories.next_multiple_of(BLOCK))
+            .min(plan.run.chunk_trajectories.map_or(u64::MAX, |c| (c / BLOCK).max(1) * BLOCK));
         if max_steps_per_dispatch(plan, group) == 0 {
             bail!(
                 "N = {} is too large for the {} layout on '{}' (a dispatch would exceed the driver's loop budget); {}",
-                plan.n,
+                plan.n(),
                 if group { "group" } else { "thread" },
                 self.ctx.adapter_info.name,
                 if group { "reduce N" } else { "set run.layout to \"group\"" }
@@ -88,7 +88,7 @@ impl GpuBackend {
         if max_count == 0 {
             bail!(
                 "one trajectory of N = {} does not fit a storage binding of {} bytes on '{}'",
-                plan.n,
+                plan.n(),
                 self.ctx.max_binding(),
                 self.ctx.adapter_info.name
             );
@@ -106,8 +106,13 @@ impl GpuBackend {
             self.pipelines.push(pipes);
         }
         let tables = Tables::from_plan(plan);
-        let want =
-            (max_count, plan.per_trajectory_saves(), plan.final_state, plan.n_saves(), plan.obs_per_trajectory());
+        let want = (
+            max_count,
+            plan.observe.per_trajectory_saves(),
+            plan.observe.final_state,
+            plan.n_saves(),
+            plan.obs_per_trajectory(),
+        );
         if self.resources.as_ref().is_none_or(|r| r.tables != tables || r.key != want) {
             let pipes = self.pipelines.last().expect("built above");
             self.resources = Some(Resources::new(&self.ctx, pipes, tables, plan, max_count)?);
@@ -123,15 +128,15 @@ pub const LOOP_BUDGET: u64 = 60_000;
 
 /// Back-edges of one invocation: (at dispatch start, per step).
 fn loop_cost(plan: &Plan, group: bool) -> (u64, u64) {
-    let lanes = if group { kernels::wg_group(plan.p) as u64 } else { 1 };
+    let lanes = if group { kernels::wg_group(plan.p()) as u64 } else { 1 };
     let blocks = (plan.neuron_blocks() as u64).div_ceil(lanes);
     // The group layout's reductions loop over P / WG_GROUP memories per invocation.
-    let reduce = if group { (plan.p as u64).div_ceil(lanes) } else { 0 };
+    let reduce = if group { (plan.p() as u64).div_ceil(lanes) } else { 0 };
     // Saving the energy adds a pass over the blocks at each save (at most every step).
-    let energy = if plan.energy { blocks + 1 } else { 0 };
+    let energy = if plan.observe.energy { blocks + 1 } else { 0 };
     // Random weights: for the current and previous segments, P / 4 + 1 Philox blocks and the
     // P rows of α = G w.
-    let random = if plan.has_random_weights() { 2 * (plan.p as u64 + plan.p as u64 / 4 + 2) } else { 0 };
+    let random = if plan.has_random_weights() { 2 * (plan.p() as u64 + plan.p() as u64 / 4 + 2) } else { 0 };
     (3 * blocks + 4 + 3 * reduce + random, blocks + 2 + 2 * reduce + energy)
 }
 
@@ -151,10 +156,10 @@ const MIN_STEPS_PER_DISPATCH: f64 = 16.0;
 /// [`MIN_STEPS_PER_DISPATCH`]; never above the loop budget.
 pub fn steps_per_dispatch(plan: &Plan, count: u64, group: bool) -> u32 {
     let budget = max_steps_per_dispatch(plan, group).max(1) as u32;
-    if let Some(k) = plan.steps_per_dispatch {
+    if let Some(k) = plan.run.steps_per_dispatch {
         return k.min(budget);
     }
-    let per_step = count as f64 * (plan.neuron_blocks() * 4) as f64 * (plan.p + 12) as f64;
+    let per_step = count as f64 * (plan.neuron_blocks() * 4) as f64 * (plan.p() + 12) as f64;
     ((DISPATCH_WORK / per_step).clamp(MIN_STEPS_PER_DISPATCH, 4096.0) as u32).min(budget)
 }
 
@@ -175,8 +180,8 @@ fn plan_dispatches(
     max_dispatches: usize,
     max_samples: u64,
 ) -> Vec<StepDispatch> {
-    let mut limit = ((max_save + 1) * plan.save_every as u64 - 1).min(plan.total_steps as u64) as u32;
-    if let Some(h) = &plan.histogram {
+    let mut limit = ((max_save + 1) * plan.observe.save_every as u64 - 1).min(plan.time.total_steps as u64) as u32;
+    if let Some(h) = &plan.observe.histogram {
         // At most `max_samples` histogram samples per trajectory in one submit, so no u32 cell
         // can overflow before the host adds it to its u64 counts.
         let first = from.saturating_add(1).max(h.from_steps).max(1).div_ceil(h.every_steps) as u64;
@@ -186,8 +191,8 @@ fn plan_dispatches(
     let mut out = Vec::new();
     let mut step = from;
     while step < limit && out.len() < max_dispatches {
-        let seg = plan.segments.iter().rposition(|s| s.start_step <= step).expect("step inside the schedule");
-        let seg_end = plan.segments[seg].start_step + plan.segments[seg].steps;
+        let seg = plan.input.segments.iter().rposition(|s| s.start_step <= step).expect("step inside the schedule");
+        let seg_end = plan.input.segments[seg].start_step + plan.input.segments[seg].steps;
         let count = k.min(seg_end - step).min(limit - step);
         out.push(StepDispatch { begin: step, count, segment: seg as u32 });
         step += count;
@@ -219,9 +224,9 @@ impl Backend for GpuBackend {
             "internal error: chunk of {count} exceeds the prepared {}",
             pr.max_count
         );
-        let (p, nb) = (plan.q() as u64, plan.neuron_blocks() as u64);
+        let (p, nb) = (plan.saves().q() as u64, plan.neuron_blocks() as u64);
         let blocks = count.div_ceil(BLOCK);
-        let key = crate::rng::key_from_seed(plan.seed);
+        let key = crate::rng::key_from_seed(plan.ensemble.seed);
         let base = Params {
             key_lo: key[0],
             key_hi: key[1],
@@ -232,13 +237,13 @@ impl Backend for GpuBackend {
             noise_scale: plan.noise_scale(),
             ..Default::default()
         };
-        let se = plan.save_every as u64;
+        let se = plan.observe.save_every as u64;
         let k = steps_per_dispatch(plan, count, pipes.consts.layout_group);
         ctx.queue.write_buffer(&pr.status, 0, bytemuck::cast_slice(&[u32::MAX, u32::MAX, 0, 0]));
 
         let mut step: u32 = 0;
         let mut first = true;
-        while first || step < plan.total_steps {
+        while first || step < plan.time.total_steps {
             let slot_base = if first { 0 } else { step as u64 / se + 1 };
             let max_save = slot_base + pr.slot_capacity - 1;
             let max_samples = (u32::MAX as u64 / count).max(1);
@@ -254,7 +259,7 @@ impl Backend for GpuBackend {
             if hist_bytes > 0 {
                 enc.clear_buffer(&pr.hist, 0, None);
             }
-            if first && plan.observes_trajectories() {
+            if first && plan.observe.observes_trajectories() {
                 enc.clear_buffer(&pr.obs, 0, None);
             }
             {
@@ -303,7 +308,7 @@ impl Backend for GpuBackend {
                 }
             }
             let partial_bytes = slots * blocks * p * MOMENTS as u64 * 4;
-            let saves_bytes = if plan.per_trajectory_saves() { slots * count * p * 4 } else { 0 };
+            let saves_bytes = if plan.observe.per_trajectory_saves() { slots * count * p * 4 } else { 0 };
             enc.copy_buffer_to_buffer(&pr.partials, 0, &pr.readback, 0, partial_bytes.max(4));
             if saves_bytes > 0 {
                 enc.copy_buffer_to_buffer(&pr.saves, 0, &pr.readback, partial_bytes, saves_bytes);
@@ -324,7 +329,7 @@ impl Backend for GpuBackend {
             let status: &[u32] = bytemuck::cast_slice(&data[(partial_bytes + saves_bytes) as usize..][..8]);
             if hist_bytes > 0 {
                 let counts: &[u32] = bytemuck::cast_slice(&data[(partial_bytes + saves_bytes + 8) as usize..]);
-                let len = plan.histogram.as_ref().map_or(0, |h| h.cells() + 1);
+                let len = plan.observe.histogram.as_ref().map_or(0, |h| h.cells() + 1);
                 let mut total = vec![0u64; len];
                 for replica in counts.chunks(len) {
                     for (t, &c) in total.iter_mut().zip(replica) {
@@ -337,7 +342,7 @@ impl Backend for GpuBackend {
                 return Err(RunError::Diverged {
                     trajectory: status[1] as u64,
                     step: status[0],
-                    time: status[0] as f64 * plan.dt_f64,
+                    time: status[0] as f64 * plan.time.dt_f64,
                 }
                 .into());
             }
@@ -364,7 +369,7 @@ impl Backend for GpuBackend {
             first = false;
         }
 
-        if plan.observes_trajectories() {
+        if plan.observe.observes_trajectories() {
             let rb = pr.obs_readback.as_ref().expect("allocated with the observers");
             let ob = plan.obs_per_trajectory();
             let bytes = count * ob as u64 * 4;
@@ -384,7 +389,7 @@ impl Backend for GpuBackend {
             }
             sink.trajectory_observations(&host)?;
         }
-        if plan.final_state {
+        if plan.observe.final_state {
             let rb = pr.state_readback.as_ref().expect("allocated with final_state");
             let nbs = plan.state_blocks() as u64;
             let bytes = count * nbs * 16;
@@ -395,7 +400,7 @@ impl Backend for GpuBackend {
             ctx.queue.submit([enc.finish()]);
             let data = ctx.read_buffer(rb, bytes)?;
             let x: &[f32] = bytemuck::cast_slice(&data);
-            let n = plan.n;
+            let n = plan.n();
             let mut out = vec![0f32; count as usize * n];
             for t in 0..count as usize {
                 for i in 0..n {

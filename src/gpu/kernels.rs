@@ -4,8 +4,8 @@
 //! written into a header as WGSL `const`s, so loops have fixed trip counts and the driver can
 //! unroll and vectorise them.
 
-use crate::model::drift::ACT_CLAMP;
-use crate::plan::{InitialPlan, ModelKind, Plan};
+use crate::plan::model::ACT_CLAMP;
+use crate::plan::{Coupling, InitialPlan, Plan};
 
 /// Every file in `shaders/`, in the order they are concatenated after the header.
 pub const SHADERS: &[(&str, &str)] = &[
@@ -98,21 +98,21 @@ pub struct KernelConsts {
 
 impl KernelConsts {
     pub fn from_plan(plan: &Plan, layout_group: bool) -> Self {
-        let (init_kind, init_std, init_amplitude, init_jitter, init_index) = match &plan.initial {
+        let (init_kind, init_std, init_amplitude, init_jitter, init_index) = match &plan.ensemble.initial {
             InitialPlan::Normal { std } => (0, *std, 0.0, 0.0, 0),
             InitialPlan::Point { .. } => (1, 0.0, 0.0, 0.0, 0),
             InitialPlan::Memory { index, amplitude, jitter } => (2, 0.0, *amplitude, *jitter, *index as u32),
         };
         KernelConsts {
-            n: plan.n as u32,
-            p: plan.p as u32,
-            idp: plan.model == ModelKind::Idp,
-            zero_diag: plan.zero_diagonal,
+            n: plan.n() as u32,
+            p: plan.p() as u32,
+            idp: plan.model.coupling() == Coupling::Saliency,
+            zero_diag: plan.model.zero_diagonal(),
             has_vector: plan.has_vector_input(),
             layout_group,
-            slope: plan.slope,
-            dt: plan.dt,
-            save_every: plan.save_every,
+            slope: plan.model.slope,
+            dt: plan.time.dt,
+            save_every: plan.observe.save_every,
             init_kind,
             init_std,
             init_amplitude,
@@ -120,15 +120,15 @@ impl KernelConsts {
             init_index,
             xi_format: XiFormat::BitsStorage,
             int64: false,
-            hist: plan.histogram.clone(),
-            energy: plan.energy,
-            segments: plan.segments.len() as u32,
+            hist: plan.observe.histogram.clone(),
+            energy: plan.observe.energy,
+            segments: plan.input.segments.len() as u32,
             random_weights: plan.has_random_weights(),
-            retr_window: plan.retrieval.map(|r| r.window_steps),
-            first_passage: plan.first_passage.map(|f| (f.memory.unwrap_or(u32::MAX), f.threshold)),
-            modern: plan.modern,
-            dt_x: plan.dt_x,
-            act_identity: plan.identity_activation,
+            retr_window: plan.observe.retrieval.map(|r| r.window_steps),
+            first_passage: plan.observe.first_passage.map(|f| (f.memory.unwrap_or(u32::MAX), f.threshold)),
+            modern: plan.model.modern().copied(),
+            dt_x: plan.dt_x(),
+            act_identity: plan.model.identity_activation(),
         }
     }
 }
@@ -176,7 +176,7 @@ pub fn xi_bytes(n: usize, p: usize) -> u64 {
 }
 
 /// Bit-packs memories for the kernels (see `shaders/params.wgsl`): a set bit means ξ = −1.
-pub fn pack_memories(mem: &crate::model::memories::Memories) -> Vec<u32> {
+pub fn pack_memories(mem: &crate::plan::Memories) -> Vec<u32> {
     let (n, p) = (mem.n, mem.p);
     let vb = xi_vec4_per_block(p);
     let mut words = vec![0u32; n.div_ceil(4) * vb * 4];
@@ -276,10 +276,12 @@ fn modern_header(k: &KernelConsts) -> String {
         tau_x: 1.0,
         psi_alpha_tanh: false,
         psi_y: PsiY::Identity,
+        identity_x: false,
         sigma_alpha: 0.0,
         sigma_y: 0.0,
         rate_alpha: 0.0,
         rate_y: 0.0,
+        rate_x: 0.0,
         noise_alpha: 0.0,
         noise_y: 0.0,
     };

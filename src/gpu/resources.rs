@@ -114,6 +114,7 @@ impl Tables {
         let nb = plan.neuron_blocks();
         let xi = kernels::pack_memories(&plan.memories);
         let segs: Vec<Segment> = plan
+            .input
             .segments
             .iter()
             .map(|s| Segment {
@@ -130,11 +131,11 @@ impl Tables {
                 prev_on: s.random.as_ref().is_some_and(|rw| rw.previous.is_some()) as u32,
             })
             .collect();
-        let mut seg_coef: Vec<f32> = plan.segments.iter().flat_map(|s| s.coef.iter().copied()).collect();
+        let mut seg_coef: Vec<f32> = plan.input.segments.iter().flat_map(|s| s.coef.iter().copied()).collect();
         if plan.has_random_weights() {
             // The Gram matrix at GRAM_BASE, then 8 values per segment at RW_BASE.
-            seg_coef.extend_from_slice(&plan.gram);
-            for s in &plan.segments {
+            seg_coef.extend_from_slice(&plan.input.gram);
+            for s in &plan.input.segments {
                 let mut row = [0f32; 8];
                 if let Some(rw) = &s.random {
                     let pv = rw.previous.unwrap_or([0.0; 2]);
@@ -154,16 +155,16 @@ impl Tables {
         }
         let mut seg_vec = vec![0f32; 4];
         if plan.has_vector_input() {
-            seg_vec = vec![0f32; plan.segments.len() * nb * 4];
-            for (k, s) in plan.segments.iter().enumerate() {
+            seg_vec = vec![0f32; plan.input.segments.len() * nb * 4];
+            for (k, s) in plan.input.segments.iter().enumerate() {
                 if let Some(v) = &s.vector {
-                    seg_vec[k * nb * 4..k * nb * 4 + plan.n].copy_from_slice(v);
+                    seg_vec[k * nb * 4..k * nb * 4 + plan.n()].copy_from_slice(v);
                 }
             }
         }
         let mut init_point = vec![0f32; nb * 4];
-        if let InitialPlan::Point { x } = &plan.initial {
-            init_point[..plan.n].copy_from_slice(x);
+        if let InitialPlan::Point { x } = &plan.ensemble.initial {
+            init_point[..plan.n()].copy_from_slice(x);
         }
         Tables { xi, segs, seg_coef, seg_vec, init_point }
     }
@@ -171,7 +172,7 @@ impl Tables {
 
 /// Bytes of the histogram buffer: replicas × (u32 per cell plus the out-of-range count).
 pub fn hist_bytes(plan: &Plan) -> u64 {
-    plan.histogram.as_ref().map_or(0, |h| (h.cells() as u64 + 1) * 4 * kernels::hist_replicas(h) as u64)
+    plan.observe.histogram.as_ref().map_or(0, |h| (h.cells() as u64 + 1) * 4 * kernels::hist_replicas(h) as u64)
 }
 
 pub struct Resources {
@@ -239,7 +240,7 @@ impl Resources {
         );
         let state_bytes = max_count * plan.state_blocks() as u64 * 16;
         let state = buffer("idpsim.state", state_bytes, storage);
-        let q = plan.q();
+        let q = plan.saves().q();
         let row = max_count * q as u64 * 4;
         let slot_capacity = (ctx.max_binding().min(SAVES_BUDGET) / row).clamp(2, plan.n_saves() as u64 + 1);
         let saves = buffer("idpsim.saves", slot_capacity * row, storage);
@@ -250,15 +251,15 @@ impl Resources {
         let hist_bytes = hist_bytes(plan);
         let hist = buffer("idpsim.histogram", hist_bytes, storage);
         let readback_bytes =
-            partial_bytes + if plan.per_trajectory_saves() { slot_capacity * row } else { 0 } + 16 + hist_bytes;
+            partial_bytes + if plan.observe.per_trajectory_saves() { slot_capacity * row } else { 0 } + 16 + hist_bytes;
         let readback =
             buffer("idpsim.readback", readback_bytes, wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST);
         let obs_bytes = max_count * plan.obs_per_trajectory() as u64 * 4;
         let obs = buffer("idpsim.observations", obs_bytes, storage);
-        let obs_readback = plan.observes_trajectories().then(|| {
+        let obs_readback = plan.observe.observes_trajectories().then(|| {
             buffer("idpsim.obs_readback", obs_bytes, wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST)
         });
-        let state_readback = plan.final_state.then(|| {
+        let state_readback = plan.observe.final_state.then(|| {
             buffer("idpsim.state_readback", state_bytes, wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST)
         });
         fn whole(b: &wgpu::Buffer) -> wgpu::BindingResource<'_> {
@@ -291,7 +292,13 @@ impl Resources {
         });
         ctx.check_errors()?;
         log::debug!("GPU buffers: chunk ≤ {max_count}, {slot_capacity} save slots");
-        let key = (max_count, plan.per_trajectory_saves(), plan.final_state, plan.n_saves(), plan.obs_per_trajectory());
+        let key = (
+            max_count,
+            plan.observe.per_trajectory_saves(),
+            plan.observe.final_state,
+            plan.n_saves(),
+            plan.obs_per_trajectory(),
+        );
         Ok(Resources {
             tables,
             key,

@@ -130,12 +130,10 @@ impl<T: npyz::AutoSerialize> Drop for NpyStream<T> {
 pub fn prepare_out_dir(dir: &Path, force: bool) -> Result<(), String> {
     if dir.exists() {
         if !dir.is_dir() {
-            return Err(format!("--out: '{}' exists and is not a directory", dir.display()));
+            return Err(format!("'{}' exists and is not a directory", dir.display()));
         }
-        let non_empty = std::fs::read_dir(dir)
-            .map_err(|e| format!("--out: cannot read '{}': {e}", dir.display()))?
-            .next()
-            .is_some();
+        let non_empty =
+            std::fs::read_dir(dir).map_err(|e| format!("cannot read '{}': {e}", dir.display()))?.next().is_some();
         if non_empty && !force {
             return Err(format!(
                 "--out: '{}' is not empty; choose another directory or pass --force to overwrite",
@@ -143,7 +141,7 @@ pub fn prepare_out_dir(dir: &Path, force: bool) -> Result<(), String> {
             ));
         }
     } else {
-        std::fs::create_dir_all(dir).map_err(|e| format!("--out: cannot create '{}': {e}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create '{}': {e}", dir.display()))?;
     }
     Ok(())
 }

@@ -8,6 +8,9 @@ use plotters::prelude::*;
 
 static FONT: Once = Once::new();
 
+/// A point to mark on the density picture: (coordinates along the axes, stable?).
+pub type Marker = ([f64; 2], bool);
+
 fn register_font() {
     FONT.call_once(|| {
         let bytes: &'static [u8] = include_bytes!("../../assets/DejaVuSans.ttf");
@@ -181,7 +184,7 @@ pub fn density_png(
     title: &str,
     hp: &crate::plan::HistogramPlan,
     density: &[f64],
-    markers: &[crate::observe::histogram::Marker],
+    markers: &[Marker],
     names: &[String],
 ) -> Result<()> {
     register_font();

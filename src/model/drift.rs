@@ -1,4 +1,4 @@
-//! The drift f(x) = −x + Ξ(a ⊙ m(x) + b) − d Ψ(x) + v, in low-rank form (THEORY.md §2), and the
+//! The drift f(x) = −x + Ξ(a ⊙ m(x) + b) − d Ψ(x) + v, in low-rank form (docs/THEORY.md §2), and the
 //! per-trajectory input drive it is evaluated with. One definition for the CPU reference; the
 //! kernels in `shaders/step.wgsl` use the same names and the same order of operations.
 //!
@@ -8,19 +8,9 @@
 // Index loops on purpose: they mirror the kernels line by line.
 #![allow(clippy::needless_range_loop)]
 
-use crate::model::input::{self, SegmentPlan};
-use crate::plan::{ModelKind, Plan};
+use crate::model::input;
+use crate::plan::{Coupling, Plan, SegmentPlan, activation};
 use crate::rng::{self, stream};
-
-/// Largest |δ x| fed to tanh: tanh(10) rounds to 1 in f32, and clamping keeps a non-finite
-/// state from turning into NaN inside tanh on some GPUs.
-pub const ACT_CLAMP: f32 = 10.0;
-
-/// Ψ(x) = tanh(clamp(δ x, −10, 10)).
-#[inline(always)]
-pub fn activation(x: f32, slope: f32) -> f32 {
-    (slope * x).clamp(-ACT_CLAMP, ACT_CLAMP).tanh()
-}
 
 /// What one trajectory sees of one segment's input: P coefficients and, for the classic model
 /// with a vector input or input noise, a per-neuron term.
@@ -40,24 +30,30 @@ impl Drive {
 /// scales by the segment's noise std).
 pub fn input_noise(plan: &Plan, seg: usize, trajectory: u64) -> Vec<f32> {
     let mut z = vec![0f32; plan.neuron_blocks() * 4];
-    rng::fill_normals(&mut z, rng::key_from_seed(plan.seed), seg as u32, trajectory as u32, stream::INPUT_NOISE);
-    z.truncate(plan.n);
+    rng::fill_normals(
+        &mut z,
+        rng::key_from_seed(plan.ensemble.seed),
+        seg as u32,
+        trajectory as u32,
+        stream::INPUT_NOISE,
+    );
+    z.truncate(plan.n());
     z
 }
 
 /// The drive of segment `seg` for one trajectory (global index).
 pub fn segment_drive(plan: &Plan, seg: usize, trajectory: u64) -> Drive {
-    let sp: &SegmentPlan = &plan.segments[seg];
-    let (n, p) = (plan.n, plan.p);
+    let sp: &SegmentPlan = &plan.input.segments[seg];
+    let (n, p) = (plan.n(), plan.p());
     let mut coef = if sp.random.is_some() { input::random_coef(plan, seg, trajectory) } else { sp.coef.clone() };
-    let mut vector = match plan.model {
-        ModelKind::Classic if plan.has_vector_input() => Some(sp.vector.clone().unwrap_or_else(|| vec![0.0; n])),
+    let mut vector = match plan.model.coupling() {
+        Coupling::Bias if plan.has_vector_input() => Some(sp.vector.clone().unwrap_or_else(|| vec![0.0; n])),
         _ => None,
     };
     if sp.noise > 0.0 {
         let z = input_noise(plan, seg, trajectory);
-        match plan.model {
-            ModelKind::Idp => {
+        match plan.model.coupling() {
+            Coupling::Saliency => {
                 // α += Ξᵀη / N, summed in neuron order.
                 let mut acc = vec![0f32; p];
                 for i in 0..n {
@@ -71,7 +67,7 @@ pub fn segment_drive(plan: &Plan, seg: usize, trajectory: u64) -> Drive {
                     coef[mu] += acc[mu] * inv_n;
                 }
             }
-            ModelKind::Classic => {
+            Coupling::Bias => {
                 let v = vector.as_mut().expect("has_vector_input covers input noise");
                 for i in 0..n {
                     v[i] += sp.noise * z[i];
@@ -102,32 +98,32 @@ pub fn step_coefficients(
     c: &mut [f32],
     v: Option<&mut [f32]>,
 ) -> f32 {
-    let p = plan.p;
-    let inv_n = 1.0 / plan.n as f32;
+    let p = plan.p();
+    let inv_n = 1.0 / plan.n() as f32;
     let mut sum_a = 0f32;
     for mu in 0..p {
         let q = if on { ramp(prev.coef[mu], cur.coef[mu], s) } else { 0.0 };
-        match plan.model {
-            ModelKind::Idp => {
+        match plan.model.coupling() {
+            Coupling::Saliency => {
                 c[mu] = q * m[mu];
                 sum_a += q;
             }
-            ModelKind::Classic => c[mu] = m[mu] + q,
+            Coupling::Bias => c[mu] = m[mu] + q,
         }
     }
     if let (Some(v), Some(cv)) = (v, cur.vector.as_ref()) {
         // No previous vector means the previous input's vector part is zero.
         let pv = |i: usize| prev.vector.as_ref().map_or(0.0, |pv| pv[i]);
-        for i in 0..plan.n {
+        for i in 0..plan.n() {
             v[i] = if on { ramp(pv(i), cv[i], s) } else { 0.0 };
         }
     }
-    if !plan.zero_diagonal {
+    if !plan.model.zero_diagonal() {
         return 0.0;
     }
-    match plan.model {
-        ModelKind::Idp => sum_a * inv_n,
-        ModelKind::Classic => p as f32 * inv_n,
+    match plan.model.coupling() {
+        Coupling::Saliency => sum_a * inv_n,
+        Coupling::Bias => p as f32 * inv_n,
     }
 }
 
@@ -144,8 +140,8 @@ pub fn log_cosh_f32(z: f32) -> f32 {
 /// E = −½(N Σ a_μ m_μ² − d Σ Ψ_i²) + Σ_i [x_i Ψ_i − log cosh(δ x_i)/δ] − (N Σ b_μ m_μ + v·Ψ).
 #[allow(clippy::too_many_arguments)]
 pub fn energy(plan: &Plan, x: &[f32], m: &[f32], prev: &Drive, cur: &Drive, s: f32, on: bool) -> f32 {
-    let n = plan.n;
-    let mut c = vec![0f32; plan.p];
+    let n = plan.n();
+    let mut c = vec![0f32; plan.p()];
     let mut v = vec![0f32; n];
     let has_vector = plan.has_vector_input();
     let d = step_coefficients(plan, prev, cur, s, on, m, &mut c, has_vector.then_some(&mut v[..]));
@@ -155,8 +151,8 @@ pub fn energy(plan: &Plan, x: &[f32], m: &[f32], prev: &Drive, cur: &Drive, s: f
         for l in 0..4 {
             let i = 4 * b + l;
             if i < n {
-                let psi = activation(x[i], plan.slope);
-                bl[l] = x[i] * psi - log_cosh_f32(plan.slope * x[i]) / plan.slope;
+                let psi = activation(x[i], plan.model.slope);
+                bl[l] = x[i] * psi - log_cosh_f32(plan.model.slope * x[i]) / plan.model.slope;
                 bp[l] = psi * psi;
                 bv[l] = if has_vector { v[i] * psi } else { 0.0 };
             }
@@ -166,11 +162,11 @@ pub fn energy(plan: &Plan, x: &[f32], m: &[f32], prev: &Drive, cur: &Drive, s: f
         vpsi += ((bv[0] + bv[1]) + bv[2]) + bv[3];
     }
     let (mut quad, mut lin) = (0f32, 0f32);
-    for mu in 0..plan.p {
+    for mu in 0..plan.p() {
         // c_μ = a_μ m_μ + b_μ: IDP a = q, b = 0; classic a = 1, b = q.
-        match plan.model {
-            ModelKind::Idp => quad += c[mu] * m[mu],
-            ModelKind::Classic => {
+        match plan.model.coupling() {
+            Coupling::Saliency => quad += c[mu] * m[mu],
+            Coupling::Bias => {
                 quad += m[mu] * m[mu];
                 lin += (c[mu] - m[mu]) * m[mu];
             }

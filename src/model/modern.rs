@@ -1,4 +1,4 @@
-//! The modern three-layer model (THEORY.md §5), one step at a time, as the kernels compute it
+//! The modern three-layer model (docs/THEORY.md §5), one step at a time, as the kernels compute it
 //! (`modern_coefficients` in `shaders/step.wgsl`):
 //!
 //!   α  (saliency layer):  α ← α + (dt/τ_α)(q − α) + σ_α √dt z     (α = q when τ_α = 0)
@@ -13,8 +13,8 @@
 // Index loops on purpose: they mirror the kernels line by line.
 #![allow(clippy::needless_range_loop)]
 
-use crate::model::drift::{Drive, activation, ramp};
-use crate::plan::{ModernPlan, Plan, PsiY};
+use crate::model::drift::{Drive, ramp};
+use crate::plan::{ModernPlan, Plan, PsiY, activation};
 use crate::rng::{self, stream};
 
 /// The saliency and memory layers of one trajectory, with room for one step's effective values
@@ -107,13 +107,13 @@ pub fn step(
     step: u32,
     trajectory: u64,
 ) {
-    for mu in 0..plan.p {
+    for mu in 0..plan.p() {
         l.q[mu] = input_saliency(prev, cur, s, on, mu);
         l.a_eff[mu] = if md.rate_alpha > 0.0 { l.alpha[mu] } else { l.q[mu] };
         l.y_eff[mu] = if md.rate_y > 0.0 { l.y[mu] } else { m[mu] };
     }
     field_coefficients(md, &l.a_eff, &l.y_eff, c);
-    let key = rng::key_from_seed(plan.seed);
+    let key = rng::key_from_seed(plan.ensemble.seed);
     if md.rate_alpha > 0.0 {
         relax(&mut l.alpha, &l.q, md.rate_alpha, md.noise_alpha, stream::ALPHA_NOISE, step, trajectory, key);
     }
@@ -159,13 +159,13 @@ pub fn energy(plan: &Plan, md: &ModernPlan, x: &[f32], m: &[f32], a: &[f32]) -> 
         let mut v = [0f32; 4];
         for (l, vl) in v.iter_mut().enumerate() {
             let i = 4 * b + l;
-            if i < plan.n {
+            if i < plan.n() {
                 *vl = x[i] * x[i];
             }
         }
         half_sq += ((v[0] + v[1]) + v[2]) + v[3];
     }
-    let p = plan.p;
+    let p = plan.p();
     let mut mx = f32::NEG_INFINITY;
     for mu in 0..p {
         mx = mx.max(beta * psi_alpha(md, a[mu]) * m[mu]);
@@ -174,12 +174,12 @@ pub fn energy(plan: &Plan, md: &ModernPlan, x: &[f32], m: &[f32], a: &[f32]) -> 
     for mu in 0..p {
         sum += (beta * psi_alpha(md, a[mu]) * m[mu] - mx).exp();
     }
-    -(plan.n as f32 / beta) * (mx + sum.ln()) + 0.5 * half_sq
+    -(plan.n() as f32 / beta) * (mx + sum.ln()) + 0.5 * half_sq
 }
 
 /// E_tr in f64 for a state x (length N) and saliencies α (Ψ_α = identity), with m = Ξᵀx/N.
 pub fn energy_f64(plan: &Plan, beta: f64, alpha: &[f64], x: &[f64]) -> f64 {
-    let (n, p) = (plan.n, plan.p);
+    let (n, p) = (plan.n(), plan.p());
     let m: Vec<f64> =
         (0..p).map(|mu| (0..n).map(|i| plan.memories.get(i, mu) as f64 * x[i]).sum::<f64>() / n as f64).collect();
     let z: Vec<f64> = (0..p).map(|mu| beta * alpha[mu] * m[mu]).collect();

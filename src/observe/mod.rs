@@ -6,7 +6,6 @@
 //! i128 and added as an integer, so the result does not depend on chunking, sharding or the
 //! order in which chunks arrive. Only values below 2⁻⁶⁴ in size are rounded (to zero).
 
-pub mod histogram;
 pub mod retrieval;
 
 use crate::plan::BLOCK;
@@ -70,7 +69,7 @@ pub fn from_fixed(v: i128) -> f64 {
 }
 
 /// Exact ensemble sums of m, m², |m| per save and memory.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct OverlapSums {
     pub saves: usize,
     pub p: usize,

@@ -1,15 +1,14 @@
 //! Retrieval and first passage: one definition for both backends. The backends deliver, per
 //! trajectory, the overlaps summed over each segment's final window and the first step count at
-//! which abs(m) reached the first-passage threshold; everything here is host arithmetic on those.
+//! which abs(m) reached the first-passage threshold; everything here is host arithmetic on those
+//! (docs/THEORY.md §11). The outputs that write them are in `crate::outputs`.
 
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use crate::cpu::NO_STEP;
-use crate::model::input::segment_target;
 use crate::observe::{from_fixed, to_fixed};
-use crate::plan::Plan;
+use crate::plan::{NO_STEP, Plan};
 
 /// Mean overlaps over a window of `window` steps from their sum (f32, as written).
 pub fn window_mean(sums: &[f32], window: u32) -> Vec<f32> {
@@ -71,8 +70,8 @@ pub struct RetrievalStats {
 
 impl RetrievalStats {
     pub fn new(plan: &Plan) -> Self {
-        let r = plan.retrieval.expect("a retrieval plan");
-        Self::empty(r.threshold, r.window_steps, plan.p, plan.segments.len())
+        let r = plan.observe.retrieval.expect("a retrieval plan");
+        Self::empty(r.threshold, r.window_steps, plan.p(), plan.input.segments.len())
     }
 
     pub fn empty(threshold: f32, window_steps: u32, p: usize, s: usize) -> Self {
@@ -265,8 +264,8 @@ impl PassageStats {
     }
 
     pub fn to_json(&self, plan: &Plan) -> Value {
-        let fp = plan.first_passage.expect("a first-passage plan");
-        self.summary(fp.memory, fp.threshold, plan.dt_f64)
+        let fp = plan.observe.first_passage.expect("a first-passage plan");
+        self.summary(fp.memory, fp.threshold, plan.time.dt_f64)
     }
 
     /// The summary written to run.json.
@@ -283,62 +282,4 @@ impl PassageStats {
             "quantiles": { "0.1": q(0.1), "0.25": q(0.25), "0.5": q(0.5), "0.75": q(0.75), "0.9": q(0.9) },
         })
     }
-}
-
-/// What the collector makes of one chunk's observations: per trajectory (global index
-/// `first + j`) the targets, retrieved memories (index or −1, and sign) and first-passage
-/// times, plus the aggregates.
-pub struct TrajectoryObservations {
-    pub targets: Vec<i32>,
-    pub retrieved: Vec<i32>,
-    pub signs: Vec<i8>,
-    pub passage: Vec<f32>,
-}
-
-/// Turns raw observer values [trajectory][S·P + 1] into per-trajectory results and adds them
-/// to the aggregates.
-pub fn digest(
-    plan: &Plan,
-    first: u64,
-    obs: &[f32],
-    stats: Option<&mut RetrievalStats>,
-    passages: Option<&mut PassageStats>,
-) -> TrajectoryObservations {
-    let (p, s) = (plan.p, plan.segments.len());
-    let ob = plan.obs_per_trajectory();
-    let count = obs.len() / ob;
-    let mut out = TrajectoryObservations {
-        targets: Vec::with_capacity(count * s),
-        retrieved: Vec::with_capacity(count * s),
-        signs: Vec::with_capacity(count * s),
-        passage: Vec::with_capacity(count),
-    };
-    let mut stats = stats;
-    let mut passages = passages;
-    for j in 0..count {
-        let row = &obs[j * ob..(j + 1) * ob];
-        let traj = first + j as u64;
-        if let Some(r) = plan.retrieval {
-            let means = window_mean(&row[..s * p], r.window_steps);
-            let targets: Vec<Option<u32>> = (0..s).map(|k| segment_target(plan, k, traj)).collect();
-            let got: Vec<Option<(u32, i8)>> =
-                (0..s).map(|k| retrieved(&means[k * p..(k + 1) * p], r.threshold)).collect();
-            for k in 0..s {
-                out.targets.push(targets[k].map_or(-1, |t| t as i32));
-                out.retrieved.push(got[k].map_or(-1, |g| g.0 as i32));
-                out.signs.push(got[k].map_or(0, |g| g.1));
-            }
-            if let Some(st) = stats.as_deref_mut() {
-                st.add(&means, &targets, &got);
-            }
-        }
-        if plan.first_passage.is_some() {
-            let step = row[s * p].to_bits();
-            out.passage.push(passage_time(step, plan.dt_f64));
-            if let Some(ps) = passages.as_deref_mut() {
-                ps.add(step);
-            }
-        }
-    }
-    out
 }

@@ -1,10 +1,14 @@
-//! Helpers shared by the integration tests.
+//! Helpers shared by the integration tests: the backends to run a test body on, plans from
+//! JSON, runs kept in memory, the `idpsim` command, and tolerance checks.
 #![allow(dead_code)]
 
 use std::path::Path;
+use std::process::{Command, Output};
 
-use idpsim::engine::{self, Backend, Outputs};
+use idpsim::cpu::CpuBackend;
+use idpsim::engine::{self, Backend};
 use idpsim::gpu::GpuBackend;
+use idpsim::outputs::Store;
 use idpsim::plan::Plan;
 use idpsim::spec::Spec;
 
@@ -22,15 +26,58 @@ pub fn gpu() -> Option<GpuBackend> {
     }
 }
 
+/// Every backend: the CPU reference, then the GPU when one opens (see [`gpu`]).
+pub fn backends() -> Vec<Box<dyn Backend>> {
+    let mut out: Vec<Box<dyn Backend>> = vec![Box::new(CpuBackend::new())];
+    if let Some(g) = gpu() {
+        out.push(Box::new(g));
+    }
+    out
+}
+
+/// Runs one test body on every backend, naming the backend when it fails.
+pub fn on_every_backend(mut body: impl FnMut(&mut dyn Backend)) {
+    for mut b in backends() {
+        eprintln!("--- on the {} backend ({})", b.kind(), b.adapter());
+        body(b.as_mut());
+    }
+}
+
+/// A spec from JSON (panics with the spec error: tests give valid specs).
+pub fn spec(json: &serde_json::Value) -> Spec {
+    Spec::from_json(&json.to_string()).unwrap_or_else(|e| panic!("test spec: {e}"))
+}
+
 /// A plan from JSON (panics with the spec error: tests give valid specs).
 pub fn plan(json: serde_json::Value) -> Plan {
-    let spec = Spec::from_json(&json.to_string()).unwrap_or_else(|e| panic!("test spec: {e}"));
-    spec.plan(Path::new(".")).unwrap_or_else(|e| panic!("test spec: {e}"))
+    idpsim::resolve::plan(&spec(&json), Path::new(".")).unwrap_or_else(|e| panic!("test spec: {e}"))
 }
 
 /// Runs a plan in memory.
-pub fn run(plan: &Plan, backend: &mut dyn Backend) -> Outputs {
-    engine::simulate(plan, backend, None, true).unwrap_or_else(|e| panic!("{} run failed: {e:#}", backend.kind()))
+pub fn run(plan: &Plan, backend: &mut dyn Backend) -> Store {
+    engine::run_in_memory(plan, backend).unwrap_or_else(|e| panic!("{} run failed: {e:#}", backend.kind()))
+}
+
+/// The `idpsim` command with `args`, with no Slurm variables in its environment.
+pub fn idpsim(args: &[&str]) -> Output {
+    idpsim_cmd(args).output().expect("run idpsim")
+}
+
+/// The `idpsim` command, not yet run (to add variables or a working directory).
+pub fn idpsim_cmd(args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_idpsim"));
+    c.args(args);
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("SLURM_") {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
+/// stderr without the Vulkan loader's XDG_RUNTIME_DIR noise.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).lines().filter(|l| !l.contains("XDG_RUNTIME_DIR")).collect::<Vec<_>>().join("\n")
 }
 
 /// Element-wise |a − b| ≤ abs + rel·|b|, NaN never equal; the message names the first failure.

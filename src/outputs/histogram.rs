@@ -1,32 +1,90 @@
-//! Histogram outputs: histogram.npy (u64 counts), histogram.json (edges, sample counts, how to
-//! normalise) and density.png, for a run or a merge.
+//! The on-device histogram: histogram.npy (u64 counts), histogram.json (edges, sample counts,
+//! how to normalise, the equilibria marked) and density.png.
 
 use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde_json::json;
 
-use crate::io;
-use crate::plan::{HistogramPlan, ModelKind, Plan};
+use super::{ChunkData, Output, Shard, Store};
+use crate::io::plot::{self, Marker};
+use crate::plan::{HistogramPlan, Plan};
 
-/// A point to mark on the density picture: (coordinates along the axes, stable?).
-pub type Marker = ([f64; 2], bool);
+const COUNTS: &str = "histogram.npy";
+const DOC: &str = "histogram.json";
+const PICTURE: &str = "density.png";
+
+pub struct Histogram {
+    plan: HistogramPlan,
+    counts: Vec<u64>,
+    markers: Vec<Marker>,
+    title: String,
+}
+
+impl Histogram {
+    pub fn new(plan: &Plan, hp: &HistogramPlan) -> Self {
+        Histogram {
+            plan: hp.clone(),
+            counts: vec![0; hp.cells() + 1],
+            markers: markers(plan, hp),
+            title: format!("{} — stationary density estimate", plan.spec.name),
+        }
+    }
+}
+
+impl Output for Histogram {
+    fn chunk(&mut self, c: &ChunkData) -> Result<()> {
+        anyhow::ensure!(
+            c.histogram.len() == self.counts.len(),
+            "internal error: histogram of {} cells, expected {}",
+            c.histogram.len(),
+            self.counts.len()
+        );
+        for (a, b) in self.counts.iter_mut().zip(c.histogram) {
+            *a += b;
+        }
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>, store: &mut Store) -> Result<()> {
+        write(store, &self.plan, &self.counts, &self.markers, &self.title)
+    }
+
+    fn merge(mut self: Box<Self>, shards: &[Shard], store: &mut Store) -> Result<()> {
+        let hp = &self.plan;
+        let shape: Vec<u64> = (0..hp.dims).map(|k| hp.bins[k] as u64).collect();
+        let cells = hp.cells();
+        for s in shards {
+            let c = s.read_shaped::<u64>(COUNTS, &shape)?;
+            let doc = s.read_json(DOC)?;
+            let out = doc["out_of_range"].as_u64().ok_or_else(|| {
+                crate::error::UsageError(format!("DIR: {}: {DOC} has no out_of_range count", s.dir.display()))
+            })?;
+            for (a, b) in self.counts[..cells].iter_mut().zip(&c) {
+                *a += b;
+            }
+            self.counts[cells] += out;
+        }
+        self.finish(store)
+    }
+}
 
 /// The equilibria ±γ ξ^μ of an IDP network with orthogonal memories and constant saliencies
-/// (THEORY.md §3), for a histogram of state coordinates; the last segment's input is used.
+/// (docs/THEORY.md §3), for a histogram of state coordinates; the last segment's input is used.
 /// Stable ones are flagged; empty where the closed form does not apply.
 pub fn markers(plan: &Plan, hp: &HistogramPlan) -> Vec<Marker> {
     let mem = &plan.memories;
     let orthogonal = mem.gram().iter().enumerate().all(|(k, &g)| g == if k % (mem.p + 1) == 0 { 1.0 } else { 0.0 });
-    if !hp.of_state || plan.model != ModelKind::Idp || plan.modern.is_some() || plan.zero_diagonal || !orthogonal {
+    let idp = matches!(plan.model.model, crate::plan::Model::Idp { zero_diagonal: false });
+    if !hp.of_state || !idp || !orthogonal {
         return Vec::new();
     }
-    let Some(seg) = plan.segments.last() else { return Vec::new() };
+    let Some(seg) = plan.input.segments.last() else { return Vec::new() };
     if seg.noise > 0.0 || seg.pulse_steps.is_some() {
         return Vec::new();
     }
     let alpha: Vec<f64> = seg.coef64.clone();
-    let slope = plan.slope as f64;
+    let slope = plan.model.slope as f64;
     let mut out = vec![([0.0, 0.0], alpha.iter().all(|&a| a * slope < 1.0))];
     for (mu, &a) in alpha.iter().enumerate() {
         let Some(g) = crate::theory::gamma(a, slope) else { continue };
@@ -43,8 +101,8 @@ pub fn markers(plan: &Plan, hp: &HistogramPlan) -> Vec<Marker> {
     out
 }
 
-/// Writes histogram.npy, histogram.json and density.png; returns their names.
-pub fn write(dir: &Path, hp: &HistogramPlan, counts: &[u64], markers: &[Marker], title: &str) -> Result<Vec<String>> {
+/// Stores histogram.npy, histogram.json and density.png.
+pub fn write(store: &mut Store, hp: &HistogramPlan, counts: &[u64], markers: &[Marker], title: &str) -> Result<()> {
     let cells = hp.cells();
     anyhow::ensure!(
         counts.len() == cells + 1,
@@ -53,7 +111,7 @@ pub fn write(dir: &Path, hp: &HistogramPlan, counts: &[u64], markers: &[Marker],
         cells + 1
     );
     let shape: Vec<u64> = (0..hp.dims).map(|k| hp.bins[k] as u64).collect();
-    io::write_npy(&dir.join("histogram.npy"), &shape, &counts[..cells])?;
+    store.npy(COUNTS, &shape, counts[..cells].to_vec())?;
     let in_range: u64 = counts[..cells].iter().sum();
     let out_of_range = counts[cells];
     let edges: Vec<Vec<f64>> = (0..hp.dims)
@@ -80,10 +138,16 @@ pub fn write(dir: &Path, hp: &HistogramPlan, counts: &[u64], markers: &[Marker],
         "normalization": "density = counts / (in_range × cell_area) integrates to 1 over the box; multiply it by in_range / samples for the density of all samples",
         "markers": markers.iter().map(|(x, s)| json!({ "at": &x[..hp.dims], "stable": s })).collect::<Vec<_>>(),
     });
-    io::write_json(&dir.join("histogram.json"), &doc)?;
+    store.json(DOC, doc)?;
     let density: Vec<f64> = counts[..cells].iter().map(|&c| c as f64 / (in_range.max(1) as f64 * cell_area)).collect();
-    io::plot::density_png(&dir.join("density.png"), title, hp, &density, markers, &names)?;
-    Ok(vec!["histogram.npy".into(), "histogram.json".into(), "density.png".into()])
+    store.picture(PICTURE, |f| plot::density_png(f, title, hp, &density, markers, &names))
+}
+
+/// All counts (cells, then the out-of-range count) of an in-memory result.
+pub fn counts(store: &Store) -> Option<Vec<u64>> {
+    let mut c: Vec<u64> = store.values("histogram")?;
+    c.push(store.doc(DOC)?["out_of_range"].as_u64()?);
+    Some(c)
 }
 
 /// Axis labels: x_i or m_μ.
@@ -94,14 +158,12 @@ pub fn axis_names(hp: &HistogramPlan) -> Vec<String> {
 /// Reads a run's histogram (plan, counts with the out-of-range slot last, markers) back from
 /// histogram.json and histogram.npy.
 pub fn read(dir: &Path) -> Result<(HistogramPlan, Vec<u64>, Vec<Marker>)> {
-    use anyhow::Context;
     let doc: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.join("histogram.json"))
-            .with_context(|| format!("{} has no histogram.json", dir.display()))?,
+        &std::fs::read_to_string(dir.join(DOC)).with_context(|| format!("{} has no {DOC}", dir.display()))?,
     )?;
     let arr = |k: &str| doc[k].as_array().cloned().unwrap_or_default();
     let dims = arr("axes").len();
-    anyhow::ensure!(dims == 1 || dims == 2, "{}: histogram.json has no axes", dir.display());
+    anyhow::ensure!(dims == 1 || dims == 2, "{}: {DOC} has no axes", dir.display());
     let mut hp = HistogramPlan {
         of_state: doc["of"] == "state",
         dims,
@@ -121,9 +183,9 @@ pub fn read(dir: &Path) -> Result<(HistogramPlan, Vec<u64>, Vec<Marker>)> {
         hp.lo[k] = hp.range[k][0] as f32;
         hp.scale[k] = (hp.bins[k] as f64 / (hp.range[k][1] - hp.range[k][0])) as f32;
     }
-    let bytes = std::fs::read(dir.join("histogram.npy"))?;
+    let bytes = std::fs::read(dir.join(COUNTS))?;
     let mut counts: Vec<u64> = npyz::NpyFile::new(&bytes[..])?.into_vec()?;
-    anyhow::ensure!(counts.len() == hp.cells(), "{}: histogram.npy does not match histogram.json", dir.display());
+    anyhow::ensure!(counts.len() == hp.cells(), "{}: {COUNTS} does not match {DOC}", dir.display());
     counts.push(doc["out_of_range"].as_u64().unwrap_or(0));
     let markers = arr("markers")
         .iter()

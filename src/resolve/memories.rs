@@ -1,85 +1,12 @@
-//! Stored memories ξ^μ ∈ {−1, +1}^N: Sylvester–Hadamard columns, seeded random, explicit, or
-//! read from an NPY file. Stored neuron-major (`xi[i * p + mu]`) as the kernels read them.
+//! The `memories` section: sizes, Hadamard columns, explicit rows and NPY files, checked and
+//! turned into [`Memories`].
 
 use std::path::Path;
 
-use crate::rng::{key_from_seed, philox4x32_10, stream};
-use crate::spec::{MAX_N, MAX_P, MemoriesSpec, SpecError, SpecResult};
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Memories {
-    pub n: usize,
-    pub p: usize,
-    /// ±1 entries, `xi[i * p + mu]`.
-    pub xi: Vec<f32>,
-}
-
-impl Memories {
-    /// ξ^μ_i.
-    #[inline]
-    pub fn get(&self, i: usize, mu: usize) -> f32 {
-        self.xi[i * self.p + mu]
-    }
-
-    /// Memory μ as a vector of length N.
-    pub fn pattern(&self, mu: usize) -> Vec<f32> {
-        (0..self.n).map(|i| self.get(i, mu)).collect()
-    }
-
-    /// G = ΞᵀΞ / N (P × P, row-major, f64): the saliencies of u = Ξw are α = G w.
-    pub fn gram(&self) -> Vec<f64> {
-        let (n, p) = (self.n, self.p);
-        let mut g = vec![0f64; p * p];
-        for i in 0..n {
-            let row = &self.xi[i * p..(i + 1) * p];
-            for a in 0..p {
-                for b in 0..p {
-                    g[a * p + b] += (row[a] * row[b]) as f64;
-                }
-            }
-        }
-        g.iter_mut().for_each(|v| *v /= n as f64);
-        g
-    }
-
-    /// α = Ξᵀ u / N for an arbitrary input vector u (f64).
-    pub fn saliency_of(&self, u: &[f64]) -> Vec<f64> {
-        let mut a = vec![0f64; self.p];
-        for (i, ui) in u.iter().enumerate() {
-            for (mu, am) in a.iter_mut().enumerate() {
-                *am += self.get(i, mu) as f64 * ui;
-            }
-        }
-        a.iter_mut().for_each(|v| *v /= self.n as f64);
-        a
-    }
-
-    /// Rows of P patterns, each of length N (the NPY layout [P, N]).
-    pub fn from_patterns(rows: &[Vec<f32>]) -> Memories {
-        let p = rows.len();
-        let n = rows[0].len();
-        let mut xi = vec![0f32; n * p];
-        for (mu, row) in rows.iter().enumerate() {
-            for (i, &v) in row.iter().enumerate() {
-                xi[i * p + mu] = v;
-            }
-        }
-        Memories { n, p, xi }
-    }
-}
-
-/// Entry (r, c) of the Sylvester–Hadamard matrix of any power-of-two order: (−1)^popcount(r & c).
-pub fn hadamard_entry(r: usize, c: usize) -> f32 {
-    if (r & c).count_ones() % 2 == 0 { 1.0 } else { -1.0 }
-}
-
-/// Random memory μ, neuron i: bit i % 128 of Philox block [i / 128, μ, 0, MEMORIES] keyed by
-/// `seed`. A memory does not depend on N or P beyond its own index.
-pub fn random_entry(seed: u64, i: usize, mu: usize) -> f32 {
-    let r = philox4x32_10([(i / 128) as u32, mu as u32, 0, stream::MEMORIES], key_from_seed(seed));
-    let bit = (r[(i % 128) / 32] >> (i % 32)) & 1;
-    if bit == 1 { 1.0 } else { -1.0 }
-}
+use super::limits::{MAX_N, MAX_P};
+use crate::error::{SpecError, SpecResult};
+use crate::plan::memories::{Memories, hadamard_entry, random_entry};
+use crate::spec::MemoriesSpec;
 
 fn check_sizes(n: usize, p: usize, field: &str) -> SpecResult<()> {
     if n == 0 || n > MAX_N {
@@ -91,6 +18,7 @@ fn check_sizes(n: usize, p: usize, field: &str) -> SpecResult<()> {
     Ok(())
 }
 
+/// The memories of a spec; `base_dir` resolves a file path.
 pub fn build(spec: &MemoriesSpec, base_dir: &Path) -> SpecResult<Memories> {
     match spec {
         MemoriesSpec::Hadamard { n, p, columns } => {

@@ -1,0 +1,52 @@
+//! What a backend is: the interface between the chunk loop and the two ways to integrate a
+//! chunk of trajectories (the GPU engine and the CPU reference).
+
+use anyhow::Result;
+
+use crate::plan::Plan;
+
+/// A contiguous range of global trajectory indices; `first` is a multiple of
+/// [`BLOCK`](crate::plan::BLOCK).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Chunk {
+    pub first: u64,
+    pub count: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(
+        "trajectory {trajectory} diverged: its state is not finite after step {step} (t = {time}); reduce integrator.dt or the input/noise scale"
+    )]
+    Diverged { trajectory: u64, step: u32, time: f64 },
+}
+
+/// Where a backend delivers what it observed for the current chunk.
+pub trait Sink {
+    /// Block partial sums [slot][block][Q][MOMENTS] of every saved quantity for saves
+    /// first..first+slots.
+    fn partials(&mut self, first: usize, slots: usize, partials: &[f32]) -> Result<()>;
+    /// Per-trajectory saves [slot][trajectory][Q] (only asked for with per-trajectory saves).
+    fn overlaps(&mut self, first: usize, slots: usize, overlaps: &[f32]) -> Result<()>;
+    /// Final states [trajectory][N] of the chunk (only asked for with final_state).
+    fn final_state(&mut self, states: &[f32]) -> Result<()>;
+    /// Histogram counts (cells, then out-of-range) to add.
+    fn histogram(&mut self, counts: &[u64]) -> Result<()>;
+    /// The retrieval / first-passage observer's values for the whole chunk, [trajectory][S·P
+    /// + 1] (see [`Plan::obs_per_trajectory`]).
+    fn trajectory_observations(&mut self, obs: &[f32]) -> Result<()>;
+    /// Trajectory-steps completed since the last call.
+    fn progress(&mut self, trajectory_steps: u64);
+}
+
+/// A way to integrate trajectories: the GPU engine or the CPU reference.
+pub trait Backend {
+    /// "gpu" or "cpu".
+    fn kind(&self) -> &'static str;
+    /// Adapter (device) description.
+    fn adapter(&self) -> String;
+    /// Largest chunk this backend can take for the plan (the engine rounds it to BLOCK).
+    fn max_chunk(&self, plan: &Plan) -> u64;
+    /// Integrates `chunk` over the whole schedule, reporting through `sink`.
+    fn run_chunk(&mut self, plan: &Plan, chunk: Chunk, sink: &mut dyn Sink) -> Result<()>;
+}

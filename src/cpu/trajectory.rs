@@ -1,0 +1,324 @@
+//! One trajectory of the CPU reference, held the way a kernel invocation holds it: the state x
+//! in blocks of four neurons, the overlaps m, the modern model's layers and the observer state
+//! (retrieval window sums, first passage). [`Trajectory::init`], [`Trajectory::step`] and
+//! [`Trajectory::observe`] mirror `init_state`, the step loop and `observe_step` in
+//! `shaders/`, with the same names and the same order of operations.
+
+// Index loops on purpose: they mirror the kernels line by line.
+#![allow(clippy::needless_range_loop)]
+
+use crate::model::drift::{Drive, energy, segment_drive, step_coefficients};
+use crate::model::input::segment_target;
+use crate::model::modern;
+use crate::plan::{InitialPlan, NO_STEP, Plan};
+use crate::rng::{self, stream};
+
+/// x(0) for one trajectory (global index), padded to whole neuron blocks.
+pub fn initial_state(plan: &Plan, trajectory: u64) -> Vec<f32> {
+    let nb4 = plan.neuron_blocks() * 4;
+    let mut z = vec![0f32; nb4];
+    let key = rng::key_from_seed(plan.ensemble.seed);
+    let mut x = vec![0f32; nb4];
+    match &plan.ensemble.initial {
+        InitialPlan::Normal { std } => {
+            rng::fill_normals(&mut z, key, 0, trajectory as u32, stream::INITIAL);
+            for i in 0..plan.n() {
+                x[i] = std * z[i];
+            }
+        }
+        InitialPlan::Point { x: x0 } => x[..plan.n()].copy_from_slice(x0),
+        InitialPlan::Memory { index, amplitude, jitter } => {
+            rng::fill_normals(&mut z, key, 0, trajectory as u32, stream::INITIAL);
+            for i in 0..plan.n() {
+                x[i] = amplitude * plan.memories.get(i, *index) + jitter * z[i];
+            }
+        }
+    }
+    x
+}
+
+/// m(x) = Ξᵀ Ψ(x) / N, accumulated block by block like the kernels.
+pub fn overlaps(plan: &Plan, x: &[f32], m: &mut [f32]) {
+    let p = plan.p();
+    let mut acc = vec![0f32; p];
+    for b in 0..plan.neuron_blocks() {
+        let mut psi = [0f32; 4];
+        for (l, v) in psi.iter_mut().enumerate() {
+            let i = 4 * b + l;
+            if i < plan.n() {
+                *v = plan.psi(x[i]);
+            }
+        }
+        accumulate_block(plan, b, &psi, &mut acc);
+    }
+    let inv_n = 1.0 / plan.n() as f32;
+    for mu in 0..p {
+        m[mu] = acc[mu] * inv_n;
+    }
+}
+
+/// acc_μ += ξ_b,μ · ψ_b for one 4-neuron block (padding neurons have ξ = 0).
+#[inline]
+fn accumulate_block(plan: &Plan, b: usize, psi: &[f32; 4], acc: &mut [f32]) {
+    for (mu, a) in acc.iter_mut().enumerate() {
+        let mut dot = 0f32;
+        for l in 0..4 {
+            let i = 4 * b + l;
+            if i < plan.n() {
+                dot += plan.memories.get(i, mu) * psi[l];
+            }
+        }
+        *a += dot;
+    }
+}
+
+/// The input in effect: the segment's and the previous segment's drives, its target, and the
+/// ramp fraction and gate of the step being taken.
+struct Input {
+    seg: usize,
+    prev: Drive,
+    cur: Drive,
+    target: Option<u32>,
+    s: f32,
+    on: bool,
+}
+
+impl Input {
+    fn of_segment(plan: &Plan, seg: usize, trajectory: u64) -> Input {
+        let prev = if seg > 0 { segment_drive(plan, seg - 1, trajectory) } else { Drive::zero(plan.p()) };
+        let (s, on) = plan.input.segments[seg].schedule(0);
+        Input {
+            seg,
+            prev,
+            cur: segment_drive(plan, seg, trajectory),
+            target: segment_target(plan, seg, trajectory),
+            s,
+            on,
+        }
+    }
+}
+
+/// One trajectory in flight.
+pub struct Trajectory<'p> {
+    plan: &'p Plan,
+    index: u64,
+    key: [u32; 2],
+    /// The state, padded to whole neuron blocks.
+    x: Vec<f32>,
+    m: Vec<f32>,
+    layers: modern::Layers,
+    input: Input,
+    /// Steps taken.
+    done: u32,
+    /// The observer state: [segment][P] retrieval window sums, then the first-passage step
+    /// count as f32 bits ([`NO_STEP`] until it happens); see [`Plan::obs_per_trajectory`].
+    obs: Vec<f32>,
+    // Scratch of one step: field coefficients, per-neuron input, overlap accumulators.
+    c: Vec<f32>,
+    v: Vec<f32>,
+    acc: Vec<f32>,
+}
+
+impl<'p> Trajectory<'p> {
+    /// The trajectory with global index `index` at t = 0.
+    pub fn init(plan: &'p Plan, index: u64) -> Self {
+        let p = plan.p();
+        let x = initial_state(plan, index);
+        let mut m = vec![0f32; p];
+        overlaps(plan, &x, &mut m);
+        let mut t = Trajectory {
+            plan,
+            index,
+            key: rng::key_from_seed(plan.ensemble.seed),
+            layers: modern::Layers::initial(&m),
+            x,
+            m,
+            input: Input::of_segment(plan, 0, index),
+            done: 0,
+            obs: vec![0f32; plan.obs_per_trajectory()],
+            c: vec![0f32; p],
+            v: vec![0f32; plan.n()],
+            acc: vec![0f32; p],
+        };
+        if plan.observe.observes_trajectories() {
+            let fp = t.obs.len() - 1;
+            t.obs[fp] = f32::from_bits(NO_STEP);
+            t.first_passage();
+        }
+        t
+    }
+
+    /// Steps taken so far.
+    pub fn done(&self) -> u32 {
+        self.done
+    }
+
+    /// The state x (length N).
+    pub fn state(&self) -> &[f32] {
+        &self.x[..self.plan.n()]
+    }
+
+    /// The observer values (see [`Plan::obs_per_trajectory`]).
+    pub fn observations(&self) -> &[f32] {
+        &self.obs
+    }
+
+    /// One Euler–Maruyama step; Err(step) if the new state is not finite.
+    pub fn step(&mut self) -> Result<(), u32> {
+        let plan = self.plan;
+        let step = self.done;
+        let mut seg = self.input.seg;
+        if step >= plan.input.segments[seg].start_step + plan.input.segments[seg].steps {
+            seg += 1;
+        }
+        if seg != self.input.seg || step == 0 {
+            self.input = Input::of_segment(plan, seg, self.index);
+        }
+        let sp = &plan.input.segments[seg];
+        (self.input.s, self.input.on) = sp.schedule(step - sp.start_step);
+        let (n, p) = (plan.n(), plan.p());
+        let has_vector = plan.has_vector_input();
+        let inp = &self.input;
+        let d = match plan.model.modern() {
+            Some(md) => {
+                let (m, c, l) = (&self.m, &mut self.c, &mut self.layers);
+                modern::step(plan, md, &inp.prev, &inp.cur, inp.s, inp.on, m, l, c, step, self.index);
+                0.0
+            }
+            None => {
+                let v = has_vector.then_some(&mut self.v[..]);
+                step_coefficients(plan, &inp.prev, &inp.cur, inp.s, inp.on, &self.m, &mut self.c, v)
+            }
+        };
+        let (noise_scale, dt_x, zero_diagonal) = (plan.noise_scale(), plan.dt_x(), plan.model.zero_diagonal());
+        self.acc.fill(0.0);
+        for b in 0..plan.neuron_blocks() {
+            let z = rng::normals4([b as u32, step, self.index as u32, stream::DYNAMICS], self.key);
+            let mut psi_new = [0f32; 4];
+            for l in 0..4 {
+                let i = 4 * b + l;
+                if i >= n {
+                    continue;
+                }
+                let xi_row = &plan.memories.xi[i * p..(i + 1) * p];
+                let mut h = 0f32;
+                for mu in 0..p {
+                    h += xi_row[mu] * self.c[mu];
+                }
+                let mut f = h - self.x[i];
+                if zero_diagonal {
+                    f -= d * plan.psi(self.x[i]);
+                }
+                if has_vector {
+                    f += self.v[i];
+                }
+                let xn = self.x[i] + dt_x * f + noise_scale * z[l];
+                self.x[i] = xn;
+                psi_new[l] = plan.psi(xn);
+                if !xn.is_finite() {
+                    return Err(step);
+                }
+            }
+            accumulate_block(plan, b, &psi_new, &mut self.acc);
+        }
+        let inv_n = 1.0 / n as f32;
+        for mu in 0..p {
+            self.m[mu] = self.acc[mu] * inv_n;
+        }
+        self.done = step + 1;
+        Ok(())
+    }
+
+    /// The observers after a step: the retrieval window sums, the first passage and one
+    /// histogram sample (`hist`: cells, then the out-of-range count).
+    pub fn observe(&mut self, hist: Option<&mut [u64]>) {
+        let plan = self.plan;
+        let (p, done) = (plan.p(), self.done);
+        if plan.observe.observes_trajectories() {
+            let seg = self.input.seg;
+            let sp = &plan.input.segments[seg];
+            if let Some(r) = plan.observe.retrieval
+                && done > sp.start_step + sp.steps - r.window_steps
+            {
+                for mu in 0..p {
+                    self.obs[seg * p + mu] += self.m[mu];
+                }
+            }
+            self.first_passage();
+        }
+        if let (Some(hp), Some(h)) = (plan.observe.histogram.as_ref(), hist)
+            && hp.samples_at(done)
+        {
+            let pick = |a: u32| if hp.of_state { self.x[a as usize] } else { self.m[a as usize] };
+            h[hp.bin([pick(hp.axes[0]), pick(hp.axes[1])])] += 1;
+        }
+    }
+
+    /// Records the step count when abs(m_memory) first reaches the threshold (memory None
+    /// follows the segment's target).
+    fn first_passage(&mut self) {
+        let fp_slot = self.obs.len() - 1;
+        if let Some(f) = self.plan.observe.first_passage
+            && self.obs[fp_slot].to_bits() == NO_STEP
+            && let Some(mem) = f.memory.or(self.input.target)
+            && self.m[mem as usize].abs() >= f.threshold
+        {
+            self.obs[fp_slot] = f32::from_bits(self.done);
+        }
+    }
+
+    /// One save's quantities now (see [`crate::plan::SaveLayout`]): the overlaps, the energy
+    /// and the modern model's layers, for the input of the last step.
+    pub fn save(&self, out: &mut [f32]) {
+        let plan = self.plan;
+        let l = plan.saves();
+        let inp = &self.input;
+        let (x, m) = (&self.x, &self.m);
+        out[l.overlaps()].copy_from_slice(m);
+        match plan.model.modern() {
+            None => {
+                if let Some(e) = l.energy_index() {
+                    out[e] = energy(plan, x, m, &inp.prev, &inp.cur, inp.s, inp.on);
+                }
+            }
+            Some(md) => {
+                let qs: Vec<f32> =
+                    (0..l.p).map(|mu| modern::input_saliency(&inp.prev, &inp.cur, inp.s, inp.on, mu)).collect();
+                let (y, a) = modern::observed(md, &qs, m, &self.layers);
+                if let Some(e) = l.energy_index() {
+                    out[e] = modern::energy(plan, md, x, m, &a);
+                }
+                out[l.memory_layer().expect("modern layers")].copy_from_slice(&y);
+                out[l.saliency().expect("modern layers")].copy_from_slice(&a);
+            }
+        }
+    }
+}
+
+/// What one whole trajectory gives: saves [n_saves][Q], the final state and the observer
+/// values; Err(step) at the first step whose state was not finite.
+pub fn integrate(
+    plan: &Plan,
+    index: u64,
+    saves: &mut [f32],
+    x_out: &mut [f32],
+    mut hist: Option<&mut [u64]>,
+    obs: Option<&mut [f32]>,
+) -> Result<(), u32> {
+    let q = plan.saves().q();
+    let mut t = Trajectory::init(plan, index);
+    t.save(&mut saves[..q]);
+    while t.done() < plan.time.total_steps {
+        t.step()?;
+        t.observe(hist.as_deref_mut());
+        if t.done() % plan.observe.save_every == 0 {
+            let k = (t.done() / plan.observe.save_every) as usize;
+            t.save(&mut saves[k * q..(k + 1) * q]);
+        }
+    }
+    x_out.copy_from_slice(t.state());
+    if let Some(o) = obs {
+        o.copy_from_slice(t.observations());
+    }
+    Ok(())
+}

@@ -1,0 +1,106 @@
+//! Ensemble statistics of every saved quantity: times.npy, overlaps_mean/std/abs_mean.npy, the
+//! exact sums (overlaps_sums.npy, what merge adds up), overlaps.png, and with the energy or
+//! the modern model's layers their means and stds (and saliency.png).
+
+use anyhow::Result;
+
+use super::{Output, Shard, Store};
+use crate::io::plot;
+use crate::observe::{OverlapSums, SUMS};
+use crate::plan::{Plan, SaveLayout};
+
+/// The exact ensemble sums (what `idpsim merge` adds up).
+pub const SUMS_FILE: &str = "overlaps_sums.npy";
+
+pub struct EnsembleSums {
+    sums: OverlapSums,
+    layout: SaveLayout,
+    times: Vec<f64>,
+    name: String,
+    model: &'static str,
+    trajectories: u64,
+}
+
+impl EnsembleSums {
+    pub fn new(plan: &Plan) -> Self {
+        let layout = plan.saves();
+        EnsembleSums {
+            sums: OverlapSums::new(plan.n_saves(), layout.q()),
+            layout,
+            times: plan.save_times(),
+            name: plan.spec.name.clone(),
+            model: plan.model.name(),
+            trajectories: plan.ensemble.trajectories,
+        }
+    }
+}
+
+/// The sums as u64 words [T, Q, 3, 2] (low word, high word of each i128).
+fn words(sums: &OverlapSums) -> Vec<u64> {
+    sums.sums.iter().flat_map(|&v| [v as u64, (v >> 64) as u64]).collect()
+}
+
+fn from_words(words: &[u64], out: &mut OverlapSums) {
+    for (k, v) in out.sums.iter_mut().enumerate() {
+        *v = (words[2 * k] as u128 | ((words[2 * k + 1] as u128) << 64)) as i128;
+    }
+}
+
+impl Output for EnsembleSums {
+    fn partials(&mut self, first: usize, slots: usize, count: usize, partials: &[f32]) {
+        self.sums.add_partials(first, slots, count, partials);
+    }
+
+    fn finish(mut self: Box<Self>, store: &mut Store) -> Result<()> {
+        self.sums.count = self.trajectories;
+        let (q, l) = (self.layout.q(), self.layout);
+        let (t, p) = (self.sums.saves, l.p);
+        let sums = &self.sums;
+        store.npy("times.npy", &[t as u64], self.times.clone())?;
+        let (mean_q, std_q, abs_q) = sums.finish();
+        let (mean, std, abs) =
+            (l.columns(&mean_q, l.overlaps()), l.columns(&std_q, l.overlaps()), l.columns(&abs_q, l.overlaps()));
+        let (tu, pu) = (t as u64, p as u64);
+        store.npy("overlaps_mean.npy", &[tu, pu], mean.clone())?;
+        store.npy("overlaps_std.npy", &[tu, pu], std.clone())?;
+        store.npy("overlaps_abs_mean.npy", &[tu, pu], abs.clone())?;
+        store.npy(SUMS_FILE, &[tu, q as u64, SUMS as u64, 2], words(sums))?;
+        // Spread of |m| from the exact sums: sqrt(E m² − (E|m|)²).
+        let abs_std: Vec<f32> = (0..abs.len())
+            .map(|k| {
+                let m2 = std[k] as f64 * std[k] as f64 + mean[k] as f64 * mean[k] as f64;
+                (m2 - abs[k] as f64 * abs[k] as f64).max(0.0).sqrt() as f32
+            })
+            .collect();
+        let title = format!("{} — {} model, {} trajectories", self.name, self.model, sums.count);
+        store.picture("overlaps.png", |f| plot::overlaps_png(f, &title, &self.times, &abs, &abs_std, p))?;
+        if let (Some(y), Some(a)) = (l.memory_layer(), l.saliency()) {
+            store.npy("memory_layer_mean.npy", &[tu, pu], l.columns(&mean_q, y.clone()))?;
+            store.npy("memory_layer_std.npy", &[tu, pu], l.columns(&std_q, y))?;
+            let (a_mean, a_std) = (l.columns(&mean_q, a.clone()), l.columns(&std_q, a));
+            store.npy("saliency_mean.npy", &[tu, pu], a_mean.clone())?;
+            store.npy("saliency_std.npy", &[tu, pu], a_std.clone())?;
+            let title = format!("{} — saliency layer α_μ(t), {} trajectories", self.name, sums.count);
+            store.picture("saliency.png", |f| {
+                plot::series_png(f, &title, "mean α_μ (± std over trajectories)", &self.times, &a_mean, &a_std, p)
+            })?;
+        }
+        if let Some(e) = l.energy_index() {
+            store.npy("energy_mean.npy", &[tu], l.columns(&mean_q, e..e + 1))?;
+            store.npy("energy_std.npy", &[tu], l.columns(&std_q, e..e + 1))?;
+        }
+        store.sums = self.sums;
+        Ok(())
+    }
+
+    fn merge(mut self: Box<Self>, shards: &[Shard], store: &mut Store) -> Result<()> {
+        let want = [self.sums.saves as u64, self.layout.q() as u64, SUMS as u64, 2];
+        for s in shards {
+            let mut part = OverlapSums::new(self.sums.saves, self.layout.q());
+            from_words(&s.read_shaped::<u64>(SUMS_FILE, &want)?, &mut part);
+            part.count = s.count;
+            self.sums.merge(&part);
+        }
+        self.finish(store)
+    }
+}

@@ -1,0 +1,207 @@
+//! The `input` section: segments with their durations, one kind of input each, ramps, pulses,
+//! input noise and random weights, checked and turned into [`SegmentPlan`]s.
+
+use super::checks::{check_all_finite, check_finite, check_nonnegative, check_positive, steps_of};
+use crate::error::{SpecError, SpecResult};
+use crate::plan::memories::Memories;
+use crate::plan::{Coupling, RandomWeightsPlan, SegmentPlan};
+use crate::spec::{InputSpec, MemoryChoice, NormalizeSum, RandomWeightsSpec};
+
+/// Index of the largest abs(v) (the first on ties), None if every entry is 0.
+fn argmax_abs(v: &[f64]) -> Option<u32> {
+    let mut best: Option<(usize, f64)> = None;
+    for (i, x) in v.iter().enumerate() {
+        if x.abs() > best.map_or(0.0, |b| b.1) {
+            best = Some((i, x.abs()));
+        }
+    }
+    best.map(|b| b.0 as u32)
+}
+
+fn check_bounds(field: &str, b: [f64; 2]) -> SpecResult<()> {
+    if !(b[0].is_finite() && b[1].is_finite() && b[0] >= 0.0 && b[0] <= b[1] && b[1] <= 1e6) {
+        return Err(SpecError::new(
+            field,
+            format!("[{}, {}] is not accepted; give [low, high] with 0 ≤ low ≤ high ≤ 1e6", b[0], b[1]),
+        ));
+    }
+    Ok(())
+}
+
+fn random_plan(
+    field: &dyn Fn(&str) -> String,
+    rw: &RandomWeightsSpec,
+    position: usize,
+    n: usize,
+    p: usize,
+    gain: f64,
+) -> SpecResult<RandomWeightsPlan> {
+    check_bounds(&field("random_weights.background"), rw.background)?;
+    check_bounds(&field("random_weights.dominant"), rw.dominant)?;
+    if let Some(pv) = rw.previous {
+        check_bounds(&field("random_weights.previous"), pv)?;
+    }
+    let normalize = match &rw.normalize_sum {
+        None => None,
+        Some(NormalizeSum::SqrtPn) => Some(((p * n) as f64).sqrt()),
+        Some(NormalizeSum::Value(v)) if v.is_finite() && *v > 0.0 && *v <= 1e6 => Some(*v),
+        Some(other) => {
+            return Err(SpecError::new(
+                field("random_weights.normalize_sum"),
+                format!(
+                    "{} is not accepted; give \"sqrt_pn\", a number in (0, 1e6] or null",
+                    serde_json::to_string(&other).unwrap_or_default()
+                ),
+            ));
+        }
+    };
+    if normalize.is_some() && rw.dominant[0] <= 0.0 {
+        return Err(SpecError::new(
+            field("random_weights.dominant"),
+            "its lower bound must be > 0 when normalize_sum is set (the weights' sum must not be 0)",
+        ));
+    }
+    let dominant_memory = match &rw.dominant_memory {
+        None => Some((position % p) as u32),
+        Some(MemoryChoice::Index(i)) if *i < p => Some(*i as u32),
+        Some(MemoryChoice::Random) => None,
+        Some(other) => {
+            return Err(SpecError::new(
+                field("random_weights.dominant_memory"),
+                format!(
+                    "{} is not accepted; give a memory index 0 to {} or \"random\"",
+                    serde_json::to_string(&other).unwrap_or_default(),
+                    p - 1
+                ),
+            ));
+        }
+    };
+    let f = |b: [f64; 2]| [b[0] as f32, b[1] as f32];
+    Ok(RandomWeightsPlan {
+        background: f(rw.background),
+        dominant: f(rw.dominant),
+        previous: rw.previous.map(f),
+        normalize: normalize.map(|v| v as f32),
+        dominant_memory,
+        gain: gain as f32,
+    })
+}
+
+/// The segments of the input section for a model whose input enters by `coupling`.
+pub fn build(spec: &InputSpec, coupling: Coupling, mem: &Memories, dt: f64) -> SpecResult<Vec<SegmentPlan>> {
+    if spec.segments.is_empty() {
+        return Err(SpecError::new("input.segments", "is empty; give at least one segment"));
+    }
+    check_finite("input.gain", spec.gain)?;
+    let gain = spec.gain;
+    let (n, p) = (mem.n, mem.p);
+    let gram = mem.gram();
+    let mut out = Vec::with_capacity(spec.segments.len());
+    let mut start: u64 = 0;
+    for (k, seg) in spec.segments.iter().enumerate() {
+        let f = |name: &str| format!("input.segments[{k}].{name}");
+        check_positive(&f("duration"), seg.duration)?;
+        let steps = steps_of(&f("duration"), seg.duration, dt)?;
+        let given = [seg.weights.is_some(), seg.saliency.is_some(), seg.vector.is_some(), seg.random_weights.is_some()];
+        if given.iter().filter(|&&g| g).count() != 1 {
+            return Err(SpecError::new(
+                format!("input.segments[{k}]"),
+                "give exactly one of \"weights\" (length P), \"saliency\" (IDP, length P), \"vector\" (length N) or \"random_weights\"",
+            ));
+        }
+        let check_len = |name: &str, v: &[f64], want: usize, what: &str| -> SpecResult<()> {
+            if v.len() != want {
+                return Err(SpecError::new(f(name), format!("has {} entries; it must have {what} = {want}", v.len())));
+            }
+            check_all_finite(&f(name), v)
+        };
+        let mut random = None;
+        let target;
+        let (coef, vector): (Vec<f64>, Option<Vec<f32>>) = if let Some(rw) = &seg.random_weights {
+            let rp = random_plan(&f, rw, k, n, p, gain)?;
+            target = rp.dominant_memory;
+            random = Some(rp);
+            (vec![0.0; p], None)
+        } else if let Some(w) = &seg.weights {
+            target = argmax_abs(w);
+            check_len("weights", w, p, "P")?;
+            match coupling {
+                // α = Ξᵀ(Ξw)/N = G w.
+                Coupling::Saliency => {
+                    ((0..p).map(|a| gain * (0..p).map(|b| gram[a * p + b] * w[b]).sum::<f64>()).collect(), None)
+                }
+                Coupling::Bias => (w.iter().map(|v| gain * v).collect(), None),
+            }
+        } else if let Some(s) = &seg.saliency {
+            if coupling != Coupling::Saliency {
+                return Err(SpecError::new(
+                    f("saliency"),
+                    "is for the IDP model only; the classic model takes \"weights\" or \"vector\"",
+                ));
+            }
+            check_len("saliency", s, p, "P")?;
+            target = argmax_abs(s);
+            (s.iter().map(|v| gain * v).collect(), None)
+        } else {
+            let v = seg.vector.as_ref().expect("one of three is present");
+            check_len("vector", v, n, "N")?;
+            let u: Vec<f64> = v.iter().map(|x| gain * x).collect();
+            target = argmax_abs(&mem.saliency_of(&u));
+            match coupling {
+                Coupling::Saliency => (mem.saliency_of(&u), None),
+                Coupling::Bias => (vec![0.0; p], Some(u.iter().map(|&x| x as f32).collect())),
+            }
+        };
+        let ramp_steps = match seg.ramp {
+            None => 0,
+            Some(r) => {
+                check_nonnegative(&f("ramp"), r)?;
+                if r > seg.duration {
+                    return Err(SpecError::new(
+                        f("ramp"),
+                        format!("{r} is longer than the segment ({})", seg.duration),
+                    ));
+                }
+                if r == 0.0 { 0 } else { steps_of(&f("ramp"), r, dt)? }
+            }
+        };
+        let pulse_steps = match seg.pulse {
+            None => None,
+            Some(pl) => {
+                check_positive(&f("pulse"), pl)?;
+                if pl > seg.duration {
+                    return Err(SpecError::new(
+                        f("pulse"),
+                        format!("{pl} is longer than the segment ({})", seg.duration),
+                    ));
+                }
+                Some(steps_of(&f("pulse"), pl, dt)?)
+            }
+        };
+        let noise = seg.noise.unwrap_or(0.0);
+        check_nonnegative(&f("noise"), noise)?;
+        if let Some(i) = coef.iter().position(|c| !c.is_finite() || c.abs() > 1e6) {
+            return Err(SpecError::new(
+                f("weights"),
+                format!(
+                    "gives an input coefficient {} for memory {i}; it must be finite and at most 1e6 in size",
+                    coef[i]
+                ),
+            ));
+        }
+        out.push(SegmentPlan {
+            start_step: start.min(u32::MAX as u64) as u32,
+            steps,
+            ramp_steps,
+            pulse_steps,
+            noise: noise as f32,
+            coef: coef.iter().map(|&c| c as f32).collect(),
+            coef64: coef.clone(),
+            vector,
+            random,
+            target,
+        });
+        start += steps as u64;
+    }
+    Ok(out)
+}

@@ -1,0 +1,13 @@
+//! The largest sizes a plan may have, and why.
+
+/// Largest number of neurons (the state of one trajectory must fit a storage binding).
+pub const MAX_N: usize = 1 << 20;
+
+/// Largest number of memories (the kernels keep P overlaps per invocation in registers).
+pub const MAX_P: usize = 128;
+
+/// Largest number of saved overlap values (saves × P) per trajectory.
+pub const MAX_SAVED_VALUES: u64 = 10_000_000;
+
+/// Largest number of histogram cells.
+pub const MAX_HIST_CELLS: u64 = 1 << 24;

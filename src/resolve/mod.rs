@@ -1,0 +1,144 @@
+//! Validation and resolution: a [`Spec`] checked value by value and turned into a [`Plan`].
+//! One resolver per spec section, each with its own rules and messages; every error names
+//! the dotted path of the field and what is accepted. Nothing downstream re-checks a plan.
+
+pub mod checks;
+pub mod input;
+pub mod limits;
+pub mod memories;
+pub mod model;
+pub mod observe;
+
+use std::path::Path;
+
+use crate::error::{SpecError, SpecResult};
+use crate::plan::{EnsemblePlan, InitialPlan, InputPlan, Memories, NoisePlan, Plan, RunPlan, TimePlan};
+use crate::spec::{InitialSpec, MemoriesSpec, MemoryChoice, RunSpec, Spec};
+use checks::{check_all_finite, check_finite, check_nonnegative, check_positive};
+
+/// Validates every value of `spec` and builds its plan. `base_dir` resolves relative file
+/// paths (the spec file's folder).
+pub fn plan(spec: &Spec, base_dir: &Path) -> SpecResult<Plan> {
+    model::activation(&spec.model)?;
+    let memories = memories::build(&spec.memories, base_dir)?;
+    let (n, p) = (memories.n, memories.p);
+    let dt = spec.integrator.dt;
+    check_positive("integrator.dt", dt)?;
+    if dt > 1.0 {
+        return Err(SpecError::new(
+            "integrator.dt",
+            format!("{dt} is too large for Euler–Maruyama on this model; use dt ≤ 1"),
+        ));
+    }
+    let sigma = spec.noise.sigma;
+    check_nonnegative("noise.sigma", sigma)?;
+    let model = model::resolve(&spec.model, dt)?;
+
+    let segments = input::build(&spec.input, model.coupling(), &memories, dt)?;
+    let total_steps: u64 = segments.iter().map(|s| s.steps as u64).sum();
+    if total_steps > (u32::MAX - 1) as u64 {
+        return Err(SpecError::new(
+            "input.segments",
+            format!("the run has {total_steps} steps; at most {} are supported", u32::MAX - 1),
+        ));
+    }
+    let time = TimePlan { dt: dt as f32, dt_f64: dt, total_steps: total_steps as u32 };
+    let ensemble = ensemble(spec, &memories)?;
+    let observe = observe::resolve(&spec.observe, &model, (n, p), &segments, (dt, time.total_steps))?;
+    let run = run(&spec.run)?;
+
+    let mut record = spec.clone();
+    model::record(&mut record.model, &model);
+    observe::record(&mut record.observe, &observe, dt);
+    for (k, seg) in record.input.segments.iter_mut().enumerate() {
+        if let Some(rw) = seg.random_weights.as_mut()
+            && rw.dominant_memory.is_none()
+        {
+            rw.dominant_memory = Some(MemoryChoice::Index(k % p));
+        }
+    }
+    if let MemoriesSpec::Hadamard { columns, p, .. } = &mut record.memories
+        && columns.is_none()
+    {
+        *columns = Some((0..*p).collect());
+    }
+    let gram = memories.gram().iter().map(|&g| g as f32).collect();
+    Ok(Plan {
+        spec: record,
+        model,
+        memories,
+        input: InputPlan { segments, gram },
+        noise: NoisePlan { sigma: sigma as f32 },
+        time,
+        ensemble,
+        observe,
+        run,
+    })
+}
+
+/// The `ensemble` section.
+fn ensemble(spec: &Spec, mem: &Memories) -> SpecResult<EnsemblePlan> {
+    let e = &spec.ensemble;
+    if e.trajectories == 0 || e.trajectories > u32::MAX as u64 {
+        return Err(SpecError::new(
+            "ensemble.trajectories",
+            format!("{} is out of range; accepted: 1 to {}", e.trajectories, u32::MAX),
+        ));
+    }
+    Ok(EnsemblePlan {
+        trajectories: e.trajectories,
+        first: 0,
+        total: e.trajectories,
+        shard: None,
+        seed: e.seed,
+        initial: initial(&e.initial, mem)?,
+    })
+}
+
+/// The `run` section.
+fn run(r: &RunSpec) -> SpecResult<RunPlan> {
+    if r.steps_per_dispatch == Some(0) {
+        return Err(SpecError::new("run.steps_per_dispatch", "must be at least 1"));
+    }
+    if r.chunk_trajectories == Some(0) {
+        return Err(SpecError::new("run.chunk_trajectories", "must be at least 1"));
+    }
+    Ok(RunPlan {
+        backend: r.backend,
+        adapter: r.adapter.clone(),
+        layout: r.layout,
+        steps_per_dispatch: r.steps_per_dispatch,
+        chunk_trajectories: r.chunk_trajectories,
+    })
+}
+
+fn initial(spec: &InitialSpec, mem: &Memories) -> SpecResult<InitialPlan> {
+    Ok(match spec {
+        InitialSpec::Normal { std } => {
+            check_nonnegative("ensemble.initial.std", *std)?;
+            InitialPlan::Normal { std: *std as f32 }
+        }
+        InitialSpec::Zero => InitialPlan::Point { x: vec![0.0; mem.n] },
+        InitialSpec::Point { x } => {
+            if x.len() != mem.n {
+                return Err(SpecError::new(
+                    "ensemble.initial.x",
+                    format!("has {} entries; it must have N = {}", x.len(), mem.n),
+                ));
+            }
+            check_all_finite("ensemble.initial.x", x)?;
+            InitialPlan::Point { x: x.iter().map(|&v| v as f32).collect() }
+        }
+        InitialSpec::Memory { index, amplitude, jitter } => {
+            if *index >= mem.p {
+                return Err(SpecError::new(
+                    "ensemble.initial.index",
+                    format!("memory {index} does not exist; accepted: 0 to {}", mem.p - 1),
+                ));
+            }
+            check_finite("ensemble.initial.amplitude", *amplitude)?;
+            check_nonnegative("ensemble.initial.jitter", *jitter)?;
+            InitialPlan::Memory { index: *index, amplitude: *amplitude as f32, jitter: *jitter as f32 }
+        }
+    })
+}
