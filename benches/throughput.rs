@@ -1,4 +1,4 @@
-//! `cargo bench`: the standard throughput cases of `idpsim bench` (DESIGN §7) on the default
+//! `cargo bench`: the standard throughput cases of `idpsim bench` (docs/ARCHITECTURE.md, "Benchmarks") on the default
 //! adapter. `IDPSIM_BENCH_QUICK=1` divides the ensembles by 16 for a smoke run.
 
 use idpsim::bench::{BenchArgs, run};

@@ -1,4 +1,4 @@
-//! `idpsim bench`: throughput of the standard cases of DESIGN §7 in neuron-steps per second
+//! `idpsim bench`: throughput of the standard cases (docs/ARCHITECTURE.md, "Benchmarks") in neuron-steps per second
 //! (trajectories × N × steps / wall seconds, kernel build excluded, observation included).
 
 use std::time::Instant;

@@ -1,4 +1,4 @@
-//! The stationary Fokker–Planck equation for N = 1 or 2 on a grid (THEORY.md §4):
+//! The stationary Fokker–Planck equation for N = 1 or 2 on a grid (docs/THEORY.md §4):
 //! 0 = −∇·(f p) + (σ²/2) Δp on a box with zero-flux walls, discretised by finite volumes with
 //! Scharfetter–Gummel fluxes (exact for a drift constant across a face, upwind for strong
 //! drift). The stationary density is the null vector of the discrete generator; one cell's

@@ -1,7 +1,7 @@
 //! Philox4x32-10 counter-based random numbers (Salmon et al., SC11), bit-identical to
 //! `shaders/rng.wgsl`, and Box–Muller normals computed with the same f32 formula as the kernels.
 //!
-//! Counter layout (see DESIGN §6): `[neuron block, step (or segment), trajectory, stream]`, key =
+//! Counter layout (docs/THEORY.md §9): `[neuron block, step (or segment), trajectory, stream]`, key =
 //! the run seed. A trajectory's random numbers therefore never depend on the backend, the
 //! chunking, the workgroup size or sharding.
 

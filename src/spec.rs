@@ -204,7 +204,7 @@ pub struct SegmentSpec {
     pub random_weights: Option<RandomWeightsSpec>,
 }
 
-/// Per-trajectory random input weights (THEORY.md §6): every memory's weight is drawn from
+/// Per-trajectory random input weights (docs/THEORY.md §6): every memory's weight is drawn from
 /// `background`, the dominant memory's from `dominant`, the previous segment's dominant
 /// memory's from `previous`; then the weights are scaled so they sum to `normalize_sum`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

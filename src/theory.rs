@@ -1,4 +1,4 @@
-//! Closed-form facts about the model (THEORY.md §3) used by the pictures and checks:
+//! Closed-form facts about the model (docs/THEORY.md §3) used by the pictures and checks:
 //! the amplitude γ of a memory's equilibrium and its critical saliency.
 
 /// The positive root γ of γ = α tanh(δ γ), if it exists (α δ > 1). Bisection to 1e-13
@@ -146,7 +146,7 @@ impl Field {
         ev
     }
 
-    /// E(x) = −½ Ψᵀ W_eff Ψ + Σ [x_i Ψ_i − (1/δ) log cosh(δ x_i)] − uᵀΨ (THEORY.md §2).
+    /// E(x) = −½ Ψᵀ W_eff Ψ + Σ [x_i Ψ_i − (1/δ) log cosh(δ x_i)] − uᵀΨ (docs/THEORY.md §2).
     pub fn energy(&self, x: &DVector<f64>) -> f64 {
         let psi = self.psi(x);
         let quad = psi.dot(&(&self.w * &psi));
@@ -281,7 +281,7 @@ pub fn find_equilibria(field: &Field, plan: &Plan) -> Vec<EquilibriumReport> {
     out
 }
 
-/// The analysis of every segment's input (closed forms where THEORY.md gives them).
+/// The analysis of every segment's input (closed forms where docs/THEORY.md gives them).
 pub fn analyze(plan: &Plan) -> Vec<SegmentReport> {
     analyze_with(plan, false)
 }

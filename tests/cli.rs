@@ -1,18 +1,12 @@
 //! The command line: exit codes, one-line errors naming the field, outputs on disk, and no
 //! damage to anything on disk when the input is bad.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
 
+use common::{idpsim, stderr};
 use serde_json::{Value, json};
-
-fn idpsim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_idpsim")).args(args).output().expect("run idpsim")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).lines().filter(|l| !l.contains("XDG_RUNTIME_DIR")).collect::<Vec<_>>().join("\n")
-}
 
 fn base() -> Value {
     let o = idpsim(&["preset", "quickstart"]);

@@ -3,19 +3,10 @@
 
 mod common;
 
-use common::{gpu, plan, run};
+use common::{backends, gpu, plan, run};
 use idpsim::cpu::CpuBackend;
-use idpsim::engine::Backend;
 use idpsim::plan::LayoutChoice;
 use serde_json::json;
-
-fn backends() -> Vec<Box<dyn Backend>> {
-    let mut b: Vec<Box<dyn Backend>> = vec![Box::new(CpuBackend::new())];
-    if let Some(g) = gpu() {
-        b.push(Box::new(g));
-    }
-    b
-}
 
 /// Without noise and with every saliency 0 the state decays as x(1 − dt)^n from a known point;
 /// bins are chosen so every sample is far from a bin edge: the counts are known exactly.

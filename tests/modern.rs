@@ -3,9 +3,8 @@
 
 mod common;
 
-use common::{assert_close, gpu, plan, run};
+use common::{assert_close, backends, gpu, plan, run};
 use idpsim::cpu::CpuBackend;
-use idpsim::engine::Backend;
 use idpsim::model::modern;
 use idpsim::plan::Plan;
 use serde_json::{Value, json};
@@ -28,14 +27,6 @@ fn switching() -> Value {
         { "duration": 0.3, "weights": [1.2, 2.5, 0.9, 1.1] },
         { "duration": 0.2, "ramp": 0.05, "noise": 0.2, "random_weights": { "dominant_memory": "random", "normalize_sum": 6.0 } }
     ])
-}
-
-fn backends() -> Vec<Box<dyn Backend>> {
-    let mut out: Vec<Box<dyn Backend>> = vec![Box::new(CpuBackend::new())];
-    if let Some(g) = gpu() {
-        out.push(Box::new(g));
-    }
-    out
 }
 
 /// Ψ_α = Ψ_y = identity and τ_α = τ_y = 0 is the IDP model: same seed, same bits.

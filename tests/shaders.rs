@@ -1,39 +1,18 @@
 //! Layer 1 (no GPU needed): every shader parses and validates with naga for every
 //! specialisation the engine can produce; the WGSL structs match their Rust mirrors.
 
+mod common;
+
 use idpsim::gpu::kernels::{self, KernelConsts, XiFormat};
 use idpsim::gpu::layout::{Params, Segment};
 use idpsim::gpu::rng_check::{self, CheckParams};
 use wgpu::naga;
 
+/// Kernel constants of an IDP plan with N neurons and P memories, as the engine makes them
+/// (thread layout, bit-packed memories in a uniform buffer, three segments, saves every 10
+/// steps); each test changes what it varies.
 fn consts(n: u32, p: u32) -> KernelConsts {
-    KernelConsts {
-        n,
-        p,
-        idp: true,
-        zero_diag: false,
-        has_vector: false,
-        layout_group: false,
-        slope: 1.0,
-        dt: 0.01,
-        save_every: 10,
-        init_kind: 0,
-        init_std: 1.0,
-        init_amplitude: 0.0,
-        init_jitter: 0.0,
-        init_index: 0,
-        xi_format: XiFormat::BitsUniform,
-        int64: false,
-        hist: None,
-        energy: false,
-        segments: 3,
-        random_weights: false,
-        retr_window: None,
-        first_passage: None,
-        modern: None,
-        dt_x: 0.01,
-        act_identity: false,
-    }
+    common::kernel_consts(n as usize, p as usize)
 }
 
 /// The modern model's layers: dynamic or instantaneous, each Ψ_y.
@@ -191,12 +170,12 @@ fn wgsl_structs_match_rust() {
 #[test]
 fn header_literals_round_trip_exactly() {
     // Every f32 constant is written so WGSL reads back the identical value.
-    let k = KernelConsts { dt: 0.1, slope: 10.0, ..consts(7, 2) };
+    let k = KernelConsts { dt_x: 0.1, slope: 10.0, ..consts(7, 2) };
     let module = kernels::validate(&kernels::assemble(&k)).unwrap();
     let mut found = 0;
     for (_, c) in module.constants.iter() {
         let want = match c.name.as_deref() {
-            Some("DT") => k.dt,
+            Some("DT_X") => k.dt_x,
             Some("SLOPE") => k.slope,
             Some("INV_N") => 1.0 / 7.0f32,
             _ => continue,

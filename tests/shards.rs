@@ -1,12 +1,11 @@
 //! Shards and merge: a run split into shards and merged is byte-identical to the whole run;
 //! merge refuses shards of different runs, overlapping shards and missing ones.
 
-use std::path::Path;
-use std::process::Command;
+mod common;
 
-fn idpsim(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_idpsim")).args(args).env_remove("SLURM_ARRAY_TASK_ID").output().unwrap()
-}
+use std::path::Path;
+
+use common::{idpsim, idpsim_cmd};
 
 const SPEC: &str = r#"{
   "name": "shards",
@@ -89,7 +88,8 @@ fn check_backend(backend: &str) {
         let mut args = vec!["merge".to_string()];
         args.extend(dirs.iter().map(|d| d.to_str().unwrap().to_string()));
         args.extend(["--out".to_string(), out.to_str().unwrap().to_string()]);
-        let o = Command::new(env!("CARGO_BIN_EXE_idpsim")).args(&args).output().unwrap();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = idpsim(&args);
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "{err}");
         assert!(err.contains(want), "expected '{want}' in: {err}");
@@ -136,8 +136,7 @@ fn bad_shards_are_refused() {
     }
     // Slurm array variables select the shard when --shard is absent.
     let out = tmp.path().join("slurm");
-    let o = Command::new(env!("CARGO_BIN_EXE_idpsim"))
-        .args(["run", spec.to_str().unwrap(), "--out", out.to_str().unwrap(), "--backend", "cpu", "--quiet"])
+    let o = idpsim_cmd(&["run", spec.to_str().unwrap(), "--out", out.to_str().unwrap(), "--backend", "cpu", "--quiet"])
         .env("SLURM_ARRAY_TASK_ID", "2")
         .env("SLURM_ARRAY_TASK_MIN", "1")
         .env("SLURM_ARRAY_TASK_COUNT", "3")

@@ -1,15 +1,12 @@
 //! Sweeps: the cartesian product, the CSV, the report, and a failing point that does not take
 //! the others down.
 
-use std::process::Command;
+mod common;
 
+use common::idpsim;
 use idpsim::spec::ModelKind;
 use idpsim::sweep;
 use serde_json::{Value, json};
-
-fn idpsim(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_idpsim")).args(args).output().expect("run idpsim")
-}
 
 fn base() -> Value {
     json!({

@@ -125,7 +125,7 @@ fn numerical_path_reproduces_the_closed_forms() {
     }
 }
 
-/// THEORY.md §3's two-memory picture: (a) only the origin; (b) the origin (a saddle) and
+/// docs/THEORY.md §3's two-memory picture: (a) only the origin; (b) the origin (a saddle) and
 /// ±γ₂ξ²; (c) memory 1 a saddle, memory 2 stable, the origin a maximum; (d) four stable minima
 /// with a saddle between each neighbouring pair.
 #[test]
@@ -228,7 +228,7 @@ fn recorded_paths_are_the_reference_trajectories() {
 }
 
 /// The energy observer on both backends: at an equilibrium it equals the closed form, and
-/// along noiseless trajectories it never increases (THEORY.md §2: dE/dt ≤ 0).
+/// along noiseless trajectories it never increases (docs/THEORY.md §2: dE/dt ≤ 0).
 #[test]
 fn energy_observer_agrees_with_theory() {
     let mut backends: Vec<Box<dyn idpsim::engine::Backend>> = vec![Box::new(idpsim::cpu::CpuBackend::new())];

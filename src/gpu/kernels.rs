@@ -7,10 +7,17 @@
 use crate::plan::model::ACT_CLAMP;
 use crate::plan::{Coupling, InitialPlan, Plan};
 
-/// Every file in `shaders/`, in the order they are concatenated after the header.
+/// Every file in `shaders/`, in the order they are concatenated after the header. Each is named
+/// like its CPU twin: `input` ↔ `model::input`, `drift` ↔ `model::drift`, `modern` ↔
+/// `model::modern`, `observe` and `step` ↔ `cpu::Trajectory`, `init` ↔ `cpu::initial_state`,
+/// `reduce` ↔ `observe::block_partials`, `rng` ↔ `rng`.
 pub const SHADERS: &[(&str, &str)] = &[
     ("params.wgsl", include_str!("../../shaders/params.wgsl")),
     ("rng.wgsl", include_str!("../../shaders/rng.wgsl")),
+    ("input.wgsl", include_str!("../../shaders/input.wgsl")),
+    ("drift.wgsl", include_str!("../../shaders/drift.wgsl")),
+    ("modern.wgsl", include_str!("../../shaders/modern.wgsl")),
+    ("observe.wgsl", include_str!("../../shaders/observe.wgsl")),
     ("step.wgsl", include_str!("../../shaders/step.wgsl")),
     ("init.wgsl", include_str!("../../shaders/init.wgsl")),
     ("reduce.wgsl", include_str!("../../shaders/reduce.wgsl")),
@@ -65,7 +72,6 @@ pub struct KernelConsts {
     pub has_vector: bool,
     pub layout_group: bool,
     pub slope: f32,
-    pub dt: f32,
     pub save_every: u32,
     pub init_kind: u32,
     pub init_std: f32,
@@ -111,7 +117,6 @@ impl KernelConsts {
             has_vector: plan.has_vector_input(),
             layout_group,
             slope: plan.model.slope,
-            dt: plan.time.dt,
             save_every: plan.observe.save_every,
             init_kind,
             init_std,
@@ -200,7 +205,7 @@ pub fn header(k: &KernelConsts) -> String {
          const INV_N: f32 = {inv_n};\n\
          const IDP: bool = {idp};\nconst ZERO_DIAG: bool = {zd};\nconst HAS_VECTOR: bool = {hv};\n\
          const LAYOUT_GROUP: bool = {lg};\nconst X_IN_REGS: bool = {xr};\nconst NB_UNROLL: bool = {unroll};\nconst NBR: u32 = {nbr}u;\n\
-         const SLOPE: f32 = {slope};\nconst ACT_CLAMP: f32 = {clamp};\nconst DT: f32 = {dt};\n\
+         const SLOPE: f32 = {slope};\nconst ACT_CLAMP: f32 = {clamp};\n\
          const SAVE_EVERY: u32 = {se}u;\n\
          const WG: u32 = {wg}u;\nconst WG_GROUP: u32 = {wgg}u;\n\
          const INIT_KIND: u32 = {ik}u;\nconst INIT_STD: f32 = {istd};\nconst INIT_AMPLITUDE: f32 = {iamp};\n\
@@ -233,7 +238,6 @@ pub fn header(k: &KernelConsts) -> String {
         nbr = if x_in_regs(k) { k.n.div_ceil(4) } else { 1 },
         slope = lit(k.slope),
         clamp = lit(ACT_CLAMP),
-        dt = lit(k.dt),
         se = k.save_every.max(1),
         wg = WG_THREAD,
         wgg = wg_group(k.p as usize),

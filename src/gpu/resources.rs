@@ -1,101 +1,20 @@
-//! What the GPU engine builds once and reuses: the kernels compiled for a plan's constants
-//! ([`Pipelines`]), the plan's read-only tables ([`Tables`]) and the working buffers sized for
-//! the largest chunk ([`Resources`]). Nothing here is created per step or per dispatch.
+//! What the GPU engine builds once and reuses besides the kernels: the plan's read-only tables
+//! ([`Tables`]) and the working buffers sized for the largest chunk ([`Resources`]). Nothing
+//! here is created per step or per dispatch.
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use wgpu::util::DeviceExt;
 
 use super::context::GpuContext;
-use super::kernels::{self, KernelConsts, XiFormat};
+use super::kernels::{self, XiFormat};
 use super::layout::{NO_PULSE, NO_TARGET, Params, RANDOM_TARGET, Segment};
+use super::pipelines::{Kernels, PARAM_SLOTS};
+use super::readback::ReadbackLayout;
 use crate::observe::MOMENTS;
 use crate::plan::{BLOCK, InitialPlan, Plan};
 
 /// Device bytes allowed for the per-submit buffer of saved overlaps.
 pub const SAVES_BUDGET: u64 = 64 << 20;
-/// Uniform-buffer slots, i.e. dispatches per submit (init + steps + reduce).
-pub const PARAM_SLOTS: u64 = 66;
-
-pub struct Pipelines {
-    pub consts: KernelConsts,
-    pub bgl: wgpu::BindGroupLayout,
-    pub init: wgpu::ComputePipeline,
-    pub step: wgpu::ComputePipeline,
-    pub reduce: wgpu::ComputePipeline,
-}
-
-impl Pipelines {
-    pub fn new(ctx: &GpuContext, consts: KernelConsts) -> Result<Pipelines> {
-        let group = consts.layout_group;
-        let dev = &ctx.device;
-        let source = kernels::assemble(&consts);
-        let scope = dev.push_error_scope(wgpu::ErrorFilter::Validation);
-        let module = dev.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("idpsim.kernels"),
-            source: wgpu::ShaderSource::Wgsl(source.into()),
-        });
-        let entries: Vec<wgpu::BindGroupLayoutEntry> = (0..12u32)
-            .map(|binding| wgpu::BindGroupLayoutEntry {
-                binding,
-                visibility: wgpu::ShaderStages::COMPUTE,
-                ty: match binding {
-                    0 => wgpu::BindingType::Buffer {
-                        ty: wgpu::BufferBindingType::Uniform,
-                        has_dynamic_offset: true,
-                        min_binding_size: wgpu::BufferSize::new(std::mem::size_of::<Params>() as u64),
-                    },
-                    1 if consts.xi_format != XiFormat::BitsStorage => wgpu::BindingType::Buffer {
-                        ty: wgpu::BufferBindingType::Uniform,
-                        has_dynamic_offset: false,
-                        min_binding_size: None,
-                    },
-                    1..=5 => wgpu::BindingType::Buffer {
-                        ty: wgpu::BufferBindingType::Storage { read_only: true },
-                        has_dynamic_offset: false,
-                        min_binding_size: None,
-                    },
-                    _ => wgpu::BindingType::Buffer {
-                        ty: wgpu::BufferBindingType::Storage { read_only: false },
-                        has_dynamic_offset: false,
-                        min_binding_size: None,
-                    },
-                },
-                count: None,
-            })
-            .collect();
-        let bgl = dev.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("idpsim.bindings"),
-            entries: &entries,
-        });
-        let pl = dev.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some("idpsim.layout"),
-            bind_group_layouts: &[Some(&bgl)],
-            immediate_size: 0,
-        });
-        let pipeline = |entry: &str| {
-            dev.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(entry),
-                layout: Some(&pl),
-                module: &module,
-                entry_point: Some(entry),
-                compilation_options: wgpu::PipelineCompilationOptions {
-                    constants: &[],
-                    zero_initialize_workgroup_memory: false,
-                },
-                cache: None,
-            })
-        };
-        let init = pipeline(kernels::ENTRY_INIT);
-        let step = pipeline(if group { kernels::ENTRY_STEP_GROUP } else { kernels::ENTRY_STEP_THREAD });
-        let reduce = pipeline(kernels::ENTRY_REDUCE);
-        if let Some(e) = pollster::block_on(scope.pop()) {
-            bail!("GPU kernels failed to build: {e}");
-        }
-
-        ctx.check_errors()?;
-        Ok(Pipelines { consts, bgl, init, step, reduce })
-    }
-}
 
 /// The plan's read-only tables, as uploaded.
 #[derive(Debug, Clone, PartialEq)]
@@ -197,7 +116,7 @@ pub struct Resources {
 }
 
 impl Resources {
-    pub fn new(ctx: &GpuContext, pipes: &Pipelines, tables: Tables, plan: &Plan, max_count: u64) -> Result<Resources> {
+    pub fn new(ctx: &GpuContext, pipes: &Kernels, tables: Tables, plan: &Plan, max_count: u64) -> Result<Resources> {
         let dev = &ctx.device;
         let bgl = &pipes.bgl;
         let ro = |label: &str, data: &[u8]| {
@@ -250,8 +169,7 @@ impl Resources {
         let status = buffer("idpsim.status", 16, storage);
         let hist_bytes = hist_bytes(plan);
         let hist = buffer("idpsim.histogram", hist_bytes, storage);
-        let readback_bytes =
-            partial_bytes + if plan.observe.per_trajectory_saves() { slot_capacity * row } else { 0 } + 16 + hist_bytes;
+        let readback_bytes = ReadbackLayout::new(plan, slot_capacity, max_count).total();
         let readback =
             buffer("idpsim.readback", readback_bytes, wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST);
         let obs_bytes = max_count * plan.obs_per_trajectory() as u64 * 4;

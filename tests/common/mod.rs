@@ -80,6 +80,18 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).lines().filter(|l| !l.contains("XDG_RUNTIME_DIR")).collect::<Vec<_>>().join("\n")
 }
 
+/// The kernel constants the engine makes for an IDP plan with N neurons and P memories: the
+/// thread layout, memories bit-packed in a uniform buffer, three segments, saves every 10 steps.
+pub fn kernel_consts(n: usize, p: usize) -> idpsim::gpu::kernels::KernelConsts {
+    let seg = serde_json::json!({ "duration": 0.1, "weights": vec![1.0; p] });
+    let mut json = idp_spec(n, p, 64, 30, 0.5);
+    json["input"]["segments"] = serde_json::json!([seg, seg, seg]);
+    json["observe"] = serde_json::json!({ "overlaps": { "every": 0.1 } });
+    let mut k = idpsim::gpu::kernels::KernelConsts::from_plan(&plan(json), false);
+    k.xi_format = idpsim::gpu::kernels::XiFormat::BitsUniform;
+    k
+}
+
 /// Element-wise |a − b| ≤ abs + rel·|b|, NaN never equal; the message names the first failure.
 pub fn assert_close(what: &str, a: &[f32], b: &[f32], abs: f32, rel: f32) {
     assert_eq!(a.len(), b.len(), "{what}: lengths differ");

@@ -1,0 +1,103 @@
+// The drift and the energy, twin of `model::drift`: one neuron block's update with the
+// low-rank field (docs/THEORY.md §2), the step's coefficients, and the energy terms.
+
+// One neuron block's update; returns the new state. `psi_x` is Ψ(x) (used only with a zeroed
+// diagonal), `xs` holds ξ of every memory on the block, `v` the vector input term.
+fn update_block(x: vec4<f32>, psi_x: vec4<f32>, b: u32, xs: ptr<function, array<vec4<f32>, P>>,
+                c: ptr<function, array<f32, P>>, d: f32, v: vec4<f32>, step: u32, traj: u32) -> vec4<f32> {
+    var h = vec4<f32>(0.0);
+    for (var mu = 0u; mu < P; mu++) {
+        h = h + (*xs)[mu] * (*c)[mu];
+    }
+    var f = h - x;
+    if (ZERO_DIAG) {
+        f = f - d * psi_x;
+    }
+    if (HAS_VECTOR) {
+        f = f + v;
+    }
+    if (params.noise_scale == 0.0) {
+        return mask_padding(x + DT_X * f, b);
+    }
+    let z = normals4(vec4<u32>(b, step, traj, STREAM_DYNAMICS), philox_key());
+    return mask_padding(x + DT_X * f + params.noise_scale * z, b);
+}
+
+// ξ of every memory on block b.
+fn block_xi(b: u32, xs: ptr<function, array<vec4<f32>, P>>) {
+    for (var mu = 0u; mu < P; mu++) {
+        (*xs)[mu] = xi_block(b, mu);
+    }
+}
+
+// c_mu and d for one step from the current overlaps (see `model::drift::step_coefficients`).
+fn coefficients(prev: ptr<function, array<f32, P>>, cur: ptr<function, array<f32, P>>, sched: vec2<f32>,
+                m: ptr<function, array<f32, P>>, c: ptr<function, array<f32, P>>) -> f32 {
+    var sum_a = 0.0;
+    for (var mu = 0u; mu < P; mu++) {
+        let q = select(0.0, ramp((*prev)[mu], (*cur)[mu], sched.x), sched.y > 0.0);
+        if (IDP) {
+            (*c)[mu] = q * (*m)[mu];
+            sum_a = sum_a + q;
+        } else {
+            (*c)[mu] = (*m)[mu] + q;
+        }
+    }
+    if (!ZERO_DIAG) {
+        return 0.0;
+    }
+    if (IDP) {
+        return sum_a * INV_N;
+    }
+    return f32(P) * INV_N;
+}
+
+fn vector_term(seg: u32, traj: u32, b: u32, sched: vec2<f32>) -> vec4<f32> {
+    if (!HAS_VECTOR || sched.y == 0.0) {
+        return vec4<f32>(0.0);
+    }
+    let cur = segment_vec(seg, traj, b);
+    if (sched.x >= 1.0) {
+        return cur;
+    }
+    var prev = vec4<f32>(0.0);
+    if (seg > 0u) {
+        prev = segment_vec(seg - 1u, traj, b);
+    }
+    return ramp4(prev, cur, sched.x);
+}
+
+// log cosh z = |z| + ln(1 + e^{−2|z|}) − ln 2 (`model::drift::log_cosh_f32`).
+fn log_cosh(z: f32) -> f32 {
+    let a = abs(z);
+    return a + log(1.0 + exp(-2.0 * a)) - LN_2;
+}
+
+// One block's energy sums: (Σ x Ψ − log cosh(δx)/δ, Σ Ψ², Σ v Ψ), each in lane order.
+fn energy_terms(x: vec4<f32>, psi: vec4<f32>, v: vec4<f32>, b: u32) -> vec3<f32> {
+    let lc = vec4<f32>(log_cosh(SLOPE * x.x), log_cosh(SLOPE * x.y), log_cosh(SLOPE * x.z), log_cosh(SLOPE * x.w));
+    let l = mask_padding(x * psi - lc / SLOPE, b);
+    let p2 = psi * psi;
+    let vp = v * psi;
+    return vec3<f32>(((l.x + l.y) + l.z) + l.w, ((p2.x + p2.y) + p2.z) + p2.w, ((vp.x + vp.y) + vp.z) + vp.w);
+}
+
+// E = −½(N Σ a m² − d Σ Ψ²) + Σ [x Ψ − log cosh(δx)/δ] − (N Σ b m + v·Ψ) from the summed
+// terms and the input in effect (`model::drift::energy`).
+fn energy_value(terms: vec3<f32>, prev: ptr<function, array<f32, P>>, cur: ptr<function, array<f32, P>>,
+                sched: vec2<f32>, m: ptr<function, array<f32, P>>) -> f32 {
+    var c: array<f32, P>;
+    let d = coefficients(prev, cur, sched, m, &c);
+    var quad = 0.0;
+    var lin = 0.0;
+    for (var mu = 0u; mu < P; mu++) {
+        if (IDP) {
+            quad = quad + c[mu] * (*m)[mu];
+        } else {
+            quad = quad + (*m)[mu] * (*m)[mu];
+            lin = lin + (c[mu] - (*m)[mu]) * (*m)[mu];
+        }
+    }
+    let nf = f32(N);
+    return -0.5 * (nf * quad - d * terms.y) + terms.x - (nf * lin + terms.z);
+}

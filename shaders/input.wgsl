@@ -1,0 +1,119 @@
+// The input schedule on the device, twin of `model::input` and of the drive in
+// `model::drift::segment_drive`: segment targets, random weights, input coefficients, input noise,
+// the classic vector input, and the ramp / pulse schedule.
+
+// The target (dominant memory) of segment `seg` for trajectory `traj`: the table's, or drawn from
+// word 0 of Philox [0, seg, traj, RANDOM_WEIGHTS] (`model::input::segment_target`).
+fn segment_target(seg: u32, traj: u32) -> u32 {
+    let tg = segs[seg].dominant;
+    if (tg != RANDOM_TARGET) {
+        return tg;
+    }
+    let r = philox4x32_10(vec4<u32>(0u, seg, traj, STREAM_RANDOM_WEIGHTS), philox_key());
+    return min(u32(uniform_closed_open(r.x) * f32(P)), P - 1u);
+}
+
+// The random weights of segment `seg` for trajectory `traj` (`model::input::random_weights`):
+// word j ≥ 1 of Philox [j / 4, seg, traj, RANDOM_WEIGHTS] draws memory j − 1's weight.
+fn random_weights(seg: u32, traj: u32, w: ptr<function, array<f32, P>>) {
+    let base = RW_BASE + seg * 8u;
+    let bg = vec2<f32>(seg_coef[base], seg_coef[base + 1u]);
+    let dm = vec2<f32>(seg_coef[base + 2u], seg_coef[base + 3u]);
+    let pv = vec2<f32>(seg_coef[base + 4u], seg_coef[base + 5u]);
+    let total = seg_coef[base + 6u];
+    let dom = segment_target(seg, traj);
+    var prev = NO_TARGET;
+    if (seg > 0u && segs[seg].prev_on != 0u) {
+        prev = segment_target(max(seg, 1u) - 1u, traj);
+    }
+    let key = philox_key();
+    for (var blk = 0u; blk <= P / 4u; blk += 1u) {
+        let r = philox4x32_10(vec4<u32>(blk, seg, traj, STREAM_RANDOM_WEIGHTS), key);
+        for (var l = 0u; l < 4u; l++) {
+            let j = 4u * blk + l;
+            if (j >= 1u && j <= P) {
+                let mu = j - 1u;
+                var b = bg;
+                if (mu == dom) {
+                    b = dm;
+                } else if (mu == prev) {
+                    b = pv;
+                }
+                (*w)[mu] = b.x + (b.y - b.x) * uniform_closed_open(r[l]);
+            }
+        }
+    }
+    if (total > 0.0) {
+        var sum = 0.0;
+        for (var mu = 0u; mu < P; mu++) {
+            sum = sum + (*w)[mu];
+        }
+        let scale = total / sum;
+        for (var mu = 0u; mu < P; mu++) {
+            (*w)[mu] = (*w)[mu] * scale;
+        }
+    }
+}
+
+// The input coefficients of segment `seg` for trajectory `traj` (`model::drift::segment_drive`):
+// the table's, or from random weights (IDP α = gain · G w, classic gain · w); `noise_acc` is
+// Ξᵀη for the IDP model's input noise, already reduced over neurons.
+fn segment_coefs(seg: u32, traj: u32, noise_acc: ptr<function, array<f32, P>>, out: ptr<function, array<f32, P>>) {
+    if (RANDOM_WEIGHTS && segs[seg].random != 0u) {
+        var w: array<f32, P>;
+        random_weights(seg, traj, &w);
+        let gain = seg_coef[RW_BASE + seg * 8u + 7u];
+        // Not unrolled (P² work once per dispatch).
+        for (var a = 0u; a < P; a += 1u) {
+            if (IDP) {
+                var s = 0.0;
+                for (var b = 0u; b < P; b++) {
+                    s = s + seg_coef[GRAM_BASE + a * P + b] * w[b];
+                }
+                (*out)[a] = gain * s;
+            } else {
+                (*out)[a] = gain * w[a];
+            }
+        }
+    } else {
+        for (var mu = 0u; mu < P; mu++) {
+            (*out)[mu] = seg_coef[seg * P + mu];
+        }
+    }
+    if (IDP) {
+        for (var mu = 0u; mu < P; mu++) {
+            (*out)[mu] = (*out)[mu] + (*noise_acc)[mu] * INV_N;
+        }
+    }
+}
+
+// Ξᵀη partial sums (every memory at once) over the neuron blocks b0, b0 + stride, ... (IDP
+// input noise), added to `acc`.
+fn input_noise_partial(seg: u32, traj: u32, b0: u32, stride: u32, acc: ptr<function, array<f32, P>>) {
+    let key = philox_key();
+    let noise = segs[seg].noise;
+    for (var b = b0; b < nb_loop(); b += stride) {
+        let eta = mask_padding(noise * normals4(vec4<u32>(b, seg, traj, STREAM_INPUT_NOISE), key), b);
+        for (var mu = 0u; mu < P; mu++) {
+            (*acc)[mu] = (*acc)[mu] + dot4(xi_block(b, mu), eta);
+        }
+    }
+}
+
+// The classic model's per-neuron input of segment `seg` for block b: u_vector + η.
+fn segment_vec(seg: u32, traj: u32, b: u32) -> vec4<f32> {
+    var v = seg_vec[seg * NB + b];
+    let noise = segs[seg].noise;
+    if (noise > 0.0) {
+        v = v + noise * normals4(vec4<u32>(b, seg, traj, STREAM_INPUT_NOISE), philox_key());
+    }
+    return v;
+}
+
+// Ramp fraction s and pulse gate at global `step` of segment `sg`.
+fn schedule(sg: Segment, step: u32) -> vec2<f32> {
+    let local = step - sg.start;
+    let s = select(f32(local) / f32(max(sg.ramp, 1u)), 1.0, local >= sg.ramp);
+    let on = select(0.0, 1.0, local < sg.pulse);
+    return vec2<f32>(s, on);
+}

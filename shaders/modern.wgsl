@@ -1,0 +1,167 @@
+// The modern model's saliency and memory layers, twin of `model::modern` (docs/THEORY.md §5).
+
+// tanh with the argument clamped like Ψ_x's.
+fn tanh_clamped(v: f32) -> f32 {
+    return tanh(clamp(v, -ACT_CLAMP, ACT_CLAMP));
+}
+
+fn psi_alpha(a: f32) -> f32 {
+    if (PSI_A_TANH) {
+        return tanh_clamped(a);
+    }
+    return a;
+}
+
+// The input's saliency q_mu in effect (the IDP model's α).
+fn input_saliency(prev: ptr<function, array<f32, P>>, cur: ptr<function, array<f32, P>>, sched: vec2<f32>,
+                  mu: u32) -> f32 {
+    return select(0.0, ramp((*prev)[mu], (*cur)[mu], sched.x), sched.y > 0.0);
+}
+
+// The effective α and y at time t: the layers' states, or their instantaneous values: the
+// input's saliencies q (in effect at `sched`) and the overlaps m. Returns q in `q`.
+fn modern_effective(prev: ptr<function, array<f32, P>>, cur: ptr<function, array<f32, P>>, sched: vec2<f32>,
+                    m: ptr<function, array<f32, P>>, la: ptr<function, array<f32, P>>,
+                    ly: ptr<function, array<f32, P>>, q: ptr<function, array<f32, P>>,
+                    a: ptr<function, array<f32, P>>, y: ptr<function, array<f32, P>>) {
+    for (var mu = 0u; mu < P; mu++) {
+        (*q)[mu] = input_saliency(prev, cur, sched, mu);
+        (*a)[mu] = select((*q)[mu], (*la)[mu], TAU_A_DYN);
+        (*y)[mu] = select((*m)[mu], (*ly)[mu], TAU_Y_DYN);
+    }
+}
+
+// One layer's Euler–Maruyama step towards `goal`: rate dt/τ, noise σ√dt with normals from
+// Philox [block of 4 memories, step, traj, stream] (`model::modern::relax`).
+fn relax_layer(layer: ptr<function, array<f32, P>>, goal: ptr<function, array<f32, P>>, rate: f32, noise: f32,
+               stream: u32, step: u32, traj: u32) {
+    for (var k = 0u; k < PB; k++) {
+        let z = normals4(vec4<u32>(k, step, traj, stream), philox_key());
+        for (var l = 0u; l < 4u; l++) {
+            let mu = 4u * k + l;
+            if (mu < P) {
+                (*layer)[mu] = (*layer)[mu] + rate * ((*goal)[mu] - (*layer)[mu]) + noise * z[l];
+            }
+        }
+    }
+}
+
+// c = Ψ_α(α) ⊙ Ψ_y(y) (`model::modern::field_coefficients`).
+fn modern_field(a: ptr<function, array<f32, P>>, y: ptr<function, array<f32, P>>, c: ptr<function, array<f32, P>>) {
+    if (PSI_Y == 2u) {
+        var z: array<f32, P>;
+        var mx = -3.0e38;
+        for (var mu = 0u; mu < P; mu++) {
+            z[mu] = BETA * psi_alpha((*a)[mu]) * (*y)[mu];
+            mx = max(mx, z[mu]);
+        }
+        var sum = 0.0;
+        for (var mu = 0u; mu < P; mu++) {
+            z[mu] = exp(z[mu] - mx);
+            sum = sum + z[mu];
+        }
+        for (var mu = 0u; mu < P; mu++) {
+            (*c)[mu] = psi_alpha((*a)[mu]) * (z[mu] / sum);
+        }
+    } else {
+        for (var mu = 0u; mu < P; mu++) {
+            var yy = (*y)[mu];
+            if (PSI_Y == 1u) {
+                yy = tanh_clamped(yy);
+            }
+            (*c)[mu] = psi_alpha((*a)[mu]) * yy;
+        }
+    }
+}
+
+// One step's c from the layers at time t, then the layers advanced to t + dt
+// (`model::modern::step`); m are the overlaps of x(t).
+fn modern_coefficients(prev: ptr<function, array<f32, P>>, cur: ptr<function, array<f32, P>>, sched: vec2<f32>,
+                       m: ptr<function, array<f32, P>>, la: ptr<function, array<f32, P>>,
+                       ly: ptr<function, array<f32, P>>, c: ptr<function, array<f32, P>>, step: u32, traj: u32) {
+    var q: array<f32, P>;
+    var a: array<f32, P>;
+    var y: array<f32, P>;
+    modern_effective(prev, cur, sched, m, la, ly, &q, &a, &y);
+    modern_field(&a, &y, c);
+    if (TAU_A_DYN) {
+        relax_layer(la, &q, RATE_A, NOISE_A, STREAM_ALPHA_NOISE, step, traj);
+    }
+    if (TAU_Y_DYN) {
+        relax_layer(ly, m, RATE_Y, NOISE_Y, STREAM_Y_NOISE, step, traj);
+    }
+}
+
+// A layer (α at base 0, y at base PB) from the state buffer's blocks after the neurons.
+fn load_layer(t: u32, base: u32, out: ptr<function, array<f32, P>>) {
+    for (var k = 0u; k < PB; k++) {
+        let v = state[state_index(t, NB + base + k)];
+        for (var l = 0u; l < 4u; l++) {
+            let mu = 4u * k + l;
+            if (mu < P) {
+                (*out)[mu] = v[l];
+            }
+        }
+    }
+}
+
+fn store_layer(t: u32, base: u32, v: ptr<function, array<f32, P>>) {
+    for (var k = 0u; k < PB; k++) {
+        var w = vec4<f32>(0.0);
+        for (var l = 0u; l < 4u; l++) {
+            let mu = 4u * k + l;
+            if (mu < P) {
+                w[l] = (*v)[mu];
+            }
+        }
+        state[state_index(t, NB + base + k)] = w;
+    }
+}
+
+// One block's Σ x² in lane order (modern softmax energy, Ψ_x = identity).
+fn energy_sq(x: vec4<f32>, b: u32) -> f32 {
+    let v = mask_padding(x * x, b);
+    return ((v.x + v.y) + v.z) + v.w;
+}
+
+// E_tr = −(N/β) log Σ exp(β Ψ_α(α) m) + ½|x|² (`model::modern::energy`).
+fn modern_energy(sq: f32, a: ptr<function, array<f32, P>>, m: ptr<function, array<f32, P>>) -> f32 {
+    var mx = -3.0e38;
+    for (var mu = 0u; mu < P; mu++) {
+        mx = max(mx, BETA * psi_alpha((*a)[mu]) * (*m)[mu]);
+    }
+    var sum = 0.0;
+    for (var mu = 0u; mu < P; mu++) {
+        sum = sum + exp(BETA * psi_alpha((*a)[mu]) * (*m)[mu] - mx);
+    }
+    return -(f32(N) / BETA) * (mx + log(sum)) + 0.5 * sq;
+}
+
+// Saves y and α after a step (or at t = 0): the layers' states, or their instantaneous values;
+// returns α in `a`.
+fn save_layers(slot: u32, t: u32, prev: ptr<function, array<f32, P>>, cur: ptr<function, array<f32, P>>,
+               sched: vec2<f32>, m: ptr<function, array<f32, P>>, la: ptr<function, array<f32, P>>,
+               ly: ptr<function, array<f32, P>>, a: ptr<function, array<f32, P>>) {
+    var q: array<f32, P>;
+    var y: array<f32, P>;
+    modern_effective(prev, cur, sched, m, la, ly, &q, a, &y);
+    for (var mu = 0u; mu < P; mu++) {
+        saves[save_index(slot, Q_Y + mu, t)] = y[mu];
+        saves[save_index(slot, Q_Y + P + mu, t)] = (*a)[mu];
+    }
+}
+
+// The modern model's saliency and memory layers of trajectory t (unused otherwise).
+fn load_layers(t: u32, la: ptr<function, array<f32, P>>, ly: ptr<function, array<f32, P>>) {
+    if (MODERN) {
+        load_layer(t, 0u, la);
+        load_layer(t, PB, ly);
+    }
+}
+
+fn store_layers(t: u32, la: ptr<function, array<f32, P>>, ly: ptr<function, array<f32, P>>) {
+    if (MODERN) {
+        store_layer(t, 0u, la);
+        store_layer(t, PB, ly);
+    }
+}

@@ -1,0 +1,185 @@
+//! The compute kernels as objects: one module compiled for a plan's constants, and one type per
+//! entry point (initial states, the fused steps, the reduction of the saves) that owns its
+//! pipeline and knows how it is dispatched. Every dispatch binds its own slot of parameters.
+
+use anyhow::{Result, bail};
+
+use super::context::GpuContext;
+use super::kernels::{self, KernelConsts, WG_THREAD, XiFormat};
+use super::layout::Params;
+use super::schedule::StepDispatch;
+
+/// Uniform-buffer slots, i.e. dispatches per submit (init + steps + reduce).
+pub const PARAM_SLOTS: u64 = 66;
+
+/// Largest workgroup count per dispatch dimension every device supports.
+pub const MAX_GROUPS: u64 = 65535;
+
+/// The parameters of one submit's dispatches, one aligned slot each.
+pub struct ParamSlots {
+    stride: u64,
+    params: Vec<Params>,
+}
+
+impl ParamSlots {
+    pub fn new(stride: u64) -> Self {
+        ParamSlots { stride, params: Vec::with_capacity(PARAM_SLOTS as usize) }
+    }
+
+    /// Binds the next slot, holding `prm`, for the following dispatch.
+    fn bind(&mut self, pass: &mut wgpu::ComputePass, bind_group: &wgpu::BindGroup, prm: Params) {
+        let off = (self.params.len() as u64 * self.stride) as u32;
+        self.params.push(prm);
+        pass.set_bind_group(0, bind_group, &[off]);
+    }
+
+    /// The bytes to upload before the submit.
+    pub fn bytes(&self) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(self.params.len() * self.stride as usize);
+        for prm in &self.params {
+            bytes.extend_from_slice(bytemuck::bytes_of(prm));
+            bytes.resize(bytes.len().next_multiple_of(self.stride as usize), 0);
+        }
+        bytes
+    }
+}
+
+/// `init_state`: x(0) of every trajectory of the chunk, one invocation each.
+pub struct InitKernel(wgpu::ComputePipeline);
+
+impl InitKernel {
+    pub fn encode(&self, pass: &mut wgpu::ComputePass, slots: &mut ParamSlots, bg: &wgpu::BindGroup, base: Params) {
+        pass.set_pipeline(&self.0);
+        slots.bind(pass, bg, Params { slot_base: 0, ..base });
+        pass.dispatch_workgroups(base.traj_count.div_ceil(WG_THREAD), 1, 1);
+    }
+}
+
+/// `step_thread` or `step_group`: many fused Euler–Maruyama steps per dispatch.
+pub struct StepKernel {
+    pipeline: wgpu::ComputePipeline,
+    /// One workgroup per trajectory (else one invocation per trajectory).
+    group: bool,
+}
+
+impl StepKernel {
+    pub fn encode(
+        &self,
+        pass: &mut wgpu::ComputePass,
+        slots: &mut ParamSlots,
+        bg: &wgpu::BindGroup,
+        base: Params,
+        dispatches: &[StepDispatch],
+        slot_base: u32,
+    ) {
+        pass.set_pipeline(&self.pipeline);
+        let groups = if self.group { base.traj_count } else { base.traj_count.div_ceil(WG_THREAD) };
+        for d in dispatches {
+            let prm = Params { step_begin: d.begin, step_count: d.count, segment: d.segment, slot_base, ..base };
+            slots.bind(pass, bg, prm);
+            pass.dispatch_workgroups(groups, 1, 1);
+        }
+    }
+}
+
+/// `reduce_saves`: block partial sums of `slots` saves, one invocation per (slot, block,
+/// quantity).
+pub struct ReduceKernel(wgpu::ComputePipeline);
+
+impl ReduceKernel {
+    pub fn encode(
+        &self,
+        pass: &mut wgpu::ComputePass,
+        slots: &mut ParamSlots,
+        bg: &wgpu::BindGroup,
+        base: Params,
+        (slot_base, count, q): (u32, u32, u32),
+    ) {
+        pass.set_pipeline(&self.0);
+        slots.bind(pass, bg, Params { slot_base, slot_count: count, ..base });
+        let groups = (count as u64 * base.block_count as u64 * q as u64).div_ceil(WG_THREAD as u64);
+        pass.dispatch_workgroups(groups.min(MAX_GROUPS) as u32, groups.div_ceil(MAX_GROUPS) as u32, 1);
+    }
+}
+
+/// The three kernels of one plan's constants, and their bind group layout.
+pub struct Kernels {
+    pub consts: KernelConsts,
+    pub bgl: wgpu::BindGroupLayout,
+    pub init: InitKernel,
+    pub step: StepKernel,
+    pub reduce: ReduceKernel,
+}
+
+/// Bindings: 0 the parameters (dynamic offset), 1 the memories (uniform or storage), 2–5 the
+/// read-only tables, 6–11 the working buffers (see `shaders/params.wgsl`).
+fn layout_entries(xi: XiFormat) -> Vec<wgpu::BindGroupLayoutEntry> {
+    let buffer = |ty, has_dynamic_offset, min_binding_size| wgpu::BindingType::Buffer {
+        ty,
+        has_dynamic_offset,
+        min_binding_size,
+    };
+    (0..12u32)
+        .map(|binding| wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: match binding {
+                0 => buffer(
+                    wgpu::BufferBindingType::Uniform,
+                    true,
+                    wgpu::BufferSize::new(std::mem::size_of::<Params>() as u64),
+                ),
+                1 if xi != XiFormat::BitsStorage => buffer(wgpu::BufferBindingType::Uniform, false, None),
+                1..=5 => buffer(wgpu::BufferBindingType::Storage { read_only: true }, false, None),
+                _ => buffer(wgpu::BufferBindingType::Storage { read_only: false }, false, None),
+            },
+            count: None,
+        })
+        .collect()
+}
+
+impl Kernels {
+    pub fn new(ctx: &GpuContext, consts: KernelConsts) -> Result<Kernels> {
+        let group = consts.layout_group;
+        let dev = &ctx.device;
+        let source = kernels::assemble(&consts);
+        let scope = dev.push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = dev.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("idpsim.kernels"),
+            source: wgpu::ShaderSource::Wgsl(source.into()),
+        });
+        let bgl = dev.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("idpsim.bindings"),
+            entries: &layout_entries(consts.xi_format),
+        });
+        let pl = dev.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("idpsim.layout"),
+            bind_group_layouts: &[Some(&bgl)],
+            immediate_size: 0,
+        });
+        let pipeline = |entry: &str| {
+            dev.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(entry),
+                layout: Some(&pl),
+                module: &module,
+                entry_point: Some(entry),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants: &[],
+                    zero_initialize_workgroup_memory: false,
+                },
+                cache: None,
+            })
+        };
+        let init = InitKernel(pipeline(kernels::ENTRY_INIT));
+        let step = StepKernel {
+            pipeline: pipeline(if group { kernels::ENTRY_STEP_GROUP } else { kernels::ENTRY_STEP_THREAD }),
+            group,
+        };
+        let reduce = ReduceKernel(pipeline(kernels::ENTRY_REDUCE));
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            bail!("GPU kernels failed to build: {e}");
+        }
+        ctx.check_errors()?;
+        Ok(Kernels { consts, bgl, init, step, reduce })
+    }
+}

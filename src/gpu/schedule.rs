@@ -1,0 +1,145 @@
+//! How a chunk's steps are cut into dispatches and submits: the loop budget of one invocation,
+//! the steps per dispatch, and which saves each submit writes. Pure arithmetic on the plan.
+
+use super::kernels;
+use crate::plan::Plan;
+
+/// Work per dispatch aimed at by the automatic steps-per-dispatch (neuron-steps × (P + 12)).
+const DISPATCH_WORK: f64 = 3.0e8;
+
+/// Loop back-edges one invocation may take per dispatch. llvmpipe ends every loop of an
+/// invocation once 65 535 back-edges have been taken in total (a guard against endless loops),
+/// so the neuron-block and step loops of one dispatch must stay below that on every device.
+pub const LOOP_BUDGET: u64 = 60_000;
+
+/// Back-edges of one invocation: (at dispatch start, per step).
+fn loop_cost(plan: &Plan, group: bool) -> (u64, u64) {
+    let lanes = if group { kernels::wg_group(plan.p()) as u64 } else { 1 };
+    let blocks = (plan.neuron_blocks() as u64).div_ceil(lanes);
+    // The group layout's reductions loop over P / WG_GROUP memories per invocation.
+    let reduce = if group { (plan.p() as u64).div_ceil(lanes) } else { 0 };
+    // Saving the energy adds a pass over the blocks at each save (at most every step).
+    let energy = if plan.observe.energy { blocks + 1 } else { 0 };
+    // Random weights: for the current and previous segments, P / 4 + 1 Philox blocks and the
+    // P rows of α = G w.
+    let random = if plan.has_random_weights() { 2 * (plan.p() as u64 + plan.p() as u64 / 4 + 2) } else { 0 };
+    (3 * blocks + 4 + 3 * reduce + random, blocks + 2 + 2 * reduce + energy)
+}
+
+/// The most steps a dispatch may take under [`LOOP_BUDGET`] (0 if not even one fits).
+pub fn max_steps_per_dispatch(plan: &Plan, group: bool) -> u64 {
+    let (start, per_step) = loop_cost(plan, group);
+    LOOP_BUDGET.saturating_sub(start) / per_step
+}
+
+/// Fewest steps a dispatch takes when the loop budget allows: a dispatch starts with a pass
+/// over the state (the overlaps) and the input coefficients, which costs about one step, so
+/// large ensembles must not fall to one step per dispatch.
+const MIN_STEPS_PER_DISPATCH: f64 = 16.0;
+
+/// Steps per dispatch: the plan's override, or enough work to keep one dispatch busy for a
+/// few tens of milliseconds on a CPU device (far less on a GPU) but at least
+/// [`MIN_STEPS_PER_DISPATCH`]; never above the loop budget.
+pub fn steps_per_dispatch(plan: &Plan, count: u64, group: bool) -> u32 {
+    let budget = max_steps_per_dispatch(plan, group).max(1) as u32;
+    if let Some(k) = plan.run.steps_per_dispatch {
+        return k.min(budget);
+    }
+    let per_step = count as f64 * (plan.neuron_blocks() * 4) as f64 * (plan.p() + 12) as f64;
+    ((DISPATCH_WORK / per_step).clamp(MIN_STEPS_PER_DISPATCH, 4096.0) as u32).min(budget)
+}
+
+/// One dispatch of the step kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StepDispatch {
+    pub begin: u32,
+    pub count: u32,
+    pub segment: u32,
+}
+
+/// Cuts steps [from, …) into dispatches that stay inside one segment, stop before save index
+/// `max_save + 1` would be written, and number at most `max_dispatches`.
+pub fn plan_dispatches(
+    plan: &Plan,
+    from: u32,
+    k: u32,
+    max_save: u64,
+    max_dispatches: usize,
+    max_samples: u64,
+) -> Vec<StepDispatch> {
+    let mut limit = ((max_save + 1) * plan.observe.save_every as u64 - 1).min(plan.time.total_steps as u64) as u32;
+    if let Some(h) = &plan.observe.histogram {
+        // At most `max_samples` histogram samples per trajectory in one submit, so no u32 cell
+        // can overflow before the host adds it to its u64 counts.
+        let first = from.saturating_add(1).max(h.from_steps).max(1).div_ceil(h.every_steps) as u64;
+        let last_allowed = (first + max_samples - 1) * h.every_steps as u64;
+        limit = limit.min(last_allowed.min(u32::MAX as u64) as u32).max(from + 1);
+    }
+    let mut out = Vec::new();
+    let mut step = from;
+    while step < limit && out.len() < max_dispatches {
+        let seg = plan.input.segments.iter().rposition(|s| s.start_step <= step).expect("step inside the schedule");
+        let seg_end = plan.input.segments[seg].start_step + plan.input.segments[seg].steps;
+        let count = k.min(seg_end - step).min(limit - step);
+        out.push(StepDispatch { begin: step, count, segment: seg as u32 });
+        step += count;
+    }
+    out
+}
+
+/// One submit: the initial states (first submit only), step dispatches from `from` to `end`,
+/// and the reduction of the saves they write, slots `slot_base..slot_base + slots` of the
+/// saves buffer holding saves `slot_base..` (the first submit also holds save 0).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Submit {
+    pub init: bool,
+    pub from: u32,
+    pub end: u32,
+    pub slot_base: u64,
+    pub slots: u64,
+    pub dispatches: Vec<StepDispatch>,
+}
+
+/// The submits of one chunk of `count` trajectories, `k` steps per dispatch, with room for
+/// `slot_capacity` saves and `max_dispatches` step dispatches per submit.
+pub struct Submits<'a> {
+    plan: &'a Plan,
+    count: u64,
+    k: u32,
+    slot_capacity: u64,
+    max_dispatches: usize,
+    step: u32,
+    first: bool,
+}
+
+impl<'a> Submits<'a> {
+    pub fn new(plan: &'a Plan, count: u64, k: u32, slot_capacity: u64, max_dispatches: usize) -> Self {
+        Submits { plan, count, k, slot_capacity, max_dispatches, step: 0, first: true }
+    }
+}
+
+impl Iterator for Submits<'_> {
+    type Item = Submit;
+
+    fn next(&mut self) -> Option<Submit> {
+        let plan = self.plan;
+        if !self.first && self.step >= plan.time.total_steps {
+            return None;
+        }
+        let se = plan.observe.save_every as u64;
+        let step = self.step;
+        let slot_base = if self.first { 0 } else { step as u64 / se + 1 };
+        let max_save = slot_base + self.slot_capacity - 1;
+        // At most this many histogram samples per trajectory in one submit, so no u32 cell can
+        // overflow before the host adds it to its u64 counts.
+        let max_samples = (u32::MAX as u64 / self.count).max(1);
+        let dispatches = plan_dispatches(plan, step, self.k, max_save, self.max_dispatches, max_samples);
+        let end = dispatches.last().map_or(step, |d| d.begin + d.count);
+        let last_save = end as u64 / se;
+        let slots = if self.first { last_save + 1 } else { last_save - step as u64 / se };
+        let submit = Submit { init: self.first, from: step, end, slot_base, slots, dispatches };
+        self.first = false;
+        self.step = end;
+        Some(submit)
+    }
+}
