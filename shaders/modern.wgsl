@@ -39,8 +39,11 @@ fn relax_layer(layer: ptr<function, array<f32, P>>, goal: ptr<function, array<f3
         let z = normals4(vec4<u32>(k, step, traj, stream), philox_key());
         for (var l = 0u; l < 4u; l++) {
             let mu = 4u * k + l;
+            // Clamped index: after unrolling, mu is a constant that may exceed the array on
+            // padding lanes (the branch skips them; validation sees every constant index).
+            let i = min(mu, P - 1u);
             if (mu < P) {
-                (*layer)[mu] = (*layer)[mu] + rate * ((*goal)[mu] - (*layer)[mu]) + noise * z[l];
+                (*layer)[i] = (*layer)[i] + rate * ((*goal)[i] - (*layer)[i]) + noise * z[l];
             }
         }
     }
@@ -99,7 +102,7 @@ fn load_layer(t: u32, base: u32, out: ptr<function, array<f32, P>>) {
         for (var l = 0u; l < 4u; l++) {
             let mu = 4u * k + l;
             if (mu < P) {
-                (*out)[mu] = v[l];
+                (*out)[min(mu, P - 1u)] = v[l];
             }
         }
     }
@@ -111,7 +114,7 @@ fn store_layer(t: u32, base: u32, v: ptr<function, array<f32, P>>) {
         for (var l = 0u; l < 4u; l++) {
             let mu = 4u * k + l;
             if (mu < P) {
-                w[l] = (*v)[mu];
+                w[l] = (*v)[min(mu, P - 1u)];
             }
         }
         state[state_index(t, NB + base + k)] = w;

@@ -85,7 +85,7 @@ fn every_specialisation_validates() {
                                 ..consts(n, p)
                             };
                             let src = kernels::assemble(&k);
-                            if let Err(e) = kernels::validate(&src) {
+                            if let Err(e) = kernels::validate_with(&src, &kernels::overrides(&k)) {
                                 panic!("kernels for {k:?} do not validate:\n{e}");
                             }
                             count += 1;
@@ -169,9 +169,9 @@ fn wgsl_structs_match_rust() {
 
 #[test]
 fn header_literals_round_trip_exactly() {
-    // Every f32 constant is written so WGSL reads back the identical value.
+    // Every f32 constant, and every f32 override value, reaches WGSL as the identical value.
     let k = KernelConsts { dt_x: 0.1, slope: 10.0, ..consts(7, 2) };
-    let module = kernels::validate(&kernels::assemble(&k)).unwrap();
+    let module = kernels::validate_with(&kernels::assemble(&k), &kernels::overrides(&k)).unwrap();
     let mut found = 0;
     for (_, c) in module.constants.iter() {
         let want = match c.name.as_deref() {

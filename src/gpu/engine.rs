@@ -10,7 +10,7 @@ use super::context::GpuContext;
 use super::kernels::{self, KernelConsts, WG_THREAD, XiFormat};
 use super::layout::Params;
 use super::pipelines::{Kernels, MAX_GROUPS, PARAM_SLOTS, ParamSlots};
-use super::readback::{Readback, ReadbackLayout};
+use super::readback::{Readback, ReadbackLayout, Sources};
 use super::resources::{Resources, SAVES_BUDGET, Tables};
 use super::schedule::{Submit, Submits, max_steps_per_dispatch, steps_per_dispatch};
 use crate::backend::{Backend, Chunk, RunError, Sink};
@@ -149,7 +149,9 @@ impl GpuBackend {
                 k.reduce.encode(&mut pass, &mut slots, bg, base, (s.slot_base as u32, s.slots as u32, q));
             }
         }
-        layout.encode(&mut enc, r);
+        let sources =
+            Sources { partials: &r.partials, saves: &r.saves, status: &r.status, hist: &r.hist, readback: &r.readback };
+        layout.encode(&mut enc, sources);
         (enc.finish(), slots.bytes())
     }
 

@@ -1,11 +1,13 @@
-//! The WGSL sources, the constants header that specialises them to a plan, and the pipelines.
+//! The WGSL sources and the header that specialises them to a plan.
 //!
-//! Every kernel is compiled for one plan: N, P, the model and the integrator constants are
-//! written into a header as WGSL `const`s, so loops have fixed trip counts and the driver can
-//! unroll and vectorise them.
+//! Every kernel is compiled for one plan. What WGSL needs at compile time (array sizes, the
+//! trip counts of unrolled loops, the work layout) is written into the header as `const`s, so
+//! loops have fixed trip counts and the driver can unroll and vectorise them; the plan's scalar
+//! switches and parameters are pipeline-overridable constants (`override`), given their values
+//! when the pipelines are created.
 
 use crate::plan::model::ACT_CLAMP;
-use crate::plan::{Coupling, InitialPlan, Plan};
+use crate::plan::{Coupling, HistogramPlan, InitialPlan, Plan, PsiY, SaveLayout};
 
 /// Every file in `shaders/`, in the order they are concatenated after the header. Each is named
 /// like its CPU twin: `input` ↔ `model::input`, `drift` ↔ `model::drift`, `modern` ↔
@@ -83,7 +85,7 @@ pub struct KernelConsts {
     /// The device has 64-bit integers (Philox's 32×32→64 products use them).
     pub int64: bool,
     /// The histogram, if any.
-    pub hist: Option<crate::plan::HistogramPlan>,
+    pub hist: Option<HistogramPlan>,
     /// Save the energy as quantity P of each save.
     pub energy: bool,
     /// Segments in the schedule.
@@ -197,126 +199,165 @@ pub fn pack_memories(mem: &crate::plan::Memories) -> Vec<u32> {
     words
 }
 
+/// A scalar of the header.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Scalar {
+    U32(u32),
+    F32(f32),
+    Bool(bool),
+}
+
+impl Scalar {
+    fn wgsl_type(self) -> &'static str {
+        match self {
+            Scalar::U32(_) => "u32",
+            Scalar::F32(_) => "f32",
+            Scalar::Bool(_) => "bool",
+        }
+    }
+
+    fn literal(self) -> String {
+        match self {
+            Scalar::U32(v) => format!("{v}u"),
+            Scalar::F32(v) => lit(v),
+            Scalar::Bool(v) => v.to_string(),
+        }
+    }
+
+    /// The value as a pipeline-overridable constant takes it (exact for every u32 and f32).
+    fn as_f64(self) -> f64 {
+        match self {
+            Scalar::U32(v) => v as f64,
+            Scalar::F32(v) => v as f64,
+            Scalar::Bool(v) => v as u32 as f64,
+        }
+    }
+}
+
+/// The layout of one save as the kernels index it (the same type the host uses).
+pub fn save_layout(k: &KernelConsts) -> SaveLayout {
+    SaveLayout { p: k.p as usize, energy: k.energy, layers: k.modern.is_some() }
+}
+
+/// What WGSL must know when it compiles a module: sizes of arrays, trip counts of unrolled
+/// loops, the work layout and its derived switches, and mathematical constants. These are
+/// `const` declarations.
+fn sizes(k: &KernelConsts) -> Vec<(&'static str, Scalar)> {
+    use Scalar::*;
+    let (nb, pb) = (k.n.div_ceil(4), k.p.div_ceil(4));
+    let saves = save_layout(k);
+    vec![
+        ("N", U32(k.n)),
+        ("NB", U32(nb)),
+        ("P", U32(k.p)),
+        ("Q", U32(saves.q() as u32)),
+        ("Q_Y", U32(saves.y_first() as u32)),
+        ("PB", U32(pb)),
+        ("NBS", U32(nb + if k.modern.is_some() { 2 * pb } else { 0 })),
+        ("INV_N", F32(1.0 / k.n as f32)),
+        ("LAYOUT_GROUP", Bool(k.layout_group)),
+        ("X_IN_REGS", Bool(x_in_regs(k))),
+        ("NB_UNROLL", Bool(nb <= UNROLL_BLOCKS)),
+        ("NBR", U32(if x_in_regs(k) { nb } else { 1 })),
+        ("WG", U32(WG_THREAD)),
+        ("WG_GROUP", U32(wg_group(k.p as usize))),
+        ("VB", U32(xi_vec4_per_block(k.p as usize) as u32)),
+        ("ACT_CLAMP", F32(ACT_CLAMP)),
+        ("LN_2", F32(std::f32::consts::LN_2)),
+    ]
+}
+
+/// The plan's scalar switches and parameters: pipeline-overridable constants (WGSL
+/// `override`), given their values when the pipelines are created. The driver specialises
+/// the module to them just as it would to `const`s (wgpu substitutes them before the
+/// backend compiler sees the module), so they cost no speed.
+fn switches(k: &KernelConsts) -> Vec<(&'static str, Scalar)> {
+    use Scalar::*;
+    let fp = k.first_passage;
+    let mut v = vec![
+        ("IDP", Bool(k.idp)),
+        ("ZERO_DIAG", Bool(k.zero_diag)),
+        ("HAS_VECTOR", Bool(k.has_vector)),
+        ("SLOPE", F32(k.slope)),
+        ("SAVE_EVERY", U32(k.save_every.max(1))),
+        ("INIT_KIND", U32(k.init_kind)),
+        ("INIT_STD", F32(k.init_std)),
+        ("INIT_AMPLITUDE", F32(k.init_amplitude)),
+        ("INIT_JITTER", F32(k.init_jitter)),
+        ("INIT_INDEX", U32(k.init_index)),
+        ("ENERGY", Bool(k.energy)),
+        ("SEGMENTS", U32(k.segments)),
+        ("RANDOM_WEIGHTS", Bool(k.random_weights)),
+        ("GRAM_BASE", U32(k.segments * k.p)),
+        ("RW_BASE", U32(k.segments * k.p + k.p * k.p)),
+        ("RETR", Bool(k.retr_window.is_some())),
+        ("RETR_WINDOW", U32(k.retr_window.unwrap_or(1))),
+        ("FP", Bool(fp.is_some())),
+        ("FP_MEMORY", U32(fp.map_or(u32::MAX, |f| f.0))),
+        ("FP_THRESHOLD", F32(fp.map_or(1.0, |f| f.1))),
+        ("DT_X", F32(k.dt_x)),
+        ("ACT_IDENTITY", Bool(k.act_identity)),
+    ];
+    v.extend(hist_switches(k.hist.as_ref()));
+    v.extend(modern_switches(k));
+    v
+}
+
+/// The pipeline-overridable constants of a module, as wgpu takes them.
+pub fn overrides(k: &KernelConsts) -> Vec<(&'static str, f64)> {
+    switches(k).into_iter().map(|(name, v)| (name, v.as_f64())).collect()
+}
+
 /// The constants header.
 pub fn header(k: &KernelConsts) -> String {
-    format!(
-        "// Generated by idpsim for one plan.\n\
-         const N: u32 = {n}u;\nconst NB: u32 = {nb}u;\nconst P: u32 = {p}u;\n\
-         const INV_N: f32 = {inv_n};\n\
-         const IDP: bool = {idp};\nconst ZERO_DIAG: bool = {zd};\nconst HAS_VECTOR: bool = {hv};\n\
-         const LAYOUT_GROUP: bool = {lg};\nconst X_IN_REGS: bool = {xr};\nconst NB_UNROLL: bool = {unroll};\nconst NBR: u32 = {nbr}u;\n\
-         const SLOPE: f32 = {slope};\nconst ACT_CLAMP: f32 = {clamp};\n\
-         const SAVE_EVERY: u32 = {se}u;\n\
-         const WG: u32 = {wg}u;\nconst WG_GROUP: u32 = {wgg}u;\n\
-         const INIT_KIND: u32 = {ik}u;\nconst INIT_STD: f32 = {istd};\nconst INIT_AMPLITUDE: f32 = {iamp};\n\
-         const INIT_JITTER: f32 = {ijit};\nconst INIT_INDEX: u32 = {iidx}u;\nconst VB: u32 = {vb}u;\n\
-         {xi_decl}\n{mulhi}\n{hist}\
-         const ENERGY: bool = {energy};\nconst Q: u32 = {q}u;\nconst LN_2: f32 = {ln2};\n\
-         const SEGMENTS: u32 = {segs}u;\nconst RANDOM_WEIGHTS: bool = {rw};\nconst GRAM_BASE: u32 = {gram}u;\n\
-         const RW_BASE: u32 = {rwb}u;\nconst RETR: bool = {retr};\nconst RETR_WINDOW: u32 = {rwin}u;\n\
-         const FP: bool = {fp};\nconst FP_MEMORY: u32 = {fpm}u;\nconst FP_THRESHOLD: f32 = {fpt};\n{modern}",
-        modern = modern_header(k),
-        segs = k.segments,
-        rw = k.random_weights,
-        gram = k.segments * k.p,
-        rwb = k.segments * k.p + k.p * k.p,
-        retr = k.retr_window.is_some(),
-        rwin = k.retr_window.unwrap_or(1),
-        fp = k.first_passage.is_some(),
-        fpm = k.first_passage.map_or(u32::MAX, |f| f.0),
-        fpt = lit(k.first_passage.map_or(1.0, |f| f.1)),
-        n = k.n,
-        nb = k.n.div_ceil(4),
-        p = k.p,
-        inv_n = lit(1.0 / k.n as f32),
-        idp = k.idp,
-        zd = k.zero_diag,
-        hv = k.has_vector,
-        lg = k.layout_group,
-        xr = x_in_regs(k),
-        unroll = k.n.div_ceil(4) <= UNROLL_BLOCKS,
-        nbr = if x_in_regs(k) { k.n.div_ceil(4) } else { 1 },
-        slope = lit(k.slope),
-        clamp = lit(ACT_CLAMP),
-        se = k.save_every.max(1),
-        wg = WG_THREAD,
-        wgg = wg_group(k.p as usize),
-        ik = k.init_kind,
-        istd = lit(k.init_std),
-        iamp = lit(k.init_amplitude),
-        ijit = lit(k.init_jitter),
-        iidx = k.init_index,
-        vb = xi_vec4_per_block(k.p as usize),
-        mulhi = mulhi_source(k.int64),
-        hist = hist_header(k.hist.as_ref()),
-        energy = k.energy,
-        q = q_of(k),
-        ln2 = lit(std::f32::consts::LN_2),
-        xi_decl = match k.xi_format {
-            XiFormat::BitsUniform => format!(
-                "@group(0) @binding(1) var<uniform> xi_bits: array<vec4<u32>, {}>;{XI_BITS_ACCESSOR}",
-                xi_bytes(k.n as usize, k.p as usize) / 16
-            ),
-            XiFormat::BitsStorage => {
-                format!("@group(0) @binding(1) var<storage, read> xi_bits: array<vec4<u32>>;{XI_BITS_ACCESSOR}")
-            }
-        },
-    )
+    let mut out = String::from("// Generated by idpsim for one plan.\n");
+    for (name, v) in sizes(k) {
+        out.push_str(&format!("const {name}: {} = {};\n", v.wgsl_type(), v.literal()));
+    }
+    for (name, v) in switches(k) {
+        out.push_str(&format!("override {name}: {};\n", v.wgsl_type()));
+    }
+    out.push_str(&match k.xi_format {
+        XiFormat::BitsUniform => format!(
+            "@group(0) @binding(1) var<uniform> xi_bits: array<vec4<u32>, {}>;{XI_BITS_ACCESSOR}",
+            xi_bytes(k.n as usize, k.p as usize) / 16
+        ),
+        XiFormat::BitsStorage => {
+            format!("@group(0) @binding(1) var<storage, read> xi_bits: array<vec4<u32>>;{XI_BITS_ACCESSOR}")
+        }
+    });
+    out.push('\n');
+    out.push_str(mulhi_source(k.int64));
+    out
 }
 
-/// Quantities per save: P overlaps, the energy, and (modern) y and α.
-pub fn q_of(k: &KernelConsts) -> u32 {
-    k.p + k.energy as u32 + if k.modern.is_some() { 2 * k.p } else { 0 }
-}
-
-/// The modern model's constants (MODERN = false and placeholders for the other models).
-fn modern_header(k: &KernelConsts) -> String {
-    use crate::plan::PsiY;
-    let pb = k.p.div_ceil(4);
-    let nb = k.n.div_ceil(4);
-    let d = crate::plan::ModernPlan {
-        tau_alpha: 0.0,
-        tau_y: 0.0,
-        tau_x: 1.0,
-        psi_alpha_tanh: false,
-        psi_y: PsiY::Identity,
-        identity_x: false,
-        sigma_alpha: 0.0,
-        sigma_y: 0.0,
-        rate_alpha: 0.0,
-        rate_y: 0.0,
-        rate_x: 0.0,
-        noise_alpha: 0.0,
-        noise_y: 0.0,
-    };
-    let (on, m) = match &k.modern {
-        Some(m) => (true, m),
-        None => (false, &d),
+/// The modern model's switches (MODERN = false and placeholders for the other models).
+fn modern_switches(k: &KernelConsts) -> Vec<(&'static str, Scalar)> {
+    use Scalar::*;
+    let Some(m) = &k.modern else {
+        return [("MODERN", Bool(false)), ("TAU_A_DYN", Bool(false)), ("TAU_Y_DYN", Bool(false))]
+            .into_iter()
+            .chain(["RATE_A", "RATE_Y", "NOISE_A", "NOISE_Y"].map(|n| (n, F32(0.0))))
+            .chain([("PSI_A_TANH", Bool(false)), ("PSI_Y", U32(0)), ("BETA", F32(1.0))])
+            .collect();
     };
     let (psi_y, beta) = match m.psi_y {
         PsiY::Identity => (0, 1.0),
         PsiY::Tanh => (1, 1.0),
         PsiY::Softmax { beta } => (2, beta),
     };
-    format!(
-        "const MODERN: bool = {on};\nconst TAU_A_DYN: bool = {}; const TAU_Y_DYN: bool = {};\n\
-         const RATE_A: f32 = {}; const RATE_Y: f32 = {}; const NOISE_A: f32 = {}; const NOISE_Y: f32 = {};\n\
-         const PSI_A_TANH: bool = {}; const PSI_Y: u32 = {psi_y}u; const BETA: f32 = {};\n\
-         const DT_X: f32 = {}; const ACT_IDENTITY: bool = {};\n\
-         const PB: u32 = {pb}u; const NBS: u32 = {}u; const Q_Y: u32 = {}u;\n",
-        m.rate_alpha > 0.0,
-        m.rate_y > 0.0,
-        lit(m.rate_alpha),
-        lit(m.rate_y),
-        lit(m.noise_alpha),
-        lit(m.noise_y),
-        m.psi_alpha_tanh,
-        lit(beta),
-        lit(k.dt_x),
-        k.act_identity,
-        nb + if on { 2 * pb } else { 0 },
-        k.p + k.energy as u32,
-    )
+    vec![
+        ("MODERN", Bool(true)),
+        ("TAU_A_DYN", Bool(m.rate_alpha > 0.0)),
+        ("TAU_Y_DYN", Bool(m.rate_y > 0.0)),
+        ("RATE_A", F32(m.rate_alpha)),
+        ("RATE_Y", F32(m.rate_y)),
+        ("NOISE_A", F32(m.noise_alpha)),
+        ("NOISE_Y", F32(m.noise_y)),
+        ("PSI_A_TANH", Bool(m.psi_alpha_tanh)),
+        ("PSI_Y", U32(psi_y)),
+        ("BETA", F32(beta)),
+    ]
 }
 
 /// Unrolls every loop of the form `for (var i = 0u; i < BOUND; i++) { … }` whose BOUND is a
@@ -388,9 +429,10 @@ fn parse_fixed_loop(head: &str, bounds: &[(&str, u32)]) -> Option<(String, u32)>
     Some((var.to_string(), count))
 }
 
-/// The histogram's constants (HIST = false and placeholders without one).
-fn hist_header(h: Option<&crate::plan::HistogramPlan>) -> String {
-    let d = crate::plan::HistogramPlan {
+/// The histogram's switches (HIST = false and placeholders without one).
+fn hist_switches(h: Option<&HistogramPlan>) -> Vec<(&'static str, Scalar)> {
+    use Scalar::*;
+    let d = HistogramPlan {
         of_state: false,
         dims: 1,
         axes: [0; 2],
@@ -405,31 +447,32 @@ fn hist_header(h: Option<&crate::plan::HistogramPlan>) -> String {
         Some(h) => (true, h),
         None => (false, &d),
     };
-    let a1 = if h.dims == 2 { h.axes[1] } else { h.axes[0] };
-    format!(
-        "const HIST: bool = {on};\nconst HIST_STATE: bool = {};\nconst HIST_DIMS: u32 = {}u;\n\
-         const HIST_A0: u32 = {}u;\nconst HIST_A1: u32 = {a1}u;\nconst HIST_B0: u32 = {}u;\nconst HIST_B1: u32 = {}u;\n\
-         const HIST_LO0: f32 = {};\nconst HIST_LO1: f32 = {};\nconst HIST_SC0: f32 = {};\nconst HIST_SC1: f32 = {};\n\
-         const HIST_FROM: u32 = {}u;\nconst HIST_EVERY: u32 = {}u;\nconst HIST_CELLS: u32 = {}u;\n\
-         const HIST_REPLICAS: u32 = {}u;\n",
-        h.of_state,
-        h.dims,
-        h.axes[0],
-        h.bins[0],
-        h.bins[1],
-        lit(h.lo[0]),
-        lit(h.lo[1]),
-        lit(h.scale[0]),
-        lit(h.scale[1]),
-        h.from_steps,
-        h.every_steps.max(1),
-        h.cells(),
-        hist_replicas(h),
-    )
+    vec![
+        ("HIST", Bool(on)),
+        ("HIST_STATE", Bool(h.of_state)),
+        ("HIST_DIMS", U32(h.dims as u32)),
+        ("HIST_A0", U32(h.axes[0])),
+        ("HIST_A1", U32(if h.dims == 2 { h.axes[1] } else { h.axes[0] })),
+        ("HIST_B0", U32(h.bins[0])),
+        ("HIST_B1", U32(h.bins[1])),
+        ("HIST_LO0", F32(h.lo[0])),
+        ("HIST_LO1", F32(h.lo[1])),
+        ("HIST_SC0", F32(h.scale[0])),
+        ("HIST_SC1", F32(h.scale[1])),
+        ("HIST_FROM", U32(h.from_steps)),
+        ("HIST_EVERY", U32(h.every_steps.max(1))),
+        ("HIST_CELLS", U32(h.cells() as u32)),
+        ("HIST_REPLICAS", U32(hist_replicas(h))),
+    ]
+}
+
+/// Bytes of the histogram buffer: replicas × (u32 per cell plus the out-of-range count).
+pub fn hist_bytes(plan: &Plan) -> u64 {
+    plan.observe.histogram.as_ref().map_or(0, |h| (h.cells() as u64 + 1) * 4 * hist_replicas(h) as u64)
 }
 
 /// Copies of the histogram counters on the device: up to 16, within 16 MiB.
-pub fn hist_replicas(h: &crate::plan::HistogramPlan) -> u32 {
+pub fn hist_replicas(h: &HistogramPlan) -> u32 {
     let bytes = (h.cells() as u64 + 1) * 4;
     ((16u64 << 20) / bytes).clamp(1, 16) as u32
 }
@@ -448,18 +491,29 @@ pub fn assemble(k: &KernelConsts) -> String {
             None => src.push_str(text),
         }
     }
-    unroll_fixed_loops(
-        &src,
-        &[("P", k.p), ("Q", q_of(k)), ("WG_GROUP", wg_group(k.p as usize)), ("PB", k.p.div_ceil(4))],
-    )
+    let q = save_layout(k).q() as u32;
+    unroll_fixed_loops(&src, &[("P", k.p), ("Q", q), ("WG_GROUP", wg_group(k.p as usize)), ("PB", k.p.div_ceil(4))])
 }
 
 /// Parses and validates WGSL with naga (no GPU needed); the error names what failed.
 pub fn validate(source: &str) -> Result<wgpu::naga::Module, String> {
+    validate_with(source, &[])
+}
+
+/// [`validate`], then gives the module's overrides their values and validates the result as a
+/// pipeline would see it.
+pub fn validate_with(source: &str, overrides: &[(&str, f64)]) -> Result<wgpu::naga::Module, String> {
     use wgpu::naga;
     let module = naga::front::wgsl::parse_str(source).map_err(|e| e.emit_to_string(source))?;
-    naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::all())
-        .validate(&module)
-        .map_err(|e| e.emit_to_string(source))?;
-    Ok(module)
+    let mut validator =
+        naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::all());
+    let info = validator.validate(&module).map_err(|e| e.emit_to_string(source))?;
+    if overrides.is_empty() {
+        return Ok(module);
+    }
+    let constants: naga::back::PipelineConstants = overrides.iter().map(|(k, v)| (k.to_string(), *v)).collect();
+    let (specialised, _) = naga::back::pipeline_constants::process_overrides(&module, &info, None, &constants)
+        .map_err(|e| format!("overrides: {e:?}"))?;
+    validator.validate(&specialised).map_err(|e| e.emit_to_string(source))?;
+    Ok(specialised.into_owned())
 }

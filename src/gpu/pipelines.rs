@@ -157,6 +157,7 @@ impl Kernels {
             bind_group_layouts: &[Some(&bgl)],
             immediate_size: 0,
         });
+        let constants = kernels::overrides(&consts);
         let pipeline = |entry: &str| {
             dev.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(entry),
@@ -164,7 +165,7 @@ impl Kernels {
                 module: &module,
                 entry_point: Some(entry),
                 compilation_options: wgpu::PipelineCompilationOptions {
-                    constants: &[],
+                    constants: &constants,
                     zero_initialize_workgroup_memory: false,
                 },
                 cache: None,

@@ -2,7 +2,7 @@
 //! sums, then (with per-trajectory saves) the saves, then the status words, then the
 //! histogram counters. One definition sizes the buffer and decodes what was read.
 
-use super::resources::{Resources, hist_bytes};
+use super::kernels::hist_bytes;
 use crate::observe::MOMENTS;
 use crate::plan::{BLOCK, Plan};
 
@@ -14,6 +14,15 @@ pub struct ReadbackLayout {
     partials: u64,
     saves: u64,
     hist: u64,
+}
+
+/// The buffers a submit's results are copied from, and the buffer they are copied to.
+pub struct Sources<'a> {
+    pub partials: &'a wgpu::Buffer,
+    pub saves: &'a wgpu::Buffer,
+    pub status: &'a wgpu::Buffer,
+    pub hist: &'a wgpu::Buffer,
+    pub readback: &'a wgpu::Buffer,
 }
 
 /// One submit's results, decoded.
@@ -54,16 +63,16 @@ impl ReadbackLayout {
     }
 
     /// Copies the results into the readback buffer.
-    pub fn encode(&self, enc: &mut wgpu::CommandEncoder, r: &Resources) {
+    pub fn encode(&self, enc: &mut wgpu::CommandEncoder, r: Sources) {
         if self.partials > 0 {
-            enc.copy_buffer_to_buffer(&r.partials, 0, &r.readback, 0, self.partials);
+            enc.copy_buffer_to_buffer(r.partials, 0, r.readback, 0, self.partials);
         }
         if self.saves > 0 {
-            enc.copy_buffer_to_buffer(&r.saves, 0, &r.readback, self.partials, self.saves);
+            enc.copy_buffer_to_buffer(r.saves, 0, r.readback, self.partials, self.saves);
         }
-        enc.copy_buffer_to_buffer(&r.status, 0, &r.readback, self.status_at(), STATUS_BYTES);
+        enc.copy_buffer_to_buffer(r.status, 0, r.readback, self.status_at(), STATUS_BYTES);
         if self.hist > 0 {
-            enc.copy_buffer_to_buffer(&r.hist, 0, &r.readback, self.hist_at(), self.hist);
+            enc.copy_buffer_to_buffer(r.hist, 0, r.readback, self.hist_at(), self.hist);
         }
     }
 

@@ -89,11 +89,6 @@ impl Tables {
     }
 }
 
-/// Bytes of the histogram buffer: replicas × (u32 per cell plus the out-of-range count).
-pub fn hist_bytes(plan: &Plan) -> u64 {
-    plan.observe.histogram.as_ref().map_or(0, |h| (h.cells() as u64 + 1) * 4 * kernels::hist_replicas(h) as u64)
-}
-
 pub struct Resources {
     pub tables: Tables,
     /// (max chunk, per_trajectory, final_state, saves) the buffers were sized for.
@@ -118,28 +113,7 @@ pub struct Resources {
 impl Resources {
     pub fn new(ctx: &GpuContext, pipes: &Kernels, tables: Tables, plan: &Plan, max_count: u64) -> Result<Resources> {
         let dev = &ctx.device;
-        let bgl = &pipes.bgl;
-        let ro = |label: &str, data: &[u8]| {
-            dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some(label),
-                contents: data,
-                usage: wgpu::BufferUsages::STORAGE,
-            })
-        };
-        let xi_buf = dev.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("idpsim.memories"),
-            contents: bytemuck::cast_slice(&tables.xi),
-            usage: if pipes.consts.xi_format != XiFormat::BitsStorage {
-                wgpu::BufferUsages::UNIFORM
-            } else {
-                wgpu::BufferUsages::STORAGE
-            },
-        });
-        let seg_buf = ro("idpsim.segments", bytemuck::cast_slice(&tables.segs));
-        let coef_buf = ro("idpsim.segment_coef", bytemuck::cast_slice(&tables.seg_coef));
-        let vec_buf = ro("idpsim.segment_vec", bytemuck::cast_slice(&tables.seg_vec));
-        let point_buf = ro("idpsim.init_point", bytemuck::cast_slice(&tables.init_point));
-
+        let table_buffers = tables.upload(dev, pipes.consts.xi_format);
         // Per-chunk working buffers, sized for the largest chunk.
         let align = ctx.limits.min_uniform_buffer_offset_alignment as u64;
         let param_stride = (std::mem::size_of::<Params>() as u64).next_multiple_of(align);
@@ -152,6 +126,7 @@ impl Resources {
             })
         };
         let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
+        let read = wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST;
         let params = buffer(
             "idpsim.params",
             param_stride * PARAM_SLOTS,
@@ -163,60 +138,21 @@ impl Resources {
         let row = max_count * q as u64 * 4;
         let slot_capacity = (ctx.max_binding().min(SAVES_BUDGET) / row).clamp(2, plan.n_saves() as u64 + 1);
         let saves = buffer("idpsim.saves", slot_capacity * row, storage);
-        let blocks = max_count.div_ceil(BLOCK);
-        let partial_bytes = slot_capacity * blocks * q as u64 * MOMENTS as u64 * 4;
+        let partial_bytes = slot_capacity * max_count.div_ceil(BLOCK) * q as u64 * MOMENTS as u64 * 4;
         let partials = buffer("idpsim.partials", partial_bytes, storage);
         let status = buffer("idpsim.status", 16, storage);
-        let hist_bytes = hist_bytes(plan);
-        let hist = buffer("idpsim.histogram", hist_bytes, storage);
-        let readback_bytes = ReadbackLayout::new(plan, slot_capacity, max_count).total();
-        let readback =
-            buffer("idpsim.readback", readback_bytes, wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST);
+        let hist = buffer("idpsim.histogram", kernels::hist_bytes(plan), storage);
+        let readback = buffer("idpsim.readback", ReadbackLayout::new(plan, slot_capacity, max_count).total(), read);
         let obs_bytes = max_count * plan.obs_per_trajectory() as u64 * 4;
         let obs = buffer("idpsim.observations", obs_bytes, storage);
-        let obs_readback = plan.observe.observes_trajectories().then(|| {
-            buffer("idpsim.obs_readback", obs_bytes, wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST)
-        });
-        let state_readback = plan.observe.final_state.then(|| {
-            buffer("idpsim.state_readback", state_bytes, wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST)
-        });
-        fn whole(b: &wgpu::Buffer) -> wgpu::BindingResource<'_> {
-            b.as_entire_binding()
-        }
-        let bind_group = dev.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("idpsim.bind_group"),
-            layout: bgl,
-            entries: &[
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                        buffer: &params,
-                        offset: 0,
-                        size: wgpu::BufferSize::new(std::mem::size_of::<Params>() as u64),
-                    }),
-                },
-                wgpu::BindGroupEntry { binding: 1, resource: whole(&xi_buf) },
-                wgpu::BindGroupEntry { binding: 2, resource: whole(&seg_buf) },
-                wgpu::BindGroupEntry { binding: 3, resource: whole(&coef_buf) },
-                wgpu::BindGroupEntry { binding: 4, resource: whole(&vec_buf) },
-                wgpu::BindGroupEntry { binding: 5, resource: whole(&point_buf) },
-                wgpu::BindGroupEntry { binding: 6, resource: whole(&state) },
-                wgpu::BindGroupEntry { binding: 7, resource: whole(&saves) },
-                wgpu::BindGroupEntry { binding: 8, resource: whole(&partials) },
-                wgpu::BindGroupEntry { binding: 9, resource: whole(&status) },
-                wgpu::BindGroupEntry { binding: 10, resource: whole(&hist) },
-                wgpu::BindGroupEntry { binding: 11, resource: whole(&obs) },
-            ],
-        });
+        let obs_readback = plan.observe.observes_trajectories().then(|| buffer("idpsim.obs_readback", obs_bytes, read));
+        let state_readback = plan.observe.final_state.then(|| buffer("idpsim.state_readback", state_bytes, read));
+        let working = [&state, &saves, &partials, &status, &hist, &obs];
+        let bind_group = bind(dev, &pipes.bgl, &params, &table_buffers, working);
         ctx.check_errors()?;
         log::debug!("GPU buffers: chunk ≤ {max_count}, {slot_capacity} save slots");
-        let key = (
-            max_count,
-            plan.observe.per_trajectory_saves(),
-            plan.observe.final_state,
-            plan.n_saves(),
-            plan.obs_per_trajectory(),
-        );
+        let o = &plan.observe;
+        let key = (max_count, o.per_trajectory_saves(), o.final_state, plan.n_saves(), plan.obs_per_trajectory());
         Ok(Resources {
             tables,
             key,
@@ -236,4 +172,50 @@ impl Resources {
             obs_readback,
         })
     }
+}
+
+/// The read-only tables on the device: bindings 1 to 5.
+struct TableBuffers([wgpu::Buffer; 5]);
+
+impl Tables {
+    fn upload(&self, dev: &wgpu::Device, xi: XiFormat) -> TableBuffers {
+        let init = |label: &str, data: &[u8], usage| {
+            dev.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some(label), contents: data, usage })
+        };
+        let ro = wgpu::BufferUsages::STORAGE;
+        let xi_usage = if xi != XiFormat::BitsStorage { wgpu::BufferUsages::UNIFORM } else { ro };
+        TableBuffers([
+            init("idpsim.memories", bytemuck::cast_slice(&self.xi), xi_usage),
+            init("idpsim.segments", bytemuck::cast_slice(&self.segs), ro),
+            init("idpsim.segment_coef", bytemuck::cast_slice(&self.seg_coef), ro),
+            init("idpsim.segment_vec", bytemuck::cast_slice(&self.seg_vec), ro),
+            init("idpsim.init_point", bytemuck::cast_slice(&self.init_point), ro),
+        ])
+    }
+}
+
+/// The bind group of `shaders/params.wgsl`: 0 the parameters (one slot, dynamic offset), 1–5
+/// the tables, 6–11 the working buffers (state, saves, partials, status, histogram,
+/// observations).
+fn bind(
+    dev: &wgpu::Device,
+    bgl: &wgpu::BindGroupLayout,
+    params: &wgpu::Buffer,
+    tables: &TableBuffers,
+    working: [&wgpu::Buffer; 6],
+) -> wgpu::BindGroup {
+    let slot = wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+        buffer: params,
+        offset: 0,
+        size: wgpu::BufferSize::new(std::mem::size_of::<Params>() as u64),
+    });
+    let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: slot }];
+    for (k, b) in tables.0.iter().chain(working).enumerate() {
+        entries.push(wgpu::BindGroupEntry { binding: k as u32 + 1, resource: b.as_entire_binding() });
+    }
+    dev.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some("idpsim.bind_group"),
+        layout: bgl,
+        entries: &entries,
+    })
 }

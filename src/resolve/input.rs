@@ -5,7 +5,7 @@ use super::checks::{check_all_finite, check_finite, check_nonnegative, check_pos
 use crate::error::{SpecError, SpecResult};
 use crate::plan::memories::Memories;
 use crate::plan::{Coupling, RandomWeightsPlan, SegmentPlan};
-use crate::spec::{InputSpec, MemoryChoice, NormalizeSum, RandomWeightsSpec};
+use crate::spec::{InputSpec, MemoryChoice, NormalizeSum, RandomWeightsSpec, SegmentSpec};
 
 /// Index of the largest abs(v) (the first on ties), None if every entry is 0.
 fn argmax_abs(v: &[f64]) -> Option<u32> {
@@ -87,121 +87,140 @@ fn random_plan(
     })
 }
 
+/// What every segment's resolution needs.
+struct Context<'a> {
+    coupling: Coupling,
+    mem: &'a Memories,
+    gram: Vec<f64>,
+    gain: f64,
+    dt: f64,
+}
+
 /// The segments of the input section for a model whose input enters by `coupling`.
 pub fn build(spec: &InputSpec, coupling: Coupling, mem: &Memories, dt: f64) -> SpecResult<Vec<SegmentPlan>> {
     if spec.segments.is_empty() {
         return Err(SpecError::new("input.segments", "is empty; give at least one segment"));
     }
     check_finite("input.gain", spec.gain)?;
-    let gain = spec.gain;
-    let (n, p) = (mem.n, mem.p);
-    let gram = mem.gram();
+    let cx = Context { coupling, mem, gram: mem.gram(), gain: spec.gain, dt };
     let mut out = Vec::with_capacity(spec.segments.len());
     let mut start: u64 = 0;
     for (k, seg) in spec.segments.iter().enumerate() {
-        let f = |name: &str| format!("input.segments[{k}].{name}");
-        check_positive(&f("duration"), seg.duration)?;
-        let steps = steps_of(&f("duration"), seg.duration, dt)?;
-        let given = [seg.weights.is_some(), seg.saliency.is_some(), seg.vector.is_some(), seg.random_weights.is_some()];
-        if given.iter().filter(|&&g| g).count() != 1 {
-            return Err(SpecError::new(
-                format!("input.segments[{k}]"),
-                "give exactly one of \"weights\" (length P), \"saliency\" (IDP, length P), \"vector\" (length N) or \"random_weights\"",
-            ));
-        }
-        let check_len = |name: &str, v: &[f64], want: usize, what: &str| -> SpecResult<()> {
-            if v.len() != want {
-                return Err(SpecError::new(f(name), format!("has {} entries; it must have {what} = {want}", v.len())));
-            }
-            check_all_finite(&f(name), v)
-        };
-        let mut random = None;
-        let target;
-        let (coef, vector): (Vec<f64>, Option<Vec<f32>>) = if let Some(rw) = &seg.random_weights {
-            let rp = random_plan(&f, rw, k, n, p, gain)?;
-            target = rp.dominant_memory;
-            random = Some(rp);
-            (vec![0.0; p], None)
-        } else if let Some(w) = &seg.weights {
-            target = argmax_abs(w);
-            check_len("weights", w, p, "P")?;
-            match coupling {
-                // α = Ξᵀ(Ξw)/N = G w.
-                Coupling::Saliency => {
-                    ((0..p).map(|a| gain * (0..p).map(|b| gram[a * p + b] * w[b]).sum::<f64>()).collect(), None)
-                }
-                Coupling::Bias => (w.iter().map(|v| gain * v).collect(), None),
-            }
-        } else if let Some(s) = &seg.saliency {
-            if coupling != Coupling::Saliency {
-                return Err(SpecError::new(
-                    f("saliency"),
-                    "is for the IDP model only; the classic model takes \"weights\" or \"vector\"",
-                ));
-            }
-            check_len("saliency", s, p, "P")?;
-            target = argmax_abs(s);
-            (s.iter().map(|v| gain * v).collect(), None)
-        } else {
-            let v = seg.vector.as_ref().expect("one of three is present");
-            check_len("vector", v, n, "N")?;
-            let u: Vec<f64> = v.iter().map(|x| gain * x).collect();
-            target = argmax_abs(&mem.saliency_of(&u));
-            match coupling {
-                Coupling::Saliency => (mem.saliency_of(&u), None),
-                Coupling::Bias => (vec![0.0; p], Some(u.iter().map(|&x| x as f32).collect())),
-            }
-        };
-        let ramp_steps = match seg.ramp {
-            None => 0,
-            Some(r) => {
-                check_nonnegative(&f("ramp"), r)?;
-                if r > seg.duration {
-                    return Err(SpecError::new(
-                        f("ramp"),
-                        format!("{r} is longer than the segment ({})", seg.duration),
-                    ));
-                }
-                if r == 0.0 { 0 } else { steps_of(&f("ramp"), r, dt)? }
-            }
-        };
-        let pulse_steps = match seg.pulse {
-            None => None,
-            Some(pl) => {
-                check_positive(&f("pulse"), pl)?;
-                if pl > seg.duration {
-                    return Err(SpecError::new(
-                        f("pulse"),
-                        format!("{pl} is longer than the segment ({})", seg.duration),
-                    ));
-                }
-                Some(steps_of(&f("pulse"), pl, dt)?)
-            }
-        };
-        let noise = seg.noise.unwrap_or(0.0);
-        check_nonnegative(&f("noise"), noise)?;
-        if let Some(i) = coef.iter().position(|c| !c.is_finite() || c.abs() > 1e6) {
-            return Err(SpecError::new(
-                f("weights"),
-                format!(
-                    "gives an input coefficient {} for memory {i}; it must be finite and at most 1e6 in size",
-                    coef[i]
-                ),
-            ));
-        }
-        out.push(SegmentPlan {
-            start_step: start.min(u32::MAX as u64) as u32,
-            steps,
-            ramp_steps,
-            pulse_steps,
-            noise: noise as f32,
-            coef: coef.iter().map(|&c| c as f32).collect(),
-            coef64: coef.clone(),
-            vector,
-            random,
-            target,
-        });
-        start += steps as u64;
+        let sp = segment(k, seg, &cx, start)?;
+        start += sp.steps as u64;
+        out.push(sp);
     }
     Ok(out)
+}
+
+/// Segment k, starting `start` steps into the run.
+fn segment(k: usize, seg: &SegmentSpec, cx: &Context, start: u64) -> SpecResult<SegmentPlan> {
+    let f = |name: &str| format!("input.segments[{k}].{name}");
+    let dt = cx.dt;
+    check_positive(&f("duration"), seg.duration)?;
+    let steps = steps_of(&f("duration"), seg.duration, dt)?;
+    let given = [seg.weights.is_some(), seg.saliency.is_some(), seg.vector.is_some(), seg.random_weights.is_some()];
+    if given.iter().filter(|&&g| g).count() != 1 {
+        return Err(SpecError::new(
+            format!("input.segments[{k}]"),
+            "give exactly one of \"weights\" (length P), \"saliency\" (IDP, length P), \"vector\" (length N) or \"random_weights\"",
+        ));
+    }
+    let input = input(k, seg, cx)?;
+    let ramp_steps = match seg.ramp {
+        None => 0,
+        Some(r) => {
+            check_nonnegative(&f("ramp"), r)?;
+            if r > seg.duration {
+                return Err(SpecError::new(f("ramp"), format!("{r} is longer than the segment ({})", seg.duration)));
+            }
+            if r == 0.0 { 0 } else { steps_of(&f("ramp"), r, dt)? }
+        }
+    };
+    let pulse_steps = match seg.pulse {
+        None => None,
+        Some(pl) => {
+            check_positive(&f("pulse"), pl)?;
+            if pl > seg.duration {
+                return Err(SpecError::new(f("pulse"), format!("{pl} is longer than the segment ({})", seg.duration)));
+            }
+            Some(steps_of(&f("pulse"), pl, dt)?)
+        }
+    };
+    let noise = seg.noise.unwrap_or(0.0);
+    check_nonnegative(&f("noise"), noise)?;
+    let coef = input.coef;
+    if let Some(i) = coef.iter().position(|c| !c.is_finite() || c.abs() > 1e6) {
+        return Err(SpecError::new(
+            f("weights"),
+            format!("gives an input coefficient {} for memory {i}; it must be finite and at most 1e6 in size", coef[i]),
+        ));
+    }
+    Ok(SegmentPlan {
+        start_step: start.min(u32::MAX as u64) as u32,
+        steps,
+        ramp_steps,
+        pulse_steps,
+        noise: noise as f32,
+        coef: coef.iter().map(|&c| c as f32).collect(),
+        coef64: coef.clone(),
+        vector: input.vector,
+        random: input.random,
+        target: input.target,
+    })
+}
+
+/// One segment's input, whichever of its four forms it takes.
+struct Input {
+    coef: Vec<f64>,
+    vector: Option<Vec<f32>>,
+    random: Option<RandomWeightsPlan>,
+    target: Option<u32>,
+}
+
+fn input(k: usize, seg: &SegmentSpec, cx: &Context) -> SpecResult<Input> {
+    let f = |name: &str| format!("input.segments[{k}].{name}");
+    let (n, p, gain) = (cx.mem.n, cx.mem.p, cx.gain);
+    let check_len = |name: &str, v: &[f64], want: usize, what: &str| -> SpecResult<()> {
+        if v.len() != want {
+            return Err(SpecError::new(f(name), format!("has {} entries; it must have {what} = {want}", v.len())));
+        }
+        check_all_finite(&f(name), v)
+    };
+    let of = |coef: Vec<f64>, vector: Option<Vec<f32>>, target| Input { coef, vector, random: None, target };
+    if let Some(rw) = &seg.random_weights {
+        let rp = random_plan(&f, rw, k, n, p, gain)?;
+        return Ok(Input { coef: vec![0.0; p], vector: None, target: rp.dominant_memory, random: Some(rp) });
+    }
+    if let Some(w) = &seg.weights {
+        let target = argmax_abs(w);
+        check_len("weights", w, p, "P")?;
+        return Ok(match cx.coupling {
+            // α = Ξᵀ(Ξw)/N = G w.
+            Coupling::Saliency => of(
+                (0..p).map(|a| gain * (0..p).map(|b| cx.gram[a * p + b] * w[b]).sum::<f64>()).collect(),
+                None,
+                target,
+            ),
+            Coupling::Bias => of(w.iter().map(|v| gain * v).collect(), None, target),
+        });
+    }
+    if let Some(s) = &seg.saliency {
+        if cx.coupling != Coupling::Saliency {
+            return Err(SpecError::new(
+                f("saliency"),
+                "is for the IDP model only; the classic model takes \"weights\" or \"vector\"",
+            ));
+        }
+        check_len("saliency", s, p, "P")?;
+        return Ok(of(s.iter().map(|v| gain * v).collect(), None, argmax_abs(s)));
+    }
+    let v = seg.vector.as_ref().expect("one of four is present");
+    check_len("vector", v, n, "N")?;
+    let u: Vec<f64> = v.iter().map(|x| gain * x).collect();
+    let target = argmax_abs(&cx.mem.saliency_of(&u));
+    Ok(match cx.coupling {
+        Coupling::Saliency => of(cx.mem.saliency_of(&u), None, target),
+        Coupling::Bias => of(vec![0.0; p], Some(u.iter().map(|&x| x as f32).collect()), target),
+    })
 }

@@ -21,119 +21,119 @@ fn check_sizes(n: usize, p: usize, field: &str) -> SpecResult<()> {
 /// The memories of a spec; `base_dir` resolves a file path.
 pub fn build(spec: &MemoriesSpec, base_dir: &Path) -> SpecResult<Memories> {
     match spec {
-        MemoriesSpec::Hadamard { n, p, columns } => {
-            let (n, p) = (*n, *p);
-            check_sizes(n, p, "memories")?;
-            if !n.is_power_of_two() {
+        MemoriesSpec::Hadamard { n, p, columns } => hadamard(*n, *p, columns.as_deref()),
+        MemoriesSpec::Random { n, p, seed } => random(*n, *p, *seed),
+        MemoriesSpec::Explicit { patterns } => explicit(patterns),
+        MemoriesSpec::File { path } => file(&base_dir.join(path)),
+    }
+}
+
+/// Sylvester–Hadamard columns (`columns`, default 0..P).
+fn hadamard(n: usize, p: usize, columns: Option<&[usize]>) -> SpecResult<Memories> {
+    check_sizes(n, p, "memories")?;
+    if !n.is_power_of_two() {
+        return Err(SpecError::new(
+            "memories.n",
+            format!("{n} is not a power of two (Hadamard memories need N = 1, 2, 4, 8, ...)"),
+        ));
+    }
+    if p > n {
+        return Err(SpecError::new("memories.p", format!("{p} exceeds N = {n}; a Hadamard matrix has only N columns")));
+    }
+    let cols: Vec<usize> = match columns {
+        None => (0..p).collect(),
+        Some(c) => {
+            if c.len() != p {
                 return Err(SpecError::new(
-                    "memories.n",
-                    format!("{n} is not a power of two (Hadamard memories need N = 1, 2, 4, 8, ...)"),
+                    "memories.columns",
+                    format!("has {} entries; it must have p = {p}", c.len()),
                 ));
             }
-            if p > n {
-                return Err(SpecError::new(
-                    "memories.p",
-                    format!("{p} exceeds N = {n}; a Hadamard matrix has only N columns"),
-                ));
-            }
-            let cols: Vec<usize> = match columns {
-                None => (0..p).collect(),
-                Some(c) => {
-                    if c.len() != p {
-                        return Err(SpecError::new(
-                            "memories.columns",
-                            format!("has {} entries; it must have p = {p}", c.len()),
-                        ));
-                    }
-                    for (k, &col) in c.iter().enumerate() {
-                        if col >= n {
-                            return Err(SpecError::new(
-                                format!("memories.columns[{k}]"),
-                                format!("column {col} does not exist; accepted: 0 to {}", n - 1),
-                            ));
-                        }
-                        if c[..k].contains(&col) {
-                            return Err(SpecError::new(
-                                format!("memories.columns[{k}]"),
-                                format!("column {col} is repeated; memories must be distinct"),
-                            ));
-                        }
-                    }
-                    c.clone()
-                }
-            };
-            let mut xi = vec![0f32; n * p];
-            for i in 0..n {
-                for (mu, &c) in cols.iter().enumerate() {
-                    xi[i * p + mu] = hadamard_entry(i, c);
-                }
-            }
-            Ok(Memories { n, p, xi })
-        }
-        MemoriesSpec::Random { n, p, seed } => {
-            let (n, p) = (*n, *p);
-            check_sizes(n, p, "memories")?;
-            let mut xi = vec![0f32; n * p];
-            for i in 0..n {
-                for mu in 0..p {
-                    xi[i * p + mu] = random_entry(*seed, i, mu);
-                }
-            }
-            Ok(Memories { n, p, xi })
-        }
-        MemoriesSpec::Explicit { patterns } => {
-            if patterns.is_empty() {
-                return Err(SpecError::new("memories.patterns", "is empty; give P rows of N entries ±1"));
-            }
-            let n = patterns[0].len();
-            check_sizes(n, patterns.len(), "memories").map_err(|e| SpecError::new("memories.patterns", e.message))?;
-            let mut rows = Vec::with_capacity(patterns.len());
-            for (mu, row) in patterns.iter().enumerate() {
-                if row.len() != n {
+            for (k, &col) in c.iter().enumerate() {
+                if col >= n {
                     return Err(SpecError::new(
-                        format!("memories.patterns[{mu}]"),
-                        format!("has {} entries; every row must have N = {n}", row.len()),
+                        format!("memories.columns[{k}]"),
+                        format!("column {col} does not exist; accepted: 0 to {}", n - 1),
                     ));
                 }
-                if let Some(i) = row.iter().position(|&v| v != 1.0 && v != -1.0) {
+                if c[..k].contains(&col) {
                     return Err(SpecError::new(
-                        format!("memories.patterns[{mu}][{i}]"),
-                        format!("{} is not accepted; entries must be 1 or -1", row[i]),
+                        format!("memories.columns[{k}]"),
+                        format!("column {col} is repeated; memories must be distinct"),
                     ));
                 }
-                rows.push(row.iter().map(|&v| v as f32).collect::<Vec<f32>>());
             }
-            Ok(Memories::from_patterns(&rows))
+            c.to_vec()
         }
-        MemoriesSpec::File { path } => {
-            let full = base_dir.join(path);
-            let (shape, data) = read_npy_f64(&full)
-                .map_err(|e| SpecError::new("memories.path", format!("cannot read '{}': {e}", full.display())))?;
-            if shape.len() != 2 {
-                return Err(SpecError::new(
-                    "memories.path",
-                    format!("'{}' has shape {shape:?}; it must be 2-D [P, N]", full.display()),
-                ));
-            }
-            let (p, n) = (shape[0] as usize, shape[1] as usize);
-            check_sizes(n, p, "memories")
-                .map_err(|e| SpecError::new("memories.path", format!("'{}': {}", full.display(), e)))?;
-            if let Some(k) = data.iter().position(|&v| v != 1.0 && v != -1.0) {
-                return Err(SpecError::new(
-                    "memories.path",
-                    format!(
-                        "'{}' entry [{}, {}] is {}; entries must be 1 or -1",
-                        full.display(),
-                        k / n,
-                        k % n,
-                        data[k]
-                    ),
-                ));
-            }
-            let rows: Vec<Vec<f32>> = data.chunks(n).map(|r| r.iter().map(|&v| v as f32).collect()).collect();
-            Ok(Memories::from_patterns(&rows))
+    };
+    let mut xi = vec![0f32; n * p];
+    for i in 0..n {
+        for (mu, &c) in cols.iter().enumerate() {
+            xi[i * p + mu] = hadamard_entry(i, c);
         }
     }
+    Ok(Memories { n, p, xi })
+}
+
+/// Seeded fair ±1 entries.
+fn random(n: usize, p: usize, seed: u64) -> SpecResult<Memories> {
+    check_sizes(n, p, "memories")?;
+    let mut xi = vec![0f32; n * p];
+    for i in 0..n {
+        for mu in 0..p {
+            xi[i * p + mu] = random_entry(seed, i, mu);
+        }
+    }
+    Ok(Memories { n, p, xi })
+}
+
+/// P explicit rows of N entries ±1.
+fn explicit(patterns: &[Vec<f64>]) -> SpecResult<Memories> {
+    if patterns.is_empty() {
+        return Err(SpecError::new("memories.patterns", "is empty; give P rows of N entries ±1"));
+    }
+    let n = patterns[0].len();
+    check_sizes(n, patterns.len(), "memories").map_err(|e| SpecError::new("memories.patterns", e.message))?;
+    let mut rows = Vec::with_capacity(patterns.len());
+    for (mu, row) in patterns.iter().enumerate() {
+        if row.len() != n {
+            return Err(SpecError::new(
+                format!("memories.patterns[{mu}]"),
+                format!("has {} entries; every row must have N = {n}", row.len()),
+            ));
+        }
+        if let Some(i) = row.iter().position(|&v| v != 1.0 && v != -1.0) {
+            return Err(SpecError::new(
+                format!("memories.patterns[{mu}][{i}]"),
+                format!("{} is not accepted; entries must be 1 or -1", row[i]),
+            ));
+        }
+        rows.push(row.iter().map(|&v| v as f32).collect::<Vec<f32>>());
+    }
+    Ok(Memories::from_patterns(&rows))
+}
+
+/// An NPY file [P, N] of ±1.
+fn file(full: &Path) -> SpecResult<Memories> {
+    let (shape, data) = read_npy_f64(full)
+        .map_err(|e| SpecError::new("memories.path", format!("cannot read '{}': {e}", full.display())))?;
+    if shape.len() != 2 {
+        return Err(SpecError::new(
+            "memories.path",
+            format!("'{}' has shape {shape:?}; it must be 2-D [P, N]", full.display()),
+        ));
+    }
+    let (p, n) = (shape[0] as usize, shape[1] as usize);
+    check_sizes(n, p, "memories")
+        .map_err(|e| SpecError::new("memories.path", format!("'{}': {}", full.display(), e)))?;
+    if let Some(k) = data.iter().position(|&v| v != 1.0 && v != -1.0) {
+        return Err(SpecError::new(
+            "memories.path",
+            format!("'{}' entry [{}, {}] is {}; entries must be 1 or -1", full.display(), k / n, k % n, data[k]),
+        ));
+    }
+    let rows: Vec<Vec<f32>> = data.chunks(n).map(|r| r.iter().map(|&v| v as f32).collect()).collect();
+    Ok(Memories::from_patterns(&rows))
 }
 
 /// Reads an NPY array of any integer or float dtype as f64 (C order only).

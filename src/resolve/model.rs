@@ -72,25 +72,9 @@ fn modern_plan(m: &ModelSpec, identity_x: bool, dt: f64) -> SpecResult<Option<Mo
             "the modern model has no diagonal to remove; leave it false",
         ));
     }
-    let tau = |field: &str, v: Option<f64>, default: f64| -> SpecResult<f64> {
-        let t = v.unwrap_or(default);
-        check_nonnegative(field, t)?;
-        if t > 1e6 {
-            return Err(SpecError::new(field, format!("{t} is too large; accepted: 0 to 1e6")));
-        }
-        if t > 0.0 && dt / t > 1.0 {
-            return Err(SpecError::new(
-                field,
-                format!(
-                    "{t} is shorter than integrator.dt = {dt} (Euler would be unstable); use τ ≥ dt, or 0 for an instantaneous layer"
-                ),
-            ));
-        }
-        Ok(t)
-    };
-    let tau_alpha = tau("model.tau_alpha", m.tau_alpha, 0.0)?;
-    let tau_y = tau("model.tau_y", m.tau_y, 0.0)?;
-    let tau_x = tau("model.tau_x", m.tau_x, 1.0)?;
+    let tau_alpha = time_constant("model.tau_alpha", m.tau_alpha, 0.0, dt)?;
+    let tau_y = time_constant("model.tau_y", m.tau_y, 0.0, dt)?;
+    let tau_x = time_constant("model.tau_x", m.tau_x, 1.0, dt)?;
     if tau_x == 0.0 {
         return Err(SpecError::new("model.tau_x", "must be > 0: the feature layer carries the state"));
     }
@@ -108,19 +92,8 @@ fn modern_plan(m: &ModelSpec, identity_x: bool, dt: f64) -> SpecResult<Option<Mo
             PsiY::Softmax { beta: b as f32 }
         }
     };
-    let noise = |field: &str, v: Option<f64>, t: f64| -> SpecResult<f32> {
-        let s = v.unwrap_or(0.0);
-        check_nonnegative(field, s)?;
-        if s > 0.0 && t == 0.0 {
-            return Err(SpecError::new(
-                field,
-                "needs the layer's time constant > 0 (an instantaneous layer has no noise)",
-            ));
-        }
-        Ok(s as f32)
-    };
-    let sigma_alpha = noise("model.sigma_alpha", m.sigma_alpha, tau_alpha)?;
-    let sigma_y = noise("model.sigma_y", m.sigma_y, tau_y)?;
+    let sigma_alpha = layer_noise("model.sigma_alpha", m.sigma_alpha, tau_alpha)?;
+    let sigma_y = layer_noise("model.sigma_y", m.sigma_y, tau_y)?;
     let rate = |t: f64| if t > 0.0 { (dt / t) as f32 } else { 0.0 };
     Ok(Some(ModernPlan {
         tau_alpha,
@@ -137,4 +110,32 @@ fn modern_plan(m: &ModelSpec, identity_x: bool, dt: f64) -> SpecResult<Option<Mo
         noise_alpha: (sigma_alpha as f64 * dt.sqrt()) as f32,
         noise_y: (sigma_y as f64 * dt.sqrt()) as f32,
     }))
+}
+
+/// A layer's time constant (default `default`): 0 (instantaneous) or at least dt, at most 1e6.
+fn time_constant(field: &str, v: Option<f64>, default: f64, dt: f64) -> SpecResult<f64> {
+    let t = v.unwrap_or(default);
+    check_nonnegative(field, t)?;
+    if t > 1e6 {
+        return Err(SpecError::new(field, format!("{t} is too large; accepted: 0 to 1e6")));
+    }
+    if t > 0.0 && dt / t > 1.0 {
+        return Err(SpecError::new(
+            field,
+            format!(
+                "{t} is shorter than integrator.dt = {dt} (Euler would be unstable); use τ ≥ dt, or 0 for an instantaneous layer"
+            ),
+        ));
+    }
+    Ok(t)
+}
+
+/// A layer's noise σ (default 0), which needs a dynamic layer (τ > 0).
+fn layer_noise(field: &str, v: Option<f64>, tau: f64) -> SpecResult<f32> {
+    let s = v.unwrap_or(0.0);
+    check_nonnegative(field, s)?;
+    if s > 0.0 && tau == 0.0 {
+        return Err(SpecError::new(field, "needs the layer's time constant > 0 (an instantaneous layer has no noise)"));
+    }
+    Ok(s as f32)
 }

@@ -14,95 +14,14 @@ pub fn resolve(
     segments: &[SegmentPlan],
     (dt, total_steps): (f64, u32),
 ) -> SpecResult<ObservePlan> {
-    let (save_every, per_trajectory) = match &o.overlaps {
-        Some(ov) => {
-            check_positive("observe.overlaps.every", ov.every)?;
-            let steps = steps_of("observe.overlaps.every", ov.every, dt)?;
-            if steps > total_steps {
-                return Err(SpecError::new(
-                    "observe.overlaps.every",
-                    format!("{} is longer than the run ({})", ov.every, total_steps as f64 * dt),
-                ));
-            }
-            (steps, ov.per_trajectory)
-        }
-        None => ((total_steps / 100).max(1), false),
-    };
+    let (save_every, per_trajectory) = overlaps(o, dt, total_steps)?;
     let histogram = match &o.histogram {
         None => None,
         Some(h) => Some(histogram(h, n, p, dt, total_steps)?),
     };
-    let (energy, energy_per_trajectory) = match &o.energy {
-        None => (false, false),
-        Some(e) => {
-            if let Some(md) = model.modern()
-                && !(matches!(md.psi_y, PsiY::Softmax { .. }) && md.identity_x && md.tau_y == 0.0)
-            {
-                return Err(SpecError::new(
-                    "observe.energy",
-                    "the modern model has an energy (E_tr) only with psi_y softmax, activation \"identity\" and tau_y = 0",
-                ));
-            }
-            if let Some(every) = e.every {
-                check_positive("observe.energy.every", every)?;
-                if steps_of("observe.energy.every", every, dt)? != save_every {
-                    return Err(SpecError::new(
-                        "observe.energy.every",
-                        format!(
-                            "{every} differs from the overlaps' interval {}; the energy is saved with the overlaps, so give the same value (or leave it out)",
-                            save_every as f64 * dt
-                        ),
-                    ));
-                }
-            }
-            (true, e.per_trajectory)
-        }
-    };
-    let retrieval = match &o.retrieval {
-        None => None,
-        Some(r) => {
-            check_threshold("observe.retrieval.threshold", r.threshold)?;
-            let window_steps = match r.window {
-                None => 1,
-                Some(w) => {
-                    check_positive("observe.retrieval.window", w)?;
-                    steps_of("observe.retrieval.window", w, dt)?
-                }
-            };
-            if let Some((k, sg)) = segments.iter().enumerate().find(|(_, s)| s.steps < window_steps) {
-                return Err(SpecError::new(
-                    "observe.retrieval.window",
-                    format!(
-                        "{} is longer than segment {k} ({}); the window must fit in every segment",
-                        window_steps as f64 * dt,
-                        sg.steps as f64 * dt
-                    ),
-                ));
-            }
-            Some(RetrievalPlan { threshold: r.threshold as f32, window_steps })
-        }
-    };
-    let first_passage = match &o.first_passage {
-        None => None,
-        Some(f) => {
-            check_threshold("observe.first_passage.threshold", f.threshold)?;
-            let memory = match f.memory {
-                MemoryChoice::Index(i) if i < p => Some(i as u32),
-                MemoryChoice::Target => None,
-                other => {
-                    return Err(SpecError::new(
-                        "observe.first_passage.memory",
-                        format!(
-                            "{} is not accepted; give a memory index 0 to {} or \"target\"",
-                            serde_json::to_string(&other).unwrap_or_default(),
-                            p - 1
-                        ),
-                    ));
-                }
-            };
-            Some(FirstPassagePlan { memory, threshold: f.threshold as f32 })
-        }
-    };
+    let (energy, energy_per_trajectory) = energy(o, model, dt, save_every)?;
+    let retrieval = retrieval(o, segments, dt)?;
+    let first_passage = first_passage(o, p)?;
     let saves = (total_steps / save_every) as u64 + 1;
     if saves * p as u64 > MAX_SAVED_VALUES {
         return Err(SpecError::new(
@@ -122,6 +41,90 @@ pub fn resolve(
         retrieval,
         first_passage,
     })
+}
+
+/// Steps between saves (default: 100 saves over the run) and whether they are written per
+/// trajectory.
+fn overlaps(o: &ObserveSpec, dt: f64, total_steps: u32) -> SpecResult<(u32, bool)> {
+    let Some(ov) = &o.overlaps else { return Ok(((total_steps / 100).max(1), false)) };
+    check_positive("observe.overlaps.every", ov.every)?;
+    let steps = steps_of("observe.overlaps.every", ov.every, dt)?;
+    if steps > total_steps {
+        return Err(SpecError::new(
+            "observe.overlaps.every",
+            format!("{} is longer than the run ({})", ov.every, total_steps as f64 * dt),
+        ));
+    }
+    Ok((steps, ov.per_trajectory))
+}
+
+/// Whether the energy is saved (with the overlaps), and per trajectory.
+fn energy(o: &ObserveSpec, model: &ModelPlan, dt: f64, save_every: u32) -> SpecResult<(bool, bool)> {
+    let Some(e) = &o.energy else { return Ok((false, false)) };
+    if let Some(md) = model.modern()
+        && !(matches!(md.psi_y, PsiY::Softmax { .. }) && md.identity_x && md.tau_y == 0.0)
+    {
+        return Err(SpecError::new(
+            "observe.energy",
+            "the modern model has an energy (E_tr) only with psi_y softmax, activation \"identity\" and tau_y = 0",
+        ));
+    }
+    if let Some(every) = e.every {
+        check_positive("observe.energy.every", every)?;
+        if steps_of("observe.energy.every", every, dt)? != save_every {
+            return Err(SpecError::new(
+                "observe.energy.every",
+                format!(
+                    "{every} differs from the overlaps' interval {}; the energy is saved with the overlaps, so give the same value (or leave it out)",
+                    save_every as f64 * dt
+                ),
+            ));
+        }
+    }
+    Ok((true, e.per_trajectory))
+}
+
+fn retrieval(o: &ObserveSpec, segments: &[SegmentPlan], dt: f64) -> SpecResult<Option<RetrievalPlan>> {
+    let Some(r) = &o.retrieval else { return Ok(None) };
+    check_threshold("observe.retrieval.threshold", r.threshold)?;
+    let window_steps = match r.window {
+        None => 1,
+        Some(w) => {
+            check_positive("observe.retrieval.window", w)?;
+            steps_of("observe.retrieval.window", w, dt)?
+        }
+    };
+    if let Some((k, sg)) = segments.iter().enumerate().find(|(_, s)| s.steps < window_steps) {
+        return Err(SpecError::new(
+            "observe.retrieval.window",
+            format!(
+                "{} is longer than segment {k} ({}); the window must fit in every segment",
+                window_steps as f64 * dt,
+                sg.steps as f64 * dt
+            ),
+        ));
+    }
+    Ok(Some(RetrievalPlan { threshold: r.threshold as f32, window_steps }))
+}
+
+fn first_passage(o: &ObserveSpec, p: usize) -> SpecResult<Option<FirstPassagePlan>> {
+    let Some(f) = &o.first_passage else { return Ok(None) };
+    check_threshold("observe.first_passage.threshold", f.threshold)?;
+    let memory = match f.memory {
+        MemoryChoice::Index(i) if i < p => Some(i as u32),
+        MemoryChoice::Target => None,
+        other => {
+            return Err(SpecError::new(
+                "observe.first_passage.memory",
+                format!(
+                    "{} is not accepted; give a memory index 0 to {} or \"target\"",
+                    serde_json::to_string(&other).unwrap_or_default(),
+                    p - 1
+                ),
+            ));
+        }
+    };
+    Ok(Some(FirstPassagePlan { memory, threshold: f.threshold as f32 }))
 }
 
 /// Writes the resolved intervals into the spec recorded in run.json.

@@ -1,0 +1,222 @@
+//! `idpsim theory`, `landscape` and `fpe`: the analysis commands.
+
+use std::path::Path;
+
+use anyhow::Result;
+
+use super::args::{FpeArgs, LandscapeArgs, TheoryArgs, load_spec, spec_usage};
+use crate::error::UsageError;
+use crate::plan::Plan;
+use crate::spec::Spec;
+use crate::{io, outln, resolve};
+
+pub fn cmd_landscape(a: &LandscapeArgs) -> Result<()> {
+    let plan =
+        quick_or_spec(a.source.spec.as_deref(), a.source.preset.as_deref(), &a.saliency, a.slope, 2, a.sigma, 10.0)?;
+    if plan.n() != 2 {
+        return Err(
+            UsageError(format!("memories: the landscape picture needs N = 2, this spec has N = {}", plan.n())).into()
+        );
+    }
+    one_input(&plan)?;
+    if a.trajectories > 1000 {
+        return Err(
+            UsageError(format!("--trajectories: {} is too many to draw; accepted: 0 to 1000", a.trajectories)).into()
+        );
+    }
+    io::prepare_out_dir(&a.out, a.force).map_err(|e| UsageError(format!("--out: {e}")))?;
+    let files = crate::landscape::run(&plan, &a.out, a.trajectories)?;
+    eprintln!("{}: wrote {} files to {}", plan.spec.name, files.len(), a.out.display());
+    Ok(())
+}
+
+/// Refuses plans whose input differs between trajectories (theory and landscapes describe one
+/// input).
+fn one_input(plan: &Plan) -> Result<()> {
+    if plan.model.modern().is_some() {
+        return Err(UsageError(
+            "spec: model.kind: theory and landscapes cover the \"idp\" and \"classic\" models, not \"modern\"".into(),
+        )
+        .into());
+    }
+    match plan.input.segments.iter().position(|s| s.random.is_some()) {
+        Some(k) => Err(UsageError(format!(
+            "spec: input.segments[{k}].random_weights: every trajectory has its own input, so there is no single landscape; give \"weights\""
+        ))
+        .into()),
+        None => Ok(()),
+    }
+}
+
+/// The plan of a spec file or preset, or of the quick form (IDP, Hadamard memories, the given
+/// saliencies, slope, N, σ and duration).
+fn quick_or_spec(
+    file: Option<&Path>,
+    preset: Option<&str>,
+    saliency: &[f64],
+    slope: f64,
+    n: usize,
+    sigma: f64,
+    duration: f64,
+) -> Result<Plan> {
+    if saliency.is_empty() {
+        let (spec, base) = load_spec(file, preset)?;
+        return resolve::plan(&spec, &base).map_err(spec_usage);
+    }
+    let name = format!("saliency {}", saliency.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", "));
+    let spec = serde_json::json!({
+        "name": name,
+        "model": { "kind": "idp", "activation": { "kind": "tanh", "slope": slope } },
+        "memories": { "kind": "hadamard", "n": n, "p": saliency.len() },
+        "input": { "segments": [ { "duration": duration, "saliency": saliency } ] },
+        "noise": { "sigma": sigma },
+        "ensemble": { "trajectories": 16, "seed": 1, "initial": { "kind": "normal", "std": 1.5 } },
+        "observe": { "overlaps": { "every": 0.05 } }
+    });
+    let spec = Spec::from_json(&spec.to_string()).map_err(spec_usage)?;
+    resolve::plan(&spec, Path::new(".")).map_err(|e| {
+        let flag = match e.field.as_str() {
+            "model.activation.slope" => "--slope",
+            "noise.sigma" => "--sigma",
+            f if f.starts_with("memories") => "--n / --saliency",
+            f if f.contains("saliency") => "--saliency",
+            f => f,
+        };
+        UsageError(format!("{flag}: {}", e.message)).into()
+    })
+}
+
+pub fn cmd_theory(a: &TheoryArgs) -> Result<()> {
+    let plan = if !a.saliency.is_empty() {
+        quick_or_spec(None, None, &a.saliency, a.slope, a.n, 0.0, 1.0)?
+    } else {
+        let (spec, base) = load_spec(a.source.spec.as_deref(), a.source.preset.as_deref())?;
+        resolve::plan(&spec, &base).map_err(spec_usage)?
+    };
+    one_input(&plan)?;
+    let reports = crate::theory::analyze(&plan);
+    let doc = serde_json::json!({ "segments": reports });
+    if let Some(out) = &a.out {
+        io::write_json(out, &doc).map_err(|e| UsageError(format!("--out: {e:#}")))?;
+    }
+    if a.json {
+        outln!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(());
+    }
+    let f = |v: Option<f64>| v.map_or("—".to_string(), |x| format!("{x:.6}"));
+    for r in &reports {
+        outln!("segment {} ({}): saliency {:?}", r.segment, r.method.replace('_', " "), r.saliency);
+        outln!(
+            "  origin: {} (eigenvalues {})",
+            r.origin.kind,
+            r.origin.eigenvalues.iter().map(|e| format!("{e:.4}")).collect::<Vec<_>>().join(", ")
+        );
+        outln!("  {:>6} {:>9} {:>10} {:>12} {:>12} {:>10} {:>16}", "memory", "α", "γ", "E/N", "max eig", "α*", "class");
+        for m in &r.memories {
+            let max_ev = m.eigenvalues.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            outln!(
+                "  {:>6} {:>9.4} {:>10} {:>12} {:>12} {:>10.6} {:>16}",
+                m.index,
+                m.saliency,
+                f(m.gamma),
+                f(m.energy_per_neuron),
+                if m.exists { format!("{max_ev:.5}") } else { "—".into() },
+                m.alpha_star,
+                m.class
+            );
+        }
+        if !r.equilibria.is_empty() {
+            outln!("  equilibria found numerically: {}", r.equilibria.len());
+            for e in &r.equilibria {
+                outln!(
+                    "    x = [{}]  {}  E = {:.6}",
+                    e.x.iter().map(|v| format!("{v:.5}")).collect::<Vec<_>>().join(", "),
+                    if e.stable { "stable" } else { "unstable" },
+                    e.energy
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn cmd_fpe(a: &FpeArgs) -> Result<()> {
+    use crate::fpe::{self, Grid};
+    use crate::outputs::histogram;
+    let (spec, base) = load_spec(a.source.spec.as_deref(), a.source.preset.as_deref())?;
+    let plan = resolve::plan(&spec, &base).map_err(spec_usage)?;
+    fpe::check(&plan).map_err(|e| UsageError(format!("spec: {e}")))?;
+    if a.grid < 2 || a.grid > 2000 {
+        return Err(UsageError(format!("--grid: {} is out of range; accepted: 2 to 2000", a.grid)).into());
+    }
+    let compared = match &a.compare {
+        None => None,
+        Some(dir) => {
+            let (hp, counts, _) = histogram::read(dir).map_err(|e| UsageError(format!("--compare: {e:#}")))?;
+            let want: Vec<u32> = (0..plan.n() as u32).collect();
+            if !hp.of_state || hp.dims != plan.n() || hp.axes[..hp.dims] != want[..] {
+                return Err(UsageError(format!(
+                    "--compare: {} holds a histogram of {:?} {}; the grid solver needs the state histogram over axes {want:?}",
+                    dir.display(),
+                    &hp.axes[..hp.dims],
+                    if hp.of_state { "state" } else { "overlaps" }
+                ))
+                .into());
+            }
+            Some((hp, counts))
+        }
+    };
+    let grid = match &compared {
+        Some((hp, _)) => Grid { dims: hp.dims, bins: [hp.bins[0] as usize, hp.bins[1] as usize], range: hp.range },
+        None => {
+            let range = match &plan.observe.histogram {
+                Some(h) if h.of_state && h.dims == plan.n() => h.range,
+                _ => [[-4.0, 4.0]; 2],
+            };
+            Grid { dims: plan.n(), bins: [a.grid, if plan.n() == 2 { a.grid } else { 1 }], range }
+        }
+    };
+    io::prepare_out_dir(&a.out, a.force).map_err(|e| UsageError(format!("--out: {e}")))?;
+    let t0 = std::time::Instant::now();
+    let sol = fpe::solve(&plan, &grid)?;
+    let shape: Vec<u64> = (0..grid.dims).map(|k| grid.bins[k] as u64).collect();
+    io::write_npy(&a.out.join("density.npy"), &shape, &sol.density)?;
+    let hp = crate::plan::HistogramPlan {
+        of_state: true,
+        dims: grid.dims,
+        axes: [0, 1],
+        bins: [grid.bins[0] as u32, grid.bins[1] as u32],
+        lo: [grid.range[0][0] as f32, grid.range[1][0] as f32],
+        scale: [1.0, 1.0],
+        range: grid.range,
+        from_steps: 0,
+        every_steps: 1,
+    };
+    let markers = histogram::markers(&plan, &hp);
+    let names = histogram::axis_names(&hp);
+    let title = format!("{} — stationary Fokker–Planck density (grid)", plan.spec.name);
+    crate::io::plot::density_png(&a.out.join("density.png"), &title, &hp, &sol.density, &markers, &names)?;
+    let tv =
+        compared.as_ref().map(|(h, counts)| fpe::tv_distance(&sol.density, grid.cell_area(), &counts[..h.cells()]));
+    let doc = serde_json::json!({
+        "spec": plan.spec,
+        "grid": { "bins": &grid.bins[..grid.dims], "range": &grid.range[..grid.dims], "cell_area": grid.cell_area() },
+        "method": "finite volumes, Scharfetter–Gummel fluxes, zero-flux walls, banded direct solve",
+        "residual": sol.residual,
+        "seconds": t0.elapsed().as_secs_f64(),
+        "compare": a.compare.as_ref().map(|d| serde_json::json!({
+            "run": d.display().to_string(),
+            "tv_distance": tv,
+            "histogram_samples_in_range": compared.as_ref().map(|(h, c)| c[..h.cells()].iter().sum::<u64>()),
+            "histogram_samples_out_of_range": compared.as_ref().map(|(h, c)| c[h.cells()]),
+        })),
+        "files": ["density.npy", "density.png", "fpe.json"],
+    });
+    io::write_json(&a.out.join("fpe.json"), &doc)?;
+    eprint!("{}: {} cells, relative residual {:.1e}", plan.spec.name, grid.cells(), sol.residual);
+    match tv {
+        Some(t) => eprintln!("; total-variation distance to {}: {t:.4}", a.compare.as_ref().unwrap().display()),
+        None => eprintln!(),
+    }
+    Ok(())
+}

@@ -1,0 +1,183 @@
+//! What the user can type: the commands and their flags, and where a spec comes from.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+
+use crate::bench;
+use crate::error::{SpecError, UsageError};
+use crate::presets;
+use crate::spec::Spec;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "idpsim",
+    version,
+    about = "Huge ensembles of noisy classic and input-driven-plasticity Hopfield networks on any GPU"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a spec (or a built-in preset) and write its outputs into --out.
+    Run(RunArgs),
+    /// List the built-in specs.
+    Presets,
+    /// Print a built-in spec as JSON (a starting point to edit).
+    Preset { name: String },
+    /// List GPU adapters, their backends and limits.
+    Devices,
+    /// Throughput of the standard cases, in neuron-steps per second.
+    Bench(bench::BenchArgs),
+    /// Equilibria, stability, energies and critical saliencies for the spec's input(s).
+    Theory(TheoryArgs),
+    /// N = 2 energy landscape pictures with equilibria and sample trajectories.
+    Landscape(LandscapeArgs),
+    /// Stationary Fokker–Planck density for N = 1 or 2 on a grid (optionally compared with a
+    /// run's histogram).
+    Fpe(FpeArgs),
+    /// Merge the output directories of `run --shard I/N` into one (identical to a whole run).
+    Merge {
+        /// Shard output directories, in any order.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Output directory (created if missing; must be empty unless --force).
+        #[arg(long)]
+        out: PathBuf,
+        /// Write into a non-empty --out.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// Where a spec comes from: a file or a built-in preset.
+#[derive(Args, Debug)]
+pub struct SpecSource {
+    /// The spec file (JSON).
+    pub spec: Option<PathBuf>,
+    /// Use a built-in spec instead of a file (see `idpsim presets`).
+    #[arg(long, conflicts_with = "spec")]
+    pub preset: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub source: SpecSource,
+    /// Output directory (created if missing; must be empty unless --force).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// auto (GPU if an adapter exists, else the CPU reference), gpu or cpu.
+    #[arg(long)]
+    pub backend: Option<String>,
+    /// Use the first adapter whose name contains this (case-insensitive).
+    #[arg(long)]
+    pub adapter: Option<String>,
+    /// Override ensemble.trajectories.
+    #[arg(long)]
+    pub trajectories: Option<u64>,
+    /// Override ensemble.seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Run only shard I of N (0 ≤ I < N) of the ensemble; `idpsim merge` puts shards back
+    /// together. Default: from SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT when set.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+    /// Write into a non-empty --out, replacing files of the same names.
+    #[arg(long)]
+    pub force: bool,
+    /// No progress bar and no summary line.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct TheoryArgs {
+    #[command(flatten)]
+    pub source: SpecSource,
+    /// Quick form: IDP with Hadamard memories (columns 0..P−1) and these saliencies.
+    #[arg(long, value_delimiter = ',', conflicts_with_all = ["spec", "preset"])]
+    pub saliency: Vec<f64>,
+    /// Quick form: slope δ of tanh.
+    #[arg(long, default_value_t = 1.0)]
+    pub slope: f64,
+    /// Quick form: neurons (a power of two ≥ P).
+    #[arg(long, default_value_t = 2)]
+    pub n: usize,
+    /// Print one JSON document instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the JSON document to this file.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct LandscapeArgs {
+    #[command(flatten)]
+    pub source: SpecSource,
+    /// Quick form: IDP with Hadamard memories and these two saliencies.
+    #[arg(long, value_delimiter = ',', conflicts_with_all = ["spec", "preset"])]
+    pub saliency: Vec<f64>,
+    /// Quick form: slope δ of tanh.
+    #[arg(long, default_value_t = 1.0)]
+    pub slope: f64,
+    /// Quick form: noise σ of the sample trajectories.
+    #[arg(long, default_value_t = 0.3)]
+    pub sigma: f64,
+    /// Sample trajectories to overlay (integrated by the CPU reference engine).
+    #[arg(long, default_value_t = 12)]
+    pub trajectories: usize,
+    /// Output directory.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Write into a non-empty --out.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct FpeArgs {
+    #[command(flatten)]
+    pub source: SpecSource,
+    /// Output directory.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Cells per axis (ignored with --compare, which uses the run's histogram cells).
+    #[arg(long, default_value_t = 200)]
+    pub grid: usize,
+    /// A run directory whose 1-D or 2-D state histogram to compare with (total variation).
+    #[arg(long)]
+    pub compare: Option<PathBuf>,
+    /// Write into a non-empty --out.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Loads a spec from a file or a preset name.
+pub fn load_spec(file: Option<&Path>, preset: Option<&str>) -> Result<(Spec, PathBuf)> {
+    match (file, preset) {
+        (_, Some(name)) => {
+            let text = presets::get(name).ok_or_else(|| {
+                UsageError(format!("--preset: unknown preset '{name}'; available: {}", presets::names()))
+            })?;
+            Ok((Spec::from_json(text).map_err(spec_usage)?, PathBuf::from(".")))
+        }
+        (Some(path), None) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| UsageError(format!("SPEC: cannot read '{}': {e}", path.display())))?;
+            let spec = Spec::from_json(&text).map_err(spec_usage)?;
+            let base = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+            Ok((spec, base))
+        }
+        (None, None) => Err(UsageError("give a SPEC file or --preset NAME (see `idpsim presets`)".into()).into()),
+    }
+}
+
+pub(super) fn spec_usage(e: SpecError) -> anyhow::Error {
+    UsageError(format!("spec: {e}")).into()
+}

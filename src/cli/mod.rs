@@ -1,0 +1,65 @@
+//! Command-line surface (docs/ARCHITECTURE.md, "The command line"): what the user typed, turned into plans and runs. Errors
+//! that are the user's (bad spec, flag or path) are [`UsageError`]s and exit with status 2.
+
+mod analysis;
+mod args;
+mod run;
+
+use anyhow::{Context, Result};
+
+pub use crate::error::UsageError;
+use crate::{bench, outln, presets};
+pub use args::{Cli, Command, FpeArgs, LandscapeArgs, RunArgs, SpecSource, TheoryArgs, load_spec};
+pub use run::open_backend;
+
+fn cmd_devices() -> Result<()> {
+    let list = crate::gpu::context::list_adapters();
+    if list.is_empty() {
+        outln!("no GPU adapters found (on Linux without a GPU, install Mesa's lavapipe: mesa-vulkan-drivers)");
+    }
+    for a in list {
+        let l = &a.limits;
+        outln!(
+            "{} | backend {:?} | type {:?} | driver {} {} | max storage binding {} MiB | max buffer {} MiB | max workgroups/dim {} | max invocations/workgroup {}",
+            a.info.name,
+            a.info.backend,
+            a.info.device_type,
+            a.info.driver,
+            a.info.driver_info,
+            l.max_storage_buffer_binding_size >> 20,
+            l.max_buffer_size >> 20,
+            l.max_compute_workgroups_per_dimension,
+            l.max_compute_invocations_per_workgroup
+        );
+    }
+    Ok(())
+}
+
+/// Runs the parsed command line.
+pub fn dispatch(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Run(a) => run::cmd_run(&a),
+        Command::Presets => {
+            for (name, desc, _) in presets::PRESETS {
+                outln!("{name:<20} {desc}");
+            }
+            Ok(())
+        }
+        Command::Preset { name } => {
+            let text = presets::get(&name)
+                .ok_or_else(|| UsageError(format!("NAME: unknown preset '{name}'; available: {}", presets::names())))?;
+            outln!("{text}");
+            Ok(())
+        }
+        Command::Devices => cmd_devices(),
+        Command::Bench(a) => bench::run(&a).context("bench"),
+        Command::Fpe(a) => analysis::cmd_fpe(&a),
+        Command::Theory(a) => analysis::cmd_theory(&a),
+        Command::Landscape(a) => analysis::cmd_landscape(&a),
+        Command::Merge { dirs, out, force } => {
+            let files = crate::merge::merge(&dirs, &out, force)?;
+            eprintln!("merged {} shards; wrote {} files to {}", dirs.len(), files.len(), out.display());
+            Ok(())
+        }
+    }
+}

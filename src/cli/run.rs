@@ -1,0 +1,174 @@
+//! `idpsim run`: one run, one shard of a run, or every point of a sweep.
+
+use std::path::Path;
+
+use anyhow::Result;
+
+use super::args::{RunArgs, load_spec, spec_usage};
+use crate::cpu::CpuBackend;
+use crate::engine::{self, Backend};
+use crate::error::UsageError;
+use crate::gpu::GpuBackend;
+use crate::plan::{BackendChoice, Plan};
+use crate::spec::Spec;
+use crate::{io, resolve, sweep};
+
+/// Opens the backend a plan asks for. `auto` falls back to the CPU reference with a warning.
+pub fn open_backend(plan: &Plan) -> Result<Box<dyn Backend>> {
+    match plan.run.backend {
+        BackendChoice::Cpu => Ok(Box::new(CpuBackend::new())),
+        BackendChoice::Gpu => Ok(Box::new(GpuBackend::new(plan.run.adapter.as_deref())?)),
+        BackendChoice::Auto => match GpuBackend::new(plan.run.adapter.as_deref()) {
+            Ok(g) => Ok(Box::new(g)),
+            // Asking for an adapter that does not exist is a mistake, not a reason to fall back.
+            Err(e) if e.downcast_ref::<UsageError>().is_some() => Err(e),
+            Err(e) => {
+                log::warn!("no usable GPU ({e:#}); running on the CPU reference backend");
+                eprintln!("warning: no usable GPU ({e:#}); running on the CPU reference backend");
+                Ok(Box::new(CpuBackend::new()))
+            }
+        },
+    }
+}
+
+pub fn cmd_run(a: &RunArgs) -> Result<()> {
+    let (mut spec, base) = load_spec(a.source.spec.as_deref(), a.source.preset.as_deref())?;
+    apply_run_flags(a, &mut spec)?;
+    if let Some(sweep) = spec.sweep.take() {
+        return run_sweep(a, spec, &base, &sweep);
+    }
+    let plan = resolve::plan(&spec, &base).map_err(|e| {
+        let flag = match e.field.as_str() {
+            "ensemble.trajectories" if a.trajectories.is_some() => "--trajectories (ensemble.trajectories)".to_string(),
+            "run.backend" if a.backend.is_some() => "--backend (run.backend)".to_string(),
+            f => f.to_string(),
+        };
+        UsageError(format!("spec: {flag}: {}", e.message))
+    })?;
+    let mut plan = plan;
+    if let Some((i, n)) = shard_of(a.shard.as_deref())? {
+        plan.apply_shard(i, n).map_err(|e| UsageError(format!("--shard: {e}")))?;
+    }
+    let mut backend = open_backend(&plan)?;
+    io::prepare_out_dir(&a.out, a.force).map_err(|e| UsageError(format!("--out: {e}")))?;
+    let summary = engine::run_to_dir(&plan, backend.as_mut(), &a.out, a.quiet)?;
+    if !a.quiet {
+        eprintln!(
+            "{}: {} trajectories × {} steps on {} in {:.2} s ({:.3e} neuron-steps/s); wrote {} files to {}",
+            plan.spec.name,
+            plan.ensemble.trajectories,
+            plan.time.total_steps,
+            backend.adapter(),
+            summary.wall_s,
+            summary.neuron_steps_per_s,
+            summary.files.len(),
+            a.out.display()
+        );
+        if let Some(r) = &summary.retrieval {
+            let (acc, se) = r.overall();
+            eprintln!("retrieval accuracy {acc:.4} ± {se:.4} (see retrieval.json)");
+        }
+    }
+    Ok(())
+}
+
+/// Runs every point of a sweep spec into sub-directories of --out (see `crate::sweep`). Every
+/// point is validated before the first one runs.
+fn run_sweep(a: &RunArgs, spec: Spec, base: &Path, sweep: &serde_json::Map<String, serde_json::Value>) -> Result<()> {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    if a.shard.is_some() {
+        return Err(UsageError(
+            "--shard: a sweep is not sharded; run its points as separate jobs (one spec per point) instead".into(),
+        )
+        .into());
+    }
+    let axes = sweep::axes(sweep).map_err(spec_usage)?;
+    let doc = serde_json::to_value(&spec)?;
+    let mut plans = Vec::new();
+    for pt in sweep::points(&doc, &axes).map_err(spec_usage)? {
+        let mut s = pt.spec.clone();
+        apply_run_flags(a, &mut s)?;
+        let plan = resolve::plan(&s, base).map_err(|e| {
+            UsageError(format!(
+                "spec: {}: {} (sweep point {}: {})",
+                e.field,
+                e.message,
+                pt.index,
+                sweep::describe(&axes, &pt.coords)
+            ))
+        })?;
+        plans.push((pt, plan));
+    }
+    io::prepare_out_dir(&a.out, a.force).map_err(|e| UsageError(format!("--out: {e}")))?;
+    // One backend per (choice, adapter), reused by every point (kernels are rebuilt only when
+    // a point's constants differ).
+    type Shared = sweep::SharedBackend;
+    let mut cache: Vec<((BackendChoice, Option<String>), Shared)> = Vec::new();
+    let mut open = |plan: &Plan| -> Result<Shared> {
+        let key = (plan.run.backend, plan.run.adapter.clone());
+        if let Some((_, b)) = cache.iter().find(|(k, _)| *k == key) {
+            return Ok(b.clone());
+        }
+        let b: Shared = Rc::new(RefCell::new(open_backend(plan)?));
+        cache.push((key, b.clone()));
+        Ok(b)
+    };
+    let started = std::time::Instant::now();
+    let results = sweep::run(&spec.name, &axes, plans, &a.out, &mut open, a.quiet)?;
+    if !a.quiet {
+        eprintln!(
+            "{}: {} sweep points in {:.1} s; wrote sweep.csv, report.md{} to {}",
+            spec.name,
+            results.len(),
+            started.elapsed().as_secs_f64(),
+            if a.out.join("sweep.png").exists() { ", sweep.png" } else { "" },
+            a.out.display()
+        );
+    }
+    Ok(())
+}
+
+/// The run flags that override spec values.
+fn apply_run_flags(a: &RunArgs, spec: &mut Spec) -> Result<()> {
+    if let Some(b) = &a.backend {
+        spec.run.backend = serde_json::from_value::<BackendChoice>(serde_json::json!(b))
+            .map_err(|_| UsageError(format!("--backend: unknown backend '{b}'; accepted: auto, gpu, cpu")))?;
+    }
+    if let Some(ad) = &a.adapter {
+        spec.run.adapter = Some(ad.clone());
+    }
+    if let Some(m) = a.trajectories {
+        spec.ensemble.trajectories = m;
+    }
+    if let Some(s) = a.seed {
+        spec.ensemble.seed = s;
+    }
+    Ok(())
+}
+
+/// The shard to run: `--shard I/N`, else a Slurm array task (SLURM_ARRAY_TASK_ID minus
+/// SLURM_ARRAY_TASK_MIN, of SLURM_ARRAY_TASK_COUNT), else none.
+fn shard_of(flag: Option<&str>) -> Result<Option<(u64, u64)>> {
+    if let Some(f) = flag {
+        let parsed = f.split_once('/').and_then(|(i, n)| Some((i.trim().parse().ok()?, n.trim().parse().ok()?)));
+        return match parsed {
+            Some(s) => Ok(Some(s)),
+            None => {
+                Err(UsageError(format!("--shard: '{f}' is not I/N (e.g. 0/4 for the first of four shards)")).into())
+            }
+        };
+    }
+    let var = |k: &str| std::env::var(k).ok().and_then(|v| v.trim().parse::<u64>().ok());
+    match (var("SLURM_ARRAY_TASK_ID"), var("SLURM_ARRAY_TASK_COUNT")) {
+        (Some(id), Some(count)) => {
+            let min = var("SLURM_ARRAY_TASK_MIN").unwrap_or(0);
+            if id < min {
+                return Err(UsageError(format!("SLURM_ARRAY_TASK_ID {id} is below SLURM_ARRAY_TASK_MIN {min}")).into());
+            }
+            log::info!("Slurm array task {id} of {count}: shard {}/{count}", id - min);
+            Ok(Some((id - min, count)))
+        }
+        _ => Ok(None),
+    }
+}
