@@ -5,6 +5,8 @@ const INIT_NORMAL: u32 = 0u;
 const INIT_POINT: u32 = 1u;
 const INIT_MEMORY: u32 = 2u;
 
+// One body for the three initial kinds and the modern layers' start values, as
+// `cpu::initial_state` reads: long, but a straight line with no loop to share.
 @compute @workgroup_size(64)
 fn init_state(@builtin(global_invocation_id) gid: vec3<u32>) {
     let t = gid.x;

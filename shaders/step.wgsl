@@ -6,9 +6,68 @@
 //   x   += DT_X f + σ√dt z, z ~ N(0, 1) from Philox [block, step, trajectory, DYNAMICS]
 //   m    = Ξᵀ Ψ(x) / N                          (accumulated in the same pass, block by block)
 
+// ---- one step of one trajectory, shared by both layouts -------------------------------------
+// The two entry points below share everything but their loops: the layouts differ in how a
+// trajectory's blocks are spread (one invocation, or a workgroup with barriers, which WGSL
+// allows only in uniform control flow, so the thread layout's early return rules out one
+// body). The block update itself (block_xi, update_block, the overlap sums) is written out in
+// each loop: as a shared function it cost 4–5 % of the N = 1024 throughput on lavapipe.
+
+// Whether segment `seg` corrupts an IDP input with per-trajectory noise (Ξᵀη enters α).
+fn idp_input_noise(seg: u32) -> bool {
+    return IDP && segs[seg].noise > 0.0;
+}
+
+// The input coefficients of the segment in effect and of the previous one, from their input
+// noise sums Ξᵀη already summed over every neuron block (`model::drift::segment_drive`).
+fn load_drives(seg: u32, traj: u32, noise_cur: ptr<function, array<f32, P>>, noise_prev: ptr<function, array<f32, P>>,
+               prev: ptr<function, array<f32, P>>, cur: ptr<function, array<f32, P>>) {
+    segment_coefs(seg, traj, noise_cur, cur);
+    if (seg > 0u) {
+        segment_coefs(seg - 1u, traj, noise_prev, prev);
+    }
+}
+
+// One step's field coefficients c from the overlaps m of x(t), and the diagonal shift d; the
+// modern model's layers are advanced to t + dt (`cpu::Trajectory::step`).
+fn step_field(prev: ptr<function, array<f32, P>>, cur: ptr<function, array<f32, P>>, sched: vec2<f32>,
+              m: ptr<function, array<f32, P>>, la: ptr<function, array<f32, P>>, ly: ptr<function, array<f32, P>>,
+              c: ptr<function, array<f32, P>>, step: u32, traj: u32) -> f32 {
+    if (MODERN) {
+        modern_coefficients(prev, cur, sched, m, la, ly, c, step, traj);
+        return 0.0;
+    }
+    return coefficients(prev, cur, sched, m, c);
+}
+
+// One block's part of the energy at a save (`energy_terms`; Σ x² in .x for the modern model).
+fn block_energy(x: vec4<f32>, psi: vec4<f32>, b: u32, seg: u32, traj: u32, sched: vec2<f32>) -> vec3<f32> {
+    if (MODERN) {
+        return vec3<f32>(energy_sq(x, b), 0.0, 0.0);
+    }
+    return energy_terms(x, psi, vector_term(seg, traj, b, sched), b);
+}
+
+// The energy at a save from the blocks' summed parts (`model::drift::energy`,
+// `model::modern::energy`).
+fn save_energy(total: vec3<f32>, prev: ptr<function, array<f32, P>>, cur: ptr<function, array<f32, P>>,
+               sched: vec2<f32>, m: ptr<function, array<f32, P>>, la: ptr<function, array<f32, P>>,
+               ly: ptr<function, array<f32, P>>) -> f32 {
+    if (MODERN) {
+        var q: array<f32, P>;
+        var a: array<f32, P>;
+        var y: array<f32, P>;
+        modern_effective(prev, cur, sched, m, la, ly, &q, &a, &y);
+        return modern_energy(total.x, &a, m);
+    }
+    return energy_value(total, prev, cur, sched, m);
+}
+
 // ---- thread layout: one invocation per trajectory -------------------------------------------
 // With X_IN_REGS (small N) the state stays in a private array for the whole dispatch.
 
+// The kernel's loop: dispatch set-up, steps, stops for saves and samples, dispatch end. Its
+// parts are the functions above; the rest stays here, where the driver sees the whole loop.
 @compute @workgroup_size(WG)
 fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
     let t = gid.x;
@@ -22,16 +81,13 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
     var cur: array<f32, P>;
     var acc_cur: array<f32, P>;
     var acc_prev: array<f32, P>;
-    if (IDP && segment.noise > 0.0) {
+    if (idp_input_noise(seg)) {
         input_noise_partial(seg, traj, 0u, 1u, &acc_cur);
     }
-    if (IDP && seg > 0u && segs[max(seg, 1u) - 1u].noise > 0.0) {
+    if (seg > 0u && idp_input_noise(max(seg, 1u) - 1u)) {
         input_noise_partial(seg - 1u, traj, 0u, 1u, &acc_prev);
     }
-    segment_coefs(seg, traj, &acc_cur, &cur);
-    if (seg > 0u) {
-        segment_coefs(seg - 1u, traj, &acc_prev, &prev);
-    }
+    load_drives(seg, traj, &acc_cur, &acc_prev, &prev, &cur);
     var ob = observers_load(seg, segment, t, traj);
     var la: array<f32, P>;
     var ly: array<f32, P>;
@@ -65,12 +121,7 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
         let stop = next_stop(step, end);
         for (; step < stop; step++) {
             let sched = schedule(segment, step);
-            var d = 0.0;
-            if (MODERN) {
-                modern_coefficients(&prev, &cur, sched, &m, &la, &ly, &c, step, traj);
-            } else {
-                d = coefficients(&prev, &cur, sched, &m, &c);
-            }
+            let d = step_field(&prev, &cur, sched, &m, &la, &ly, &c, step, traj);
             for (var mu = 0u; mu < P; mu++) {
                 acc[mu] = 0.0;
             }
@@ -118,24 +169,12 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
             for (var mu = 0u; mu < P; mu++) {
                 saves[save_index(slot, mu, t)] = m[mu];
             }
+            let sched = schedule(segment, step - 1u);
             if (MODERN) {
-                let sched = schedule(segment, step - 1u);
                 var a: array<f32, P>;
                 save_layers(slot, t, &prev, &cur, sched, &m, &la, &ly, &a);
-                if (ENERGY) {
-                    var sq = 0.0;
-                    for (var b = 0u; b < nb_loop(); b++) {
-                        if (X_IN_REGS) {
-                            sq = sq + energy_sq(xr[b], b);
-                        } else {
-                            sq = sq + energy_sq(state[state_index(t, b)], b);
-                        }
-                    }
-                    saves[save_index(slot, P, t)] = modern_energy(sq, &a, &m);
-                }
             }
-            if (ENERGY && !MODERN) {
-                let sched = schedule(segment, step - 1u);
+            if (ENERGY) {
                 var terms = vec3<f32>(0.0);
                 for (var b = 0u; b < nb_loop(); b++) {
                     var x: vec4<f32>;
@@ -147,9 +186,9 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
                         x = state[state_index(t, b)];
                         psi = act4(x);
                     }
-                    terms = terms + energy_terms(x, psi, vector_term(seg, traj, b, sched), b);
+                    terms = terms + block_energy(x, psi, b, seg, traj, sched);
                 }
-                saves[save_index(slot, P, t)] = energy_value(terms, &prev, &cur, sched, &m);
+                saves[save_index(slot, P, t)] = save_energy(terms, &prev, &cur, sched, &m, &la, &ly);
             }
         }
     }
@@ -188,6 +227,7 @@ fn group_reduce(lid: u32) {
     workgroupBarrier();
 }
 
+// The same loop for a workgroup per trajectory, with its reductions (see step_thread).
 @compute @workgroup_size(WG_GROUP)
 fn step_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     // Uniform across the workgroup: every invocation takes the same branches around barriers.
@@ -197,8 +237,8 @@ fn step_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
     let segment = segs[seg];
     var prev: array<f32, P>;
     var cur: array<f32, P>;
-    let noise_cur = IDP && segment.noise > 0.0;
-    let noise_prev = IDP && seg > 0u && segs[max(seg, 1u) - 1u].noise > 0.0;
+    let noise_cur = idp_input_noise(seg);
+    let noise_prev = seg > 0u && idp_input_noise(max(seg, 1u) - 1u);
     var noise_acc: array<f32, P>;
     if (noise_cur) {
         input_noise_partial(seg, traj, lid, WG_GROUP, &noise_acc);
@@ -207,11 +247,10 @@ fn step_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
         wg_partial[lid * P + mu] = noise_acc[mu];
     }
     group_reduce(lid);
-    var reduced: array<f32, P>;
+    var reduced_cur: array<f32, P>;
     for (var mu = 0u; mu < P; mu++) {
-        reduced[mu] = wg_sum[mu];
+        reduced_cur[mu] = wg_sum[mu];
     }
-    segment_coefs(seg, traj, &reduced, &cur);
     var noise_acc_prev: array<f32, P>;
     if (noise_prev) {
         input_noise_partial(max(seg, 1u) - 1u, traj, lid, WG_GROUP, &noise_acc_prev);
@@ -220,12 +259,11 @@ fn step_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
         wg_partial[lid * P + mu] = noise_acc_prev[mu];
     }
     group_reduce(lid);
+    var reduced_prev: array<f32, P>;
     for (var mu = 0u; mu < P; mu++) {
-        reduced[mu] = wg_sum[mu];
+        reduced_prev[mu] = wg_sum[mu];
     }
-    if (seg > 0u) {
-        segment_coefs(seg - 1u, traj, &reduced, &prev);
-    }
+    load_drives(seg, traj, &reduced_cur, &reduced_prev, &prev, &cur);
     // Every invocation keeps the observers; invocation 0 stores them.
     var ob = observers_load(seg, segment, t, traj);
     var la: array<f32, P>;
@@ -253,12 +291,7 @@ fn step_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
     for (var k = 0u; k < params.step_count; k++) {
         let step = params.step_begin + k;
         let sched = schedule(segment, step);
-        var d = 0.0;
-        if (MODERN) {
-            modern_coefficients(&prev, &cur, sched, &m, &la, &ly, &c, step, traj);
-        } else {
-            d = coefficients(&prev, &cur, sched, &m, &c);
-        }
+        let d = step_field(&prev, &cur, sched, &m, &la, &ly, &c, step, traj);
         for (var mu = 0u; mu < P; mu++) {
             acc[mu] = 0.0;
         }
@@ -302,11 +335,7 @@ fn step_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
             var terms = vec3<f32>(0.0);
             for (var b = lid; b < nb_loop(); b += WG_GROUP) {
                 let x = state[state_index(t, b)];
-                if (MODERN) {
-                    terms.x = terms.x + energy_sq(x, b);
-                } else {
-                    terms = terms + energy_terms(x, act4(x), vector_term(seg, traj, b, sched), b);
-                }
+                terms = terms + block_energy(x, act4(x), b, seg, traj, sched);
             }
             wg_energy[lid] = vec4<f32>(terms, 0.0);
             workgroupBarrier();
@@ -315,17 +344,7 @@ fn step_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
                 for (var j = 0u; j < WG_GROUP; j++) {
                     total = total + wg_energy[j].xyz;
                 }
-                var e = 0.0;
-                if (MODERN) {
-                    var q: array<f32, P>;
-                    var a: array<f32, P>;
-                    var y: array<f32, P>;
-                    modern_effective(&prev, &cur, sched, &m, &la, &ly, &q, &a, &y);
-                    e = modern_energy(total.x, &a, &m);
-                } else {
-                    e = energy_value(total, &prev, &cur, sched, &m);
-                }
-                saves[save_index(save_slot(step + 1u), P, t)] = e;
+                saves[save_index(save_slot(step + 1u), P, t)] = save_energy(total, &prev, &cur, sched, &m, &la, &ly);
             }
         }
         if (lid == 0u && hist_samples_at(step + 1u)) {

@@ -93,7 +93,9 @@ pub struct Solution {
     pub residual: f64,
 }
 
-/// Solves the stationary equation on `grid` (cells ordered k = i·ny + j, axis 0 first).
+/// Solves the stationary equation on `grid` (cells ordered k = i·ny + j, axis 0 first). One
+/// function: assembling the banded matrix and solving it share the cell indexing, and reading
+/// them apart would mean reading that twice.
 pub fn solve(plan: &Plan, grid: &Grid) -> Result<Solution> {
     if let Err(e) = check(plan) {
         bail!(e);

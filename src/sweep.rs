@@ -414,7 +414,8 @@ pub fn run(
     Ok(results)
 }
 
-/// report.md: the set-up, the table and links to the files.
+/// report.md: the set-up, the table and links to the files, written top to bottom (one
+/// Markdown document, one function).
 pub fn report(
     name: &str,
     axes: &[Axis],

@@ -27,7 +27,8 @@ fn set(v: &mut Value, pointer: &str, new: Value) {
     }
 }
 
-/// Every validation rule: (pointer, value, text the message must contain).
+/// Every validation rule: (pointer, value, text the message must contain). A table, one row a
+/// rule: long on purpose.
 fn bad_cases() -> Vec<(&'static str, Value, &'static str)> {
     vec![
         ("/model/kind", json!("modern2"), "model.kind"),
@@ -256,6 +257,8 @@ fn every_bad_spec_exits_2_naming_the_field_and_touches_nothing() {
     }
 }
 
+/// One case after another, each a bad flag or file and the exit status and words it must give:
+/// long on purpose.
 #[test]
 fn bad_flags_and_files_exit_2() {
     let tmp = tempfile::tempdir().unwrap();

@@ -178,7 +178,8 @@ fn colour_bar<DB: DrawingBackend>(
     Ok(())
 }
 
-/// A density picture: a heatmap with a colour bar (2-D) or a curve (1-D), with markers.
+/// A density picture: a heatmap with a colour bar (2-D) or a curve (1-D), with markers. Drawn
+/// top to bottom in one function, like every picture here; the colour bar has its own.
 pub fn density_png(
     dest: &Path,
     title: &str,
