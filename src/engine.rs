@@ -67,7 +67,7 @@ struct Collector<'a> {
 impl Sink for Collector<'_> {
     fn partials(&mut self, first: usize, slots: usize, partials: &[f32]) -> Result<()> {
         for o in &mut self.outputs {
-            o.partials(first, slots, self.buf.count, partials);
+            o.partials(first, slots, self.buf.count, partials)?;
         }
         Ok(())
     }

@@ -544,14 +544,22 @@ pub enum LayoutChoice {
 }
 
 impl Spec {
-    /// Parses JSON, naming the path of the offending field on error.
+    /// Parses JSON, naming the path of the offending field on error. The text must be one JSON
+    /// object and nothing else (a list in its place, or a second value after it, is refused).
     pub fn from_json(text: &str) -> SpecResult<Spec> {
+        if !text.trim_start().starts_with('{') {
+            return Err(SpecError::new("spec", "must be one JSON object ({ ... }) holding the spec's sections"));
+        }
         let de = &mut serde_json::Deserializer::from_str(text);
-        serde_path_to_error::deserialize(de).map_err(|e| {
+        let spec: Spec = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
             let path = e.path().to_string();
             let field = if path == "." { "spec".to_string() } else { path };
             // serde_json appends " at line L column C"; keep it, it helps in a big file.
             SpecError::new(field, e.into_inner().to_string())
-        })
+        })?;
+        de.end().map_err(|e| {
+            SpecError::new("spec", format!("has more after its closing brace ({e}); give one JSON object"))
+        })?;
+        Ok(spec)
     }
 }

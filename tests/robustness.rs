@@ -152,9 +152,9 @@ fn retrieval_and_first_passage_definitions() {
     pl.observe.retrieval = Some(idpsim::plan::RetrievalPlan { threshold: 0.5, window_steps: 1 });
     let mut st = RetrievalStats::new(&pl);
     let targets = [Some(0), Some(2)];
-    st.add(&[0.9, 0.1, 0.0, 0.1, 0.2, -0.8], &targets, &[Some((0, 1)), Some((2, -1))]);
-    st.add(&[0.1, 0.7, 0.0, 0.1, 0.2, 0.3], &targets, &[Some((1, 1)), None]);
-    st.add(&[-0.6, 0.1, 0.0, 0.0, 0.0, 0.95], &targets, &[Some((0, -1)), Some((2, 1))]);
+    st.add(&[0.9, 0.1, 0.0, 0.1, 0.2, -0.8], &targets, &[Some((0, 1)), Some((2, -1))]).unwrap();
+    st.add(&[0.1, 0.7, 0.0, 0.1, 0.2, 0.3], &targets, &[Some((1, 1)), None]).unwrap();
+    st.add(&[-0.6, 0.1, 0.0, 0.0, 0.0, 0.95], &targets, &[Some((0, -1)), Some((2, 1))]).unwrap();
     assert_eq!(st.accuracy(0), Some(2.0 / 3.0));
     assert_eq!(st.accuracy(1), Some(2.0 / 3.0));
     assert_eq!(st.segments[0].confusion[0], vec![2, 1, 0, 0]);

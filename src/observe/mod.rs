@@ -4,7 +4,9 @@
 //!
 //! Ensemble sums are exact and order-free: each f32 partial is converted to a 2⁻⁶⁴ fixed-point
 //! i128 and added as an integer, so the result does not depend on chunking, sharding or the
-//! order in which chunks arrive. Only values below 2⁻⁶⁴ in size are rounded (to zero).
+//! order in which chunks arrive. Only values below 2⁻⁶⁴ in size are rounded (to zero). A sum
+//! that would leave the i128 range (about ±9.2e18 in total) is refused with [`SumOverflow`],
+//! never wrapped.
 
 pub mod retrieval;
 
@@ -51,21 +53,52 @@ pub fn block_partials(saves: &[f32], slots: usize, count: usize, p: usize) -> Ve
 
 const FIXED_SCALE: f64 = 18_446_744_073_709_551_616.0; // 2^64
 
-/// f32 → exact 2⁻⁶⁴ fixed point (truncating below 2⁻⁶⁴).
-#[inline]
-pub fn to_fixed(v: f32) -> i128 {
-    (v as f64 * FIXED_SCALE) as i128
+/// Largest magnitude a fixed-point value (and any sum of them) may reach: 2^63 in value.
+const FIXED_LIMIT: f64 = 9_223_372_036_854_775_808.0; // 2^63
+
+/// A value, or a sum of values, beyond what the exact sums hold (or not finite).
+#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
+#[error("{value:e} is beyond the exact ensemble sums' range of ±9.2e18 (or not finite)")]
+pub struct SumOverflow {
+    /// The value (or the f64 value of the sum) that did not fit.
+    pub value: f64,
 }
 
-/// f64 → 2⁻⁶⁴ fixed point (truncating below 2⁻⁶⁴).
+/// f32 → exact 2⁻⁶⁴ fixed point (truncating below 2⁻⁶⁴); None beyond ±2^63 or not finite.
 #[inline]
-pub fn to_fixed_f64(v: f64) -> i128 {
-    (v * FIXED_SCALE) as i128
+pub fn to_fixed(v: f32) -> Result<i128, SumOverflow> {
+    to_fixed_f64(v as f64)
+}
+
+/// f64 → 2⁻⁶⁴ fixed point (truncating below 2⁻⁶⁴); None beyond ±2^63 or not finite.
+#[inline]
+pub fn to_fixed_f64(v: f64) -> Result<i128, SumOverflow> {
+    if v.is_finite() && v.abs() < FIXED_LIMIT { Ok((v * FIXED_SCALE) as i128) } else { Err(SumOverflow { value: v }) }
+}
+
+/// a + b, refusing to leave the range [`to_fixed`] accepts.
+#[inline]
+pub fn add_fixed(a: i128, b: i128) -> Result<i128, SumOverflow> {
+    match a.checked_add(b) {
+        Some(s) if from_fixed(s).abs() < FIXED_LIMIT => Ok(s),
+        _ => Err(SumOverflow { value: from_fixed(a) + from_fixed(b) }),
+    }
 }
 
 #[inline]
 pub fn from_fixed(v: i128) -> f64 {
     v as f64 / FIXED_SCALE
+}
+
+/// Adds one block's moments (Σd, Σd², Σ|m|, c of n trajectories) to the sums (Σm, Σm², Σ|m|).
+fn add_block(d: &mut [i128], s: &[f32], n: f64) -> Result<(), SumOverflow> {
+    let (s1, s2, sa, c) = (s[0], s[1], s[2], s[3] as f64);
+    let m1 = add_fixed(to_fixed(s1)?, to_fixed_f64(n * c)?)?;
+    let m2 = add_fixed(add_fixed(to_fixed(s2)?, to_fixed_f64(2.0 * c * s1 as f64)?)?, to_fixed_f64(n * (c * c))?)?;
+    d[0] = add_fixed(d[0], m1)?;
+    d[1] = add_fixed(d[1], m2)?;
+    d[2] = add_fixed(d[2], to_fixed(sa)?)?;
+    Ok(())
 }
 
 /// Exact ensemble sums of m, m², |m| per save and memory.
@@ -87,8 +120,15 @@ impl OverlapSums {
     /// Adds block partials [slot][block][P][MOMENTS] of a chunk of `count` trajectories for
     /// saves first..first+slots. With n trajectories in a block and shift c:
     /// Σm = Σd + n c and Σm² = Σd² + 2c Σd + n c², each term exact in f64 (f32 products) and
-    /// added in fixed point, so the sums do not depend on how the ensemble was cut.
-    pub fn add_partials(&mut self, first: usize, slots: usize, count: usize, partials: &[f32]) {
+    /// added in fixed point, so the sums do not depend on how the ensemble was cut. On a value
+    /// or a sum beyond the exact range it stops and says which save and quantity.
+    pub fn add_partials(
+        &mut self,
+        first: usize,
+        slots: usize,
+        count: usize,
+        partials: &[f32],
+    ) -> Result<(), (usize, usize, SumOverflow)> {
         let row = self.p * MOMENTS;
         let blocks = partials.len() / (slots * row);
         for slot in 0..slots {
@@ -96,22 +136,21 @@ impl OverlapSums {
             for blk in 0..blocks {
                 let n = (count - blk * BLOCK as usize).min(BLOCK as usize) as f64;
                 let src = &partials[(slot * blocks + blk) * row..(slot * blocks + blk + 1) * row];
-                for (d, s) in dst.chunks_mut(SUMS).zip(src.chunks(MOMENTS)) {
-                    let (s1, s2, sa, c) = (s[0], s[1], s[2], s[3] as f64);
-                    d[0] += to_fixed(s1) + to_fixed_f64(n * c);
-                    d[1] += to_fixed(s2) + to_fixed_f64(2.0 * c * s1 as f64) + to_fixed_f64(n * (c * c));
-                    d[2] += to_fixed(sa);
+                for (q, (d, s)) in dst.chunks_mut(SUMS).zip(src.chunks(MOMENTS)).enumerate() {
+                    add_block(d, s, n).map_err(|e| (first + slot, q, e))?;
                 }
             }
         }
+        Ok(())
     }
 
     /// Adds another set of sums (a shard or a chunk summed elsewhere).
-    pub fn merge(&mut self, other: &OverlapSums) {
+    pub fn merge(&mut self, other: &OverlapSums) -> Result<(), SumOverflow> {
         for (a, b) in self.sums.iter_mut().zip(&other.sums) {
-            *a += *b;
+            *a = add_fixed(*a, *b)?;
         }
         self.count += other.count;
+        Ok(())
     }
 
     /// (mean, std, mean |m|), each [save][P] f32; std is the population std (ddof = 0).
@@ -138,10 +177,10 @@ mod tests {
     #[test]
     fn fixed_point_sums_do_not_depend_on_grouping() {
         let vals: Vec<f32> = (0..1000).map(|k| ((k as f32) * 0.7368).sin() * 0.93).collect();
-        let whole: i128 = vals.iter().map(|&v| to_fixed(v)).sum();
+        let whole: i128 = vals.iter().map(|&v| to_fixed(v).unwrap()).sum();
         let mut parts = 0i128;
         for c in vals.chunks(37).rev() {
-            parts += c.iter().map(|&v| to_fixed(v)).sum::<i128>();
+            parts += c.iter().map(|&v| to_fixed(v).unwrap()).sum::<i128>();
         }
         assert_eq!(whole, parts);
         let exact: f64 = vals.iter().map(|&v| v as f64).sum();
@@ -156,7 +195,7 @@ mod tests {
         let part = block_partials(&saves, slots, count, p);
         assert_eq!(part.len(), slots * 3 * p * MOMENTS);
         let mut sums = OverlapSums::new(slots, p);
-        sums.add_partials(0, slots, count, &part);
+        sums.add_partials(0, slots, count, &part).unwrap();
         sums.count = count as u64;
         let (mean, std, abs) = sums.finish();
         for slot in 0..slots {
@@ -182,7 +221,7 @@ mod tests {
         for (xs, want) in [(&vals, None), (&same, Some(0.0))] {
             let part = block_partials(xs, 1, count, 1);
             let mut sums = OverlapSums::new(1, 1);
-            sums.add_partials(0, 1, count, &part);
+            sums.add_partials(0, 1, count, &part).unwrap();
             sums.count = count as u64;
             let (mean, std, _) = sums.finish();
             let x64: Vec<f64> = xs.iter().map(|&v| v as f64).collect();
@@ -194,5 +233,32 @@ mod tests {
                 assert_eq!(std[0], w, "identical values have std 0");
             }
         }
+    }
+
+    /// Values near the f32 limits and sums that would leave the i128 range are refused, never
+    /// wrapped or saturated.
+    #[test]
+    fn sums_beyond_the_exact_range_are_refused() {
+        assert!(to_fixed(3.0e38).is_err());
+        assert!(to_fixed(f32::INFINITY).is_err());
+        assert!(to_fixed(f32::NAN).is_err());
+        assert!(to_fixed(-1.0e19).is_err());
+        assert_eq!(from_fixed(to_fixed(-4.0e18).unwrap()), -4.0e18f32 as f64);
+        // Two values each inside the range whose sum is not.
+        let a = to_fixed(6.0e18).unwrap();
+        assert!(add_fixed(a, a).is_err());
+        assert_eq!(from_fixed(add_fixed(a, -a).unwrap()), 0.0);
+        // One block of overlaps around 1e10: Σm² ≈ 64e20 does not fit, Σm does.
+        let saves = vec![1.0e10f32; 64];
+        let part = block_partials(&saves, 1, 64, 1);
+        let mut sums = OverlapSums::new(1, 1);
+        let (save, q, e) = sums.add_partials(0, 1, 64, &part).unwrap_err();
+        assert_eq!((save, q), (0, 0));
+        assert!(e.value > 9.2e18, "{e}");
+        // A merge that would overflow is refused too.
+        let mut big = OverlapSums::new(1, 1);
+        big.sums = vec![a; SUMS];
+        let mut acc = big.clone();
+        assert!(acc.merge(&big).is_err());
     }
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use crate::observe::{from_fixed, to_fixed};
+use crate::observe::{SumOverflow, add_fixed, from_fixed, to_fixed};
 use crate::plan::{NO_STEP, Plan};
 
 /// Mean overlaps over a window of `window` steps from their sum (f32, as written).
@@ -96,18 +96,24 @@ impl RetrievalStats {
     }
 
     /// Adds one trajectory: its window means [segment][P], targets and retrieved memories.
-    pub fn add(&mut self, means: &[f32], targets: &[Option<u32>], got: &[Option<(u32, i8)>]) {
+    pub fn add(
+        &mut self,
+        means: &[f32],
+        targets: &[Option<u32>],
+        got: &[Option<(u32, i8)>],
+    ) -> Result<(), SumOverflow> {
         let p = self.segments[0].sum_abs.len();
         for (k, st) in self.segments.iter_mut().enumerate() {
             let m = &means[k * p..(k + 1) * p];
             for (acc, v) in st.sum_abs.iter_mut().zip(m) {
-                *acc += to_fixed(v.abs());
+                *acc = add_fixed(*acc, to_fixed(v.abs())?)?;
             }
             if let Some(t) = targets[k] {
-                st.sum_abs_target += to_fixed(m[t as usize].abs());
+                st.sum_abs_target = add_fixed(st.sum_abs_target, to_fixed(m[t as usize].abs())?)?;
             }
         }
         self.count(targets, got);
+        Ok(())
     }
 
     /// Counts one trajectory's targets and retrieved memories (everything but the sums).
@@ -156,9 +162,9 @@ impl RetrievalStats {
         let mut it = words.chunks(2).map(|w| (w[0] as u128 | ((w[1] as u128) << 64)) as i128);
         for s in &mut self.segments {
             for v in s.sum_abs.iter_mut() {
-                *v += it.next().expect("length checked");
+                *v = add_fixed(*v, it.next().expect("length checked"))?;
             }
-            s.sum_abs_target += it.next().expect("length checked");
+            s.sum_abs_target = add_fixed(s.sum_abs_target, it.next().expect("length checked"))?;
         }
         Ok(())
     }

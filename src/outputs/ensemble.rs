@@ -46,9 +46,31 @@ fn from_words(words: &[u64], out: &mut OverlapSums) {
     }
 }
 
+impl EnsembleSums {
+    /// The name of quantity q of a save.
+    fn quantity(&self, q: usize) -> String {
+        let l = &self.layout;
+        if l.overlaps().contains(&q) {
+            format!("the overlap m_{q}")
+        } else if l.energy_index() == Some(q) {
+            "the energy".into()
+        } else if let Some(y) = l.memory_layer().filter(|y| y.contains(&q)) {
+            format!("the memory layer y_{}", q - y.start)
+        } else {
+            format!("the saliency α_{}", q - l.saliency().map_or(0, |a| a.start))
+        }
+    }
+}
+
 impl Output for EnsembleSums {
-    fn partials(&mut self, first: usize, slots: usize, count: usize, partials: &[f32]) {
-        self.sums.add_partials(first, slots, count, partials);
+    fn partials(&mut self, first: usize, slots: usize, count: usize, partials: &[f32]) -> Result<()> {
+        self.sums.add_partials(first, slots, count, partials).map_err(|(save, q, e)| {
+            anyhow::anyhow!(
+                "the ensemble sums of {} at t = {} cannot be kept exactly: {e}; the observed values grew too large (the run is stopped rather than written wrong)",
+                self.quantity(q),
+                self.times.get(save).copied().unwrap_or(f64::NAN)
+            )
+        })
     }
 
     fn finish(mut self: Box<Self>, store: &mut Store) -> Result<()> {
@@ -99,7 +121,12 @@ impl Output for EnsembleSums {
             let mut part = OverlapSums::new(self.sums.saves, self.layout.q());
             from_words(&s.read_shaped::<u64>(SUMS_FILE, &want)?, &mut part);
             part.count = s.count;
-            self.sums.merge(&part);
+            self.sums.merge(&part).map_err(|e| {
+                crate::error::UsageError(format!(
+                    "DIR: {}: its {SUMS_FILE} cannot be added exactly: {e}",
+                    s.dir.display()
+                ))
+            })?;
         }
         self.finish(store)
     }

@@ -38,7 +38,9 @@ pub struct ChunkData<'a> {
 pub trait Output {
     /// Block partial sums [slot][block][Q][MOMENTS] of saves first..first+slots of a chunk of
     /// `count` trajectories.
-    fn partials(&mut self, _first: usize, _slots: usize, _count: usize, _partials: &[f32]) {}
+    fn partials(&mut self, _first: usize, _slots: usize, _count: usize, _partials: &[f32]) -> Result<()> {
+        Ok(())
+    }
 
     /// One finished chunk.
     fn chunk(&mut self, _chunk: &ChunkData) -> Result<()> {

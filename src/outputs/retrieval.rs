@@ -69,7 +69,9 @@ impl Output for Retrieval {
                 got_all.push(got[k].map_or(-1, |g| g.0 as i32));
                 signs.push(got[k].map_or(0, |g| g.1));
             }
-            self.stats.add(&means, &targets, &got);
+            self.stats.add(&means, &targets, &got).map_err(|e| {
+                anyhow::anyhow!("the retrieval observer's exact sums cannot hold trajectory {traj}'s overlaps: {e}")
+            })?;
         }
         self.targets.push(&tg)?;
         self.retrieved.push(&got_all)?;
@@ -112,7 +114,9 @@ impl Output for Retrieval {
                     (0..s).map(|k| opt(got[j * s + k]).map(|g| (g, sg[j * s + k]))).collect();
                 self.stats.count(&targets, &res);
             }
-            self.stats.add_sums_words(&sh.read_shaped::<u64>(SUMS, &[s as u64, p as u64 + 1, 2])?)?;
+            self.stats.add_sums_words(&sh.read_shaped::<u64>(SUMS, &[s as u64, p as u64 + 1, 2])?).map_err(|e| {
+                crate::error::UsageError(format!("DIR: {}: its {SUMS} cannot be added exactly: {e}", sh.dir.display()))
+            })?;
         }
         let st = std::mem::replace(&mut self.stats, RetrievalStats::new(&self.plan));
         store.json(DOC, st.to_json())?;
