@@ -35,8 +35,9 @@ pub trait Sink {
     /// The retrieval / first-passage observer's values for the whole chunk, [trajectory][S·P
     /// + 1] (see [`Plan::obs_per_trajectory`]).
     fn trajectory_observations(&mut self, obs: &[f32]) -> Result<()>;
-    /// Trajectory-steps completed since the last call.
-    fn progress(&mut self, trajectory_steps: u64);
+    /// Trajectory-steps completed since the last call; fails when the run must stop (a
+    /// signal was received).
+    fn progress(&mut self, trajectory_steps: u64) -> Result<()>;
 }
 
 /// A way to integrate trajectories: the GPU engine or the CPU reference.

@@ -13,7 +13,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 pub use crate::backend::{Backend, Chunk, RunError, Sink};
 use crate::io;
 use crate::observe::retrieval::{PassageStats, RetrievalStats};
-use crate::outputs::{self, ChunkData, Output, Store};
+use crate::outputs::{self, ChunkData, Output, Store, manifest};
 use crate::plan::{BLOCK, Plan};
 
 /// Host memory allowed for one chunk's per-trajectory saves before they are written.
@@ -111,7 +111,8 @@ impl Sink for Collector<'_> {
         Ok(())
     }
 
-    fn progress(&mut self, trajectory_steps: u64) {
+    fn progress(&mut self, trajectory_steps: u64) -> Result<()> {
+        crate::interrupt::check()?;
         self.bar.inc(trajectory_steps);
         if !self.bar_shown
             && !self.quiet
@@ -121,6 +122,7 @@ impl Sink for Collector<'_> {
             self.bar.set_draw_target(ProgressDrawTarget::stderr());
             self.bar_shown = true;
         }
+        Ok(())
     }
 }
 
@@ -206,11 +208,12 @@ pub struct RunSummary {
 /// last.
 pub fn run_to_dir(plan: &Plan, backend: &mut dyn Backend, dir: &Path, quiet: bool) -> Result<RunSummary> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    manifest::mark_incomplete(dir)?;
     let start = Instant::now();
     let mut store = simulate(plan, backend, Store::dir(dir), quiet)?;
     let wall_s = start.elapsed().as_secs_f64();
     let traj_steps = plan.ensemble.trajectories as f64 * plan.time.total_steps as f64;
-    store.files.push("run.json".into());
+    store.files.push(manifest::RUN_JSON.into());
     let summary = RunSummary {
         wall_s,
         trajectory_steps_per_s: traj_steps / wall_s,
@@ -234,9 +237,11 @@ pub fn run_to_dir(plan: &Plan, backend: &mut dyn Backend, dir: &Path, quiet: boo
         "trajectory_steps_per_s": summary.trajectory_steps_per_s,
         "neuron_steps_per_s": summary.neuron_steps_per_s,
         "files": store.files,
+        "manifest": manifest::manifest(dir, &store.files)?,
         "retrieval": store.summaries.get("retrieval"),
         "first_passage": store.summaries.get("first_passage"),
     });
-    io::write_json(&dir.join("run.json"), &run_json)?;
+    io::write_json(&dir.join(manifest::RUN_JSON), &run_json)?;
+    manifest::mark_complete(dir)?;
     Ok(summary)
 }

@@ -28,7 +28,16 @@ impl Grid {
     pub fn cell_area(&self) -> f64 {
         (0..self.dims).map(|k| self.width(k)).product()
     }
+
+    /// Bytes of the banded matrix the solver keeps (two copies of cells × band f64 values).
+    pub fn matrix_bytes(&self) -> u64 {
+        let band = if self.dims == 2 { 2 * self.bins[1] as u64 + 1 } else { 3 };
+        2 * self.cells() as u64 * band * 8
+    }
 }
+
+/// Most memory the grid solver may take for its matrices.
+pub const MAX_MATRIX_BYTES: u64 = 2 << 30;
 
 /// The drift f(x) of the plan's last input segment, in f64 (N = 1 or 2).
 pub fn drift(plan: &Plan, x: &[f64]) -> Vec<f64> {
@@ -186,8 +195,16 @@ pub fn solve(plan: &Plan, grid: &Grid) -> Result<Solution> {
         scale = scale.max((original[at(r, r)] * p[r]).abs());
     }
     let total: f64 = p.iter().map(|v| v.max(0.0)).sum::<f64>() * grid.cell_area();
-    let density = p.iter().map(|v| v.max(0.0) / total).collect();
-    Ok(Solution { density, residual: res / scale.max(1e-300) })
+    let density: Vec<f64> = p.iter().map(|v| v.max(0.0) / total).collect();
+    let residual = res / scale.max(1e-300);
+    // A box far larger than the drift's scale overflows the fluxes: say so, never write NaN.
+    if !(residual.is_finite() && total.is_finite() && total > 0.0 && density.iter().all(|d| d.is_finite())) {
+        bail!(
+            "the grid solution is not finite on the box {:?} (the drift overflows there); give a box closer to the equilibria",
+            &grid.range[..grid.dims]
+        );
+    }
+    Ok(Solution { density, residual })
 }
 
 /// Total-variation distance between a density on the grid's cells and histogram counts over

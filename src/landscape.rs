@@ -35,7 +35,7 @@ pub fn run(plan: &Plan, out: &Path, trajectories: usize) -> Result<Vec<String>> 
             if let Err(step) = tr.step() {
                 bail!("sample trajectory {traj} diverged at step {step}");
             }
-            if tr.done() % plan.observe.save_every == 0 {
+            if tr.done().is_multiple_of(plan.observe.save_every) {
                 path.extend_from_slice(tr.state());
             }
         }

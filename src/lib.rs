@@ -23,6 +23,7 @@ pub mod engine;
 pub mod error;
 pub mod fpe;
 pub mod gpu;
+pub mod interrupt;
 pub mod io;
 pub mod landscape;
 pub mod merge;

@@ -11,6 +11,7 @@ fn main() -> ExitCode {
         unsafe { std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir()) };
     }
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    idpsim::interrupt::install();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -23,7 +24,13 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            if idpsim::error::is_usage(&e) { ExitCode::from(2) } else { ExitCode::from(1) }
+            if let Some(i) = e.chain().find_map(|c| c.downcast_ref::<idpsim::interrupt::Interrupted>()) {
+                ExitCode::from((128 + i.signal) as u8)
+            } else if idpsim::error::is_usage(&e) {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
         }
     }
 }

@@ -10,17 +10,20 @@ use anyhow::Result;
 
 use crate::error::UsageError;
 use crate::io;
-use crate::outputs::{self, Shard, Store};
+use crate::outputs::{self, Shard, Store, manifest};
 use crate::spec::Spec;
 
 fn load(dir: &Path) -> Result<Shard> {
     let path = dir.join("run.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| {
-        UsageError(format!("DIR: cannot read {} ({e}); is it an idpsim run directory?", path.display()))
-    })?;
+    let text = io::read_bounded(&path, io::MAX_DOCUMENT_BYTES)
+        .and_then(|b| String::from_utf8(b).map_err(|_| "is not UTF-8 text".to_string()))
+        .map_err(|e| {
+            UsageError(format!("DIR: cannot read {} ({e}); is it an idpsim run directory?", path.display()))
+        })?;
     let run: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| UsageError(format!("DIR: {} is not valid JSON ({e})", path.display())))?;
     let get = |k: &str| run["trajectories"][k].as_u64();
+    manifest::verify(dir, &run).map_err(|e| UsageError(format!("DIR: {}: {e}", dir.display())))?;
     match (get("first"), get("count"), get("total")) {
         (Some(first), Some(count), Some(total)) => Ok(Shard { dir: dir.to_path_buf(), run, first, count, total }),
         _ => Err(UsageError(format!(
@@ -109,12 +112,14 @@ pub fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> Result<Vec<String>> {
     let plan = rebuilt.map_err(|e| {
         UsageError(format!("DIR: {}: run.json records a spec that cannot be rebuilt ({e})", first.dir.display()))
     })?;
+    let _lock = io::lock_dir(out).map_err(|e| UsageError(format!("--out: {e}")))?;
     io::prepare_out_dir(out, force).map_err(|e| UsageError(format!("--out: {e}")))?;
+    manifest::mark_incomplete(out)?;
     let mut store = Store::dir(out);
     for output in outputs::catalogue(&plan, &store)? {
         output.merge(&shards, &mut store)?;
     }
-    store.files.push("run.json".into());
+    store.files.push(manifest::RUN_JSON.into());
     let run = serde_json::json!({
         "version": env!("CARGO_PKG_VERSION"),
         "spec": spec_json,
@@ -133,9 +138,82 @@ pub fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> Result<Vec<String>> {
         "saves": first.run["saves"],
         "wall_s": shards.iter().map(|s| s.run["wall_s"].as_f64().unwrap_or(0.0)).sum::<f64>(),
         "files": store.files,
+        "manifest": manifest::manifest(out, &store.files)?,
         "retrieval": store.summaries.get("retrieval"),
         "first_passage": store.summaries.get("first_passage"),
     });
-    io::write_json(&out.join("run.json"), &run)?;
+    io::write_json(&out.join(manifest::RUN_JSON), &run)?;
+    manifest::mark_complete(out)?;
     Ok(store.files)
+}
+
+/// What `merge --check` found.
+pub struct CheckReport {
+    pub text: String,
+    /// Every shard intact and the ensemble covered exactly once.
+    pub complete: bool,
+}
+
+/// Checks shard directories without merging them: which are intact, which trajectory ranges no
+/// intact shard covers, and the `idpsim run` commands that rerun exactly the missing shards.
+pub fn check_shards(dirs: &[PathBuf]) -> CheckReport {
+    let mut text = String::new();
+    let mut good: Vec<Shard> = Vec::new();
+    let mut broken: Vec<(PathBuf, Option<(u64, u64)>)> = Vec::new();
+    for d in dirs {
+        match load(d) {
+            Ok(s) => {
+                text += &format!("ok       {}: trajectories {}..{}\n", d.display(), s.first, s.first + s.count);
+                good.push(s);
+            }
+            Err(e) => {
+                // The shard it was meant to be, if its run.json says.
+                let run: Option<serde_json::Value> = std::fs::read_to_string(d.join(manifest::RUN_JSON))
+                    .ok()
+                    .and_then(|t| serde_json::from_str(&t).ok());
+                let shard = run.and_then(|r| Some((r["shard"]["index"].as_u64()?, r["shard"]["count"].as_u64()?)));
+                text += &format!("refused  {}: {}\n", d.display(), format!("{e:#}").trim_start_matches("DIR: "));
+                broken.push((d.clone(), shard));
+            }
+        }
+    }
+    let Some(first) = good.first() else {
+        text += "no intact shard: rerun them all\n";
+        return CheckReport { text, complete: false };
+    };
+    let reference = science(&first.run);
+    let (total, count) = (first.total, first.run["shard"]["count"].as_u64().unwrap_or(1));
+    let first_dir = first.dir.clone();
+    good.retain(|s| {
+        let same = science(&s.run) == reference && s.total == total;
+        if !same {
+            text += &format!("refused  {}: a shard of another run (its spec or size differ)\n", s.dir.display());
+        }
+        same
+    });
+    good.sort_by_key(|s| s.first);
+    let mut missing = Vec::new();
+    for i in 0..count {
+        let (lo, hi) = crate::plan::shard_range(total, i, count);
+        if !good.iter().any(|s| s.first == lo && s.first + s.count == hi) {
+            missing.push((i, lo, hi));
+        }
+    }
+    for (i, lo, hi) in &missing {
+        let out = broken
+            .iter()
+            .find(|b| b.1 == Some((*i, count)))
+            .map_or(format!("OUT_{i}"), |b| format!("{} --force", b.0.display()));
+        text += &format!("missing  trajectories {lo}..{hi} (shard {i}/{count}); rerun with:\n");
+        text += &format!("         idpsim run SPEC --shard {i}/{count} --out {out}\n");
+    }
+    if !missing.is_empty() {
+        text += &format!(
+            "(SPEC: the spec the shards ran, as recorded under \"spec\" in {}/run.json)\n",
+            first_dir.display()
+        );
+    }
+    let complete = missing.is_empty() && broken.is_empty() && good.len() as u64 == count;
+    text += if complete { "complete: merge them with idpsim merge DIR... --out OUT\n" } else { "incomplete\n" };
+    CheckReport { text, complete }
 }

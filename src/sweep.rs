@@ -21,6 +21,9 @@ use crate::spec::{Spec, SpecError};
 /// The reserved axis of named assignment sets.
 pub const VARIANTS: &str = "variants";
 
+/// Most points one sweep may have.
+pub const MAX_POINTS: usize = 10_000;
+
 /// A backend shared by the points that run on it.
 pub type SharedBackend = std::rc::Rc<std::cell::RefCell<Box<dyn engine::Backend>>>;
 
@@ -158,9 +161,17 @@ fn assign_at(doc: &mut Value, parts: &[&str], value: &Value, done: &str) -> Resu
 
 /// The points of a sweep: the product of its axes over `base` (the spec without "sweep").
 pub fn points(base: &Value, axes: &[Axis]) -> Result<Vec<Point>, SpecError> {
-    let total: usize = axes.iter().map(|a| a.values.len()).product();
-    if total > 10_000 {
-        return Err(SpecError::new("sweep", format!("has {total} points; at most 10000 are supported")));
+    // Counted without overflow: 4 axes of 65 536 values are 2^64 points, not 0.
+    let total = axes.iter().try_fold(1usize, |t, a| t.checked_mul(a.values.len()).filter(|&t| t <= MAX_POINTS));
+    let Some(total) = total else {
+        let sizes: Vec<String> = axes.iter().map(|a| a.values.len().to_string()).collect();
+        return Err(SpecError::new(
+            "sweep",
+            format!("has {} points; at most {MAX_POINTS} are supported", sizes.join(" × ")),
+        ));
+    };
+    if total > MAX_POINTS {
+        return Err(SpecError::new("sweep", format!("has {total} points; at most {MAX_POINTS} are supported")));
     }
     let mut out = Vec::with_capacity(total);
     for index in 0..total {

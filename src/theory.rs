@@ -215,6 +215,9 @@ pub struct SegmentReport {
 /// Largest N for which every equilibrium is searched numerically.
 pub const EQUILIBRIA_MAX_N: usize = 16;
 
+/// Largest N the analysis takes (it forms dense N × N matrices and their eigenvalues).
+pub const MAX_N: usize = 2048;
+
 fn classify(ev: &[f64]) -> &'static str {
     if ev.iter().all(|&e| e < 0.0) {
         "stable"

@@ -378,8 +378,13 @@ fn run_writes_every_output_and_refuses_a_non_empty_directory() {
     let abs: Vec<f32> = npy.into_vec().unwrap();
     assert!(abs[200 * 4 + 1] > 0.9, "quickstart should retrieve memory 1: {}", abs[200 * 4 + 1]);
 
+    // The same run again has nothing to do; another run into the directory is refused.
     let before = std::fs::read(out.join("run.json")).unwrap();
     let o = idpsim(&args);
+    assert!(o.status.success() && stderr(&o).contains("nothing to do"), "{}", stderr(&o));
+    let mut other = args.to_vec();
+    other.extend(["--seed", "7"]);
+    let o = idpsim(&other);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--force"), "{}", stderr(&o));
     assert_eq!(std::fs::read(out.join("run.json")).unwrap(), before, "a refused run changed the directory");

@@ -123,11 +123,70 @@ fn merge_refuses_a_missing_or_misshapen_file_naming_it() {
     let e = stderr(&o);
     assert!(e.contains("final_state.npy") && e.contains(&s1), "{e}");
 
-    // Another shard's array in its place: the right file name, the wrong number of rows.
-    std::fs::copy(Path::new(&s0).join("overlaps.npy"), Path::new(&s1).join("overlaps.npy")).unwrap();
+    // Another shard's array in its place: the manifest in run.json finds it...
     std::fs::rename(root.path().join("kept.npy"), Path::new(&s1).join("final_state.npy")).unwrap();
-    let o = idpsim(&["merge", &s0, &s1, "--out", root.path().join("m3").to_str().unwrap()]);
+    let original = std::fs::read(Path::new(&s1).join("overlaps.npy")).unwrap();
+    std::fs::copy(Path::new(&s0).join("overlaps.npy"), Path::new(&s1).join("overlaps.npy")).unwrap();
+    let merge = |name: &str| idpsim(&["merge", &s0, &s1, "--out", root.path().join(name).to_str().unwrap()]);
+    let o = merge("m3");
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     let e = stderr(&o);
-    assert!(e.contains("overlaps.npy") && e.contains("shape"), "{e}");
+    assert!(e.contains("overlaps.npy") && e.contains("does not match") && e.contains(&s1), "{e}");
+    // ...and with a manifest rewritten to match, the shape check still refuses it.
+    let run_path = Path::new(&s1).join("run.json");
+    let mut run: serde_json::Value = serde_json::from_slice(&std::fs::read(&run_path).unwrap()).unwrap();
+    let (bytes, sha) = idpsim::outputs::manifest::digest(&Path::new(&s1).join("overlaps.npy")).unwrap();
+    run["manifest"]["overlaps.npy"] = json!({ "bytes": bytes, "sha256": sha });
+    let original_run = std::fs::read(&run_path).unwrap();
+    std::fs::write(&run_path, run.to_string()).unwrap();
+    let o = merge("m4");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("overlaps.npy") && stderr(&o).contains("shape"), "{}", stderr(&o));
+    std::fs::write(&run_path, original_run).unwrap();
+    std::fs::write(Path::new(&s1).join("overlaps.npy"), original).unwrap();
+    // A stale file left by another run, and a half-written temporary, are refused too.
+    for stale in ["energy_extra.npy", ".final_state.npy.tmp"] {
+        std::fs::write(Path::new(&s0).join(stale), b"x").unwrap();
+        let o = merge("m5");
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(stderr(&o).contains(stale) && stderr(&o).contains("not part of this run"), "{}", stderr(&o));
+        std::fs::remove_file(Path::new(&s0).join(stale)).unwrap();
+    }
+    assert!(merge("m6").status.success());
+}
+
+/// `merge --check` says which shards are intact, which trajectories are missing, and how to
+/// rerun exactly those shards; a rerun of a complete shard has nothing to do.
+#[test]
+fn check_reports_missing_shards_and_reruns_skip_complete_ones() {
+    let root = tempfile::tempdir().unwrap();
+    let [s0, s1] = shards(root.path());
+    let check = |dirs: &[&str]| {
+        let mut args = vec!["merge", "--check"];
+        args.extend(dirs);
+        idpsim(&args)
+    };
+    let o = check(&[&s0, &s1]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("complete"));
+    std::fs::remove_file(Path::new(&s1).join("retrieved.npy")).unwrap();
+    let o = check(&[&s0, &s1]);
+    assert_eq!(o.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(text.contains("retrieved.npy is missing"), "{text}");
+    assert!(text.contains("trajectories 128..200 (shard 1/2)"), "{text}");
+    assert!(text.contains(&format!("--shard 1/2 --out {s1} --force")), "{text}");
+    // Rerunning shard 0 into its complete directory does nothing (and says so); shard 1's
+    // damaged directory is refused without --force.
+    let spec = root.path().join("spec.json");
+    let run = |d: &str, shard: &str| {
+        idpsim(&["run", spec.to_str().unwrap(), "--backend", "cpu", "--quiet", "--shard", shard, "--out", d])
+    };
+    let before = std::fs::read(Path::new(&s0).join("run.json")).unwrap();
+    let o = run(&s0, "0/2");
+    assert!(o.status.success() && stderr(&o).contains("nothing to do"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(Path::new(&s0).join("run.json")).unwrap(), before, "a complete shard was rewritten");
+    let o = run(&s1, "1/2");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("retrieved.npy is missing") && stderr(&o).contains("--force"), "{}", stderr(&o));
 }

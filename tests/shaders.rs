@@ -19,7 +19,7 @@ fn consts(n: u32, p: u32) -> KernelConsts {
 fn modern(k: usize) -> Option<idpsim::plan::ModernPlan> {
     use idpsim::plan::{ModernPlan, PsiY};
     let psi_y = [PsiY::Identity, PsiY::Tanh, PsiY::Softmax { beta: 4.0 }][k % 3];
-    let dynamic = k % 2 == 0;
+    let dynamic = k.is_multiple_of(2);
     Some(ModernPlan {
         tau_alpha: if dynamic { 0.5 } else { 0.0 },
         tau_y: if dynamic { 0.2 } else { 0.0 },

@@ -134,16 +134,53 @@ fn bad_shards_are_refused() {
         assert!(err.contains(want), "{flag}: {err}");
         assert!(!out.exists());
     }
-    // Slurm array variables select the shard when --shard is absent.
-    let out = tmp.path().join("slurm");
-    let o = idpsim_cmd(&["run", spec.to_str().unwrap(), "--out", out.to_str().unwrap(), "--backend", "cpu", "--quiet"])
-        .env("SLURM_ARRAY_TASK_ID", "2")
-        .env("SLURM_ARRAY_TASK_MIN", "1")
-        .env("SLURM_ARRAY_TASK_COUNT", "3")
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
-    assert_eq!(r["shard"]["index"], 1);
-    assert_eq!(r["trajectories"]["first"], 64);
+    // The shard is never read silently from the environment: a plain run inside a Slurm array
+    // task runs the whole ensemble; `--shard slurm` reads the task of an array 0..N−1 and
+    // refuses anything else (a resubmitted task, a task id that is not a number).
+    let slurm = |name: &str, shard: Option<&str>, vars: [(&str, &str); 4]| {
+        let out = tmp.path().join(name);
+        let mut args =
+            vec!["run", spec.to_str().unwrap(), "--out", out.to_str().unwrap(), "--backend", "cpu", "--quiet"];
+        if let Some(s) = shard {
+            args.extend(["--shard", s]);
+        }
+        let o = idpsim_cmd(&args).envs(vars).output().unwrap();
+        let run =
+            std::fs::read(out.join("run.json")).ok().map(|b| serde_json::from_slice::<serde_json::Value>(&b).unwrap());
+        (o, run)
+    };
+    let array = [
+        ("SLURM_ARRAY_TASK_ID", "1"),
+        ("SLURM_ARRAY_TASK_MIN", "0"),
+        ("SLURM_ARRAY_TASK_MAX", "2"),
+        ("SLURM_ARRAY_TASK_COUNT", "3"),
+    ];
+    let (o, run) = slurm("plain", None, array);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    assert_eq!(run.unwrap()["trajectories"]["count"], 300, "a plain run is the whole ensemble");
+    let (o, run) = slurm("task", Some("slurm"), array);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let run = run.unwrap();
+    assert_eq!((run["shard"]["index"].as_u64(), run["shard"]["count"].as_u64()), (Some(1), Some(3)));
+    assert_eq!(run["trajectories"]["first"], 64);
+    let resubmitted = [
+        ("SLURM_ARRAY_TASK_ID", "2"),
+        ("SLURM_ARRAY_TASK_MIN", "2"),
+        ("SLURM_ARRAY_TASK_MAX", "2"),
+        ("SLURM_ARRAY_TASK_COUNT", "1"),
+    ];
+    let not_a_number = [
+        ("SLURM_ARRAY_TASK_ID", "abc"),
+        ("SLURM_ARRAY_TASK_MIN", "0"),
+        ("SLURM_ARRAY_TASK_MAX", "2"),
+        ("SLURM_ARRAY_TASK_COUNT", "3"),
+    ];
+    for (name, vars, want) in
+        [("resubmitted", resubmitted, "--shard 2/N"), ("abc", not_a_number, "SLURM_ARRAY_TASK_ID")]
+    {
+        let (o, run) = slurm(name, Some("slurm"), vars);
+        assert_eq!(o.status.code(), Some(2), "{name}: {}", common::stderr(&o));
+        assert!(common::stderr(&o).contains(want), "{name}: {}", common::stderr(&o));
+        assert!(run.is_none() && !tmp.path().join(name).exists(), "{name}: a refused run wrote output");
+    }
 }

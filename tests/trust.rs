@@ -45,3 +45,156 @@ fn a_spec_is_exactly_one_json_object() {
         assert!(!out.exists(), "a refused run created its output directory");
     }
 }
+
+/// Sizes and values that the machine or the format cannot hold are refused before any work,
+/// with exit status 2 and the field or flag named; nothing hangs, loops or aborts.
+#[test]
+fn limits_are_checked_before_work_starts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base: serde_json::Value = serde_json::from_slice(&idpsim(&["preset", "fpe2d-equal"]).stdout).unwrap();
+    let write = |name: &str, v: &serde_json::Value| {
+        let p = tmp.path().join(name);
+        std::fs::write(&p, v.to_string()).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let mut huge_range = base.clone();
+    huge_range["observe"]["histogram"]["range"] = json!([[-1e39, 1e39], [-4, 4]]);
+    let mut tiny_bins = base.clone();
+    tiny_bins["observe"]["histogram"]["range"] = json!([[1.0, 1.0000001], [-4, 4]]);
+    let mut sweep = base.clone();
+    let values: Vec<f64> = (0..65536).map(|k| k as f64 * 1e-3).collect();
+    sweep["sweep"] =
+        json!({ "noise.sigma": values, "integrator.dt": values, "input.gain": values, "ensemble.seed": values });
+    let mut long_name = base.clone();
+    long_name["name"] = json!("x".repeat(5_000_000));
+    let mut flat_slope = base.clone();
+    flat_slope["model"]["activation"]["slope"] = json!(1e-300);
+    // An NPY file whose header claims 4 GiB of memories it does not hold.
+    let npy = tmp.path().join("claims.npy");
+    let header = "{'descr': '<f8', 'fortran_order': False, 'shape': (128, 4194304), }";
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    let pad = 64 - (10 + header.len() + 1) % 64;
+    let len = (header.len() + pad + 1) as u16;
+    bytes.extend(len.to_le_bytes());
+    bytes.extend(header.as_bytes());
+    bytes.extend(std::iter::repeat_n(b' ', pad));
+    bytes.push(b'\n');
+    bytes.extend([0u8; 64]);
+    std::fs::write(&npy, bytes).unwrap();
+    let mut claims = base.clone();
+    claims["memories"] = json!({ "kind": "file", "path": npy.to_str().unwrap() });
+    let fifo = tmp.path().join("fifo.json");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+
+    let out = tmp.path().join("out");
+    let o = out.to_str().unwrap();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec!["run".into(), write("range.json", &huge_range), "--out".into(), o.into()], "observe.histogram.range[0]"),
+        (vec!["run".into(), write("bins.json", &tiny_bins), "--out".into(), o.into()], "observe.histogram.range[0]"),
+        (vec!["run".into(), write("sweep.json", &sweep), "--out".into(), o.into()], "sweep"),
+        (vec!["run".into(), write("name.json", &long_name), "--out".into(), o.into()], "name"),
+        (vec!["run".into(), write("slope.json", &flat_slope), "--out".into(), o.into()], "model.activation.slope"),
+        (vec!["run".into(), write("claims.json", &claims), "--out".into(), o.into()], "memories.path"),
+        (vec!["run".into(), "/dev/zero".into(), "--out".into(), o.into()], "regular file"),
+        (vec!["run".into(), fifo.to_str().unwrap().into(), "--out".into(), o.into()], "regular file"),
+        (vec!["theory".into(), "--saliency".into(), "1.5,2".into(), "--n".into(), "1048576".into()], "--n"),
+        (
+            vec![
+                "fpe".into(),
+                "--preset".into(),
+                "fpe2d-equal".into(),
+                "--grid".into(),
+                "2000".into(),
+                "--out".into(),
+                o.into(),
+            ],
+            "--grid",
+        ),
+        (
+            vec![
+                "landscape".into(),
+                "--saliency".into(),
+                "1.5,2".into(),
+                "--slope".into(),
+                "1e-300".into(),
+                "--out".into(),
+                o.into(),
+            ],
+            "--slope",
+        ),
+    ];
+    for (args, want) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let started = std::time::Instant::now();
+        let r = idpsim(&args);
+        let e = stderr(&r);
+        assert_eq!(r.status.code(), Some(2), "{:?}: {e}", &args[..2]);
+        assert!(e.contains(want), "{:?}: expected '{want}' in: {}", &args[..2], &e[..e.len().min(300)]);
+        assert!(e.lines().count() <= 2 && e.len() < 2000, "{:?}: not a short message", &args[..2]);
+        assert!(started.elapsed().as_secs() < 20, "{:?} took {:?}", &args[..2], started.elapsed());
+        assert!(!out.exists(), "{:?}: a refused command wrote output", &args[..2]);
+    }
+}
+
+/// Waits (at most 60 s) until `cond` holds.
+fn wait_for(what: &str, cond: impl Fn() -> bool) {
+    let start = std::time::Instant::now();
+    while !cond() {
+        assert!(start.elapsed().as_secs() < 60, "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Hidden temporaries (`.name.tmp`) in a directory.
+fn temporaries(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with('.') && n.ends_with(".tmp"))
+        .collect()
+}
+
+/// A second run into a directory being written is refused (even with --force); a run stopped by
+/// SIGTERM removes its temporaries and leaves no run.json; after SIGKILL (nothing can clean
+/// up) the rerun says the directory holds an interrupted run; --force starts it again.
+#[test]
+fn runs_are_exclusive_and_interrupted_runs_say_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let o = out.to_str().unwrap();
+    let args = ["run", "--preset", "quickstart", "--backend", "cpu", "--trajectories", "400000", "--quiet", "--out", o];
+    for signal in ["TERM", "KILL"] {
+        let mut child = common::idpsim_cmd(&args).arg("--force").spawn().unwrap();
+        wait_for("the run's temporary files", || out.exists() && !temporaries(&out).is_empty());
+        let second = idpsim(&["run", "--preset", "quickstart", "--backend", "cpu", "--out", o, "--force"]);
+        assert_eq!(second.status.code(), Some(2), "{}", stderr(&second));
+        assert!(stderr(&second).contains("another idpsim process"), "{}", stderr(&second));
+        let kill = std::process::Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status();
+        assert!(kill.unwrap().success());
+        let status = child.wait().unwrap();
+        assert!(!out.join("run.json").exists(), "{signal}: an interrupted run wrote run.json");
+        if signal == "TERM" {
+            assert_eq!(status.code(), Some(128 + 15), "SIGTERM exits with 143");
+            assert!(temporaries(&out).is_empty(), "SIGTERM left {:?}", temporaries(&out));
+        }
+        let rerun = idpsim(&args);
+        assert_eq!(rerun.status.code(), Some(2), "{}", stderr(&rerun));
+        assert!(stderr(&rerun).contains("interrupted run") && stderr(&rerun).contains("--force"), "{}", stderr(&rerun));
+    }
+    let small = [
+        "run",
+        "--preset",
+        "quickstart",
+        "--backend",
+        "cpu",
+        "--trajectories",
+        "128",
+        "--quiet",
+        "--out",
+        o,
+        "--force",
+    ];
+    let o = idpsim(&small);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(out.join("run.json").exists() && temporaries(&out).is_empty());
+}

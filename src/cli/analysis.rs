@@ -94,6 +94,15 @@ pub fn cmd_theory(a: &TheoryArgs) -> Result<()> {
         resolve::plan(&spec, &base).map_err(spec_usage)?
     };
     one_input(&plan)?;
+    if plan.n() > crate::theory::MAX_N {
+        let what = if a.saliency.is_empty() { "spec: memories.n" } else { "--n" };
+        return Err(UsageError(format!(
+            "{what}: N = {} is more than the theory's dense N × N analysis takes; at most {}",
+            plan.n(),
+            crate::theory::MAX_N
+        ))
+        .into());
+    }
     let reports = crate::theory::analyze(&plan);
     let doc = serde_json::json!({ "segments": reports });
     if let Some(out) = &a.out {
@@ -176,6 +185,16 @@ pub fn cmd_fpe(a: &FpeArgs) -> Result<()> {
             Grid { dims: plan.n(), bins: [a.grid, if plan.n() == 2 { a.grid } else { 1 }], range }
         }
     };
+    if grid.matrix_bytes() > fpe::MAX_MATRIX_BYTES {
+        let what = if a.compare.is_some() { "--compare: the histogram's bins" } else { "--grid" };
+        return Err(UsageError(format!(
+            "{what}: {} cells need {:.1} GB for the solver's banded matrix; at most {} GB (in 2-D, at most about 500 cells per axis)",
+            grid.cells(),
+            grid.matrix_bytes() as f64 / 1e9,
+            fpe::MAX_MATRIX_BYTES >> 30
+        ))
+        .into());
+    }
     io::prepare_out_dir(&a.out, a.force).map_err(|e| UsageError(format!("--out: {e}")))?;
     let t0 = std::time::Instant::now();
     let sol = fpe::solve(&plan, &grid)?;

@@ -46,11 +46,15 @@ pub enum Command {
         #[arg(required = true)]
         dirs: Vec<PathBuf>,
         /// Output directory (created if missing; must be empty unless --force).
-        #[arg(long)]
-        out: PathBuf,
+        #[arg(long, required_unless_present = "check")]
+        out: Option<PathBuf>,
         /// Write into a non-empty --out.
         #[arg(long)]
         force: bool,
+        /// Only check the shards: which are complete and intact, which trajectory ranges are
+        /// missing, and the commands that rerun exactly those shards (exit 1 if any).
+        #[arg(long, conflicts_with_all = ["out", "force"])]
+        check: bool,
     },
 }
 
@@ -83,9 +87,10 @@ pub struct RunArgs {
     /// Override ensemble.seed.
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Run only shard I of N (0 ≤ I < N) of the ensemble; `idpsim merge` puts shards back
-    /// together. Default: from SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT when set.
-    #[arg(long, value_name = "I/N")]
+    /// Run only shard I of N (0 ≤ I < N) of the ensemble, or `slurm`: this task of a Slurm
+    /// array of tasks 0..N−1. `idpsim merge` puts shards back together. Without it the whole
+    /// ensemble runs, whatever the environment.
+    #[arg(long, value_name = "I/N|slurm")]
     pub shard: Option<String>,
     /// Write into a non-empty --out, replacing files of the same names.
     #[arg(long)]
@@ -168,7 +173,8 @@ pub fn load_spec(file: Option<&Path>, preset: Option<&str>) -> Result<(Spec, Pat
             Ok((Spec::from_json(text).map_err(spec_usage)?, PathBuf::from(".")))
         }
         (Some(path), None) => {
-            let text = std::fs::read_to_string(path)
+            let text = crate::io::read_bounded(path, crate::io::MAX_DOCUMENT_BYTES)
+                .and_then(|b| String::from_utf8(b).map_err(|_| "is not UTF-8 text".to_string()))
                 .map_err(|e| UsageError(format!("SPEC: cannot read '{}': {e}", path.display())))?;
             let spec = Spec::from_json(&text).map_err(spec_usage)?;
             let base = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));

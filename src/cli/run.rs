@@ -9,6 +9,7 @@ use crate::cpu::CpuBackend;
 use crate::engine::{self, Backend};
 use crate::error::UsageError;
 use crate::gpu::GpuBackend;
+use crate::outputs::manifest;
 use crate::plan::{BackendChoice, Plan};
 use crate::spec::Spec;
 use crate::{io, resolve, sweep};
@@ -49,7 +50,16 @@ pub fn cmd_run(a: &RunArgs) -> Result<()> {
     if let Some((i, n)) = shard_of(a.shard.as_deref())? {
         plan.apply_shard(i, n).map_err(|e| UsageError(format!("--shard: {e}")))?;
     }
+    if !a.force && already_done(&plan, &a.out)? {
+        eprintln!(
+            "{}: {} already holds this run, complete and intact (checked against its manifest); nothing to do",
+            plan.spec.name,
+            a.out.display()
+        );
+        return Ok(());
+    }
     let mut backend = open_backend(&plan)?;
+    let _lock = io::lock_dir(&a.out).map_err(|e| UsageError(format!("--out: {e}")))?;
     io::prepare_out_dir(&a.out, a.force).map_err(|e| UsageError(format!("--out: {e}")))?;
     let summary = engine::run_to_dir(&plan, backend.as_mut(), &a.out, a.quiet)?;
     if !a.quiet {
@@ -70,6 +80,32 @@ pub fn cmd_run(a: &RunArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether `out` already holds exactly this run (the same spec apart from its `run` section, the
+/// same trajectories), complete (run.json written last) and intact (every file as its manifest
+/// says): then a resubmitted job has nothing to do. A directory holding anything else is left
+/// to `prepare_out_dir` to refuse.
+fn already_done(plan: &Plan, out: &Path) -> Result<bool> {
+    let Ok(text) = std::fs::read_to_string(out.join(manifest::RUN_JSON)) else { return Ok(false) };
+    let Ok(run) = serde_json::from_str::<serde_json::Value>(&text) else { return Ok(false) };
+    let science = |v: &serde_json::Value| {
+        let mut s = v.clone();
+        if let Some(o) = s.as_object_mut() {
+            o.remove("run");
+        }
+        s
+    };
+    let e = &plan.ensemble;
+    let same = science(&run["spec"]) == science(&serde_json::to_value(&plan.spec)?)
+        && run["trajectories"] == serde_json::json!({ "first": e.first, "count": e.trajectories, "total": e.total });
+    if !same {
+        return Ok(false);
+    }
+    manifest::verify(out, &run).map_err(|err| {
+        UsageError(format!("--out: '{}' holds this run, but {err}; pass --force to run it again", out.display()))
+    })?;
+    Ok(true)
 }
 
 /// Runs every point of a sweep spec into sub-directories of --out (see `crate::sweep`). Every
@@ -100,6 +136,7 @@ fn run_sweep(a: &RunArgs, spec: Spec, base: &Path, sweep: &serde_json::Map<Strin
         })?;
         plans.push((pt, plan));
     }
+    let _lock = io::lock_dir(&a.out).map_err(|e| UsageError(format!("--out: {e}")))?;
     io::prepare_out_dir(&a.out, a.force).map_err(|e| UsageError(format!("--out: {e}")))?;
     // One backend per (choice, adapter), reused by every point (kernels are rebuilt only when
     // a point's constants differ).
@@ -147,28 +184,45 @@ fn apply_run_flags(a: &RunArgs, spec: &mut Spec) -> Result<()> {
     Ok(())
 }
 
-/// The shard to run: `--shard I/N`, else a Slurm array task (SLURM_ARRAY_TASK_ID minus
-/// SLURM_ARRAY_TASK_MIN, of SLURM_ARRAY_TASK_COUNT), else none.
+/// The shard to run: `--shard I/N`, or `--shard slurm` (the array task's index of the array's
+/// task count, refused unless the array is exactly tasks 0..N−1); none without `--shard` (the
+/// environment is never read silently).
 fn shard_of(flag: Option<&str>) -> Result<Option<(u64, u64)>> {
-    if let Some(f) = flag {
-        let parsed = f.split_once('/').and_then(|(i, n)| Some((i.trim().parse().ok()?, n.trim().parse().ok()?)));
-        return match parsed {
-            Some(s) => Ok(Some(s)),
-            None => {
-                Err(UsageError(format!("--shard: '{f}' is not I/N (e.g. 0/4 for the first of four shards)")).into())
-            }
-        };
+    let Some(f) = flag else { return Ok(None) };
+    if f.trim() == "slurm" {
+        return slurm_shard().map(Some);
     }
-    let var = |k: &str| std::env::var(k).ok().and_then(|v| v.trim().parse::<u64>().ok());
-    match (var("SLURM_ARRAY_TASK_ID"), var("SLURM_ARRAY_TASK_COUNT")) {
-        (Some(id), Some(count)) => {
-            let min = var("SLURM_ARRAY_TASK_MIN").unwrap_or(0);
-            if id < min {
-                return Err(UsageError(format!("SLURM_ARRAY_TASK_ID {id} is below SLURM_ARRAY_TASK_MIN {min}")).into());
-            }
-            log::info!("Slurm array task {id} of {count}: shard {}/{count}", id - min);
-            Ok(Some((id - min, count)))
+    let parsed = f.split_once('/').and_then(|(i, n)| Some((i.trim().parse().ok()?, n.trim().parse().ok()?)));
+    match parsed {
+        Some(s) => Ok(Some(s)),
+        None => {
+            Err(UsageError(format!("--shard: '{f}' is not I/N (e.g. 0/4 for the first of four shards) or \"slurm\""))
+                .into())
         }
-        _ => Ok(None),
     }
+}
+
+/// `--shard slurm`: SLURM_ARRAY_TASK_ID of SLURM_ARRAY_TASK_COUNT, for an array of exactly the
+/// tasks 0..N−1. A resubmitted task (`--array=2`) has a count of 1, which would run the whole
+/// ensemble into one shard's directory: that is refused, pointing to `--shard I/N`.
+fn slurm_shard() -> Result<(u64, u64)> {
+    let var = |k: &str| -> Result<u64> {
+        let v = std::env::var(k)
+            .map_err(|_| UsageError(format!("--shard slurm: {k} is not set; is this a Slurm array task?")))?;
+        v.trim().parse().map_err(|_| UsageError(format!("--shard slurm: {k} is '{v}', not a task number")).into())
+    };
+    let (id, count, min, max) = (
+        var("SLURM_ARRAY_TASK_ID")?,
+        var("SLURM_ARRAY_TASK_COUNT")?,
+        var("SLURM_ARRAY_TASK_MIN")?,
+        var("SLURM_ARRAY_TASK_MAX")?,
+    );
+    if min != 0 || max + 1 != count || id > max {
+        return Err(UsageError(format!(
+            "--shard slurm: this array has tasks {min}..{max} ({count} in all, this one {id}), not exactly 0..N−1, so the shard count is unknown (a resubmitted task?); pass it explicitly: --shard {id}/N"
+        ))
+        .into());
+    }
+    log::info!("Slurm array task {id} of {count}");
+    Ok((id, count))
 }

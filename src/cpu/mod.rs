@@ -71,6 +71,9 @@ impl Backend for CpuBackend {
                         let mut hist = vec![0u64; hist_len];
                         let rows = sv.chunks_mut(t * p).zip(fx.chunks_mut(n)).zip(ox.chunks_mut(ob));
                         for (j, ((s1, f1), o1)) in rows.enumerate() {
+                            if crate::interrupt::received().is_some() {
+                                break;
+                            }
                             let traj = chunk.first + (k * per_thread + j) as u64;
                             let h = (hist_len > 0).then_some(&mut hist[..]);
                             let o = plan.observe.observes_trajectories().then_some(o1);
@@ -84,6 +87,8 @@ impl Backend for CpuBackend {
                 .collect();
             handles.into_iter().map(|h| h.join().expect("cpu worker panicked")).collect()
         });
+        // A signal stops the workers between trajectories: nothing of this chunk is delivered.
+        crate::interrupt::check()?;
         let mut hist = vec![0u64; hist_len];
         for (_, h) in &results {
             for (a, b) in hist.iter_mut().zip(h) {
@@ -112,7 +117,7 @@ impl Backend for CpuBackend {
         if plan.observe.observes_trajectories() {
             sink.trajectory_observations(&obs)?;
         }
-        sink.progress(chunk.count * plan.time.total_steps as u64);
+        sink.progress(chunk.count * plan.time.total_steps as u64)?;
         if plan.observe.final_state {
             sink.final_state(&finals)?;
         }

@@ -311,7 +311,7 @@ pub fn integrate(
     while t.done() < plan.time.total_steps {
         t.step()?;
         t.observe(hist.as_deref_mut());
-        if t.done() % plan.observe.save_every == 0 {
+        if t.done().is_multiple_of(plan.observe.save_every) {
             let k = (t.done() / plan.observe.save_every) as usize;
             t.save(&mut saves[k * q..(k + 1) * q]);
         }

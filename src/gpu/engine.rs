@@ -192,8 +192,7 @@ impl GpuBackend {
                 sink.overlaps(s.slot_base as usize, s.slots as usize, &host)?;
             }
         }
-        sink.progress(chunk.count * (s.end - s.from) as u64);
-        Ok(())
+        sink.progress(chunk.count * (s.end - s.from) as u64)
     }
 
     /// Reads `bytes` of a working buffer back through its own readback buffer.

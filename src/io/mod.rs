@@ -32,7 +32,10 @@ impl AtomicFile {
 
     pub fn commit(mut self) -> Result<()> {
         let w = self.writer.take().expect("not committed");
-        let file = w.into_inner().map_err(|e| e.into_error())?;
+        let file = w
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .with_context(|| format!("cannot write {}", self.dest.display()))?;
         file.sync_all().ok();
         drop(file);
         std::fs::rename(&self.tmp, &self.dest)
@@ -51,7 +54,7 @@ impl Drop for AtomicFile {
 /// Writes bytes atomically.
 pub fn write_atomic(dest: &Path, bytes: &[u8]) -> Result<()> {
     let mut f = AtomicFile::create(dest)?;
-    f.writer().write_all(bytes)?;
+    f.writer().write_all(bytes).with_context(|| format!("cannot write {}", dest.display()))?;
     f.commit()
 }
 
@@ -86,7 +89,8 @@ impl<T: npyz::AutoSerialize + Copy> NpyStream<T> {
             .default_dtype()
             .shape(shape)
             .writer(BufWriter::with_capacity(1 << 20, file))
-            .begin_nd()?;
+            .begin_nd()
+            .with_context(|| format!("cannot write {}", dest.display()))?;
         Ok(NpyStream {
             writer: Some(writer),
             tmp,
@@ -98,7 +102,7 @@ impl<T: npyz::AutoSerialize + Copy> NpyStream<T> {
 
     pub fn push(&mut self, data: &[T]) -> Result<()> {
         let w = self.writer.as_mut().expect("not finished");
-        w.extend(data.iter().copied())?;
+        w.extend(data.iter().copied()).with_context(|| format!("cannot write {}", self.dest.display()))?;
         self.written += data.len() as u64;
         Ok(())
     }
@@ -111,7 +115,11 @@ impl<T: npyz::AutoSerialize + Copy> NpyStream<T> {
             self.written,
             self.expected
         );
-        self.writer.take().expect("not finished").finish()?;
+        self.writer
+            .take()
+            .expect("not finished")
+            .finish()
+            .with_context(|| format!("cannot write {}", self.dest.display()))?;
         std::fs::rename(&self.tmp, &self.dest)
             .with_context(|| format!("cannot rename {} to {}", self.tmp.display(), self.dest.display()))
     }
@@ -125,6 +133,57 @@ impl<T: npyz::AutoSerialize> Drop for NpyStream<T> {
     }
 }
 
+/// Largest spec or run.json read.
+pub const MAX_DOCUMENT_BYTES: u64 = 64 << 20;
+
+/// Reads a whole regular file of at most `max` bytes; anything else (a device such as
+/// /dev/zero, a FIFO, a directory, a file too large) is refused before reading. The error
+/// says what the file is; the caller names it.
+pub fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("is not a regular file (a device, a FIFO or a directory)".into());
+    }
+    if meta.len() > max {
+        return Err(format!("is {} bytes; at most {max} are read", meta.len()));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    std::fs::File::open(path).and_then(|f| f.take(max + 1).read_to_end(&mut bytes)).map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > max {
+        return Err(format!("grew beyond {max} bytes while being read"));
+    }
+    Ok(bytes)
+}
+
+/// Whether an NPY file of `file_bytes` can hold the data its header claims (checked before
+/// anything is allocated for it).
+pub fn npy_claim_fits<R: std::io::Read>(npy: &npyz::NpyFile<R>, file_bytes: usize) -> bool {
+    let item = match npy.dtype() {
+        npyz::DType::Plain(t) => t.num_bytes().unwrap_or(usize::MAX) as u128,
+        _ => return false,
+    };
+    let count = npy.shape().iter().try_fold(1u128, |a, &d| a.checked_mul(d as u128));
+    count.and_then(|c| c.checked_mul(item)).is_some_and(|b| b <= file_bytes as u128)
+}
+
+/// Takes the lock of an output directory (created if missing) for as long as the returned file
+/// lives: a second idpsim writing into the same directory is refused instead of mixing its
+/// files with the first one's. The lock is the operating system's (released when the process
+/// ends, however it ends).
+pub fn lock_dir(dir: &Path) -> Result<File, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create '{}': {e}", dir.display()))?;
+    let f = File::open(dir).map_err(|e| format!("cannot open '{}': {e}", dir.display()))?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(std::fs::TryLockError::WouldBlock) => Err(format!(
+            "'{}' is being written by another idpsim process; wait for it to end or choose another directory",
+            dir.display()
+        )),
+        Err(std::fs::TryLockError::Error(e)) => Err(format!("cannot lock '{}': {e}", dir.display())),
+    }
+}
+
 /// Makes `dir` ready for outputs: created if missing; refused if it holds anything and
 /// `force` is false.
 pub fn prepare_out_dir(dir: &Path, force: bool) -> Result<(), String> {
@@ -135,8 +194,14 @@ pub fn prepare_out_dir(dir: &Path, force: bool) -> Result<(), String> {
         let non_empty =
             std::fs::read_dir(dir).map_err(|e| format!("cannot read '{}': {e}", dir.display()))?.next().is_some();
         if non_empty && !force {
+            if dir.join("INCOMPLETE").exists() || !dir.join("run.json").exists() {
+                return Err(format!(
+                    "'{}' holds an interrupted run (or files of another program): it has no complete run.json; choose another directory or pass --force to start again",
+                    dir.display()
+                ));
+            }
             return Err(format!(
-                "--out: '{}' is not empty; choose another directory or pass --force to overwrite",
+                "'{}' is not empty; choose another directory or pass --force to overwrite",
                 dir.display()
             ));
         }

@@ -8,6 +8,20 @@ use plotters::prelude::*;
 
 static FONT: Once = Once::new();
 
+/// An axis range plotters can label: finite, increasing, and wide enough relative to its
+/// position that the key points can be placed (plotters loops on ranges it cannot resolve,
+/// such as ±1e308 or a width of 1e-300 around 1). Anything else becomes a plain unit axis
+/// around the range's middle.
+pub fn axis(lo: f64, hi: f64) -> std::ops::Range<f64> {
+    let mag = lo.abs().max(hi.abs());
+    if lo.is_finite() && hi.is_finite() && hi > lo && mag < 1e30 && hi - lo > 1e-9 * mag.max(1e-30) {
+        return lo..hi;
+    }
+    let mid = if lo.is_finite() && hi.is_finite() && mag < 1e30 { 0.5 * (lo + hi) } else { 0.0 };
+    let half = (mid.abs() * 1e-3).max(0.5);
+    (mid - half)..(mid + half)
+}
+
 /// A point to mark on the density picture: (coordinates along the axes, stable?).
 pub type Marker = ([f64; 2], bool);
 
@@ -87,7 +101,7 @@ pub fn series_png(
             .margin(15)
             .x_label_area_size(45)
             .y_label_area_size(60)
-            .build_cartesian_2d(0f64..t_end, y_lo..y_hi)
+            .build_cartesian_2d(axis(0.0, t_end), axis(y_lo, y_hi))
             .map_err(|e| anyhow!("{e}"))?;
         chart
             .configure_mesh()
@@ -160,7 +174,7 @@ fn colour_bar<DB: DrawingBackend>(
         .margin_bottom(60)
         .margin_right(10)
         .y_label_area_size(70)
-        .build_cartesian_2d(0f64..1f64, lo..hi)
+        .build_cartesian_2d(0f64..1f64, axis(lo, hi))
         .map_err(e)?;
     cb.configure_mesh()
         .disable_mesh()
@@ -203,7 +217,7 @@ pub fn density_png(
                 .margin(15)
                 .x_label_area_size(45)
                 .y_label_area_size(70)
-                .build_cartesian_2d(x0..x1, 0f64..max * 1.05)
+                .build_cartesian_2d(axis(x0, x1), axis(0.0, max * 1.05))
                 .map_err(e)?;
             chart
                 .configure_mesh()
@@ -233,7 +247,7 @@ pub fn density_png(
                 .margin(15)
                 .x_label_area_size(45)
                 .y_label_area_size(55)
-                .build_cartesian_2d(x0..x1, y0..y1)
+                .build_cartesian_2d(axis(x0, x1), axis(y0, y1))
                 .map_err(e)?;
             chart
                 .configure_mesh()
@@ -307,7 +321,7 @@ pub fn landscape_png(
             .margin(15)
             .x_label_area_size(45)
             .y_label_area_size(55)
-            .build_cartesian_2d(range[0]..range[1], range[0]..range[1])
+            .build_cartesian_2d(axis(range[0], range[1]), axis(range[0], range[1]))
             .map_err(e)?;
         chart
             .configure_mesh()
@@ -381,7 +395,7 @@ pub fn gamma_png(dest: &Path, slope: f64, saliencies: &[f64]) -> Result<()> {
             .margin(15)
             .x_label_area_size(45)
             .y_label_area_size(55)
-            .build_cartesian_2d(0f64..gmax, 0f64..1.1f64)
+            .build_cartesian_2d(axis(0.0, gmax), 0f64..1.1f64)
             .map_err(e)?;
         chart.configure_mesh().x_desc("γ").y_desc("").label_style(("sans-serif", 15)).draw().map_err(e)?;
         let pts = 400;
@@ -455,7 +469,7 @@ pub fn sweep_png(dest: &Path, title: &str, x_desc: &str, y_desc: &str, lines: &[
             .margin(15)
             .x_label_area_size(45)
             .y_label_area_size(60)
-            .build_cartesian_2d((lo - pad)..(hi + pad), y_lo..y_hi)
+            .build_cartesian_2d(axis(lo - pad, hi + pad), axis(y_lo, y_hi))
             .map_err(e)?;
         chart.configure_mesh().x_desc(x_desc).y_desc(y_desc).label_style(("sans-serif", 16)).draw().map_err(e)?;
         for (k, line) in lines.iter().enumerate() {

@@ -8,6 +8,7 @@ pub mod ensemble;
 pub mod final_state;
 pub mod first_passage;
 pub mod histogram;
+pub mod manifest;
 pub mod retrieval;
 pub mod saves;
 pub mod store;

@@ -224,8 +224,9 @@ impl Shard {
 
     /// A JSON document of this shard.
     pub fn read_json(&self, file: &str) -> Result<Value> {
-        let text = std::fs::read_to_string(self.dir.join(file))
-            .map_err(|e| self.refuse(file, format!("cannot be read ({e})")))?;
+        let text = io::read_bounded(&self.dir.join(file), io::MAX_DOCUMENT_BYTES)
+            .and_then(|b| String::from_utf8(b).map_err(|_| "is not UTF-8 text".to_string()))
+            .map_err(|e| self.refuse(file, format!("cannot be read: it {e}")))?;
         serde_json::from_str(&text).map_err(|e| self.refuse(file, format!("is not valid JSON ({e})")))
     }
 }

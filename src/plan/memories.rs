@@ -67,7 +67,7 @@ impl Memories {
 
 /// Entry (r, c) of the Sylvester–Hadamard matrix of any power-of-two order: (−1)^popcount(r & c).
 pub fn hadamard_entry(r: usize, c: usize) -> f32 {
-    if (r & c).count_ones() % 2 == 0 { 1.0 } else { -1.0 }
+    if (r & c).count_ones().is_multiple_of(2) { 1.0 } else { -1.0 }
 }
 
 /// Random memory μ, neuron i: bit i % 128 of Philox block [i / 128, μ, 0, MEMORIES] keyed by

@@ -83,6 +83,13 @@ pub struct Plan {
 /// consecutive global trajectory indices, in a fixed order, on both backends.
 pub const BLOCK: u64 = 64;
 
+/// Trajectories lo..hi of shard `index` of `count` of an ensemble of `total`: whole blocks of
+/// [`BLOCK`] trajectories, split as evenly as possible.
+pub fn shard_range(total: u64, index: u64, count: u64) -> (u64, u64) {
+    let blocks = total.div_ceil(BLOCK);
+    (index * blocks / count * BLOCK, ((index + 1) * blocks / count * BLOCK).min(total))
+}
+
 impl Plan {
     /// Neurons.
     #[inline(always)]
@@ -111,8 +118,7 @@ impl Plan {
                 e.total
             ));
         }
-        let lo = index * blocks / count * BLOCK;
-        let hi = ((index + 1) * blocks / count * BLOCK).min(e.total);
+        let (lo, hi) = shard_range(e.total, index, count);
         e.first = lo;
         e.trajectories = hi - lo;
         e.shard = Some((index, count));

@@ -58,7 +58,7 @@ impl HistogramPlan {
 
     /// Whether a sample is taken after `done` steps.
     pub fn samples_at(&self, done: u32) -> bool {
-        done >= 1 && done >= self.from_steps && done % self.every_steps == 0
+        done >= 1 && done >= self.from_steps && done.is_multiple_of(self.every_steps)
     }
 
     /// Samples per trajectory over a run of `total` steps.

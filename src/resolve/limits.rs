@@ -11,3 +11,9 @@ pub const MAX_SAVED_VALUES: u64 = 10_000_000;
 
 /// Largest number of histogram cells.
 pub const MAX_HIST_CELLS: u64 = 1 << 24;
+
+/// Largest |edge| of a histogram range (the kernels bin in f32; the pictures need finite axes).
+pub const MAX_HIST_EDGE: f64 = 1e15;
+
+/// Longest spec name (it titles every picture and report).
+pub const MAX_NAME_CHARS: usize = 200;

@@ -138,8 +138,12 @@ fn file(full: &Path) -> SpecResult<Memories> {
 
 /// Reads an NPY array of any integer or float dtype as f64 (C order only).
 pub fn read_npy_f64(path: &Path) -> Result<(Vec<u64>, Vec<f64>), String> {
-    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    // At most MAX_P × MAX_N values of 8 bytes, and a header.
+    let bytes = crate::io::read_bounded(path, (MAX_P * MAX_N * 8 + (1 << 16)) as u64)?;
     let npy = npyz::NpyFile::new(&bytes[..]).map_err(|e| format!("not an NPY file ({e})"))?;
+    if !crate::io::npy_claim_fits(&npy, bytes.len()) {
+        return Err(format!("its header claims shape {:?}, more than the file holds", npy.shape()));
+    }
     if npy.order() != npyz::Order::C {
         return Err("Fortran-ordered arrays are not supported; save with np.ascontiguousarray".into());
     }

@@ -19,6 +19,13 @@ use checks::{check_all_finite, check_finite, check_nonnegative, check_positive};
 /// Validates every value of `spec` and builds its plan. `base_dir` resolves relative file
 /// paths (the spec file's folder).
 pub fn plan(spec: &Spec, base_dir: &Path) -> SpecResult<Plan> {
+    // The name titles every picture and report.
+    if spec.name.chars().count() > limits::MAX_NAME_CHARS || spec.name.chars().any(char::is_control) {
+        return Err(SpecError::new(
+            "name",
+            format!("is not accepted; give at most {} printable characters", limits::MAX_NAME_CHARS),
+        ));
+    }
     model::activation(&spec.model)?;
     let memories = memories::build(&spec.memories, base_dir)?;
     let (n, p) = (memories.n, memories.p);

@@ -16,8 +16,8 @@ pub fn activation(m: &ModelSpec) -> SpecResult<(bool, f32)> {
     }
     let slope = m.activation.slope;
     check_positive("model.activation.slope", slope)?;
-    if slope > 1e4 {
-        return Err(SpecError::new("model.activation.slope", "must be at most 1e4"));
+    if !(1e-6..=1e4).contains(&slope) {
+        return Err(SpecError::new("model.activation.slope", format!("{slope} is not accepted; give 1e-6 ≤ δ ≤ 1e4")));
     }
     Ok((m.activation.kind == ActivationKind::Identity, slope as f32))
 }

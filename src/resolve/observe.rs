@@ -1,7 +1,7 @@
 //! The `observe` section: saves, energy, histogram, retrieval and first passage.
 
 use super::checks::{check_nonnegative, check_positive, check_threshold, steps_of};
-use super::limits::{MAX_HIST_CELLS, MAX_SAVED_VALUES};
+use super::limits::{MAX_HIST_CELLS, MAX_HIST_EDGE, MAX_SAVED_VALUES};
 use crate::error::{SpecError, SpecResult};
 use crate::plan::{FirstPassagePlan, HistogramPlan, ModelPlan, ObservePlan, PsiY, RetrievalPlan, SegmentPlan};
 use crate::spec::{HistogramOf, HistogramSpec, MemoryChoice, ObserveSpec};
@@ -179,10 +179,16 @@ pub fn histogram(h: &HistogramSpec, n: usize, p: usize, dt: f64, total_steps: u3
         }
         cells *= h.bins[k] as u64;
         let [lo, hi] = h.range[k];
-        if !(lo.is_finite() && hi.is_finite() && lo < hi) {
+        // The kernels bin in f32: the edges must be f32 values and a bin wide enough for f32 to
+        // tell its edges apart; the pictures need a finite axis too.
+        let edge = lo.abs().max(hi.abs());
+        let resolvable = (hi - lo) / h.bins[k].max(1) as f64 >= 1e-6 * edge;
+        if !(lo.is_finite() && hi.is_finite() && lo < hi && edge <= MAX_HIST_EDGE && resolvable) {
             return Err(SpecError::new(
                 format!("observe.histogram.range[{k}]"),
-                format!("[{lo}, {hi}] is not accepted; give finite low < high"),
+                format!(
+                    "[{lo}, {hi}] is not accepted; give finite low < high within ±{MAX_HIST_EDGE:e}, with bins wider than 1e-6 of the largest |edge| (the kernels bin in f32)"
+                ),
             ));
         }
     }

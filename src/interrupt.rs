@@ -1,0 +1,48 @@
+//! Stopping cleanly on SIGINT and SIGTERM (Ctrl-C, `kill`, Slurm's notice before it ends or
+//! preempts a job): the signal is recorded, the chunk loop stops at its next delivery, and every
+//! unfinished file is removed as the run unwinds. The run directory keeps no run.json, which is
+//! what marks it incomplete.
+
+use std::sync::Arc;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+static RECEIVED: OnceLock<Arc<AtomicUsize>> = OnceLock::new();
+
+/// Records SIGINT and SIGTERM from now on (instead of ending the process at once).
+pub fn install() {
+    let flag = RECEIVED.get_or_init(|| Arc::new(AtomicUsize::new(0)));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        if let Err(e) = signal_hook::flag::register_usize(sig, flag.clone(), sig as usize) {
+            log::warn!("cannot watch signal {sig}: {e}");
+        }
+    }
+}
+
+/// The signal received, if any.
+pub fn received() -> Option<i32> {
+    RECEIVED.get().map(|f| f.load(Ordering::Relaxed)).filter(|&s| s != 0).map(|s| s as i32)
+}
+
+/// The run was stopped by a signal.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("stopped by {} before the end; unfinished files were removed and the output directory has no run.json (rerun it with --force)", signal_name(*.signal))]
+pub struct Interrupted {
+    pub signal: i32,
+}
+
+fn signal_name(s: i32) -> &'static str {
+    match s {
+        signal_hook::consts::SIGINT => "SIGINT",
+        signal_hook::consts::SIGTERM => "SIGTERM",
+        _ => "a signal",
+    }
+}
+
+/// Fails once a signal has been received.
+pub fn check() -> Result<(), Interrupted> {
+    match received() {
+        Some(signal) => Err(Interrupted { signal }),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,87 @@
+//! The manifest of a run directory: every file the run wrote with its size and SHA-256, recorded
+//! in run.json (written last). `merge` and reruns check a directory against its own manifest,
+//! so a missing, changed, extra or half-written file is found before anything is read.
+
+use std::io::Read;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+
+/// The file run.json, which holds the manifest and is itself not in it.
+pub const RUN_JSON: &str = "run.json";
+
+/// A file present while a run is being written: an interrupted run keeps it (with no
+/// run.json), which is how a rerun knows the directory holds an unfinished run.
+pub const INCOMPLETE: &str = "INCOMPLETE";
+
+/// Marks `dir` as holding a run being written.
+pub fn mark_incomplete(dir: &Path) -> Result<()> {
+    let text = "idpsim is writing this run, or was stopped before its end: run.json, written last, completes it.\n";
+    std::fs::write(dir.join(INCOMPLETE), text)
+        .with_context(|| format!("cannot write {}", dir.join(INCOMPLETE).display()))
+}
+
+/// Marks `dir` complete (after run.json was written).
+pub fn mark_complete(dir: &Path) -> Result<()> {
+    std::fs::remove_file(dir.join(INCOMPLETE))
+        .with_context(|| format!("cannot remove {}", dir.join(INCOMPLETE).display()))
+}
+
+/// Size and SHA-256 (hex) of one file.
+pub fn digest(path: &Path) -> Result<(u64, String)> {
+    let mut f = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut bytes = 0u64;
+    loop {
+        let n = f.read(&mut buf).with_context(|| format!("cannot read {}", path.display()))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        bytes += n as u64;
+    }
+    let hex: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    Ok((bytes, hex))
+}
+
+/// The manifest of `files` in `dir` (run.json excluded).
+pub fn manifest(dir: &Path, files: &[String]) -> Result<Map<String, Value>> {
+    let mut m = Map::new();
+    for f in files.iter().filter(|f| *f != RUN_JSON) {
+        let (bytes, sha256) = digest(&dir.join(f))?;
+        m.insert(f.clone(), json!({ "bytes": bytes, "sha256": sha256 }));
+    }
+    Ok(m)
+}
+
+/// Checks `dir` against the manifest in its run.json `run`: every listed file present with its
+/// size and SHA-256, and nothing else but run.json. The error names the file.
+pub fn verify(dir: &Path, run: &Value) -> std::result::Result<(), String> {
+    let Some(listed) = run.get("manifest").and_then(Value::as_object) else {
+        return Err(format!(
+            "{RUN_JSON} has no manifest of its files (written by an older idpsim, or not by idpsim run); rerun it"
+        ));
+    };
+    for (name, entry) in listed {
+        let path = dir.join(name);
+        let (bytes, sha) = digest(&path).map_err(|_| format!("{name} is missing (listed in its {RUN_JSON})"))?;
+        if Some(bytes) != entry["bytes"].as_u64() || Some(sha.as_str()) != entry["sha256"].as_str() {
+            return Err(format!(
+                "{name} does not match its {RUN_JSON} (size or SHA-256 differ: changed after the run)"
+            ));
+        }
+    }
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("cannot list the directory ({e})"))?;
+    for e in entries {
+        let name = e.map_err(|e| format!("cannot list the directory ({e})"))?.file_name().to_string_lossy().to_string();
+        if name != RUN_JSON && !listed.contains_key(&name) {
+            return Err(format!(
+                "{name} is not part of this run (a file left by an earlier run, or a half-written one)"
+            ));
+        }
+    }
+    Ok(())
+}
