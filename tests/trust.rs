@@ -198,3 +198,99 @@ fn runs_are_exclusive_and_interrupted_runs_say_so() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(out.join("run.json").exists() && temporaries(&out).is_empty());
 }
+
+/// A seeded mutation loop over every preset: 300 edits each (over 5000 specs), never a panic;
+/// every refusal names a field path; and a sample of the specs that resolve, small enough to
+/// run in a moment, run through the command line ending with status 0, 1 or 2 within a minute.
+#[test]
+fn spec_fuzz_over_every_preset() {
+    use serde_json::Value;
+    let values = [
+        json!(-1),
+        json!(0),
+        json!(1e308),
+        json!(-1e308),
+        json!(65536),
+        json!(4294967296u64),
+        json!("x"),
+        json!([]),
+        json!([1, 2, 3]),
+        json!({}),
+        json!(null),
+        json!(3.5),
+        json!(1e-300),
+        json!(true),
+    ];
+    let mut state = 0x2545f4914f6cdd1du64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    fn pointers(v: &Value, at: String, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => m.iter().for_each(|(k, c)| pointers(c, format!("{at}/{k}"), out)),
+            Value::Array(a) => a.iter().enumerate().take(4).for_each(|(i, c)| pointers(c, format!("{at}/{i}"), out)),
+            _ => {}
+        }
+        if !at.is_empty() {
+            out.push(at);
+        }
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut specs, mut refused, mut ran) = (0, 0, 0);
+    for (name, _, text) in idpsim::presets::PRESETS {
+        let base: Value = serde_json::from_str(text).unwrap();
+        let mut ptrs = Vec::new();
+        pointers(&base, String::new(), &mut ptrs);
+        for _ in 0..300 {
+            let mut spec = base.clone();
+            for _ in 0..(1 + next() % 3) {
+                let p = &ptrs[(next() % ptrs.len() as u64) as usize];
+                if let Some(slot) = spec.pointer_mut(p) {
+                    *slot = values[(next() % values.len() as u64) as usize].clone();
+                }
+            }
+            let text = spec.to_string();
+            specs += 1;
+            let result = std::panic::catch_unwind(|| {
+                idpsim::spec::Spec::from_json(&text).and_then(|s| idpsim::resolve::plan(&s, std::path::Path::new(".")))
+            });
+            let plan = match result {
+                Err(_) => panic!("{name}: panicked on {text}"),
+                Ok(Err(e)) => {
+                    assert!(!e.field.is_empty() && !e.message.is_empty(), "{name}: an error without a field: {e}");
+                    refused += 1;
+                    continue;
+                }
+                Ok(Ok(plan)) => plan,
+            };
+            let work = plan.n() as u64 * plan.time.total_steps as u64 * 64;
+            if plan.input.segments.len() > 8 || work > 20_000_000 || spec.get("sweep").is_some() || ran >= 25 {
+                continue;
+            }
+            let path = tmp.path().join(format!("f{specs}.json"));
+            std::fs::write(&path, &text).unwrap();
+            let out = tmp.path().join(format!("o{specs}"));
+            let started = std::time::Instant::now();
+            let args = [
+                "run",
+                path.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+                "--trajectories",
+                "64",
+                "--backend",
+                "cpu",
+                "--quiet",
+            ];
+            let o = idpsim(&args);
+            assert!(matches!(o.status.code(), Some(0..=2)), "{name}: exit {:?} on {text}: {}", o.status, stderr(&o));
+            assert!(started.elapsed().as_secs() < 60, "{name}: took {:?}", started.elapsed());
+            ran += 1;
+        }
+    }
+    eprintln!("{specs} specs: {refused} refused naming a field, {ran} run through the command line");
+    assert!(specs >= 5000 && refused > 1000 && ran >= 10, "{specs} {refused} {ran}");
+}
