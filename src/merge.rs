@@ -113,6 +113,9 @@ pub fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> Result<Vec<String>> {
         UsageError(format!("DIR: {}: run.json records a spec that cannot be rebuilt ({e})", first.dir.display()))
     })?;
     let _lock = io::lock_dir(out).map_err(|e| UsageError(format!("--out: {e}")))?;
+    if force {
+        manifest::clear_previous(out)?;
+    }
     io::prepare_out_dir(out, force).map_err(|e| UsageError(format!("--out: {e}")))?;
     manifest::mark_incomplete(out)?;
     let mut store = Store::dir(out);

@@ -294,3 +294,27 @@ fn spec_fuzz_over_every_preset() {
     eprintln!("{specs} specs: {refused} refused naming a field, {ran} run through the command line");
     assert!(specs >= 5000 && refused > 1000 && ran >= 10, "{specs} {refused} {ran}");
 }
+
+/// A forced rerun removes the earlier run's files first: a directory never mixes two runs.
+#[test]
+fn a_forced_rerun_leaves_no_file_of_the_earlier_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("o");
+    let o = out.to_str().unwrap();
+    let first =
+        idpsim(&["run", "--preset", "quickstart", "--backend", "cpu", "--trajectories", "64", "--quiet", "--out", o]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(out.join("final_state.npy").exists());
+    let mut spec: serde_json::Value = serde_json::from_slice(&idpsim(&["preset", "quickstart"]).stdout).unwrap();
+    spec["observe"]["final_state"] = json!(false);
+    spec["ensemble"]["seed"] = json!(7);
+    let path = tmp.path().join("no-final.json");
+    std::fs::write(&path, spec.to_string()).unwrap();
+    let args =
+        ["run", path.to_str().unwrap(), "--backend", "cpu", "--trajectories", "64", "--quiet", "--out", o, "--force"];
+    let second = idpsim(&args);
+    assert!(second.status.success(), "{}", stderr(&second));
+    assert!(!out.join("final_state.npy").exists(), "the earlier run's final_state.npy survived");
+    let check = idpsim(&["merge", "--check", o]);
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stdout));
+}

@@ -60,6 +60,9 @@ pub fn cmd_run(a: &RunArgs) -> Result<()> {
     }
     let mut backend = open_backend(&plan)?;
     let _lock = io::lock_dir(&a.out).map_err(|e| UsageError(format!("--out: {e}")))?;
+    if a.force {
+        manifest::clear_previous(&a.out)?;
+    }
     io::prepare_out_dir(&a.out, a.force).map_err(|e| UsageError(format!("--out: {e}")))?;
     let summary = engine::run_to_dir(&plan, backend.as_mut(), &a.out, a.quiet)?;
     if !a.quiet {

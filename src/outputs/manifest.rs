@@ -85,3 +85,32 @@ pub fn verify(dir: &Path, run: &Value) -> std::result::Result<(), String> {
     }
     Ok(())
 }
+
+/// Removes what an earlier run left in `dir` before a forced rerun: the files its run.json
+/// lists (and run.json), INCOMPLETE, and hidden temporaries of an interrupted run, so no
+/// earlier file survives next to the new run's. Other files are left alone.
+pub fn clear_previous(dir: &Path) -> Result<()> {
+    let run = std::fs::read_to_string(dir.join(RUN_JSON)).ok().and_then(|t| serde_json::from_str::<Value>(&t).ok());
+    let mut doomed: Vec<String> = run
+        .as_ref()
+        .and_then(|r| r.get("manifest"))
+        .and_then(Value::as_object)
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    doomed.extend([RUN_JSON.to_string(), INCOMPLETE.to_string()]);
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if name.starts_with('.') && name.ends_with(".tmp") {
+                doomed.push(name);
+            }
+        }
+    }
+    for name in doomed {
+        let path = dir.join(&name);
+        if path.is_file() {
+            std::fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
