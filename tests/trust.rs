@@ -67,6 +67,9 @@ fn limits_are_checked_before_work_starts() {
         json!({ "noise.sigma": values, "integrator.dt": values, "input.gain": values, "ensemble.seed": values });
     let mut long_name = base.clone();
     long_name["name"] = json!("x".repeat(5_000_000));
+    let mut many_saves = base.clone();
+    many_saves["input"]["segments"][0]["duration"] = json!(20000.0);
+    many_saves["observe"]["overlaps"] = json!({ "every": 0.01 });
     let mut flat_slope = base.clone();
     flat_slope["model"]["activation"]["slope"] = json!(1e-300);
     // An NPY file whose header claims 4 GiB of memories it does not hold.
@@ -93,6 +96,7 @@ fn limits_are_checked_before_work_starts() {
         (vec!["run".into(), write("bins.json", &tiny_bins), "--out".into(), o.into()], "observe.histogram.range[0]"),
         (vec!["run".into(), write("sweep.json", &sweep), "--out".into(), o.into()], "sweep"),
         (vec!["run".into(), write("name.json", &long_name), "--out".into(), o.into()], "name"),
+        (vec!["run".into(), write("saves.json", &many_saves), "--out".into(), o.into()], "observe.overlaps.every"),
         (vec!["run".into(), write("slope.json", &flat_slope), "--out".into(), o.into()], "model.activation.slope"),
         (vec!["run".into(), write("claims.json", &claims), "--out".into(), o.into()], "memories.path"),
         (vec!["run".into(), "/dev/zero".into(), "--out".into(), o.into()], "regular file"),

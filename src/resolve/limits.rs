@@ -6,8 +6,10 @@ pub const MAX_N: usize = 1 << 20;
 /// Largest number of memories (the kernels keep P overlaps per invocation in registers).
 pub const MAX_P: usize = 128;
 
-/// Largest number of saved overlap values (saves × P) per trajectory.
-pub const MAX_SAVED_VALUES: u64 = 10_000_000;
+/// Largest number of saved values (saves × quantities per save) per trajectory. A chunk keeps at
+/// least 64 trajectories' saves in host memory (twice on the CPU reference), so this bounds
+/// that memory by 512 MiB however long the run.
+pub const MAX_SAVED_VALUES: u64 = 1_000_000;
 
 /// Largest number of histogram cells.
 pub const MAX_HIST_CELLS: u64 = 1 << 24;

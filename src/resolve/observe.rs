@@ -3,7 +3,9 @@
 use super::checks::{check_nonnegative, check_positive, check_threshold, steps_of};
 use super::limits::{MAX_HIST_CELLS, MAX_HIST_EDGE, MAX_SAVED_VALUES};
 use crate::error::{SpecError, SpecResult};
-use crate::plan::{FirstPassagePlan, HistogramPlan, ModelPlan, ObservePlan, PsiY, RetrievalPlan, SegmentPlan};
+use crate::plan::{
+    FirstPassagePlan, HistogramPlan, ModelPlan, ObservePlan, PsiY, RetrievalPlan, SaveLayout, SegmentPlan,
+};
 use crate::spec::{HistogramOf, HistogramSpec, MemoryChoice, ObserveSpec};
 
 /// The observers, once the model, the memories and the schedule are known.
@@ -23,11 +25,12 @@ pub fn resolve(
     let retrieval = retrieval(o, segments, dt)?;
     let first_passage = first_passage(o, p)?;
     let saves = (total_steps / save_every) as u64 + 1;
-    if saves * p as u64 > MAX_SAVED_VALUES {
+    let q = SaveLayout { p, energy, layers: model.modern().is_some() }.q() as u64;
+    if saves * q > MAX_SAVED_VALUES {
         return Err(SpecError::new(
             "observe.overlaps.every",
             format!(
-                "{saves} saves × {p} memories is more than {MAX_SAVED_VALUES} values per trajectory; save less often"
+                "{saves} saves × {q} values is more than {MAX_SAVED_VALUES} values per trajectory; save less often"
             ),
         ));
     }
