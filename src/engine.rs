@@ -241,6 +241,9 @@ pub fn run_to_dir(plan: &Plan, backend: &mut dyn Backend, dir: &Path, quiet: boo
         "retrieval": store.summaries.get("retrieval"),
         "first_passage": store.summaries.get("first_passage"),
     });
+    // A signal received while the outputs were finished still stops the run before it is
+    // declared complete.
+    crate::interrupt::check()?;
     io::write_json(&dir.join(manifest::RUN_JSON), &run_json)?;
     manifest::mark_complete(dir)?;
     Ok(summary)

@@ -9,11 +9,17 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 static RECEIVED: OnceLock<Arc<AtomicUsize>> = OnceLock::new();
 
-/// Records SIGINT and SIGTERM from now on (instead of ending the process at once).
+/// Records SIGINT and SIGTERM from now on, for the commands that stop at them cleanly (`run`,
+/// `merge`); a second signal ends the process at once.
 pub fn install() {
     let flag = RECEIVED.get_or_init(|| Arc::new(AtomicUsize::new(0)));
+    let seen = Arc::new(std::sync::atomic::AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        if let Err(e) = signal_hook::flag::register_usize(sig, flag.clone(), sig as usize) {
+        // In this order: a signal ends the process if one was seen before, then is recorded.
+        let r = signal_hook::flag::register_conditional_shutdown(sig, 128 + sig, seen.clone())
+            .and_then(|_| signal_hook::flag::register(sig, seen.clone()))
+            .and_then(|_| signal_hook::flag::register_usize(sig, flag.clone(), sig as usize));
+        if let Err(e) = r {
             log::warn!("cannot watch signal {sig}: {e}");
         }
     }

@@ -11,7 +11,6 @@ fn main() -> ExitCode {
         unsafe { std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir()) };
     }
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
-    idpsim::interrupt::install();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -20,6 +19,10 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    // The commands that stop cleanly at SIGINT/SIGTERM; the others end at once, as usual.
+    if matches!(cli.command, idpsim::cli::Command::Run(_) | idpsim::cli::Command::Merge { .. }) {
+        idpsim::interrupt::install();
+    }
     match dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -104,6 +104,15 @@ fn check(mut shards: Vec<Shard>) -> Result<Vec<Shard>> {
 /// not form one run; `out` must be empty unless `force`).
 pub fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> Result<Vec<String>> {
     let shards = check(dirs.iter().map(|d| load(d)).collect::<Result<Vec<_>>>()?)?;
+    if let Ok(o) = out.canonicalize()
+        && let Some(s) = shards.iter().find(|s| s.dir.canonicalize().is_ok_and(|d| d == o))
+    {
+        return Err(UsageError(format!(
+            "--out: '{}' is one of the shards being merged; give another directory",
+            s.dir.display()
+        ))
+        .into());
+    }
     let first = &shards[0];
     let total = first.total;
     let mut spec_json = first.run["spec"].clone();
@@ -145,6 +154,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> Result<Vec<String>> {
         "retrieval": store.summaries.get("retrieval"),
         "first_passage": store.summaries.get("first_passage"),
     });
+    crate::interrupt::check()?;
     io::write_json(&out.join(manifest::RUN_JSON), &run)?;
     manifest::mark_complete(out)?;
     Ok(store.files)
@@ -187,10 +197,12 @@ pub fn check_shards(dirs: &[PathBuf]) -> CheckReport {
     let reference = science(&first.run);
     let (total, count) = (first.total, first.run["shard"]["count"].as_u64().unwrap_or(1));
     let first_dir = first.dir.clone();
+    let mut foreign = 0;
     good.retain(|s| {
         let same = science(&s.run) == reference && s.total == total;
         if !same {
             text += &format!("refused  {}: a shard of another run (its spec or size differ)\n", s.dir.display());
+            foreign += 1;
         }
         same
     });
@@ -216,7 +228,7 @@ pub fn check_shards(dirs: &[PathBuf]) -> CheckReport {
             first_dir.display()
         );
     }
-    let complete = missing.is_empty() && broken.is_empty() && good.len() as u64 == count;
+    let complete = missing.is_empty() && broken.is_empty() && foreign == 0 && good.len() as u64 == count;
     text += if complete { "complete: merge them with idpsim merge DIR... --out OUT\n" } else { "incomplete\n" };
     CheckReport { text, complete }
 }

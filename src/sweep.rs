@@ -394,6 +394,12 @@ pub fn run(
                 }
             }
         }
+        // A signal stops the whole sweep, not just this point.
+        if let Err(e) = &outcome
+            && let Some(i) = e.downcast_ref::<crate::interrupt::Interrupted>()
+        {
+            return Err((*i).into());
+        }
         results.push(PointResult { point, plan, outcome: outcome.map_err(|e| format!("{e:#}")) });
     }
     let wall = started.elapsed().as_secs_f64();

@@ -322,3 +322,84 @@ fn a_forced_rerun_leaves_no_file_of_the_earlier_run() {
     let check = idpsim(&["merge", "--check", o]);
     assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stdout));
 }
+
+/// Edge cases found in review: a single memory keeps its axis in per-trajectory arrays; a
+/// rerun whose recorded intervals do not round-trip through JSON text is still recognised;
+/// merging into one of the shards is refused before anything is touched; a foreign run makes
+/// `merge --check` incomplete; a one-task Slurm array is not a shard count.
+#[test]
+fn review_edge_cases() {
+    // P = 1: overlaps.npy is [M, T, 1], as the ensemble arrays keep P.
+    let one = plan(json!({
+        "model": { "kind": "idp" },
+        "memories": { "kind": "hadamard", "n": 4, "p": 1 },
+        "input": { "segments": [ { "duration": 0.2, "weights": [1.5] } ] },
+        "ensemble": { "trajectories": 70, "seed": 1 },
+        "observe": { "overlaps": { "every": 0.1, "per_trajectory": true }, "energy": { "per_trajectory": true } }
+    }));
+    let mem = engine::run_in_memory(&one, &mut idpsim::cpu::CpuBackend::new()).unwrap();
+    assert_eq!(mem.array("overlaps").unwrap().shape, vec![70, 3, 1]);
+    assert_eq!(mem.array("energy").unwrap().shape, vec![70, 3]);
+
+    let tmp = tempfile::tempdir().unwrap();
+    // dt = 0.001 and a 1.3-unit segment: the recorded intervals are not exact in binary.
+    let mut spec: serde_json::Value = serde_json::from_slice(&idpsim(&["preset", "quickstart"]).stdout).unwrap();
+    spec["integrator"]["dt"] = json!(0.001);
+    spec["input"]["segments"][0]["duration"] = json!(1.3);
+    spec["observe"] = json!({ "overlaps": { "every": 0.013 } });
+    let path = tmp.path().join("fine.json");
+    std::fs::write(&path, spec.to_string()).unwrap();
+    let out = tmp.path().join("fine");
+    let args = [
+        "run",
+        path.to_str().unwrap(),
+        "--backend",
+        "cpu",
+        "--trajectories",
+        "64",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    assert!(idpsim(&args).status.success());
+    let again = idpsim(&args);
+    assert!(again.status.success() && stderr(&again).contains("nothing to do"), "{}", stderr(&again));
+
+    // Two shards of it, and a run of something else.
+    let shard = |i: usize| {
+        let d = tmp.path().join(format!("s{i}")).to_str().unwrap().to_string();
+        let s = format!("{i}/2");
+        let mut a = args.to_vec();
+        a[5] = "128";
+        let last = a.len() - 1;
+        a[last] = &d;
+        a.extend(["--shard", &s]);
+        let o = idpsim(&a);
+        assert!(o.status.success(), "{}", stderr(&o));
+        d
+    };
+    let (s0, s1) = (shard(0), shard(1));
+    let before = std::fs::read(std::path::Path::new(&s0).join("run.json")).unwrap();
+    let o = idpsim(&["merge", &s0, &s1, "--out", &s0, "--force"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("is one of the shards"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(std::path::Path::new(&s0).join("run.json")).unwrap(), before, "a shard was touched");
+    let o = idpsim(&["merge", "--check", &s0, &s1, out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "a foreign run is not part of a complete set");
+    assert!(String::from_utf8_lossy(&o.stdout).contains("another run"));
+
+    let single = [
+        ("SLURM_ARRAY_TASK_ID", "0"),
+        ("SLURM_ARRAY_TASK_MIN", "0"),
+        ("SLURM_ARRAY_TASK_MAX", "0"),
+        ("SLURM_ARRAY_TASK_COUNT", "1"),
+    ];
+    let d = tmp.path().join("one-task");
+    let mut a = args.to_vec();
+    let last = a.len() - 1;
+    a[last] = d.to_str().unwrap();
+    a.extend(["--shard", "slurm"]);
+    let o = common::idpsim_cmd(&a).envs(single).output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--shard 0/N") && !d.exists(), "{}", stderr(&o));
+}

@@ -100,7 +100,10 @@ fn already_done(plan: &Plan, out: &Path) -> Result<bool> {
         s
     };
     let e = &plan.ensemble;
-    let same = science(&run["spec"]) == science(&serde_json::to_value(&plan.spec)?)
+    // Compared as run.json holds it: written, then read back (floats parse back to the value
+    // the text gives, which need not be the one in memory).
+    let recorded: serde_json::Value = serde_json::from_str(&serde_json::to_string(&plan.spec)?)?;
+    let same = science(&run["spec"]) == science(&recorded)
         && run["trajectories"] == serde_json::json!({ "first": e.first, "count": e.trajectories, "total": e.total });
     if !same {
         return Ok(false);
@@ -220,7 +223,7 @@ fn slurm_shard() -> Result<(u64, u64)> {
         var("SLURM_ARRAY_TASK_MIN")?,
         var("SLURM_ARRAY_TASK_MAX")?,
     );
-    if min != 0 || max + 1 != count || id > max {
+    if min != 0 || max + 1 != count || id > max || count < 2 {
         return Err(UsageError(format!(
             "--shard slurm: this array has tasks {min}..{max} ({count} in all, this one {id}), not exactly 0..N−1, so the shard count is unknown (a resubmitted task?); pass it explicitly: --shard {id}/N"
         ))

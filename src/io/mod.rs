@@ -35,11 +35,17 @@ impl AtomicFile {
         let file = w
             .into_inner()
             .map_err(|e| e.into_error())
-            .with_context(|| format!("cannot write {}", self.dest.display()))?;
+            .with_context(|| format!("cannot write {}", self.dest.display()))
+            .inspect_err(|_| {
+                let _ = std::fs::remove_file(&self.tmp);
+            })?;
         file.sync_all().ok();
         drop(file);
         std::fs::rename(&self.tmp, &self.dest)
             .with_context(|| format!("cannot rename {} to {}", self.tmp.display(), self.dest.display()))
+            .inspect_err(|_| {
+                let _ = std::fs::remove_file(&self.tmp);
+            })
     }
 }
 
@@ -115,13 +121,21 @@ impl<T: npyz::AutoSerialize + Copy> NpyStream<T> {
             self.written,
             self.expected
         );
-        self.writer
+        let finished = self
+            .writer
             .take()
             .expect("not finished")
             .finish()
-            .with_context(|| format!("cannot write {}", self.dest.display()))?;
-        std::fs::rename(&self.tmp, &self.dest)
-            .with_context(|| format!("cannot rename {} to {}", self.tmp.display(), self.dest.display()))
+            .with_context(|| format!("cannot write {}", self.dest.display()));
+        // Once the writer is taken, Drop no longer removes the temporary: do it on failure here.
+        finished
+            .and_then(|_| {
+                std::fs::rename(&self.tmp, &self.dest)
+                    .with_context(|| format!("cannot rename {} to {}", self.tmp.display(), self.dest.display()))
+            })
+            .inspect_err(|_| {
+                let _ = std::fs::remove_file(&self.tmp);
+            })
     }
 }
 

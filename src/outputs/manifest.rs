@@ -29,6 +29,12 @@ pub fn mark_complete(dir: &Path) -> Result<()> {
         .with_context(|| format!("cannot remove {}", dir.join(INCOMPLETE).display()))
 }
 
+/// A plain file name (one path component, no `..`): what a manifest may name.
+fn plain_name(name: &str) -> bool {
+    let mut parts = Path::new(name).components();
+    matches!((parts.next(), parts.next()), (Some(std::path::Component::Normal(_)), None))
+}
+
 /// Size and SHA-256 (hex) of one file.
 pub fn digest(path: &Path) -> Result<(u64, String)> {
     let mut f = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
@@ -66,6 +72,9 @@ pub fn verify(dir: &Path, run: &Value) -> std::result::Result<(), String> {
         ));
     };
     for (name, entry) in listed {
+        if !plain_name(name) {
+            return Err(format!("its {RUN_JSON} lists '{name}', which is not a file name of this directory"));
+        }
         let path = dir.join(name);
         let (bytes, sha) = digest(&path).map_err(|_| format!("{name} is missing (listed in its {RUN_JSON})"))?;
         if Some(bytes) != entry["bytes"].as_u64() || Some(sha.as_str()) != entry["sha256"].as_str() {
@@ -95,7 +104,7 @@ pub fn clear_previous(dir: &Path) -> Result<()> {
         .as_ref()
         .and_then(|r| r.get("manifest"))
         .and_then(Value::as_object)
-        .map(|m| m.keys().cloned().collect())
+        .map(|m| m.keys().filter(|k| plain_name(k)).cloned().collect())
         .unwrap_or_default();
     doomed.extend([RUN_JSON.to_string(), INCOMPLETE.to_string()]);
     if let Ok(entries) = std::fs::read_dir(dir) {

@@ -12,8 +12,10 @@ use crate::plan::{Plan, SaveLayout};
 
 struct Part {
     file: &'static str,
-    /// Columns of each save, or the energy (one value per save: shape [M, T]).
+    /// Columns of each save.
     columns: Range<usize>,
+    /// One value per save (the energy: shape [M, T]); else P values ([M, T, P]).
+    scalar: bool,
     col: Column<f32>,
 }
 
@@ -29,21 +31,21 @@ impl TrajectorySaves {
         let layout = plan.saves();
         let (m, t, p) = (plan.ensemble.trajectories, plan.n_saves() as u64, plan.p() as u64);
         let o = &plan.observe;
-        let mut want: Vec<(&'static str, Range<usize>)> = Vec::new();
+        let mut want: Vec<(&'static str, Range<usize>, bool)> = Vec::new();
         if let (true, Some(e)) = (o.energy_per_trajectory, layout.energy_index()) {
-            want.push(("energy.npy", e..e + 1));
+            want.push(("energy.npy", e..e + 1, true));
         }
         if o.per_trajectory {
-            want.push(("overlaps.npy", layout.overlaps()));
+            want.push(("overlaps.npy", layout.overlaps(), false));
             if let (Some(y), Some(a)) = (layout.memory_layer(), layout.saliency()) {
-                want.push(("memory_layer.npy", y));
-                want.push(("saliency.npy", a));
+                want.push(("memory_layer.npy", y, false));
+                want.push(("saliency.npy", a, false));
             }
         }
         let mut parts = Vec::new();
-        for (file, columns) in want {
-            let shape = if columns.len() == 1 { vec![m, t] } else { vec![m, t, p] };
-            parts.push(Part { file, col: store.column(file, &shape)?, columns });
+        for (file, columns, scalar) in want {
+            let shape = if scalar { vec![m, t] } else { vec![m, t, p] };
+            parts.push(Part { file, col: store.column(file, &shape)?, columns, scalar });
         }
         let raw = store.in_memory().then(|| (vec![m, t, layout.q() as u64], Vec::new()));
         Ok(TrajectorySaves { layout, saves: plan.n_saves(), parts, raw })
@@ -52,7 +54,7 @@ impl TrajectorySaves {
     /// The files and the shape of one trajectory's rows in each.
     fn rows(&self) -> Vec<(&'static str, Vec<u64>)> {
         let (t, p) = (self.saves as u64, self.layout.p as u64);
-        self.parts.iter().map(|x| (x.file, if x.columns.len() == 1 { vec![t] } else { vec![t, p] })).collect()
+        self.parts.iter().map(|x| (x.file, if x.scalar { vec![t] } else { vec![t, p] })).collect()
     }
 }
 

@@ -69,6 +69,13 @@ pub fn plan(spec: &Spec, base_dir: &Path) -> SpecResult<Plan> {
     {
         *columns = Some((0..*p).collect());
     }
+    // A memories file is recorded by its absolute path, so the recorded spec (what merge and
+    // reruns rebuild the plan from) does not depend on where it is read.
+    if let MemoriesSpec::File { path } = &mut record.memories
+        && let Ok(abs) = base_dir.join(&*path).canonicalize()
+    {
+        *path = abs.display().to_string();
+    }
     let gram = memories.gram().iter().map(|&g| g as f32).collect();
     Ok(Plan {
         spec: record,
