@@ -21,6 +21,30 @@ use crate::spec::{Spec, SpecError};
 /// The reserved axis of named assignment sets.
 pub const VARIANTS: &str = "variants";
 
+/// The files a sweep writes next to its points' directories.
+const CSV: &str = "sweep.csv";
+const PICTURE: &str = "sweep.png";
+const PASSAGE_PICTURE: &str = "sweep_first_passage.png";
+const REPORT: &str = "report.md";
+
+/// Removes what an earlier sweep left in `out` before a forced rerun: its table, pictures and
+/// report, and in every point's directory the earlier run's files.
+pub fn clear_previous(out: &Path, points: &[Point]) -> Result<()> {
+    for f in [CSV, PICTURE, PASSAGE_PICTURE, REPORT] {
+        let path = out.join(f);
+        if path.is_file() {
+            std::fs::remove_file(&path).map_err(|e| anyhow::anyhow!("cannot remove {}: {e}", path.display()))?;
+        }
+    }
+    for p in points {
+        let dir = out.join(&p.dir);
+        if dir.is_dir() {
+            crate::outputs::manifest::clear_previous(&dir)?;
+        }
+    }
+    Ok(())
+}
+
 /// Most points one sweep may have.
 pub const MAX_POINTS: usize = 10_000;
 
@@ -403,11 +427,11 @@ pub fn run(
         results.push(PointResult { point, plan, outcome: outcome.map_err(|e| format!("{e:#}")) });
     }
     let wall = started.elapsed().as_secs_f64();
-    io::write_atomic(&out.join("sweep.csv"), csv(axes, &results).as_bytes())?;
+    io::write_atomic(&out.join(CSV), csv(axes, &results).as_bytes())?;
     let picture = match lines(axes, &results) {
         Some((xa, lines)) => {
             let title = format!("{name}: retrieval accuracy (± 2 standard errors)");
-            io::plot::sweep_png(&out.join("sweep.png"), &title, &axes[xa].name, "accuracy", &lines, true)?;
+            io::plot::sweep_png(&out.join(PICTURE), &title, &axes[xa].name, "accuracy", &lines, true)?;
             true
         }
         None => false,
@@ -415,18 +439,18 @@ pub fn run(
     let passage_picture = match lines_of(axes, &results, &passage) {
         Some((xa, lines)) => {
             let title = format!("{name}: median first passage (bars: 25–75 % quantiles)");
-            io::plot::sweep_png(&out.join("sweep_first_passage.png"), &title, &axes[xa].name, "time", &lines, false)?;
+            io::plot::sweep_png(&out.join(PASSAGE_PICTURE), &title, &axes[xa].name, "time", &lines, false)?;
             true
         }
         None => false,
     };
     io::write_atomic(
-        &out.join("report.md"),
+        &out.join(REPORT),
         report(name, axes, &results, picture, passage_picture, wall, &adapter).as_bytes(),
     )?;
     let failed = results.iter().filter(|r| r.outcome.is_err()).count();
     if failed > 0 {
-        anyhow::bail!("{failed} of {total} sweep points failed (see {})", out.join("sweep.csv").display());
+        anyhow::bail!("{failed} of {total} sweep points failed (see {})", out.join(CSV).display());
     }
     Ok(results)
 }

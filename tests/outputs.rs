@@ -45,6 +45,7 @@ fn read_npy(path: &Path) -> (Vec<u64>, ArrayData) {
         "f8" => ArrayData::F64(npy.into_vec().unwrap()),
         "i4" => ArrayData::I32(npy.into_vec().unwrap()),
         "i1" => ArrayData::I8(npy.into_vec().unwrap()),
+        "u4" => ArrayData::U32(npy.into_vec().unwrap()),
         "u8" => ArrayData::U64(npy.into_vec().unwrap()),
         other => panic!("{}: dtype {other}", path.display()),
     };
@@ -84,7 +85,7 @@ fn memory_and_directory_hold_the_same_values() {
             let doc = mem.doc(file).unwrap_or_else(|| panic!("{file} is not in memory"));
             assert_eq!(serde_json::to_string_pretty(doc).unwrap() + "\n", on_disk, "{file}");
         }
-        assert_eq!(arrays, 16, "every array of the catalogue was compared");
+        assert_eq!(arrays, 17, "every array of the catalogue was compared");
         // The raw values a library caller may want, which are not files.
         assert_eq!(mem.array("saves").unwrap().shape, vec![200, 8, 4]);
         assert_eq!(mem.array("observations").unwrap().shape, vec![200, 7]);

@@ -136,3 +136,42 @@ fn a_failing_point_is_reported_and_the_others_still_run() {
     assert!(!rows[0][acc].is_empty() && !rows[2][acc].is_empty());
     assert!(out.join(&rows[2][rows[2].len() - 1]).join("retrieval.json").exists());
 }
+
+/// A forced rerun of a sweep removes the earlier sweep's files, in every point too.
+#[test]
+fn a_forced_sweep_rerun_leaves_no_file_of_the_earlier_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("sw");
+    let write = |final_state: bool| {
+        let mut s = base();
+        s["observe"]["final_state"] = json!(final_state);
+        s["sweep"] = json!({ "noise.sigma": [0.0, 0.5] });
+        let p = tmp.path().join(format!("sweep-{final_state}.json"));
+        std::fs::write(&p, s.to_string()).unwrap();
+        p
+    };
+    let (with, without) = (write(true), write(false));
+    let run = |spec: &std::path::Path, force: bool| {
+        let mut args = vec!["run", spec.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"];
+        if force {
+            args.push("--force");
+        }
+        idpsim(&args)
+    };
+    assert!(run(&with, false).status.success());
+    let finals = || {
+        std::fs::read_dir(&out)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().is_dir() && e.path().join("final_state.npy").exists())
+            .count()
+    };
+    assert_eq!(finals(), 2);
+    let o = run(&without, true);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(finals(), 0, "a point kept the earlier sweep's final_state.npy");
+    for e in std::fs::read_dir(&out).unwrap().flatten().filter(|e| e.path().is_dir()) {
+        let check = idpsim(&["merge", "--check", e.path().to_str().unwrap()]);
+        assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stdout));
+    }
+}

@@ -143,6 +143,10 @@ fn run_sweep(a: &RunArgs, spec: Spec, base: &Path, sweep: &serde_json::Map<Strin
         plans.push((pt, plan));
     }
     let _lock = io::lock_dir(&a.out).map_err(|e| UsageError(format!("--out: {e}")))?;
+    if a.force {
+        let points: Vec<sweep::Point> = plans.iter().map(|(pt, _)| pt.clone()).collect();
+        sweep::clear_previous(&a.out, &points)?;
+    }
     io::prepare_out_dir(&a.out, a.force).map_err(|e| UsageError(format!("--out: {e}")))?;
     // One backend per (choice, adapter), reused by every point (kernels are rebuilt only when
     // a point's constants differ).

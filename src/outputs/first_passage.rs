@@ -1,19 +1,22 @@
 //! first_passage.npy [M]: the first time abs(m_memory) reached the threshold (NaN for never),
-//! with exact quantiles in run.json.
+//! with exact quantiles in run.json; first_passage_steps.npy [M] holds the same as step counts
+//! (u32, 4294967295 for never), which merge reads (f32 times are exact only up to 2^24 steps).
 
 use anyhow::Result;
 
 use super::store::concat;
 use super::{ChunkData, Column, Output, Shard, Store};
 use crate::observe::retrieval::{PassageStats, passage_time};
-use crate::plan::{NO_STEP, Plan};
+use crate::plan::Plan;
 
 const FILE: &str = "first_passage.npy";
+const STEPS: &str = "first_passage_steps.npy";
 
 pub struct FirstPassage {
     plan: Plan,
     stats: PassageStats,
     times: Column<f32>,
+    steps: Column<u32>,
     raw: Option<Vec<f32>>,
 }
 
@@ -23,6 +26,7 @@ impl FirstPassage {
             plan: plan.clone(),
             stats: PassageStats::default(),
             times: store.column(FILE, &[plan.ensemble.trajectories])?,
+            steps: store.column(STEPS, &[plan.ensemble.trajectories])?,
             // The raw observer values are kept by the retrieval output when there is one.
             raw: (store.in_memory() && plan.observe.retrieval.is_none()).then(Vec::new),
         })
@@ -40,20 +44,23 @@ impl FirstPassage {
 impl Output for FirstPassage {
     fn chunk(&mut self, c: &ChunkData) -> Result<()> {
         let (ob, at) = (self.plan.obs_per_trajectory(), self.plan.input.segments.len() * self.plan.p());
-        let mut times = Vec::with_capacity(c.count);
+        let (mut times, mut steps) = (Vec::with_capacity(c.count), Vec::with_capacity(c.count));
         for j in 0..c.count {
             let step = c.observations[j * ob + at].to_bits();
             times.push(passage_time(step, self.plan.time.dt_f64));
+            steps.push(step);
             self.stats.add(step);
         }
         if let Some(raw) = self.raw.as_mut() {
             raw.extend_from_slice(c.observations);
         }
+        self.steps.push(&steps)?;
         self.times.push(&times)
     }
 
     fn finish(mut self: Box<Self>, store: &mut Store) -> Result<()> {
         store.close(FILE, self.times.take())?;
+        store.close(STEPS, self.steps.take())?;
         if let Some(raw) = self.raw.take() {
             store.keep("observations", &[self.plan.ensemble.trajectories, self.plan.obs_per_trajectory() as u64], raw);
         }
@@ -62,14 +69,14 @@ impl Output for FirstPassage {
     }
 
     fn merge(mut self: Box<Self>, shards: &[Shard], store: &mut Store) -> Result<()> {
-        drop(self.times.take());
-        let dt = self.plan.time.dt_f64;
+        drop((self.times.take(), self.steps.take()));
         for s in shards {
-            for t in s.read_shaped::<f32>(FILE, &[s.count])? {
-                self.stats.add(if t.is_nan() { NO_STEP } else { (t as f64 / dt).round() as u32 });
+            for step in s.read_shaped::<u32>(STEPS, &[s.count])? {
+                self.stats.add(step);
             }
         }
         concat::<f32>(shards, FILE, &[], store)?;
+        concat::<u32>(shards, STEPS, &[], store)?;
         self.summarise(store);
         Ok(())
     }

@@ -19,6 +19,7 @@ pub enum ArrayData {
     F64(Vec<f64>),
     I32(Vec<i32>),
     I8(Vec<i8>),
+    U32(Vec<u32>),
     U64(Vec<u64>),
 }
 
@@ -54,6 +55,7 @@ element!(f32, F32);
 element!(f64, F64);
 element!(i32, I32);
 element!(i8, I8);
+element!(u32, U32);
 element!(u64, U64);
 
 /// A per-trajectory array filled chunk by chunk: streamed to its file, or kept in memory.
