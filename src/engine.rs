@@ -11,7 +11,6 @@ use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 pub use crate::backend::{Backend, Chunk, RunError, Sink};
-use crate::io;
 use crate::observe::retrieval::{PassageStats, RetrievalStats};
 use crate::outputs::{self, ChunkData, Output, Store, manifest};
 use crate::plan::{BLOCK, Plan};
@@ -213,18 +212,9 @@ pub fn run_to_dir(plan: &Plan, backend: &mut dyn Backend, dir: &Path, quiet: boo
     let mut store = simulate(plan, backend, Store::dir(dir), quiet)?;
     let wall_s = start.elapsed().as_secs_f64();
     let traj_steps = plan.ensemble.trajectories as f64 * plan.time.total_steps as f64;
-    store.files.push(manifest::RUN_JSON.into());
-    let summary = RunSummary {
-        wall_s,
-        trajectory_steps_per_s: traj_steps / wall_s,
-        neuron_steps_per_s: traj_steps * plan.n() as f64 / wall_s,
-        files: store.files.clone(),
-        out: dir.to_path_buf(),
-        retrieval: store.retrieval.clone(),
-        passages: store.passages.clone(),
-    };
+    let (trajectory_steps_per_s, neuron_steps_per_s) = (traj_steps / wall_s, traj_steps * plan.n() as f64 / wall_s);
     let e = &plan.ensemble;
-    let run_json = serde_json::json!({
+    let head = serde_json::json!({
         "version": env!("CARGO_PKG_VERSION"),
         "spec": plan.spec,
         "backend": backend.kind(),
@@ -234,17 +224,17 @@ pub fn run_to_dir(plan: &Plan, backend: &mut dyn Backend, dir: &Path, quiet: boo
         "steps": plan.time.total_steps,
         "saves": plan.n_saves(),
         "wall_s": wall_s,
-        "trajectory_steps_per_s": summary.trajectory_steps_per_s,
-        "neuron_steps_per_s": summary.neuron_steps_per_s,
-        "files": store.files,
-        "manifest": manifest::manifest(dir, &store.files)?,
-        "retrieval": store.summaries.get("retrieval"),
-        "first_passage": store.summaries.get("first_passage"),
+        "trajectory_steps_per_s": trajectory_steps_per_s,
+        "neuron_steps_per_s": neuron_steps_per_s,
     });
-    // A signal received while the outputs were finished still stops the run before it is
-    // declared complete.
-    crate::interrupt::check()?;
-    io::write_json(&dir.join(manifest::RUN_JSON), &run_json)?;
-    manifest::mark_complete(dir)?;
-    Ok(summary)
+    manifest::complete(dir, &mut store, head)?;
+    Ok(RunSummary {
+        wall_s,
+        trajectory_steps_per_s,
+        neuron_steps_per_s,
+        files: store.files,
+        out: dir.to_path_buf(),
+        retrieval: store.retrieval,
+        passages: store.passages,
+    })
 }

@@ -36,11 +36,7 @@ fn load(dir: &Path) -> Result<Shard> {
 
 /// The spec a shard ran, without the `run` section (backends and tuning may differ per shard).
 fn science(run: &serde_json::Value) -> serde_json::Value {
-    let mut spec = run["spec"].clone();
-    if let Some(o) = spec.as_object_mut() {
-        o.remove("run");
-    }
-    spec
+    manifest::science(&run["spec"])
 }
 
 /// Checks the shards form one run exactly (same spec, no overlap, no gap) and orders them.
@@ -131,8 +127,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> Result<Vec<String>> {
     for output in outputs::catalogue(&plan, &store)? {
         output.merge(&shards, &mut store)?;
     }
-    store.files.push(manifest::RUN_JSON.into());
-    let run = serde_json::json!({
+    let head = serde_json::json!({
         "version": env!("CARGO_PKG_VERSION"),
         "spec": spec_json,
         "merged_from": shards.iter().map(|s| serde_json::json!({
@@ -149,14 +144,8 @@ pub fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> Result<Vec<String>> {
         "steps": first.run["steps"],
         "saves": first.run["saves"],
         "wall_s": shards.iter().map(|s| s.run["wall_s"].as_f64().unwrap_or(0.0)).sum::<f64>(),
-        "files": store.files,
-        "manifest": manifest::manifest(out, &store.files)?,
-        "retrieval": store.summaries.get("retrieval"),
-        "first_passage": store.summaries.get("first_passage"),
     });
-    crate::interrupt::check()?;
-    io::write_json(&out.join(manifest::RUN_JSON), &run)?;
-    manifest::mark_complete(out)?;
+    manifest::complete(out, &mut store, head)?;
     Ok(store.files)
 }
 

@@ -92,13 +92,7 @@ pub fn cmd_run(a: &RunArgs) -> Result<()> {
 fn already_done(plan: &Plan, out: &Path) -> Result<bool> {
     let Ok(text) = std::fs::read_to_string(out.join(manifest::RUN_JSON)) else { return Ok(false) };
     let Ok(run) = serde_json::from_str::<serde_json::Value>(&text) else { return Ok(false) };
-    let science = |v: &serde_json::Value| {
-        let mut s = v.clone();
-        if let Some(o) = s.as_object_mut() {
-            o.remove("run");
-        }
-        s
-    };
+    let science = manifest::science;
     let e = &plan.ensemble;
     // Compared as run.json holds it: written, then read back (floats parse back to the value
     // the text gives, which need not be the one in memory).

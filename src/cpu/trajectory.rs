@@ -117,6 +117,12 @@ pub struct Trajectory<'p> {
     c: Vec<f32>,
     v: Vec<f32>,
     acc: Vec<f32>,
+    /// The plan's per-step constants, read once: a per-neuron input term, σ√dt, dt/τ_x and
+    /// whether the diagonal is zeroed.
+    has_vector: bool,
+    noise_scale: f32,
+    dt_x: f32,
+    zero_diagonal: bool,
 }
 
 impl<'p> Trajectory<'p> {
@@ -130,6 +136,10 @@ impl<'p> Trajectory<'p> {
             plan,
             index,
             key: rng::key_from_seed(plan.ensemble.seed),
+            has_vector: plan.has_vector_input(),
+            noise_scale: plan.noise_scale(),
+            dt_x: plan.dt_x(),
+            zero_diagonal: plan.model.zero_diagonal(),
             layers: modern::Layers::initial(&m),
             x,
             m,
@@ -171,13 +181,13 @@ impl<'p> Trajectory<'p> {
         if step >= plan.input.segments[seg].start_step + plan.input.segments[seg].steps {
             seg += 1;
         }
-        if seg != self.input.seg || step == 0 {
+        if seg != self.input.seg {
             self.input = Input::of_segment(plan, seg, self.index);
         }
         let sp = &plan.input.segments[seg];
         (self.input.s, self.input.on) = sp.schedule(step - sp.start_step);
         let (n, p) = (plan.n(), plan.p());
-        let has_vector = plan.has_vector_input();
+        let has_vector = self.has_vector;
         let inp = &self.input;
         let d = match plan.model.modern() {
             Some(md) => {
@@ -190,7 +200,7 @@ impl<'p> Trajectory<'p> {
                 step_coefficients(plan, &inp.prev, &inp.cur, inp.s, inp.on, &self.m, &mut self.c, v)
             }
         };
-        let (noise_scale, dt_x, zero_diagonal) = (plan.noise_scale(), plan.dt_x(), plan.model.zero_diagonal());
+        let (noise_scale, dt_x, zero_diagonal) = (self.noise_scale, self.dt_x, self.zero_diagonal);
         self.acc.fill(0.0);
         for b in 0..plan.neuron_blocks() {
             let z = rng::normals4([b as u32, step, self.index as u32, stream::DYNAMICS], self.key);

@@ -64,13 +64,13 @@ pub struct SumOverflow {
     pub value: f64,
 }
 
-/// f32 → exact 2⁻⁶⁴ fixed point (truncating below 2⁻⁶⁴); None beyond ±2^63 or not finite.
+/// f32 → exact 2⁻⁶⁴ fixed point (truncating below 2⁻⁶⁴); refused beyond ±2^63 or not finite.
 #[inline]
 pub fn to_fixed(v: f32) -> Result<i128, SumOverflow> {
     to_fixed_f64(v as f64)
 }
 
-/// f64 → 2⁻⁶⁴ fixed point (truncating below 2⁻⁶⁴); None beyond ±2^63 or not finite.
+/// f64 → 2⁻⁶⁴ fixed point (truncating below 2⁻⁶⁴); refused beyond ±2^63 or not finite.
 #[inline]
 pub fn to_fixed_f64(v: f64) -> Result<i128, SumOverflow> {
     if v.is_finite() && v.abs() < FIXED_LIMIT { Ok((v * FIXED_SCALE) as i128) } else { Err(SumOverflow { value: v }) }

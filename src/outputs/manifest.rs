@@ -9,6 +9,8 @@ use anyhow::{Context, Result};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
+use super::store::Store;
+
 /// The file run.json, which holds the manifest and is itself not in it.
 pub const RUN_JSON: &str = "run.json";
 
@@ -33,6 +35,33 @@ pub fn mark_complete(dir: &Path) -> Result<()> {
 fn plain_name(name: &str) -> bool {
     let mut parts = Path::new(name).components();
     matches!((parts.next(), parts.next()), (Some(std::path::Component::Normal(_)), None))
+}
+
+/// A recorded spec without its `run` section: what makes two runs the same science (backends
+/// and tuning may differ between shards or reruns).
+pub fn science(spec: &Value) -> Value {
+    let mut s = spec.clone();
+    if let Some(o) = s.as_object_mut() {
+        o.remove("run");
+    }
+    s
+}
+
+/// Completes a run directory: run.json, written last, holds the run's own fields `head`, then
+/// its files (run.json last), their manifest and the outputs' summaries. A signal received
+/// while the outputs were finished still stops the run here, before it is declared complete;
+/// after run.json, INCOMPLETE is removed.
+pub fn complete(dir: &Path, store: &mut Store, head: Value) -> Result<()> {
+    store.files.push(RUN_JSON.into());
+    let Value::Object(mut run) = head else { anyhow::bail!("internal error: run.json's fields are not an object") };
+    run.insert("files".into(), json!(store.files));
+    run.insert("manifest".into(), Value::Object(manifest(dir, &store.files)?));
+    for key in ["retrieval", "first_passage"] {
+        run.insert(key.into(), store.summaries.get(key).cloned().unwrap_or(Value::Null));
+    }
+    crate::interrupt::check()?;
+    crate::io::write_json(&dir.join(RUN_JSON), &Value::Object(run))?;
+    mark_complete(dir)
 }
 
 /// Size and SHA-256 (hex) of one file.
