@@ -35,9 +35,23 @@ pub trait Sink {
     /// The retrieval / first-passage observer's values for the whole chunk, [trajectory][S·P
     /// + 1] (see [`Plan::obs_per_trajectory`]).
     fn trajectory_observations(&mut self, obs: &[f32]) -> Result<()>;
-    /// Trajectory-steps completed since the last call; fails when the run must stop (a
-    /// signal was received).
-    fn progress(&mut self, trajectory_steps: u64) -> Result<()>;
+    /// Trajectory-steps completed since the last call. Fails when the run must stop (a signal
+    /// was received); returns false when the backend should pause instead (a signal was
+    /// received and the run can be checkpointed), true to go on.
+    fn progress(&mut self, trajectory_steps: u64) -> Result<bool>;
+}
+
+/// A chunk's trajectories between two steps: what a checkpoint keeps so that integration can
+/// go on later, in another process, and give the same bytes. The layouts are the backend's own
+/// (a checkpoint is resumed on the backend and device that wrote it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChunkState {
+    /// Steps taken (0 < step < the plan's total).
+    pub step: u32,
+    /// The dynamical state (x, and the modern model's layers).
+    pub state: Vec<f32>,
+    /// The retrieval / first-passage observer values.
+    pub obs: Vec<f32>,
 }
 
 /// A way to integrate trajectories: the GPU engine or the CPU reference.
@@ -48,6 +62,18 @@ pub trait Backend {
     fn adapter(&self) -> String;
     /// Largest chunk this backend can take for the plan (the engine rounds it to BLOCK).
     fn max_chunk(&self, plan: &Plan) -> u64;
-    /// Integrates `chunk` over the whole schedule, reporting through `sink`.
-    fn run_chunk(&mut self, plan: &Plan, chunk: Chunk, sink: &mut dyn Sink) -> Result<()>;
+    /// Integrates `chunk` from its initial states (`start` None) or from a state reached before,
+    /// up to step `stop`, reporting through `sink`, and returns the step reached: `stop`, or an
+    /// earlier one when the sink asked to pause. Observer values and final states are delivered
+    /// once the plan's last step is reached; before that, [`Backend::suspend`] gives the state.
+    fn run_chunk(
+        &mut self,
+        plan: &Plan,
+        chunk: Chunk,
+        start: Option<&ChunkState>,
+        stop: u32,
+        sink: &mut dyn Sink,
+    ) -> Result<u32>;
+    /// The state of `chunk` where the last [`Backend::run_chunk`] stopped before the end.
+    fn suspend(&mut self, plan: &Plan, chunk: Chunk) -> Result<ChunkState>;
 }

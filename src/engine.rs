@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-pub use crate::backend::{Backend, Chunk, RunError, Sink};
+pub use crate::backend::{Backend, Chunk, ChunkState, RunError, Sink};
+use crate::checkpoint::{self, Pending, Record};
 use crate::observe::retrieval::{PassageStats, RetrievalStats};
 use crate::outputs::{self, ChunkData, Output, Store, manifest};
 use crate::plan::{BLOCK, Plan};
@@ -61,6 +62,8 @@ struct Collector<'a> {
     bar_shown: bool,
     quiet: bool,
     started: Instant,
+    /// A signal pauses the backend (the run is checkpointed) instead of failing the run.
+    pausable: bool,
 }
 
 impl Sink for Collector<'_> {
@@ -110,8 +113,10 @@ impl Sink for Collector<'_> {
         Ok(())
     }
 
-    fn progress(&mut self, trajectory_steps: u64) -> Result<()> {
-        crate::interrupt::check()?;
+    fn progress(&mut self, trajectory_steps: u64) -> Result<bool> {
+        if !self.pausable {
+            crate::interrupt::check()?;
+        }
         self.bar.inc(trajectory_steps);
         if !self.bar_shown
             && !self.quiet
@@ -121,11 +126,30 @@ impl Sink for Collector<'_> {
             self.bar.set_draw_target(ProgressDrawTarget::stderr());
             self.bar_shown = true;
         }
-        Ok(())
+        Ok(crate::interrupt::received().is_none())
     }
 }
 
-impl Collector<'_> {
+impl<'a> Collector<'a> {
+    fn new(plan: &'a Plan, outputs: Vec<Box<dyn Output>>, quiet: bool, pausable: bool) -> Self {
+        let total = plan.ensemble.trajectories * plan.time.total_steps as u64;
+        let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::hidden());
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {percent}% ETA {eta}")
+                .expect("valid template"),
+        );
+        Collector {
+            plan,
+            outputs,
+            buf: ChunkBuffer::default(),
+            bar,
+            bar_shown: false,
+            quiet,
+            started: Instant::now(),
+            pausable,
+        }
+    }
+
     fn begin(&mut self, chunk: Chunk) {
         let plan = self.plan;
         let count = chunk.count as usize;
@@ -158,25 +182,12 @@ impl Collector<'_> {
 /// Runs a plan on a backend and finishes every output into `store` (a directory the caller
 /// has prepared, or memory), which it returns.
 pub fn simulate(plan: &Plan, backend: &mut dyn Backend, mut store: Store, quiet: bool) -> Result<Store> {
-    let total = plan.ensemble.trajectories * plan.time.total_steps as u64;
-    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::hidden());
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {percent}% ETA {eta}")
-            .expect("valid template"),
-    );
-    let mut col = Collector {
-        plan,
-        outputs: outputs::catalogue(plan, &store)?,
-        buf: ChunkBuffer::default(),
-        bar,
-        bar_shown: false,
-        quiet,
-        started: Instant::now(),
-    };
+    let mut col = Collector::new(plan, outputs::catalogue(plan, &store)?, quiet, false);
+    let total = plan.time.total_steps;
     for chunk in chunks(plan, backend) {
         log::debug!("chunk: trajectories {}..{}", chunk.first, chunk.first + chunk.count);
         col.begin(chunk);
-        backend.run_chunk(plan, chunk, &mut col)?;
+        backend.run_chunk(plan, chunk, None, total, &mut col)?;
         col.end()?;
     }
     col.bar.finish_and_clear();
@@ -203,18 +214,11 @@ pub struct RunSummary {
     pub passages: Option<PassageStats>,
 }
 
-/// Runs a plan and writes every output into `dir` (which the caller has prepared), run.json
-/// last.
-pub fn run_to_dir(plan: &Plan, backend: &mut dyn Backend, dir: &Path, quiet: bool) -> Result<RunSummary> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    manifest::mark_incomplete(dir)?;
-    let start = Instant::now();
-    let mut store = simulate(plan, backend, Store::dir(dir), quiet)?;
-    let wall_s = start.elapsed().as_secs_f64();
+/// What run.json records of a run besides its files.
+fn head(plan: &Plan, backend: &dyn Backend, wall_s: f64) -> serde_json::Value {
     let traj_steps = plan.ensemble.trajectories as f64 * plan.time.total_steps as f64;
-    let (trajectory_steps_per_s, neuron_steps_per_s) = (traj_steps / wall_s, traj_steps * plan.n() as f64 / wall_s);
     let e = &plan.ensemble;
-    let head = serde_json::json!({
+    serde_json::json!({
         "version": env!("CARGO_PKG_VERSION"),
         "spec": plan.spec,
         "backend": backend.kind(),
@@ -224,17 +228,172 @@ pub fn run_to_dir(plan: &Plan, backend: &mut dyn Backend, dir: &Path, quiet: boo
         "steps": plan.time.total_steps,
         "saves": plan.n_saves(),
         "wall_s": wall_s,
-        "trajectory_steps_per_s": trajectory_steps_per_s,
-        "neuron_steps_per_s": neuron_steps_per_s,
-    });
-    manifest::complete(dir, &mut store, head)?;
-    Ok(RunSummary {
+        "trajectory_steps_per_s": traj_steps / wall_s,
+        "neuron_steps_per_s": traj_steps * plan.n() as f64 / wall_s,
+    })
+}
+
+fn summary(plan: &Plan, dir: &Path, wall_s: f64, store: Store) -> RunSummary {
+    let traj_steps = plan.ensemble.trajectories as f64 * plan.time.total_steps as f64;
+    RunSummary {
         wall_s,
-        trajectory_steps_per_s,
-        neuron_steps_per_s,
+        trajectory_steps_per_s: traj_steps / wall_s,
+        neuron_steps_per_s: traj_steps * plan.n() as f64 / wall_s,
         files: store.files,
         out: dir.to_path_buf(),
         retrieval: store.retrieval,
         passages: store.passages,
-    })
+    }
+}
+
+/// Runs a plan and writes every output into `dir` (which the caller has prepared), run.json
+/// last.
+pub fn run_to_dir(plan: &Plan, backend: &mut dyn Backend, dir: &Path, quiet: bool) -> Result<RunSummary> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    manifest::mark_incomplete(dir)?;
+    let start = Instant::now();
+    let mut store = simulate(plan, backend, Store::dir(dir), quiet)?;
+    let wall_s = start.elapsed().as_secs_f64();
+    manifest::complete(dir, &mut store, head(plan, backend, wall_s))?;
+    Ok(summary(plan, dir, wall_s, store))
+}
+
+/// How a checkpointed run starts: afresh every `every_steps` steps, or from a checkpoint.
+pub enum Checkpointing {
+    Every(u32),
+    Resume(Box<Record>, Option<Pending>),
+}
+
+/// Runs a plan into `dir` (prepared by the caller) keeping a checkpoint in `dir/.checkpoint`
+/// (see [`crate::checkpoint`]): every `every_steps` steps, at the end of each chunk and when
+/// a signal arrives, after which it stops. The finished chunks are merged into `dir` at the end,
+/// and the checkpoint is removed: the files are those of [`run_to_dir`].
+pub fn run_checkpointed(
+    plan: &Plan,
+    backend: &mut dyn Backend,
+    dir: &Path,
+    how: Checkpointing,
+    quiet: bool,
+) -> Result<RunSummary> {
+    let start = Instant::now();
+    let (mut record, mut pending) = match how {
+        Checkpointing::Every(every_steps) => {
+            std::fs::create_dir_all(checkpoint::folder(dir))
+                .with_context(|| format!("cannot create {}", checkpoint::folder(dir).display()))?;
+            manifest::mark_incomplete(dir)?;
+            let record = Record {
+                version: env!("CARGO_PKG_VERSION").into(),
+                spec: serde_json::to_value(&plan.spec)?,
+                shard: plan.ensemble.shard,
+                backend: backend.kind().into(),
+                adapter: backend.adapter(),
+                every_steps: every_steps.max(1),
+                dt: plan.time.dt_f64,
+                chunks: chunks(plan, backend).iter().map(|c| (c.first, c.count)).collect(),
+                done: 0,
+                state: None,
+                wall_s: 0.0,
+                resumed: 0,
+            };
+            record.write(dir)?;
+            (record, None)
+        }
+        Checkpointing::Resume(record, pending) => {
+            let mut record = *record;
+            record.resumed += 1;
+            record.remove_stale(dir)?;
+            (record, pending)
+        }
+    };
+    let wall_before = record.wall_s;
+    let total = plan.time.total_steps;
+    let mut col = Collector::new(plan, Vec::new(), quiet, true);
+    col.bar.inc(record.chunks[..record.done].iter().map(|c| c.1).sum::<u64>() * total as u64);
+    for k in record.done..record.chunks.len() {
+        let chunk = record.chunk(k);
+        let part = checkpoint::chunk_part(dir, k);
+        if part.exists() {
+            std::fs::remove_dir_all(&part).with_context(|| format!("cannot remove {}", part.display()))?;
+        }
+        std::fs::create_dir_all(&part).with_context(|| format!("cannot create {}", part.display()))?;
+        manifest::mark_incomplete(&part)?;
+        let cplan = plan.chunk_plan(chunk.first, chunk.count);
+        let mut store = Store::dir_without_pictures(&part);
+        col.outputs = outputs::catalogue(&cplan, &store)?;
+        col.begin(chunk);
+        let mut state = None;
+        if let Some(p) = pending.take() {
+            for (o, snap) in col.outputs.iter_mut().zip(&p.snapshots) {
+                if let Some(w) = snap {
+                    o.restore(w)?;
+                }
+            }
+            anyhow::ensure!(
+                p.saves.len() == col.buf.saves.len() && p.histogram.len() == col.buf.histogram.len(),
+                "internal error: the checkpoint's chunk buffers do not fit the chunk"
+            );
+            (col.buf.saves, col.buf.histogram) = (p.saves, p.histogram);
+            col.bar.inc(chunk.count * p.state.step as u64);
+            state = Some(p.state);
+        }
+        loop {
+            let from = state.as_ref().map_or(0, |s: &ChunkState| s.step);
+            let stop = (from as u64 + record.every_steps as u64).min(total as u64) as u32;
+            let reached = backend.run_chunk(plan, chunk, state.as_ref(), stop, &mut col)?;
+            if reached == total {
+                break;
+            }
+            let st = backend.suspend(plan, chunk)?;
+            let p = Pending {
+                snapshots: col.outputs.iter().map(|o| o.snapshot()).collect(),
+                saves: col.buf.saves.clone(),
+                histogram: col.buf.histogram.clone(),
+                state: st,
+            };
+            record.wall_s = wall_before + start.elapsed().as_secs_f64();
+            record.save_state(dir, k, &p)?;
+            log::debug!("checkpoint: chunk {k}, step {}", p.state.step);
+            if let Some(signal) = crate::interrupt::received() {
+                let t = p.state.step as f64 * plan.time.dt_f64;
+                return Err(crate::interrupt::Interrupted { signal, checkpoint: Some((t, dir.to_path_buf())) }.into());
+            }
+            state = Some(p.state);
+        }
+        col.end()?;
+        for o in std::mem::take(&mut col.outputs) {
+            o.finish(&mut store)?;
+        }
+        let e = &cplan.ensemble;
+        let chunk_head = serde_json::json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "spec": plan.spec,
+            "trajectories": { "first": e.first, "count": e.trajectories, "total": e.total },
+        });
+        manifest::complete(&part, &mut store, chunk_head)?;
+        record.wall_s = wall_before + start.elapsed().as_secs_f64();
+        record.finish_chunk(dir, k)?;
+        if let Some(signal) = crate::interrupt::received()
+            && k + 1 < record.chunks.len()
+        {
+            let t = total as f64 * plan.time.dt_f64;
+            return Err(crate::interrupt::Interrupted { signal, checkpoint: Some((t, dir.to_path_buf())) }.into());
+        }
+    }
+    col.bar.finish_and_clear();
+    let shards = record.shards(dir)?;
+    let mut store = Store::dir(dir);
+    for output in outputs::catalogue(plan, &store)? {
+        output.merge(&shards, &mut store)?;
+    }
+    if let Some(signal) = crate::interrupt::received() {
+        let t = total as f64 * plan.time.dt_f64;
+        return Err(crate::interrupt::Interrupted { signal, checkpoint: Some((t, dir.to_path_buf())) }.into());
+    }
+    checkpoint::clear(dir)?;
+    let wall_s = wall_before + start.elapsed().as_secs_f64();
+    let mut head = head(plan, backend, wall_s);
+    head["checkpoints"] =
+        serde_json::json!({ "every": record.every_steps as f64 * record.dt, "resumed": record.resumed });
+    manifest::complete(dir, &mut store, head)?;
+    Ok(summary(plan, dir, wall_s, store))
 }

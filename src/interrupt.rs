@@ -31,10 +31,27 @@ pub fn received() -> Option<i32> {
 }
 
 /// The run was stopped by a signal.
-#[derive(Debug, Clone, Copy, thiserror::Error)]
-#[error("stopped by {} before the end; unfinished files were removed and the output directory has no run.json (rerun it with --force)", signal_name(*.signal))]
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{}", self.describe())]
 pub struct Interrupted {
     pub signal: i32,
+    /// Where a checkpoint was written: the model time it holds and the run directory.
+    pub checkpoint: Option<(f64, std::path::PathBuf)>,
+}
+
+impl Interrupted {
+    fn describe(&self) -> String {
+        let name = signal_name(self.signal);
+        match &self.checkpoint {
+            None => format!(
+                "stopped by {name} before the end; unfinished files were removed and the output directory has no run.json (rerun it with --force)"
+            ),
+            Some((t, dir)) => format!(
+                "stopped by {name}; a checkpoint at t = {t} was written: continue with idpsim run --resume {}",
+                dir.display()
+            ),
+        }
+    }
 }
 
 fn signal_name(s: i32) -> &'static str {
@@ -48,7 +65,7 @@ fn signal_name(s: i32) -> &'static str {
 /// Fails once a signal has been received.
 pub fn check() -> Result<(), Interrupted> {
     match received() {
-        Some(signal) => Err(Interrupted { signal }),
+        Some(signal) => Err(Interrupted { signal, checkpoint: None }),
         None => Ok(()),
     }
 }

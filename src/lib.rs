@@ -13,10 +13,11 @@
 //!
 //! The layers, each importing only from those before it (docs/ARCHITECTURE.md): `error`, `rng`,
 //! `spec`, `plan`, `resolve`, `model`, `backend`, `cpu` and `gpu`, `observe`, `io`, `outputs`,
-//! `engine`, `merge`, `sweep`, `cli` and `bench`.
+//! `checkpoint`, `engine`, `merge`, `sweep`, `cli` and `bench`.
 
 pub mod backend;
 pub mod bench;
+pub mod checkpoint;
 pub mod cli;
 pub mod cpu;
 pub mod engine;

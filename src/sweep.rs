@@ -422,7 +422,7 @@ pub fn run(
         if let Err(e) = &outcome
             && let Some(i) = e.downcast_ref::<crate::interrupt::Interrupted>()
         {
-            return Err((*i).into());
+            return Err(i.clone().into());
         }
         results.push(PointResult { point, plan, outcome: outcome.map_err(|e| format!("{e:#}")) });
     }

@@ -5,31 +5,10 @@ mod common;
 
 use std::path::Path;
 
-use common::{idpsim, on_every_backend, plan, stderr};
+use common::{everything, idpsim, on_every_backend, plan, stderr};
 use idpsim::engine;
 use idpsim::outputs::{ArrayData, Store};
 use serde_json::json;
-
-/// Every observer at once: energy, per-trajectory saves, final state, a 2-D histogram,
-/// retrieval over random-weight segments and first passage; 200 trajectories (not a multiple
-/// of 64).
-fn everything() -> serde_json::Value {
-    json!({
-        "name": "everything",
-        "model": { "kind": "idp", "activation": { "kind": "tanh", "slope": 2.0 } },
-        "memories": { "kind": "random", "n": 12, "p": 3, "seed": 4 },
-        "input": { "segments": [
-            { "duration": 0.4, "random_weights": { "dominant_memory": "random" } },
-            { "duration": 0.3, "weights": [2.0, 1.0, 0.5], "ramp": 0.1 } ] },
-        "noise": { "sigma": 0.5 },
-        "ensemble": { "trajectories": 200, "seed": 8 },
-        "observe": {
-            "overlaps": { "every": 0.1, "per_trajectory": true }, "final_state": true,
-            "energy": { "per_trajectory": true },
-            "histogram": { "of": "state", "axes": [0, 1], "bins": [8, 6], "range": [[-2, 2], [-2, 2]] },
-            "retrieval": { "threshold": 0.5 }, "first_passage": { "threshold": 0.6 } }
-    })
-}
 
 /// An NPY file's shape and values.
 fn read_npy(path: &Path) -> (Vec<u64>, ArrayData) {

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{idpsim, on_every_backend, plan, stderr};
+use common::{idpsim, on_every_backend, plan, stderr, wait_for};
 use idpsim::engine;
 use serde_json::json;
 
@@ -137,15 +137,6 @@ fn limits_are_checked_before_work_starts() {
         assert!(e.lines().count() <= 2 && e.len() < 2000, "{:?}: not a short message", &args[..2]);
         assert!(started.elapsed().as_secs() < 20, "{:?} took {:?}", &args[..2], started.elapsed());
         assert!(!out.exists(), "{:?}: a refused command wrote output", &args[..2]);
-    }
-}
-
-/// Waits (at most 60 s) until `cond` holds.
-fn wait_for(what: &str, cond: impl Fn() -> bool) {
-    let start = std::time::Instant::now();
-    while !cond() {
-        assert!(start.elapsed().as_secs() < 60, "timed out waiting for {what}");
-        std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
 

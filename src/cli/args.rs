@@ -73,8 +73,21 @@ pub struct RunArgs {
     #[command(flatten)]
     pub source: SpecSource,
     /// Output directory (created if missing; must be empty unless --force).
-    #[arg(long)]
-    pub out: PathBuf,
+    #[arg(long, required_unless_present = "resume")]
+    pub out: Option<PathBuf>,
+    /// Keep a checkpoint in OUT/.checkpoint every T time units of the model, at the end of
+    /// each chunk, and when SIGINT or SIGTERM arrives (then the run stops); `--resume OUT`
+    /// finishes the run with the same bytes.
+    #[arg(long, value_name = "T")]
+    pub checkpoint_every: Option<f64>,
+    /// Continue the checkpointed run in DIR where its checkpoint left it, on the same
+    /// backend and device (the spec and flags are those the run started with).
+    #[arg(
+        long,
+        value_name = "DIR",
+        conflicts_with_all = ["spec", "preset", "out", "backend", "adapter", "trajectories", "seed", "shard", "force", "checkpoint_every"]
+    )]
+    pub resume: Option<PathBuf>,
     /// auto (GPU if an adapter exists, else the CPU reference), gpu or cpu.
     #[arg(long)]
     pub backend: Option<String>,

@@ -5,8 +5,9 @@ use std::path::Path;
 use anyhow::Result;
 
 use super::args::{RunArgs, load_spec, spec_usage};
+use crate::checkpoint;
 use crate::cpu::CpuBackend;
-use crate::engine::{self, Backend};
+use crate::engine::{self, Backend, Checkpointing};
 use crate::error::UsageError;
 use crate::gpu::GpuBackend;
 use crate::outputs::manifest;
@@ -33,10 +34,20 @@ pub fn open_backend(plan: &Plan) -> Result<Box<dyn Backend>> {
 }
 
 pub fn cmd_run(a: &RunArgs) -> Result<()> {
+    if let Some(dir) = &a.resume {
+        return resume(dir, a.quiet);
+    }
+    let out = a.out.as_deref().expect("clap requires --out without --resume");
     let (mut spec, base) = load_spec(a.source.spec.as_deref(), a.source.preset.as_deref())?;
     apply_run_flags(a, &mut spec)?;
     if let Some(sweep) = spec.sweep.take() {
-        return run_sweep(a, spec, &base, &sweep);
+        if a.checkpoint_every.is_some() {
+            return Err(UsageError(
+                "--checkpoint-every: a sweep is not checkpointed; run its points as separate jobs (one spec per point) to checkpoint them".into(),
+            )
+            .into());
+        }
+        return run_sweep(a, out, spec, &base, &sweep);
     }
     let plan = resolve::plan(&spec, &base).map_err(|e| {
         let flag = match e.field.as_str() {
@@ -50,22 +61,107 @@ pub fn cmd_run(a: &RunArgs) -> Result<()> {
     if let Some((i, n)) = shard_of(a.shard.as_deref())? {
         plan.apply_shard(i, n).map_err(|e| UsageError(format!("--shard: {e}")))?;
     }
-    if !a.force && already_done(&plan, &a.out)? {
+    let every_steps = a.checkpoint_every.map(|t| checkpoint_steps(t, &plan)).transpose()?;
+    if !a.force && already_done(&plan, out)? {
         eprintln!(
             "{}: {} already holds this run, complete and intact (checked against its manifest); nothing to do",
             plan.spec.name,
-            a.out.display()
+            out.display()
         );
         return Ok(());
     }
     let mut backend = open_backend(&plan)?;
-    let _lock = io::lock_dir(&a.out).map_err(|e| UsageError(format!("--out: {e}")))?;
+    let _lock = io::lock_dir(out).map_err(|e| UsageError(format!("--out: {e}")))?;
     if a.force {
-        manifest::clear_previous(&a.out)?;
+        checkpoint::clear(out)?;
+        manifest::clear_previous(out)?;
+    } else if checkpoint::exists(out) {
+        return Err(UsageError(format!(
+            "--out: '{}' holds an interrupted run with a checkpoint: continue it with idpsim run --resume {}, or pass --force to start again",
+            out.display(),
+            out.display()
+        ))
+        .into());
     }
-    io::prepare_out_dir(&a.out, a.force).map_err(|e| UsageError(format!("--out: {e}")))?;
-    let summary = engine::run_to_dir(&plan, backend.as_mut(), &a.out, a.quiet)?;
-    if !a.quiet {
+    io::prepare_out_dir(out, a.force).map_err(|e| UsageError(format!("--out: {e}")))?;
+    let summary = match every_steps {
+        None => engine::run_to_dir(&plan, backend.as_mut(), out, a.quiet)?,
+        Some(k) => engine::run_checkpointed(&plan, backend.as_mut(), out, Checkpointing::Every(k), a.quiet)?,
+    };
+    report(&plan, backend.as_ref(), &summary, a.quiet);
+    Ok(())
+}
+
+/// Steps between checkpoints for `--checkpoint-every T`.
+fn checkpoint_steps(t: f64, plan: &Plan) -> Result<u32> {
+    let dt = plan.time.dt_f64;
+    if !t.is_finite() || t < dt {
+        return Err(UsageError(format!(
+            "--checkpoint-every: {t} is not a time of at least one step (integrator.dt = {dt}); give a positive time in the model's units"
+        ))
+        .into());
+    }
+    Ok((t / dt).round().min(u32::MAX as f64) as u32)
+}
+
+/// `idpsim run --resume DIR`: the checkpointed run in DIR goes on where it stopped.
+fn resume(dir: &Path, quiet: bool) -> Result<()> {
+    let _lock = io::lock_dir(dir).map_err(|e| UsageError(format!("--resume: {e}")))?;
+    let (record, pending) = checkpoint::load(dir)?;
+    let damaged = |what: String| {
+        UsageError(format!("--resume: the checkpoint in '{}' records {what}; start again with --force", dir.display()))
+    };
+    let spec =
+        Spec::from_json(&record.spec.to_string()).map_err(|e| damaged(format!("a spec that does not load ({e})")))?;
+    let mut plan = resolve::plan(&spec, Path::new("."))
+        .map_err(|e| damaged(format!("a spec that cannot be rebuilt here ({}: {})", e.field, e.message)))?;
+    if let Some((i, n)) = record.shard {
+        plan.apply_shard(i, n).map_err(|e| damaged(format!("a shard that does not fit ({e})")))?;
+    }
+    let mut backend = open_backend(&plan)?;
+    let same_device =
+        backend.kind() == record.backend && (backend.kind() == "cpu" || backend.adapter() == record.adapter);
+    if !same_device {
+        return Err(UsageError(format!(
+            "--resume: the checkpoint in '{}' was written on {} ({}), and this run would go on on {} ({}); a run's bytes are those of one device, so resume it where it started or start again with --force",
+            dir.display(),
+            record.adapter,
+            record.backend,
+            backend.adapter(),
+            backend.kind()
+        ))
+        .into());
+    }
+    let limit = backend.max_chunk(&plan);
+    if record.chunks.iter().any(|c| c.1 > limit.max(crate::plan::BLOCK)) {
+        return Err(damaged(format!("chunks larger than this device takes ({limit} trajectories)")).into());
+    }
+    if !quiet {
+        let (done, chunks) = (record.done, record.chunks.len());
+        match &record.state {
+            Some(s) => eprintln!(
+                "{}: resuming chunk {} of {chunks} at t = {}",
+                plan.spec.name,
+                done + 1,
+                s.step as f64 * record.dt
+            ),
+            None => eprintln!("{}: resuming after {done} of {chunks} chunks", plan.spec.name),
+        }
+    }
+    let summary = engine::run_checkpointed(
+        &plan,
+        backend.as_mut(),
+        dir,
+        Checkpointing::Resume(Box::new(record), pending),
+        quiet,
+    )?;
+    report(&plan, backend.as_ref(), &summary, quiet);
+    Ok(())
+}
+
+/// The summary line of a finished run.
+fn report(plan: &Plan, backend: &dyn Backend, summary: &engine::RunSummary, quiet: bool) {
+    if !quiet {
         eprintln!(
             "{}: {} trajectories × {} steps on {} in {:.2} s ({:.3e} neuron-steps/s); wrote {} files to {}",
             plan.spec.name,
@@ -75,14 +171,13 @@ pub fn cmd_run(a: &RunArgs) -> Result<()> {
             summary.wall_s,
             summary.neuron_steps_per_s,
             summary.files.len(),
-            a.out.display()
+            summary.out.display()
         );
         if let Some(r) = &summary.retrieval {
             let (acc, se) = r.overall();
             eprintln!("retrieval accuracy {acc:.4} ± {se:.4} (see retrieval.json)");
         }
     }
-    Ok(())
 }
 
 /// Whether `out` already holds exactly this run (the same spec apart from its `run` section, the
@@ -110,7 +205,13 @@ fn already_done(plan: &Plan, out: &Path) -> Result<bool> {
 
 /// Runs every point of a sweep spec into sub-directories of --out (see `crate::sweep`). Every
 /// point is validated before the first one runs.
-fn run_sweep(a: &RunArgs, spec: Spec, base: &Path, sweep: &serde_json::Map<String, serde_json::Value>) -> Result<()> {
+fn run_sweep(
+    a: &RunArgs,
+    out: &Path,
+    spec: Spec,
+    base: &Path,
+    sweep: &serde_json::Map<String, serde_json::Value>,
+) -> Result<()> {
     use std::cell::RefCell;
     use std::rc::Rc;
     if a.shard.is_some() {
@@ -136,12 +237,12 @@ fn run_sweep(a: &RunArgs, spec: Spec, base: &Path, sweep: &serde_json::Map<Strin
         })?;
         plans.push((pt, plan));
     }
-    let _lock = io::lock_dir(&a.out).map_err(|e| UsageError(format!("--out: {e}")))?;
+    let _lock = io::lock_dir(out).map_err(|e| UsageError(format!("--out: {e}")))?;
     if a.force {
         let points: Vec<sweep::Point> = plans.iter().map(|(pt, _)| pt.clone()).collect();
-        sweep::clear_previous(&a.out, &points)?;
+        sweep::clear_previous(out, &points)?;
     }
-    io::prepare_out_dir(&a.out, a.force).map_err(|e| UsageError(format!("--out: {e}")))?;
+    io::prepare_out_dir(out, a.force).map_err(|e| UsageError(format!("--out: {e}")))?;
     // One backend per (choice, adapter), reused by every point (kernels are rebuilt only when
     // a point's constants differ).
     type Shared = sweep::SharedBackend;
@@ -156,15 +257,15 @@ fn run_sweep(a: &RunArgs, spec: Spec, base: &Path, sweep: &serde_json::Map<Strin
         Ok(b)
     };
     let started = std::time::Instant::now();
-    let results = sweep::run(&spec.name, &axes, plans, &a.out, &mut open, a.quiet)?;
+    let results = sweep::run(&spec.name, &axes, plans, out, &mut open, a.quiet)?;
     if !a.quiet {
         eprintln!(
             "{}: {} sweep points in {:.1} s; wrote sweep.csv, report.md{} to {}",
             spec.name,
             results.len(),
             started.elapsed().as_secs_f64(),
-            if a.out.join("sweep.png").exists() { ", sweep.png" } else { "" },
-            a.out.display()
+            if out.join("sweep.png").exists() { ", sweep.png" } else { "" },
+            out.display()
         );
     }
     Ok(())

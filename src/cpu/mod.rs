@@ -9,21 +9,27 @@ use anyhow::Result;
 
 pub use trajectory::{Trajectory, initial_state, integrate, overlaps};
 
-use crate::backend::{Backend, Chunk, RunError, Sink};
+use crate::backend::{Backend, Chunk, ChunkState, RunError, Sink};
 use crate::observe;
 use crate::plan::Plan;
 
 /// A worker's first divergence (trajectory, step), if any, and its histogram counts.
 type WorkerResult = (Option<(u64, u32)>, Vec<u64>);
 
+/// Neuron-steps of one slice: the chunk advances slice by slice, delivering its saves and
+/// checking for signals in between (about a second of work).
+const SLICE_WORK: u64 = 1 << 26;
+
 pub struct CpuBackend {
     threads: usize,
+    /// The state of a chunk whose run stopped before the end, until it is asked for.
+    suspended: Option<(Chunk, ChunkState)>,
 }
 
 impl CpuBackend {
     pub fn new() -> Self {
         let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        CpuBackend { threads }
+        CpuBackend { threads, suspended: None }
     }
 }
 
@@ -48,79 +54,152 @@ impl Backend for CpuBackend {
         ((256u64 << 20) / per_trajectory).max(crate::plan::BLOCK)
     }
 
-    fn run_chunk(&mut self, plan: &Plan, chunk: Chunk, sink: &mut dyn Sink) -> Result<()> {
-        let (n, p) = (plan.n(), plan.saves().q());
-        let t = plan.n_saves();
+    fn run_chunk(
+        &mut self,
+        plan: &Plan,
+        chunk: Chunk,
+        start: Option<&ChunkState>,
+        stop: u32,
+        sink: &mut dyn Sink,
+    ) -> Result<u32> {
+        let (n, q) = (plan.n(), plan.saves().q());
         let count = chunk.count as usize;
-        // Per trajectory: saves [t][p] and the final state [n].
-        let mut saves = vec![0f32; count * t * p];
-        let mut finals = vec![0f32; count * n];
-        // Per trajectory: retrieval sums and first passage (at least one slot so chunks_mut works).
-        let ob = plan.obs_per_trajectory().max(1);
-        let mut obs = vec![0f32; count * ob];
+        let (width, ob) = (Trajectory::state_width(plan), plan.obs_per_trajectory());
+        if let Some(st) = start {
+            anyhow::ensure!(
+                st.state.len() == count * width && st.obs.len() == count * ob,
+                "internal error: a chunk state of {} + {} values, expected {} + {}",
+                st.state.len(),
+                st.obs.len(),
+                count * width,
+                count * ob
+            );
+        }
+        self.suspended = None;
         let per_thread = count.div_ceil(self.threads).max(1);
-        let hist_len = plan.observe.histogram.as_ref().map_or(0, |h| h.cells() + 1);
-        let results: Vec<WorkerResult> = std::thread::scope(|scope| {
-            let handles: Vec<_> = saves
-                .chunks_mut(per_thread * t * p)
-                .zip(finals.chunks_mut(per_thread * n))
-                .zip(obs.chunks_mut(per_thread * ob))
-                .enumerate()
-                .map(|(k, ((sv, fx), ox))| {
+        // The chunk's trajectories, built in parallel.
+        let mut trajs: Vec<Trajectory> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..count.div_ceil(per_thread))
+                .map(|k| {
                     scope.spawn(move || {
-                        let mut hist = vec![0u64; hist_len];
-                        let rows = sv.chunks_mut(t * p).zip(fx.chunks_mut(n)).zip(ox.chunks_mut(ob));
-                        for (j, ((s1, f1), o1)) in rows.enumerate() {
-                            if crate::interrupt::received().is_some() {
-                                break;
-                            }
-                            let traj = chunk.first + (k * per_thread + j) as u64;
-                            let h = (hist_len > 0).then_some(&mut hist[..]);
-                            let o = plan.observe.observes_trajectories().then_some(o1);
-                            if let Err(step) = integrate(plan, traj, s1, f1, h, o) {
-                                return (Some((traj, step)), hist);
-                            }
-                        }
-                        (None, hist)
+                        let range = k * per_thread..((k + 1) * per_thread).min(count);
+                        range
+                            .map(|j| {
+                                let index = chunk.first + j as u64;
+                                match start {
+                                    None => Trajectory::init(plan, index),
+                                    Some(st) => Trajectory::restore(
+                                        plan,
+                                        index,
+                                        st.step,
+                                        &st.state[j * width..(j + 1) * width],
+                                        &st.obs[j * ob..(j + 1) * ob],
+                                    ),
+                                }
+                            })
+                            .collect::<Vec<_>>()
                     })
                 })
                 .collect();
-            handles.into_iter().map(|h| h.join().expect("cpu worker panicked")).collect()
+            handles.into_iter().flat_map(|h| h.join().expect("cpu worker panicked")).collect()
         });
-        // A signal stops the workers between trajectories: nothing of this chunk is delivered.
-        crate::interrupt::check()?;
-        let mut hist = vec![0u64; hist_len];
-        for (_, h) in &results {
-            for (a, b) in hist.iter_mut().zip(h) {
-                *a += b;
+        let se = plan.observe.save_every;
+        let hist_len = plan.observe.histogram.as_ref().map_or(0, |h| h.cells() + 1);
+        let slice = (SLICE_WORK / (count as u64 * n as u64).max(1)).clamp(1, u32::MAX as u64) as u32;
+        let mut step = start.map_or(0, |st| st.step);
+        let mut first = start.is_none();
+        while step < stop {
+            let end = stop.min(step.saturating_add(slice));
+            // Saves lo..=hi are written in this slice (save 0 by the initial states).
+            let lo = if first { 0 } else { step / se + 1 };
+            let slots = (end / se + 1 - lo) as usize;
+            let mut saves = vec![0f32; count * slots * q];
+            let results: Vec<WorkerResult> = std::thread::scope(|scope| {
+                let mut rest = &mut saves[..];
+                let mut handles = Vec::new();
+                for (k, group) in trajs.chunks_mut(per_thread).enumerate() {
+                    let (sv, tail) = std::mem::take(&mut rest).split_at_mut(group.len() * slots * q);
+                    rest = tail;
+                    handles.push(scope.spawn(move || {
+                        let mut hist = vec![0u64; hist_len];
+                        for (j, t) in group.iter_mut().enumerate() {
+                            let row = &mut sv[j * slots * q..(j + 1) * slots * q];
+                            if first {
+                                t.save(&mut row[..q]);
+                            }
+                            while t.done() < end {
+                                if let Err(s) = t.step() {
+                                    return (Some((chunk.first + (k * per_thread + j) as u64, s)), hist);
+                                }
+                                t.observe((hist_len > 0).then_some(&mut hist[..]));
+                                if t.done().is_multiple_of(se) {
+                                    let slot = (t.done() / se - lo) as usize;
+                                    t.save(&mut row[slot * q..(slot + 1) * q]);
+                                }
+                            }
+                        }
+                        (None, hist)
+                    }));
+                }
+                handles.into_iter().map(|h| h.join().expect("cpu worker panicked")).collect()
+            });
+            let mut hist = vec![0u64; hist_len];
+            for (_, h) in &results {
+                for (a, b) in hist.iter_mut().zip(h) {
+                    *a += b;
+                }
+            }
+            if let Some((trajectory, step)) = results.into_iter().filter_map(|r| r.0).min_by_key(|f| (f.1, f.0)) {
+                return Err(RunError::Diverged { trajectory, step, time: step as f64 * plan.time.dt_f64 }.into());
+            }
+            if slots > 0 {
+                // Trajectory-major [traj][slot][q] → slot-major [slot][traj][q], as the GPU
+                // delivers them.
+                let mut by_save = vec![0f32; count * slots * q];
+                for j in 0..count {
+                    for k in 0..slots {
+                        by_save[(k * count + j) * q..(k * count + j + 1) * q]
+                            .copy_from_slice(&saves[(j * slots + k) * q..(j * slots + k + 1) * q]);
+                    }
+                }
+                let partials = observe::block_partials(&by_save, slots, count, q);
+                sink.partials(lo as usize, slots, &partials)?;
+                if plan.observe.per_trajectory_saves() {
+                    sink.overlaps(lo as usize, slots, &by_save)?;
+                }
+            }
+            if hist_len > 0 {
+                sink.histogram(&hist)?;
+            }
+            let go_on = sink.progress(chunk.count * (end - step) as u64)?;
+            (step, first) = (end, false);
+            if !go_on {
+                break;
             }
         }
-        if let Some((trajectory, step)) = results.into_iter().filter_map(|r| r.0).min_by_key(|f| (f.1, f.0)) {
-            return Err(RunError::Diverged { trajectory, step, time: step as f64 * plan.time.dt_f64 }.into());
-        }
-        // Trajectory-major [traj][t][p] → save-major [t][traj][p], as the GPU produces it.
-        let mut by_save = vec![0f32; count * t * p];
-        for j in 0..count {
-            for k in 0..t {
-                by_save[(k * count + j) * p..(k * count + j + 1) * p]
-                    .copy_from_slice(&saves[(j * t + k) * p..(j * t + k + 1) * p]);
+        if step < plan.time.total_steps {
+            let (mut state, mut obs) = (Vec::with_capacity(count * width), Vec::with_capacity(count * ob));
+            for t in &trajs {
+                t.export(&mut state, &mut obs);
             }
-        }
-        let partials = observe::block_partials(&by_save, t, count, p);
-        sink.partials(0, t, &partials)?;
-        if plan.observe.per_trajectory_saves() {
-            sink.overlaps(0, t, &by_save)?;
-        }
-        if hist_len > 0 {
-            sink.histogram(&hist)?;
+            self.suspended = Some((chunk, ChunkState { step, state, obs }));
+            return Ok(step);
         }
         if plan.observe.observes_trajectories() {
+            let obs: Vec<f32> = trajs.iter().flat_map(|t| t.observations().iter().copied()).collect();
             sink.trajectory_observations(&obs)?;
         }
-        sink.progress(chunk.count * plan.time.total_steps as u64)?;
         if plan.observe.final_state {
+            let finals: Vec<f32> = trajs.iter().flat_map(|t| t.state().iter().copied()).collect();
             sink.final_state(&finals)?;
         }
-        Ok(())
+        Ok(step)
+    }
+
+    fn suspend(&mut self, _plan: &Plan, chunk: Chunk) -> Result<ChunkState> {
+        match self.suspended.take() {
+            Some((c, st)) if c == chunk => Ok(st),
+            _ => anyhow::bail!("internal error: no chunk was stopped before its end"),
+        }
     }
 }

@@ -158,6 +158,45 @@ impl<'p> Trajectory<'p> {
         t
     }
 
+    /// Values [`Trajectory::export`] writes: the padded state, then the modern model's α and y.
+    pub fn state_width(plan: &Plan) -> usize {
+        plan.neuron_blocks() * 4 + if plan.model.modern().is_some() { 2 * plan.p() } else { 0 }
+    }
+
+    /// Appends what the trajectory needs to go on later ([`Trajectory::restore`]): x, and α, y
+    /// of the modern model (the overlaps and the input in effect follow from x and the step).
+    pub fn export(&self, state: &mut Vec<f32>, obs: &mut Vec<f32>) {
+        state.extend_from_slice(&self.x);
+        if self.plan.model.modern().is_some() {
+            state.extend_from_slice(&self.layers.alpha);
+            state.extend_from_slice(&self.layers.y);
+        }
+        obs.extend_from_slice(&self.obs);
+    }
+
+    /// The trajectory with global index `index` after `step` steps, from what
+    /// [`Trajectory::export`] wrote: the same values, bit for bit, as if it had run on.
+    pub fn restore(plan: &'p Plan, index: u64, step: u32, state: &[f32], obs: &[f32]) -> Self {
+        let mut t = Trajectory::init(plan, index);
+        let nb4 = plan.neuron_blocks() * 4;
+        t.x.copy_from_slice(&state[..nb4]);
+        overlaps(plan, &t.x, &mut t.m);
+        if plan.model.modern().is_some() {
+            let p = plan.p();
+            t.layers.alpha.copy_from_slice(&state[nb4..nb4 + p]);
+            t.layers.y.copy_from_slice(&state[nb4 + p..nb4 + 2 * p]);
+        }
+        t.obs.copy_from_slice(obs);
+        // The segment of the last step taken (a step moves on to the next segment itself).
+        let last = step.saturating_sub(1);
+        let seg = plan.input.segments.iter().rposition(|s| s.start_step <= last).unwrap_or(0);
+        if seg != 0 {
+            t.input = Input::of_segment(plan, seg, index);
+        }
+        t.done = step;
+        t
+    }
+
     /// Steps taken so far.
     pub fn done(&self) -> u32 {
         self.done

@@ -13,7 +13,7 @@ use super::pipelines::{Kernels, MAX_GROUPS, PARAM_SLOTS, ParamSlots};
 use super::readback::{Readback, ReadbackLayout, Sources};
 use super::resources::{Resources, SAVES_BUDGET, Tables};
 use super::schedule::{Submit, Submits, max_steps_per_dispatch, steps_per_dispatch};
-use crate::backend::{Backend, Chunk, RunError, Sink};
+use crate::backend::{Backend, Chunk, ChunkState, RunError, Sink};
 use crate::plan::{BLOCK, LayoutChoice, Plan};
 
 /// Kernel sets kept by a backend.
@@ -25,6 +25,8 @@ pub struct GpuBackend {
     /// sweep that alternate between models do not rebuild them).
     pipelines: Vec<Kernels>,
     resources: Option<Resources>,
+    /// The chunk and step the device's state buffers hold after a run that stopped early.
+    resident: Option<(Chunk, u32)>,
 }
 
 impl GpuBackend {
@@ -33,7 +35,7 @@ impl GpuBackend {
     }
 
     pub fn from_context(ctx: GpuContext) -> Self {
-        GpuBackend { ctx, pipelines: Vec::new(), resources: None }
+        GpuBackend { ctx, pipelines: Vec::new(), resources: None, resident: None }
     }
 
     /// The layout the plan runs with on this device: group (a workgroup per trajectory) for
@@ -95,6 +97,7 @@ impl GpuBackend {
         if self.pipelines.last().is_none_or(|p| p.consts != consts) {
             // The bind group belongs to the pipelines' layout: switching kernels rebuilds it.
             self.resources = None;
+            self.resident = None;
             let pipes = match self.pipelines.iter().position(|p| p.consts == consts) {
                 Some(k) => self.pipelines.remove(k),
                 None => Kernels::new(&self.ctx, consts)?,
@@ -114,6 +117,7 @@ impl GpuBackend {
         );
         if self.resources.as_ref().is_none_or(|r| r.tables != tables || r.key != want) {
             let pipes = self.pipelines.last().expect("built above");
+            self.resident = None;
             self.resources = Some(Resources::new(&self.ctx, pipes, tables, plan, max_count)?);
         }
         Ok(())
@@ -155,8 +159,9 @@ impl GpuBackend {
         (enc.finish(), slots.bytes())
     }
 
-    /// Hands one submit's results to the sink; fails on a non-finite state.
-    fn deliver(plan: &Plan, chunk: Chunk, s: &Submit, rb: &Readback, sink: &mut dyn Sink) -> Result<()> {
+    /// Hands one submit's results to the sink; fails on a non-finite state. Returns whether to
+    /// go on (see [`Sink::progress`]).
+    fn deliver(plan: &Plan, chunk: Chunk, s: &Submit, rb: &Readback, sink: &mut dyn Sink) -> Result<bool> {
         if let Some(h) = &plan.observe.histogram {
             let len = h.cells() + 1;
             let mut total = vec![0u64; len];
@@ -193,6 +198,23 @@ impl GpuBackend {
             }
         }
         sink.progress(chunk.count * (s.end - s.from) as u64)
+    }
+
+    /// Reads `bytes` of a working buffer through a readback buffer made for the purpose (at a
+    /// checkpoint only).
+    fn read_once(&self, src: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>> {
+        let readback = self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("idpsim.checkpoint_readback"),
+            size: bytes.max(16),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        self.read_whole(src, &readback, bytes)
+    }
+
+    /// Bytes of the state and observer buffers a chunk of `count` trajectories uses.
+    fn state_bytes(plan: &Plan, count: u64) -> (u64, u64) {
+        (count * plan.state_blocks() as u64 * 16, count * plan.obs_per_trajectory() as u64 * 4)
     }
 
     /// Reads `bytes` of a working buffer back through its own readback buffer.
@@ -259,7 +281,14 @@ impl Backend for GpuBackend {
         self.chunk_limit(plan, self.layout_group(plan))
     }
 
-    fn run_chunk(&mut self, plan: &Plan, chunk: Chunk, sink: &mut dyn Sink) -> Result<()> {
+    fn run_chunk(
+        &mut self,
+        plan: &Plan,
+        chunk: Chunk,
+        start: Option<&ChunkState>,
+        stop: u32,
+        sink: &mut dyn Sink,
+    ) -> Result<u32> {
         self.prepare(plan)?;
         let count = chunk.count;
         let (slot_capacity, max_count) = {
@@ -282,14 +311,41 @@ impl Backend for GpuBackend {
         let k = steps_per_dispatch(plan, count, group);
         let r = self.resources.as_ref().expect("prepared");
         self.ctx.queue.write_buffer(&r.status, 0, bytemuck::cast_slice(&[u32::MAX, u32::MAX, 0, 0]));
-        for s in Submits::new(plan, count, k, slot_capacity, (PARAM_SLOTS - 2) as usize) {
+        let from = start.map_or(0, |st| st.step);
+        if let Some(st) = start
+            && self.resident != Some((chunk, st.step))
+        {
+            let (state_bytes, obs_bytes) = Self::state_bytes(plan, count);
+            anyhow::ensure!(
+                st.state.len() as u64 * 4 == state_bytes && st.obs.len() as u64 * 4 == obs_bytes,
+                "internal error: a chunk state of {} + {} values, expected {} + {} bytes",
+                st.state.len(),
+                st.obs.len(),
+                state_bytes,
+                obs_bytes
+            );
+            self.ctx.queue.write_buffer(&r.state, 0, bytemuck::cast_slice(&st.state));
+            if obs_bytes > 0 {
+                self.ctx.queue.write_buffer(&r.obs, 0, bytemuck::cast_slice(&st.obs));
+            }
+        }
+        self.resident = None;
+        for s in Submits::new(plan, count, k, slot_capacity, (PARAM_SLOTS - 2) as usize, (from, stop)) {
             let layout = ReadbackLayout::new(plan, s.slots, count);
             let (commands, params) = self.encode(plan, base, &s, &layout);
             let r = self.resources.as_ref().expect("prepared");
             self.ctx.queue.write_buffer(&r.params, 0, &params);
             self.ctx.queue.submit([commands]);
             let data = self.ctx.read_buffer(&r.readback, layout.total())?;
-            Self::deliver(plan, chunk, &s, &layout.decode(&data), sink)?;
+            let go_on = Self::deliver(plan, chunk, &s, &layout.decode(&data), sink)?;
+            if !go_on && s.end < stop {
+                self.resident = Some((chunk, s.end));
+                return Ok(s.end);
+            }
+        }
+        if stop < plan.time.total_steps {
+            self.resident = Some((chunk, stop));
+            return Ok(stop);
         }
         if plan.observe.observes_trajectories() {
             sink.trajectory_observations(&self.read_observations(plan, count)?)?;
@@ -297,6 +353,19 @@ impl Backend for GpuBackend {
         if plan.observe.final_state {
             sink.final_state(&self.read_final_state(plan, count)?)?;
         }
-        Ok(())
+        Ok(stop)
+    }
+
+    fn suspend(&mut self, plan: &Plan, chunk: Chunk) -> Result<ChunkState> {
+        let Some((resident, step)) = self.resident else {
+            anyhow::bail!("internal error: no chunk was stopped before its end")
+        };
+        anyhow::ensure!(resident == chunk, "internal error: the device holds another chunk");
+        let r = self.resources.as_ref().expect("prepared");
+        let (state_bytes, obs_bytes) = Self::state_bytes(plan, chunk.count);
+        let state = bytemuck::cast_slice(&self.read_once(&r.state, state_bytes)?).to_vec();
+        let obs =
+            if obs_bytes > 0 { bytemuck::cast_slice(&self.read_once(&r.obs, obs_bytes)?).to_vec() } else { Vec::new() };
+        Ok(ChunkState { step, state, obs })
     }
 }

@@ -57,17 +57,18 @@ pub struct StepDispatch {
     pub segment: u32,
 }
 
-/// Cuts steps [from, …) into dispatches that stay inside one segment, stop before save index
+/// Cuts steps [from, stop) into dispatches that stay inside one segment, stop before save index
 /// `max_save + 1` would be written, and number at most `max_dispatches`.
 pub fn plan_dispatches(
     plan: &Plan,
     from: u32,
+    stop: u32,
     k: u32,
     max_save: u64,
     max_dispatches: usize,
     max_samples: u64,
 ) -> Vec<StepDispatch> {
-    let mut limit = ((max_save + 1) * plan.observe.save_every as u64 - 1).min(plan.time.total_steps as u64) as u32;
+    let mut limit = ((max_save + 1) * plan.observe.save_every as u64 - 1).min(stop as u64) as u32;
     if let Some(h) = &plan.observe.histogram {
         // At most `max_samples` histogram samples per trajectory in one submit, so no u32 cell
         // can overflow before the host adds it to its u64 counts.
@@ -100,8 +101,9 @@ pub struct Submit {
     pub dispatches: Vec<StepDispatch>,
 }
 
-/// The submits of one chunk of `count` trajectories, `k` steps per dispatch, with room for
-/// `slot_capacity` saves and `max_dispatches` step dispatches per submit.
+/// The submits of one chunk of `count` trajectories from step `from` (0: from the initial
+/// states) to step `stop`, `k` steps per dispatch, with room for `slot_capacity` saves and
+/// `max_dispatches` step dispatches per submit.
 pub struct Submits<'a> {
     plan: &'a Plan,
     count: u64,
@@ -109,12 +111,21 @@ pub struct Submits<'a> {
     slot_capacity: u64,
     max_dispatches: usize,
     step: u32,
+    stop: u32,
     first: bool,
 }
 
 impl<'a> Submits<'a> {
-    pub fn new(plan: &'a Plan, count: u64, k: u32, slot_capacity: u64, max_dispatches: usize) -> Self {
-        Submits { plan, count, k, slot_capacity, max_dispatches, step: 0, first: true }
+    pub fn new(
+        plan: &'a Plan,
+        count: u64,
+        k: u32,
+        slot_capacity: u64,
+        max_dispatches: usize,
+        span: (u32, u32),
+    ) -> Self {
+        let (from, stop) = span;
+        Submits { plan, count, k, slot_capacity, max_dispatches, step: from, stop, first: from == 0 }
     }
 }
 
@@ -123,7 +134,7 @@ impl Iterator for Submits<'_> {
 
     fn next(&mut self) -> Option<Submit> {
         let plan = self.plan;
-        if !self.first && self.step >= plan.time.total_steps {
+        if !self.first && self.step >= self.stop {
             return None;
         }
         let se = plan.observe.save_every as u64;
@@ -133,7 +144,7 @@ impl Iterator for Submits<'_> {
         // At most this many histogram samples per trajectory in one submit, so no u32 cell can
         // overflow before the host adds it to its u64 counts.
         let max_samples = (u32::MAX as u64 / self.count).max(1);
-        let dispatches = plan_dispatches(plan, step, self.k, max_save, self.max_dispatches, max_samples);
+        let dispatches = plan_dispatches(plan, step, self.stop, self.k, max_save, self.max_dispatches, max_samples);
         let end = dispatches.last().map_or(step, |d| d.begin + d.count);
         let last_save = end as u64 / se;
         let slots = if self.first { last_save + 1 } else { last_save - step as u64 / se };

@@ -73,6 +73,21 @@ impl Output for EnsembleSums {
         })
     }
 
+    fn snapshot(&self) -> Option<Vec<u64>> {
+        Some(words(&self.sums))
+    }
+
+    fn restore(&mut self, w: &[u64]) -> Result<()> {
+        anyhow::ensure!(
+            w.len() == 2 * self.sums.sums.len(),
+            "internal error: {} words for {} ensemble sums",
+            w.len(),
+            self.sums.sums.len()
+        );
+        from_words(w, &mut self.sums);
+        Ok(())
+    }
+
     fn finish(mut self: Box<Self>, store: &mut Store) -> Result<()> {
         self.sums.count = self.trajectories;
         let (q, l) = (self.layout.q(), self.layout);

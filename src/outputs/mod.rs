@@ -48,6 +48,17 @@ pub trait Output {
         Ok(())
     }
 
+    /// What this output has taken of the current chunk before its end, as u64 words (a
+    /// checkpoint keeps them); None when it takes nothing before a chunk ends.
+    fn snapshot(&self) -> Option<Vec<u64>> {
+        None
+    }
+
+    /// Takes back what [`Output::snapshot`] gave, in a fresh output of the same plan.
+    fn restore(&mut self, _words: &[u64]) -> Result<()> {
+        Ok(())
+    }
+
     /// Writes (or keeps) the outputs once every chunk has been taken.
     fn finish(self: Box<Self>, store: &mut Store) -> Result<()>;
 

@@ -86,6 +86,8 @@ impl<T: Element> Column<T> {
 #[derive(Default)]
 pub struct Store {
     dir: Option<PathBuf>,
+    /// Pictures are not drawn (a checkpoint's chunk, whose arrays are merged later).
+    no_pictures: bool,
     pub files: Vec<String>,
     pub arrays: Vec<(String, Array)>,
     pub docs: Vec<(String, Value)>,
@@ -105,6 +107,11 @@ impl Store {
     /// Files in `dir` (which the caller has prepared).
     pub fn dir(dir: &Path) -> Store {
         Store { dir: Some(dir.to_path_buf()), ..Default::default() }
+    }
+
+    /// Files in `dir`, without pictures.
+    pub fn dir_without_pictures(dir: &Path) -> Store {
+        Store { no_pictures: true, ..Store::dir(dir) }
     }
 
     /// Arrays and documents in memory.
@@ -138,7 +145,7 @@ impl Store {
 
     /// A picture, drawn only into a directory.
     pub fn picture(&mut self, file: &str, draw: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
-        if let Some(d) = &self.dir {
+        if let Some(d) = self.dir.as_ref().filter(|_| !self.no_pictures) {
             draw(&d.join(file))?;
             self.files.push(file.to_string());
         }

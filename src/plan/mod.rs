@@ -106,6 +106,14 @@ impl Plan {
     /// Restricts the plan to shard `index` of `count`: whole blocks of [`BLOCK`] trajectories,
     /// split as evenly as possible, so the shards are exactly the pieces of the whole run. The
     /// error says what is accepted; the caller names the flag.
+    /// The plan of trajectories first..first+count of this one (a chunk kept as a shard).
+    pub fn chunk_plan(&self, first: u64, count: u64) -> Plan {
+        let mut p = self.clone();
+        p.ensemble.first = first;
+        p.ensemble.trajectories = count;
+        p
+    }
+
     pub fn apply_shard(&mut self, index: u64, count: u64) -> Result<(), String> {
         let e = &mut self.ensemble;
         let blocks = e.total.div_ceil(BLOCK);

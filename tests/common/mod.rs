@@ -129,3 +129,33 @@ pub fn idp_spec(n: usize, p: usize, m: u64, steps: u32, sigma: f64) -> serde_jso
         "observe": { "overlaps": { "every": 0.01, "per_trajectory": true }, "final_state": true, "energy": { "per_trajectory": true } }
     })
 }
+
+/// Every observer at once: energy, per-trajectory saves, final state, a 2-D histogram,
+/// retrieval over random-weight segments and first passage; 200 trajectories (not a multiple
+/// of 64).
+pub fn everything() -> serde_json::Value {
+    serde_json::json!({
+        "name": "everything",
+        "model": { "kind": "idp", "activation": { "kind": "tanh", "slope": 2.0 } },
+        "memories": { "kind": "random", "n": 12, "p": 3, "seed": 4 },
+        "input": { "segments": [
+            { "duration": 0.4, "random_weights": { "dominant_memory": "random" } },
+            { "duration": 0.3, "weights": [2.0, 1.0, 0.5], "ramp": 0.1 } ] },
+        "noise": { "sigma": 0.5 },
+        "ensemble": { "trajectories": 200, "seed": 8 },
+        "observe": {
+            "overlaps": { "every": 0.1, "per_trajectory": true }, "final_state": true,
+            "energy": { "per_trajectory": true },
+            "histogram": { "of": "state", "axes": [0, 1], "bins": [8, 6], "range": [[-2, 2], [-2, 2]] },
+            "retrieval": { "threshold": 0.5 }, "first_passage": { "threshold": 0.6 } }
+    })
+}
+
+/// Waits (at most 120 s) until `cond` holds.
+pub fn wait_for(what: &str, cond: impl Fn() -> bool) {
+    let start = std::time::Instant::now();
+    while !cond() {
+        assert!(start.elapsed().as_secs() < 120, "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}

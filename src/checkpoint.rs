@@ -1,0 +1,282 @@
+//! Checkpoints (`run --checkpoint-every T`, `run --resume DIR`; docs/ARCHITECTURE.md,
+//! "Checkpoints"). A checkpointed run keeps in `DIR/.checkpoint/`:
+//!
+//! - `chunk-K/`: chunk K's outputs, finished as a shard of the run (arrays and documents with
+//!   their manifest, no pictures); the run's files are merged from them at the end, exactly as
+//!   `idpsim merge` puts shards together, so the bytes are those of an uninterrupted run;
+//! - `state-K-S/`: the chunk in flight after S steps: the backend's state and observer values,
+//!   what the outputs took of the chunk so far, its per-trajectory saves and histogram counts;
+//! - `checkpoint.json`, replaced atomically after either was written: the spec as run, the
+//!   backend and device, the chunks, how many are finished and which state is current, with
+//!   the size and SHA-256 of every state file.
+//!
+//! The counter-based random numbers depend only on (trajectory, step, stream), so integration
+//! goes on from a state exactly as it would have without stopping.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::backend::{Chunk, ChunkState};
+use crate::error::UsageError;
+use crate::io;
+use crate::outputs::{Shard, manifest};
+
+/// The checkpoint folder inside a run directory.
+pub const DIR: &str = ".checkpoint";
+/// Its record.
+pub const RECORD: &str = "checkpoint.json";
+
+/// The checkpoint folder of run directory `out`.
+pub fn folder(out: &Path) -> PathBuf {
+    out.join(DIR)
+}
+
+/// Whether `out` holds a checkpoint to resume.
+pub fn exists(out: &Path) -> bool {
+    folder(out).join(RECORD).is_file()
+}
+
+/// Removes `out`'s checkpoint, if any.
+pub fn clear(out: &Path) -> Result<()> {
+    let f = folder(out);
+    if f.exists() {
+        std::fs::remove_dir_all(&f).with_context(|| format!("cannot remove {}", f.display()))?;
+    }
+    Ok(())
+}
+
+/// The chunk in flight, as checkpoint.json records it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StateRecord {
+    pub chunk: usize,
+    pub step: u32,
+    pub dir: String,
+    /// Size and SHA-256 of each state file.
+    pub manifest: Map<String, Value>,
+}
+
+/// What checkpoint.json holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record {
+    pub version: String,
+    /// The spec as run (what run.json records).
+    pub spec: Value,
+    /// (index, count) of a sharded run.
+    pub shard: Option<(u64, u64)>,
+    pub backend: String,
+    pub adapter: String,
+    /// Steps between checkpoints.
+    pub every_steps: u32,
+    pub dt: f64,
+    /// The chunks, (first trajectory, count).
+    pub chunks: Vec<(u64, u64)>,
+    /// Chunks finished into chunk-K folders.
+    pub done: usize,
+    pub state: Option<StateRecord>,
+    /// Integration wall time of the sessions so far.
+    pub wall_s: f64,
+    /// Times the run was resumed.
+    pub resumed: u32,
+}
+
+/// The chunk in flight at a checkpoint, as the engine holds it.
+pub struct Pending {
+    pub state: ChunkState,
+    /// Each output's [`crate::outputs::Output::snapshot`] (None: it takes nothing mid-chunk).
+    pub snapshots: Vec<Option<Vec<u64>>>,
+    /// The chunk's per-trajectory saves so far and histogram counts (empty if not observed).
+    pub saves: Vec<f32>,
+    pub histogram: Vec<u64>,
+}
+
+fn state_dir_name(chunk: usize, step: u32) -> String {
+    format!("state-{chunk}-{step}")
+}
+
+/// Where chunk K's finished outputs are kept.
+pub fn chunk_dir(out: &Path, k: usize) -> PathBuf {
+    folder(out).join(format!("chunk-{k}"))
+}
+
+/// Where chunk K's outputs are written before it is finished.
+pub fn chunk_part(out: &Path, k: usize) -> PathBuf {
+    folder(out).join(format!("chunk-{k}.part"))
+}
+
+impl Record {
+    pub fn chunk(&self, k: usize) -> Chunk {
+        Chunk { first: self.chunks[k].0, count: self.chunks[k].1 }
+    }
+
+    /// Writes checkpoint.json atomically (the folder must exist).
+    pub fn write(&self, out: &Path) -> Result<()> {
+        io::write_json(&folder(out).join(RECORD), &serde_json::to_value(self)?)
+    }
+
+    /// Keeps the chunk in flight: its state files are written into a fresh folder, then
+    /// checkpoint.json points at them, then the previous state is removed.
+    pub fn save_state(&mut self, out: &Path, chunk: usize, p: &Pending) -> Result<()> {
+        let name = state_dir_name(chunk, p.state.step);
+        let tmp = folder(out).join(format!(".{name}.tmp"));
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp).with_context(|| format!("cannot remove {}", tmp.display()))?;
+        }
+        std::fs::create_dir_all(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+        let mut files = Vec::new();
+        let mut npy = |file: String, f: &dyn Fn(&Path) -> Result<()>| -> Result<()> {
+            f(&tmp.join(&file))?;
+            files.push(file);
+            Ok(())
+        };
+        npy("state.npy".into(), &|d| io::write_npy(d, &[p.state.state.len() as u64], &p.state.state))?;
+        npy("obs.npy".into(), &|d| io::write_npy(d, &[p.state.obs.len() as u64], &p.state.obs))?;
+        npy("saves.npy".into(), &|d| io::write_npy(d, &[p.saves.len() as u64], &p.saves))?;
+        npy("histogram.npy".into(), &|d| io::write_npy(d, &[p.histogram.len() as u64], &p.histogram))?;
+        for (i, s) in p.snapshots.iter().enumerate() {
+            if let Some(w) = s {
+                npy(format!("output-{i}.npy"), &|d| io::write_npy(d, &[w.len() as u64], w))?;
+            }
+        }
+        let dest = folder(out).join(&name);
+        if dest.exists() {
+            std::fs::remove_dir_all(&dest).with_context(|| format!("cannot remove {}", dest.display()))?;
+        }
+        std::fs::rename(&tmp, &dest)
+            .with_context(|| format!("cannot rename {} to {}", tmp.display(), dest.display()))?;
+        let manifest = manifest::manifest(&dest, &files)?;
+        self.state = Some(StateRecord { chunk, step: p.state.step, dir: name.clone(), manifest });
+        self.write(out)?;
+        self.remove_stale(out)
+    }
+
+    /// Records chunk K as finished (its outputs complete in chunk-K.part): the folder is
+    /// renamed to chunk-K, then checkpoint.json says so, then the chunk's states are removed.
+    pub fn finish_chunk(&mut self, out: &Path, k: usize) -> Result<()> {
+        let (part, dest) = (chunk_part(out, k), chunk_dir(out, k));
+        if dest.exists() {
+            std::fs::remove_dir_all(&dest).with_context(|| format!("cannot remove {}", dest.display()))?;
+        }
+        std::fs::rename(&part, &dest)
+            .with_context(|| format!("cannot rename {} to {}", part.display(), dest.display()))?;
+        self.done = k + 1;
+        self.state = None;
+        self.write(out)?;
+        self.remove_stale(out)
+    }
+
+    /// Removes what the record does not name: older states, chunks not recorded as finished
+    /// and temporaries (left by a process that was killed while writing them). The chunk in
+    /// flight keeps its folder (its outputs are being written there).
+    pub fn remove_stale(&self, out: &Path) -> Result<()> {
+        let f = folder(out);
+        let keep_state = self.state.as_ref().map(|s| s.dir.clone());
+        let in_flight = format!("chunk-{}.part", self.done);
+        for e in std::fs::read_dir(&f).with_context(|| format!("cannot list {}", f.display()))?.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            let finished =
+                name.strip_prefix("chunk-").and_then(|k| k.parse::<usize>().ok()).is_some_and(|k| k < self.done);
+            if name == RECORD || name == in_flight || finished || keep_state.as_deref() == Some(name.as_str()) {
+                continue;
+            }
+            let path = e.path();
+            let r = if path.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+            r.with_context(|| format!("cannot remove {}", path.display()))?;
+        }
+        Ok(())
+    }
+
+    /// The finished chunks as shards, each checked against its manifest.
+    pub fn shards(&self, out: &Path) -> Result<Vec<Shard>> {
+        let total = self.chunks.iter().map(|c| c.1).sum();
+        (0..self.done)
+            .map(|k| {
+                let dir = chunk_dir(out, k);
+                let run = read_json(&dir.join(manifest::RUN_JSON))?;
+                manifest::verify(&dir, &run).map_err(|e| broken(out, format!("{}: {e}", dir.display())))?;
+                let c = self.chunk(k);
+                Ok(Shard { dir, run, first: c.first, count: c.count, total })
+            })
+            .collect()
+    }
+}
+
+fn broken(out: &Path, what: String) -> anyhow::Error {
+    UsageError(format!("--resume: the checkpoint in '{}' is damaged ({what}); start again with --force", out.display()))
+        .into()
+}
+
+fn read_json(path: &Path) -> Result<Value> {
+    let bytes = io::read_bounded(path, io::MAX_DOCUMENT_BYTES)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: it {e}", path.display()))?;
+    serde_json::from_slice(&bytes).with_context(|| format!("{} is not valid JSON", path.display()))
+}
+
+fn read_npy<T: npyz::Deserialize>(path: &Path) -> Result<Vec<T>> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let npy = npyz::NpyFile::new(&bytes[..]).with_context(|| format!("{} is not an NPY file", path.display()))?;
+    npy.into_vec().with_context(|| format!("{} has the wrong element type", path.display()))
+}
+
+/// Reads `out`'s checkpoint: the record and, when a chunk was in flight, its state (checked
+/// against the sizes and SHA-256 the record holds). A damaged checkpoint is refused.
+pub fn load(out: &Path) -> Result<(Record, Option<Pending>)> {
+    let path = folder(out).join(RECORD);
+    if !path.is_file() {
+        return Err(UsageError(format!(
+            "--resume: '{}' holds no checkpoint (only runs with --checkpoint-every leave one)",
+            out.display()
+        ))
+        .into());
+    }
+    let record: Record = read_json(&path)
+        .and_then(|v| serde_json::from_value(v).context("unexpected fields"))
+        .map_err(|e| broken(out, format!("{e:#}")))?;
+    if record.version != env!("CARGO_PKG_VERSION") {
+        return Err(UsageError(format!(
+            "--resume: the checkpoint in '{}' was written by idpsim {}, this is {}; start again with --force",
+            out.display(),
+            record.version,
+            env!("CARGO_PKG_VERSION")
+        ))
+        .into());
+    }
+    let consistent = record.done <= record.chunks.len()
+        && record.state.as_ref().is_none_or(|s| s.chunk == record.done && s.chunk < record.chunks.len());
+    if !consistent {
+        return Err(broken(out, "its record is inconsistent".into()));
+    }
+    let Some(s) = &record.state else { return Ok((record, None)) };
+    let dir = folder(out).join(&s.dir);
+    if s.dir != state_dir_name(s.chunk, s.step) {
+        return Err(broken(out, format!("it names the state '{}'", s.dir)));
+    }
+    let run = json!({ "manifest": s.manifest });
+    manifest::verify(&dir, &run).map_err(|e| broken(out, format!("{}: {e}", dir.display())))?;
+    let load = || -> Result<Pending> {
+        let mut snapshots = Vec::new();
+        for name in s.manifest.keys() {
+            if let Some(i) = name.strip_prefix("output-").and_then(|r| r.strip_suffix(".npy")) {
+                let i: usize = i.parse().context("an output file of another name")?;
+                if snapshots.len() <= i {
+                    snapshots.resize(i + 1, None);
+                }
+                snapshots[i] = Some(read_npy::<u64>(&dir.join(name))?);
+            }
+        }
+        Ok(Pending {
+            state: ChunkState {
+                step: s.step,
+                state: read_npy(&dir.join("state.npy"))?,
+                obs: read_npy(&dir.join("obs.npy"))?,
+            },
+            snapshots,
+            saves: read_npy(&dir.join("saves.npy"))?,
+            histogram: read_npy(&dir.join("histogram.npy"))?,
+        })
+    };
+    let pending = load().map_err(|e| broken(out, format!("{e:#}")))?;
+    Ok((record, Some(pending)))
+}

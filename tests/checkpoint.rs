@@ -1,0 +1,253 @@
+//! Checkpoints and resume: a run stopped anywhere (a crash, SIGKILL, SIGTERM) and resumed
+//! writes the same bytes as the run that was never stopped, on both backends.
+
+mod common;
+
+use std::path::Path;
+
+use anyhow::Result;
+use common::{idpsim, idpsim_cmd, plan, stderr, wait_for};
+use idpsim::backend::{Backend, Chunk, ChunkState, Sink};
+use idpsim::checkpoint;
+use idpsim::cpu::CpuBackend;
+use idpsim::engine::{self, Checkpointing};
+use idpsim::plan::Plan;
+use serde_json::json;
+
+/// Every observer (energy, per-trajectory saves, final state, histogram, retrieval over random
+/// weights, first passage), 200 trajectories in chunks of 64 (the last one of 8), 70 steps
+/// with a save every third.
+fn everything() -> serde_json::Value {
+    let mut s = common::everything();
+    s["observe"]["overlaps"]["every"] = json!(0.03);
+    s["run"] = json!({ "chunk_trajectories": 64 });
+    s
+}
+
+/// The modern model with both dynamic layers (their state is checkpointed too).
+fn modern() -> serde_json::Value {
+    json!({
+        "name": "modern",
+        "model": { "kind": "modern", "activation": { "kind": "tanh", "slope": 1.0 }, "tau_alpha": 0.05, "tau_y": 0.03 },
+        "memories": { "kind": "random", "n": 16, "p": 3, "seed": 2 },
+        "input": { "segments": [ { "duration": 0.2, "weights": [2.0, 1.0, 0.5] },
+                                 { "duration": 0.2, "weights": [0.5, 2.0, 1.0] } ] },
+        "noise": { "sigma": 0.4 },
+        "ensemble": { "trajectories": 150, "seed": 5 },
+        "observe": { "overlaps": { "every": 0.02, "per_trajectory": true }, "final_state": true,
+                     "first_passage": { "threshold": 0.5 } },
+        "run": { "chunk_trajectories": 64 }
+    })
+}
+
+/// A backend that fails ("crashes") at its n-th chunk call, as a killed process would stop.
+struct Crashing<'a> {
+    inner: &'a mut dyn Backend,
+    calls_left: usize,
+}
+
+impl Backend for Crashing<'_> {
+    fn kind(&self) -> &'static str {
+        self.inner.kind()
+    }
+    fn adapter(&self) -> String {
+        self.inner.adapter()
+    }
+    fn max_chunk(&self, plan: &Plan) -> u64 {
+        self.inner.max_chunk(plan)
+    }
+    fn run_chunk(
+        &mut self,
+        plan: &Plan,
+        chunk: Chunk,
+        start: Option<&ChunkState>,
+        stop: u32,
+        sink: &mut dyn Sink,
+    ) -> Result<u32> {
+        self.calls_left -= 1;
+        if self.calls_left == 0 {
+            anyhow::bail!("simulated crash");
+        }
+        self.inner.run_chunk(plan, chunk, start, stop, sink)
+    }
+    fn suspend(&mut self, plan: &Plan, chunk: Chunk) -> Result<ChunkState> {
+        self.inner.suspend(plan, chunk)
+    }
+}
+
+/// Every file of `a` (but run.json) is in `b` with the same bytes, and `b` has no other.
+fn assert_same_files(what: &str, a: &Path, b: &Path) {
+    let names = |d: &Path| {
+        let mut v: Vec<String> =
+            std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().to_string()).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names(a), names(b), "{what}: the same files");
+    for f in names(a).iter().filter(|f| *f != "run.json") {
+        let (x, y) = (std::fs::read(a.join(f)).unwrap(), std::fs::read(b.join(f)).unwrap());
+        assert!(x == y, "{what}: {f} differs from the uninterrupted run");
+    }
+}
+
+fn fresh_backends() -> Vec<Box<dyn Backend>> {
+    common::backends()
+}
+
+/// A run that crashes after `crashes[0]` chunk calls, is resumed and crashes again after
+/// `crashes[1]`, …, and is finally resumed to its end, matches the whole run byte for byte.
+/// A fresh backend is opened for every session, as a new process would.
+#[test]
+fn crashed_and_resumed_runs_write_the_same_bytes() {
+    let cases: [(&str, serde_json::Value, u32, &[usize]); 5] = [
+        ("everything, crash before the first checkpoint", everything(), 3, &[1]),
+        ("everything, crash mid-chunk", everything(), 3, &[5]),
+        ("everything, crashes in three chunks", everything(), 7, &[14, 13, 2]),
+        ("everything, one checkpoint per chunk", everything(), 1000, &[2]),
+        ("modern, crashes mid-chunk twice", modern(), 4, &[4, 6]),
+    ];
+    let kinds = fresh_backends().len();
+    for (what, spec, every, crashes) in cases {
+        let p = plan(spec);
+        for kind in 0..kinds {
+            let tmp = tempfile::tempdir().unwrap();
+            let (whole, ck) = (tmp.path().join("whole"), tmp.path().join("ck"));
+            let mut b = fresh_backends().remove(kind);
+            let label = format!("{what} ({})", b.kind());
+            engine::run_to_dir(&p, b.as_mut(), &whole, true).unwrap();
+            let mut how = Checkpointing::Every(every);
+            for &n in crashes {
+                let mut b = fresh_backends().remove(kind);
+                let mut crashing = Crashing { inner: b.as_mut(), calls_left: n };
+                let e = engine::run_checkpointed(&p, &mut crashing, &ck, how, true).unwrap_err();
+                assert!(format!("{e:#}").contains("simulated crash"), "{label}: {e:#}");
+                assert!(!ck.join("run.json").exists(), "{label}: a crashed run wrote run.json");
+                let (record, pending) = checkpoint::load(&ck).unwrap();
+                how = Checkpointing::Resume(Box::new(record), pending);
+            }
+            let mut b = fresh_backends().remove(kind);
+            engine::run_checkpointed(&p, b.as_mut(), &ck, how, true).unwrap();
+            assert!(!checkpoint::folder(&ck).exists(), "{label}: the checkpoint is removed at the end");
+            assert_same_files(&label, &whole, &ck);
+            let run: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(ck.join("run.json")).unwrap()).unwrap();
+            assert_eq!(run["checkpoints"]["resumed"], json!(crashes.len()), "{label}");
+        }
+    }
+}
+
+/// A run with checkpoints and never stopped writes what a run without them writes, on the
+/// CPU with its work cut in slices of a single step.
+#[test]
+fn checkpoints_do_not_change_a_run() {
+    let p = plan(everything());
+    let tmp = tempfile::tempdir().unwrap();
+    let (whole, ck) = (tmp.path().join("whole"), tmp.path().join("ck"));
+    engine::run_to_dir(&p, &mut CpuBackend::new(), &whole, true).unwrap();
+    engine::run_checkpointed(&p, &mut CpuBackend::new(), &ck, Checkpointing::Every(1), true).unwrap();
+    assert_same_files("every step", &whole, &ck);
+}
+
+/// Whether a run directory holds a checkpoint of a chunk in flight.
+fn has_state(dir: &Path) -> bool {
+    std::fs::read_dir(checkpoint::folder(dir))
+        .map(|r| r.flatten().any(|e| e.file_name().to_string_lossy().starts_with("state-")))
+        .unwrap_or(false)
+}
+
+/// The processes: SIGTERM writes a checkpoint and exits 143 naming `--resume`; SIGKILL leaves
+/// the last checkpoint; a plain rerun is refused and points at `--resume`; `--resume` finishes
+/// with the bytes of the uninterrupted run. On both backends.
+#[test]
+fn killed_runs_resume_from_their_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut backends = vec![("cpu", "600")];
+    if common::gpu().is_some() {
+        backends.push(("gpu", "12000"));
+    }
+    for (backend, m) in backends {
+        let whole = tmp.path().join(format!("whole-{backend}"));
+        let base = ["run", "--preset", "quickstart", "--backend", backend, "--trajectories", m, "--quiet"];
+        let o = idpsim(&[&base[..], &["--out", whole.to_str().unwrap()]].concat());
+        assert!(o.status.success(), "{}", stderr(&o));
+        for signal in ["TERM", "KILL"] {
+            let dir = tmp.path().join(format!("{signal}-{backend}"));
+            let d = dir.to_str().unwrap();
+            let child = idpsim_cmd(&[&base[..], &["--out", d, "--checkpoint-every", "0.5"]].concat())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            wait_for("a checkpoint", || has_state(&dir));
+            let kill =
+                std::process::Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status();
+            assert!(kill.unwrap().success());
+            let out = child.wait_with_output().unwrap();
+            let what = format!("{backend}, SIG{signal}");
+            assert!(!dir.join("run.json").exists(), "{what}: stopped before the end, yet run.json was written");
+            if signal == "TERM" {
+                assert_eq!(out.status.code(), Some(143), "{what}: {}", stderr(&out));
+                assert!(stderr(&out).contains(&format!("--resume {d}")), "{what}: {}", stderr(&out));
+            }
+            let rerun = idpsim(&[&base[..], &["--out", d]].concat());
+            assert_eq!(rerun.status.code(), Some(2), "{what}: {}", stderr(&rerun));
+            assert!(stderr(&rerun).contains("--resume") && stderr(&rerun).contains("--force"), "{}", stderr(&rerun));
+            let resumed = idpsim(&["run", "--resume", d, "--quiet"]);
+            assert!(resumed.status.success(), "{what}: {}", stderr(&resumed));
+            assert_same_files(&what, &whole, &dir);
+        }
+    }
+}
+
+/// What --checkpoint-every and --resume refuse, with exit status 2 and the flag named.
+#[test]
+fn checkpoint_flags_refuse_what_they_cannot_do() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("r");
+    let o = d.to_str().unwrap();
+    let run = ["run", "--preset", "quickstart", "--backend", "cpu", "--trajectories", "64", "--quiet", "--out", o];
+    for bad in ["0", "-1", "NaN", "0.001", "inf"] {
+        let flag = format!("--checkpoint-every={bad}");
+        let r = idpsim(&[&run[..], &[flag.as_str()]].concat());
+        assert_eq!(r.status.code(), Some(2), "{bad}: {}", stderr(&r));
+        assert!(stderr(&r).contains("--checkpoint-every"), "{}", stderr(&r));
+    }
+    let r = idpsim(&["run", "--preset", "robustness-sweep", "--out", o, "--checkpoint-every", "1"]);
+    assert_eq!(r.status.code(), Some(2), "{}", stderr(&r));
+    assert!(stderr(&r).contains("--checkpoint-every: a sweep"), "{}", stderr(&r));
+    // No checkpoint to resume.
+    let r = idpsim(&["run", "--resume", o]);
+    assert_eq!(r.status.code(), Some(2), "{}", stderr(&r));
+    assert!(stderr(&r).contains("holds no checkpoint"), "{}", stderr(&r));
+    // --resume takes nothing else.
+    let r = idpsim(&["run", "--resume", o, "--preset", "quickstart"]);
+    assert_eq!(r.status.code(), Some(2), "{}", stderr(&r));
+
+    // A checkpoint left by a crash; then damaged in two ways.
+    let p = plan(everything());
+    let mut cpu = CpuBackend::new();
+    let mut crashing = Crashing { inner: &mut cpu, calls_left: 4 };
+    engine::run_checkpointed(&p, &mut crashing, &d, Checkpointing::Every(3), true).unwrap_err();
+    let record_path = checkpoint::folder(&d).join(checkpoint::RECORD);
+    let record = std::fs::read_to_string(&record_path).unwrap();
+    let mut other: serde_json::Value = serde_json::from_str(&record).unwrap();
+    other["backend"] = json!("gpu");
+    other["adapter"] = json!("Some GPU");
+    std::fs::write(&record_path, other.to_string()).unwrap();
+    let r = idpsim(&["run", "--resume", o]);
+    assert_eq!(r.status.code(), Some(2), "{}", stderr(&r));
+    assert!(stderr(&r).contains("Some GPU") && stderr(&r).contains("--force"), "{}", stderr(&r));
+    std::fs::write(&record_path, &record).unwrap();
+    let state: serde_json::Value = serde_json::from_str(&record).unwrap();
+    let state_dir = checkpoint::folder(&d).join(state["state"]["dir"].as_str().unwrap());
+    let mut bytes = std::fs::read(state_dir.join("state.npy")).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(state_dir.join("state.npy"), &bytes).unwrap();
+    let r = idpsim(&["run", "--resume", o]);
+    assert_eq!(r.status.code(), Some(2), "{}", stderr(&r));
+    assert!(stderr(&r).contains("damaged") && stderr(&r).contains("state.npy"), "{}", stderr(&r));
+    // --force starts again and leaves no checkpoint behind.
+    let r = idpsim(&[&run[..], &["--force"]].concat());
+    assert!(r.status.success(), "{}", stderr(&r));
+    assert!(!checkpoint::folder(&d).exists() && d.join("run.json").exists());
+}
