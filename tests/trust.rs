@@ -394,3 +394,23 @@ fn review_edge_cases() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("--shard 0/N") && !d.exists(), "{}", stderr(&o));
 }
+
+/// A write that fails (here: files capped at 100 KiB by `ulimit -f`, as a full disk would stop
+/// them) ends the run with exit status 1 and names the file, and the directory stays marked
+/// incomplete. (ci/full-disk.sh does the same on a real, full file system.)
+#[test]
+fn a_failed_write_names_its_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("r");
+    let script = format!(
+        "ulimit -f 100; trap '' XFSZ; exec '{}' run --preset quickstart --backend cpu --trajectories 512 --quiet --out '{}'",
+        env!("CARGO_BIN_EXE_idpsim"),
+        out.display()
+    );
+    let o = std::process::Command::new("bash").args(["-c", &script]).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    let named = err.lines().any(|l| l.contains(&format!("cannot write {}/", out.display())) && l.contains("File too large"));
+    assert!(named, "the error names the file: {err}");
+    assert!(out.join("INCOMPLETE").exists() && !out.join("run.json").exists());
+}
