@@ -1,7 +1,8 @@
 //! Stopping cleanly on SIGINT and SIGTERM (Ctrl-C, `kill`, Slurm's notice before it ends or
 //! preempts a job): the signal is recorded, the chunk loop stops at its next delivery, and every
 //! unfinished file is removed as the run unwinds. The run directory keeps no run.json, which is
-//! what marks it incomplete.
+//! what marks it incomplete. A checkpointed run (docs/ARCHITECTURE.md, "Checkpoints") writes a
+//! checkpoint first, from which `run --resume` goes on.
 
 use std::sync::Arc;
 use std::sync::OnceLock;
