@@ -64,6 +64,8 @@ pub struct Record {
     pub version: String,
     /// The spec as run (what run.json records).
     pub spec: Value,
+    /// [`crate::plan::Memories::digest`] of the run's memories.
+    pub memories_sha256: String,
     /// (index, count) of a sharded run.
     pub shard: Option<(u64, u64)>,
     pub backend: String,

@@ -221,6 +221,7 @@ fn head(plan: &Plan, backend: &dyn Backend, wall_s: f64) -> serde_json::Value {
     serde_json::json!({
         "version": env!("CARGO_PKG_VERSION"),
         "spec": plan.spec,
+        "memories_sha256": plan.memories.digest(),
         "backend": backend.kind(),
         "adapter": backend.adapter(),
         "trajectories": { "first": e.first, "count": e.trajectories, "total": e.total },
@@ -284,6 +285,7 @@ pub fn run_checkpointed(
             let record = Record {
                 version: env!("CARGO_PKG_VERSION").into(),
                 spec: serde_json::to_value(&plan.spec)?,
+                memories_sha256: plan.memories.digest(),
                 shard: plan.ensemble.shard,
                 backend: backend.kind().into(),
                 adapter: backend.adapter(),

@@ -46,9 +46,9 @@ fn check(mut shards: Vec<Shard>) -> Result<Vec<Shard>> {
     }
     let reference = science(&shards[0].run);
     for s in &shards[1..] {
-        if science(&s.run) != reference {
+        if science(&s.run) != reference || s.run["memories_sha256"] != shards[0].run["memories_sha256"] {
             return Err(UsageError(format!(
-                "DIR: {} and {} ran different specs; only shards of one run can be merged",
+                "DIR: {} and {} ran different specs (or different memories); only shards of one run can be merged",
                 shards[0].dir.display(),
                 s.dir.display()
             ))
@@ -117,6 +117,13 @@ pub fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> Result<Vec<String>> {
     let plan = rebuilt.map_err(|e| {
         UsageError(format!("DIR: {}: run.json records a spec that cannot be rebuilt ({e})", first.dir.display()))
     })?;
+    if first.run["memories_sha256"].as_str() != Some(plan.memories.digest().as_str()) {
+        return Err(UsageError(format!(
+            "DIR: the memories the shards' spec names are not those the shards ran with (memories_sha256 in {}/run.json): the memories file changed since",
+            first.dir.display()
+        ))
+        .into());
+    }
     let _lock = io::lock_dir(out).map_err(|e| UsageError(format!("--out: {e}")))?;
     if force {
         manifest::clear_previous(out)?;
@@ -130,6 +137,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> Result<Vec<String>> {
     let head = serde_json::json!({
         "version": env!("CARGO_PKG_VERSION"),
         "spec": spec_json,
+        "memories_sha256": first.run["memories_sha256"],
         "merged_from": shards.iter().map(|s| serde_json::json!({
             "dir": s.dir.display().to_string(),
             "first": s.first,
@@ -186,9 +194,10 @@ pub fn check_shards(dirs: &[PathBuf]) -> CheckReport {
     let reference = science(&first.run);
     let (total, count) = (first.total, first.run["shard"]["count"].as_u64().unwrap_or(1));
     let first_dir = first.dir.clone();
+    let first_memories = first.run["memories_sha256"].clone();
     let mut foreign = 0;
     good.retain(|s| {
-        let same = science(&s.run) == reference && s.total == total;
+        let same = science(&s.run) == reference && s.total == total && s.run["memories_sha256"] == first_memories;
         if !same {
             text += &format!("refused  {}: a shard of another run (its spec or size differ)\n", s.dir.display());
             foreign += 1;

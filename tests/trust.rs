@@ -410,7 +410,55 @@ fn a_failed_write_names_its_file() {
     let o = std::process::Command::new("bash").args(["-c", &script]).output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
-    let named = err.lines().any(|l| l.contains(&format!("cannot write {}/", out.display())) && l.contains("File too large"));
+    let named =
+        err.lines().any(|l| l.contains(&format!("cannot write {}/", out.display())) && l.contains("File too large"));
     assert!(named, "the error names the file: {err}");
     assert!(out.join("INCOMPLETE").exists() && !out.join("run.json").exists());
+}
+
+/// A memories file that changes between runs of one spec is noticed: merge refuses shards that
+/// ran with different memories, or memories that differ from the file's now; a rerun into a
+/// complete directory does not call it done.
+#[test]
+fn a_changed_memories_file_is_noticed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mem = tmp.path().join("mem.npy");
+    let pattern = |flip: f64| -> Vec<f64> { (0..16).map(|k| if k % 3 == 0 { flip } else { 1.0 }).collect() };
+    let spec_path = tmp.path().join("spec.json");
+    let spec = json!({
+        "name": "file-memories",
+        "model": { "kind": "idp", "activation": { "kind": "tanh", "slope": 1.0 } },
+        "memories": { "kind": "file", "path": mem.to_str().unwrap() },
+        "input": { "segments": [ { "duration": 0.2, "weights": [1.5, 1.0] } ] },
+        "noise": { "sigma": 0.3 },
+        "ensemble": { "trajectories": 128, "seed": 1 },
+        "run": { "backend": "cpu" }
+    });
+    std::fs::write(&spec_path, spec.to_string()).unwrap();
+    let sp = spec_path.to_str().unwrap();
+    let dir = |k: u32| tmp.path().join(format!("s{k}"));
+    let run = |k: u32, extra: &[&str]| {
+        let shard = format!("{k}/2");
+        let d = dir(k);
+        idpsim(&[&["run", sp, "--quiet", "--shard", &shard, "--out", d.to_str().unwrap()][..], extra].concat())
+    };
+    idpsim::io::write_npy(&mem, &[2, 8], &pattern(1.0)).unwrap();
+    assert!(run(0, &[]).status.success());
+    idpsim::io::write_npy(&mem, &[2, 8], &pattern(-1.0)).unwrap();
+    assert!(run(1, &[]).status.success());
+    let merge = |out: &str| idpsim(&["merge", dir(0).to_str().unwrap(), dir(1).to_str().unwrap(), "--out", out]);
+    let m = merge(tmp.path().join("m1").to_str().unwrap());
+    assert_eq!(m.status.code(), Some(2), "{}", stderr(&m));
+    assert!(stderr(&m).contains("different memories"), "{}", stderr(&m));
+    // Shard 0 ran the old memories: a rerun with the new ones is not "already done".
+    let again = run(0, &[]);
+    assert_eq!(again.status.code(), Some(2), "{}", stderr(&again));
+    assert!(!stderr(&again).contains("nothing to do"), "{}", stderr(&again));
+    assert!(run(0, &["--force"]).status.success());
+    assert!(merge(tmp.path().join("m2").to_str().unwrap()).status.success());
+    // Both shards ran the new memories; the file changes again before the merge.
+    idpsim::io::write_npy(&mem, &[2, 8], &pattern(1.0)).unwrap();
+    let m = merge(tmp.path().join("m3").to_str().unwrap());
+    assert_eq!(m.status.code(), Some(2), "{}", stderr(&m));
+    assert!(stderr(&m).contains("memories file changed"), "{}", stderr(&m));
 }

@@ -118,6 +118,24 @@ fn resume(dir: &Path, quiet: bool) -> Result<()> {
     if let Some((i, n)) = record.shard {
         plan.apply_shard(i, n).map_err(|e| damaged(format!("a shard that does not fit ({e})")))?;
     }
+    if plan.memories.digest() != record.memories_sha256 {
+        return Err(UsageError(format!(
+            "--resume: the memories the spec names have changed since the checkpoint in '{}' was written; start again with --force",
+            dir.display()
+        ))
+        .into());
+    }
+    let e = &plan.ensemble;
+    let covered =
+        record.chunks.iter().try_fold(e.first, |next, &(first, count)| (first == next).then_some(first + count));
+    if covered != Some(e.first + e.trajectories) {
+        return Err(damaged(format!(
+            "chunks that do not cover trajectories {}..{}",
+            e.first,
+            e.first + e.trajectories
+        ))
+        .into());
+    }
     let mut backend = open_backend(&plan)?;
     let same_device =
         backend.kind() == record.backend && (backend.kind() == "cpu" || backend.adapter() == record.adapter);
@@ -193,6 +211,7 @@ fn already_done(plan: &Plan, out: &Path) -> Result<bool> {
     // the text gives, which need not be the one in memory).
     let recorded: serde_json::Value = serde_json::from_str(&serde_json::to_string(&plan.spec)?)?;
     let same = science(&run["spec"]) == science(&recorded)
+        && run["memories_sha256"].as_str() == Some(plan.memories.digest().as_str())
         && run["trajectories"] == serde_json::json!({ "first": e.first, "count": e.trajectories, "total": e.total });
     if !same {
         return Ok(false);

@@ -18,6 +18,19 @@ impl Memories {
         self.xi[i * self.p + mu]
     }
 
+    /// SHA-256 (hex) of the memories' values: what a run records so that a memories file
+    /// changed between two runs of one spec is noticed.
+    pub fn digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update((self.n as u64).to_le_bytes());
+        h.update((self.p as u64).to_le_bytes());
+        for v in &self.xi {
+            h.update(v.to_le_bytes());
+        }
+        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     /// Memory μ as a vector of length N.
     pub fn pattern(&self, mu: usize) -> Vec<f32> {
         (0..self.n).map(|i| self.get(i, mu)).collect()
