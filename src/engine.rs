@@ -41,6 +41,65 @@ pub fn chunks(plan: &Plan, backend: &dyn Backend) -> Vec<Chunk> {
     out
 }
 
+/// What a run reports its progress to, and what can stop it.
+pub trait Watch {
+    /// `done` of `total` trajectory-steps are integrated; an error stops the run (a signal, a
+    /// caller's interrupt), and is what the run fails with.
+    fn progress(&mut self, done: u64, total: u64) -> Result<()>;
+    /// The run has ended (successfully or not).
+    fn finish(&mut self) {}
+}
+
+/// The command line's [`Watch`]: a progress bar on stderr (for runs longer than a second, when
+/// stderr is a terminal and not `quiet`), stopped by SIGINT/SIGTERM.
+pub struct Bar {
+    bar: ProgressBar,
+    shown: bool,
+    quiet: bool,
+    started: Instant,
+    /// Fails at a signal (a checkpointed run pauses at signals instead).
+    signals: bool,
+}
+
+impl Bar {
+    pub fn new(quiet: bool) -> Bar {
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {percent}% ETA {eta}")
+                .expect("valid template"),
+        );
+        Bar { bar, shown: false, quiet, started: Instant::now(), signals: true }
+    }
+
+    /// The bar of a checkpointed run, which pauses at a signal rather than failing.
+    pub fn pausing(quiet: bool) -> Bar {
+        Bar { signals: false, ..Bar::new(quiet) }
+    }
+}
+
+impl Watch for Bar {
+    fn progress(&mut self, done: u64, total: u64) -> Result<()> {
+        if self.signals {
+            crate::interrupt::check()?;
+        }
+        self.bar.set_length(total);
+        self.bar.set_position(done);
+        if !self.shown
+            && !self.quiet
+            && self.started.elapsed() > Duration::from_secs(1)
+            && std::io::stderr().is_terminal()
+        {
+            self.bar.set_draw_target(ProgressDrawTarget::stderr());
+            self.shown = true;
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) {
+        self.bar.finish_and_clear();
+    }
+}
+
 /// What one chunk delivered, until it is handed to the outputs.
 #[derive(Default)]
 struct ChunkBuffer {
@@ -58,10 +117,10 @@ struct Collector<'a> {
     plan: &'a Plan,
     outputs: Vec<Box<dyn Output>>,
     buf: ChunkBuffer,
-    bar: ProgressBar,
-    bar_shown: bool,
-    quiet: bool,
-    started: Instant,
+    watch: &'a mut dyn Watch,
+    /// Trajectory-steps integrated, of `total`.
+    done: u64,
+    total: u64,
     /// A signal pauses the backend (the run is checkpointed) instead of failing the run.
     pausable: bool,
 }
@@ -114,40 +173,19 @@ impl Sink for Collector<'_> {
     }
 
     fn progress(&mut self, trajectory_steps: u64) -> Result<bool> {
-        if !self.pausable {
-            crate::interrupt::check()?;
+        self.done += trajectory_steps;
+        if self.pausable && crate::interrupt::received().is_some() {
+            return Ok(false);
         }
-        self.bar.inc(trajectory_steps);
-        if !self.bar_shown
-            && !self.quiet
-            && self.started.elapsed() > Duration::from_secs(1)
-            && std::io::stderr().is_terminal()
-        {
-            self.bar.set_draw_target(ProgressDrawTarget::stderr());
-            self.bar_shown = true;
-        }
-        Ok(crate::interrupt::received().is_none())
+        self.watch.progress(self.done, self.total)?;
+        Ok(true)
     }
 }
 
 impl<'a> Collector<'a> {
-    fn new(plan: &'a Plan, outputs: Vec<Box<dyn Output>>, quiet: bool, pausable: bool) -> Self {
+    fn new(plan: &'a Plan, outputs: Vec<Box<dyn Output>>, watch: &'a mut dyn Watch, pausable: bool) -> Self {
         let total = plan.ensemble.trajectories * plan.time.total_steps as u64;
-        let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::hidden());
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {percent}% ETA {eta}")
-                .expect("valid template"),
-        );
-        Collector {
-            plan,
-            outputs,
-            buf: ChunkBuffer::default(),
-            bar,
-            bar_shown: false,
-            quiet,
-            started: Instant::now(),
-            pausable,
-        }
+        Collector { plan, outputs, buf: ChunkBuffer::default(), watch, done: 0, total, pausable }
     }
 
     fn begin(&mut self, chunk: Chunk) {
@@ -180,9 +218,20 @@ impl<'a> Collector<'a> {
 }
 
 /// Runs a plan on a backend and finishes every output into `store` (a directory the caller
-/// has prepared, or memory), which it returns.
-pub fn simulate(plan: &Plan, backend: &mut dyn Backend, mut store: Store, quiet: bool) -> Result<Store> {
-    let mut col = Collector::new(plan, outputs::catalogue(plan, &store)?, quiet, false);
+/// has prepared, or memory), which it returns; a progress bar unless `quiet`.
+pub fn simulate(plan: &Plan, backend: &mut dyn Backend, store: Store, quiet: bool) -> Result<Store> {
+    simulate_with(plan, backend, store, &mut Bar::new(quiet))
+}
+
+/// [`simulate`], reporting to `watch`.
+pub fn simulate_with(plan: &Plan, backend: &mut dyn Backend, mut store: Store, watch: &mut dyn Watch) -> Result<Store> {
+    let r = simulate_inner(plan, backend, &mut store, watch);
+    watch.finish();
+    r.map(|()| store)
+}
+
+fn simulate_inner(plan: &Plan, backend: &mut dyn Backend, store: &mut Store, watch: &mut dyn Watch) -> Result<()> {
+    let mut col = Collector::new(plan, outputs::catalogue(plan, store)?, watch, false);
     let total = plan.time.total_steps;
     for chunk in chunks(plan, backend) {
         log::debug!("chunk: trajectories {}..{}", chunk.first, chunk.first + chunk.count);
@@ -190,11 +239,10 @@ pub fn simulate(plan: &Plan, backend: &mut dyn Backend, mut store: Store, quiet:
         backend.run_chunk(plan, chunk, None, total, &mut col)?;
         col.end()?;
     }
-    col.bar.finish_and_clear();
     for o in col.outputs {
-        o.finish(&mut store)?;
+        o.finish(store)?;
     }
-    Ok(store)
+    Ok(())
 }
 
 /// Runs a plan keeping every output in memory.
@@ -205,6 +253,8 @@ pub fn run_in_memory(plan: &Plan, backend: &mut dyn Backend) -> Result<Store> {
 /// Throughput and the files a run wrote.
 #[derive(Debug, Clone)]
 pub struct RunSummary {
+    /// The backend's adapter (device) description.
+    pub adapter: String,
     pub wall_s: f64,
     pub trajectory_steps_per_s: f64,
     pub neuron_steps_per_s: f64,
@@ -234,9 +284,10 @@ fn head(plan: &Plan, backend: &dyn Backend, wall_s: f64) -> serde_json::Value {
     })
 }
 
-fn summary(plan: &Plan, dir: &Path, wall_s: f64, store: Store) -> RunSummary {
+fn summary(plan: &Plan, backend: &dyn Backend, dir: &Path, wall_s: f64, store: Store) -> RunSummary {
     let traj_steps = plan.ensemble.trajectories as f64 * plan.time.total_steps as f64;
     RunSummary {
+        adapter: backend.adapter(),
         wall_s,
         trajectory_steps_per_s: traj_steps / wall_s,
         neuron_steps_per_s: traj_steps * plan.n() as f64 / wall_s,
@@ -250,13 +301,23 @@ fn summary(plan: &Plan, dir: &Path, wall_s: f64, store: Store) -> RunSummary {
 /// Runs a plan and writes every output into `dir` (which the caller has prepared), run.json
 /// last.
 pub fn run_to_dir(plan: &Plan, backend: &mut dyn Backend, dir: &Path, quiet: bool) -> Result<RunSummary> {
+    run_to_dir_with(plan, backend, dir, &mut Bar::new(quiet))
+}
+
+/// [`run_to_dir`], reporting to `watch`.
+pub fn run_to_dir_with(
+    plan: &Plan,
+    backend: &mut dyn Backend,
+    dir: &Path,
+    watch: &mut dyn Watch,
+) -> Result<RunSummary> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     manifest::mark_incomplete(dir)?;
     let start = Instant::now();
-    let mut store = simulate(plan, backend, Store::dir(dir), quiet)?;
+    let mut store = simulate_with(plan, backend, Store::dir(dir), watch)?;
     let wall_s = start.elapsed().as_secs_f64();
     manifest::complete(dir, &mut store, head(plan, backend, wall_s))?;
-    Ok(summary(plan, dir, wall_s, store))
+    Ok(summary(plan, backend, dir, wall_s, store))
 }
 
 /// How a checkpointed run starts: afresh every `every_steps` steps, or from a checkpoint.
@@ -267,14 +328,27 @@ pub enum Checkpointing {
 
 /// Runs a plan into `dir` (prepared by the caller) keeping a checkpoint in `dir/.checkpoint`
 /// (see [`crate::checkpoint`]): every `every_steps` steps, at the end of each chunk and when
-/// a signal arrives, after which it stops. The finished chunks are merged into `dir` at the end,
+/// a signal arrives, after which it stops (give it a `watch` that does not fail at signals,
+/// such as [`Bar::pausing`]). The finished chunks are merged into `dir` at the end,
 /// and the checkpoint is removed: the files are those of [`run_to_dir`].
 pub fn run_checkpointed(
     plan: &Plan,
     backend: &mut dyn Backend,
     dir: &Path,
     how: Checkpointing,
-    quiet: bool,
+    watch: &mut dyn Watch,
+) -> Result<RunSummary> {
+    let r = run_checkpointed_inner(plan, backend, dir, how, watch);
+    watch.finish();
+    r
+}
+
+fn run_checkpointed_inner(
+    plan: &Plan,
+    backend: &mut dyn Backend,
+    dir: &Path,
+    how: Checkpointing,
+    watch: &mut dyn Watch,
 ) -> Result<RunSummary> {
     let start = Instant::now();
     let (mut record, mut pending) = match how {
@@ -309,8 +383,8 @@ pub fn run_checkpointed(
     };
     let wall_before = record.wall_s;
     let total = plan.time.total_steps;
-    let mut col = Collector::new(plan, Vec::new(), quiet, true);
-    col.bar.inc(record.chunks[..record.done].iter().map(|c| c.1).sum::<u64>() * total as u64);
+    let mut col = Collector::new(plan, Vec::new(), watch, true);
+    col.done = record.chunks[..record.done].iter().map(|c| c.1).sum::<u64>() * total as u64;
     for k in record.done..record.chunks.len() {
         let chunk = record.chunk(k);
         let part = checkpoint::chunk_part(dir, k);
@@ -335,7 +409,7 @@ pub fn run_checkpointed(
                 "internal error: the checkpoint's chunk buffers do not fit the chunk"
             );
             (col.buf.saves, col.buf.histogram) = (p.saves, p.histogram);
-            col.bar.inc(chunk.count * p.state.step as u64);
+            col.done += chunk.count * p.state.step as u64;
             state = Some(p.state);
         }
         loop {
@@ -381,7 +455,7 @@ pub fn run_checkpointed(
             return Err(crate::interrupt::Interrupted { signal, checkpoint: Some((t, dir.to_path_buf())) }.into());
         }
     }
-    col.bar.finish_and_clear();
+    drop(col);
     let shards = record.shards(dir)?;
     let mut store = Store::dir(dir);
     for output in outputs::catalogue(plan, &store)? {
@@ -397,5 +471,5 @@ pub fn run_checkpointed(
     head["checkpoints"] =
         serde_json::json!({ "every": record.every_steps as f64 * record.dt, "resumed": record.resumed });
     manifest::complete(dir, &mut store, head)?;
-    Ok(summary(plan, dir, wall_s, store))
+    Ok(summary(plan, backend, dir, wall_s, store))
 }

@@ -10,7 +10,7 @@ use common::{idpsim, idpsim_cmd, plan, stderr, wait_for};
 use idpsim::backend::{Backend, Chunk, ChunkState, Sink};
 use idpsim::checkpoint;
 use idpsim::cpu::CpuBackend;
-use idpsim::engine::{self, Checkpointing};
+use idpsim::engine::{self, Bar, Checkpointing};
 use idpsim::plan::Plan;
 use serde_json::json;
 
@@ -119,14 +119,14 @@ fn crashed_and_resumed_runs_write_the_same_bytes() {
             for &n in crashes {
                 let mut b = fresh_backends().remove(kind);
                 let mut crashing = Crashing { inner: b.as_mut(), calls_left: n };
-                let e = engine::run_checkpointed(&p, &mut crashing, &ck, how, true).unwrap_err();
+                let e = engine::run_checkpointed(&p, &mut crashing, &ck, how, &mut Bar::pausing(true)).unwrap_err();
                 assert!(format!("{e:#}").contains("simulated crash"), "{label}: {e:#}");
                 assert!(!ck.join("run.json").exists(), "{label}: a crashed run wrote run.json");
                 let (record, pending) = checkpoint::load(&ck).unwrap();
                 how = Checkpointing::Resume(Box::new(record), pending);
             }
             let mut b = fresh_backends().remove(kind);
-            engine::run_checkpointed(&p, b.as_mut(), &ck, how, true).unwrap();
+            engine::run_checkpointed(&p, b.as_mut(), &ck, how, &mut Bar::pausing(true)).unwrap();
             assert!(!checkpoint::folder(&ck).exists(), "{label}: the checkpoint is removed at the end");
             assert_same_files(&label, &whole, &ck);
             let run: serde_json::Value =
@@ -144,7 +144,8 @@ fn checkpoints_do_not_change_a_run() {
     let tmp = tempfile::tempdir().unwrap();
     let (whole, ck) = (tmp.path().join("whole"), tmp.path().join("ck"));
     engine::run_to_dir(&p, &mut CpuBackend::new(), &whole, true).unwrap();
-    engine::run_checkpointed(&p, &mut CpuBackend::new(), &ck, Checkpointing::Every(1), true).unwrap();
+    engine::run_checkpointed(&p, &mut CpuBackend::new(), &ck, Checkpointing::Every(1), &mut Bar::pausing(true))
+        .unwrap();
     assert_same_files("every step", &whole, &ck);
 }
 
@@ -226,7 +227,7 @@ fn checkpoint_flags_refuse_what_they_cannot_do() {
     let p = plan(everything());
     let mut cpu = CpuBackend::new();
     let mut crashing = Crashing { inner: &mut cpu, calls_left: 4 };
-    engine::run_checkpointed(&p, &mut crashing, &d, Checkpointing::Every(3), true).unwrap_err();
+    engine::run_checkpointed(&p, &mut crashing, &d, Checkpointing::Every(3), &mut Bar::pausing(true)).unwrap_err();
     let record_path = checkpoint::folder(&d).join(checkpoint::RECORD);
     let record = std::fs::read_to_string(&record_path).unwrap();
     let mut other: serde_json::Value = serde_json::from_str(&record).unwrap();

@@ -13,21 +13,27 @@ use crate::{io, outln, resolve};
 pub fn cmd_landscape(a: &LandscapeArgs) -> Result<()> {
     let plan =
         quick_or_spec(a.source.spec.as_deref(), a.source.preset.as_deref(), &a.saliency, a.slope, 2, a.sigma, 10.0)?;
+    let files = landscape(&plan, &a.out, a.trajectories, a.force)?;
+    eprintln!("{}: wrote {} files to {}", plan.spec.name, files.len(), a.out.display());
+    Ok(())
+}
+
+/// Draws the N = 2 landscape of `plan` with `trajectories` sample paths into `out` (which must
+/// be empty unless `force`); the files written.
+pub fn landscape(plan: &Plan, out: &Path, trajectories: usize, force: bool) -> Result<Vec<String>> {
     if plan.n() != 2 {
         return Err(
             UsageError(format!("memories: the landscape picture needs N = 2, this spec has N = {}", plan.n())).into()
         );
     }
-    one_input(&plan)?;
-    if a.trajectories > 1000 {
+    one_input(plan)?;
+    if trajectories > 1000 {
         return Err(
-            UsageError(format!("--trajectories: {} is too many to draw; accepted: 0 to 1000", a.trajectories)).into()
+            UsageError(format!("--trajectories: {trajectories} is too many to draw; accepted: 0 to 1000")).into()
         );
     }
-    io::prepare_out_dir(&a.out, a.force).map_err(|e| UsageError(format!("--out: {e}")))?;
-    let files = crate::landscape::run(&plan, &a.out, a.trajectories)?;
-    eprintln!("{}: wrote {} files to {}", plan.spec.name, files.len(), a.out.display());
-    Ok(())
+    io::prepare_out_dir(out, force).map_err(|e| UsageError(format!("--out: {e}")))?;
+    crate::landscape::run(plan, out, trajectories)
 }
 
 /// Refuses plans whose input differs between trajectories (theory and landscapes describe one
@@ -86,6 +92,20 @@ fn quick_or_spec(
     })
 }
 
+/// The theory's report of every input segment of `plan` (`n_field` names N in errors).
+pub fn theory(plan: &Plan, n_field: &str) -> Result<Vec<crate::theory::SegmentReport>> {
+    one_input(plan)?;
+    if plan.n() > crate::theory::MAX_N {
+        return Err(UsageError(format!(
+            "{n_field}: N = {} is more than the theory's dense N × N analysis takes; at most {}",
+            plan.n(),
+            crate::theory::MAX_N
+        ))
+        .into());
+    }
+    Ok(crate::theory::analyze(plan))
+}
+
 pub fn cmd_theory(a: &TheoryArgs) -> Result<()> {
     let plan = if !a.saliency.is_empty() {
         quick_or_spec(None, None, &a.saliency, a.slope, a.n, 0.0, 1.0)?
@@ -93,17 +113,7 @@ pub fn cmd_theory(a: &TheoryArgs) -> Result<()> {
         let (spec, base) = load_spec(a.source.spec.as_deref(), a.source.preset.as_deref())?;
         resolve::plan(&spec, &base).map_err(spec_usage)?
     };
-    one_input(&plan)?;
-    if plan.n() > crate::theory::MAX_N {
-        let what = if a.saliency.is_empty() { "spec: memories.n" } else { "--n" };
-        return Err(UsageError(format!(
-            "{what}: N = {} is more than the theory's dense N × N analysis takes; at most {}",
-            plan.n(),
-            crate::theory::MAX_N
-        ))
-        .into());
-    }
-    let reports = crate::theory::analyze(&plan);
+    let reports = theory(&plan, if a.saliency.is_empty() { "spec: memories.n" } else { "--n" })?;
     let doc = serde_json::json!({ "segments": reports });
     if let Some(out) = &a.out {
         io::write_json(out, &doc).map_err(|e| UsageError(format!("--out: {e:#}")))?;
@@ -149,15 +159,53 @@ pub fn cmd_theory(a: &TheoryArgs) -> Result<()> {
     Ok(())
 }
 
+fn check_grid(cells: usize) -> Result<()> {
+    if !(2..=2000).contains(&cells) {
+        return Err(UsageError(format!("--grid: {cells} is out of range; accepted: 2 to 2000")).into());
+    }
+    Ok(())
+}
+
+/// The grid of `cells` per axis over the plan's state histogram range (±4 without one).
+fn default_grid(plan: &Plan, cells: usize) -> crate::fpe::Grid {
+    let range = match &plan.observe.histogram {
+        Some(h) if h.of_state && h.dims == plan.n() => h.range,
+        _ => [[-4.0, 4.0]; 2],
+    };
+    crate::fpe::Grid { dims: plan.n(), bins: [cells, if plan.n() == 2 { cells } else { 1 }], range }
+}
+
+fn check_matrix(grid: &crate::fpe::Grid, what: &str) -> Result<()> {
+    use crate::fpe;
+    if grid.matrix_bytes() > fpe::MAX_MATRIX_BYTES {
+        return Err(UsageError(format!(
+            "{what}: {} cells need {:.1} GB for the solver's banded matrix; at most {} GB (in 2-D, at most about 500 cells per axis)",
+            grid.cells(),
+            grid.matrix_bytes() as f64 / 1e9,
+            fpe::MAX_MATRIX_BYTES >> 30
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// The stationary density of `plan` (N = 1 or 2) on a grid of `cells` per axis, and the grid.
+pub fn fpe_density(plan: &Plan, cells: usize) -> Result<(crate::fpe::Grid, crate::fpe::Solution)> {
+    crate::fpe::check(plan).map_err(|e| UsageError(format!("spec: {e}")))?;
+    check_grid(cells)?;
+    let grid = default_grid(plan, cells);
+    check_matrix(&grid, "--grid")?;
+    let sol = crate::fpe::solve(plan, &grid)?;
+    Ok((grid, sol))
+}
+
 pub fn cmd_fpe(a: &FpeArgs) -> Result<()> {
     use crate::fpe::{self, Grid};
     use crate::outputs::histogram;
     let (spec, base) = load_spec(a.source.spec.as_deref(), a.source.preset.as_deref())?;
     let plan = resolve::plan(&spec, &base).map_err(spec_usage)?;
     fpe::check(&plan).map_err(|e| UsageError(format!("spec: {e}")))?;
-    if a.grid < 2 || a.grid > 2000 {
-        return Err(UsageError(format!("--grid: {} is out of range; accepted: 2 to 2000", a.grid)).into());
-    }
+    check_grid(a.grid)?;
     let compared = match &a.compare {
         None => None,
         Some(dir) => {
@@ -177,24 +225,9 @@ pub fn cmd_fpe(a: &FpeArgs) -> Result<()> {
     };
     let grid = match &compared {
         Some((hp, _)) => Grid { dims: hp.dims, bins: [hp.bins[0] as usize, hp.bins[1] as usize], range: hp.range },
-        None => {
-            let range = match &plan.observe.histogram {
-                Some(h) if h.of_state && h.dims == plan.n() => h.range,
-                _ => [[-4.0, 4.0]; 2],
-            };
-            Grid { dims: plan.n(), bins: [a.grid, if plan.n() == 2 { a.grid } else { 1 }], range }
-        }
+        None => default_grid(&plan, a.grid),
     };
-    if grid.matrix_bytes() > fpe::MAX_MATRIX_BYTES {
-        let what = if a.compare.is_some() { "--compare: the histogram's bins" } else { "--grid" };
-        return Err(UsageError(format!(
-            "{what}: {} cells need {:.1} GB for the solver's banded matrix; at most {} GB (in 2-D, at most about 500 cells per axis)",
-            grid.cells(),
-            grid.matrix_bytes() as f64 / 1e9,
-            fpe::MAX_MATRIX_BYTES >> 30
-        ))
-        .into());
-    }
+    check_matrix(&grid, if a.compare.is_some() { "--compare: the histogram's bins" } else { "--grid" })?;
     io::prepare_out_dir(&a.out, a.force).map_err(|e| UsageError(format!("--out: {e}")))?;
     let t0 = std::time::Instant::now();
     let sol = fpe::solve(&plan, &grid)?;

@@ -1,9 +1,9 @@
 //! Command-line surface (docs/ARCHITECTURE.md, "The command line"): what the user typed, turned into plans and runs. Errors
 //! that are the user's (bad spec, flag or path) are [`UsageError`]s and exit with status 2.
 
-mod analysis;
+pub mod analysis;
 mod args;
-mod run;
+pub mod run;
 
 use anyhow::{Context, Result};
 

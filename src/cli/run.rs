@@ -7,7 +7,7 @@ use anyhow::Result;
 use super::args::{RunArgs, load_spec, spec_usage};
 use crate::checkpoint;
 use crate::cpu::CpuBackend;
-use crate::engine::{self, Backend, Checkpointing};
+use crate::engine::{self, Backend, Bar, Checkpointing};
 use crate::error::UsageError;
 use crate::gpu::GpuBackend;
 use crate::outputs::manifest;
@@ -62,17 +62,35 @@ pub fn cmd_run(a: &RunArgs) -> Result<()> {
         plan.apply_shard(i, n).map_err(|e| UsageError(format!("--shard: {e}")))?;
     }
     let every_steps = a.checkpoint_every.map(|t| checkpoint_steps(t, &plan)).transpose()?;
-    if !a.force && already_done(&plan, out)? {
+    let mut bar = if every_steps.is_some() { Bar::pausing(a.quiet) } else { Bar::new(a.quiet) };
+    if let Some(summary) = run_into(&plan, out, a.force, every_steps, &mut bar)? {
+        report(&plan, &summary, a.quiet);
+    }
+    Ok(())
+}
+
+/// Runs `plan` into `out` as `idpsim run` does: nothing to do (None) if `out` already holds
+/// this run, complete and intact (unless `force`); otherwise under `out`'s lock, refusing a
+/// directory that holds anything else unless `force` (which clears the earlier run's files and
+/// checkpoint first), with a checkpoint every `every_steps` steps if given.
+pub fn run_into(
+    plan: &Plan,
+    out: &Path,
+    force: bool,
+    every_steps: Option<u32>,
+    watch: &mut dyn engine::Watch,
+) -> Result<Option<engine::RunSummary>> {
+    if !force && already_done(plan, out)? {
         eprintln!(
             "{}: {} already holds this run, complete and intact (checked against its manifest); nothing to do",
             plan.spec.name,
             out.display()
         );
-        return Ok(());
+        return Ok(None);
     }
-    let mut backend = open_backend(&plan)?;
+    let mut backend = open_backend(plan)?;
     let _lock = io::lock_dir(out).map_err(|e| UsageError(format!("--out: {e}")))?;
-    if a.force {
+    if force {
         checkpoint::clear(out)?;
         manifest::clear_previous(out)?;
     } else if checkpoint::exists(out) {
@@ -83,13 +101,12 @@ pub fn cmd_run(a: &RunArgs) -> Result<()> {
         ))
         .into());
     }
-    io::prepare_out_dir(out, a.force).map_err(|e| UsageError(format!("--out: {e}")))?;
+    io::prepare_out_dir(out, force).map_err(|e| UsageError(format!("--out: {e}")))?;
     let summary = match every_steps {
-        None => engine::run_to_dir(&plan, backend.as_mut(), out, a.quiet)?,
-        Some(k) => engine::run_checkpointed(&plan, backend.as_mut(), out, Checkpointing::Every(k), a.quiet)?,
+        None => engine::run_to_dir_with(plan, backend.as_mut(), out, watch)?,
+        Some(k) => engine::run_checkpointed(plan, backend.as_mut(), out, Checkpointing::Every(k), watch)?,
     };
-    report(&plan, backend.as_ref(), &summary, a.quiet);
-    Ok(())
+    Ok(Some(summary))
 }
 
 /// Steps between checkpoints for `--checkpoint-every T`.
@@ -166,26 +183,21 @@ fn resume(dir: &Path, quiet: bool) -> Result<()> {
             None => eprintln!("{}: resuming after {done} of {chunks} chunks", plan.spec.name),
         }
     }
-    let summary = engine::run_checkpointed(
-        &plan,
-        backend.as_mut(),
-        dir,
-        Checkpointing::Resume(Box::new(record), pending),
-        quiet,
-    )?;
-    report(&plan, backend.as_ref(), &summary, quiet);
+    let how = Checkpointing::Resume(Box::new(record), pending);
+    let summary = engine::run_checkpointed(&plan, backend.as_mut(), dir, how, &mut Bar::pausing(quiet))?;
+    report(&plan, &summary, quiet);
     Ok(())
 }
 
 /// The summary line of a finished run.
-fn report(plan: &Plan, backend: &dyn Backend, summary: &engine::RunSummary, quiet: bool) {
+fn report(plan: &Plan, summary: &engine::RunSummary, quiet: bool) {
     if !quiet {
         eprintln!(
             "{}: {} trajectories × {} steps on {} in {:.2} s ({:.3e} neuron-steps/s); wrote {} files to {}",
             plan.spec.name,
             plan.ensemble.trajectories,
             plan.time.total_steps,
-            backend.adapter(),
+            summary.adapter,
             summary.wall_s,
             summary.neuron_steps_per_s,
             summary.files.len(),
@@ -291,7 +303,7 @@ fn run_sweep(
 }
 
 /// The run flags that override spec values.
-fn apply_run_flags(a: &RunArgs, spec: &mut Spec) -> Result<()> {
+pub fn apply_run_flags(a: &RunArgs, spec: &mut Spec) -> Result<()> {
     if let Some(b) = &a.backend {
         spec.run.backend = serde_json::from_value::<BackendChoice>(serde_json::json!(b))
             .map_err(|_| UsageError(format!("--backend: unknown backend '{b}'; accepted: auto, gpu, cpu")))?;
