@@ -264,8 +264,8 @@ pub struct RunSummary {
     pub passages: Option<PassageStats>,
 }
 
-/// What run.json records of a run besides its files.
-fn head(plan: &Plan, backend: &dyn Backend, wall_s: f64) -> serde_json::Value {
+/// What run.json records of a run besides its files and the outputs' summaries.
+pub fn head(plan: &Plan, backend: &dyn Backend, wall_s: f64) -> serde_json::Value {
     let traj_steps = plan.ensemble.trajectories as f64 * plan.time.total_steps as f64;
     let e = &plan.ensemble;
     serde_json::json!({

@@ -56,7 +56,7 @@ fn one_input(plan: &Plan) -> Result<()> {
 
 /// The plan of a spec file or preset, or of the quick form (IDP, Hadamard memories, the given
 /// saliencies, slope, N, σ and duration).
-fn quick_or_spec(
+pub fn quick_or_spec(
     file: Option<&Path>,
     preset: Option<&str>,
     saliency: &[f64],

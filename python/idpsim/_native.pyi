@@ -1,0 +1,62 @@
+"""Type stubs of the native extension module `idpsim._native` (Rust, python/src/lib.rs). The
+public API is `idpsim`'s; these are what it calls. A spec is passed as (kind, value): kind
+"json" (value: JSON text), "path" (a file) or "preset" (a name)."""
+
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import numpy as np
+
+__version__: str
+
+ProgressCallback = Callable[[int, int], None]
+
+def run(
+    kind: str,
+    value: str,
+    backend: Optional[str] = None,
+    adapter: Optional[str] = None,
+    trajectories: Optional[int] = None,
+    seed: Optional[int] = None,
+    out: Optional[str] = None,
+    force: bool = False,
+    progress: Optional[ProgressCallback] = None,
+) -> Dict[str, Any]:
+    """In memory: {"arrays": {stem: ndarray}, "docs": {file: JSON text}, "files": [...],
+    "run_info": JSON text}. With `out`: {"skipped": bool} (the directory holds the run)."""
+
+def run_sweep(
+    kind: str,
+    value: str,
+    backend: Optional[str] = None,
+    adapter: Optional[str] = None,
+    trajectories: Optional[int] = None,
+    seed: Optional[int] = None,
+    progress: Optional[ProgressCallback] = None,
+) -> List[Dict[str, Any]]:
+    """Per point: {"index", "coords": JSON text, "numbers": JSON text, "result" | "error"}."""
+
+def theory(kind: str, value: str, saliency: Optional[List[float]] = None, slope: float = 1.0, n: int = 2) -> str: ...
+def fpe(kind: str, value: str, grid: int = 200) -> Tuple[np.ndarray, List[List[float]], float]: ...
+def landscape(
+    kind: str,
+    value: str,
+    out: str,
+    saliency: Optional[List[float]] = None,
+    slope: float = 1.0,
+    sigma: float = 0.5,
+    trajectories: int = 12,
+    force: bool = False,
+) -> List[str]: ...
+def merge_dirs(dirs: List[str], out: str, force: bool = False) -> List[str]: ...
+def check_shards(dirs: List[str]) -> Tuple[str, bool]: ...
+def presets_list() -> List[Tuple[str, str]]: ...
+def preset_json(name: str) -> str: ...
+def devices() -> str: ...
+def save(
+    out: str,
+    files: List[str],
+    arrays: Dict[str, np.ndarray],
+    docs: Dict[str, str],
+    run_info: str,
+    force: bool = False,
+) -> List[str]: ...

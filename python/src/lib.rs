@@ -1,0 +1,551 @@
+//! `idpsim._native`: the engine as a Python extension module. The Python package (`idpsim/`)
+//! wraps these functions in its typed API; every function here takes plain values (the spec as
+//! a JSON text, a file path or a preset name), releases the GIL while the engine works, and
+//! turns every failure into `idpsim.SpecError` (bad input, with the field) or `idpsim.RunError`
+//! (runtime failures); a panic is caught and reported as a RunError, never crossing the
+//! boundary. Results are handed over as NumPy arrays that take ownership of the engine's
+//! buffers (no copy).
+
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Result;
+use idpsim::cli::{self, UsageError};
+use idpsim::engine::{self, Watch};
+use idpsim::error::SpecError;
+use idpsim::outputs::{ArrayData, Store, manifest};
+use idpsim::plan::{BackendChoice, Plan};
+use idpsim::spec::Spec;
+use idpsim::{io, merge, presets, resolve, sweep};
+use numpy::{PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+
+/// Raises the Python package's own exception `class` (SpecError or RunError).
+fn raise(py: Python<'_>, class: &str, args: &[String]) -> PyErr {
+    let made =
+        py.import("idpsim").and_then(|m| m.getattr(class)).and_then(|c| c.call1(pyo3::types::PyTuple::new(py, args)?));
+    match made {
+        Ok(e) => PyErr::from_value(e),
+        Err(e) => e,
+    }
+}
+
+/// The Python exception for an engine error: a Python error raised inside (a
+/// KeyboardInterrupt from the progress callback) as itself, bad input as SpecError with its
+/// field, the rest as RunError.
+fn to_py(py: Python<'_>, e: anyhow::Error) -> PyErr {
+    if let Some(err) = e.chain().find_map(|c| c.downcast_ref::<PyErr>()) {
+        return err.clone_ref(py);
+    }
+    if let Some(s) = e.downcast_ref::<SpecError>() {
+        return raise(py, "SpecError", &[s.field.clone(), s.message.clone()]);
+    }
+    if let Some(u) = e.downcast_ref::<UsageError>() {
+        let text = u.0.strip_prefix("spec: ").unwrap_or(&u.0);
+        let (field, message) = text.split_once(": ").unwrap_or(("spec", text));
+        let field = field.trim_start_matches("--").split(' ').next().unwrap_or(field);
+        return raise(py, "SpecError", &[field.to_string(), message.to_string()]);
+    }
+    raise(py, "RunError", &[format!("{e:#}")])
+}
+
+/// Runs `f` without the GIL, catching panics.
+fn detached<T: Send>(py: Python<'_>, f: impl FnOnce() -> Result<T> + Send) -> PyResult<T> {
+    let r = py.detach(|| match std::panic::catch_unwind(AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(p) => {
+            let what = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            Err(anyhow::anyhow!("internal error (please report it): {what}"))
+        }
+    });
+    r.map_err(|e| to_py(py, e))
+}
+
+/// The spec `value` names: a JSON text ("json"), a file ("path") or a preset ("preset"), and
+/// the folder its relative paths are read from.
+fn load(kind: &str, value: &str) -> Result<(Spec, PathBuf)> {
+    match kind {
+        "json" => Ok((Spec::from_json(value)?, PathBuf::from("."))),
+        "path" => cli::load_spec(Some(Path::new(value)), None),
+        "preset" => cli::load_spec(None, Some(value)),
+        other => Err(UsageError(format!("spec: '{other}' is not a kind of spec source")).into()),
+    }
+}
+
+/// The run options that override spec values, as `idpsim run`'s flags do.
+#[derive(Clone, Default)]
+struct Overrides {
+    backend: Option<String>,
+    adapter: Option<String>,
+    trajectories: Option<u64>,
+    seed: Option<u64>,
+}
+
+impl Overrides {
+    fn apply(&self, spec: &mut Spec) -> Result<()> {
+        if let Some(b) = &self.backend {
+            spec.run.backend = serde_json::from_value::<BackendChoice>(serde_json::json!(b))
+                .map_err(|_| SpecError::new("backend", format!("unknown backend '{b}'; accepted: auto, gpu, cpu")))?;
+        }
+        if let Some(a) = &self.adapter {
+            spec.run.adapter = Some(a.clone());
+        }
+        if let Some(m) = self.trajectories {
+            spec.ensemble.trajectories = m;
+        }
+        if let Some(s) = self.seed {
+            spec.ensemble.seed = s;
+        }
+        Ok(())
+    }
+}
+
+/// Progress reported to a Python callable `progress(done, total)`; Python's own signal
+/// handlers run here, so Ctrl-C (KeyboardInterrupt) stops the run at its next delivery.
+struct PyWatch {
+    callback: Option<Py<PyAny>>,
+}
+
+impl Watch for PyWatch {
+    fn progress(&mut self, done: u64, total: u64) -> Result<()> {
+        Python::attach(|py| {
+            py.check_signals()?;
+            if let Some(cb) = &self.callback {
+                cb.call1(py, (done, total))?;
+            }
+            Ok::<(), PyErr>(())
+        })
+        .map_err(anyhow::Error::from)
+    }
+}
+
+/// An in-memory Store as a dict: {"arrays": {stem: ndarray}, "docs": {file: JSON text},
+/// "files": [...], "run_info": JSON text}. The arrays own the engine's buffers.
+fn result_dict<'py>(py: Python<'py>, store: Store, info: serde_json::Value) -> PyResult<Bound<'py, PyDict>> {
+    let arrays = PyDict::new(py);
+    for (name, a) in store.arrays {
+        let shape: Vec<usize> = a.shape.iter().map(|&d| d as usize).collect();
+        let arr = match a.data {
+            ArrayData::F32(v) => numpy::PyArray1::from_vec(py, v).reshape(shape)?.into_any(),
+            ArrayData::F64(v) => numpy::PyArray1::from_vec(py, v).reshape(shape)?.into_any(),
+            ArrayData::I32(v) => numpy::PyArray1::from_vec(py, v).reshape(shape)?.into_any(),
+            ArrayData::I8(v) => numpy::PyArray1::from_vec(py, v).reshape(shape)?.into_any(),
+            ArrayData::U32(v) => numpy::PyArray1::from_vec(py, v).reshape(shape)?.into_any(),
+            ArrayData::U64(v) => numpy::PyArray1::from_vec(py, v).reshape(shape)?.into_any(),
+        };
+        arrays.set_item(name, arr)?;
+    }
+    let docs = PyDict::new(py);
+    for (name, v) in store.docs {
+        docs.set_item(name, v.to_string())?;
+    }
+    let d = PyDict::new(py);
+    d.set_item("arrays", arrays)?;
+    d.set_item("docs", docs)?;
+    d.set_item("files", store.files)?;
+    d.set_item("run_info", info.to_string())?;
+    Ok(d)
+}
+
+/// run.json's fields for a run kept in memory (what a directory's run.json would hold, but
+/// its file list and manifest).
+fn run_info(plan: &Plan, backend: &dyn engine::Backend, wall_s: f64, store: &Store) -> serde_json::Value {
+    let mut info = engine::head(plan, backend, wall_s);
+    for key in ["retrieval", "first_passage"] {
+        info[key] = store.summaries.get(key).cloned().unwrap_or(serde_json::Value::Null);
+    }
+    info
+}
+
+/// Resolves a spec with the overrides; a sweep is refused (see `sweep`).
+fn plan_of(kind: &str, value: &str, o: &Overrides) -> Result<Plan> {
+    let (mut spec, base) = load(kind, value)?;
+    o.apply(&mut spec)?;
+    if spec.sweep.is_some() {
+        return Err(SpecError::new("sweep", "this spec is a sweep; run it with idpsim.sweep()").into());
+    }
+    Ok(resolve::plan(&spec, &base)?)
+}
+
+/// One run. With `out`, the directory is written exactly as `idpsim run` writes it and
+/// {"out": path, "skipped": bool} is returned (the Python side reads the files back);
+/// otherwise the outputs stay in memory.
+#[pyfunction]
+#[pyo3(signature = (kind, value, backend=None, adapter=None, trajectories=None, seed=None, out=None, force=false, progress=None))]
+#[allow(clippy::too_many_arguments)]
+fn run<'py>(
+    py: Python<'py>,
+    kind: &str,
+    value: &str,
+    backend: Option<String>,
+    adapter: Option<String>,
+    trajectories: Option<u64>,
+    seed: Option<u64>,
+    out: Option<PathBuf>,
+    force: bool,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let o = Overrides { backend, adapter, trajectories, seed };
+    let (kind, value) = (kind.to_string(), value.to_string());
+    let mut watch = PyWatch { callback: progress };
+    if let Some(out) = out {
+        let skipped = detached(py, move || {
+            let plan = plan_of(&kind, &value, &o)?;
+            Ok(cli::run::run_into(&plan, &out, force, None, &mut watch)?.is_none())
+        })?;
+        let d = PyDict::new(py);
+        d.set_item("skipped", skipped)?;
+        return Ok(d);
+    }
+    let (store, info) = detached(py, move || {
+        let plan = plan_of(&kind, &value, &o)?;
+        let mut backend = cli::open_backend(&plan)?;
+        let start = Instant::now();
+        let store = engine::simulate_with(&plan, backend.as_mut(), Store::memory(), &mut watch)?;
+        let info = run_info(&plan, backend.as_ref(), start.elapsed().as_secs_f64(), &store);
+        Ok((store, info))
+    })?;
+    result_dict(py, store, info)
+}
+
+/// The backends a sweep opened, by (choice, adapter).
+type BackendKey = (BackendChoice, Option<String>);
+
+/// Every point of a sweep spec, run in memory, in order: a list of dicts
+/// {"index", "coords": JSON text {axis: label}, "numbers": JSON text {axis: number or null},
+/// "result": a run's dict, or "error": text}.
+#[pyfunction]
+#[pyo3(signature = (kind, value, backend=None, adapter=None, trajectories=None, seed=None, progress=None))]
+#[allow(clippy::too_many_arguments)]
+fn run_sweep<'py>(
+    py: Python<'py>,
+    kind: &str,
+    value: &str,
+    backend: Option<String>,
+    adapter: Option<String>,
+    trajectories: Option<u64>,
+    seed: Option<u64>,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<Bound<'py, PyList>> {
+    let o = Overrides { backend, adapter, trajectories, seed };
+    let (kind, value) = (kind.to_string(), value.to_string());
+    let mut watch = PyWatch { callback: progress };
+    let points = detached(py, move || {
+        let (mut spec, base) = load(&kind, &value)?;
+        o.apply(&mut spec)?;
+        let Some(sweep_map) = spec.sweep.take() else {
+            return Err(SpecError::new("sweep", "this spec has no sweep; run it with idpsim.run()").into());
+        };
+        let axes = sweep::axes(&sweep_map)?;
+        let doc = serde_json::to_value(&spec)?;
+        let mut plans = Vec::new();
+        for pt in sweep::points(&doc, &axes)? {
+            let mut s = pt.spec.clone();
+            o.apply(&mut s)?;
+            let plan = resolve::plan(&s, &base).map_err(|e| {
+                SpecError::new(
+                    e.field,
+                    format!("{} (sweep point {}: {})", e.message, pt.index, sweep::describe(&axes, &pt.coords)),
+                )
+            })?;
+            plans.push((pt, plan));
+        }
+        let mut backends: Vec<(BackendKey, Box<dyn engine::Backend>)> = Vec::new();
+        let mut out = Vec::new();
+        for (pt, plan) in plans {
+            let key = (plan.run.backend, plan.run.adapter.clone());
+            let k = match backends.iter().position(|(k, _)| *k == key) {
+                Some(k) => k,
+                None => {
+                    backends.push((key, cli::open_backend(&plan)?));
+                    backends.len() - 1
+                }
+            };
+            let b = backends[k].1.as_mut();
+            let start = Instant::now();
+            let outcome = engine::simulate_with(&plan, b, Store::memory(), &mut watch).map(|store| {
+                let info = run_info(&plan, b, start.elapsed().as_secs_f64(), &store);
+                (store, info)
+            });
+            // A KeyboardInterrupt stops the sweep; other failures are the point's.
+            if let Err(e) = &outcome
+                && e.chain().any(|c| c.downcast_ref::<PyErr>().is_some())
+            {
+                return Err(outcome.err().expect("an error"));
+            }
+            let coords: serde_json::Map<String, serde_json::Value> = axes
+                .iter()
+                .zip(&pt.coords)
+                .map(|(a, &c)| (a.name.clone(), serde_json::json!(a.values[c].label)))
+                .collect();
+            let numbers: serde_json::Map<String, serde_json::Value> = axes
+                .iter()
+                .zip(&pt.coords)
+                .map(|(a, &c)| (a.name.clone(), serde_json::json!(a.values[c].number)))
+                .collect();
+            out.push((pt.index, coords, numbers, outcome.map_err(|e| format!("{e:#}"))));
+        }
+        Ok(out)
+    })?;
+    let list = PyList::empty(py);
+    for (index, coords, numbers, outcome) in points {
+        let d = PyDict::new(py);
+        d.set_item("index", index)?;
+        d.set_item("coords", serde_json::Value::Object(coords).to_string())?;
+        d.set_item("numbers", serde_json::Value::Object(numbers).to_string())?;
+        match outcome {
+            Ok((store, info)) => d.set_item("result", result_dict(py, store, info)?)?,
+            Err(e) => d.set_item("error", e)?,
+        }
+        list.append(d)?;
+    }
+    Ok(list)
+}
+
+/// The theory's report ({"segments": [...]}) as JSON text: of a spec, or of the quick form
+/// (IDP, Hadamard memories, `saliency`, `slope`, `n`).
+#[pyfunction]
+#[pyo3(signature = (kind, value, saliency=None, slope=1.0, n=2))]
+fn theory(
+    py: Python<'_>,
+    kind: &str,
+    value: &str,
+    saliency: Option<Vec<f64>>,
+    slope: f64,
+    n: usize,
+) -> PyResult<String> {
+    let (kind, value) = (kind.to_string(), value.to_string());
+    detached(py, move || {
+        let (plan, n_field) = match &saliency {
+            Some(s) => (cli::analysis::quick_or_spec(None, None, s, slope, n, 0.0, 1.0)?, "n"),
+            None => (plan_of(&kind, &value, &Overrides::default())?, "memories.n"),
+        };
+        let reports = cli::analysis::theory(&plan, n_field)?;
+        Ok(serde_json::json!({ "segments": reports }).to_string())
+    })
+}
+
+/// The stationary Fokker–Planck density of a spec with N = 1 or 2 on `grid` cells per axis:
+/// (density [bins…], the edges of each axis, the relative residual).
+#[pyfunction]
+#[pyo3(signature = (kind, value, grid=200))]
+fn fpe<'py>(
+    py: Python<'py>,
+    kind: &str,
+    value: &str,
+    grid: usize,
+) -> PyResult<(Bound<'py, PyAny>, Vec<Vec<f64>>, f64)> {
+    let (kind, value) = (kind.to_string(), value.to_string());
+    let (g, sol) = detached(py, move || {
+        let plan = plan_of(&kind, &value, &Overrides::default())?;
+        cli::analysis::fpe_density(&plan, grid)
+    })?;
+    let shape: Vec<usize> = g.bins[..g.dims].to_vec();
+    let edges: Vec<Vec<f64>> = (0..g.dims)
+        .map(|k| {
+            let [lo, hi] = g.range[k];
+            (0..=g.bins[k]).map(|i| lo + (hi - lo) * i as f64 / g.bins[k] as f64).collect()
+        })
+        .collect();
+    let density = numpy::PyArray1::from_vec(py, sol.density).reshape(shape)?.into_any();
+    Ok((density, edges, sol.residual))
+}
+
+/// Draws the N = 2 landscape into `out`; the files written.
+#[pyfunction]
+#[pyo3(signature = (kind, value, out, saliency=None, slope=1.0, sigma=0.5, trajectories=12, force=false))]
+#[allow(clippy::too_many_arguments)]
+fn landscape(
+    py: Python<'_>,
+    kind: &str,
+    value: &str,
+    out: PathBuf,
+    saliency: Option<Vec<f64>>,
+    slope: f64,
+    sigma: f64,
+    trajectories: usize,
+    force: bool,
+) -> PyResult<Vec<String>> {
+    let (kind, value) = (kind.to_string(), value.to_string());
+    detached(py, move || {
+        let plan = match &saliency {
+            Some(s) => cli::analysis::quick_or_spec(None, None, s, slope, 2, sigma, 10.0)?,
+            None => plan_of(&kind, &value, &Overrides::default())?,
+        };
+        cli::analysis::landscape(&plan, &out, trajectories, force)
+    })
+}
+
+/// Merges shard directories into `out`; the files written.
+#[pyfunction]
+#[pyo3(signature = (dirs, out, force=false))]
+fn merge_dirs(py: Python<'_>, dirs: Vec<PathBuf>, out: PathBuf, force: bool) -> PyResult<Vec<String>> {
+    detached(py, move || merge::merge(&dirs, &out, force))
+}
+
+/// `merge --check`: (report text, complete).
+#[pyfunction]
+fn check_shards(py: Python<'_>, dirs: Vec<PathBuf>) -> PyResult<(String, bool)> {
+    detached(py, move || {
+        let r = merge::check_shards(&dirs);
+        Ok((r.text, r.complete))
+    })
+}
+
+/// The built-in specs: (name, description).
+#[pyfunction]
+fn presets_list() -> Vec<(String, String)> {
+    presets::PRESETS.iter().map(|(n, d, _)| (n.to_string(), d.to_string())).collect()
+}
+
+/// A built-in spec's JSON text.
+#[pyfunction]
+fn preset_json(py: Python<'_>, name: &str) -> PyResult<String> {
+    presets::get(name).map(str::to_string).ok_or_else(|| {
+        raise(
+            py,
+            "SpecError",
+            &["preset".to_string(), format!("unknown preset '{name}'; available: {}", presets::names())],
+        )
+    })
+}
+
+/// The GPU adapters wgpu sees, as JSON text: a list of {name, backend, device_type, driver,
+/// limits}.
+#[pyfunction]
+fn devices(py: Python<'_>) -> PyResult<String> {
+    detached(py, || {
+        let list: Vec<serde_json::Value> = idpsim::gpu::context::list_adapters()
+            .into_iter()
+            .map(|a| {
+                let l = &a.limits;
+                serde_json::json!({
+                    "name": a.info.name,
+                    "backend": format!("{:?}", a.info.backend),
+                    "device_type": format!("{:?}", a.info.device_type),
+                    "driver": format!("{} {}", a.info.driver, a.info.driver_info).trim().to_string(),
+                    "max_storage_binding_bytes": l.max_storage_buffer_binding_size,
+                    "max_buffer_bytes": l.max_buffer_size,
+                    "max_workgroups_per_dimension": l.max_compute_workgroups_per_dimension,
+                    "max_invocations_per_workgroup": l.max_compute_invocations_per_workgroup,
+                })
+            })
+            .collect();
+        Ok(serde_json::Value::Array(list).to_string())
+    })
+}
+
+/// Writes a run kept in memory into `out` (empty unless `force`): its arrays as NPY files (the
+/// same bytes `idpsim run` writes), its documents, and run.json with the manifest. `files`
+/// gives the order; pictures are not drawn (run with `out` for those).
+#[pyfunction]
+#[pyo3(signature = (out, files, arrays, docs, run_info, force=false))]
+fn save<'py>(
+    py: Python<'py>,
+    out: PathBuf,
+    files: Vec<String>,
+    arrays: Bound<'py, PyDict>,
+    docs: Bound<'py, PyDict>,
+    run_info: &str,
+    force: bool,
+) -> PyResult<Vec<String>> {
+    enum Data {
+        F32(Vec<f32>),
+        F64(Vec<f64>),
+        I32(Vec<i32>),
+        I8(Vec<i8>),
+        U32(Vec<u32>),
+        U64(Vec<u64>),
+    }
+    // Copied out of the arrays while the GIL is held.
+    let mut items: Vec<(String, Vec<u64>, Data)> = Vec::new();
+    for f in files.iter().filter(|f| f.ends_with(".npy")) {
+        let stem = f.trim_end_matches(".npy");
+        let Some(a) = arrays.get_item(stem)? else {
+            return Err(raise(py, "SpecError", &["arrays".to_string(), format!("'{stem}' is missing")]));
+        };
+        macro_rules! take {
+            ($t:ty, $v:ident) => {
+                if let Ok(r) = a.extract::<PyReadonlyArrayDyn<$t>>() {
+                    let shape = r.shape().iter().map(|&d| d as u64).collect();
+                    let data = r.as_array().iter().copied().collect();
+                    items.push((f.clone(), shape, Data::$v(data)));
+                    continue;
+                }
+            };
+        }
+        take!(f32, F32);
+        take!(f64, F64);
+        take!(i32, I32);
+        take!(i8, I8);
+        take!(u32, U32);
+        take!(u64, U64);
+        return Err(PyTypeError::new_err(format!("{stem}: not an array of a type idpsim writes")));
+    }
+    let mut documents = Vec::new();
+    for f in files.iter().filter(|f| f.ends_with(".json")) {
+        let text: String = match docs.get_item(f.as_str())? {
+            Some(t) => t.extract()?,
+            None => return Err(raise(py, "SpecError", &["docs".to_string(), format!("'{f}' is missing")])),
+        };
+        documents.push((f.clone(), text));
+    }
+    let info = run_info.to_string();
+    detached(py, move || {
+        let head: serde_json::Value = serde_json::from_str(&info)?;
+        let _lock = io::lock_dir(&out).map_err(|e| UsageError(format!("--out: {e}")))?;
+        if force {
+            manifest::clear_previous(&out)?;
+        }
+        io::prepare_out_dir(&out, force).map_err(|e| UsageError(format!("--out: {e}")))?;
+        manifest::mark_incomplete(&out)?;
+        let mut store = Store::dir(&out);
+        for (file, shape, data) in items {
+            match data {
+                Data::F32(v) => store.npy(&file, &shape, v)?,
+                Data::F64(v) => store.npy(&file, &shape, v)?,
+                Data::I32(v) => store.npy(&file, &shape, v)?,
+                Data::I8(v) => store.npy(&file, &shape, v)?,
+                Data::U32(v) => store.npy(&file, &shape, v)?,
+                Data::U64(v) => store.npy(&file, &shape, v)?,
+            }
+        }
+        for (file, text) in documents {
+            store.json(&file, serde_json::from_str(&text)?)?;
+        }
+        let mut head = head;
+        for key in ["retrieval", "first_passage"] {
+            if let Some(v) = head.as_object_mut().and_then(|o| o.remove(key))
+                && !v.is_null()
+            {
+                store.summaries.insert(key.into(), v);
+            }
+        }
+        manifest::complete(&out, &mut store, head)?;
+        Ok(store.files)
+    })
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(run, m)?)?;
+    m.add_function(wrap_pyfunction!(run_sweep, m)?)?;
+    m.add_function(wrap_pyfunction!(theory, m)?)?;
+    m.add_function(wrap_pyfunction!(fpe, m)?)?;
+    m.add_function(wrap_pyfunction!(landscape, m)?)?;
+    m.add_function(wrap_pyfunction!(merge_dirs, m)?)?;
+    m.add_function(wrap_pyfunction!(check_shards, m)?)?;
+    m.add_function(wrap_pyfunction!(presets_list, m)?)?;
+    m.add_function(wrap_pyfunction!(preset_json, m)?)?;
+    m.add_function(wrap_pyfunction!(devices, m)?)?;
+    m.add_function(wrap_pyfunction!(save, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}
