@@ -62,6 +62,11 @@ pub trait Backend {
     fn adapter(&self) -> String;
     /// Largest chunk this backend can take for the plan (the engine rounds it to BLOCK).
     fn max_chunk(&self, plan: &Plan) -> u64;
+    /// Builds what the plan needs before the first chunk (the GPU's kernels and buffers), so
+    /// that set-up is timed apart from integration.
+    fn prepare(&mut self, _plan: &Plan) -> Result<()> {
+        Ok(())
+    }
     /// Integrates `chunk` from its initial states (`start` None) or from a state reached before,
     /// up to step `stop`, reporting through `sink`, and returns the step reached: `stop`, or an
     /// earlier one when the sink asked to pause. Observer values and final states are delivered

@@ -1,5 +1,7 @@
-//! `idpsim bench`: throughput of the standard cases (docs/ARCHITECTURE.md, "Benchmarks") in neuron-steps per second
-//! (trajectories × N × steps / wall seconds, kernel build excluded, observation included).
+//! `idpsim bench`: throughput of the standard cases (docs/ARCHITECTURE.md, "Benchmarks") in
+//! neuron-steps per second (trajectories × N × steps per second), from the wall time of a run
+//! in memory (kernel build excluded by a warm-up, observation included) and from its
+//! integration time alone; with `--repeat K`, the minimum and median of K runs.
 
 use std::time::Instant;
 
@@ -35,6 +37,9 @@ pub struct BenchArgs {
     /// to measure what the histogram observer costs.
     #[arg(long)]
     pub histogram_every: Option<u32>,
+    /// Run each case K times after a whole warm-up run, and report the minimum and median.
+    #[arg(long, default_value_t = 1)]
+    pub repeat: usize,
 }
 
 /// One measured case.
@@ -46,20 +51,43 @@ pub struct BenchResult {
     pub p: usize,
     pub trajectories: u64,
     pub steps: u32,
-    pub seconds: f64,
+    /// Wall seconds of each timed run, and their integration seconds.
+    pub wall: Vec<f64>,
+    pub integration: Vec<f64>,
+    /// Rates of the median run: per wall second (the usual figure) and per integration second.
     pub neuron_steps_per_s: f64,
     pub trajectory_steps_per_s: f64,
+    pub integration_neuron_steps_per_s: f64,
 }
 
-/// Times one plan on a backend: a short warm-up (kernel build) first, then the whole run.
-pub fn measure(case: &str, plan: &Plan, backend: &mut dyn Backend) -> Result<BenchResult> {
+fn min(v: &[f64]) -> f64 {
+    v.iter().copied().fold(f64::INFINITY, f64::min)
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let n = s.len();
+    if n % 2 == 1 { s[n / 2] } else { 0.5 * (s[n / 2 - 1] + s[n / 2]) }
+}
+
+/// Times one plan on a backend: a warm-up first (the kernel build; a short one when
+/// `repeat` is 1, the whole run otherwise), then `repeat` whole runs.
+pub fn measure(case: &str, plan: &Plan, backend: &mut dyn Backend, repeat: usize) -> Result<BenchResult> {
     let mut warm = plan.clone();
-    warm.ensemble.trajectories = warm.ensemble.trajectories.min(64);
+    if repeat <= 1 {
+        warm.ensemble.trajectories = warm.ensemble.trajectories.min(64);
+    }
     engine::run_in_memory(&warm, backend)?;
-    let t0 = Instant::now();
-    engine::run_in_memory(plan, backend)?;
-    let seconds = t0.elapsed().as_secs_f64();
+    let (mut wall, mut integration) = (Vec::new(), Vec::new());
+    for _ in 0..repeat.max(1) {
+        let t0 = Instant::now();
+        let store = engine::run_in_memory(plan, backend)?;
+        wall.push(t0.elapsed().as_secs_f64());
+        integration.push(store.timing.integration_s);
+    }
     let ts = plan.ensemble.trajectories as f64 * plan.time.total_steps as f64;
+    let (w, i) = (median(&wall), median(&integration));
     Ok(BenchResult {
         case: case.into(),
         model: plan.model.name().into(),
@@ -67,9 +95,11 @@ pub fn measure(case: &str, plan: &Plan, backend: &mut dyn Backend) -> Result<Ben
         p: plan.p(),
         trajectories: plan.ensemble.trajectories,
         steps: plan.time.total_steps,
-        seconds,
-        neuron_steps_per_s: ts * plan.n() as f64 / seconds,
-        trajectory_steps_per_s: ts / seconds,
+        neuron_steps_per_s: ts * plan.n() as f64 / w,
+        trajectory_steps_per_s: ts / w,
+        integration_neuron_steps_per_s: ts * plan.n() as f64 / i,
+        wall,
+        integration,
     })
 }
 
@@ -87,16 +117,17 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         if a.cases.is_empty() { vec!["a".into(), "b".into(), "c".into()] } else { a.cases.clone() };
     outln!("adapter: {}", backend.adapter());
     outln!(
-        "{:<5} {:<8} {:>5} {:>3} {:>8} {:>6} {:>9} {:>16} {:>16}",
+        "{:<5} {:<8} {:>5} {:>3} {:>8} {:>6} {:>9} {:>9} {:>16} {:>18}",
         "case",
         "model",
         "N",
         "P",
         "M",
         "steps",
-        "seconds",
+        "min s",
+        "median s",
         "neuron-steps/s",
-        "traj-steps/s"
+        "(integration only)"
     );
     for case in cases {
         let name = format!("bench-{case}");
@@ -121,24 +152,30 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         }
         let plan = crate::resolve::plan(&spec, std::path::Path::new("."))
             .map_err(|e| crate::error::UsageError(format!("{e}")))?;
-        let r = measure(&case, &plan, backend.as_mut())?;
+        let r = measure(&case, &plan, backend.as_mut(), a.repeat)?;
         outln!(
-            "{:<5} {:<8} {:>5} {:>3} {:>8} {:>6} {:>9.3} {:>16.3e} {:>16.3e}",
+            "{:<5} {:<8} {:>5} {:>3} {:>8} {:>6} {:>9.3} {:>9.3} {:>16.3e} {:>18.3e}",
             r.case,
             r.model,
             r.n,
             r.p,
             r.trajectories,
             r.steps,
-            r.seconds,
+            min(&r.wall),
+            median(&r.wall),
             r.neuron_steps_per_s,
-            r.trajectory_steps_per_s
+            r.integration_neuron_steps_per_s
         );
         outln!(
             "{}",
             serde_json::json!({
                 "case": r.case, "model": r.model, "N": r.n, "P": r.p, "M": r.trajectories, "steps": r.steps,
-                "seconds": r.seconds, "neuron_steps_per_s": r.neuron_steps_per_s,
+                "repeat": r.wall.len(),
+                "seconds": median(&r.wall), "seconds_min": min(&r.wall), "seconds_median": median(&r.wall),
+                "integration_seconds_min": min(&r.integration), "integration_seconds_median": median(&r.integration),
+                "neuron_steps_per_s": r.neuron_steps_per_s,
+                "neuron_steps_per_s_best": r.neuron_steps_per_s * median(&r.wall) / min(&r.wall),
+                "integration_neuron_steps_per_s": r.integration_neuron_steps_per_s,
                 "trajectory_steps_per_s": r.trajectory_steps_per_s, "backend": backend.kind(), "adapter": backend.adapter(),
                 "layout": spec.run.layout,
                 "histogram_every_steps": a.histogram_every,

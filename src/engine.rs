@@ -231,6 +231,10 @@ pub fn simulate_with(plan: &Plan, backend: &mut dyn Backend, mut store: Store, w
 }
 
 fn simulate_inner(plan: &Plan, backend: &mut dyn Backend, store: &mut Store, watch: &mut dyn Watch) -> Result<()> {
+    let t0 = Instant::now();
+    backend.prepare(plan)?;
+    store.timing.setup_s = t0.elapsed().as_secs_f64();
+    let t1 = Instant::now();
     let mut col = Collector::new(plan, outputs::catalogue(plan, store)?, watch, false);
     let total = plan.time.total_steps;
     for chunk in chunks(plan, backend) {
@@ -239,9 +243,12 @@ fn simulate_inner(plan: &Plan, backend: &mut dyn Backend, store: &mut Store, wat
         backend.run_chunk(plan, chunk, None, total, &mut col)?;
         col.end()?;
     }
+    store.timing.integration_s = t1.elapsed().as_secs_f64();
+    let t2 = Instant::now();
     for o in col.outputs {
         o.finish(store)?;
     }
+    store.timing.writing_s = t2.elapsed().as_secs_f64();
     Ok(())
 }
 
@@ -264,10 +271,13 @@ pub struct RunSummary {
     pub passages: Option<PassageStats>,
 }
 
-/// What run.json records of a run besides its files and the outputs' summaries.
-pub fn head(plan: &Plan, backend: &dyn Backend, wall_s: f64) -> serde_json::Value {
+/// What run.json records of a run besides its files and the outputs' summaries: the rates are
+/// given per second of wall time (set-up, integration and writing included; the top-level
+/// `neuron_steps_per_s`) and per second of integration.
+pub fn head(plan: &Plan, backend: &dyn Backend, wall_s: f64, timing: &crate::outputs::Timing) -> serde_json::Value {
     let traj_steps = plan.ensemble.trajectories as f64 * plan.time.total_steps as f64;
     let e = &plan.ensemble;
+    let rates = |s: f64| serde_json::json!({ "neuron_steps_per_s": traj_steps * plan.n() as f64 / s, "trajectory_steps_per_s": traj_steps / s });
     serde_json::json!({
         "version": env!("CARGO_PKG_VERSION"),
         "spec": plan.spec,
@@ -281,6 +291,13 @@ pub fn head(plan: &Plan, backend: &dyn Backend, wall_s: f64) -> serde_json::Valu
         "wall_s": wall_s,
         "trajectory_steps_per_s": traj_steps / wall_s,
         "neuron_steps_per_s": traj_steps * plan.n() as f64 / wall_s,
+        "timing": {
+            "setup_s": timing.setup_s,
+            "integration_s": timing.integration_s,
+            "writing_s": timing.writing_s,
+            "wall_s": wall_s,
+        },
+        "rates": { "wall": rates(wall_s), "integration": rates(timing.integration_s) },
     })
 }
 
@@ -316,7 +333,8 @@ pub fn run_to_dir_with(
     let start = Instant::now();
     let mut store = simulate_with(plan, backend, Store::dir(dir), watch)?;
     let wall_s = start.elapsed().as_secs_f64();
-    manifest::complete(dir, &mut store, head(plan, backend, wall_s))?;
+    let timing = store.timing;
+    manifest::complete(dir, &mut store, head(plan, backend, wall_s, &timing))?;
     Ok(summary(plan, backend, dir, wall_s, store))
 }
 
@@ -383,6 +401,8 @@ fn run_checkpointed_inner(
     };
     let wall_before = record.wall_s;
     let total = plan.time.total_steps;
+    backend.prepare(plan)?;
+    let setup_s = start.elapsed().as_secs_f64();
     let mut col = Collector::new(plan, Vec::new(), watch, true);
     col.done = record.chunks[..record.done].iter().map(|c| c.1).sum::<u64>() * total as u64;
     for k in record.done..record.chunks.len() {
@@ -456,6 +476,7 @@ fn run_checkpointed_inner(
         }
     }
     drop(col);
+    let merging = Instant::now();
     let shards = record.shards(dir)?;
     let mut store = Store::dir(dir);
     for output in outputs::catalogue(plan, &store)? {
@@ -467,7 +488,11 @@ fn run_checkpointed_inner(
     }
     checkpoint::clear(dir)?;
     let wall_s = wall_before + start.elapsed().as_secs_f64();
-    let mut head = head(plan, backend, wall_s);
+    // Over every session: this session's set-up, the merge as the writing, the rest (earlier
+    // sessions whole, chunks' outputs and checkpoints included) as integration.
+    let writing_s = merging.elapsed().as_secs_f64();
+    let timing = crate::outputs::Timing { setup_s, integration_s: wall_s - setup_s - writing_s, writing_s };
+    let mut head = head(plan, backend, wall_s, &timing);
     head["checkpoints"] =
         serde_json::json!({ "every": record.every_steps as f64 * record.dt, "resumed": record.resumed });
     manifest::complete(dir, &mut store, head)?;

@@ -58,6 +58,13 @@ class RunError(RuntimeError):
     naming its file, sums that outgrew their exact range, ..."""
 
 
+# Headless: without XDG_RUNTIME_DIR, Vulkan's window-system probing prints a spurious error line
+# per device (the command line sets it the same way).
+if not os.environ.get("XDG_RUNTIME_DIR"):
+    import tempfile
+
+    os.environ["XDG_RUNTIME_DIR"] = tempfile.gettempdir()
+
 from . import _native  # noqa: E402  (the exceptions above are raised from inside it)
 
 __version__: str = _native.__version__

@@ -157,7 +157,7 @@ fn result_dict<'py>(py: Python<'py>, store: Store, info: serde_json::Value) -> P
 /// run.json's fields for a run kept in memory (what a directory's run.json would hold, but
 /// its file list and manifest).
 fn run_info(plan: &Plan, backend: &dyn engine::Backend, wall_s: f64, store: &Store) -> serde_json::Value {
-    let mut info = engine::head(plan, backend, wall_s);
+    let mut info = engine::head(plan, backend, wall_s, &store.timing);
     for key in ["retrieval", "first_passage"] {
         info[key] = store.summaries.get(key).cloned().unwrap_or(serde_json::Value::Null);
     }

@@ -237,3 +237,16 @@ def test_the_gil_is_released_while_the_engine_runs() -> None:
     t.join()
     # A free Python thread counts millions per second; with the GIL held it would barely move.
     assert count > 200_000 * elapsed, f"{count} increments in {elapsed:.2f} s"
+
+
+def test_headless_import_prints_nothing() -> None:
+    """On a server with no display (no XDG_RUNTIME_DIR) the Vulkan loader's complaints do not
+    reach the user."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "XDG_RUNTIME_DIR"}
+    r = subprocess.run(
+        [sys.executable, "-c", "import idpsim; print(len(idpsim.devices()))"], capture_output=True, text=True, env=env
+    )
+    assert r.returncode == 0 and "XDG_RUNTIME_DIR" not in r.stderr, r.stderr

@@ -25,7 +25,6 @@ pub fn open_backend(plan: &Plan) -> Result<Box<dyn Backend>> {
             // Asking for an adapter that does not exist is a mistake, not a reason to fall back.
             Err(e) if e.downcast_ref::<UsageError>().is_some() => Err(e),
             Err(e) => {
-                log::warn!("no usable GPU ({e:#}); running on the CPU reference backend");
                 eprintln!("warning: no usable GPU ({e:#}); running on the CPU reference backend");
                 Ok(Box::new(CpuBackend::new()))
             }

@@ -281,6 +281,10 @@ impl Backend for GpuBackend {
         self.chunk_limit(plan, self.layout_group(plan))
     }
 
+    fn prepare(&mut self, plan: &Plan) -> Result<()> {
+        GpuBackend::prepare(self, plan)
+    }
+
     fn run_chunk(
         &mut self,
         plan: &Plan,

@@ -16,7 +16,7 @@ pub mod store;
 use anyhow::Result;
 
 use crate::plan::Plan;
-pub use store::{Array, ArrayData, Column, Shard, Store};
+pub use store::{Array, ArrayData, Column, Shard, Store, Timing};
 
 /// What a backend delivered for one chunk of trajectories, handed to every output once the
 /// chunk is done (the ensemble sums take their block partials as they arrive instead).

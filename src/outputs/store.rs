@@ -97,6 +97,17 @@ pub struct Store {
     pub sums: OverlapSums,
     pub retrieval: Option<RetrievalStats>,
     pub passages: Option<PassageStats>,
+    /// Where the run's time went.
+    pub timing: Timing,
+}
+
+/// Seconds spent building kernels and buffers, integrating (the chunk loop, delivery to the
+/// outputs included) and writing the outputs.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Timing {
+    pub setup_s: f64,
+    pub integration_s: f64,
+    pub writing_s: f64,
 }
 
 fn stem(file: &str) -> String {

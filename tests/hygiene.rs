@@ -1,0 +1,63 @@
+//! Headless hygiene and honest timings: no Vulkan loader noise and one warning when no GPU is
+//! usable; run.json and `bench` say where the time went.
+
+mod common;
+
+use common::idpsim_cmd;
+
+/// Without XDG_RUNTIME_DIR and without any Vulkan driver, `--backend auto` warns once, on one
+/// line, and the loader prints nothing.
+#[test]
+fn no_gpu_warns_once_and_the_loader_is_quiet() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("r");
+    let o = idpsim_cmd(&["run", "--preset", "quickstart", "--trajectories", "64", "--quiet", "--out"])
+        .arg(&out)
+        .env_remove("XDG_RUNTIME_DIR")
+        .env("VK_ICD_FILENAMES", tmp.path().join("no-such-icd.json"))
+        .env("VK_DRIVER_FILES", tmp.path().join("no-such-icd.json"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert_eq!(err.matches("no usable GPU").count(), 1, "one warning: {err}");
+    assert_eq!(err.lines().count(), 1, "nothing else on stderr: {err}");
+    let o = idpsim_cmd(&["devices"]).env_remove("XDG_RUNTIME_DIR").output().unwrap();
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("XDG_RUNTIME_DIR"));
+}
+
+/// run.json gives set-up, integration and writing times that add up to the wall time, and
+/// rates per wall second and per integration second; `bench --repeat` reports min and median.
+#[test]
+fn timings_are_recorded_apart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("r");
+    let o = idpsim_cmd(&["run", "--preset", "quickstart", "--trajectories", "512", "--quiet", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let run: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
+    let t = &run["timing"];
+    let f = |k: &str| t[k].as_f64().unwrap_or_else(|| panic!("timing.{k}: {t}"));
+    let (setup, integration, writing, wall) = (f("setup_s"), f("integration_s"), f("writing_s"), f("wall_s"));
+    assert!(setup >= 0.0 && integration > 0.0 && writing >= 0.0, "{t}");
+    let parts = setup + integration + writing;
+    assert!(parts <= wall * 1.0001 + 1e-3 && parts >= 0.8 * wall, "{parts} of {wall}: {t}");
+    let rate = |k: &str| run["rates"][k]["neuron_steps_per_s"].as_f64().unwrap();
+    assert!(rate("integration") >= rate("wall"));
+    assert_eq!(run["rates"]["wall"]["neuron_steps_per_s"], run["neuron_steps_per_s"]);
+    let steps = 512.0 * 2000.0 * 64.0;
+    assert!((rate("integration") * integration / steps - 1.0).abs() < 1e-9);
+
+    let o = idpsim_cmd(&["bench", "--backend", "cpu", "--cases", "b", "--scale-down", "64", "--repeat", "3"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    let line = text.lines().find(|l| l.starts_with('{')).expect("a JSON line");
+    let j: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!(j["repeat"], 3);
+    assert!(j["seconds_min"].as_f64().unwrap() <= j["seconds_median"].as_f64().unwrap());
+    assert!(j["integration_seconds_median"].as_f64().unwrap() <= j["seconds_median"].as_f64().unwrap());
+}
