@@ -12,5 +12,6 @@ fn main() -> anyhow::Result<()> {
         scale_down: if quick { 16 } else { 1 },
         layout: None,
         histogram_every: None,
+        repeat: 1,
     })
 }
