@@ -2,8 +2,8 @@
 // the block's trajectories in order: the same sums as `observe::block_partials`.
 
 @compute @workgroup_size(64)
-fn reduce_saves(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let idx = gid.x + gid.y * 65535u * 64u;
+fn reduce_saves(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let idx = gid.x + gid.y * groups.x * 64u;
     let total = params.slot_count * params.block_count * Q;
     if (idx >= total) {
         return;

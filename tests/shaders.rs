@@ -1,5 +1,6 @@
 //! Layer 1 (no GPU needed): every shader parses and validates with naga for every
-//! specialisation the engine can produce; the WGSL structs match their Rust mirrors.
+//! specialisation the engine can produce, and translates to SPIR-V, MSL and HLSL; the WGSL
+//! structs match their Rust mirrors.
 
 mod common;
 
@@ -51,6 +52,27 @@ fn hist(of_state: bool, dims: usize) -> idpsim::plan::HistogramPlan {
     }
 }
 
+/// Translates a specialised module for every GPU family wgpu serves: SPIR-V (Vulkan), MSL
+/// (Metal) and HLSL (DX12), as wgpu would on each platform; any error fails.
+fn translate(k: &KernelConsts, module: &naga::Module, info: &naga::valid::ModuleInfo) {
+    let spv = naga::back::spv::Options { lang_version: (1, 3), ..Default::default() };
+    if let Err(e) = naga::back::spv::write_vec(module, info, &spv, None) {
+        panic!("SPIR-V translation of {k:?} fails: {e}");
+    }
+    let msl = naga::back::msl::Options { lang_version: (2, 4), ..Default::default() };
+    if let Err(e) = naga::back::msl::write_string(module, info, &msl, &Default::default()) {
+        panic!("MSL translation of {k:?} fails: {e}");
+    }
+    let hlsl = naga::back::hlsl::Options { shader_model: naga::back::hlsl::ShaderModel::V6_0, ..Default::default() };
+    let pipeline = naga::back::hlsl::PipelineOptions::default();
+    let mut out = String::new();
+    if let Err(e) = naga::back::hlsl::Writer::new(&mut out, &hlsl, &pipeline).write(module, info, None) {
+        panic!("HLSL translation of {k:?} fails: {e}");
+    }
+}
+
+/// Every kernel specialisation validates and translates to SPIR-V, MSL and HLSL (no GPU
+/// needed: Metal and DX12 users get the kernels Vulkan users get).
 #[test]
 fn every_specialisation_validates() {
     let mut count = 0;
@@ -85,8 +107,9 @@ fn every_specialisation_validates() {
                                 ..consts(n, p)
                             };
                             let src = kernels::assemble(&k);
-                            if let Err(e) = kernels::validate_with(&src, &kernels::overrides(&k)) {
-                                panic!("kernels for {k:?} do not validate:\n{e}");
+                            match kernels::validate_with_info(&src, &kernels::overrides(&k)) {
+                                Ok((module, info)) => translate(&k, &module, &info),
+                                Err(e) => panic!("kernels for {k:?} do not validate:\n{e}"),
                             }
                             count += 1;
                         }

@@ -45,6 +45,12 @@ fn rank(t: wgpu::DeviceType) -> u8 {
 impl GpuContext {
     /// Opens the best adapter, or the first whose name contains `filter` (case-insensitive).
     pub fn new(filter: Option<&str>) -> Result<GpuContext> {
+        Self::with_limits(filter, |_| {})
+    }
+
+    /// [`GpuContext::new`] with a device that asks for the adapter's limits as `lower` leaves
+    /// them (lowered, to check that runs beyond a device's limits are cut to fit).
+    pub fn with_limits(filter: Option<&str>, lower: impl FnOnce(&mut wgpu::Limits)) -> Result<GpuContext> {
         let inst = instance();
         let mut adapters = pollster::block_on(inst.enumerate_adapters(wgpu::Backends::all()));
         adapters.retain(|a| a.get_info().backend != wgpu::Backend::Gl);
@@ -68,7 +74,8 @@ impl GpuContext {
         adapters.sort_by_key(|a| rank(a.get_info().device_type));
         let adapter = adapters.into_iter().next().expect("non-empty");
         let adapter_info = adapter.get_info();
-        let limits = adapter.limits();
+        let mut limits = adapter.limits();
+        lower(&mut limits);
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("idpsim.device"),
             required_features: adapter.features() & wgpu::Features::SHADER_INT64,

@@ -9,7 +9,7 @@ use anyhow::{Result, bail};
 use super::context::GpuContext;
 use super::kernels::{self, KernelConsts, WG_THREAD, XiFormat};
 use super::layout::Params;
-use super::pipelines::{Kernels, MAX_GROUPS, PARAM_SLOTS, ParamSlots};
+use super::pipelines::{Kernels, PARAM_SLOTS, ParamSlots, max_groups};
 use super::readback::{Readback, ReadbackLayout, Sources};
 use super::resources::{Resources, SAVES_BUDGET, Tables};
 use super::schedule::{Submit, Submits, max_steps_per_dispatch, steps_per_dispatch};
@@ -53,7 +53,8 @@ impl GpuBackend {
         let binding = self.ctx.max_binding();
         let by_state = binding / (plan.state_blocks() as u64 * 16);
         let by_saves = binding.min(SAVES_BUDGET) / (2 * plan.saves().q() as u64 * 4);
-        let by_dispatch = if group { MAX_GROUPS } else { MAX_GROUPS * WG_THREAD as u64 };
+        let groups = max_groups(&self.ctx);
+        let by_dispatch = if group { groups } else { groups * WG_THREAD as u64 };
         let by_obs = binding / (plan.obs_per_trajectory() as u64 * 4).max(1);
         let lim = by_state.min(by_saves).min(by_dispatch).min(by_obs);
         (lim / BLOCK) * BLOCK

@@ -503,17 +503,26 @@ pub fn validate(source: &str) -> Result<wgpu::naga::Module, String> {
 /// [`validate`], then gives the module's overrides their values and validates the result as a
 /// pipeline would see it.
 pub fn validate_with(source: &str, overrides: &[(&str, f64)]) -> Result<wgpu::naga::Module, String> {
+    validate_with_info(source, overrides).map(|(m, _)| m)
+}
+
+/// [`validate_with`], and the validator's analysis of the specialised module (what the back ends
+/// translate from).
+pub fn validate_with_info(
+    source: &str,
+    overrides: &[(&str, f64)],
+) -> Result<(wgpu::naga::Module, wgpu::naga::valid::ModuleInfo), String> {
     use wgpu::naga;
     let module = naga::front::wgsl::parse_str(source).map_err(|e| e.emit_to_string(source))?;
     let mut validator =
         naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::all());
     let info = validator.validate(&module).map_err(|e| e.emit_to_string(source))?;
     if overrides.is_empty() {
-        return Ok(module);
+        return Ok((module, info));
     }
     let constants: naga::back::PipelineConstants = overrides.iter().map(|(k, v)| (k.to_string(), *v)).collect();
     let (specialised, _) = naga::back::pipeline_constants::process_overrides(&module, &info, None, &constants)
         .map_err(|e| format!("overrides: {e:?}"))?;
-    validator.validate(&specialised).map_err(|e| e.emit_to_string(source))?;
-    Ok(specialised.into_owned())
+    let info = validator.validate(&specialised).map_err(|e| e.emit_to_string(source))?;
+    Ok((specialised.into_owned(), info))
 }

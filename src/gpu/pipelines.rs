@@ -12,8 +12,10 @@ use super::schedule::StepDispatch;
 /// Uniform-buffer slots, i.e. dispatches per submit (init + steps + reduce).
 pub const PARAM_SLOTS: u64 = 66;
 
-/// Largest workgroup count per dispatch dimension every device supports.
-pub const MAX_GROUPS: u64 = 65535;
+/// Largest workgroup count per dispatch dimension of `ctx`'s device (65 535 on most).
+pub fn max_groups(ctx: &GpuContext) -> u64 {
+    ctx.limits.max_compute_workgroups_per_dimension.max(1) as u64
+}
 
 /// The parameters of one submit's dispatches, one aligned slot each.
 pub struct ParamSlots {
@@ -84,7 +86,12 @@ impl StepKernel {
 
 /// `reduce_saves`: block partial sums of `slots` saves, one invocation per (slot, block,
 /// quantity).
-pub struct ReduceKernel(wgpu::ComputePipeline);
+pub struct ReduceKernel {
+    pipeline: wgpu::ComputePipeline,
+    /// The device's workgroups per dimension: larger reductions spread over y as well
+    /// (`shaders/reduce.wgsl` reads the x count back).
+    max_groups: u64,
+}
 
 impl ReduceKernel {
     pub fn encode(
@@ -95,10 +102,11 @@ impl ReduceKernel {
         base: Params,
         (slot_base, count, q): (u32, u32, u32),
     ) {
-        pass.set_pipeline(&self.0);
+        pass.set_pipeline(&self.pipeline);
         slots.bind(pass, bg, Params { slot_base, slot_count: count, ..base });
         let groups = (count as u64 * base.block_count as u64 * q as u64).div_ceil(WG_THREAD as u64);
-        pass.dispatch_workgroups(groups.min(MAX_GROUPS) as u32, groups.div_ceil(MAX_GROUPS) as u32, 1);
+        let x = groups.min(self.max_groups);
+        pass.dispatch_workgroups(x as u32, groups.div_ceil(x.max(1)) as u32, 1);
     }
 }
 
@@ -176,7 +184,7 @@ impl Kernels {
             pipeline: pipeline(if group { kernels::ENTRY_STEP_GROUP } else { kernels::ENTRY_STEP_THREAD }),
             group,
         };
-        let reduce = ReduceKernel(pipeline(kernels::ENTRY_REDUCE));
+        let reduce = ReduceKernel { pipeline: pipeline(kernels::ENTRY_REDUCE), max_groups: max_groups(ctx) };
         if let Some(e) = pollster::block_on(scope.pop()) {
             bail!("GPU kernels failed to build: {e}");
         }
