@@ -13,5 +13,6 @@ fn main() -> anyhow::Result<()> {
         layout: None,
         histogram_every: None,
         repeat: 1,
+        increments: None,
     })
 }

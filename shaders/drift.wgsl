@@ -3,8 +3,11 @@
 
 // One neuron block's update; returns the new state. `psi_x` is Ψ(x) (used only with a zeroed
 // diagonal), `xs` holds ξ of every memory on the block, `v` the vector input term.
+// With two-point increments, `tp` caches the Philox block of the current 32 neuron blocks
+// (tp.x: its index b / 32 + 1, 0 for none; tp.yzw… see `noise4`).
 fn update_block(x: vec4<f32>, psi_x: vec4<f32>, b: u32, xs: ptr<function, array<vec4<f32>, P>>,
-                c: ptr<function, array<f32, P>>, d: f32, v: vec4<f32>, step: u32, traj: u32) -> vec4<f32> {
+                c: ptr<function, array<f32, P>>, d: f32, v: vec4<f32>, step: u32, traj: u32,
+                tp: ptr<function, TwoPointCache>) -> vec4<f32> {
     var h = vec4<f32>(0.0);
     for (var mu = 0u; mu < P; mu++) {
         h = h + (*xs)[mu] * (*c)[mu];
@@ -19,8 +22,26 @@ fn update_block(x: vec4<f32>, psi_x: vec4<f32>, b: u32, xs: ptr<function, array<
     if (params.noise_scale == 0.0) {
         return mask_padding(x + DT_X * f, b);
     }
-    let z = normals4(vec4<u32>(b, step, traj, STREAM_DYNAMICS), philox_key());
-    return mask_padding(x + DT_X * f + params.noise_scale * z, b);
+    return mask_padding(x + DT_X * f + params.noise_scale * noise4(b, step, traj, tp), b);
+}
+
+// The Philox block of two-point increments for 32 neuron blocks, and which ones (index + 1).
+struct TwoPointCache {
+    index: u32,
+    bits: vec4<u32>,
+}
+
+// The noise of neuron block b at a step: four standard normals, or four two-point increments
+// (one Philox block for 32 neuron blocks, kept in `tp` while b stays among them).
+fn noise4(b: u32, step: u32, traj: u32, tp: ptr<function, TwoPointCache>) -> vec4<f32> {
+    if (TWO_POINT) {
+        if ((*tp).index != (b >> 5u) + 1u) {
+            (*tp).index = (b >> 5u) + 1u;
+            (*tp).bits = philox4x32_10(vec4<u32>(b >> 5u, step, traj, STREAM_TWO_POINT), philox_key());
+        }
+        return two_point4((*tp).bits, b);
+    }
+    return normals4(vec4<u32>(b, step, traj, STREAM_DYNAMICS), philox_key());
 }
 
 // ξ of every memory on block b.

@@ -7,6 +7,7 @@ const STREAM_INPUT_NOISE: u32 = 2u;
 const STREAM_RANDOM_WEIGHTS: u32 = 3u;
 const STREAM_ALPHA_NOISE: u32 = 5u;
 const STREAM_Y_NOISE: u32 = 6u;
+const STREAM_TWO_POINT: u32 = 7u;
 
 const PHILOX_M0: u32 = 0xD2511F53u;
 const PHILOX_M1: u32 = 0xCD9E8D57u;
@@ -84,6 +85,14 @@ fn box_muller(a: u32, b: u32) -> vec2<f32> {
     let r = sqrt(-2.0 * ln_unit(u));
     let theta = v * (2.0 * PI_F32) - PI_F32;
     return vec2<f32>(r * cos(theta), r * sin(theta));
+}
+
+// Four two-point increments ±1 of neuron block b from `r`, the Philox block of counter
+// (b / 32, step, trajectory, STREAM_TWO_POINT): bits 4 (b mod 8) .. + 3 of word (b mod 32) / 8.
+// Mirrors `rng::two_point4`.
+fn two_point4(r: vec4<u32>, b: u32) -> vec4<f32> {
+    let bits = r[(b & 31u) >> 3u] >> ((b & 7u) * 4u);
+    return select(vec4<f32>(-1.0), vec4<f32>(1.0), (vec4<u32>(bits) >> vec4<u32>(0u, 1u, 2u, 3u) & vec4<u32>(1u)) == vec4<u32>(1u));
 }
 
 // Four standard normals from one Philox block.

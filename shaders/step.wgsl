@@ -121,6 +121,7 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
         let stop = next_stop(step, end);
         for (; step < stop; step++) {
             let sched = schedule(segment, step);
+            var tp = TwoPointCache(0u, vec4<u32>(0u));
             let d = step_field(&prev, &cur, sched, &m, &la, &ly, &c, step, traj);
             for (var mu = 0u; mu < P; mu++) {
                 acc[mu] = 0.0;
@@ -136,7 +137,7 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
                     psi_x = act4(x);
                 }
                 block_xi(b, &xs);
-                let xn = update_block(x, psi_x, b, &xs, &c, d, vector_term(seg, traj, b, sched), step, traj);
+                let xn = update_block(x, psi_x, b, &xs, &c, d, vector_term(seg, traj, b, sched), step, traj, &tp);
                 if (X_IN_REGS) {
                     xr[b] = xn;
                 } else {
@@ -291,6 +292,7 @@ fn step_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
     for (var k = 0u; k < params.step_count; k++) {
         let step = params.step_begin + k;
         let sched = schedule(segment, step);
+        var tp = TwoPointCache(0u, vec4<u32>(0u));
         let d = step_field(&prev, &cur, sched, &m, &la, &ly, &c, step, traj);
         for (var mu = 0u; mu < P; mu++) {
             acc[mu] = 0.0;
@@ -299,7 +301,7 @@ fn step_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
             let i = state_index(t, b);
             block_xi(b, &xs);
             let x = state[i];
-            let xn = update_block(x, act4(x), b, &xs, &c, d, vector_term(seg, traj, b, sched), step, traj);
+            let xn = update_block(x, act4(x), b, &xs, &c, d, vector_term(seg, traj, b, sched), step, traj, &tp);
             if (HIST_STATE && b == HIST_A0 / 4u) {
                 wg_hv[2u * (step % 2u)] = xn[HIST_A0 % 4u];
             }

@@ -40,6 +40,9 @@ pub struct BenchArgs {
     /// Run each case K times after a whole warm-up run, and report the minimum and median.
     #[arg(long, default_value_t = 1)]
     pub repeat: usize,
+    /// The noise increments: gaussian (the cases' own) or two_point.
+    #[arg(long)]
+    pub increments: Option<String>,
 }
 
 /// One measured case.
@@ -140,6 +143,11 @@ pub fn run(a: &BenchArgs) -> Result<()> {
                 crate::error::UsageError(format!("--layout: unknown layout '{l}'; accepted: auto, thread, group"))
             })?;
         }
+        if let Some(inc) = &a.increments {
+            spec.noise.increments = serde_json::from_value(serde_json::json!(inc)).map_err(|_| {
+                crate::error::UsageError(format!("--increments: unknown kind '{inc}'; accepted: gaussian, two_point"))
+            })?;
+        }
         if let Some(k) = a.histogram_every {
             spec.observe.histogram = Some(crate::spec::HistogramSpec {
                 of: crate::spec::HistogramOf::State,
@@ -179,6 +187,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
                 "trajectory_steps_per_s": r.trajectory_steps_per_s, "backend": backend.kind(), "adapter": backend.adapter(),
                 "layout": spec.run.layout,
                 "histogram_every_steps": a.histogram_every,
+                "increments": spec.noise.increments,
             })
         );
     }

@@ -21,6 +21,9 @@ pub mod stream {
     pub const ALPHA_NOISE: u32 = 5;
     /// Modern model, memory-layer noise: counter `[block of 4 memories, step, trajectory, Y_NOISE]`.
     pub const Y_NOISE: u32 = 6;
+    /// Two-point dynamics increments: counter `[block / 32, step, trajectory, TWO_POINT]`, one
+    /// Philox block (128 bits) for 32 neuron blocks.
+    pub const TWO_POINT: u32 = 7;
 }
 
 const M0: u32 = 0xD251_1F53;
@@ -110,6 +113,16 @@ pub fn normals4(ctr: [u32; 4], key: [u32; 2]) -> [f32; 4] {
     let (z0, z1) = box_muller(r[0], r[1]);
     let (z2, z3) = box_muller(r[2], r[3]);
     [z0, z1, z2, z3]
+}
+
+/// Four two-point increments ±1 of neuron block `block` at a step: bit 4·(block mod 8) + lane
+/// of word (block mod 32) / 8 of Philox counter `[block / 32, step, trajectory, TWO_POINT]`,
+/// set for +1. Mirrors `two_point4` in `shaders/rng.wgsl`.
+#[inline(always)]
+pub fn two_point4(block: u32, step: u32, trajectory: u32, key: [u32; 2]) -> [f32; 4] {
+    let r = philox4x32_10([block >> 5, step, trajectory, stream::TWO_POINT], key);
+    let bits = r[((block & 31) >> 3) as usize] >> ((block & 7) * 4);
+    std::array::from_fn(|l| if (bits >> l) & 1 == 1 { 1.0 } else { -1.0 })
 }
 
 /// Fills `out` with the standard normals of counter `[block, word1, trajectory, stream]`,

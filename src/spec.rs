@@ -317,11 +317,31 @@ pub struct NoiseSpec {
     /// Additive noise amplitude σ; default 0.
     #[serde(default)]
     pub sigma: f64,
+    /// The noise increments of the state: exact Gaussian (default) or two-point ±√dt.
+    #[serde(default, skip_serializing_if = "Increments::is_gaussian")]
+    pub increments: Increments,
 }
 
 impl Default for NoiseSpec {
     fn default() -> Self {
-        NoiseSpec { sigma: 0.0 }
+        NoiseSpec { sigma: 0.0, increments: Increments::Gaussian }
+    }
+}
+
+/// The increments ΔW of the state's noise in one step (docs/THEORY.md §13): exact Gaussian
+/// N(0, dt), or two-point ±√dt with probability ½ each (the simplified weak Euler scheme: the
+/// same weak order 1, so ensemble statistics converge alike as dt → 0; individual paths do not).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Increments {
+    #[default]
+    Gaussian,
+    TwoPoint,
+}
+
+impl Increments {
+    pub fn is_gaussian(&self) -> bool {
+        *self == Increments::Gaussian
     }
 }
 

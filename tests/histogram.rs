@@ -99,17 +99,20 @@ fn tv_to_density(counts: &[u64], lo: f64, hi: f64, density: impl Fn(f64) -> f64)
 /// hundred thousand are effectively independent, so the Monte-Carlo TV distance is ≈ 0.005;
 /// the Euler–Maruyama bias at dt = 0.01 is of the same order. The threshold 0.02 is four times
 /// that: a false failure needs a many-sigma fluctuation. The OU case (α = 0) is checked against
-/// the exact discrete-time law N(0, σ²/(2 − dt)).
+/// the exact discrete-time law N(0, σ²/(2 − dt)). Both kinds of noise increments, Gaussian and
+/// two-point ±√dt (weak order 1 alike), must meet the same threshold.
 #[test]
 fn one_dimensional_stationary_densities() {
     let Some(mut g) = gpu() else { return };
     let sigma: f64 = 0.7;
-    for (alpha, dt) in [(2.0f64, 0.01f64), (0.0, 0.01)] {
+    for (alpha, dt, increments) in
+        [(2.0f64, 0.01f64, "gaussian"), (0.0, 0.01, "gaussian"), (2.0, 0.01, "two_point"), (0.0, 0.01, "two_point")]
+    {
         let p = plan(json!({
             "model": { "kind": "idp" },
             "memories": { "kind": "explicit", "patterns": [[1]] },
             "input": { "segments": [ { "duration": 100.0, "saliency": [alpha] } ] },
-            "noise": { "sigma": sigma },
+            "noise": { "sigma": sigma, "increments": increments },
             "integrator": { "dt": dt },
             "ensemble": { "trajectories": 16384, "seed": 6 },
             "observe": { "overlaps": { "every": 100.0 }, "histogram": { "of": "state", "axes": [0], "bins": [120], "range": [[-4, 4]], "from": 10.0, "every": 1.0 } }
@@ -125,10 +128,10 @@ fn one_dimensional_stationary_densities() {
             tv_to_density(cells, -4.0, 4.0, |x| (-x * x / (2.0 * var)).exp())
         };
         eprintln!(
-            "α = {alpha}: TV distance {tv:.4} ({} samples, {} out of range)",
+            "α = {alpha}, {increments} increments: TV distance {tv:.4} ({} samples, {} out of range)",
             counts.iter().sum::<u64>(),
             counts[120]
         );
-        assert!(tv < 0.02, "α = {alpha}: TV distance {tv}");
+        assert!(tv < 0.02, "α = {alpha}, {increments}: TV distance {tv}");
     }
 }

@@ -104,6 +104,7 @@ fn every_specialisation_validates() {
                                 // The modern model (IDP input path) in every Ψ_y variant.
                                 modern: if idp && init_kind > 0 { modern(count) } else { None },
                                 act_identity: idp && init_kind == 2,
+                                two_point: zero_diag && !has_vector,
                                 ..consts(n, p)
                             };
                             let src = kernels::assemble(&k);

@@ -240,9 +240,14 @@ impl<'p> Trajectory<'p> {
             }
         };
         let (noise_scale, dt_x, zero_diagonal) = (self.noise_scale, self.dt_x, self.zero_diagonal);
+        let two_point = plan.noise.two_point;
         self.acc.fill(0.0);
         for b in 0..plan.neuron_blocks() {
-            let z = rng::normals4([b as u32, step, self.index as u32, stream::DYNAMICS], self.key);
+            let z = if two_point {
+                rng::two_point4(b as u32, step, self.index as u32, self.key)
+            } else {
+                rng::normals4([b as u32, step, self.index as u32, stream::DYNAMICS], self.key)
+            };
             let mut psi_new = [0f32; 4];
             for l in 0..4 {
                 let i = 4 * b + l;

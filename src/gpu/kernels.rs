@@ -102,6 +102,8 @@ pub struct KernelConsts {
     pub dt_x: f32,
     /// Ψ_x is the identity.
     pub act_identity: bool,
+    /// Two-point increments of the state's noise.
+    pub two_point: bool,
 }
 
 impl KernelConsts {
@@ -136,6 +138,7 @@ impl KernelConsts {
             modern: plan.model.modern().copied(),
             dt_x: plan.dt_x(),
             act_identity: plan.model.identity_activation(),
+            two_point: plan.noise.two_point,
         }
     }
 }
@@ -297,6 +300,7 @@ fn switches(k: &KernelConsts) -> Vec<(&'static str, Scalar)> {
         ("FP_THRESHOLD", F32(fp.map_or(1.0, |f| f.1))),
         ("DT_X", F32(k.dt_x)),
         ("ACT_IDENTITY", Bool(k.act_identity)),
+        ("TWO_POINT", Bool(k.two_point)),
     ];
     v.extend(hist_switches(k.hist.as_ref()));
     v.extend(modern_switches(k));

@@ -38,6 +38,8 @@ pub struct TimePlan {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct NoisePlan {
     pub sigma: f32,
+    /// Two-point increments ±√dt instead of Gaussian ones (the state's noise only).
+    pub two_point: bool,
 }
 
 /// Which trajectories this run integrates, and how each starts.

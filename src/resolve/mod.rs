@@ -82,7 +82,7 @@ pub fn plan(spec: &Spec, base_dir: &Path) -> SpecResult<Plan> {
         model,
         memories,
         input: InputPlan { segments, gram },
-        noise: NoisePlan { sigma: sigma as f32 },
+        noise: NoisePlan { sigma: sigma as f32, two_point: spec.noise.increments == crate::spec::Increments::TwoPoint },
         time,
         ensemble,
         observe,
