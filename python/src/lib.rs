@@ -156,8 +156,8 @@ fn result_dict<'py>(py: Python<'py>, store: Store, info: serde_json::Value) -> P
 
 /// run.json's fields for a run kept in memory (what a directory's run.json would hold, but
 /// its file list and manifest).
-fn run_info(plan: &Plan, backend: &dyn engine::Backend, wall_s: f64, store: &Store) -> serde_json::Value {
-    let mut info = engine::head(plan, backend, wall_s, &store.timing);
+fn run_info(plan: &Plan, kind: &str, adapter: &str, wall_s: f64, store: &Store) -> serde_json::Value {
+    let mut info = engine::head_of(plan, kind, adapter, wall_s, &store.timing);
     for key in ["retrieval", "first_passage"] {
         info[key] = store.summaries.get(key).cloned().unwrap_or(serde_json::Value::Null);
     }
@@ -206,10 +206,11 @@ fn run<'py>(
     }
     let (store, info) = detached(py, move || {
         let plan = plan_of(&kind, &value, &o)?;
-        let mut backend = cli::open_backend(&plan)?;
+        let mut backends = cli::run::open_backends(&plan)?;
         let start = Instant::now();
-        let store = engine::simulate_with(&plan, backend.as_mut(), Store::memory(), &mut watch)?;
-        let info = run_info(&plan, backend.as_ref(), start.elapsed().as_secs_f64(), &store);
+        let store = engine::simulate_many(&plan, &mut backends, Store::memory(), &mut watch)?;
+        let (k, adapter) = engine::describe(&backends);
+        let info = run_info(&plan, k, &adapter, start.elapsed().as_secs_f64(), &store);
         Ok((store, info))
     })?;
     result_dict(py, store, info)
@@ -271,7 +272,7 @@ fn run_sweep<'py>(
             let b = backends[k].1.as_mut();
             let start = Instant::now();
             let outcome = engine::simulate_with(&plan, b, Store::memory(), &mut watch).map(|store| {
-                let info = run_info(&plan, b, start.elapsed().as_secs_f64(), &store);
+                let info = run_info(&plan, b.kind(), &b.adapter(), start.elapsed().as_secs_f64(), &store);
                 (store, info)
             });
             // A KeyboardInterrupt stops the sweep; other failures are the point's.

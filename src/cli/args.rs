@@ -91,8 +91,9 @@ pub struct RunArgs {
     /// auto (GPU if an adapter exists, else the CPU reference), gpu or cpu.
     #[arg(long)]
     pub backend: Option<String>,
-    /// Use the first adapter whose name contains this (case-insensitive).
-    #[arg(long)]
+    /// The GPU: an index from `idpsim devices`, or part of an adapter's name; or several at
+    /// once: `all`, or a comma-separated list (the ensemble is shared among them, same bytes).
+    #[arg(long, value_name = "NAME|INDEX|all|LIST")]
     pub adapter: Option<String>,
     /// Override ensemble.trajectories.
     #[arg(long)]

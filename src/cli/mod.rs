@@ -17,10 +17,10 @@ fn cmd_devices() -> Result<()> {
     if list.is_empty() {
         outln!("no GPU adapters found (on Linux without a GPU, install Mesa's lavapipe: mesa-vulkan-drivers)");
     }
-    for a in list {
+    for (i, a) in list.iter().enumerate() {
         let l = &a.limits;
         outln!(
-            "{} | backend {:?} | type {:?} | driver {} {} | max storage binding {} MiB | max buffer {} MiB | max workgroups/dim {} | max invocations/workgroup {}",
+            "{i}: {} | backend {:?} | type {:?} | driver {} {} | max storage binding {} MiB | max buffer {} MiB | max workgroups/dim {} | max invocations/workgroup {}",
             a.info.name,
             a.info.backend,
             a.info.device_type,
@@ -30,6 +30,12 @@ fn cmd_devices() -> Result<()> {
             l.max_buffer_size >> 20,
             l.max_compute_workgroups_per_dimension,
             l.max_compute_invocations_per_workgroup
+        );
+    }
+    if !list.is_empty() {
+        outln!(
+            "runs use one device, the first discrete GPU (else integrated, else a CPU device), or --adapter NAME|INDEX; --adapter all uses all {} above at once, --adapter 0,1 those listed",
+            list.len()
         );
     }
     Ok(())

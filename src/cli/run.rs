@@ -16,7 +16,7 @@ use crate::spec::Spec;
 use crate::{io, resolve, sweep};
 
 /// Opens the backend a plan asks for. `auto` falls back to the CPU reference with a warning.
-pub fn open_backend(plan: &Plan) -> Result<Box<dyn Backend>> {
+pub fn open_backend(plan: &Plan) -> Result<Box<dyn Backend + Send>> {
     match plan.run.backend {
         BackendChoice::Cpu => Ok(Box::new(CpuBackend::new())),
         BackendChoice::Gpu => Ok(Box::new(GpuBackend::new(plan.run.adapter.as_deref())?)),
@@ -29,6 +29,24 @@ pub fn open_backend(plan: &Plan) -> Result<Box<dyn Backend>> {
                 Ok(Box::new(CpuBackend::new()))
             }
         },
+    }
+}
+
+/// The backends a plan runs on: several GPU devices for `--adapter all` or a list, else one
+/// (see [`open_backend`]).
+pub fn open_backends(plan: &Plan) -> Result<engine::Backends> {
+    match plan.run.adapter.as_deref() {
+        Some(list) if crate::gpu::context::is_many(list) => {
+            if plan.run.backend == BackendChoice::Cpu {
+                return Err(UsageError(format!(
+                    "--adapter: '{list}' names GPU devices, but the backend is cpu; use --backend gpu or auto"
+                ))
+                .into());
+            }
+            let contexts = crate::gpu::context::GpuContext::many(list)?;
+            Ok(contexts.into_iter().map(|c| Box::new(GpuBackend::from_context(c)) as Box<dyn Backend + Send>).collect())
+        }
+        _ => Ok(vec![open_backend(plan)?]),
     }
 }
 
@@ -87,7 +105,13 @@ pub fn run_into(
         );
         return Ok(None);
     }
-    let mut backend = open_backend(plan)?;
+    let mut backends = open_backends(plan)?;
+    if backends.len() > 1 && every_steps.is_some() {
+        return Err(UsageError(
+            "--checkpoint-every: a run over several adapters is not checkpointed; give one adapter".into(),
+        )
+        .into());
+    }
     let _lock = io::lock_dir(out).map_err(|e| UsageError(format!("--out: {e}")))?;
     if force {
         checkpoint::clear(out)?;
@@ -102,8 +126,8 @@ pub fn run_into(
     }
     io::prepare_out_dir(out, force).map_err(|e| UsageError(format!("--out: {e}")))?;
     let summary = match every_steps {
-        None => engine::run_to_dir_with(plan, backend.as_mut(), out, watch)?,
-        Some(k) => engine::run_checkpointed(plan, backend.as_mut(), out, Checkpointing::Every(k), watch)?,
+        None => engine::run_to_dir_many(plan, &mut backends, out, watch)?,
+        Some(k) => engine::run_checkpointed(plan, backends[0].as_mut(), out, Checkpointing::Every(k), watch)?,
     };
     Ok(Some(summary))
 }

@@ -25,11 +25,31 @@ fn instance() -> wgpu::Instance {
     wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env())
 }
 
-/// Every adapter wgpu can see (Vulkan, Metal, DX12).
+/// Every adapter wgpu can use (Vulkan, Metal, DX12), numbered as `--adapter` takes indices.
 pub fn list_adapters() -> Vec<AdapterSummary> {
+    usable_adapters()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|a| AdapterSummary { info: a.get_info(), limits: a.limits() })
+        .collect()
+}
+
+/// Whether `--adapter` names several adapters ("all", or a comma-separated list).
+pub fn is_many(filter: &str) -> bool {
+    filter.trim() == "all" || filter.contains(',')
+}
+
+/// The Vulkan, Metal and DX12 adapters, in the order `idpsim devices` numbers them.
+fn usable_adapters() -> Result<Vec<wgpu::Adapter>> {
     let inst = instance();
-    let adapters = pollster::block_on(inst.enumerate_adapters(wgpu::Backends::all()));
-    adapters.into_iter().map(|a| AdapterSummary { info: a.get_info(), limits: a.limits() }).collect()
+    let mut adapters = pollster::block_on(inst.enumerate_adapters(wgpu::Backends::all()));
+    adapters.retain(|a| a.get_info().backend != wgpu::Backend::Gl);
+    if adapters.is_empty() {
+        bail!(
+            "no GPU adapter found (Vulkan, Metal or DX12); on Linux without a GPU install Mesa's lavapipe (Debian: mesa-vulkan-drivers)"
+        );
+    }
+    Ok(adapters)
 }
 
 fn rank(t: wgpu::DeviceType) -> u8 {
@@ -51,28 +71,64 @@ impl GpuContext {
     /// [`GpuContext::new`] with a device that asks for the adapter's limits as `lower` leaves
     /// them (lowered, to check that runs beyond a device's limits are cut to fit).
     pub fn with_limits(filter: Option<&str>, lower: impl FnOnce(&mut wgpu::Limits)) -> Result<GpuContext> {
-        let inst = instance();
-        let mut adapters = pollster::block_on(inst.enumerate_adapters(wgpu::Backends::all()));
-        adapters.retain(|a| a.get_info().backend != wgpu::Backend::Gl);
-        if adapters.is_empty() {
-            bail!(
-                "no GPU adapter found (Vulkan, Metal or DX12); on Linux without a GPU install Mesa's lavapipe (Debian: mesa-vulkan-drivers)"
-            );
-        }
+        let mut adapters = usable_adapters()?;
         let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
         if let Some(f) = filter {
+            if is_many(f) {
+                return Err(crate::error::UsageError(format!(
+                    "--adapter: '{f}' names several adapters; this command uses one (give one name or index)"
+                ))
+                .into());
+            }
             let f = f.to_lowercase();
-            adapters.retain(|a| a.get_info().name.to_lowercase().contains(&f));
+            match f.trim().parse::<usize>() {
+                // An index, as `idpsim devices` numbers the adapters.
+                Ok(i) if i < adapters.len() => adapters = vec![adapters.swap_remove(i)],
+                Ok(_) => adapters.clear(),
+                Err(_) => adapters.retain(|a| a.get_info().name.to_lowercase().contains(&f)),
+            }
             if adapters.is_empty() {
                 return Err(crate::error::UsageError(format!(
-                    "--adapter: no adapter name contains '{f}'; available: {}",
-                    names.join(", ")
+                    "--adapter: no adapter is '{f}' (an index) or has it in its name; available: {}",
+                    names.iter().enumerate().map(|(i, n)| format!("{i}: {n}")).collect::<Vec<_>>().join(", ")
                 ))
                 .into());
             }
         }
         adapters.sort_by_key(|a| rank(a.get_info().device_type));
-        let adapter = adapters.into_iter().next().expect("non-empty");
+        Self::open(adapters.into_iter().next().expect("non-empty"), lower)
+    }
+
+    /// The devices `list` names: "all" (every Vulkan, Metal or DX12 adapter), or adapter
+    /// indices (as `idpsim devices` numbers them) and parts of names, separated by commas; an
+    /// adapter named twice gets two devices.
+    pub fn many(list: &str) -> Result<Vec<GpuContext>> {
+        let adapters = usable_adapters()?;
+        let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
+        let picks: Vec<usize> = if list.trim() == "all" {
+            (0..adapters.len()).collect()
+        } else {
+            list.split(',')
+                .map(|item| {
+                    let item = item.trim();
+                    let found = match item.parse::<usize>() {
+                        Ok(i) => (i < adapters.len()).then_some(i),
+                        Err(_) => names.iter().position(|n| n.to_lowercase().contains(&item.to_lowercase())),
+                    };
+                    found.ok_or_else(|| {
+                        crate::error::UsageError(format!(
+                            "--adapter: '{item}' is neither an adapter index nor part of a name; available: {}",
+                            names.iter().enumerate().map(|(i, n)| format!("{i}: {n}")).collect::<Vec<_>>().join(", ")
+                        ))
+                    })
+                })
+                .collect::<Result<_, _>>()?
+        };
+        picks.into_iter().map(|i| Self::open(adapters[i].clone(), |_| {})).collect()
+    }
+
+    /// Opens a device on `adapter`.
+    fn open(adapter: wgpu::Adapter, lower: impl FnOnce(&mut wgpu::Limits)) -> Result<GpuContext> {
         let adapter_info = adapter.get_info();
         let mut limits = adapter.limits();
         lower(&mut limits);

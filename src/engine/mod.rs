@@ -10,18 +10,26 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+mod many;
+
 pub use crate::backend::{Backend, Chunk, ChunkState, RunError, Sink};
 use crate::checkpoint::{self, Pending, Record};
 use crate::observe::retrieval::{PassageStats, RetrievalStats};
 use crate::outputs::{self, ChunkData, Output, Store, manifest};
 use crate::plan::{BLOCK, Plan};
+pub use many::{Backends, describe, simulate_many};
 
 /// Host memory allowed for one chunk's per-trajectory saves before they are written.
 const HOST_CHUNK_BYTES: u64 = 256 << 20;
 
 /// The chunks a plan is cut into for a backend.
 pub fn chunks(plan: &Plan, backend: &dyn Backend) -> Vec<Chunk> {
-    let mut max = backend.max_chunk(plan);
+    chunks_of(plan, backend.max_chunk(plan))
+}
+
+/// The chunks of at most `max` trajectories (further bounded by the plan) a plan is cut into.
+pub fn chunks_of(plan: &Plan, max: u64) -> Vec<Chunk> {
+    let mut max = max;
     if let Some(c) = plan.run.chunk_trajectories {
         max = max.min(c);
     }
@@ -113,11 +121,11 @@ struct ChunkBuffer {
 
 /// The [`Sink`] the engine gives a backend: partial sums go straight to the outputs, the rest
 /// is buffered until the chunk ends.
-struct Collector<'a> {
+pub(crate) struct Collector<'a> {
     plan: &'a Plan,
-    outputs: Vec<Box<dyn Output>>,
+    pub(crate) outputs: Vec<Box<dyn Output>>,
     buf: ChunkBuffer,
-    watch: &'a mut dyn Watch,
+    pub(crate) watch: &'a mut dyn Watch,
     /// Trajectory-steps integrated, of `total`.
     done: u64,
     total: u64,
@@ -183,12 +191,12 @@ impl Sink for Collector<'_> {
 }
 
 impl<'a> Collector<'a> {
-    fn new(plan: &'a Plan, outputs: Vec<Box<dyn Output>>, watch: &'a mut dyn Watch, pausable: bool) -> Self {
+    pub(crate) fn new(plan: &'a Plan, outputs: Vec<Box<dyn Output>>, watch: &'a mut dyn Watch, pausable: bool) -> Self {
         let total = plan.ensemble.trajectories * plan.time.total_steps as u64;
         Collector { plan, outputs, buf: ChunkBuffer::default(), watch, done: 0, total, pausable }
     }
 
-    fn begin(&mut self, chunk: Chunk) {
+    pub(crate) fn begin(&mut self, chunk: Chunk) {
         let plan = self.plan;
         let count = chunk.count as usize;
         self.buf = ChunkBuffer { first: chunk.first, count, ..Default::default() };
@@ -200,7 +208,7 @@ impl<'a> Collector<'a> {
         }
     }
 
-    fn end(&mut self) -> Result<()> {
+    pub(crate) fn end(&mut self) -> Result<()> {
         let b = &self.buf;
         let data = ChunkData {
             first: b.first,
@@ -275,6 +283,17 @@ pub struct RunSummary {
 /// given per second of wall time (set-up, integration and writing included; the top-level
 /// `neuron_steps_per_s`) and per second of integration.
 pub fn head(plan: &Plan, backend: &dyn Backend, wall_s: f64, timing: &crate::outputs::Timing) -> serde_json::Value {
+    head_of(plan, backend.kind(), &backend.adapter(), wall_s, timing)
+}
+
+/// [`head`] for a run on the backend `kind` and the device(s) `adapter`.
+pub fn head_of(
+    plan: &Plan,
+    kind: &str,
+    adapter: &str,
+    wall_s: f64,
+    timing: &crate::outputs::Timing,
+) -> serde_json::Value {
     let traj_steps = plan.ensemble.trajectories as f64 * plan.time.total_steps as f64;
     let e = &plan.ensemble;
     let rates = |s: f64| serde_json::json!({ "neuron_steps_per_s": traj_steps * plan.n() as f64 / s, "trajectory_steps_per_s": traj_steps / s });
@@ -282,8 +301,8 @@ pub fn head(plan: &Plan, backend: &dyn Backend, wall_s: f64, timing: &crate::out
         "version": env!("CARGO_PKG_VERSION"),
         "spec": plan.spec,
         "memories_sha256": plan.memories.digest(),
-        "backend": backend.kind(),
-        "adapter": backend.adapter(),
+        "backend": kind,
+        "adapter": adapter,
         "trajectories": { "first": e.first, "count": e.trajectories, "total": e.total },
         "shard": e.shard.map(|(i, n)| serde_json::json!({ "index": i, "count": n })),
         "steps": plan.time.total_steps,
@@ -301,10 +320,10 @@ pub fn head(plan: &Plan, backend: &dyn Backend, wall_s: f64, timing: &crate::out
     })
 }
 
-fn summary(plan: &Plan, backend: &dyn Backend, dir: &Path, wall_s: f64, store: Store) -> RunSummary {
+fn summary(plan: &Plan, adapter: String, dir: &Path, wall_s: f64, store: Store) -> RunSummary {
     let traj_steps = plan.ensemble.trajectories as f64 * plan.time.total_steps as f64;
     RunSummary {
-        adapter: backend.adapter(),
+        adapter,
         wall_s,
         trajectory_steps_per_s: traj_steps / wall_s,
         neuron_steps_per_s: traj_steps * plan.n() as f64 / wall_s,
@@ -335,7 +354,23 @@ pub fn run_to_dir_with(
     let wall_s = start.elapsed().as_secs_f64();
     let timing = store.timing;
     manifest::complete(dir, &mut store, head(plan, backend, wall_s, &timing))?;
-    Ok(summary(plan, backend, dir, wall_s, store))
+    Ok(summary(plan, backend.adapter(), dir, wall_s, store))
+}
+
+/// [`run_to_dir_with`] on every backend of `backends` at once (see [`simulate_many`]).
+pub fn run_to_dir_many(plan: &Plan, backends: &mut Backends, dir: &Path, watch: &mut dyn Watch) -> Result<RunSummary> {
+    if backends.len() == 1 {
+        return run_to_dir_with(plan, backends[0].as_mut(), dir, watch);
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    manifest::mark_incomplete(dir)?;
+    let start = Instant::now();
+    let mut store = simulate_many(plan, backends, Store::dir(dir), watch)?;
+    let wall_s = start.elapsed().as_secs_f64();
+    let (kind, adapter) = many::describe(backends);
+    let timing = store.timing;
+    manifest::complete(dir, &mut store, head_of(plan, kind, &adapter, wall_s, &timing))?;
+    Ok(summary(plan, adapter, dir, wall_s, store))
 }
 
 /// How a checkpointed run starts: afresh every `every_steps` steps, or from a checkpoint.
@@ -496,5 +531,5 @@ fn run_checkpointed_inner(
     head["checkpoints"] =
         serde_json::json!({ "every": record.every_steps as f64 * record.dt, "resumed": record.resumed });
     manifest::complete(dir, &mut store, head)?;
-    Ok(summary(plan, backend, dir, wall_s, store))
+    Ok(summary(plan, backend.adapter(), dir, wall_s, store))
 }
