@@ -25,7 +25,13 @@ fn init_state(@builtin(global_invocation_id) gid: vec3<u32>) {
             if (INIT_KIND == INIT_NORMAL) {
                 x = INIT_STD * z;
             } else {
-                x = INIT_AMPLITUDE * xi_block(b, INIT_INDEX) + INIT_JITTER * z;
+                // The cued memory (or the trajectory's target), some signs flipped.
+                let idx = select(INIT_INDEX, segment_target(0u, traj), INIT_INDEX == NO_TARGET);
+                var cue = xi_block(b, min(idx, P - 1u));
+                if (INIT_FLIP > 0.0) {
+                    cue = cue * cue_signs4(b, traj, INIT_FLIP, key);
+                }
+                x = INIT_AMPLITUDE * cue + INIT_JITTER * z;
             }
             x = mask_padding(x, b);
         }

@@ -8,6 +8,7 @@ const STREAM_RANDOM_WEIGHTS: u32 = 3u;
 const STREAM_ALPHA_NOISE: u32 = 5u;
 const STREAM_Y_NOISE: u32 = 6u;
 const STREAM_TWO_POINT: u32 = 7u;
+const STREAM_CUE: u32 = 8u;
 
 const PHILOX_M0: u32 = 0xD2511F53u;
 const PHILOX_M1: u32 = 0xCD9E8D57u;
@@ -93,6 +94,14 @@ fn box_muller(a: u32, b: u32) -> vec2<f32> {
 fn two_point4(r: vec4<u32>, b: u32) -> vec4<f32> {
     let bits = r[(b & 31u) >> 3u] >> ((b & 7u) * 4u);
     return select(vec4<f32>(-1.0), vec4<f32>(1.0), (vec4<u32>(bits) >> vec4<u32>(0u, 1u, 2u, 3u) & vec4<u32>(1u)) == vec4<u32>(1u));
+}
+
+// The signs ±1 of neuron block b of a cue with a fraction `flip` flipped (counter
+// (b, 0, trajectory, STREAM_CUE)). Mirrors `rng::cue_signs4`.
+fn cue_signs4(b: u32, traj: u32, flip: f32, key: vec2<u32>) -> vec4<f32> {
+    let r = philox4x32_10(vec4<u32>(b, 0u, traj, STREAM_CUE), key);
+    let u = vec4<f32>(uniform_closed_open(r.x), uniform_closed_open(r.y), uniform_closed_open(r.z), uniform_closed_open(r.w));
+    return select(vec4<f32>(1.0), vec4<f32>(-1.0), u < vec4<f32>(flip));
 }
 
 // Four standard normals from one Philox block.

@@ -24,6 +24,9 @@ pub mod stream {
     /// Two-point dynamics increments: counter `[block / 32, step, trajectory, TWO_POINT]`, one
     /// Philox block (128 bits) for 32 neuron blocks.
     pub const TWO_POINT: u32 = 7;
+    /// Cue corruption (which signs of the cued memory are flipped): counter `[block, 0,
+    /// trajectory, CUE]`, lane l's uniform for neuron 4·block + l.
+    pub const CUE: u32 = 8;
 }
 
 const M0: u32 = 0xD251_1F53;
@@ -123,6 +126,14 @@ pub fn two_point4(block: u32, step: u32, trajectory: u32, key: [u32; 2]) -> [f32
     let r = philox4x32_10([block >> 5, step, trajectory, stream::TWO_POINT], key);
     let bits = r[((block & 31) >> 3) as usize] >> ((block & 7) * 4);
     std::array::from_fn(|l| if (bits >> l) & 1 == 1 { 1.0 } else { -1.0 })
+}
+
+/// The signs ±1 of neuron block `block` of a cue with a fraction `flip` flipped: lane l is −1
+/// when the uniform of word l of counter `[block, 0, trajectory, CUE]` is below `flip`. Mirrors
+/// `cue_signs4` in `shaders/rng.wgsl`.
+pub fn cue_signs4(block: u32, trajectory: u32, flip: f32, key: [u32; 2]) -> [f32; 4] {
+    let r = philox4x32_10([block, 0, trajectory, stream::CUE], key);
+    std::array::from_fn(|l| if uniform_closed_open(r[l]) < flip { -1.0 } else { 1.0 })
 }
 
 /// Fills `out` with the standard normals of counter `[block, word1, trajectory, stream]`,

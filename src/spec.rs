@@ -396,14 +396,21 @@ pub enum InitialSpec {
     Point {
         x: Vec<f64>,
     },
-    /// x(0) = amplitude ξ^index + jitter · N(0, I).
+    /// x(0) = amplitude · (ξ^index with a fraction `flip` of its signs flipped) + jitter ·
+    /// N(0, I); index "target": the trajectory's target in the first segment.
     Memory {
-        index: usize,
+        index: MemoryChoice,
         #[serde(default = "one")]
         amplitude: f64,
-        #[serde(default)]
+        #[serde(default, alias = "std")]
         jitter: f64,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        flip: f64,
     },
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
 }
 
 impl Default for InitialSpec {

@@ -27,10 +27,23 @@ pub fn initial_state(plan: &Plan, trajectory: u64) -> Vec<f32> {
             }
         }
         InitialPlan::Point { x: x0 } => x[..plan.n()].copy_from_slice(x0),
-        InitialPlan::Memory { index, amplitude, jitter } => {
+        InitialPlan::Memory { index, amplitude, jitter, flip } => {
             rng::fill_normals(&mut z, key, 0, trajectory as u32, stream::INITIAL);
-            for i in 0..plan.n() {
-                x[i] = amplitude * plan.memories.get(i, *index) + jitter * z[i];
+            let mu = match index {
+                Some(i) => *i,
+                None => {
+                    segment_target(plan, 0, trajectory).expect("resolve checked the first segment's target") as usize
+                }
+            };
+            for b in 0..plan.neuron_blocks() {
+                let signs =
+                    if *flip > 0.0 { rng::cue_signs4(b as u32, trajectory as u32, *flip, key) } else { [1.0; 4] };
+                for l in 0..4 {
+                    let i = 4 * b + l;
+                    if i < plan.n() {
+                        x[i] = amplitude * (plan.memories.get(i, mu) * signs[l]) + jitter * z[i];
+                    }
+                }
             }
         }
     }

@@ -79,7 +79,10 @@ pub struct KernelConsts {
     pub init_std: f32,
     pub init_amplitude: f32,
     pub init_jitter: f32,
+    /// The cued memory, or u32::MAX for the trajectory's target.
     pub init_index: u32,
+    /// The fraction of the cue's signs flipped.
+    pub init_flip: f32,
     /// How the memories are stored on the device.
     pub xi_format: XiFormat,
     /// The device has 64-bit integers (Philox's 32×32→64 products use them).
@@ -108,10 +111,12 @@ pub struct KernelConsts {
 
 impl KernelConsts {
     pub fn from_plan(plan: &Plan, layout_group: bool) -> Self {
-        let (init_kind, init_std, init_amplitude, init_jitter, init_index) = match &plan.ensemble.initial {
-            InitialPlan::Normal { std } => (0, *std, 0.0, 0.0, 0),
-            InitialPlan::Point { .. } => (1, 0.0, 0.0, 0.0, 0),
-            InitialPlan::Memory { index, amplitude, jitter } => (2, 0.0, *amplitude, *jitter, *index as u32),
+        let (init_kind, init_std, init_amplitude, init_jitter, init_index, init_flip) = match &plan.ensemble.initial {
+            InitialPlan::Normal { std } => (0, *std, 0.0, 0.0, 0, 0.0),
+            InitialPlan::Point { .. } => (1, 0.0, 0.0, 0.0, 0, 0.0),
+            InitialPlan::Memory { index, amplitude, jitter, flip } => {
+                (2, 0.0, *amplitude, *jitter, index.map_or(u32::MAX, |i| i as u32), *flip)
+            }
         };
         KernelConsts {
             n: plan.n() as u32,
@@ -127,6 +132,7 @@ impl KernelConsts {
             init_amplitude,
             init_jitter,
             init_index,
+            init_flip,
             xi_format: XiFormat::BitsStorage,
             int64: false,
             hist: plan.observe.histogram.clone(),
@@ -288,6 +294,7 @@ fn switches(k: &KernelConsts) -> Vec<(&'static str, Scalar)> {
         ("INIT_AMPLITUDE", F32(k.init_amplitude)),
         ("INIT_JITTER", F32(k.init_jitter)),
         ("INIT_INDEX", U32(k.init_index)),
+        ("INIT_FLIP", F32(k.init_flip)),
         ("ENERGY", Bool(k.energy)),
         ("SEGMENTS", U32(k.segments)),
         ("RANDOM_WEIGHTS", Bool(k.random_weights)),

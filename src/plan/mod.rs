@@ -22,8 +22,9 @@ pub enum InitialPlan {
     Normal { std: f32 },
     /// Every trajectory starts at x (zero included).
     Point { x: Vec<f32> },
-    /// amplitude ξ^index + jitter · N(0, I) from stream INITIAL.
-    Memory { index: usize, amplitude: f32, jitter: f32 },
+    /// amplitude · ξ^index (each sign flipped with probability `flip`, stream CUE) + jitter ·
+    /// N(0, I) (stream INITIAL); index None: the trajectory's target in segment 0.
+    Memory { index: Option<usize>, amplitude: f32, jitter: f32, flip: f32 },
 }
 
 /// The time grid.

@@ -41,7 +41,7 @@ pub fn plan(spec: &Spec, base_dir: &Path) -> SpecResult<Plan> {
     check_nonnegative("noise.sigma", sigma)?;
     let model = model::resolve(&spec.model, dt)?;
 
-    let segments = input::build(&spec.input, model.coupling(), &memories, dt)?;
+    let mut segments = input::build(&spec.input, model.coupling(), &memories, dt)?;
     let total_steps: u64 = segments.iter().map(|s| s.steps as u64).sum();
     if total_steps > (u32::MAX - 1) as u64 {
         return Err(SpecError::new(
@@ -51,6 +51,24 @@ pub fn plan(spec: &Spec, base_dir: &Path) -> SpecResult<Plan> {
     }
     let time = TimePlan { dt: dt as f32, dt_f64: dt, total_steps: total_steps as u32 };
     let ensemble = ensemble(spec, &memories)?;
+    if let InitialPlan::Memory { index, .. } = &ensemble.initial {
+        let untargeted = |s: &crate::plan::SegmentPlan| s.target.is_none() && s.random.is_none();
+        match index {
+            // The cued memory is the trajectory's target wherever the input names none.
+            Some(mu) => {
+                for s in segments.iter_mut().filter(|s| untargeted(s)) {
+                    s.target = Some(*mu as u32);
+                }
+            }
+            None if untargeted(&segments[0]) => {
+                return Err(SpecError::new(
+                    "ensemble.initial.index",
+                    "\"target\" needs a target in the first input segment (random_weights, or weights with a dominant memory); or give a memory index",
+                ));
+            }
+            None => {}
+        }
+    }
     let observe = observe::resolve(&spec.observe, &model, (n, p), &segments, (dt, time.total_steps))?;
     let run = run(&spec.run)?;
 
@@ -143,16 +161,32 @@ fn initial(spec: &InitialSpec, mem: &Memories) -> SpecResult<InitialPlan> {
             check_all_finite("ensemble.initial.x", x)?;
             InitialPlan::Point { x: x.iter().map(|&v| v as f32).collect() }
         }
-        InitialSpec::Memory { index, amplitude, jitter } => {
-            if *index >= mem.p {
-                return Err(SpecError::new(
-                    "ensemble.initial.index",
-                    format!("memory {index} does not exist; accepted: 0 to {}", mem.p - 1),
-                ));
-            }
+        InitialSpec::Memory { index, amplitude, jitter, flip } => {
+            let index = match index {
+                MemoryChoice::Index(i) if *i < mem.p => Some(*i),
+                MemoryChoice::Index(i) => {
+                    return Err(SpecError::new(
+                        "ensemble.initial.index",
+                        format!("memory {i} does not exist; accepted: 0 to {}, or \"target\"", mem.p - 1),
+                    ));
+                }
+                MemoryChoice::Target => None,
+                MemoryChoice::Random => {
+                    return Err(SpecError::new(
+                        "ensemble.initial.index",
+                        "\"random\" is not accepted here; accepted: a memory index, or \"target\" (the trajectory's target in the first segment)",
+                    ));
+                }
+            };
             check_finite("ensemble.initial.amplitude", *amplitude)?;
             check_nonnegative("ensemble.initial.jitter", *jitter)?;
-            InitialPlan::Memory { index: *index, amplitude: *amplitude as f32, jitter: *jitter as f32 }
+            if !(0.0..=1.0).contains(flip) {
+                return Err(SpecError::new(
+                    "ensemble.initial.flip",
+                    format!("{flip} is not a fraction; accepted: 0 to 1 (the share of the memory's signs flipped)"),
+                ));
+            }
+            InitialPlan::Memory { index, amplitude: *amplitude as f32, jitter: *jitter as f32, flip: *flip as f32 }
         }
     })
 }
