@@ -26,6 +26,9 @@ const CSV: &str = "sweep.csv";
 const PICTURE: &str = "sweep.png";
 const PASSAGE_PICTURE: &str = "sweep_first_passage.png";
 const REPORT: &str = "report.md";
+const HEATMAP: &str = "sweep_heatmap.png";
+/// Most panels (combinations of the axes beyond the first two numeric ones) a heat map draws.
+pub const MAX_HEATMAP_PANELS: usize = 12;
 
 /// Removes what an earlier sweep left in `out` before a forced rerun: its table, pictures and
 /// report, and in every point's directory the earlier run's files.
@@ -378,6 +381,69 @@ pub fn lines_of(
     (!out.is_empty()).then_some((xa, out))
 }
 
+/// The heat maps of a sweep over at least two numeric axes: x the first of them, y the second,
+/// one panel per combination of the other axes; cells hold the accuracy and the mean final |m|
+/// of the target (in the last segment). None with fewer than two numeric axes of two values or
+/// more, without retrieval, or with more than [`MAX_HEATMAP_PANELS`] panels.
+pub fn heatmap(axes: &[Axis], results: &[PointResult]) -> Option<io::plot::Heatmap> {
+    let numeric: Vec<usize> = (0..axes.len()).filter(|&k| axes[k].numeric() && axes[k].values.len() > 1).collect();
+    let (&xa, &ya) = (numeric.first()?, numeric.get(1)?);
+    let (nx, ny) = (axes[xa].values.len(), axes[ya].values.len());
+    let panels_wanted: usize =
+        axes.iter().enumerate().filter(|(k, _)| *k != xa && *k != ya).map(|(_, a)| a.values.len()).product();
+    if panels_wanted > MAX_HEATMAP_PANELS {
+        return None;
+    }
+    let mut keys: Vec<Vec<usize>> = Vec::new();
+    let mut panels: Vec<io::plot::HeatPanel> = Vec::new();
+    let mut any = false;
+    for r in results {
+        let key: Vec<usize> =
+            r.point.coords.iter().enumerate().filter(|(k, _)| *k != xa && *k != ya).map(|(_, &c)| c).collect();
+        let pos = match keys.iter().position(|k| *k == key) {
+            Some(i) => i,
+            None => {
+                keys.push(key);
+                let label = axes
+                    .iter()
+                    .zip(&r.point.coords)
+                    .enumerate()
+                    .filter(|(k, _)| *k != xa && *k != ya)
+                    .map(|(_, (a, &c))| {
+                        if a.name == "variant" {
+                            a.values[c].label.clone()
+                        } else {
+                            format!("{} = {}", a.name, a.values[c].label)
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                panels.push(io::plot::HeatPanel {
+                    label: if label.is_empty() { "all points".into() } else { label },
+                    accuracy: vec![None; nx * ny],
+                    overlap: vec![None; nx * ny],
+                });
+                panels.len() - 1
+            }
+        };
+        let Ok(s) = &r.outcome else { continue };
+        let Some(ret) = &s.retrieval else { continue };
+        let cell = r.point.coords[ya] * nx + r.point.coords[xa];
+        panels[pos].accuracy[cell] = Some(ret.overall().0);
+        panels[pos].overlap[cell] = ret.segments.last().and_then(|seg| {
+            (seg.with_target > 0).then(|| crate::observe::from_fixed(seg.sum_abs_target) / seg.with_target as f64)
+        });
+        any = true;
+    }
+    any.then(|| io::plot::Heatmap {
+        x_name: axes[xa].name.clone(),
+        y_name: axes[ya].name.clone(),
+        x_labels: axes[xa].values.iter().map(|v| v.label.clone()).collect(),
+        y_labels: axes[ya].values.iter().map(|v| v.label.clone()).collect(),
+        panels,
+    })
+}
+
 /// Runs every point on the backend `open` gives for its plan, then writes sweep.csv, sweep.png
 /// and report.md into `out`. A point that fails is recorded and the others still run; the
 /// error returned at the end says how many failed.
@@ -444,9 +510,17 @@ pub fn run(
         }
         None => false,
     };
+    let heat_picture = match heatmap(axes, &results) {
+        Some(hm) => {
+            let title = format!("{name}: retrieval over {} × {}", hm.x_name, hm.y_name);
+            io::plot::sweep_heatmap_png(&out.join(HEATMAP), &title, &hm)?;
+            true
+        }
+        None => false,
+    };
     io::write_atomic(
         &out.join(REPORT),
-        report(name, axes, &results, picture, passage_picture, wall, &adapter).as_bytes(),
+        report(name, axes, &results, (picture, passage_picture, heat_picture), wall, &adapter).as_bytes(),
     )?;
     let failed = results.iter().filter(|r| r.outcome.is_err()).count();
     if failed > 0 {
@@ -461,8 +535,7 @@ pub fn report(
     name: &str,
     axes: &[Axis],
     results: &[PointResult],
-    picture: bool,
-    passage_picture: bool,
+    (picture, passage_picture, heat_picture): (bool, bool, bool),
     wall: f64,
     adapter: &str,
 ) -> String {
@@ -518,6 +591,9 @@ pub fn report(
     }
     if passage_picture {
         s.push_str("![first passage](sweep_first_passage.png)\n\n");
+    }
+    if heat_picture {
+        s.push_str(&format!("![heat map]({HEATMAP})\n\n"));
     }
     let segs = results.iter().map(|r| r.plan.input.segments.len()).max().unwrap_or(0);
     let mut head: Vec<String> = axes.iter().map(|a| a.name.clone()).collect();

@@ -175,3 +175,42 @@ fn a_forced_sweep_rerun_leaves_no_file_of_the_earlier_one() {
         assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stdout));
     }
 }
+
+/// A sweep over two numeric axes (and variants) writes sweep_heatmap.png: it decodes, and every
+/// point's accuracy from sweep.csv appears in it as its cell's colour (hundreds of pixels of
+/// exactly colormap(accuracy)), one panel per variant.
+#[test]
+fn two_numeric_axes_draw_a_heat_map() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = serde_json::json!({
+        "name": "heat",
+        "model": { "kind": "idp", "activation": { "kind": "tanh", "slope": 2.0 } },
+        "memories": { "kind": "random", "n": 32, "p": 3, "seed": 1 },
+        "input": { "segments": [ { "duration": 1.0, "random_weights": { "dominant_memory": "random" } } ] },
+        "noise": { "sigma": 0.5 },
+        "ensemble": { "trajectories": 64, "seed": 2 },
+        "observe": { "overlaps": { "every": 0.5 }, "retrieval": { "threshold": 0.5, "window": 0.5 } },
+        "run": { "backend": "cpu" },
+        "sweep": { "noise.sigma": [0, 1, 3], "model.activation.slope": [1, 4],
+                   "variants": { "idp": { "model.kind": "idp" }, "classic": { "model.kind": "classic" } } }
+    });
+    let path = tmp.path().join("s.json");
+    std::fs::write(&path, spec.to_string()).unwrap();
+    let out = tmp.path().join("out");
+    let o = common::idpsim(&["run", path.to_str().unwrap(), "--quiet", "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let img = image::open(out.join("sweep_heatmap.png")).expect("a PNG").to_rgb8();
+    assert_eq!(img.width(), 120 + 420 * 2, "two panels (one per variant)");
+    let csv = std::fs::read_to_string(out.join("sweep.csv")).unwrap();
+    let head: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let col = head.iter().position(|h| *h == "accuracy").unwrap();
+    let mut checked = 0;
+    for row in csv.lines().skip(1) {
+        let acc: f64 = row.split(',').nth(col).unwrap().parse().unwrap();
+        let c = idpsim::io::plot::colormap(acc);
+        let n = img.pixels().filter(|p| p.0 == [c.0, c.1, c.2]).count();
+        assert!(n > 500, "accuracy {acc}: {n} pixels of its colour");
+        checked += 1;
+    }
+    assert_eq!(checked, 12);
+}

@@ -498,3 +498,98 @@ pub fn sweep_png(dest: &Path, title: &str, x_desc: &str, y_desc: &str, lines: &[
     }
     encode_png(dest, buf, w, h)
 }
+
+/// The heat maps of a sweep over two numeric axes (see `sweep::heatmap`).
+pub struct Heatmap {
+    pub x_name: String,
+    pub y_name: String,
+    pub x_labels: Vec<String>,
+    pub y_labels: Vec<String>,
+    pub panels: Vec<HeatPanel>,
+}
+
+/// One combination of the other swept values: cells [y][x] of accuracy and of the mean final
+/// |m| of the target (None where a point failed or has no such value).
+pub struct HeatPanel {
+    pub label: String,
+    pub accuracy: Vec<Option<f64>>,
+    pub overlap: Vec<Option<f64>>,
+}
+
+/// Heat maps on [0, 1] (accuracy above, mean final |m| of the target below when present), one
+/// column of panels per combination of the other swept values, each cell labelled with its
+/// value, and a colour bar.
+pub fn sweep_heatmap_png(dest: &Path, title: &str, hm: &Heatmap) -> Result<()> {
+    use plotters::coord::ranged1d::SegmentValue;
+    use plotters::style::text_anchor::{HPos, Pos, VPos};
+    register_font();
+    let rows: Vec<(&str, Vec<&Vec<Option<f64>>>)> = {
+        let mut r = vec![("accuracy", hm.panels.iter().map(|p| &p.accuracy).collect())];
+        if hm.panels.iter().any(|p| p.overlap.iter().any(Option::is_some)) {
+            r.push(("mean final |m| of the target", hm.panels.iter().map(|p| &p.overlap).collect()));
+        }
+        r
+    };
+    let (nx, ny, cols) = (hm.x_labels.len(), hm.y_labels.len(), hm.panels.len().max(1));
+    let (w, h) = (120 + 420 * cols as u32, 60 + 380 * rows.len() as u32);
+    let mut buf = vec![0u8; (w * h * 3) as usize];
+    let e = |e: DrawingAreaErrorKind<_>| anyhow!("{e}");
+    {
+        let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
+        root.fill(&WHITE).map_err(e)?;
+        let root = root.titled(title, ("sans-serif", 22)).map_err(e)?;
+        let (grid, bar) = root.split_horizontally(w - 120);
+        colour_bar(&bar, 0.0, 1.0, "value", |v| v)?;
+        let cells = grid.split_evenly((rows.len(), cols));
+        for (k, area) in cells.iter().enumerate() {
+            let (row, col) = (k / cols, k % cols);
+            let (what, values) = (&rows[row].0, rows[row].1[col]);
+            let caption = format!("{} — {what}", hm.panels[col].label);
+            let mut chart = ChartBuilder::on(area)
+                .caption(caption, ("sans-serif", 15))
+                .margin(10)
+                .x_label_area_size(40)
+                .y_label_area_size(55)
+                .build_cartesian_2d((0..nx as i32 - 1).into_segmented(), (0..ny as i32 - 1).into_segmented())
+                .map_err(e)?;
+            let label = |labels: &[String], v: &SegmentValue<i32>| match v {
+                SegmentValue::CenterOf(i) => labels.get(*i as usize).cloned().unwrap_or_default(),
+                _ => String::new(),
+            };
+            chart
+                .configure_mesh()
+                .disable_mesh()
+                .x_desc(hm.x_name.as_str())
+                .y_desc(hm.y_name.as_str())
+                .x_labels(nx + 1)
+                .y_labels(ny + 1)
+                .x_label_formatter(&|v| label(&hm.x_labels, v))
+                .y_label_formatter(&|v| label(&hm.y_labels, v))
+                .label_style(("sans-serif", 13))
+                .draw()
+                .map_err(e)?;
+            for yi in 0..ny {
+                for xi in 0..nx {
+                    let v = values[yi * nx + xi];
+                    let fill = v.map_or(RGBColor(220, 220, 220), colormap);
+                    let (x0, y0) = (SegmentValue::Exact(xi as i32), SegmentValue::Exact(yi as i32));
+                    let (x1, y1) = (SegmentValue::Exact(xi as i32 + 1), SegmentValue::Exact(yi as i32 + 1));
+                    chart
+                        .draw_series(std::iter::once(Rectangle::new([(x0, y0), (x1, y1)], fill.filled())))
+                        .map_err(e)?;
+                    let text = v.map_or("—".to_string(), |v| format!("{v:.2}"));
+                    let ink = if v.is_some_and(|v| v > 0.6) { BLACK } else { WHITE };
+                    chart
+                        .draw_series(std::iter::once(Text::new(
+                            text,
+                            (SegmentValue::CenterOf(xi as i32), SegmentValue::CenterOf(yi as i32)),
+                            ("sans-serif", 14).into_font().color(&ink).pos(Pos::new(HPos::Center, VPos::Center)),
+                        )))
+                        .map_err(e)?;
+                }
+            }
+        }
+        root.present().map_err(e)?;
+    }
+    encode_png(dest, buf, w, h)
+}
