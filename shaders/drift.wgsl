@@ -19,7 +19,9 @@ fn update_block(x: vec4<f32>, psi_x: vec4<f32>, b: u32, xs: ptr<function, array<
     if (HAS_VECTOR) {
         f = f + v;
     }
-    if (params.noise_scale == 0.0) {
+    // NOISE (σ > 0) is a pipeline constant: some drivers (lavapipe) run both sides of a branch
+    // on a run-time value, so a noiseless run would pay for the normals it discards.
+    if (!NOISE || params.noise_scale == 0.0) {
         return mask_padding(x + DT_X * f, b);
     }
     return mask_padding(x + DT_X * f + params.noise_scale * noise4(b, step, traj, tp), b);

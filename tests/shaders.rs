@@ -105,6 +105,7 @@ fn every_specialisation_validates() {
                                 modern: if idp && init_kind > 0 { modern(count) } else { None },
                                 act_identity: idp && init_kind == 2,
                                 two_point: zero_diag && !has_vector,
+                                noise: init_kind != 1,
                                 // A flipped cue of the trajectory's target.
                                 init_flip: if init_kind == 2 { 0.1 } else { 0.0 },
                                 init_index: if init_kind == 2 && zero_diag { u32::MAX } else { 0 },

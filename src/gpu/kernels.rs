@@ -107,6 +107,8 @@ pub struct KernelConsts {
     pub act_identity: bool,
     /// Two-point increments of the state's noise.
     pub two_point: bool,
+    /// The state has noise (σ > 0).
+    pub noise: bool,
 }
 
 impl KernelConsts {
@@ -145,6 +147,7 @@ impl KernelConsts {
             dt_x: plan.dt_x(),
             act_identity: plan.model.identity_activation(),
             two_point: plan.noise.two_point,
+            noise: plan.noise.sigma > 0.0,
         }
     }
 }
@@ -308,6 +311,7 @@ fn switches(k: &KernelConsts) -> Vec<(&'static str, Scalar)> {
         ("DT_X", F32(k.dt_x)),
         ("ACT_IDENTITY", Bool(k.act_identity)),
         ("TWO_POINT", Bool(k.two_point)),
+        ("NOISE", Bool(k.noise)),
     ];
     v.extend(hist_switches(k.hist.as_ref()));
     v.extend(modern_switches(k));
