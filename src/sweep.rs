@@ -332,6 +332,22 @@ fn passage(r: &PointResult, s: &RunSummary) -> Option<(f64, f64, f64)> {
     Some((t(0.5)?, t(0.25)?, t(0.75)?))
 }
 
+/// The values of a point on every axis but `skip` ("variant = idp" is just "idp"): a line's or
+/// a panel's label; "all points" when no axis is left.
+fn others(axes: &[Axis], coords: &[usize], skip: &[usize]) -> String {
+    let label = axes
+        .iter()
+        .zip(coords)
+        .enumerate()
+        .filter(|(k, _)| !skip.contains(k))
+        .map(|(_, (a, &c))| {
+            if a.name == "variant" { a.values[c].label.clone() } else { format!("{} = {}", a.name, a.values[c].label) }
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    if label.is_empty() { "all points".into() } else { label }
+}
+
 /// The lines of a sweep picture: x = the first numeric axis, one line per combination of the
 /// others (points without the measure are left out). None when no axis is numeric or nothing
 /// has the measure.
@@ -352,24 +368,7 @@ pub fn lines_of(
             Some(i) => i,
             None => {
                 keys.push(key);
-                let label = axes
-                    .iter()
-                    .zip(&r.point.coords)
-                    .enumerate()
-                    .filter(|(k, _)| *k != xa)
-                    .map(|(_, (a, &c))| {
-                        if a.name == "variant" {
-                            a.values[c].label.clone()
-                        } else {
-                            format!("{} = {}", a.name, a.values[c].label)
-                        }
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                out.push(io::plot::SweepLine {
-                    label: if label.is_empty() { "all points".into() } else { label },
-                    points: vec![],
-                });
+                out.push(io::plot::SweepLine { label: others(axes, &r.point.coords, &[xa]), points: vec![] });
                 out.len() - 1
             }
         };
@@ -404,22 +403,8 @@ pub fn heatmap(axes: &[Axis], results: &[PointResult]) -> Option<io::plot::Heatm
             Some(i) => i,
             None => {
                 keys.push(key);
-                let label = axes
-                    .iter()
-                    .zip(&r.point.coords)
-                    .enumerate()
-                    .filter(|(k, _)| *k != xa && *k != ya)
-                    .map(|(_, (a, &c))| {
-                        if a.name == "variant" {
-                            a.values[c].label.clone()
-                        } else {
-                            format!("{} = {}", a.name, a.values[c].label)
-                        }
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ");
                 panels.push(io::plot::HeatPanel {
-                    label: if label.is_empty() { "all points".into() } else { label },
+                    label: others(axes, &r.point.coords, &[xa, ya]),
                     accuracy: vec![None; nx * ny],
                     overlap: vec![None; nx * ny],
                 });
