@@ -29,7 +29,7 @@ fn init_state(@builtin(global_invocation_id) gid: vec3<u32>) {
                 let idx = select(INIT_INDEX, segment_target(0u, traj), INIT_INDEX == NO_TARGET);
                 var cue = xi_block(b, min(idx, P - 1u));
                 if (INIT_FLIP > 0.0) {
-                    cue = cue * cue_signs4(b, traj, INIT_FLIP, key);
+                    cue = cue * cue_signs4(b, 0u, traj, INIT_FLIP, key);
                 }
                 x = INIT_AMPLITUDE * cue + INIT_JITTER * z;
             }
@@ -90,7 +90,7 @@ fn init_state(@builtin(global_invocation_id) gid: vec3<u32>) {
             var prev: array<f32, P>;
             var cur: array<f32, P>;
             var noise_acc: array<f32, P>;
-            if (IDP && segs[0].noise > 0.0) {
+            if (idp_input_noise(0u)) {
                 input_noise_partial(0u, traj, 0u, 1u, &noise_acc);
             }
             segment_coefs(0u, traj, &noise_acc, &cur);

@@ -87,25 +87,53 @@ fn segment_coefs(seg: u32, traj: u32, noise_acc: ptr<function, array<f32, P>>, o
     }
 }
 
-// Ξᵀη partial sums (every memory at once) over the neuron blocks b0, b0 + stride, ... (IDP
-// input noise), added to `acc`.
+// The cue input of segment `seg` on block b (`model::input::cue_vector`): gain × amplitude ×
+// ξ^c ⊙ s for the cued memory c (`cued`, the segment's target for this trajectory); 0 on padding.
+fn cue_block(seg: u32, traj: u32, b: u32, cued: u32) -> vec4<f32> {
+    let sg = segs[seg];
+    let u = sg.cue_amp * (xi_block(b, min(cued, P - 1u)) * cue_signs4(b, sg.cue_draw, traj, sg.cue_flip, philox_key()));
+    return mask_padding(u, b);
+}
+
+// Ξᵀη partial sums (every memory at once) over the neuron blocks b0, b0 + stride, ... of the
+// per-trajectory part η of an IDP input (input noise and the cue), added to `acc`.
 fn input_noise_partial(seg: u32, traj: u32, b0: u32, stride: u32, acc: ptr<function, array<f32, P>>) {
     let key = philox_key();
     let noise = segs[seg].noise;
+    let cue = segs[seg].cue_amp != 0.0;
+    var cued = 0u;
+    if (cue) {
+        cued = segment_target(seg, traj);
+    }
     for (var b = b0; b < nb_loop(); b += stride) {
-        let eta = mask_padding(noise * normals4(vec4<u32>(b, seg, traj, STREAM_INPUT_NOISE), key), b);
+        var eta = vec4<f32>(0.0);
+        if (noise > 0.0) {
+            eta = mask_padding(noise * normals4(vec4<u32>(b, seg, traj, STREAM_INPUT_NOISE), key), b);
+        }
+        if (cue) {
+            eta = eta + cue_block(seg, traj, b, cued);
+        }
         for (var mu = 0u; mu < P; mu++) {
             (*acc)[mu] = (*acc)[mu] + dot4(xi_block(b, mu), eta);
         }
     }
 }
 
-// The classic model's per-neuron input of segment `seg` for block b: u_vector + η.
+// Whether segment `seg` gives an IDP input a per-trajectory part (input noise or a cue; Ξᵀη
+// enters α).
+fn idp_input_noise(seg: u32) -> bool {
+    return IDP && (segs[seg].noise > 0.0 || segs[seg].cue_amp != 0.0);
+}
+
+// The classic model's per-neuron input of segment `seg` for block b: u_vector + η + cue.
 fn segment_vec(seg: u32, traj: u32, b: u32) -> vec4<f32> {
     var v = seg_vec[seg * NB + b];
-    let noise = segs[seg].noise;
-    if (noise > 0.0) {
-        v = v + noise * normals4(vec4<u32>(b, seg, traj, STREAM_INPUT_NOISE), philox_key());
+    let sg = segs[seg];
+    if (sg.noise > 0.0) {
+        v = v + sg.noise * normals4(vec4<u32>(b, seg, traj, STREAM_INPUT_NOISE), philox_key());
+    }
+    if (sg.cue_amp != 0.0) {
+        v = v + cue_block(seg, traj, b, segment_target(seg, traj));
     }
     return v;
 }

@@ -40,6 +40,11 @@ struct Segment {
     dominant: u32,
     // 1 when the previous segment's dominant memory gets the "previous" weight bounds.
     prev_on: u32,
+    // Cue input: gain × amplitude (0 = no cue), flip fraction, counter word 1 of its signs.
+    cue_amp: f32,
+    cue_flip: f32,
+    cue_draw: u32,
+    pad: u32,
 }
 
 const NO_TARGET: u32 = 0xffffffffu;

@@ -97,9 +97,9 @@ fn two_point4(r: vec4<u32>, b: u32) -> vec4<f32> {
 }
 
 // The signs ±1 of neuron block b of a cue with a fraction `flip` flipped (counter
-// (b, 0, trajectory, STREAM_CUE)). Mirrors `rng::cue_signs4`.
-fn cue_signs4(b: u32, traj: u32, flip: f32, key: vec2<u32>) -> vec4<f32> {
-    let r = philox4x32_10(vec4<u32>(b, 0u, traj, STREAM_CUE), key);
+// (b, draw, trajectory, STREAM_CUE); draw 0: the initial state's). Mirrors `rng::cue_signs4`.
+fn cue_signs4(b: u32, draw: u32, traj: u32, flip: f32, key: vec2<u32>) -> vec4<f32> {
+    let r = philox4x32_10(vec4<u32>(b, draw, traj, STREAM_CUE), key);
     let u = vec4<f32>(uniform_closed_open(r.x), uniform_closed_open(r.y), uniform_closed_open(r.z), uniform_closed_open(r.w));
     return select(vec4<f32>(1.0), vec4<f32>(-1.0), u < vec4<f32>(flip));
 }

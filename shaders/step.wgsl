@@ -13,11 +13,6 @@
 // body). The block update itself (block_xi, update_block, the overlap sums) is written out in
 // each loop: as a shared function it cost 4–5 % of the N = 1024 throughput on lavapipe.
 
-// Whether segment `seg` corrupts an IDP input with per-trajectory noise (Ξᵀη enters α).
-fn idp_input_noise(seg: u32) -> bool {
-    return IDP && segs[seg].noise > 0.0;
-}
-
 // The input coefficients of the segment in effect and of the previous one, from their input
 // noise sums Ξᵀη already summed over every neuron block (`model::drift::segment_drive`).
 fn load_drives(seg: u32, traj: u32, noise_cur: ptr<function, array<f32, P>>, noise_prev: ptr<function, array<f32, P>>,

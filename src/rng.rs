@@ -24,8 +24,9 @@ pub mod stream {
     /// Two-point dynamics increments: counter `[block / 32, step, trajectory, TWO_POINT]`, one
     /// Philox block (128 bits) for 32 neuron blocks.
     pub const TWO_POINT: u32 = 7;
-    /// Cue corruption (which signs of the cued memory are flipped): counter `[block, 0,
-    /// trajectory, CUE]`, lane l's uniform for neuron 4·block + l.
+    /// Cue corruption (which signs of the cued memory are flipped): counter `[block, draw,
+    /// trajectory, CUE]`, lane l's uniform for neuron 4·block + l; draw 0 for the initial
+    /// state, k + 1 for input segment k's own cue.
     pub const CUE: u32 = 8;
 }
 
@@ -129,10 +130,11 @@ pub fn two_point4(block: u32, step: u32, trajectory: u32, key: [u32; 2]) -> [f32
 }
 
 /// The signs ±1 of neuron block `block` of a cue with a fraction `flip` flipped: lane l is −1
-/// when the uniform of word l of counter `[block, 0, trajectory, CUE]` is below `flip`. Mirrors
-/// `cue_signs4` in `shaders/rng.wgsl`.
-pub fn cue_signs4(block: u32, trajectory: u32, flip: f32, key: [u32; 2]) -> [f32; 4] {
-    let r = philox4x32_10([block, 0, trajectory, stream::CUE], key);
+/// when the uniform of word l of counter `[block, draw, trajectory, CUE]` is below `flip` (draw
+/// 0: the initial state's cue; k + 1: input segment k's own). Mirrors `cue_signs4` in
+/// `shaders/rng.wgsl`.
+pub fn cue_signs4(block: u32, draw: u32, trajectory: u32, flip: f32, key: [u32; 2]) -> [f32; 4] {
+    let r = philox4x32_10([block, draw, trajectory, stream::CUE], key);
     std::array::from_fn(|l| if uniform_closed_open(r[l]) < flip { -1.0 } else { 1.0 })
 }
 

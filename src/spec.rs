@@ -202,6 +202,27 @@ pub struct SegmentSpec {
     /// Per-trajectory random mixture weights (the authors' recipe by default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub random_weights: Option<RandomWeightsSpec>,
+    /// The trajectory's own corrupted cue as the input: u = amplitude · (ξ^index with a
+    /// fraction of its signs flipped), per trajectory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cue: Option<CueSpec>,
+}
+
+/// A cue input (docs/THEORY.md §14): u = amplitude · ξ^index ⊙ s, with s the signs of the
+/// trajectory's cue. Without `index`, the memory the initial state cues; without `flip`, the
+/// initial state's flipped signs (the same corrupted pattern), or none when the initial state
+/// is not a memory cue. With `flip`, the segment draws its own signs.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CueSpec {
+    /// A memory index or "random" (drawn per trajectory); absent: the initial state's memory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<MemoryChoice>,
+    #[serde(default = "one")]
+    pub amplitude: f64,
+    /// The fraction of signs this segment flips with its own draws.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flip: Option<f64>,
 }
 
 /// Per-trajectory random input weights (docs/THEORY.md §6): every memory's weight is drawn from

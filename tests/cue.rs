@@ -6,6 +6,7 @@
 mod common;
 
 use common::{backends, gpu, plan, run};
+use idpsim::spec::Spec;
 use serde_json::json;
 
 /// Per-trajectory flip counts from the saved overlap at t = 0: with x(0) = ±1 (amplitude 1, no
@@ -100,5 +101,140 @@ fn classic_capacity_from_flipped_cues() {
         let acc = out.retrieval.as_ref().unwrap().overall().0;
         eprintln!("classic, P/N = {}: retrieval accuracy {acc:.3}", p as f64 / 500.0);
         assert!((lo..=hi).contains(&acc), "P/N = {}: accuracy {acc}", p as f64 / 500.0);
+    }
+}
+
+/// A cue-input spec: `model` with a 10 %-flipped initial cue of memory 1 and two segments, the
+/// first a cue input with the initial state's signs, the second with its own flips of a random
+/// memory.
+fn cue_spec(model: &str, n: usize, m: u64, sigma: f64, chunk: u64) -> serde_json::Value {
+    json!({
+        "model": { "kind": model, "activation": { "kind": "tanh", "slope": 3.0 }, "zero_diagonal": true },
+        "memories": { "kind": "random", "n": n, "p": 6, "seed": 4 },
+        "input": { "segments": [
+            { "duration": 0.05, "cue": { "amplitude": 0.8 } },
+            { "duration": 0.05, "cue": { "index": "random", "amplitude": 1.5, "flip": 0.3 }, "ramp": 0.02 }
+        ] },
+        "noise": { "sigma": sigma },
+        "ensemble": { "trajectories": m, "seed": 9, "initial": { "kind": "memory", "index": 1, "flip": 0.1, "jitter": 0.2 } },
+        "observe": { "overlaps": { "every": 0.01, "per_trajectory": true }, "final_state": true,
+                     "energy": { "every": 0.01 }, "retrieval": { "threshold": 0.5, "window": 0.01 } },
+        "run": { "chunk_trajectories": chunk }
+    })
+}
+
+/// Cue inputs on both backends and both GPU layouts agree with the CPU reference (20 steps, the
+/// per-step tolerance of tests/parity.rs), and the GPU gives the same bytes however the ensemble
+/// is chunked.
+#[test]
+fn cue_inputs_match_the_cpu_reference_and_ignore_chunking() {
+    let Some(mut g) = gpu() else { return };
+    for model in ["classic", "idp"] {
+        let mut p = plan(cue_spec(model, 37, 70, 0.4, 4096));
+        let cpu = run(&p, &mut idpsim::cpu::CpuBackend::new());
+        for layout in [idpsim::plan::LayoutChoice::Thread, idpsim::plan::LayoutChoice::Group] {
+            p.run.layout = layout;
+            let out = run(&p, &mut g);
+            for name in ["final_state", "overlaps", "energy"] {
+                let (Some(a), Some(b)) = (out.f32(name), cpu.f32(name)) else {
+                    assert!(name == "energy" && out.f32(name).is_none() && cpu.f32(name).is_none(), "{name}");
+                    continue;
+                };
+                let abs = if name == "energy" { 2e-4 * 37.0 } else { 2e-4 };
+                common::assert_close(&format!("{model} {layout:?} {name}"), &a, &b, abs, 2e-4);
+            }
+            let (gt, ct): (Vec<i32>, Vec<i32>) =
+                (out.values("retrieval_targets").unwrap(), cpu.values("retrieval_targets").unwrap());
+            assert_eq!(gt, ct, "{model} {layout:?}: retrieval targets");
+        }
+        let whole = run(&plan(cue_spec(model, 37, 70, 0.4, 4096)), &mut g);
+        let chunked = run(&plan(cue_spec(model, 37, 70, 0.4, 16)), &mut g);
+        assert_eq!(whole.f32("final_state"), chunked.f32("final_state"), "{model}: chunking changed the bytes");
+        // Segment 0 cues memory 1; segment 1 a random memory per trajectory (both backends).
+        let targets: Vec<i32> = cpu.values("retrieval_targets").unwrap();
+        assert!(targets.chunks(2).all(|t| t[0] == 1), "{model}: segment 0's target is the initial cue's memory");
+        assert!(targets.chunks(2).any(|t| t[1] != targets[1]), "{model}: segment 1 draws its memory per trajectory");
+    }
+}
+
+/// Without flips a cue input is exactly a vector input u = a ξ^μ: the classic model's bias gives
+/// the same bytes on the CPU reference; the IDP model's saliencies α = Ξᵀu/N (f32 sums on the
+/// device, f64 at resolution for `vector`) agree to 1e-5 on every backend. With the initial
+/// state's flips, u = a x(0) exactly (no jitter, amplitude 1).
+#[test]
+fn a_cue_is_the_corrupted_memory_as_input() {
+    let (n, p, mu, a) = (41usize, 5usize, 3usize, 0.7f64);
+    let base = |model: &str, seg: serde_json::Value| {
+        json!({
+            "model": { "kind": model, "activation": { "kind": "tanh", "slope": 2.0 } },
+            "memories": { "kind": "random", "n": n, "p": p, "seed": 8 },
+            "input": { "segments": [ seg ] },
+            "noise": { "sigma": 0.3 },
+            "ensemble": { "trajectories": 50, "seed": 2 },
+            "observe": { "overlaps": { "every": 0.02, "per_trajectory": true }, "final_state": true }
+        })
+    };
+    let cue = json!({ "duration": 0.1, "cue": { "index": mu, "amplitude": a } });
+    let pl = plan(base("classic", cue.clone()));
+    let xi: Vec<f64> = (0..n).map(|i| pl.memories.get(i, mu) as f64 * a).collect();
+    let vector = json!({ "duration": 0.1, "vector": xi });
+    for model in ["classic", "idp"] {
+        for mut b in backends() {
+            let with_cue = run(&plan(base(model, cue.clone())), b.as_mut());
+            let with_vector = run(&plan(base(model, vector.clone())), b.as_mut());
+            let (c, v) = (with_cue.f32("final_state").unwrap(), with_vector.f32("final_state").unwrap());
+            if model == "classic" && b.kind() == "cpu" {
+                assert_eq!(c, v, "classic cue ≠ vector input");
+            } else {
+                common::assert_close(&format!("{model} on {}", b.kind()), &c, &v, 1e-5, 1e-5);
+            }
+        }
+    }
+    // The initial state's signs: u = x(0) when both come from one cue.
+    let pl = plan(json!({
+        "model": { "kind": "classic", "activation": { "kind": "tanh", "slope": 2.0 } },
+        "memories": { "kind": "random", "n": n, "p": p, "seed": 8 },
+        "input": { "segments": [ { "duration": 0.1, "cue": {} } ] },
+        "ensemble": { "trajectories": 20, "seed": 2, "initial": { "kind": "memory", "index": 2, "flip": 0.4 } }
+    }));
+    let mut flipped = 0;
+    for j in 0..20u64 {
+        let x0 = idpsim::cpu::trajectory::initial_state(&pl, j);
+        let u = idpsim::model::input::cue_vector(&pl, 0, j);
+        assert_eq!(&x0[..n], &u[..], "trajectory {j}: the cue input is not the initial cue");
+        flipped += (0..n).filter(|&i| u[i] != pl.memories.get(i, 2)).count();
+    }
+    assert!(flipped > 0, "no sign was flipped");
+}
+
+/// Bad cue inputs are refused, naming the field.
+#[test]
+fn bad_cue_inputs_are_refused() {
+    let spec = |model: &str, cue: serde_json::Value, initial: serde_json::Value| {
+        json!({
+            "model": { "kind": model },
+            "memories": { "kind": "random", "n": 16, "p": 3, "seed": 1 },
+            "input": { "segments": [ { "duration": 0.1, "cue": cue } ] },
+            "ensemble": { "trajectories": 4, "initial": initial }
+        })
+    };
+    let cases = [
+        ("idp", json!({}), json!({ "kind": "normal" }), "input.segments[0].cue.index"),
+        ("idp", json!({ "index": 3 }), json!({ "kind": "normal" }), "input.segments[0].cue.index"),
+        ("idp", json!({ "index": "target" }), json!({ "kind": "normal" }), "input.segments[0].cue.index"),
+        ("idp", json!({}), json!({ "kind": "memory", "index": "target" }), "input.segments[0].cue.index"),
+        ("classic", json!({ "index": 0, "flip": 1.5 }), json!({ "kind": "normal" }), "input.segments[0].cue.flip"),
+        (
+            "classic",
+            json!({ "index": 0, "amplitude": 1e9 }),
+            json!({ "kind": "normal" }),
+            "input.segments[0].cue.amplitude",
+        ),
+        ("modern", json!({ "index": 0 }), json!({ "kind": "normal" }), "input.segments[0].cue"),
+    ];
+    for (model, cue, initial, field) in cases {
+        let s = Spec::from_json(&spec(model, cue.clone(), initial).to_string()).unwrap();
+        let e = idpsim::resolve::plan(&s, std::path::Path::new(".")).expect_err(&format!("{cue} accepted"));
+        assert_eq!(e.field, field, "{cue}: {e}");
     }
 }

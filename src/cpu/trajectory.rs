@@ -37,7 +37,7 @@ pub fn initial_state(plan: &Plan, trajectory: u64) -> Vec<f32> {
             };
             for b in 0..plan.neuron_blocks() {
                 let signs =
-                    if *flip > 0.0 { rng::cue_signs4(b as u32, trajectory as u32, *flip, key) } else { [1.0; 4] };
+                    if *flip > 0.0 { rng::cue_signs4(b as u32, 0, trajectory as u32, *flip, key) } else { [1.0; 4] };
                 for l in 0..4 {
                     let i = 4 * b + l;
                     if i < plan.n() {

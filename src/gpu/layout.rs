@@ -36,10 +36,15 @@ pub struct Segment {
     pub dominant: u32,
     /// 1 when the previous segment's dominant memory gets the `previous` weight bounds.
     pub prev_on: u32,
+    /// Cue input: gain × amplitude (0 = no cue), flip fraction, counter word 1 of its signs.
+    pub cue_amp: f32,
+    pub cue_flip: f32,
+    pub cue_draw: u32,
+    pub pad: u32,
 }
 
 const _: () = assert!(std::mem::size_of::<Params>() == 48);
-const _: () = assert!(std::mem::size_of::<Segment>() == 32);
+const _: () = assert!(std::mem::size_of::<Segment>() == 48);
 
 /// `Segment::target` of a segment without a target.
 pub const NO_TARGET: u32 = u32::MAX;

@@ -43,11 +43,12 @@ impl Tables {
                 pulse: s.pulse_steps.unwrap_or(NO_PULSE),
                 noise: s.noise,
                 random: s.random.is_some() as u32,
-                dominant: match &s.random {
-                    Some(rw) if rw.dominant_memory.is_none() => RANDOM_TARGET,
-                    _ => s.target.unwrap_or(NO_TARGET),
-                },
+                dominant: if s.draws_target() { RANDOM_TARGET } else { s.target.unwrap_or(NO_TARGET) },
                 prev_on: s.random.as_ref().is_some_and(|rw| rw.previous.is_some()) as u32,
+                cue_amp: s.cue.map_or(0.0, |c| c.amplitude),
+                cue_flip: s.cue.map_or(0.0, |c| c.flip),
+                cue_draw: s.cue.map_or(0, |c| c.draw),
+                pad: 0,
             })
             .collect();
         let mut seg_coef: Vec<f32> = plan.input.segments.iter().flat_map(|s| s.coef.iter().copied()).collect();

@@ -3,7 +3,7 @@
 //! kernels in `shaders/step.wgsl` use the same names and the same order of operations.
 //!
 //! IDP: a = α(t), b = 0, d = Σα/N if the diagonal is zeroed, v = 0.
-//! Classic: a = 1, b = w(t), d = P/N if the diagonal is zeroed, v = u_vector(t) + η.
+//! Classic: a = 1, b = w(t), d = P/N if the diagonal is zeroed, v = u_vector(t) + η + cue.
 
 // Index loops on purpose: they mirror the kernels line by line.
 #![allow(clippy::needless_range_loop)]
@@ -50,16 +50,28 @@ pub fn segment_drive(plan: &Plan, seg: usize, trajectory: u64) -> Drive {
         Coupling::Bias if plan.has_vector_input() => Some(sp.vector.clone().unwrap_or_else(|| vec![0.0; n])),
         _ => None,
     };
-    if sp.noise > 0.0 {
-        let z = input_noise(plan, seg, trajectory);
+    if sp.noise > 0.0 || sp.cue.is_some() {
+        // The per-trajectory part of u: input noise η and the cue.
+        let mut eta = vec![0f32; n];
+        if sp.noise > 0.0 {
+            let z = input_noise(plan, seg, trajectory);
+            for i in 0..n {
+                eta[i] = sp.noise * z[i];
+            }
+        }
+        if sp.cue.is_some() {
+            let u = input::cue_vector(plan, seg, trajectory);
+            for i in 0..n {
+                eta[i] += u[i];
+            }
+        }
         match plan.model.coupling() {
             Coupling::Saliency => {
                 // α += Ξᵀη / N, summed in neuron order.
                 let mut acc = vec![0f32; p];
                 for i in 0..n {
-                    let eta = sp.noise * z[i];
                     for (mu, a) in acc.iter_mut().enumerate() {
-                        *a += plan.memories.get(i, mu) * eta;
+                        *a += plan.memories.get(i, mu) * eta[i];
                     }
                 }
                 let inv_n = 1.0 / n as f32;
@@ -68,9 +80,9 @@ pub fn segment_drive(plan: &Plan, seg: usize, trajectory: u64) -> Drive {
                 }
             }
             Coupling::Bias => {
-                let v = vector.as_mut().expect("has_vector_input covers input noise");
+                let v = vector.as_mut().expect("has_vector_input covers input noise and cues");
                 for i in 0..n {
-                    v[i] += sp.noise * z[i];
+                    v[i] += eta[i];
                 }
             }
         }

@@ -5,18 +5,17 @@
 use crate::plan::{Coupling, Plan};
 use crate::rng::{self, stream};
 
-/// The target (dominant memory) of segment `seg` for one trajectory: the fixed one, or drawn
-/// from word 0 of Philox counter [0, seg, trajectory, RANDOM_WEIGHTS] as floor(u·P).
+/// The target (dominant memory) of segment `seg` for one trajectory: the fixed one, or (random
+/// weights with a random dominant memory, a cue of a random memory) drawn from word 0 of Philox
+/// counter [0, seg, trajectory, RANDOM_WEIGHTS] as floor(u·P).
 pub fn segment_target(plan: &Plan, seg: usize, trajectory: u64) -> Option<u32> {
     let sp = &plan.input.segments[seg];
-    match &sp.random {
-        Some(rw) if rw.dominant_memory.is_none() => {
-            let r = rng::philox4x32_10([0, seg as u32, trajectory as u32, stream::RANDOM_WEIGHTS], key(plan));
-            let u = rng::uniform_closed_open(r[0]);
-            Some(((u * plan.p() as f32) as u32).min(plan.p() as u32 - 1))
-        }
-        _ => sp.target,
+    if !sp.draws_target() {
+        return sp.target;
     }
+    let r = rng::philox4x32_10([0, seg as u32, trajectory as u32, stream::RANDOM_WEIGHTS], key(plan));
+    let u = rng::uniform_closed_open(r[0]);
+    Some(((u * plan.p() as f32) as u32).min(plan.p() as u32 - 1))
 }
 
 fn key(plan: &Plan) -> [u32; 2] {
@@ -85,4 +84,24 @@ pub fn random_coef(plan: &Plan, seg: usize, trajectory: u64) -> Vec<f32> {
             .collect(),
         Coupling::Bias => w.iter().map(|v| rw.gain * v).collect(),
     }
+}
+
+/// The cue input of segment `seg` for one trajectory, u_i = amplitude · ξ^c_i · s_i (length N),
+/// with c the segment's target and s the signs of `rng::cue_signs4` (counter word 1 = the
+/// cue's `draw`). `shaders/input.wgsl` (`cue_block`) computes the same f32 products.
+pub fn cue_vector(plan: &Plan, seg: usize, trajectory: u64) -> Vec<f32> {
+    let cue = plan.input.segments[seg].cue.expect("a cue segment");
+    let mu = segment_target(plan, seg, trajectory).expect("a cue always has a target") as usize;
+    let key = key(plan);
+    let mut u = vec![0f32; plan.n()];
+    for b in 0..plan.neuron_blocks() {
+        let signs = rng::cue_signs4(b as u32, cue.draw, trajectory as u32, cue.flip, key);
+        for l in 0..4 {
+            let i = 4 * b + l;
+            if i < plan.n() {
+                u[i] = cue.amplitude * (plan.memories.get(i, mu) * signs[l]);
+            }
+        }
+    }
+    u
 }

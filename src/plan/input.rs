@@ -33,10 +33,26 @@ pub struct SegmentPlan {
     pub vector: Option<Vec<f32>>,
     /// Per-trajectory random weights (then `coef` is unused and zero).
     pub random: Option<RandomWeightsPlan>,
+    /// The trajectory's own corrupted cue as the input (then `coef` is zero).
+    pub cue: Option<CuePlan>,
     /// The segment's dominant (target) memory when it is the same for every trajectory: the
     /// random weights' fixed dominant memory, or the memory with the largest weight, saliency
     /// or abs(Ξᵀu) (None: drawn per trajectory, or an input of all zeros).
     pub target: Option<u32>,
+}
+
+/// A validated cue input: u = amplitude · ξ^memory ⊙ s per trajectory, where lane l of neuron
+/// block b has s = −1 when the uniform of word l of Philox [b, draw, trajectory, CUE] is below
+/// `flip` (`rng::cue_signs4`). draw 0 is the initial state's cue (the same signs).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CuePlan {
+    /// The cued memory; None: drawn per trajectory (`model::input::segment_target`).
+    pub memory: Option<u32>,
+    /// input.gain × amplitude.
+    pub amplitude: f32,
+    pub flip: f32,
+    /// Counter word 1 of the flip draws: 0 shares the initial state's, k + 1 is segment k's own.
+    pub draw: u32,
 }
 
 /// Validated `random_weights` of one segment, in the f32 the draws use.
@@ -55,6 +71,13 @@ pub struct RandomWeightsPlan {
 }
 
 impl SegmentPlan {
+    /// True when the segment's target is drawn per trajectory (random weights with a random
+    /// dominant memory, or a cue of a random memory).
+    pub fn draws_target(&self) -> bool {
+        matches!(&self.random, Some(rw) if rw.dominant_memory.is_none())
+            || matches!(&self.cue, Some(c) if c.memory.is_none())
+    }
+
     /// Ramp fraction s ∈ [0, 1] and whether the input is on, at `local` steps after the start.
     /// Shared by both backends (the kernels compute the same expressions).
     pub fn schedule(&self, local: u32) -> (f32, bool) {

@@ -7,7 +7,7 @@ pub mod model;
 pub mod observe;
 pub mod saves;
 
-pub use input::{InputPlan, RandomWeightsPlan, SegmentPlan};
+pub use input::{CuePlan, InputPlan, RandomWeightsPlan, SegmentPlan};
 pub use memories::Memories;
 pub use model::{Coupling, Model, ModelPlan, ModernPlan, PsiY, activation};
 pub use observe::{FirstPassagePlan, HistogramPlan, NO_STEP, ObservePlan, RetrievalPlan};
@@ -198,9 +198,9 @@ impl Plan {
     }
 
     /// True when some segment needs a per-neuron input term (classic model with a `vector`
-    /// input or input noise).
+    /// input, input noise or a cue).
     pub fn has_vector_input(&self) -> bool {
         self.model.coupling() == Coupling::Bias
-            && self.input.segments.iter().any(|s| s.vector.is_some() || s.noise > 0.0)
+            && self.input.segments.iter().any(|s| s.vector.is_some() || s.noise > 0.0 || s.cue.is_some())
     }
 }

@@ -4,8 +4,8 @@
 use super::checks::{check_all_finite, check_finite, check_nonnegative, check_positive, steps_of};
 use crate::error::{SpecError, SpecResult};
 use crate::plan::memories::Memories;
-use crate::plan::{Coupling, RandomWeightsPlan, SegmentPlan};
-use crate::spec::{InputSpec, MemoryChoice, NormalizeSum, RandomWeightsSpec, SegmentSpec};
+use crate::plan::{Coupling, CuePlan, InitialPlan, RandomWeightsPlan, SegmentPlan};
+use crate::spec::{CueSpec, InputSpec, MemoryChoice, NormalizeSum, RandomWeightsSpec, SegmentSpec};
 
 /// Index of the largest abs(v) (the first on ties), None if every entry is 0.
 fn argmax_abs(v: &[f64]) -> Option<u32> {
@@ -87,6 +87,59 @@ fn random_plan(
     })
 }
 
+/// A cue input of segment k: its memory (default: the initial state's cued memory) and its
+/// signs (default: the initial state's, or none when the initial state is not a memory cue).
+fn cue_plan(k: usize, c: &CueSpec, cx: &Context) -> SpecResult<CuePlan> {
+    let f = |name: &str| format!("input.segments[{k}].cue.{name}");
+    let p = cx.mem.p;
+    let initial = match cx.initial {
+        InitialPlan::Memory { index, flip, .. } => Some((*index, *flip)),
+        _ => None,
+    };
+    let memory = match (&c.index, initial) {
+        (Some(MemoryChoice::Index(i)), _) if *i < p => Some(*i as u32),
+        (Some(MemoryChoice::Random), _) => None,
+        (None, Some((Some(mu), _))) => Some(mu as u32),
+        (Some(other), _) => {
+            return Err(SpecError::new(
+                f("index"),
+                format!(
+                    "{} is not accepted; give a memory index 0 to {} or \"random\"",
+                    serde_json::to_string(other).unwrap_or_default(),
+                    p - 1
+                ),
+            ));
+        }
+        (None, _) => {
+            return Err(SpecError::new(
+                f("index"),
+                "is needed: the initial state cues no fixed memory; give a memory index or \"random\"",
+            ));
+        }
+    };
+    check_finite(&f("amplitude"), c.amplitude)?;
+    if c.amplitude.abs() > 1e6 {
+        return Err(SpecError::new(
+            f("amplitude"),
+            format!("{} is too large; accepted: at most 1e6 in size", c.amplitude),
+        ));
+    }
+    let (flip, draw) = match (c.flip, initial) {
+        (Some(fl), _) => {
+            if !(0.0..=1.0).contains(&fl) {
+                return Err(SpecError::new(
+                    f("flip"),
+                    format!("{fl} is not a fraction; accepted: 0 to 1 (the share of the memory's signs flipped)"),
+                ));
+            }
+            (fl as f32, k as u32 + 1)
+        }
+        (None, Some((_, fl))) => (fl, 0),
+        (None, None) => (0.0, 0),
+    };
+    Ok(CuePlan { memory, amplitude: (cx.gain * c.amplitude) as f32, flip, draw })
+}
+
 /// What every segment's resolution needs.
 struct Context<'a> {
     coupling: Coupling,
@@ -94,15 +147,23 @@ struct Context<'a> {
     gram: Vec<f64>,
     gain: f64,
     dt: f64,
+    initial: &'a InitialPlan,
 }
 
-/// The segments of the input section for a model whose input enters by `coupling`.
-pub fn build(spec: &InputSpec, coupling: Coupling, mem: &Memories, dt: f64) -> SpecResult<Vec<SegmentPlan>> {
+/// The segments of the input section for a model whose input enters by `coupling` (cue inputs
+/// default to the cue of the `initial` state).
+pub fn build(
+    spec: &InputSpec,
+    coupling: Coupling,
+    mem: &Memories,
+    dt: f64,
+    initial: &InitialPlan,
+) -> SpecResult<Vec<SegmentPlan>> {
     if spec.segments.is_empty() {
         return Err(SpecError::new("input.segments", "is empty; give at least one segment"));
     }
     check_finite("input.gain", spec.gain)?;
-    let cx = Context { coupling, mem, gram: mem.gram(), gain: spec.gain, dt };
+    let cx = Context { coupling, mem, gram: mem.gram(), gain: spec.gain, dt, initial };
     let mut out = Vec::with_capacity(spec.segments.len());
     let mut start: u64 = 0;
     for (k, seg) in spec.segments.iter().enumerate() {
@@ -119,11 +180,17 @@ fn segment(k: usize, seg: &SegmentSpec, cx: &Context, start: u64) -> SpecResult<
     let dt = cx.dt;
     check_positive(&f("duration"), seg.duration)?;
     let steps = steps_of(&f("duration"), seg.duration, dt)?;
-    let given = [seg.weights.is_some(), seg.saliency.is_some(), seg.vector.is_some(), seg.random_weights.is_some()];
+    let given = [
+        seg.weights.is_some(),
+        seg.saliency.is_some(),
+        seg.vector.is_some(),
+        seg.random_weights.is_some(),
+        seg.cue.is_some(),
+    ];
     if given.iter().filter(|&&g| g).count() != 1 {
         return Err(SpecError::new(
             format!("input.segments[{k}]"),
-            "give exactly one of \"weights\" (length P), \"saliency\" (IDP, length P), \"vector\" (length N) or \"random_weights\"",
+            "give exactly one of \"weights\" (length P), \"saliency\" (IDP, length P), \"vector\" (length N), \"random_weights\" or \"cue\"",
         ));
     }
     let input = input(k, seg, cx)?;
@@ -166,6 +233,7 @@ fn segment(k: usize, seg: &SegmentSpec, cx: &Context, start: u64) -> SpecResult<
         coef64: coef.clone(),
         vector: input.vector,
         random: input.random,
+        cue: input.cue,
         target: input.target,
     })
 }
@@ -175,6 +243,7 @@ struct Input {
     coef: Vec<f64>,
     vector: Option<Vec<f32>>,
     random: Option<RandomWeightsPlan>,
+    cue: Option<CuePlan>,
     target: Option<u32>,
 }
 
@@ -187,10 +256,14 @@ fn input(k: usize, seg: &SegmentSpec, cx: &Context) -> SpecResult<Input> {
         }
         check_all_finite(&f(name), v)
     };
-    let of = |coef: Vec<f64>, vector: Option<Vec<f32>>, target| Input { coef, vector, random: None, target };
+    let of = |coef: Vec<f64>, vector: Option<Vec<f32>>, target| Input { coef, vector, random: None, cue: None, target };
     if let Some(rw) = &seg.random_weights {
         let rp = random_plan(&f, rw, k, n, p, gain)?;
-        return Ok(Input { coef: vec![0.0; p], vector: None, target: rp.dominant_memory, random: Some(rp) });
+        return Ok(Input { coef: vec![0.0; p], vector: None, target: rp.dominant_memory, random: Some(rp), cue: None });
+    }
+    if let Some(c) = &seg.cue {
+        let cp = cue_plan(k, c, cx)?;
+        return Ok(Input { coef: vec![0.0; p], vector: None, target: cp.memory, random: None, cue: Some(cp) });
     }
     if let Some(w) = &seg.weights {
         let target = argmax_abs(w);

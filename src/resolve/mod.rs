@@ -12,7 +12,7 @@ pub mod observe;
 use std::path::Path;
 
 use crate::error::{SpecError, SpecResult};
-use crate::plan::{EnsemblePlan, InitialPlan, InputPlan, Memories, NoisePlan, Plan, RunPlan, TimePlan};
+use crate::plan::{EnsemblePlan, InitialPlan, InputPlan, Memories, Model, NoisePlan, Plan, RunPlan, TimePlan};
 use crate::spec::{InitialSpec, MemoriesSpec, MemoryChoice, RunSpec, Spec};
 use checks::{check_all_finite, check_finite, check_nonnegative, check_positive};
 
@@ -41,7 +41,16 @@ pub fn plan(spec: &Spec, base_dir: &Path) -> SpecResult<Plan> {
     check_nonnegative("noise.sigma", sigma)?;
     let model = model::resolve(&spec.model, dt)?;
 
-    let mut segments = input::build(&spec.input, model.coupling(), &memories, dt)?;
+    let ensemble = ensemble(spec, &memories)?;
+    if matches!(model.model, Model::Modern(_))
+        && let Some(k) = spec.input.segments.iter().position(|s| s.cue.is_some())
+    {
+        return Err(SpecError::new(
+            format!("input.segments[{k}].cue"),
+            "is for the classic and IDP models; the modern model takes \"weights\", \"saliency\", \"vector\" or \"random_weights\"",
+        ));
+    }
+    let mut segments = input::build(&spec.input, model.coupling(), &memories, dt, &ensemble.initial)?;
     let total_steps: u64 = segments.iter().map(|s| s.steps as u64).sum();
     if total_steps > (u32::MAX - 1) as u64 {
         return Err(SpecError::new(
@@ -50,9 +59,8 @@ pub fn plan(spec: &Spec, base_dir: &Path) -> SpecResult<Plan> {
         ));
     }
     let time = TimePlan { dt: dt as f32, dt_f64: dt, total_steps: total_steps as u32 };
-    let ensemble = ensemble(spec, &memories)?;
     if let InitialPlan::Memory { index, .. } = &ensemble.initial {
-        let untargeted = |s: &crate::plan::SegmentPlan| s.target.is_none() && s.random.is_none();
+        let untargeted = |s: &crate::plan::SegmentPlan| s.target.is_none() && !s.draws_target();
         match index {
             // The cued memory is the trajectory's target wherever the input names none.
             Some(mu) => {
