@@ -47,3 +47,31 @@ fn small_device_limits_give_the_same_bytes() {
         assert_eq!(x, y, "{name}");
     }
 }
+
+/// Loads beyond the fully unrolled memory loops (P > 128: tiled loops that count against the
+/// driver's loop budget): the kernels agree with the CPU reference on both layouts after 20
+/// steps, with dispatches as long as the loop budget allows (a loop cut short by the driver's
+/// guard would leave the state far off).
+#[test]
+fn many_memories_match_the_cpu_reference() {
+    let Some(mut g) = common::gpu() else { return };
+    let p = 150usize;
+    let mut pl = common::plan(serde_json::json!({
+        "model": { "kind": "classic", "activation": { "kind": "tanh", "slope": 3.0 }, "zero_diagonal": true },
+        "memories": { "kind": "random", "n": 61, "p": p, "seed": 2 },
+        "input": { "segments": [ { "duration": 0.2, "cue": { "index": 5, "amplitude": 0.5, "flip": 0.1 } } ] },
+        "noise": { "sigma": 0.3 },
+        "ensemble": { "trajectories": 9, "seed": 4, "initial": { "kind": "memory", "index": 5, "flip": 0.2 } },
+        "observe": { "overlaps": { "every": 0.1, "per_trajectory": true }, "final_state": true }
+    }));
+    let cpu = common::run(&pl, &mut idpsim::cpu::CpuBackend::new());
+    for layout in [idpsim::plan::LayoutChoice::Thread, idpsim::plan::LayoutChoice::Group] {
+        pl.run.layout = layout;
+        pl.run.steps_per_dispatch = Some(u32::MAX);
+        let out = common::run(&pl, &mut g);
+        for name in ["final_state", "overlaps"] {
+            let (a, b) = (out.f32(name).unwrap(), cpu.f32(name).unwrap());
+            common::assert_close(&format!("P = {p}, {layout:?}: {name}"), &a, &b, 2e-4, 2e-4);
+        }
+    }
+}

@@ -45,7 +45,12 @@ impl GpuBackend {
         match plan.run.layout {
             LayoutChoice::Thread => false,
             LayoutChoice::Group => true,
-            LayoutChoice::Auto => self.ctx.adapter_info.device_type != wgpu::DeviceType::Cpu && plan.n() >= 256,
+            // A CPU device runs one trajectory per invocation unless a dispatch of that layout
+            // could take fewer than 4 steps under the loop budget (large N × P).
+            LayoutChoice::Auto => {
+                (self.ctx.adapter_info.device_type != wgpu::DeviceType::Cpu && plan.n() >= 256)
+                    || max_steps_per_dispatch(plan, false) < 4
+            }
         }
     }
 

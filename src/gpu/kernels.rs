@@ -375,11 +375,25 @@ fn modern_switches(k: &KernelConsts) -> Vec<(&'static str, Scalar)> {
     ]
 }
 
+/// Fixed-count loops up to this count are unrolled completely; longer ones (memory loops of
+/// large P) in tiles of [`LOOP_TILE`] iterations.
+pub const UNROLL_MAX: u32 = 128;
+/// Iterations per pass of a tiled loop.
+pub const LOOP_TILE: u32 = 16;
+
+/// Back-edges one fixed-count loop of `count` iterations takes once unrolled (0 when unrolled
+/// completely, else one per tile).
+pub fn fixed_loop_back_edges(count: u32) -> u64 {
+    if count > UNROLL_MAX { (count / LOOP_TILE) as u64 } else { 0 }
+}
+
 /// Unrolls every loop of the form `for (var i = 0u; i < BOUND; i++) { … }` whose BOUND is a
 /// literal or one of `bounds`, into `{ let i = 0u; … } { let i = 1u; … } …` (nested loops
 /// too). Some drivers cap the total number of loop iterations an invocation may execute
 /// (llvmpipe stops every loop after 65 535 back-edges in all), so fixed-count loops must not
-/// count against it; they are also faster unrolled.
+/// count against it; they are also faster unrolled. A loop of more than [`UNROLL_MAX`]
+/// iterations keeps a loop over tiles of [`LOOP_TILE`] unrolled iterations, then the remainder
+/// unrolled ([`fixed_loop_back_edges`] back-edges).
 pub fn unroll_fixed_loops(src: &str, bounds: &[(&str, u32)]) -> String {
     let mut out = String::with_capacity(src.len());
     let mut rest = src;
@@ -409,7 +423,17 @@ pub fn unroll_fixed_loops(src: &str, bounds: &[(&str, u32)]) -> String {
                     }
                 }
                 let body = unroll_fixed_loops(&tail[head_end + 1..close], bounds);
-                for k in 0..count {
+                let tiled = if count > UNROLL_MAX { count / LOOP_TILE * LOOP_TILE } else { 0 };
+                if tiled > 0 {
+                    out.push_str(&format!(
+                        "for (var {var}_tile = 0u; {var}_tile < {tiled}u; {var}_tile += {LOOP_TILE}u) {{"
+                    ));
+                    for k in 0..LOOP_TILE {
+                        out.push_str(&format!("{{ let {var} = {var}_tile + {k}u;{body}}}"));
+                    }
+                    out.push('}');
+                }
+                for k in tiled..count {
                     out.push_str(&format!("{{ let {var} = {k}u;{body}}}"));
                 }
                 rest = &tail[close + 1..];

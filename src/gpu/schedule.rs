@@ -12,18 +12,39 @@ const DISPATCH_WORK: f64 = 3.0e8;
 /// so the neuron-block and step loops of one dispatch must stay below that on every device.
 pub const LOOP_BUDGET: u64 = 60_000;
 
+/// Memory loops (over P) counted per step outside the neuron-block loop, and at dispatch start
+/// outside block loops: generous bounds on what `shaders/` holds (the modern model's layers
+/// included), so that tiled memory loops of large P never pass the budget unseen.
+const MEMORY_LOOPS_PER_STEP: u64 = 32;
+const MEMORY_LOOPS_AT_START: u64 = 64;
+
 /// Back-edges of one invocation: (at dispatch start, per step).
 fn loop_cost(plan: &Plan, group: bool) -> (u64, u64) {
     let lanes = if group { kernels::wg_group(plan.p()) as u64 } else { 1 };
     let blocks = (plan.neuron_blocks() as u64).div_ceil(lanes);
+    // A memory loop of large P is tiled: `t` back-edges each (0 when unrolled completely).
+    let t = kernels::fixed_loop_back_edges(plan.p() as u32);
+    // Per neuron block of a step: ξ of every memory, the field, the overlaps' sums.
+    let per_block = 1 + 3 * t;
+    // Per neuron block of a pass at dispatch start (the overlaps, an input's Ξᵀη): one sum.
+    let per_block_start = 1 + t;
+    // Passes over the blocks at dispatch start: the overlaps, and Ξᵀη of the current and the
+    // previous segment when an IDP input has a per-trajectory part (noise or a cue).
+    let idp_eta = plan.model.coupling() == crate::plan::Coupling::Saliency
+        && plan.input.segments.iter().any(|s| s.noise > 0.0 || s.cue.is_some());
+    let passes = if idp_eta { 3 } else { 1 };
     // The group layout's reductions loop over P / WG_GROUP memories per invocation.
     let reduce = if group { (plan.p() as u64).div_ceil(lanes) } else { 0 };
     // Saving the energy adds a pass over the blocks at each save (at most every step).
-    let energy = if plan.observe.energy { blocks + 1 } else { 0 };
+    let energy = if plan.observe.energy { blocks + 1 + 4 * t } else { 0 };
     // Random weights: for the current and previous segments, P / 4 + 1 Philox blocks and the
-    // P rows of α = G w.
-    let random = if plan.has_random_weights() { 2 * (plan.p() as u64 + plan.p() as u64 / 4 + 2) } else { 0 };
-    (3 * blocks + 4 + 3 * reduce + random, blocks + 2 + 2 * reduce + energy)
+    // P rows of α = G w (each a memory loop).
+    let p = plan.p() as u64;
+    let random = if plan.has_random_weights() { 2 * (p * (1 + t) + p / 4 + 2) } else { 0 };
+    (
+        passes * blocks * per_block_start + 4 + 3 * reduce + random + MEMORY_LOOPS_AT_START * t,
+        blocks * per_block + 2 + 2 * reduce + energy + MEMORY_LOOPS_PER_STEP * t,
+    )
 }
 
 /// The most steps a dispatch may take under [`LOOP_BUDGET`] (0 if not even one fits).

@@ -3,8 +3,9 @@
 /// Largest number of neurons (the state of one trajectory must fit a storage binding).
 pub const MAX_N: usize = 1 << 20;
 
-/// Largest number of memories (the kernels keep P overlaps per invocation in registers).
-pub const MAX_P: usize = 128;
+/// Largest number of memories (the kernels keep P overlaps per invocation in private memory;
+/// memory loops beyond 128 are tiled, see `gpu::kernels::unroll_fixed_loops`).
+pub const MAX_P: usize = 512;
 
 /// Largest number of saved values (saves × quantities per save) per trajectory. A chunk keeps at
 /// least 64 trajectories' saves in host memory (twice on the CPU reference), so this bounds
