@@ -271,6 +271,49 @@ pub const PRESETS: &[(&str, &str, &str)] = &[
 }"#,
     ),
     (
+        "capacity",
+        "memory load: retrieval from 10 %-flipped cues against P/N = 0.02 to 0.25 at N = 1000 (σ = 0, δ = 10, zeroed diagonal), the classic network without input and the IDP network with the cue as its input, 1000 trajectories per point",
+        r#"{
+  "name": "capacity",
+  "model": { "kind": "classic", "activation": { "kind": "tanh", "slope": 10.0 }, "zero_diagonal": true },
+  "memories": { "kind": "random", "n": 1000, "p": 20, "seed": 1 },
+  "input": { "segments": [ { "duration": 20.0, "cue": { "amplitude": 1.0 } } ] },
+  "noise": { "sigma": 0.0 },
+  "integrator": { "scheme": "euler_maruyama", "dt": 0.05 },
+  "ensemble": { "trajectories": 1000, "seed": 3, "initial": { "kind": "memory", "index": 0, "flip": 0.1 } },
+  "observe": { "overlaps": { "every": 1.0 }, "retrieval": { "threshold": 0.9, "window": 1.0 } },
+  "sweep": {
+    "memories.p": [20, 50, 80, 100, 120, 130, 140, 150, 160, 180, 200, 250],
+    "variants": {
+      "classic": { "model.kind": "classic", "input.segments.0.cue.amplitude": 0.0 },
+      "idp": { "model.kind": "idp" }
+    }
+  }
+}"#,
+    ),
+    (
+        "capacity-noise",
+        "memory load × noise: the capacity preset over P/N = 0.02 to 0.25 and σ = 0 to 1, one heat map of accuracy and final overlap per model, 500 trajectories per point",
+        r#"{
+  "name": "capacity-noise",
+  "model": { "kind": "classic", "activation": { "kind": "tanh", "slope": 10.0 }, "zero_diagonal": true },
+  "memories": { "kind": "random", "n": 1000, "p": 20, "seed": 1 },
+  "input": { "segments": [ { "duration": 20.0, "cue": { "amplitude": 1.0 } } ] },
+  "noise": { "sigma": 0.0 },
+  "integrator": { "scheme": "euler_maruyama", "dt": 0.05 },
+  "ensemble": { "trajectories": 500, "seed": 3, "initial": { "kind": "memory", "index": 0, "flip": 0.1 } },
+  "observe": { "overlaps": { "every": 1.0 }, "retrieval": { "threshold": 0.9, "window": 1.0 } },
+  "sweep": {
+    "memories.p": [20, 50, 100, 150, 200, 250],
+    "noise.sigma": [0, 0.25, 0.5, 0.75, 1.0],
+    "variants": {
+      "classic": { "model.kind": "classic", "input.segments.0.cue.amplitude": 0.0 },
+      "idp": { "model.kind": "idp" }
+    }
+  }
+}"#,
+    ),
+    (
         "modern-equivalence",
         "the modern three-layer model with identity Ψ_α, Ψ_y and fast layers (τ_α = τ_y = 0.05) next to the IDP model it reduces to: the quickstart network and input, 16 384 trajectories each",
         r#"{

@@ -27,6 +27,11 @@ const PICTURE: &str = "sweep.png";
 const PASSAGE_PICTURE: &str = "sweep_first_passage.png";
 const REPORT: &str = "report.md";
 const HEATMAP: &str = "sweep_heatmap.png";
+const OVERLAP_PICTURE: &str = "sweep_overlap.png";
+
+/// The classic Hopfield network's storage capacity P/N at zero temperature (Amit, Gutfreund &
+/// Sompolinsky 1985), marked on pictures against `memories.p`.
+pub const CLASSIC_CAPACITY: f64 = 0.138;
 /// Most panels (combinations of the axes beyond the first two numeric ones) a heat map draws.
 pub const MAX_HEATMAP_PANELS: usize = 12;
 
@@ -325,6 +330,43 @@ fn accuracy(_: &PointResult, s: &RunSummary) -> Option<(f64, f64, f64)> {
     Some((acc, (acc - 2.0 * se).max(0.0), (acc + 2.0 * se).min(1.0)))
 }
 
+/// Mean final abs(m) of the target in the last segment (no error bar).
+fn final_overlap(_: &PointResult, s: &RunSummary) -> Option<(f64, f64, f64)> {
+    let seg = s.retrieval.as_ref()?.segments.last()?;
+    (seg.with_target > 0).then(|| {
+        let m = crate::observe::from_fixed(seg.sum_abs_target) / seg.with_target as f64;
+        (m, m, m)
+    })
+}
+
+/// The x axis of a sweep picture, and its marks (see [`x_axis_of`]).
+fn x_axis(axes: &[Axis], xa: usize, results: &[PointResult]) -> (String, Vec<io::plot::Mark>) {
+    let ns: Vec<usize> = results.iter().map(|r| r.plan.n()).collect();
+    let classic = results.iter().any(|r| matches!(r.plan.model.model, crate::plan::Model::Classic { .. }));
+    x_axis_of(&axes[xa].name, &ns, classic)
+}
+
+/// A sweep picture's x label and marks for the axis `name` over points of sizes `ns`: against
+/// `memories.p` with one N for every point, the label gives the load P/N and, when a classic
+/// model is among the points, the classic capacity P = 0.138 N is marked.
+pub fn x_axis_of(name: &str, ns: &[usize], classic: bool) -> (String, Vec<io::plot::Mark>) {
+    let one_n = ns.first().filter(|&&n| ns.iter().all(|&m| m == n));
+    match one_n {
+        Some(&n) if name == "memories.p" => {
+            let marks = if classic {
+                vec![io::plot::Mark {
+                    x: CLASSIC_CAPACITY * n as f64,
+                    label: format!("classic capacity P = {CLASSIC_CAPACITY} N"),
+                }]
+            } else {
+                vec![]
+            };
+            (format!("memories.p (N = {n}: load P/N = P / {n})"), marks)
+        }
+        _ => (name.to_string(), vec![]),
+    }
+}
+
 /// Median first passage with the 25–75 % quantiles (only where at least 75 % pass).
 fn passage(r: &PointResult, s: &RunSummary) -> Option<(f64, f64, f64)> {
     let ps = s.passages.as_ref()?;
@@ -482,7 +524,17 @@ pub fn run(
     let picture = match lines(axes, &results) {
         Some((xa, lines)) => {
             let title = format!("{name}: retrieval accuracy (± 2 standard errors)");
-            io::plot::sweep_png(&out.join(PICTURE), &title, &axes[xa].name, "accuracy", &lines, true)?;
+            let (x, marks) = x_axis(axes, xa, &results);
+            io::plot::sweep_png(&out.join(PICTURE), &title, &x, "accuracy", &lines, true, &marks)?;
+            true
+        }
+        None => false,
+    };
+    let overlap_picture = match lines_of(axes, &results, &final_overlap) {
+        Some((xa, lines)) => {
+            let title = format!("{name}: mean final |m| of the target");
+            let (x, marks) = x_axis(axes, xa, &results);
+            io::plot::sweep_png(&out.join(OVERLAP_PICTURE), &title, &x, "mean final |m|", &lines, true, &marks)?;
             true
         }
         None => false,
@@ -490,7 +542,8 @@ pub fn run(
     let passage_picture = match lines_of(axes, &results, &passage) {
         Some((xa, lines)) => {
             let title = format!("{name}: median first passage (bars: 25–75 % quantiles)");
-            io::plot::sweep_png(&out.join(PASSAGE_PICTURE), &title, &axes[xa].name, "time", &lines, false)?;
+            let (x, marks) = x_axis(axes, xa, &results);
+            io::plot::sweep_png(&out.join(PASSAGE_PICTURE), &title, &x, "time", &lines, false, &marks)?;
             true
         }
         None => false,
@@ -505,7 +558,8 @@ pub fn run(
     };
     io::write_atomic(
         &out.join(REPORT),
-        report(name, axes, &results, (picture, passage_picture, heat_picture), wall, &adapter).as_bytes(),
+        report(name, axes, &results, [picture, overlap_picture, passage_picture, heat_picture], wall, &adapter)
+            .as_bytes(),
     )?;
     let failed = results.iter().filter(|r| r.outcome.is_err()).count();
     if failed > 0 {
@@ -520,7 +574,7 @@ pub fn report(
     name: &str,
     axes: &[Axis],
     results: &[PointResult],
-    (picture, passage_picture, heat_picture): (bool, bool, bool),
+    [picture, overlap_picture, passage_picture, heat_picture]: [bool; 4],
     wall: f64,
     adapter: &str,
 ) -> String {
@@ -573,6 +627,9 @@ pub fn report(
     ));
     if picture {
         s.push_str("![accuracy](sweep.png)\n\n");
+    }
+    if overlap_picture {
+        s.push_str("![mean final overlap](sweep_overlap.png)\n\n");
     }
     if passage_picture {
         s.push_str("![first passage](sweep_first_passage.png)\n\n");

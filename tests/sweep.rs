@@ -214,3 +214,73 @@ fn two_numeric_axes_draw_a_heat_map() {
     }
     assert_eq!(checked, 12);
 }
+
+/// The capacity presets resolve at every point of their sweeps.
+#[test]
+fn the_capacity_presets_resolve_at_every_point() {
+    for (name, points) in [("capacity", 24usize), ("capacity-noise", 60)] {
+        let text = idpsim::presets::get(name).expect("a preset");
+        let doc: Value = serde_json::from_str(text).unwrap();
+        let mut base = doc.clone();
+        let sweep = base.as_object_mut().unwrap().remove("sweep").unwrap();
+        let axes = idpsim::sweep::axes(sweep.as_object().unwrap()).unwrap();
+        let pts = idpsim::sweep::points(&base, &axes).unwrap();
+        assert_eq!(pts.len(), points, "{name}");
+        for p in &pts {
+            idpsim::resolve::plan(&p.spec, std::path::Path::new("."))
+                .unwrap_or_else(|e| panic!("{name} {}: {e}", p.dir));
+        }
+    }
+}
+
+/// Pictures against `memories.p` give the load and mark the classic capacity 0.138 N when every
+/// point has one N and a classic model is among them; otherwise neither.
+#[test]
+fn load_pictures_mark_the_classic_capacity() {
+    let (label, marks) = idpsim::sweep::x_axis_of("memories.p", &[1000, 1000], true);
+    assert!(label.contains("P / 1000"), "{label}");
+    assert_eq!(marks.len(), 1);
+    assert!((marks[0].x - 138.0).abs() < 1e-9);
+    assert!(idpsim::sweep::x_axis_of("memories.p", &[1000, 1000], false).1.is_empty());
+    assert!(idpsim::sweep::x_axis_of("memories.p", &[500, 1000], true).1.is_empty());
+    assert!(idpsim::sweep::x_axis_of("noise.sigma", &[1000], true).1.is_empty());
+}
+
+/// The capacity preset, shrunk to N = 200 and 64 trajectories per point on the CPU reference:
+/// the classic network retrieves its 10 %-flipped cues at load 0.05 (all 64) and not at 0.3
+/// (at most 10 %), and the IDP network with the cue as its input still retrieves at 0.3 (at
+/// least 90 %); the sweep draws the accuracy and the final overlap against the load.
+#[test]
+fn the_capacity_preset_separates_the_classic_limit_from_idp() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut doc: Value = serde_json::from_str(idpsim::presets::get("capacity").unwrap()).unwrap();
+    doc["memories"]["n"] = serde_json::json!(200);
+    doc["ensemble"]["trajectories"] = serde_json::json!(64);
+    doc["run"] = serde_json::json!({ "backend": "cpu" });
+    doc["sweep"]["memories.p"] = serde_json::json!([10, 60]);
+    let path = tmp.path().join("s.json");
+    std::fs::write(&path, doc.to_string()).unwrap();
+    let out = tmp.path().join("out");
+    let o = common::idpsim(&["run", path.to_str().unwrap(), "--quiet", "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let (head, rows) = csv(&out.join("sweep.csv"));
+    let col = |h: &str| head.iter().position(|x| x == h).unwrap();
+    let acc = |p: &str, v: &str| -> f64 {
+        let r = rows.iter().find(|r| r[col("memories.p")] == p && r[col("variant")] == v).unwrap();
+        r[col("accuracy")].parse().unwrap()
+    };
+    eprintln!(
+        "classic: {} at 0.05, {} at 0.3; idp {} at 0.3",
+        acc("10", "classic"),
+        acc("60", "classic"),
+        acc("60", "idp")
+    );
+    assert_eq!(acc("10", "classic"), 1.0);
+    assert!(acc("60", "classic") <= 0.1);
+    assert!(acc("60", "idp") >= 0.9);
+    for png in ["sweep.png", "sweep_overlap.png"] {
+        assert!(image::open(out.join(png)).is_ok(), "{png}");
+    }
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("(sweep_overlap.png)"));
+}

@@ -442,14 +442,29 @@ pub struct SweepLine {
     pub points: Vec<(f64, f64, f64, f64)>,
 }
 
+/// A reference value on a sweep picture's x axis: a dashed vertical line with its label.
+pub struct Mark {
+    pub x: f64,
+    pub label: String,
+}
+
 /// A value against a swept value, one line per combination of the other swept values, with
-/// error bars; the y axis is [0, 1] for `unit` values, else fitted to the data.
-pub fn sweep_png(dest: &Path, title: &str, x_desc: &str, y_desc: &str, lines: &[SweepLine], unit: bool) -> Result<()> {
+/// error bars and dashed reference `marks`; the y axis is [0, 1] for `unit` values, else fitted
+/// to the data.
+pub fn sweep_png(
+    dest: &Path,
+    title: &str,
+    x_desc: &str,
+    y_desc: &str,
+    lines: &[SweepLine],
+    unit: bool,
+    marks: &[Mark],
+) -> Result<()> {
     register_font();
     let (w, h) = (1000u32, 620u32);
     let mut buf = vec![0u8; (w * h * 3) as usize];
     let e = |e: DrawingAreaErrorKind<_>| anyhow!("{e}");
-    let xs = lines.iter().flat_map(|l| l.points.iter().map(|p| p.0));
+    let xs = lines.iter().flat_map(|l| l.points.iter().map(|p| p.0)).chain(marks.iter().map(|m| m.x));
     let (mut lo, mut hi) = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| (a.min(x), b.max(x)));
     if !lo.is_finite() {
         (lo, hi) = (0.0, 1.0);
@@ -485,6 +500,17 @@ pub fn sweep_png(dest: &Path, title: &str, x_desc: &str, y_desc: &str, lines: &[
                 )
                 .map_err(e)?;
             chart.draw_series(line.points.iter().map(|p| Circle::new((p.0, p.1), 4, col.filled()))).map_err(e)?;
+        }
+        for m in marks {
+            let dashes = (0..40).map(|k| {
+                let y0 = y_lo + (y_hi - y_lo) * k as f64 / 40.0;
+                PathElement::new(vec![(m.x, y0), (m.x, y0 + (y_hi - y_lo) / 80.0)], BLACK.stroke_width(2))
+            });
+            chart
+                .draw_series(dashes)
+                .map_err(e)?
+                .label(m.label.clone())
+                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 8, y)], BLACK.stroke_width(2)));
         }
         chart
             .configure_series_labels()
