@@ -96,10 +96,10 @@ pub fn cue_vector(plan: &Plan, seg: usize, trajectory: u64) -> Vec<f32> {
     let mut u = vec![0f32; plan.n()];
     for b in 0..plan.neuron_blocks() {
         let signs = rng::cue_signs4(b as u32, cue.draw, trajectory as u32, cue.flip, key);
-        for l in 0..4 {
+        for (l, s) in signs.iter().enumerate() {
             let i = 4 * b + l;
             if i < plan.n() {
-                u[i] = cue.amplitude * (plan.memories.get(i, mu) * signs[l]);
+                u[i] = cue.amplitude * (plan.memories.get(i, mu) * s);
             }
         }
     }
