@@ -257,6 +257,7 @@ pub fn csv(axes: &[Axis], results: &[PointResult]) -> String {
     let mut head: Vec<String> = axes.iter().map(|a| a.name.clone()).collect();
     head.extend(["status", "trajectories", "accuracy", "accuracy_stderr"].map(String::from));
     head.extend((0..segs).map(|k| format!("accuracy_segment{k}")));
+    head.push("final_abs_m_target".into());
     head.extend((0..p).map(|mu| format!("fraction_memory{mu}")));
     head.extend(
         ["fraction_none", "first_passage_median", "first_passage_reached", "neuron_steps_per_s", "wall_s", "dir"]
@@ -279,6 +280,7 @@ pub fn csv(axes: &[Axis], results: &[PointResult]) -> String {
                     row.push(f(ret.filter(|x| k < x.segments.len()).and_then(|x| x.accuracy(k))));
                 }
                 let last = ret.and_then(|x| x.segments.last());
+                row.push(f(final_overlap(r, s).map(|v| v.0)));
                 let m = r.plan.ensemble.trajectories as f64;
                 for mu in 0..p {
                     row.push(f(last
@@ -298,7 +300,7 @@ pub fn csv(axes: &[Axis], results: &[PointResult]) -> String {
             Err(e) => {
                 row.push(csv_field(&format!("failed: {e}")));
                 row.push(r.plan.ensemble.trajectories.to_string());
-                row.extend(std::iter::repeat_n(String::new(), 2 + segs + p + 5));
+                row.extend(std::iter::repeat_n(String::new(), 3 + segs + p + 5));
             }
         }
         row.push(r.point.dir.clone());
