@@ -43,7 +43,7 @@ fn bad_cases() -> Vec<(&'static str, Value, &'static str)> {
         ("/memories", json!({ "kind": "hadamard", "n": 8, "p": 2, "columns": [3, 3] }), "memories.columns[1]"),
         ("/memories", json!({ "kind": "random", "n": 0, "p": 2 }), "memories.n"),
         ("/memories", json!({ "kind": "random", "n": 8, "p": 0 }), "memories.p"),
-        ("/memories", json!({ "kind": "random", "n": 8, "p": 500 }), "memories.p"),
+        ("/memories", json!({ "kind": "random", "n": 8, "p": 513 }), "memories.p"),
         ("/memories", json!({ "kind": "explicit", "patterns": [] }), "memories.patterns"),
         ("/memories", json!({ "kind": "explicit", "patterns": [[1, -1], [1]] }), "memories.patterns[1]"),
         ("/memories", json!({ "kind": "explicit", "patterns": [[1, 0.5]] }), "memories.patterns[0][1]"),

@@ -187,7 +187,12 @@ fn wgsl_structs_match_rust() {
     assert_eq!(params, want);
     assert_eq!(size as usize, std::mem::size_of::<Params>());
     let (seg, size) = wgsl_layout(&module, "Segment");
-    assert_eq!(seg, rust_layout!(Segment, start, steps, ramp, pulse, noise, random, dominant, prev_on));
+    assert_eq!(
+        seg,
+        rust_layout!(
+            Segment, start, steps, ramp, pulse, noise, random, dominant, prev_on, cue_amp, cue_flip, cue_draw, pad
+        )
+    );
     assert_eq!(size as usize, std::mem::size_of::<Segment>());
     let check = kernels::validate(&rng_check::source(false)).unwrap();
     let (cp, size) = wgsl_layout(&check, "CheckParams");
