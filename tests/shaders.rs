@@ -126,6 +126,37 @@ fn every_specialisation_validates() {
     assert!(count > 100);
 }
 
+/// Tiled memory loops (P > 128) validate and translate to SPIR-V, MSL and HLSL, with the
+/// input paths that loop over memories (random weights, cue and input noise sums, retrieval).
+#[test]
+fn large_p_specialisations_translate() {
+    for (n, p) in [(61, 150), (2048, 512)] {
+        for idp in [true, false] {
+            for layout_group in [false, true] {
+                let k = KernelConsts {
+                    idp,
+                    layout_group,
+                    zero_diag: true,
+                    has_vector: !idp,
+                    random_weights: true,
+                    retr_window: Some(5),
+                    first_passage: Some((u32::MAX, 0.9)),
+                    energy: true,
+                    init_kind: 2,
+                    init_flip: 0.1,
+                    ..consts(n, p)
+                };
+                let src = kernels::assemble(&k);
+                assert!(src.contains("mu_tile"), "P = {p}: no tiled memory loop");
+                match kernels::validate_with_info(&src, &kernels::overrides(&k)) {
+                    Ok((module, info)) => translate(&k, &module, &info),
+                    Err(e) => panic!("kernels for N = {n}, P = {p} do not validate:\n{e}"),
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn rng_check_kernel_validates() {
     for int64 in [false, true] {
