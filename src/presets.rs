@@ -272,15 +272,15 @@ pub const PRESETS: &[(&str, &str, &str)] = &[
     ),
     (
         "capacity",
-        "memory load: retrieval from 10 %-flipped cues against P/N = 0.02 to 0.25 at N = 1000 (σ = 0, δ = 10, zeroed diagonal), the classic network without input and the IDP network with the cue as its input, 1000 trajectories per point",
+        "memory load: retrieval from 10 %-flipped cues of a random memory per trajectory against P/N = 0.02 to 0.25 at N = 1000 (σ = 0, δ = 10, zeroed diagonal), the classic network without input and the IDP network with the cue as its input, 1000 trajectories per point",
         r#"{
   "name": "capacity",
   "model": { "kind": "classic", "activation": { "kind": "tanh", "slope": 10.0 }, "zero_diagonal": true },
   "memories": { "kind": "random", "n": 1000, "p": 20, "seed": 1 },
-  "input": { "segments": [ { "duration": 20.0, "cue": { "amplitude": 1.0 } } ] },
+  "input": { "segments": [ { "duration": 20.0, "cue": { "index": "random", "amplitude": 1.0 } } ] },
   "noise": { "sigma": 0.0 },
   "integrator": { "scheme": "euler_maruyama", "dt": 0.05 },
-  "ensemble": { "trajectories": 1000, "seed": 3, "initial": { "kind": "memory", "index": 0, "flip": 0.1 } },
+  "ensemble": { "trajectories": 1000, "seed": 3, "initial": { "kind": "memory", "index": "target", "flip": 0.1 } },
   "observe": { "overlaps": { "every": 1.0 }, "retrieval": { "threshold": 0.9, "window": 1.0 } },
   "sweep": {
     "memories.p": [20, 50, 80, 100, 120, 130, 140, 150, 160, 180, 200, 250],
@@ -298,10 +298,10 @@ pub const PRESETS: &[(&str, &str, &str)] = &[
   "name": "capacity-noise",
   "model": { "kind": "classic", "activation": { "kind": "tanh", "slope": 10.0 }, "zero_diagonal": true },
   "memories": { "kind": "random", "n": 1000, "p": 20, "seed": 1 },
-  "input": { "segments": [ { "duration": 20.0, "cue": { "amplitude": 1.0 } } ] },
+  "input": { "segments": [ { "duration": 20.0, "cue": { "index": "random", "amplitude": 1.0 } } ] },
   "noise": { "sigma": 0.0 },
   "integrator": { "scheme": "euler_maruyama", "dt": 0.05 },
-  "ensemble": { "trajectories": 500, "seed": 3, "initial": { "kind": "memory", "index": 0, "flip": 0.1 } },
+  "ensemble": { "trajectories": 500, "seed": 3, "initial": { "kind": "memory", "index": "target", "flip": 0.1 } },
   "observe": { "overlaps": { "every": 1.0 }, "retrieval": { "threshold": 0.9, "window": 1.0 } },
   "sweep": {
     "memories.p": [20, 50, 100, 150, 200, 250],
