@@ -59,7 +59,9 @@ fn save_energy(total: vec3<f32>, prev: ptr<function, array<f32, P>>, cur: ptr<fu
 }
 
 // ---- thread layout: one invocation per trajectory -------------------------------------------
-// With X_IN_REGS (small N) the state stays in a private array for the whole dispatch.
+// With X_IN_REGS (small N) the state stays in a private array for the whole dispatch; without,
+// PSI_CACHE keeps Ψ(x) in the state buffer after the state (block NBS + b) for the zeroed
+// diagonal's term, so each neuron-step takes one tanh.
 
 // The kernel's loop: dispatch set-up, steps, stops for saves and samples, dispatch end. Its
 // parts are the functions above; the rest stays here, where the driver sees the whole loop.
@@ -99,6 +101,9 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
             xr[b] = x;
             pr[b] = psi;
         }
+        if (PSI_CACHE) {
+            state[state_index(t, NBS + b)] = psi;
+        }
         for (var mu = 0u; mu < P; mu++) {
             acc[mu] = acc[mu] + dot4(xi_block(b, mu), psi);
         }
@@ -127,6 +132,9 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
                 if (X_IN_REGS) {
                     x = xr[b];
                     psi_x = pr[b];
+                } else if (PSI_CACHE) {
+                    x = state[state_index(t, b)];
+                    psi_x = state[state_index(t, NBS + b)];
                 } else {
                     x = state[state_index(t, b)];
                     psi_x = act4(x);
@@ -142,6 +150,9 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
                 let psi = act4(xn);
                 if (X_IN_REGS) {
                     pr[b] = psi;
+                }
+                if (PSI_CACHE) {
+                    state[state_index(t, NBS + b)] = psi;
                 }
                 for (var mu = 0u; mu < P; mu++) {
                     acc[mu] = acc[mu] + dot4(xs[mu], psi);

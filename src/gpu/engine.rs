@@ -56,7 +56,7 @@ impl GpuBackend {
 
     fn chunk_limit(&self, plan: &Plan, group: bool) -> u64 {
         let binding = self.ctx.max_binding();
-        let by_state = binding / (plan.state_blocks() as u64 * 16);
+        let by_state = binding / (kernels::device_state_blocks(plan, group) as u64 * 16);
         let by_saves = binding.min(SAVES_BUDGET) / (2 * plan.saves().q() as u64 * 4);
         let groups = max_groups(&self.ctx);
         let by_dispatch = if group { groups } else { groups * WG_THREAD as u64 };

@@ -164,6 +164,21 @@ pub fn x_in_regs(k: &KernelConsts) -> bool {
     !k.layout_group && k.n.div_ceil(4) <= REG_BLOCKS
 }
 
+/// Whether the thread layout keeps Ψ(x) of the state in the state buffer between steps (the
+/// zeroed diagonal's term needs Ψ of the state before the step, which the previous step
+/// computed for the overlaps; on CPU devices a tanh costs more than the load and store). Only
+/// when the state is not in registers (where Ψ stays in registers too).
+pub fn psi_cache(layout_group: bool, n: u32, zero_diag: bool) -> bool {
+    !layout_group && n.div_ceil(4) > REG_BLOCKS && zero_diag
+}
+
+/// 16-byte blocks per trajectory of the device state buffer: the plan's state, and the Ψ cache
+/// (see [`psi_cache`]) after it.
+pub fn device_state_blocks(plan: &crate::plan::Plan, group: bool) -> usize {
+    let cache = psi_cache(group, plan.n() as u32, plan.model.zero_diagonal());
+    plan.state_blocks() + if cache { plan.neuron_blocks() } else { 0 }
+}
+
 /// Device storage of the memories.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum XiFormat {
@@ -269,6 +284,7 @@ fn sizes(k: &KernelConsts) -> Vec<(&'static str, Scalar)> {
         ("INV_N", F32(1.0 / k.n as f32)),
         ("LAYOUT_GROUP", Bool(k.layout_group)),
         ("X_IN_REGS", Bool(x_in_regs(k))),
+        ("PSI_CACHE", Bool(psi_cache(k.layout_group, k.n, k.zero_diag))),
         ("NB_UNROLL", Bool(nb <= UNROLL_BLOCKS)),
         ("NBR", U32(if x_in_regs(k) { nb } else { 1 })),
         ("WG", U32(WG_THREAD)),
