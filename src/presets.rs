@@ -272,7 +272,7 @@ pub const PRESETS: &[(&str, &str, &str)] = &[
     ),
     (
         "capacity",
-        "memory load: retrieval from 10 %-flipped cues of a random memory per trajectory against P/N = 0.02 to 0.25 at N = 1000 (σ = 0, δ = 10, zeroed diagonal), the classic network without input and the IDP network with the cue as its input, 1000 trajectories per point",
+        "memory load: retrieval from 10 %-flipped cues of a random memory per trajectory against P/N = 0.02 to 0.25 at N = 1000 (σ = 0, δ = 10, zeroed diagonal), the classic network without input and with the cue as a bias, and the IDP network with the cue as its input, 1000 trajectories per point",
         r#"{
   "name": "capacity",
   "model": { "kind": "classic", "activation": { "kind": "tanh", "slope": 10.0 }, "zero_diagonal": true },
@@ -286,6 +286,7 @@ pub const PRESETS: &[(&str, &str, &str)] = &[
     "memories.p": [20, 50, 80, 100, 120, 130, 140, 150, 160, 180, 200, 250],
     "variants": {
       "classic": { "model.kind": "classic", "input.segments.0.cue.amplitude": 0.0 },
+      "classic-cue-input": { "model.kind": "classic" },
       "idp": { "model.kind": "idp" }
     }
   }

@@ -218,7 +218,7 @@ fn two_numeric_axes_draw_a_heat_map() {
 /// The capacity presets resolve at every point of their sweeps.
 #[test]
 fn the_capacity_presets_resolve_at_every_point() {
-    for (name, points) in [("capacity", 24usize), ("capacity-noise", 60)] {
+    for (name, points) in [("capacity", 36usize), ("capacity-noise", 60)] {
         let text = idpsim::presets::get(name).expect("a preset");
         let doc: Value = serde_json::from_str(text).unwrap();
         let mut base = doc.clone();
