@@ -75,17 +75,18 @@ fn coefficients(prev: ptr<function, array<f32, P>>, cur: ptr<function, array<f32
     return f32(P) * INV_N;
 }
 
-fn vector_term(seg: u32, traj: u32, b: u32, sched: vec2<f32>) -> vec4<f32> {
+// `cued`: the cued memories of segments seg and seg − 1 (`cue_targets`).
+fn vector_term(seg: u32, traj: u32, b: u32, sched: vec2<f32>, cued: vec2<u32>) -> vec4<f32> {
     if (!HAS_VECTOR || sched.y == 0.0) {
         return vec4<f32>(0.0);
     }
-    let cur = segment_vec(seg, traj, b);
+    let cur = segment_vec(seg, traj, b, cued.x);
     if (sched.x >= 1.0) {
         return cur;
     }
     var prev = vec4<f32>(0.0);
     if (seg > 0u) {
-        prev = segment_vec(seg - 1u, traj, b);
+        prev = segment_vec(seg - 1u, traj, b, cued.y);
     }
     return ramp4(prev, cur, sched.x);
 }

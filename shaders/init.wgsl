@@ -96,9 +96,10 @@ fn init_state(@builtin(global_invocation_id) gid: vec3<u32>) {
             segment_coefs(0u, traj, &noise_acc, &cur);
             let sched = schedule(segs[0], 0u);
             var terms = vec3<f32>(0.0);
+            let cued = cue_targets(0u, traj);
             for (var b = 0u; b < nb_loop(); b++) {
                 let x = state[state_index(t, b)];
-                terms = terms + energy_terms(x, mask_padding(act4(x), b), vector_term(0u, traj, b, sched), b);
+                terms = terms + energy_terms(x, mask_padding(act4(x), b), vector_term(0u, traj, b, sched, cued), b);
             }
             saves[save_index(0u, P, t)] = energy_value(terms, &prev, &cur, sched, &m);
         }

@@ -125,15 +125,33 @@ fn idp_input_noise(seg: u32) -> bool {
     return IDP && (segs[seg].noise > 0.0 || segs[seg].cue_amp != 0.0);
 }
 
-// The classic model's per-neuron input of segment `seg` for block b: u_vector + η + cue.
-fn segment_vec(seg: u32, traj: u32, b: u32) -> vec4<f32> {
+// The cued memories of segment `seg` (.x) and of the one before it (.y), 0 where that segment
+// has no cue: per trajectory, so drawn once per dispatch and handed to `vector_term`.
+fn cue_targets(seg: u32, traj: u32) -> vec2<u32> {
+    var t = vec2<u32>(0u);
+    if (!HAS_VECTOR) {
+        return t;
+    }
+    if (segs[seg].cue_amp != 0.0) {
+        t.x = segment_target(seg, traj);
+    }
+    let before = max(seg, 1u) - 1u;
+    if (seg > 0u && segs[before].cue_amp != 0.0) {
+        t.y = segment_target(before, traj);
+    }
+    return t;
+}
+
+// The classic model's per-neuron input of segment `seg` for block b: u_vector + η + the cue of
+// memory `cued` (see `cue_targets`).
+fn segment_vec(seg: u32, traj: u32, b: u32, cued: u32) -> vec4<f32> {
     var v = seg_vec[seg * NB + b];
     let sg = segs[seg];
     if (sg.noise > 0.0) {
         v = v + sg.noise * normals4(vec4<u32>(b, seg, traj, STREAM_INPUT_NOISE), philox_key());
     }
     if (sg.cue_amp != 0.0) {
-        v = v + cue_block(seg, traj, b, segment_target(seg, traj));
+        v = v + cue_block(seg, traj, b, cued);
     }
     return v;
 }

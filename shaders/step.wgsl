@@ -36,11 +36,12 @@ fn step_field(prev: ptr<function, array<f32, P>>, cur: ptr<function, array<f32, 
 }
 
 // One block's part of the energy at a save (`energy_terms`; Σ x² in .x for the modern model).
-fn block_energy(x: vec4<f32>, psi: vec4<f32>, b: u32, seg: u32, traj: u32, sched: vec2<f32>) -> vec3<f32> {
+fn block_energy(x: vec4<f32>, psi: vec4<f32>, b: u32, seg: u32, traj: u32, sched: vec2<f32>,
+                cued: vec2<u32>) -> vec3<f32> {
     if (MODERN) {
         return vec3<f32>(energy_sq(x, b), 0.0, 0.0);
     }
-    return energy_terms(x, psi, vector_term(seg, traj, b, sched), b);
+    return energy_terms(x, psi, vector_term(seg, traj, b, sched, cued), b);
 }
 
 // The energy at a save from the blocks' summed parts (`model::drift::energy`,
@@ -85,6 +86,7 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
         input_noise_partial(seg - 1u, traj, 0u, 1u, &acc_prev);
     }
     load_drives(seg, traj, &acc_cur, &acc_prev, &prev, &cur);
+    let cued = cue_targets(seg, traj);
     var ob = observers_load(seg, segment, t, traj);
     var la: array<f32, P>;
     var ly: array<f32, P>;
@@ -140,7 +142,7 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
                     psi_x = act4(x);
                 }
                 block_xi(b, &xs);
-                let xn = update_block(x, psi_x, b, &xs, &c, d, vector_term(seg, traj, b, sched), step, traj, &tp);
+                let xn = update_block(x, psi_x, b, &xs, &c, d, vector_term(seg, traj, b, sched, cued), step, traj, &tp);
                 if (X_IN_REGS) {
                     xr[b] = xn;
                 } else {
@@ -193,7 +195,7 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
                         x = state[state_index(t, b)];
                         psi = act4(x);
                     }
-                    terms = terms + block_energy(x, psi, b, seg, traj, sched);
+                    terms = terms + block_energy(x, psi, b, seg, traj, sched, cued);
                 }
                 saves[save_index(slot, P, t)] = save_energy(terms, &prev, &cur, sched, &m, &la, &ly);
             }
@@ -271,6 +273,7 @@ fn step_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
         reduced_prev[mu] = wg_sum[mu];
     }
     load_drives(seg, traj, &reduced_cur, &reduced_prev, &prev, &cur);
+    let cued = cue_targets(seg, traj);
     // Every invocation keeps the observers; invocation 0 stores them.
     var ob = observers_load(seg, segment, t, traj);
     var la: array<f32, P>;
@@ -307,7 +310,7 @@ fn step_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
             let i = state_index(t, b);
             block_xi(b, &xs);
             let x = state[i];
-            let xn = update_block(x, act4(x), b, &xs, &c, d, vector_term(seg, traj, b, sched), step, traj, &tp);
+            let xn = update_block(x, act4(x), b, &xs, &c, d, vector_term(seg, traj, b, sched, cued), step, traj, &tp);
             if (HIST_STATE && b == HIST_A0 / 4u) {
                 wg_hv[2u * (step % 2u)] = xn[HIST_A0 % 4u];
             }
@@ -343,7 +346,7 @@ fn step_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
             var terms = vec3<f32>(0.0);
             for (var b = lid; b < nb_loop(); b += WG_GROUP) {
                 let x = state[state_index(t, b)];
-                terms = terms + block_energy(x, act4(x), b, seg, traj, sched);
+                terms = terms + block_energy(x, act4(x), b, seg, traj, sched, cued);
             }
             wg_energy[lid] = vec4<f32>(terms, 0.0);
             workgroupBarrier();
