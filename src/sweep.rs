@@ -318,11 +318,6 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-/// The accuracy picture's lines (see [`lines_of`]).
-pub fn lines(axes: &[Axis], results: &[PointResult]) -> Option<(usize, Vec<io::plot::SweepLine>)> {
-    lines_of(axes, results, &accuracy)
-}
-
 /// What a sweep picture shows per point: (y, error-bar low, error-bar high), if the point has it.
 type Measure = dyn Fn(&PointResult, &RunSummary) -> Option<(f64, f64, f64)>;
 
@@ -523,33 +518,24 @@ pub fn run(
     }
     let wall = started.elapsed().as_secs_f64();
     io::write_atomic(&out.join(CSV), csv(axes, &results).as_bytes())?;
-    let picture = match lines(axes, &results) {
-        Some((xa, lines)) => {
-            let title = format!("{name}: retrieval accuracy (± 2 standard errors)");
-            let (x, marks) = x_axis(axes, xa, &results);
-            io::plot::sweep_png(&out.join(PICTURE), &title, &x, "accuracy", &lines, true, &marks)?;
-            true
-        }
-        None => false,
+    // One line picture per measure against the first numeric axis (false: nothing to draw).
+    let draw = |file: &str, title: String, y_desc: &str, measure: &Measure, unit: bool| -> Result<bool> {
+        let Some((xa, lines)) = lines_of(axes, &results, measure) else { return Ok(false) };
+        let (x, marks) = x_axis(axes, xa, &results);
+        io::plot::sweep_png(&out.join(file), &title, &x, y_desc, &lines, unit, &marks)?;
+        Ok(true)
     };
-    let overlap_picture = match lines_of(axes, &results, &final_overlap) {
-        Some((xa, lines)) => {
-            let title = format!("{name}: mean final |m| of the target");
-            let (x, marks) = x_axis(axes, xa, &results);
-            io::plot::sweep_png(&out.join(OVERLAP_PICTURE), &title, &x, "mean final |m|", &lines, true, &marks)?;
-            true
-        }
-        None => false,
-    };
-    let passage_picture = match lines_of(axes, &results, &passage) {
-        Some((xa, lines)) => {
-            let title = format!("{name}: median first passage (bars: 25–75 % quantiles)");
-            let (x, marks) = x_axis(axes, xa, &results);
-            io::plot::sweep_png(&out.join(PASSAGE_PICTURE), &title, &x, "time", &lines, false, &marks)?;
-            true
-        }
-        None => false,
-    };
+    let picture =
+        draw(PICTURE, format!("{name}: retrieval accuracy (± 2 standard errors)"), "accuracy", &accuracy, true)?;
+    let overlap_picture =
+        draw(OVERLAP_PICTURE, format!("{name}: mean final |m| of the target"), "mean final |m|", &final_overlap, true)?;
+    let passage_picture = draw(
+        PASSAGE_PICTURE,
+        format!("{name}: median first passage (bars: 25–75 % quantiles)"),
+        "time",
+        &passage,
+        false,
+    )?;
     let heat_picture = match heatmap(axes, &results) {
         Some(hm) => {
             let title = format!("{name}: retrieval over {} × {}", hm.x_name, hm.y_name);

@@ -179,11 +179,5 @@ fn run(plan: &Plan, backends: &mut Backends, store: &mut Store, watch: &mut dyn 
         result
     });
     outcome?;
-    store.timing.integration_s = t1.elapsed().as_secs_f64();
-    let t2 = Instant::now();
-    for o in col.outputs {
-        o.finish(store)?;
-    }
-    store.timing.writing_s = t2.elapsed().as_secs_f64();
-    Ok(())
+    col.finish(store, t1)
 }

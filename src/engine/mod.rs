@@ -121,6 +121,20 @@ struct ChunkBuffer {
 
 /// The [`Sink`] the engine gives a backend: partial sums go straight to the outputs, the rest
 /// is buffered until the chunk ends.
+impl Collector<'_> {
+    /// Records the integration time since `t1`, then writes every output into `store` and
+    /// records how long that took.
+    pub(crate) fn finish(self, store: &mut Store, t1: Instant) -> Result<()> {
+        store.timing.integration_s = t1.elapsed().as_secs_f64();
+        let t2 = Instant::now();
+        for o in self.outputs {
+            o.finish(store)?;
+        }
+        store.timing.writing_s = t2.elapsed().as_secs_f64();
+        Ok(())
+    }
+}
+
 pub(crate) struct Collector<'a> {
     plan: &'a Plan,
     pub(crate) outputs: Vec<Box<dyn Output>>,
@@ -251,13 +265,7 @@ fn simulate_inner(plan: &Plan, backend: &mut dyn Backend, store: &mut Store, wat
         backend.run_chunk(plan, chunk, None, total, &mut col)?;
         col.end()?;
     }
-    store.timing.integration_s = t1.elapsed().as_secs_f64();
-    let t2 = Instant::now();
-    for o in col.outputs {
-        o.finish(store)?;
-    }
-    store.timing.writing_s = t2.elapsed().as_secs_f64();
-    Ok(())
+    col.finish(store, t1)
 }
 
 /// Runs a plan keeping every output in memory.
