@@ -75,3 +75,24 @@ fn many_memories_match_the_cpu_reference() {
         }
     }
 }
+
+/// A plan whose initial-state kernel would pass llvmpipe's loop guard (N = 24 000 with P = 200:
+/// every neuron block's tiled overlap sums in one invocation) is refused before any work, naming
+/// the limit, instead of starting from a cut-short initial state; the CPU reference runs it.
+#[test]
+fn an_initial_state_beyond_the_loop_budget_is_refused() {
+    let Some(mut g) = common::gpu() else { return };
+    let p = 200usize;
+    let pl = common::plan(serde_json::json!({
+        "model": { "kind": "classic", "activation": { "kind": "tanh", "slope": 2.0 } },
+        "memories": { "kind": "random", "n": 24000, "p": p, "seed": 1 },
+        "input": { "segments": [ { "duration": 0.02, "weights": vec![0.0; p] } ] },
+        "ensemble": { "trajectories": 2, "seed": 3, "initial": { "kind": "memory", "index": 5 } },
+        "observe": { "overlaps": { "every": 0.01 } }
+    }));
+    let e = engine::run_in_memory(&pl, &mut g).err().expect("refused");
+    assert!(format!("{e:#}").contains("initial-state kernel"), "{e:#}");
+    let cpu = run(&pl, &mut idpsim::cpu::CpuBackend::new());
+    let m0 = cpu.f32("overlaps_mean").unwrap()[5];
+    assert!((m0 - 2f32.tanh()).abs() < 1e-4, "m_5(0) = {m0}");
+}

@@ -12,7 +12,7 @@ use super::layout::Params;
 use super::pipelines::{Kernels, PARAM_SLOTS, ParamSlots, max_groups};
 use super::readback::{Readback, ReadbackLayout, Sources};
 use super::resources::{Resources, SAVES_BUDGET, Tables};
-use super::schedule::{Submit, Submits, max_steps_per_dispatch, steps_per_dispatch};
+use super::schedule::{Submit, Submits, init_fits, max_steps_per_dispatch, steps_per_dispatch};
 use crate::backend::{Backend, Chunk, ChunkState, RunError, Sink};
 use crate::plan::{BLOCK, LayoutChoice, Plan};
 
@@ -90,6 +90,14 @@ impl GpuBackend {
                 if group { "group" } else { "thread" },
                 self.ctx.adapter_info.name,
                 if group { "reduce N" } else { "set run.layout to \"group\"" }
+            );
+        }
+        if !init_fits(plan) {
+            bail!(
+                "N = {} with P = {} is too large for the initial-state kernel on '{}' (one invocation would exceed the driver's loop budget); reduce N or P, or use --backend cpu",
+                plan.n(),
+                plan.p(),
+                self.ctx.adapter_info.name
             );
         }
         if max_count == 0 {

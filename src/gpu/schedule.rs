@@ -47,6 +47,25 @@ fn loop_cost(plan: &Plan, group: bool) -> (u64, u64) {
     )
 }
 
+/// Whether the initial-state kernel (one invocation per trajectory, every neuron block in one
+/// loop) stays under [`LOOP_BUDGET`]: the state and overlaps pass, Ξᵀη of the first segment's
+/// per-trajectory input (IDP and modern), the energy pass, the first segment's random weights.
+pub fn init_fits(plan: &Plan) -> bool {
+    let nb = plan.neuron_blocks() as u64;
+    let t = kernels::fixed_loop_back_edges(plan.p() as u32);
+    let first = &plan.input.segments[0];
+    let eta = plan.model.coupling() == crate::plan::Coupling::Saliency && (first.noise > 0.0 || first.cue.is_some());
+    let p = plan.p() as u64;
+    let random = if first.random.is_some() { p * (1 + t) + p / 4 + 2 } else { 0 };
+    let cost = nb * (1 + t)
+        + if eta { nb * (1 + t) } else { 0 }
+        + if plan.observe.energy { nb + 1 } else { 0 }
+        + random
+        + MEMORY_LOOPS_AT_START * t
+        + 8;
+    cost <= LOOP_BUDGET
+}
+
 /// The most steps a dispatch may take under [`LOOP_BUDGET`] (0 if not even one fits).
 pub fn max_steps_per_dispatch(plan: &Plan, group: bool) -> u64 {
     let (start, per_step) = loop_cost(plan, group);
