@@ -3,11 +3,10 @@
 
 // One neuron block's update; returns the new state. `psi_x` is Ψ(x) (used only with a zeroed
 // diagonal), `xs` holds ξ of every memory on the block, `v` the vector input term.
-// With two-point increments, `tp` caches the Philox block of the current 32 neuron blocks
-// (tp.x: its index b / 32 + 1, 0 for none; tp.yzw… see `noise4`).
+// `nc` caches the noise's last Philox block (see `noise4`).
 fn update_block(x: vec4<f32>, psi_x: vec4<f32>, b: u32, xs: ptr<function, array<vec4<f32>, P>>,
                 c: ptr<function, array<f32, P>>, d: f32, v: vec4<f32>, step: u32, traj: u32,
-                tp: ptr<function, TwoPointCache>) -> vec4<f32> {
+                nc: ptr<function, NoiseCache>) -> vec4<f32> {
     var h = vec4<f32>(0.0);
     for (var mu = 0u; mu < P; mu++) {
         h = h + (*xs)[mu] * (*c)[mu];
@@ -24,26 +23,68 @@ fn update_block(x: vec4<f32>, psi_x: vec4<f32>, b: u32, xs: ptr<function, array<
     if (!NOISE || params.noise_scale == 0.0) {
         return mask_padding(x + DT_X * f, b);
     }
-    return mask_padding(x + DT_X * f + params.noise_scale * noise4(b, step, traj, tp), b);
+    return mask_padding(x + DT_X * f + params.noise_scale * noise4(b, step, traj, nc), b);
 }
 
-// The Philox block of two-point increments for 32 neuron blocks, and which ones (index + 1).
-struct TwoPointCache {
-    index: u32,
-    bits: vec4<u32>,
+// The noise's Philox block: counter words 0 and 1 (NO_COUNTER for none) and its words,
+// two-point bits or (small N) four normals as bits.
+struct NoiseCache {
+    ctr: vec2<u32>,
+    words: vec4<u32>,
 }
 
-// The noise of neuron block b at a step: four standard normals, or four two-point increments
-// (one Philox block for 32 neuron blocks, kept in `tp` while b stays among them).
-fn noise4(b: u32, step: u32, traj: u32, tp: ptr<function, TwoPointCache>) -> vec4<f32> {
+const NO_COUNTER: u32 = 0xffffffffu;
+
+fn noise_cache() -> NoiseCache {
+    return NoiseCache(vec2<u32>(NO_COUNTER), vec4<u32>(0u));
+}
+
+// STEP_NOISE: one Philox block serves whole steps (N ≤ 2 with Gaussian noise, at most 32
+// neuron blocks with two-point increments; `rng::gauss_steps`, `rng::two_point_layout`). The
+// step loops draw it with `step_noise` where a group of NOISE_STEPS steps begins and `noise4`
+// reads it: a draw behind a branch would cost as much as one per step on SIMD drivers such as
+// lavapipe, which run a branch's body whatever its condition.
+fn step_noise(step: u32, traj: u32) -> NoiseCache {
+    let ctr = vec2<u32>(0u, step / NOISE_STEPS);
     if (TWO_POINT) {
-        if ((*tp).index != (b >> 5u) + 1u) {
-            (*tp).index = (b >> 5u) + 1u;
-            (*tp).bits = philox4x32_10(vec4<u32>(b >> 5u, step, traj, STREAM_TWO_POINT), philox_key());
+        return NoiseCache(ctr, philox4x32_10(vec4<u32>(ctr, traj, STREAM_TWO_POINT), philox_key()));
+    }
+    return NoiseCache(ctr, bitcast<vec4<u32>>(normals4(vec4<u32>(ctr, traj, STREAM_DYNAMICS), philox_key())));
+}
+
+// The first step after `step` that starts a new STEP_NOISE draw.
+fn noise_group_end(step: u32) -> u32 {
+    return (step / NOISE_STEPS + 1u) * NOISE_STEPS;
+}
+
+// The noise of neuron block b at a step: four standard normals, or four two-point increments.
+// Mirrors `rng::dynamics_normals4` and `rng::two_point4`.
+fn noise4(b: u32, step: u32, traj: u32, nc: ptr<function, NoiseCache>) -> vec4<f32> {
+    if (TWO_POINT) {
+        let v = (step % TP_STEPS) * TP_NBP + b;
+        if (STEP_NOISE) {
+            return two_point4((*nc).words, v);
         }
-        return two_point4((*tp).bits, b);
+        // More than 32 neuron blocks: one Philox block per 32 of them, kept in `nc`.
+        let ctr = vec2<u32>(v >> 5u, step);
+        if (any((*nc).ctr != ctr)) {
+            (*nc).ctr = ctr;
+            (*nc).words = philox4x32_10(vec4<u32>(ctr, traj, STREAM_TWO_POINT), philox_key());
+        }
+        return two_point4((*nc).words, v);
+    }
+    if (STEP_NOISE) {
+        // Lanes o, o + 1, … (mod 4) of the four normals, o = (step mod NOISE_STEPS)·N.
+        return rotate_lanes(bitcast<vec4<f32>>((*nc).words), (step % NOISE_STEPS) * N);
     }
     return normals4(vec4<u32>(b, step, traj, STREAM_DYNAMICS), philox_key());
+}
+
+// z rotated left by o lanes (o < 4): lane l takes z[(o + l) mod 4], by selects (a dynamic
+// index would be a per-lane gather on SIMD drivers).
+fn rotate_lanes(z: vec4<f32>, o: u32) -> vec4<f32> {
+    let half = select(z, z.zwxy, (o & 2u) != 0u);
+    return select(half, half.yzwx, (o & 1u) != 0u);
 }
 
 // ξ of every memory on block b.

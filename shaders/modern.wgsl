@@ -2,7 +2,7 @@
 
 // tanh with the argument clamped like Ψ_x's.
 fn tanh_clamped(v: f32) -> f32 {
-    return tanh(clamp(v, -ACT_CLAMP, ACT_CLAMP));
+    return tanh_one_exp(vec4<f32>(clamp(v, -ACT_CLAMP, ACT_CLAMP))).x;
 }
 
 fn psi_alpha(a: f32) -> f32 {

@@ -114,7 +114,13 @@ fn act4(x: vec4<f32>) -> vec4<f32> {
     if (ACT_IDENTITY) {
         return x;
     }
-    return tanh(clamp(SLOPE * x, vec4<f32>(-ACT_CLAMP), vec4<f32>(ACT_CLAMP)));
+    return tanh_one_exp(clamp(SLOPE * x, vec4<f32>(-ACT_CLAMP), vec4<f32>(ACT_CLAMP)));
+}
+
+// tanh z = 1 − 2/(1 + e^{2z}) for |z| ≤ ACT_CLAMP, as `plan::model::tanh_one_exp`: one
+// exponential and one division (drivers' tanh is often two exponentials).
+fn tanh_one_exp(z: vec4<f32>) -> vec4<f32> {
+    return 1.0 - 2.0 / (1.0 + exp(2.0 * z));
 }
 
 // ξ · v over one block, summed in lane order (v must be 0 on padding lanes): the same

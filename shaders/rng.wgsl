@@ -79,20 +79,38 @@ fn ln_unit(u: f32) -> f32 {
     return ef * LN2_HI + (ef * LN2_LO + series);
 }
 
-// Two standard normals; the angle stays in [−π, π).
-fn box_muller(a: u32, b: u32) -> vec2<f32> {
-    let u = uniform_open_closed(a);
-    let v = uniform_closed_open(b);
-    let r = sqrt(-2.0 * ln_unit(u));
-    let theta = v * (2.0 * PI_F32) - PI_F32;
-    return vec2<f32>(r * cos(theta), r * sin(theta));
+// (cos θ, sin θ) of the angle word b: θ = q·π/2 + φ with q its top two bits and φ in
+// (−π/4, π/4) from the next 22; octant polynomials (Cephes sinf/cosf) and a quarter-turn
+// rotation instead of the general sin/cos. Mirrors `rng::sincos_turn`.
+const SINCOS_STEP: f32 = PI_F32 / 8388608.0;
+
+fn sincos_turn(b: u32) -> vec2<f32> {
+    let q = b >> 30u;
+    let f = (b >> 8u) & 0x3fffffu;
+    let phi = (f32(f) - 2097151.5) * SINCOS_STEP;
+    let z = phi * phi;
+    let s = ((-1.9515295891e-4 * z + 8.3321608736e-3) * z - 1.6666654611e-1) * z * phi + phi;
+    let c = ((2.443315711809948e-5 * z - 1.388731625493765e-3) * z + 4.166664568298827e-2) * z * z - 0.5 * z + 1.0;
+    let swapped = select(vec2<f32>(c, s), vec2<f32>(s, c), (q & 1u) == 1u);
+    let negate = vec2<bool>(((q + 1u) & 2u) != 0u, (q & 2u) != 0u);
+    return select(swapped, -swapped, negate);
 }
 
-// Four two-point increments ±1 of neuron block b from `r`, the Philox block of counter
-// (b / 32, step, trajectory, STREAM_TWO_POINT): bits 4 (b mod 8) .. + 3 of word (b mod 32) / 8.
-// Mirrors `rng::two_point4`.
-fn two_point4(r: vec4<u32>, b: u32) -> vec4<f32> {
-    let bits = r[(b & 31u) >> 3u] >> ((b & 7u) * 4u);
+// Two standard normals: r = √(−2 ln u) and the angle of `sincos_turn`.
+fn box_muller(a: u32, b: u32) -> vec2<f32> {
+    let u = uniform_open_closed(a);
+    let r = sqrt(-2.0 * ln_unit(u));
+    return r * sincos_turn(b);
+}
+
+// Four two-point increments ±1 of virtual block v from `r`, its Philox block: bits
+// 4 (v mod 8) .. + 3 of word (v mod 32) / 8 (see `rng::two_point_site`). Mirrors
+// `rng::two_point4`.
+fn two_point4(r: vec4<u32>, v: u32) -> vec4<f32> {
+    // Word (v mod 32) / 8 by selects (a dynamic index is a per-lane gather on SIMD drivers).
+    let w = (v & 31u) >> 3u;
+    let pair = select(r.xy, r.zw, (w & 2u) != 0u);
+    let bits = select(pair.x, pair.y, (w & 1u) != 0u) >> ((v & 7u) * 4u);
     return select(vec4<f32>(-1.0), vec4<f32>(1.0), (vec4<u32>(bits) >> vec4<u32>(0u, 1u, 2u, 3u) & vec4<u32>(1u)) == vec4<u32>(1u));
 }
 

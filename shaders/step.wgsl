@@ -116,14 +116,22 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
     var c: array<f32, P>;
     var xs: array<vec4<f32>, P>;
     var bad = NO_STEP;
+    var nc = noise_cache();
     var step = params.step_begin;
     let end = params.step_begin + params.step_count;
     while (step < end) {
         // Steps up to the next save or histogram sample (or the end of the dispatch), then those.
         let stop = next_stop(step, end);
-        for (; step < stop; step++) {
+        // With STEP_NOISE, one noise draw per group of NOISE_STEPS steps (`step_noise`);
+        // otherwise one pass of this loop.
+        while (step < stop) {
+        var group_end = stop;
+        if (STEP_NOISE) {
+            nc = step_noise(step, traj);
+            group_end = min(stop, noise_group_end(step));
+        }
+        for (; step < group_end; step++) {
             let sched = schedule(segment, step);
-            var tp = TwoPointCache(0u, vec4<u32>(0u));
             let d = step_field(&prev, &cur, sched, &m, &la, &ly, &c, step, traj);
             for (var mu = 0u; mu < P; mu++) {
                 acc[mu] = 0.0;
@@ -142,7 +150,7 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
                     psi_x = act4(x);
                 }
                 block_xi(b, &xs);
-                let xn = update_block(x, psi_x, b, &xs, &c, d, vector_term(seg, traj, b, sched, cued), step, traj, &tp);
+                let xn = update_block(x, psi_x, b, &xs, &c, d, vector_term(seg, traj, b, sched, cued), step, traj, &nc);
                 if (X_IN_REGS) {
                     xr[b] = xn;
                 } else {
@@ -169,6 +177,7 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
             if (HIST_EVERY == 1u && hist_samples_at(step + 1u)) {
                 hist_sample_thread(t, &xr, &m);
             }
+        }
         }
         if (HIST_EVERY > 1u && hist_samples_at(step)) {
             hist_sample_thread(t, &xr, &m);
@@ -298,10 +307,13 @@ fn step_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
     var c: array<f32, P>;
     var xs: array<vec4<f32>, P>;
     var bad = NO_STEP;
+    var nc = noise_cache();
     for (var k = 0u; k < params.step_count; k++) {
         let step = params.step_begin + k;
         let sched = schedule(segment, step);
-        var tp = TwoPointCache(0u, vec4<u32>(0u));
+        if (STEP_NOISE) {
+            nc = step_noise(step, traj);
+        }
         let d = step_field(&prev, &cur, sched, &m, &la, &ly, &c, step, traj);
         for (var mu = 0u; mu < P; mu++) {
             acc[mu] = 0.0;
@@ -310,7 +322,7 @@ fn step_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
             let i = state_index(t, b);
             block_xi(b, &xs);
             let x = state[i];
-            let xn = update_block(x, act4(x), b, &xs, &c, d, vector_term(seg, traj, b, sched, cued), step, traj, &tp);
+            let xn = update_block(x, act4(x), b, &xs, &c, d, vector_term(seg, traj, b, sched, cued), step, traj, &nc);
             if (HIST_STATE && b == HIST_A0 / 4u) {
                 wg_hv[2u * (step % 2u)] = xn[HIST_A0 % 4u];
             }

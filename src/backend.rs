@@ -81,4 +81,9 @@ pub trait Backend {
     ) -> Result<u32>;
     /// The state of `chunk` where the last [`Backend::run_chunk`] stopped before the end.
     fn suspend(&mut self, plan: &Plan, chunk: Chunk) -> Result<ChunkState>;
+    /// Device seconds spent in the kernels since the last call, measured with GPU timestamps;
+    /// None where the device has none (and on the CPU reference).
+    fn kernel_seconds(&mut self) -> Option<f64> {
+        None
+    }
 }

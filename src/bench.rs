@@ -61,6 +61,10 @@ pub struct BenchResult {
     pub neuron_steps_per_s: f64,
     pub trajectory_steps_per_s: f64,
     pub integration_neuron_steps_per_s: f64,
+    /// Device seconds in the kernels of each timed run (GPU timestamps), where the device has
+    /// them, and the median run's rate per kernel second.
+    pub kernel: Vec<f64>,
+    pub kernel_neuron_steps_per_s: Option<f64>,
 }
 
 fn min(v: &[f64]) -> f64 {
@@ -82,12 +86,14 @@ pub fn measure(case: &str, plan: &Plan, backend: &mut dyn Backend, repeat: usize
         warm.ensemble.trajectories = warm.ensemble.trajectories.min(64);
     }
     engine::run_in_memory(&warm, backend)?;
-    let (mut wall, mut integration) = (Vec::new(), Vec::new());
+    backend.kernel_seconds();
+    let (mut wall, mut integration, mut kernel) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..repeat.max(1) {
         let t0 = Instant::now();
         let store = engine::run_in_memory(plan, backend)?;
         wall.push(t0.elapsed().as_secs_f64());
         integration.push(store.timing.integration_s);
+        kernel.extend(backend.kernel_seconds());
     }
     let ts = plan.ensemble.trajectories as f64 * plan.time.total_steps as f64;
     let (w, i) = (median(&wall), median(&integration));
@@ -101,8 +107,10 @@ pub fn measure(case: &str, plan: &Plan, backend: &mut dyn Backend, repeat: usize
         neuron_steps_per_s: ts * plan.n() as f64 / w,
         trajectory_steps_per_s: ts / w,
         integration_neuron_steps_per_s: ts * plan.n() as f64 / i,
+        kernel_neuron_steps_per_s: (!kernel.is_empty()).then(|| ts * plan.n() as f64 / median(&kernel)),
         wall,
         integration,
+        kernel,
     })
 }
 
@@ -184,6 +192,8 @@ pub fn run(a: &BenchArgs) -> Result<()> {
                 "neuron_steps_per_s": r.neuron_steps_per_s,
                 "neuron_steps_per_s_best": r.neuron_steps_per_s * median(&r.wall) / min(&r.wall),
                 "integration_neuron_steps_per_s": r.integration_neuron_steps_per_s,
+                "kernel_seconds_median": (!r.kernel.is_empty()).then(|| median(&r.kernel)),
+                "kernel_neuron_steps_per_s": r.kernel_neuron_steps_per_s,
                 "trajectory_steps_per_s": r.trajectory_steps_per_s, "backend": backend.kind(), "adapter": backend.adapter(),
                 "layout": spec.run.layout,
                 "histogram_every_steps": a.histogram_every,

@@ -100,14 +100,39 @@ pub fn ln_unit(u: f32) -> f32 {
     ef * LN2_HI + (ef * LN2_LO + series)
 }
 
-/// Box–Muller: two standard normals from two words; the angle is kept in [−π, π).
+/// (cos θ, sin θ) of the angle word `b`: θ = q·π/2 + φ with q its top two bits and φ in
+/// (−π/4, π/4) from the next 22 (24 bits of angle in all, 2²⁴ equally spaced points on the
+/// circle, none on an axis). Minimax polynomials on the octant (Cephes `sinf`/`cosf`, within
+/// 2 ulps) and a quarter-turn rotation by q replace the general `sin`/`cos` with their range
+/// reduction. Mirrors `sincos_turn` in `shaders/rng.wgsl` operation for operation.
+#[inline(always)]
+#[allow(clippy::excessive_precision)]
+pub fn sincos_turn(b: u32) -> (f32, f32) {
+    let q = b >> 30;
+    let f = (b >> 8) & 0x3f_ffff;
+    let phi = (f as f32 - 2_097_151.5) * SINCOS_STEP;
+    let z = phi * phi;
+    let s = ((-1.951_529_589_1e-4 * z + 8.332_160_873_6e-3) * z - 1.666_665_461_1e-1) * z * phi + phi;
+    let c = ((2.443_315_711_809_948e-5 * z - 1.388_731_625_493_765e-3) * z + 4.166_664_568_298_827e-2) * z * z
+        - 0.5 * z
+        + 1.0;
+    let (a, b) = if q & 1 == 1 { (s, c) } else { (c, s) };
+    let cos = if (q + 1) & 2 != 0 { -a } else { a };
+    let sin = if q & 2 != 0 { -b } else { b };
+    (cos, sin)
+}
+
+/// π/2 / 2²²: the angle step of [`sincos_turn`].
+const SINCOS_STEP: f32 = PI_F32 / 8_388_608.0;
+
+/// Box–Muller: two standard normals from two words, r = √(−2 ln u) and the angle of
+/// [`sincos_turn`].
 #[inline(always)]
 pub fn box_muller(a: u32, b: u32) -> (f32, f32) {
     let u = uniform_open_closed(a);
-    let v = uniform_closed_open(b);
     let r = (-2.0 * ln_unit(u)).sqrt();
-    let theta = v * (2.0 * PI_F32) - PI_F32;
-    (r * theta.cos(), r * theta.sin())
+    let (c, s) = sincos_turn(b);
+    (r * c, r * s)
 }
 
 /// Four standard normals from one Philox block.
@@ -119,13 +144,65 @@ pub fn normals4(ctr: [u32; 4], key: [u32; 2]) -> [f32; 4] {
     [z0, z1, z2, z3]
 }
 
-/// Four two-point increments ±1 of neuron block `block` at a step: bit 4·(block mod 8) + lane
-/// of word (block mod 32) / 8 of Philox counter `[block / 32, step, trajectory, TWO_POINT]`,
-/// set for +1. Mirrors `two_point4` in `shaders/rng.wgsl`.
+/// Steps served by one Philox block of the dynamics' Gaussian noise in a network of `n`
+/// neurons: 4/n for n ≤ 2 (lane (step mod S)·n + i of the block of counter
+/// `[0, step / S, trajectory, DYNAMICS]` is neuron i's normal), 1 otherwise (lane i mod 4 of the
+/// block of counter `[i / 4, step, trajectory, DYNAMICS]`). Small networks use every normal
+/// they draw.
+pub fn gauss_steps(n: usize) -> u32 {
+    match n {
+        1 => 4,
+        2 => 2,
+        _ => 1,
+    }
+}
+
+/// Where the dynamics' normals of neuron block `block` at `step` come from in a network of `n`
+/// neurons: counter words 0 and 1 and the lane of the block's first neuron (see
+/// [`gauss_steps`]).
 #[inline(always)]
-pub fn two_point4(block: u32, step: u32, trajectory: u32, key: [u32; 2]) -> [f32; 4] {
-    let r = philox4x32_10([block >> 5, step, trajectory, stream::TWO_POINT], key);
-    let bits = r[((block & 31) >> 3) as usize] >> ((block & 7) * 4);
+pub fn gauss_site(n: usize, block: u32, step: u32) -> (u32, u32, u32) {
+    let s = gauss_steps(n);
+    if s == 1 { (block, step, 0) } else { (0, step / s, (step % s) * n as u32) }
+}
+
+/// The dynamics' four standard normals of neuron block `block` at `step` in a network of `n`
+/// neurons (lanes past n are padding). Mirrors `noise4` in `shaders/drift.wgsl`.
+#[inline(always)]
+pub fn dynamics_normals4(n: usize, block: u32, step: u32, trajectory: u32, key: [u32; 2]) -> [f32; 4] {
+    let (w0, w1, o) = gauss_site(n, block, step);
+    let z = normals4([w0, w1, trajectory, stream::DYNAMICS], key);
+    std::array::from_fn(|l| z[(o as usize + l) & 3])
+}
+
+/// How one Philox block of two-point bits (128 of them, 32 neuron blocks of 4) covers the
+/// steps of a network of `nb` neuron blocks: (steps per block S, neuron blocks per step
+/// B = nb rounded up to a power of two). Neuron block b at step t takes the 4 bits of virtual
+/// block v = (t mod S)·B + b of counter `[v / 32, t / S, trajectory, TWO_POINT]`. With nb > 16,
+/// S = 1 and v = b. Small networks use every bit of a block instead of 4·nb per step.
+pub fn two_point_layout(nb: usize) -> (u32, u32) {
+    let b = nb.next_power_of_two() as u32;
+    if b <= 32 { (32 / b, b) } else { (1, b) }
+}
+
+/// Where the two-point bits of neuron block `block` at `step` come from in a network of `nb`
+/// neuron blocks: counter words 0 and 1 and the block's first bit, 32·word + 4·(v mod 8) for
+/// virtual block v (see [`two_point_layout`]).
+#[inline(always)]
+pub fn two_point_site(nb: usize, block: u32, step: u32) -> (u32, u32, u32) {
+    let (s, bp) = two_point_layout(nb);
+    let v = (step % s) * bp + block;
+    (v >> 5, step / s, 32 * ((v & 31) >> 3) + 4 * (v & 7))
+}
+
+/// Four two-point increments ±1 of neuron block `block` at a step in a network of `nb` neuron
+/// blocks: the 4 bits from [`two_point_site`] (lane l: bit first + l), set for +1. Mirrors
+/// `two_point4` and `noise4` in the shaders.
+#[inline(always)]
+pub fn two_point4(nb: usize, block: u32, step: u32, trajectory: u32, key: [u32; 2]) -> [f32; 4] {
+    let (w0, w1, first) = two_point_site(nb, block, step);
+    let r = philox4x32_10([w0, w1, trajectory, stream::TWO_POINT], key);
+    let bits = r[(first >> 5) as usize] >> (first & 31);
     std::array::from_fn(|l| if (bits >> l) & 1 == 1 { 1.0 } else { -1.0 })
 }
 
@@ -190,6 +267,28 @@ mod tests {
         eprintln!("largest relative error {worst:e}");
     }
 
+    /// Every one of the 2²⁴ angles against f64 cos and sin of the same angle, and the sums of
+    /// cos and sin over the whole circle (0 by symmetry: the points are a rotated regular
+    /// 2²⁴-gon).
+    #[test]
+    fn sincos_turn_is_accurate_on_the_whole_circle() {
+        let (mut worst, mut sum_c, mut sum_s) = (0f64, 0f64, 0f64);
+        for w in 0..(1u32 << 24) {
+            let b = w << 8;
+            let (c, s) = sincos_turn(b);
+            let theta = (b >> 30) as f64 * std::f64::consts::FRAC_PI_2
+                + ((w & 0x3f_ffff) as f64 - 2_097_151.5) * std::f64::consts::FRAC_PI_2 / 4_194_304.0;
+            worst = worst.max((c as f64 - theta.cos()).abs()).max((s as f64 - theta.sin()).abs());
+            sum_c += c as f64;
+            sum_s += s as f64;
+        }
+        eprintln!("largest error {worst:e}, sums {sum_c:e} {sum_s:e}");
+        assert!(worst < 2.5e-7, "largest error {worst:e}");
+        assert!(sum_c.abs() < 1e-3 && sum_s.abs() < 1e-3, "sums {sum_c} {sum_s}");
+        // The low 8 bits of the word are not used.
+        assert_eq!(sincos_turn(0x1234_5600), sincos_turn(0x1234_56ff));
+    }
+
     #[test]
     fn uniforms_stay_in_their_intervals() {
         assert_eq!(uniform_open_closed(0), 1.0 / 16_777_216.0);
@@ -202,17 +301,19 @@ mod tests {
         assert!(a.is_finite() && b.is_finite());
     }
 
-    /// Mean 0 and variance 1 within 5 standard errors over 4·10⁵ normals (false-failure rate
-    /// below 10⁻⁶ per moment).
+    /// Mean 0, variance 1 and fourth moment 3 within 5 standard errors over 4·10⁵ normals
+    /// (false-failure rate below 10⁻⁶ per moment).
     #[test]
     fn normals_have_unit_variance() {
         let key = key_from_seed(7);
         let n = 100_000u32;
-        let (mut s1, mut s2) = (0f64, 0f64);
+        let (mut s1, mut s2, mut s4) = (0f64, 0f64, 0f64);
         for b in 0..n {
             for z in normals4([b, 3, 1, stream::DYNAMICS], key) {
-                s1 += z as f64;
-                s2 += (z as f64) * (z as f64);
+                let z = z as f64;
+                s1 += z;
+                s2 += z * z;
+                s4 += z * z * z * z;
             }
         }
         let count = 4.0 * n as f64;
@@ -221,5 +322,8 @@ mod tests {
         assert!(mean.abs() < 5.0 / count.sqrt(), "mean {mean}");
         // Var of the sample variance of normals is 2/n.
         assert!((var - 1.0).abs() < 5.0 * (2.0 / count).sqrt(), "var {var}");
+        // E z⁴ = 3 with Var z⁴ = 105 − 9 = 96.
+        let m4 = s4 / count;
+        assert!((m4 - 3.0).abs() < 5.0 * (96.0 / count).sqrt(), "fourth moment {m4}");
     }
 }

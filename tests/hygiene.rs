@@ -60,4 +60,21 @@ fn timings_are_recorded_apart() {
     assert_eq!(j["repeat"], 3);
     assert!(j["seconds_min"].as_f64().unwrap() <= j["seconds_median"].as_f64().unwrap());
     assert!(j["integration_seconds_median"].as_f64().unwrap() <= j["seconds_median"].as_f64().unwrap());
+    assert!(j["kernel_seconds_median"].is_null(), "the CPU reference has no GPU timestamps: {j}");
+
+    // On a device with timestamps the kernels' own time is part of the integration time.
+    let Some(g) = common::gpu() else { return };
+    if !g.ctx.device.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
+        eprintln!("the device has no timestamps: kernel time not checked");
+        return;
+    }
+    let o = idpsim_cmd(&["bench", "--cases", "b", "--scale-down", "64", "--repeat", "3"]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    let j: serde_json::Value = serde_json::from_str(text.lines().find(|l| l.starts_with('{')).unwrap()).unwrap();
+    let kernel = j["kernel_seconds_median"].as_f64().unwrap_or_else(|| panic!("no kernel time: {j}"));
+    let integration = j["integration_seconds_median"].as_f64().unwrap();
+    assert!(kernel > 0.0 && kernel <= integration * 1.0001, "kernel {kernel} s of integration {integration} s");
+    let rate = j["kernel_neuron_steps_per_s"].as_f64().unwrap();
+    assert!((rate * kernel / (1024.0 * 2.0 * 1000.0) - 1.0).abs() < 1e-9, "{j}");
 }

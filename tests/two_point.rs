@@ -49,8 +49,8 @@ fn increments_are_fair_and_independent() {
     for traj in 0..64u32 {
         for step in 0..8u32 {
             for b in 0..512u32 {
-                let z = rng::two_point4(b, step, traj, key);
-                let next = rng::two_point4(b, step + 1, traj, key);
+                let z = rng::two_point4(512, b, step, traj, key);
+                let next = rng::two_point4(512, b, step + 1, traj, key);
                 for l in 0..4 {
                     assert!(z[l] == 1.0 || z[l] == -1.0);
                     plus += (z[l] > 0.0) as u64;

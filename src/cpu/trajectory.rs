@@ -257,9 +257,9 @@ impl<'p> Trajectory<'p> {
         self.acc.fill(0.0);
         for b in 0..plan.neuron_blocks() {
             let z = if two_point {
-                rng::two_point4(b as u32, step, self.index as u32, self.key)
+                rng::two_point4(plan.neuron_blocks(), b as u32, step, self.index as u32, self.key)
             } else {
-                rng::normals4([b as u32, step, self.index as u32, stream::DYNAMICS], self.key)
+                rng::dynamics_normals4(n, b as u32, step, self.index as u32, self.key)
             };
             let mut psi_new = [0f32; 4];
             for l in 0..4 {

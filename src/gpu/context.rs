@@ -134,7 +134,7 @@ impl GpuContext {
         lower(&mut limits);
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("idpsim.device"),
-            required_features: adapter.features() & wgpu::Features::SHADER_INT64,
+            required_features: adapter.features() & (wgpu::Features::SHADER_INT64 | wgpu::Features::TIMESTAMP_QUERY),
             required_limits: limits.clone(),
             experimental_features: wgpu::ExperimentalFeatures::disabled(),
             memory_hints: wgpu::MemoryHints::Performance,

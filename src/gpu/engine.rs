@@ -27,6 +27,53 @@ pub struct GpuBackend {
     resources: Option<Resources>,
     /// The chunk and step the device's state buffers hold after a run that stopped early.
     resident: Option<(Chunk, u32)>,
+    /// Timestamps around each submit's compute pass, where the device has them.
+    timer: Option<KernelTimer>,
+}
+
+/// GPU timestamps at the start and end of each submit's compute pass (every kernel of the
+/// submit: initial states, the step dispatches, the saves' reduction), summed over submits.
+struct KernelTimer {
+    queries: wgpu::QuerySet,
+    resolve: wgpu::Buffer,
+    readback: wgpu::Buffer,
+    /// Nanoseconds per timestamp tick.
+    period: f64,
+    total_ns: f64,
+}
+
+impl KernelTimer {
+    fn new(ctx: &GpuContext) -> Option<Self> {
+        if !ctx.device.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
+            return None;
+        }
+        let queries = ctx.device.create_query_set(&wgpu::QuerySetDescriptor {
+            label: Some("idpsim.timestamps"),
+            ty: wgpu::QueryType::Timestamp,
+            count: 2,
+        });
+        let buffer = |label, usage| {
+            ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: 2 * wgpu::QUERY_SIZE as u64,
+                usage,
+                mapped_at_creation: false,
+            })
+        };
+        let resolve =
+            buffer("idpsim.timestamps.resolve", wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC);
+        let readback =
+            buffer("idpsim.timestamps.readback", wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST);
+        Some(KernelTimer { queries, resolve, readback, period: ctx.queue.get_timestamp_period() as f64, total_ns: 0.0 })
+    }
+
+    /// Adds the last submit's pass (its timestamps were copied to `readback`).
+    fn add(&mut self, ctx: &GpuContext) -> Result<()> {
+        let data = ctx.read_buffer(&self.readback, 2 * wgpu::QUERY_SIZE as u64)?;
+        let t: &[u64] = bytemuck::cast_slice(&data);
+        self.total_ns += t[1].saturating_sub(t[0]) as f64 * self.period;
+        Ok(())
+    }
 }
 
 impl GpuBackend {
@@ -35,7 +82,8 @@ impl GpuBackend {
     }
 
     pub fn from_context(ctx: GpuContext) -> Self {
-        GpuBackend { ctx, pipelines: Vec::new(), resources: None, resident: None }
+        let timer = KernelTimer::new(&ctx);
+        GpuBackend { ctx, pipelines: Vec::new(), resources: None, resident: None, timer }
     }
 
     /// The layout the plan runs with on this device: group (a workgroup per trajectory) for
@@ -155,7 +203,11 @@ impl GpuBackend {
         {
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("idpsim.pass"),
-                timestamp_writes: None,
+                timestamp_writes: self.timer.as_ref().map(|t| wgpu::ComputePassTimestampWrites {
+                    query_set: &t.queries,
+                    beginning_of_pass_write_index: Some(0),
+                    end_of_pass_write_index: Some(1),
+                }),
             });
             let bg = &r.bind_group;
             if s.init {
@@ -166,6 +218,10 @@ impl GpuBackend {
                 let q = plan.saves().q() as u32;
                 k.reduce.encode(&mut pass, &mut slots, bg, base, (s.slot_base as u32, s.slots as u32, q));
             }
+        }
+        if let Some(t) = &self.timer {
+            enc.resolve_query_set(&t.queries, 0..2, &t.resolve, 0);
+            enc.copy_buffer_to_buffer(&t.resolve, 0, &t.readback, 0, 2 * wgpu::QUERY_SIZE as u64);
         }
         let sources =
             Sources { partials: &r.partials, saves: &r.saves, status: &r.status, hist: &r.hist, readback: &r.readback };
@@ -355,6 +411,9 @@ impl Backend for GpuBackend {
             self.ctx.queue.write_buffer(&r.params, 0, &params);
             self.ctx.queue.submit([commands]);
             let data = self.ctx.read_buffer(&r.readback, layout.total())?;
+            if let Some(t) = &mut self.timer {
+                t.add(&self.ctx)?;
+            }
             let go_on = Self::deliver(plan, chunk, &s, &layout.decode(&data), sink)?;
             if !go_on && s.end < stop {
                 self.resident = Some((chunk, s.end));
@@ -385,5 +444,10 @@ impl Backend for GpuBackend {
         let obs =
             if obs_bytes > 0 { bytemuck::cast_slice(&self.read_once(&r.obs, obs_bytes)?).to_vec() } else { Vec::new() };
         Ok(ChunkState { step, state, obs })
+    }
+
+    fn kernel_seconds(&mut self) -> Option<f64> {
+        let t = self.timer.as_mut()?;
+        Some(std::mem::take(&mut t.total_ns) * 1e-9)
     }
 }

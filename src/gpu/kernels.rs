@@ -172,6 +172,13 @@ pub fn psi_cache(layout_group: bool, n: u32, zero_diag: bool) -> bool {
     !layout_group && n.div_ceil(4) > REG_BLOCKS && zero_diag
 }
 
+/// Whether one Philox block of the dynamics' noise serves whole steps (`step_noise` in
+/// `shaders/drift.wgsl`): Gaussian noise with N ≤ 2, two-point increments with at most 32
+/// neuron blocks (`rng::gauss_steps`, `rng::two_point_layout`).
+pub fn step_noise(k: &KernelConsts) -> bool {
+    if k.two_point { k.n.div_ceil(4) <= 32 } else { crate::rng::gauss_steps(k.n as usize) > 1 }
+}
+
 /// 16-byte blocks per trajectory of the device state buffer: the plan's state, and the Ψ cache
 /// (see [`psi_cache`]) after it.
 pub fn device_state_blocks(plan: &crate::plan::Plan, group: bool) -> usize {
@@ -273,6 +280,7 @@ fn sizes(k: &KernelConsts) -> Vec<(&'static str, Scalar)> {
     use Scalar::*;
     let (nb, pb) = (k.n.div_ceil(4), k.p.div_ceil(4));
     let saves = save_layout(k);
+    let (tp_steps, tp_nbp) = crate::rng::two_point_layout(nb as usize);
     vec![
         ("N", U32(k.n)),
         ("NB", U32(nb)),
@@ -290,6 +298,10 @@ fn sizes(k: &KernelConsts) -> Vec<(&'static str, Scalar)> {
         ("WG", U32(WG_THREAD)),
         ("WG_GROUP", U32(wg_group(k.p as usize))),
         ("VB", U32(xi_vec4_per_block(k.p as usize) as u32)),
+        ("TP_STEPS", U32(tp_steps)),
+        ("TP_NBP", U32(tp_nbp)),
+        ("STEP_NOISE", Bool(step_noise(k))),
+        ("NOISE_STEPS", U32(if k.two_point { tp_steps } else { crate::rng::gauss_steps(k.n as usize) })),
         ("ACT_CLAMP", F32(ACT_CLAMP)),
         ("LN_2", F32(std::f32::consts::LN_2)),
     ]

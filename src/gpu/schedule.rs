@@ -43,7 +43,8 @@ fn loop_cost(plan: &Plan, group: bool) -> (u64, u64) {
     let random = if plan.has_random_weights() { 2 * (p * (1 + t) + p / 4 + 2) } else { 0 };
     (
         passes * blocks * per_block_start + 4 + 3 * reduce + random + MEMORY_LOOPS_AT_START * t,
-        blocks * per_block + 2 + 2 * reduce + energy + MEMORY_LOOPS_PER_STEP * t,
+        // The step loop, the loop over a step's noise groups and the loop over stops.
+        blocks * per_block + 3 + 2 * reduce + energy + MEMORY_LOOPS_PER_STEP * t,
     )
 }
 
