@@ -62,10 +62,13 @@ fn noise_group_end(step: u32) -> u32 {
 fn noise4(b: u32, step: u32, traj: u32, nc: ptr<function, NoiseCache>) -> vec4<f32> {
     if (TWO_POINT) {
         let v = (step % TP_STEPS) * TP_NBP + b;
-        if (STEP_NOISE) {
+        // The step loops draw the block into `nc`: with STEP_NOISE, and the thread layout per
+        // group of 32 neuron blocks.
+        if (STEP_NOISE || !LAYOUT_GROUP) {
             return two_point4((*nc).words, v);
         }
-        // More than 32 neuron blocks: one Philox block per 32 of them, kept in `nc`.
+        // The group layout with more than 32 neuron blocks: one Philox block per 32 of them,
+        // kept in `nc` while they last (GPUs skip a branch no invocation takes).
         let ctr = vec2<u32>(v >> 5u, step);
         if (any((*nc).ctr != ctr)) {
             (*nc).ctr = ctr;

@@ -125,59 +125,68 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
         // With STEP_NOISE, one noise draw per group of NOISE_STEPS steps (`step_noise`);
         // otherwise one pass of this loop.
         while (step < stop) {
-        var group_end = stop;
-        if (STEP_NOISE) {
-            nc = step_noise(step, traj);
-            group_end = min(stop, noise_group_end(step));
-        }
-        for (; step < group_end; step++) {
-            let sched = schedule(segment, step);
-            let d = step_field(&prev, &cur, sched, &m, &la, &ly, &c, step, traj);
-            for (var mu = 0u; mu < P; mu++) {
-                acc[mu] = 0.0;
+            var group_end = stop;
+            if (STEP_NOISE) {
+                nc = step_noise(step, traj);
+                group_end = min(stop, noise_group_end(step));
             }
-            for (var b = 0u; b < nb_loop(); b++) {
-                var x: vec4<f32>;
-                var psi_x: vec4<f32>;
-                if (X_IN_REGS) {
-                    x = xr[b];
-                    psi_x = pr[b];
-                } else if (PSI_CACHE) {
-                    x = state[state_index(t, b)];
-                    psi_x = state[state_index(t, NBS + b)];
-                } else {
-                    x = state[state_index(t, b)];
-                    psi_x = act4(x);
+            for (; step < group_end; step++) {
+                let sched = schedule(segment, step);
+                let d = step_field(&prev, &cur, sched, &m, &la, &ly, &c, step, traj);
+                for (var mu = 0u; mu < P; mu++) {
+                    acc[mu] = 0.0;
                 }
-                block_xi(b, &xs);
-                let xn = update_block(x, psi_x, b, &xs, &c, d, vector_term(seg, traj, b, sched, cued), step, traj, &nc);
-                if (X_IN_REGS) {
-                    xr[b] = xn;
-                } else {
-                    state[state_index(t, b)] = xn;
-                }
-                bad = min(bad, select(NO_STEP, step, non_finite4(xn)));
-                let psi = act4(xn);
-                if (X_IN_REGS) {
-                    pr[b] = psi;
-                }
-                if (PSI_CACHE) {
-                    state[state_index(t, NBS + b)] = psi;
+                // Neuron blocks in groups of NOISE_BLOCKS: with two-point increments beyond 32
+                // blocks, a group's Philox block is drawn before its loop (a draw behind a branch
+                // would be one per block on SIMD drivers); otherwise one group.
+                for (var b0 = 0u; b0 < nb_loop(); b0 += NOISE_BLOCKS) {
+                    if (TWO_POINT && !STEP_NOISE) {
+                        let ctr = vec2<u32>(b0 >> 5u, step);
+                        nc = NoiseCache(ctr, philox4x32_10(vec4<u32>(ctr, traj, STREAM_TWO_POINT), philox_key()));
+                    }
+                    for (var b = b0; b < min(b0 + NOISE_BLOCKS, nb_loop()); b++) {
+                        var x: vec4<f32>;
+                        var psi_x: vec4<f32>;
+                        if (X_IN_REGS) {
+                            x = xr[b];
+                            psi_x = pr[b];
+                        } else if (PSI_CACHE) {
+                            x = state[state_index(t, b)];
+                            psi_x = state[state_index(t, NBS + b)];
+                        } else {
+                            x = state[state_index(t, b)];
+                            psi_x = act4(x);
+                        }
+                        block_xi(b, &xs);
+                        let xn = update_block(x, psi_x, b, &xs, &c, d, vector_term(seg, traj, b, sched, cued), step, traj, &nc);
+                        if (X_IN_REGS) {
+                            xr[b] = xn;
+                        } else {
+                            state[state_index(t, b)] = xn;
+                        }
+                        bad = min(bad, select(NO_STEP, step, non_finite4(xn)));
+                        let psi = act4(xn);
+                        if (X_IN_REGS) {
+                            pr[b] = psi;
+                        }
+                        if (PSI_CACHE) {
+                            state[state_index(t, NBS + b)] = psi;
+                        }
+                        for (var mu = 0u; mu < P; mu++) {
+                            acc[mu] = acc[mu] + dot4(xs[mu], psi);
+                        }
+                    }
                 }
                 for (var mu = 0u; mu < P; mu++) {
-                    acc[mu] = acc[mu] + dot4(xs[mu], psi);
+                    m[mu] = acc[mu] * INV_N;
+                }
+                observers_step(&ob, &m, step + 1u);
+                // Sampling every step happens here; sparser sampling at the loop's stops below (a
+                // branch in this loop costs the cheapest steps noticeably on some drivers).
+                if (HIST_EVERY == 1u && hist_samples_at(step + 1u)) {
+                    hist_sample_thread(t, &xr, &m);
                 }
             }
-            for (var mu = 0u; mu < P; mu++) {
-                m[mu] = acc[mu] * INV_N;
-            }
-            observers_step(&ob, &m, step + 1u);
-            // Sampling every step happens here; sparser sampling at the loop's stops below (a
-            // branch in this loop costs the cheapest steps noticeably on some drivers).
-            if (HIST_EVERY == 1u && hist_samples_at(step + 1u)) {
-                hist_sample_thread(t, &xr, &m);
-            }
-        }
         }
         if (HIST_EVERY > 1u && hist_samples_at(step)) {
             hist_sample_thread(t, &xr, &m);

@@ -179,6 +179,12 @@ pub fn step_noise(k: &KernelConsts) -> bool {
     if k.two_point { k.n.div_ceil(4) <= 32 } else { crate::rng::gauss_steps(k.n as usize) > 1 }
 }
 
+/// Neuron blocks per group of the thread layout's block loop: 32 (one Philox block of
+/// two-point bits each) with two-point increments beyond 32 neuron blocks, else all of them.
+pub fn noise_blocks(k: &KernelConsts) -> u32 {
+    if k.two_point && !step_noise(k) { 32 } else { k.n.div_ceil(4).max(1) }
+}
+
 /// 16-byte blocks per trajectory of the device state buffer: the plan's state, and the Ψ cache
 /// (see [`psi_cache`]) after it.
 pub fn device_state_blocks(plan: &crate::plan::Plan, group: bool) -> usize {
@@ -301,6 +307,7 @@ fn sizes(k: &KernelConsts) -> Vec<(&'static str, Scalar)> {
         ("TP_STEPS", U32(tp_steps)),
         ("TP_NBP", U32(tp_nbp)),
         ("STEP_NOISE", Bool(step_noise(k))),
+        ("NOISE_BLOCKS", U32(noise_blocks(k))),
         ("NOISE_STEPS", U32(if k.two_point { tp_steps } else { crate::rng::gauss_steps(k.n as usize) })),
         ("ACT_CLAMP", F32(ACT_CLAMP)),
         ("LN_2", F32(std::f32::consts::LN_2)),

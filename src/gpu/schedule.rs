@@ -43,8 +43,9 @@ fn loop_cost(plan: &Plan, group: bool) -> (u64, u64) {
     let random = if plan.has_random_weights() { 2 * (p * (1 + t) + p / 4 + 2) } else { 0 };
     (
         passes * blocks * per_block_start + 4 + 3 * reduce + random + MEMORY_LOOPS_AT_START * t,
-        // The step loop, the loop over a step's noise groups and the loop over stops.
-        blocks * per_block + 3 + 2 * reduce + energy + MEMORY_LOOPS_PER_STEP * t,
+        // The step loop, the loop over a step's noise groups, the loop over stops, and the
+        // thread layout's groups of neuron blocks (32 blocks each at most).
+        blocks * per_block + 3 + blocks.div_ceil(32) + 2 * reduce + energy + MEMORY_LOOPS_PER_STEP * t,
     )
 }
 
