@@ -102,9 +102,13 @@ impl GpuBackend {
         }
     }
 
+    fn cpu_device(&self) -> bool {
+        self.ctx.adapter_info.device_type == wgpu::DeviceType::Cpu
+    }
+
     fn chunk_limit(&self, plan: &Plan, group: bool) -> u64 {
         let binding = self.ctx.max_binding();
-        let by_state = binding / (kernels::device_state_blocks(plan, group) as u64 * 16);
+        let by_state = binding / (kernels::device_state_blocks(plan, group, self.cpu_device()) as u64 * 16);
         let by_saves = binding.min(SAVES_BUDGET) / (2 * plan.saves().q() as u64 * 4);
         let groups = max_groups(&self.ctx);
         let by_dispatch = if group { groups } else { groups * WG_THREAD as u64 };
@@ -118,6 +122,7 @@ impl GpuBackend {
     fn prepare(&mut self, plan: &Plan) -> Result<()> {
         let group = self.layout_group(plan);
         let mut consts = KernelConsts::from_plan(plan, group);
+        consts.cpu_device = self.cpu_device();
         let ubo_limit = self.ctx.limits.max_uniform_buffer_binding_size.min(65536);
         consts.xi_format = if group {
             XiFormat::BitsStorage
