@@ -42,8 +42,8 @@ fn noise_cache() -> NoiseCache {
 // STEP_NOISE: one Philox block serves whole steps (N ≤ 2 with Gaussian noise, at most 32
 // neuron blocks with two-point increments; `rng::gauss_steps`, `rng::two_point_layout`). The
 // step loops draw it with `step_noise` where a group of NOISE_STEPS steps begins and `noise4`
-// reads it: a draw behind a branch would cost as much as one per step on SIMD drivers such as
-// lavapipe, which run a branch's body whatever its condition.
+// reads it: on lavapipe (a trajectory per SIMD lane), a draw kept behind a branch taken when
+// the group changes measured as slow as a draw every step.
 fn step_noise(step: u32, traj: u32) -> NoiseCache {
     let ctr = vec2<u32>(0u, step / NOISE_STEPS);
     if (TWO_POINT) {
