@@ -81,8 +81,11 @@ pub trait Backend {
     ) -> Result<u32>;
     /// The state of `chunk` where the last [`Backend::run_chunk`] stopped before the end.
     fn suspend(&mut self, plan: &Plan, chunk: Chunk) -> Result<ChunkState>;
-    /// Device seconds spent in the kernels since the last call, measured with GPU timestamps;
-    /// None where the device has none (and on the CPU reference).
+    /// From now on, time the kernels with GPU timestamps where the device has them (a readback
+    /// per submit, so only benchmarks ask for it).
+    fn time_kernels(&mut self) {}
+    /// Device seconds spent in the kernels since the last call, once [`Backend::time_kernels`]
+    /// was called; None where the device has no timestamps (and on the CPU reference).
     fn kernel_seconds(&mut self) -> Option<f64> {
         None
     }

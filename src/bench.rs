@@ -85,6 +85,7 @@ pub fn measure(case: &str, plan: &Plan, backend: &mut dyn Backend, repeat: usize
     if repeat <= 1 {
         warm.ensemble.trajectories = warm.ensemble.trajectories.min(64);
     }
+    backend.time_kernels();
     engine::run_in_memory(&warm, backend)?;
     backend.kernel_seconds();
     let (mut wall, mut integration, mut kernel) = (Vec::new(), Vec::new(), Vec::new());

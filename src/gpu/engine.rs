@@ -27,7 +27,8 @@ pub struct GpuBackend {
     resources: Option<Resources>,
     /// The chunk and step the device's state buffers hold after a run that stopped early.
     resident: Option<(Chunk, u32)>,
-    /// Timestamps around each submit's compute pass, where the device has them.
+    /// Timestamps around each submit's compute pass, once asked for (`time_kernels`) and where
+    /// the device has them.
     timer: Option<KernelTimer>,
 }
 
@@ -82,8 +83,7 @@ impl GpuBackend {
     }
 
     pub fn from_context(ctx: GpuContext) -> Self {
-        let timer = KernelTimer::new(&ctx);
-        GpuBackend { ctx, pipelines: Vec::new(), resources: None, resident: None, timer }
+        GpuBackend { ctx, pipelines: Vec::new(), resources: None, resident: None, timer: None }
     }
 
     /// The layout the plan runs with on this device: group (a workgroup per trajectory) for
@@ -449,6 +449,12 @@ impl Backend for GpuBackend {
         let obs =
             if obs_bytes > 0 { bytemuck::cast_slice(&self.read_once(&r.obs, obs_bytes)?).to_vec() } else { Vec::new() };
         Ok(ChunkState { step, state, obs })
+    }
+
+    fn time_kernels(&mut self) {
+        if self.timer.is_none() {
+            self.timer = KernelTimer::new(&self.ctx);
+        }
     }
 
     fn kernel_seconds(&mut self) -> Option<f64> {

@@ -187,7 +187,8 @@ pub fn psi_cache(layout_group: bool, n: u32, zero_diag: bool, cpu_device: bool) 
 /// `shaders/drift.wgsl`): Gaussian noise with N ≤ 2, two-point increments with at most 32
 /// neuron blocks (`rng::gauss_steps`, `rng::two_point_layout`).
 pub fn step_noise(k: &KernelConsts) -> bool {
-    if k.two_point { k.n.div_ceil(4) <= 32 } else { crate::rng::gauss_steps(k.n as usize) > 1 }
+    let nb = k.n.div_ceil(4) as usize;
+    if k.two_point { crate::rng::two_point_layout(nb).1 <= 32 } else { crate::rng::gauss_steps(k.n as usize) > 1 }
 }
 
 /// Neuron blocks per group of the thread layout's block loop: 32 (one Philox block of
