@@ -119,10 +119,12 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     let mut backend: Box<dyn Backend> = match a.backend.as_str() {
         "gpu" => Box::new(GpuBackend::new(a.adapter.as_deref())?),
         "cpu" => Box::new(CpuBackend::new()),
+        "cpu_fast" => Box::new(CpuBackend::fast()),
         other => {
-            return Err(
-                crate::error::UsageError(format!("--backend: unknown backend '{other}'; accepted: gpu, cpu")).into()
-            );
+            return Err(crate::error::UsageError(format!(
+                "--backend: unknown backend '{other}'; accepted: gpu, cpu, cpu_fast"
+            ))
+            .into());
         }
     };
     let cases: Vec<String> =

@@ -570,7 +570,9 @@ impl Default for RunSpec {
     }
 }
 
-/// Where to integrate: "auto" (a GPU if one opens, else the CPU reference), "gpu" or "cpu".
+/// Where to integrate: "auto" (the device a cost model expects to answer first: a GPU or the
+/// CPU fast path), "gpu", "cpu" (the reference) or "cpu_fast" (the reference's arithmetic with
+/// matrix-product fields over tiles of trajectories).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum BackendChoice {
@@ -578,6 +580,12 @@ pub enum BackendChoice {
     Auto,
     Gpu,
     Cpu,
+    CpuFast,
+}
+
+impl BackendChoice {
+    /// The accepted values, as errors list them.
+    pub const ACCEPTED: &'static str = "auto, gpu, cpu, cpu_fast";
 }
 
 /// GPU work layout: "auto", "thread" (one invocation per trajectory) or "group" (one

@@ -91,8 +91,9 @@ struct Overrides {
 impl Overrides {
     fn apply(&self, spec: &mut Spec) -> Result<()> {
         if let Some(b) = &self.backend {
-            spec.run.backend = serde_json::from_value::<BackendChoice>(serde_json::json!(b))
-                .map_err(|_| SpecError::new("backend", format!("unknown backend '{b}'; accepted: auto, gpu, cpu")))?;
+            spec.run.backend = serde_json::from_value::<BackendChoice>(serde_json::json!(b)).map_err(|_| {
+                SpecError::new("backend", format!("unknown backend '{b}'; accepted: {}", BackendChoice::ACCEPTED))
+            })?;
         }
         if let Some(a) = &self.adapter {
             spec.run.adapter = Some(a.clone());

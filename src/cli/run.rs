@@ -19,6 +19,7 @@ use crate::{io, resolve, sweep};
 pub fn open_backend(plan: &Plan) -> Result<Box<dyn Backend + Send>> {
     match plan.run.backend {
         BackendChoice::Cpu => Ok(Box::new(CpuBackend::new())),
+        BackendChoice::CpuFast => Ok(Box::new(CpuBackend::fast())),
         BackendChoice::Gpu => Ok(Box::new(GpuBackend::new(plan.run.adapter.as_deref())?)),
         BackendChoice::Auto => match GpuBackend::new(plan.run.adapter.as_deref()) {
             Ok(g) => Ok(Box::new(g)),
@@ -37,9 +38,9 @@ pub fn open_backend(plan: &Plan) -> Result<Box<dyn Backend + Send>> {
 pub fn open_backends(plan: &Plan) -> Result<engine::Backends> {
     match plan.run.adapter.as_deref() {
         Some(list) if crate::gpu::context::is_many(list) => {
-            if plan.run.backend == BackendChoice::Cpu {
+            if matches!(plan.run.backend, BackendChoice::Cpu | BackendChoice::CpuFast) {
                 return Err(UsageError(format!(
-                    "--adapter: '{list}' names GPU devices, but the backend is cpu; use --backend gpu or auto"
+                    "--adapter: '{list}' names GPU devices, but the backend is a CPU one; use --backend gpu or auto"
                 ))
                 .into());
             }
@@ -328,8 +329,9 @@ fn run_sweep(
 /// The run flags that override spec values.
 pub fn apply_run_flags(a: &RunArgs, spec: &mut Spec) -> Result<()> {
     if let Some(b) = &a.backend {
-        spec.run.backend = serde_json::from_value::<BackendChoice>(serde_json::json!(b))
-            .map_err(|_| UsageError(format!("--backend: unknown backend '{b}'; accepted: auto, gpu, cpu")))?;
+        spec.run.backend = serde_json::from_value::<BackendChoice>(serde_json::json!(b)).map_err(|_| {
+            UsageError(format!("--backend: unknown backend '{b}'; accepted: {}", BackendChoice::ACCEPTED))
+        })?;
     }
     if let Some(ad) = &a.adapter {
         spec.run.adapter = Some(ad.clone());

@@ -2,7 +2,11 @@
 //! [`Trajectory`] at a time, written like the kernels in `shaders/` (same loop order, same
 //! names, neurons in blocks of four) so the two can be read side by side. Trajectories are
 //! spread over threads; nothing else is clever.
+//!
+//! The same backend in its fast mode ([`CpuBackend::fast`], `--backend cpu_fast`) advances the
+//! trajectories in tiles whose fields are blocked matrix products ([`tiled`]).
 
+pub mod tiled;
 pub mod trajectory;
 
 use anyhow::Result;
@@ -22,6 +26,8 @@ const SLICE_WORK: u64 = 1 << 26;
 
 pub struct CpuBackend {
     threads: usize,
+    /// The fast path: tiles of trajectories with matrix-product fields ([`tiled`]).
+    fast: bool,
     /// The state of a chunk whose run stopped before the end, until it is asked for.
     suspended: Option<(Chunk, ChunkState)>,
 }
@@ -29,7 +35,13 @@ pub struct CpuBackend {
 impl CpuBackend {
     pub fn new() -> Self {
         let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        CpuBackend { threads, suspended: None }
+        CpuBackend { threads, fast: false, suspended: None }
+    }
+
+    /// The fast path (`cpu_fast`): the reference's arithmetic per trajectory, with each tile's
+    /// fields and overlaps as blocked matrix products.
+    pub fn fast() -> Self {
+        CpuBackend { fast: true, ..Self::new() }
     }
 }
 
@@ -41,11 +53,15 @@ impl Default for CpuBackend {
 
 impl Backend for CpuBackend {
     fn kind(&self) -> &'static str {
-        "cpu"
+        if self.fast { "cpu_fast" } else { "cpu" }
     }
 
     fn adapter(&self) -> String {
-        format!("cpu reference ({} threads)", self.threads)
+        if self.fast {
+            format!("cpu fast path ({}, {} threads)", tiled::kernel_family(), self.threads)
+        } else {
+            format!("cpu reference ({} threads)", self.threads)
+        }
     }
 
     /// Bounded so one chunk's overlaps and final states stay within 256 MiB of host memory.
@@ -108,6 +124,7 @@ impl Backend for CpuBackend {
         let slice = (SLICE_WORK / (count as u64 * n as u64).max(1)).clamp(1, u32::MAX as u64) as u32;
         let mut step = start.map_or(0, |st| st.step);
         let mut first = start.is_none();
+        let fast = self.fast;
         while step < stop {
             let end = stop.min(step.saturating_add(slice));
             // Saves lo..=hi are written in this slice (save 0 by the initial states).
@@ -122,23 +139,11 @@ impl Backend for CpuBackend {
                     rest = tail;
                     handles.push(scope.spawn(move || {
                         let mut hist = vec![0u64; hist_len];
-                        for (j, t) in group.iter_mut().enumerate() {
-                            let row = &mut sv[j * slots * q..(j + 1) * slots * q];
-                            if first {
-                                t.save(&mut row[..q]);
-                            }
-                            while t.done() < end {
-                                if let Err(s) = t.step() {
-                                    return (Some((chunk.first + (k * per_thread + j) as u64, s)), hist);
-                                }
-                                t.observe((hist_len > 0).then_some(&mut hist[..]));
-                                if t.done().is_multiple_of(se) {
-                                    let slot = (t.done() / se - lo) as usize;
-                                    t.save(&mut row[slot * q..(slot + 1) * q]);
-                                }
-                            }
-                        }
-                        (None, hist)
+                        let h = (hist_len > 0).then_some(&mut hist[..]);
+                        let at = (end, first, lo, slots);
+                        let failed =
+                            if fast { tiled::advance(plan, group, sv, at, h) } else { advance(group, sv, at, h) };
+                        (failed.map(|(j, s)| (chunk.first + (k * per_thread + j) as u64, s)), hist)
                     }));
                 }
                 handles.into_iter().map(|h| h.join().expect("cpu worker panicked")).collect()
@@ -202,4 +207,34 @@ impl Backend for CpuBackend {
             _ => anyhow::bail!("internal error: no chunk was stopped before its end"),
         }
     }
+}
+
+/// Advances `group` (trajectories at one step) to step `end`, one trajectory at a time,
+/// observing after every step and writing save k into `rows` (trajectory-major, `slots` saves
+/// of Q values from save `lo`; save 0 too when `first`). Returns the first divergence: (index
+/// in `group`, step).
+fn advance(
+    group: &mut [Trajectory],
+    rows: &mut [f32],
+    (end, first, lo, slots): (u32, bool, u32, usize),
+    mut hist: Option<&mut [u64]>,
+) -> Option<(usize, u32)> {
+    for (j, t) in group.iter_mut().enumerate() {
+        let (q, se) = (t.plan().saves().q(), t.plan().observe.save_every);
+        let row = &mut rows[j * slots * q..(j + 1) * slots * q];
+        if first {
+            t.save(&mut row[..q]);
+        }
+        while t.done() < end {
+            if let Err(s) = t.step() {
+                return Some((j, s));
+            }
+            t.observe(hist.as_deref_mut());
+            if t.done().is_multiple_of(se) {
+                let slot = (t.done() / se - lo) as usize;
+                t.save(&mut row[slot * q..(slot + 1) * q]);
+            }
+        }
+    }
+    None
 }

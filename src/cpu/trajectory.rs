@@ -111,6 +111,15 @@ impl Input {
     }
 }
 
+/// A trajectory's state and update constants, borrowed for a whole-row update.
+pub struct Row<'a> {
+    pub x: &'a mut [f32],
+    pub v: Option<&'a [f32]>,
+    pub dt_x: f32,
+    pub noise_scale: f32,
+    pub zero_diagonal: bool,
+}
+
 /// One trajectory in flight.
 pub struct Trajectory<'p> {
     plan: &'p Plan,
@@ -210,6 +219,11 @@ impl<'p> Trajectory<'p> {
         t
     }
 
+    /// The plan the trajectory follows.
+    pub fn plan(&self) -> &'p Plan {
+        self.plan
+    }
+
     /// Steps taken so far.
     pub fn done(&self) -> u32 {
         self.done
@@ -227,40 +241,13 @@ impl<'p> Trajectory<'p> {
 
     /// One Euler–Maruyama step; Err(step) if the new state is not finite.
     pub fn step(&mut self) -> Result<(), u32> {
-        let plan = self.plan;
         let step = self.done;
-        let mut seg = self.input.seg;
-        if step >= plan.input.segments[seg].start_step + plan.input.segments[seg].steps {
-            seg += 1;
-        }
-        if seg != self.input.seg {
-            self.input = Input::of_segment(plan, seg, self.index);
-        }
-        let sp = &plan.input.segments[seg];
-        (self.input.s, self.input.on) = sp.schedule(step - sp.start_step);
+        let d = self.coefficients();
+        let plan = self.plan;
         let (n, p) = (plan.n(), plan.p());
-        let has_vector = self.has_vector;
-        let inp = &self.input;
-        let d = match plan.model.modern() {
-            Some(md) => {
-                let (m, c, l) = (&self.m, &mut self.c, &mut self.layers);
-                modern::step(plan, md, &inp.prev, &inp.cur, inp.s, inp.on, m, l, c, step, self.index);
-                0.0
-            }
-            None => {
-                let v = has_vector.then_some(&mut self.v[..]);
-                step_coefficients(plan, &inp.prev, &inp.cur, inp.s, inp.on, &self.m, &mut self.c, v)
-            }
-        };
-        let (noise_scale, dt_x, zero_diagonal) = (self.noise_scale, self.dt_x, self.zero_diagonal);
-        let two_point = plan.noise.two_point;
         self.acc.fill(0.0);
         for b in 0..plan.neuron_blocks() {
-            let z = if two_point {
-                rng::two_point4(plan.neuron_blocks(), b as u32, step, self.index as u32, self.key)
-            } else {
-                rng::dynamics_normals4(n, b as u32, step, self.index as u32, self.key)
-            };
+            let z = self.noise4(b, step);
             let mut psi_new = [0f32; 4];
             for l in 0..4 {
                 let i = 4 * b + l;
@@ -272,15 +259,7 @@ impl<'p> Trajectory<'p> {
                 for mu in 0..p {
                     h += xi_row[mu] * self.c[mu];
                 }
-                let mut f = h - self.x[i];
-                if zero_diagonal {
-                    f -= d * plan.psi(self.x[i]);
-                }
-                if has_vector {
-                    f += self.v[i];
-                }
-                let xn = self.x[i] + dt_x * f + noise_scale * z[l];
-                self.x[i] = xn;
+                let xn = self.update(i, h, d, None, z[l]);
                 psi_new[l] = plan.psi(xn);
                 if !xn.is_finite() {
                     return Err(step);
@@ -294,6 +273,97 @@ impl<'p> Trajectory<'p> {
         }
         self.done = step + 1;
         Ok(())
+    }
+
+    /// The first part of a step: moves to the step's segment and input schedule and computes
+    /// the field's coefficients c (and the per-neuron input v, the modern layers); returns the
+    /// diagonal shift d. The field is then h_i = Σ_μ ξ_iμ c_μ ([`Trajectory::coefficients_c`]).
+    pub fn coefficients(&mut self) -> f32 {
+        let plan = self.plan;
+        let step = self.done;
+        let mut seg = self.input.seg;
+        if step >= plan.input.segments[seg].start_step + plan.input.segments[seg].steps {
+            seg += 1;
+        }
+        if seg != self.input.seg {
+            self.input = Input::of_segment(plan, seg, self.index);
+        }
+        let sp = &plan.input.segments[seg];
+        (self.input.s, self.input.on) = sp.schedule(step - sp.start_step);
+        let inp = &self.input;
+        match plan.model.modern() {
+            Some(md) => {
+                let (m, c, l) = (&self.m, &mut self.c, &mut self.layers);
+                modern::step(plan, md, &inp.prev, &inp.cur, inp.s, inp.on, m, l, c, step, self.index);
+                0.0
+            }
+            None => {
+                let v = self.has_vector.then_some(&mut self.v[..]);
+                step_coefficients(plan, &inp.prev, &inp.cur, inp.s, inp.on, &self.m, &mut self.c, v)
+            }
+        }
+    }
+
+    /// The coefficients c of the step being taken (after [`Trajectory::coefficients`]).
+    pub fn coefficients_c(&self) -> &[f32] {
+        &self.c
+    }
+
+    /// The four dynamics noises of neuron block `b` at `step` (Gaussian or two-point, by the
+    /// stream layout of THEORY §9).
+    #[inline]
+    pub fn noise4(&self, b: usize, step: u32) -> [f32; 4] {
+        if self.plan.noise.two_point {
+            rng::two_point4(self.plan.neuron_blocks(), b as u32, step, self.index as u32, self.key)
+        } else {
+            rng::dynamics_normals4(self.plan.n(), b as u32, step, self.index as u32, self.key)
+        }
+    }
+
+    /// Neuron i's Euler–Maruyama update from its field h, the diagonal shift d and its noise
+    /// z: writes and returns the new x_i. With a zeroed diagonal it needs Ψ(x_i): `psi_x` if
+    /// the caller kept it, else computed here.
+    #[inline]
+    pub fn update(&mut self, i: usize, h: f32, d: f32, psi_x: Option<f32>, z: f32) -> f32 {
+        let mut f = h - self.x[i];
+        if self.zero_diagonal {
+            f -= d * psi_x.unwrap_or_else(|| self.plan.psi(self.x[i]));
+        }
+        if self.has_vector {
+            f += self.v[i];
+        }
+        let xn = self.x[i] + self.dt_x * f + self.noise_scale * z;
+        self.x[i] = xn;
+        xn
+    }
+
+    /// The last part of a step whose overlap sums Σ_i ξ_iμ Ψ(x_i) the caller computed:
+    /// m = acc / N, and the step counts as taken.
+    pub fn finish(&mut self, acc: &[f32]) {
+        let inv_n = 1.0 / self.plan.n() as f32;
+        for (m, a) in self.m.iter_mut().zip(acc) {
+            *m = a * inv_n;
+        }
+        self.done += 1;
+    }
+
+    /// What a whole-row update needs (the fast path's [`super::tiled`]): the state x (N values),
+    /// the per-neuron input v if the plan has one, and the constants of
+    /// [`Trajectory::update`].
+    pub fn row(&mut self) -> Row<'_> {
+        let n = self.plan.n();
+        Row {
+            x: &mut self.x[..n],
+            v: self.has_vector.then_some(&self.v[..n]),
+            dt_x: self.dt_x,
+            noise_scale: self.noise_scale,
+            zero_diagonal: self.zero_diagonal,
+        }
+    }
+
+    /// σ√dt of the dynamics' noise (0: no noise is added).
+    pub fn noise_scale(&self) -> f32 {
+        self.noise_scale
     }
 
     /// The observers after a step: the retrieval window sums, the first passage and one

@@ -39,17 +39,30 @@ impl Memories {
     /// G = ΞᵀΞ / N (P × P, row-major, f64): the saliencies of u = Ξw are α = G w.
     pub fn gram(&self) -> Vec<f64> {
         let (n, p) = (self.n, self.p);
-        let mut g = vec![0f64; p * p];
-        for i in 0..n {
-            let row = &self.xi[i * p..(i + 1) * p];
-            for a in 0..p {
-                for b in 0..p {
-                    g[a * p + b] += (row[a] * row[b]) as f64;
-                }
-            }
+        // Every product is ±1 and every partial sum an integer of magnitude at most N ≤ 2²⁰,
+        // which f32 holds exactly: the blocked product's sums are exact in any order.
+        let mut g32 = vec![0f32; p * p];
+        // SAFETY: Ξᵀ is p×n with strides (1, p) and Ξ n×p with strides (p, 1), both over Ξ's
+        // n·p values; G is p×p (p, 1) over its p·p values.
+        unsafe {
+            matrixmultiply::sgemm(
+                p,
+                n,
+                p,
+                1.0,
+                self.xi.as_ptr(),
+                1,
+                p as isize,
+                self.xi.as_ptr(),
+                p as isize,
+                1,
+                0.0,
+                g32.as_mut_ptr(),
+                p as isize,
+                1,
+            );
         }
-        g.iter_mut().for_each(|v| *v /= n as f64);
-        g
+        g32.iter().map(|&v| v as f64 / n as f64).collect()
     }
 
     /// α = Ξᵀ u / N for an arbitrary input vector u (f64).

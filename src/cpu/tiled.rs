@@ -1,0 +1,305 @@
+//! The CPU fast path (`--backend cpu_fast`): the reference's [`Trajectory`] advanced a tile of
+//! trajectories at a time, with the field's two matrix–vector products of every trajectory in
+//! the tile done as two blocked matrix products (`matrixmultiply`'s sgemm):
+//!
+//! ```text
+//!   H   = C · Ξᵀ       [T×P]·[P×N]   the fields h_i = Σ_μ ξ_iμ c_μ of T trajectories
+//!   ACC = Ψ(X) · Ξ     [T×N]·[N×P]   the overlap sums, m = ACC / N
+//! ```
+//!
+//! Everything else (inputs, coefficients, noise, the update, observers, saves) is the
+//! reference's own code, called per trajectory. The products sum in another order than the
+//! reference's block-by-block loops, so results agree with the reference to rounding (checked
+//! like the GPU's, tests/fast_cpu.rs), not bit for bit. Ψ(x) is kept between steps (the zeroed
+//! diagonal needs it), and no dynamics noise is drawn when σ = 0.
+
+use super::trajectory::{Row, Trajectory};
+use crate::plan::Plan;
+use crate::plan::model::ACT_CLAMP;
+
+/// Trajectories per tile: large enough that a product's packing of Ξ is repaid, small enough
+/// that a tile's H and Ψ(X) (T·N floats each) stay in the core's cache at N ≈ 1000.
+pub const TILE: usize = 32;
+
+/// The instruction set the matrix products run with (`matrixmultiply` picks it at run time):
+/// products with fused multiply-adds round differently from those without, so a run records it.
+pub fn kernel_family() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            return "sgemm avx512";
+        }
+        if std::arch::is_x86_feature_detected!("fma") && std::arch::is_x86_feature_detected!("avx2") {
+            return "sgemm avx2+fma";
+        }
+        if std::arch::is_x86_feature_detected!("avx") {
+            return "sgemm avx";
+        }
+        "sgemm sse2"
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        "sgemm neon"
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        "sgemm generic"
+    }
+}
+
+/// One tile's matrices.
+struct Workspace {
+    /// [T×P] field coefficients.
+    c: Vec<f32>,
+    /// [T] diagonal shifts.
+    d: Vec<f32>,
+    /// [T×N] fields.
+    h: Vec<f32>,
+    /// [T×N] Ψ(x), kept between steps.
+    psi: Vec<f32>,
+    /// [T×P] overlap sums.
+    acc: Vec<f32>,
+    /// One trajectory's dynamics noise (whole neuron blocks).
+    z: Vec<f32>,
+}
+
+/// Advances `group` (trajectories at one step) to step `end` in tiles, observing after every
+/// step and writing save k into `rows` (trajectory-major, `slots` saves of `q` values from save
+/// `lo`; save 0 too when `first`). Returns the first divergence: (index in `group`, step).
+#[allow(clippy::too_many_arguments)]
+pub fn advance(
+    plan: &Plan,
+    group: &mut [Trajectory],
+    rows: &mut [f32],
+    (end, first, lo, slots): (u32, bool, u32, usize),
+    mut hist: Option<&mut [u64]>,
+) -> Option<(usize, u32)> {
+    let (n, p, q, se) = (plan.n(), plan.p(), plan.saves().q(), plan.observe.save_every);
+    for (k, tile) in group.chunks_mut(TILE).enumerate() {
+        let t = tile.len();
+        let base = k * TILE;
+        let tile_rows = &mut rows[base * slots * q..(base + t) * slots * q];
+        if first {
+            for (j, tr) in tile.iter().enumerate() {
+                tr.save(&mut tile_rows[j * slots * q..j * slots * q + q]);
+            }
+        }
+        let mut ws = Workspace {
+            c: vec![0.0; t * p],
+            d: vec![0.0; t],
+            h: vec![0.0; t * n],
+            psi: vec![0.0; t * n],
+            acc: vec![0.0; t * p],
+            z: vec![0.0; plan.neuron_blocks() * 4],
+        };
+        for (j, tr) in tile.iter().enumerate() {
+            for (v, &x) in ws.psi[j * n..(j + 1) * n].iter_mut().zip(tr.state()) {
+                *v = plan.psi(x);
+            }
+        }
+        while tile[0].done() < end {
+            if let Err((j, s)) = step(plan, tile, &mut ws) {
+                return Some((base + j, s));
+            }
+            for (j, tr) in tile.iter_mut().enumerate() {
+                tr.observe(hist.as_deref_mut());
+                if tr.done().is_multiple_of(se) {
+                    let slot = (tr.done() / se - lo) as usize;
+                    let row = &mut tile_rows[j * slots * q..(j + 1) * slots * q];
+                    tr.save(&mut row[slot * q..(slot + 1) * q]);
+                }
+            }
+        }
+    }
+    None
+}
+
+/// One Euler–Maruyama step of every trajectory in the tile (all at the same step).
+fn step(plan: &Plan, tile: &mut [Trajectory], ws: &mut Workspace) -> Result<(), (usize, u32)> {
+    let (n, p, t) = (plan.n(), plan.p(), tile.len());
+    let xi = &plan.memories.xi;
+    for (j, tr) in tile.iter_mut().enumerate() {
+        ws.d[j] = tr.coefficients();
+        ws.c[j * p..(j + 1) * p].copy_from_slice(tr.coefficients_c());
+    }
+    // H[T×N] = C[T×P] · Ξᵀ; Ξ is stored [N×P] row-major, so Ξᵀ has strides (1, P).
+    // SAFETY: every matrix's extent, given by its dimensions and strides, lies inside its slice:
+    // C is t×p (strides p, 1), Ξᵀ p×n (1, p) over Ξ's n·p values, H t×n (n, 1).
+    unsafe {
+        matrixmultiply::sgemm(
+            t,
+            p,
+            n,
+            1.0,
+            ws.c.as_ptr(),
+            p as isize,
+            1,
+            xi.as_ptr(),
+            1,
+            p as isize,
+            0.0,
+            ws.h.as_mut_ptr(),
+            n as isize,
+            1,
+        );
+    }
+    let noisy = tile.first().is_some_and(|tr| tr.noise_scale() != 0.0);
+    let act = (!plan.model.identity_activation()).then_some(plan.model.slope);
+    let wide = wide_rows();
+    for (j, tr) in tile.iter_mut().enumerate() {
+        let step = tr.done();
+        if noisy {
+            for b in 0..plan.neuron_blocks() {
+                ws.z[4 * b..4 * b + 4].copy_from_slice(&tr.noise4(b, step));
+            }
+        }
+        let (h, psi) = (&ws.h[j * n..(j + 1) * n], &mut ws.psi[j * n..(j + 1) * n]);
+        let row = tr.row();
+        let z = noisy.then_some(&ws.z[..n]);
+        let finite = if wide {
+            // SAFETY: wide_rows() checked that the processor has AVX2 and FMA.
+            unsafe { update_rows_avx2(row, h, psi, z, ws.d[j], act) }
+        } else {
+            update_rows(row, h, psi, z, ws.d[j], act)
+        };
+        if !finite {
+            return Err((j, step));
+        }
+    }
+    // ACC[T×P] = Ψ(X)[T×N] · Ξ[N×P].
+    // SAFETY: Ψ(X) is t×n (n, 1), Ξ n×p (p, 1), ACC t×p (p, 1), each inside its slice.
+    unsafe {
+        matrixmultiply::sgemm(
+            t,
+            n,
+            p,
+            1.0,
+            ws.psi.as_ptr(),
+            n as isize,
+            1,
+            xi.as_ptr(),
+            p as isize,
+            1,
+            0.0,
+            ws.acc.as_mut_ptr(),
+            p as isize,
+            1,
+        );
+    }
+    for (j, tr) in tile.iter_mut().enumerate() {
+        tr.finish(&ws.acc[j * p..(j + 1) * p]);
+    }
+    Ok(())
+}
+
+/// Whether the row updates can run with 256-bit vectors (AVX2 and FMA; the arithmetic is the
+/// same either way: no operation is fused).
+fn wide_rows() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// [`update_rows`] compiled for AVX2.
+///
+/// # Safety
+/// The processor must have AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn update_rows_avx2(row: Row, h: &[f32], psi: &mut [f32], z: Option<&[f32]>, d: f32, act: Option<f32>) -> bool {
+    update_rows(row, h, psi, z, d, act)
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn update_rows_avx2(row: Row, h: &[f32], psi: &mut [f32], z: Option<&[f32]>, d: f32, act: Option<f32>) -> bool {
+    update_rows(row, h, psi, z, d, act)
+}
+
+/// The Euler–Maruyama update of one trajectory's N neurons from their fields h, written as
+/// loops without branches that the compiler vectorises: the reference's
+/// [`Trajectory::update`] (same operations, same order) for every neuron, then Ψ of the new
+/// state into `psi` (Ψ(x) with the activation's slope, or the identity for `act` None) with
+/// [`tanh_poly`]. Returns whether every new x is finite.
+#[inline(always)]
+fn update_rows(row: Row, h: &[f32], psi: &mut [f32], z: Option<&[f32]>, d: f32, act: Option<f32>) -> bool {
+    let n = row.x.len();
+    let (x, h, psi) = (&mut row.x[..n], &h[..n], &mut psi[..n]);
+    let (dt, ns) = (row.dt_x, row.noise_scale);
+    for i in 0..n {
+        let mut f = h[i] - x[i];
+        if row.zero_diagonal {
+            f -= d * psi[i];
+        }
+        if let Some(v) = row.v {
+            f += v[i];
+        }
+        let mut xn = x[i] + dt * f;
+        if let Some(z) = z {
+            xn += ns * z[i];
+        }
+        x[i] = xn;
+    }
+    match act {
+        Some(slope) => {
+            for i in 0..n {
+                psi[i] = tanh_poly((slope * x[i]).clamp(-ACT_CLAMP, ACT_CLAMP));
+            }
+        }
+        None => psi.copy_from_slice(x),
+    }
+    x.iter().fold(true, |ok, v| ok & v.is_finite())
+}
+
+/// tanh z = 1 − 2/(1 + e^{2z}) for |z| ≤ 10, as the reference's `tanh_one_exp`, with e^{2z}
+/// from a degree-6 polynomial on [−ln2/2, ln2/2] and an exponent built from bits (Cephes'
+/// expf), so that loops of it vectorise: within 3e-7 of tanh_one_exp (tested).
+#[inline(always)]
+pub fn tanh_poly(z: f32) -> f32 {
+    1.0 - 2.0 / (1.0 + exp_poly(2.0 * z))
+}
+
+/// e^x for |x| ≤ 20 (Cephes' expf polynomial, round-to-nearest by the 1.5·2²³ trick so that
+/// no library call stops vectorisation). NaN gives NaN.
+#[inline(always)]
+fn exp_poly(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const MAGIC: f32 = 12_582_912.0; // 1.5 · 2²³
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    let k = (x * LOG2E + MAGIC) - MAGIC;
+    let r = (x - k * LN2_HI) - k * LN2_LO;
+    let mut p = 1.987_569_1e-4_f32;
+    p = p * r + 1.398_199_9e-3;
+    p = p * r + 8.333_452e-3;
+    p = p * r + 4.166_579_6e-2;
+    p = p * r + 1.666_666_5e-1;
+    p = p * r + 5.000_000_1e-1;
+    let e = p * r * r + r + 1.0;
+    let scale = f32::from_bits(((k as i32 + 127) as u32) << 23);
+    e * scale
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::model::tanh_one_exp;
+
+    #[test]
+    fn tanh_poly_is_close_to_the_reference_tanh() {
+        let mut worst = 0f32;
+        for k in -2_000_000..=2_000_000 {
+            let z = k as f32 * 5e-6;
+            worst = worst.max((tanh_poly(z) - tanh_one_exp(z)).abs());
+        }
+        assert!(worst <= 3e-7, "largest difference {worst}");
+        assert_eq!(tanh_poly(0.0), 0.0);
+        assert_eq!(tanh_poly(ACT_CLAMP), 1.0);
+        assert_eq!(tanh_poly(-ACT_CLAMP), -1.0);
+        assert!(tanh_poly(f32::NAN).is_nan());
+    }
+}
