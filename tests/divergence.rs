@@ -34,6 +34,11 @@ fn divergence_is_reported_cpu() {
 }
 
 #[test]
+fn divergence_is_reported_cpu_fast() {
+    check(&mut CpuBackend::fast());
+}
+
+#[test]
 fn divergence_is_reported_gpu() {
     let Some(mut g) = gpu() else { return };
     check(&mut g);

@@ -43,6 +43,12 @@ impl CpuBackend {
     pub fn fast() -> Self {
         CpuBackend { fast: true, ..Self::new() }
     }
+
+    /// The same backend with `threads` worker threads (at least one); results never depend on
+    /// it.
+    pub fn with_threads(self, threads: usize) -> Self {
+        CpuBackend { threads: threads.max(1), ..self }
+    }
 }
 
 impl Default for CpuBackend {

@@ -79,11 +79,6 @@ pub fn advance(
         let t = tile.len();
         let base = k * TILE;
         let tile_rows = &mut rows[base * slots * q..(base + t) * slots * q];
-        if first {
-            for (j, tr) in tile.iter().enumerate() {
-                tr.save(&mut tile_rows[j * slots * q..j * slots * q + q]);
-            }
-        }
         let mut ws = Workspace {
             c: vec![0.0; t * p],
             d: vec![0.0; t],
@@ -92,9 +87,19 @@ pub fn advance(
             acc: vec![0.0; t * p],
             z: vec![0.0; plan.neuron_blocks() * 4],
         };
+        // Ψ(x) and m(x) as every step computes them, so that they are functions of x alone:
+        // runs cut into slices or resumed from a checkpoint give the same bytes.
+        let act = activation_slope(plan);
         for (j, tr) in tile.iter().enumerate() {
-            for (v, &x) in ws.psi[j * n..(j + 1) * n].iter_mut().zip(tr.state()) {
-                *v = plan.psi(x);
+            psi_row(tr.state(), &mut ws.psi[j * n..(j + 1) * n], act);
+        }
+        overlap_sums(plan, t, &ws.psi, &mut ws.acc);
+        for (j, tr) in tile.iter_mut().enumerate() {
+            tr.set_overlap_sums(&ws.acc[j * p..(j + 1) * p]);
+        }
+        if first {
+            for (j, tr) in tile.iter().enumerate() {
+                tr.save(&mut tile_rows[j * slots * q..j * slots * q + q]);
             }
         }
         while tile[0].done() < end {
@@ -123,8 +128,9 @@ fn step(plan: &Plan, tile: &mut [Trajectory], ws: &mut Workspace) -> Result<(), 
         ws.c[j * p..(j + 1) * p].copy_from_slice(tr.coefficients_c());
     }
     // H[T×N] = C[T×P] · Ξᵀ; Ξ is stored [N×P] row-major, so Ξᵀ has strides (1, P).
-    // SAFETY: every matrix's extent, given by its dimensions and strides, lies inside its slice:
-    // C is t×p (strides p, 1), Ξᵀ p×n (1, p) over Ξ's n·p values, H t×n (n, 1).
+    assert!(ws.c.len() >= t * p && ws.h.len() >= t * n && xi.len() == n * p);
+    // SAFETY: every matrix's extent, given by its dimensions and strides, lies inside its slice
+    // (asserted above): C is t×p (strides p, 1), Ξᵀ p×n (1, p) over Ξ's n·p values, H t×n (n, 1).
     unsafe {
         matrixmultiply::sgemm(
             t,
@@ -144,7 +150,7 @@ fn step(plan: &Plan, tile: &mut [Trajectory], ws: &mut Workspace) -> Result<(), 
         );
     }
     let noisy = tile.first().is_some_and(|tr| tr.noise_scale() != 0.0);
-    let act = (!plan.model.identity_activation()).then_some(plan.model.slope);
+    let act = activation_slope(plan);
     let wide = wide_rows();
     for (j, tr) in tile.iter_mut().enumerate() {
         let step = tr.done();
@@ -166,30 +172,37 @@ fn step(plan: &Plan, tile: &mut [Trajectory], ws: &mut Workspace) -> Result<(), 
             return Err((j, step));
         }
     }
-    // ACC[T×P] = Ψ(X)[T×N] · Ξ[N×P].
-    // SAFETY: Ψ(X) is t×n (n, 1), Ξ n×p (p, 1), ACC t×p (p, 1), each inside its slice.
+    overlap_sums(plan, t, &ws.psi, &mut ws.acc);
+    for (j, tr) in tile.iter_mut().enumerate() {
+        tr.finish(&ws.acc[j * p..(j + 1) * p]);
+    }
+    Ok(())
+}
+
+/// ACC[T×P] = Ψ(X)[T×N] · Ξ[N×P]: the overlap sums of `t` trajectories.
+fn overlap_sums(plan: &Plan, t: usize, psi: &[f32], acc: &mut [f32]) {
+    let (n, p) = (plan.n(), plan.p());
+    assert!(psi.len() >= t * n && acc.len() >= t * p && plan.memories.xi.len() == n * p);
+    // SAFETY: Ψ(X) is t×n (strides n, 1), Ξ n×p (p, 1), ACC t×p (p, 1), each inside its slice
+    // (asserted above).
     unsafe {
         matrixmultiply::sgemm(
             t,
             n,
             p,
             1.0,
-            ws.psi.as_ptr(),
+            psi.as_ptr(),
             n as isize,
             1,
-            xi.as_ptr(),
+            plan.memories.xi.as_ptr(),
             p as isize,
             1,
             0.0,
-            ws.acc.as_mut_ptr(),
+            acc.as_mut_ptr(),
             p as isize,
             1,
         );
     }
-    for (j, tr) in tile.iter_mut().enumerate() {
-        tr.finish(&ws.acc[j * p..(j + 1) * p]);
-    }
-    Ok(())
 }
 
 /// Whether the row updates can run with 256-bit vectors (AVX2 and FMA; the arithmetic is the
@@ -244,15 +257,27 @@ fn update_rows(row: Row, h: &[f32], psi: &mut [f32], z: Option<&[f32]>, d: f32, 
         }
         x[i] = xn;
     }
+    psi_row(x, psi, act);
+    x.iter().fold(true, |ok, v| ok & v.is_finite())
+}
+
+/// The slope of Ψ = tanh(slope·x), or None for the identity.
+fn activation_slope(plan: &Plan) -> Option<f32> {
+    (!plan.model.identity_activation()).then_some(plan.model.slope)
+}
+
+/// Ψ(x) of one row: tanh(slope·x) clamped like the reference's activation, with [`tanh_poly`],
+/// or x itself for the identity.
+#[inline(always)]
+fn psi_row(x: &[f32], psi: &mut [f32], act: Option<f32>) {
     match act {
         Some(slope) => {
-            for i in 0..n {
-                psi[i] = tanh_poly((slope * x[i]).clamp(-ACT_CLAMP, ACT_CLAMP));
+            for (p, &v) in psi.iter_mut().zip(x) {
+                *p = tanh_poly((slope * v).clamp(-ACT_CLAMP, ACT_CLAMP));
             }
         }
         None => psi.copy_from_slice(x),
     }
-    x.iter().fold(true, |ok, v| ok & v.is_finite())
 }
 
 /// tanh z = 1 − 2/(1 + e^{2z}) for |z| ≤ 10, as the reference's `tanh_one_exp`, with e^{2z}

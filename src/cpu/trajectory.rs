@@ -340,11 +340,16 @@ impl<'p> Trajectory<'p> {
     /// The last part of a step whose overlap sums Σ_i ξ_iμ Ψ(x_i) the caller computed:
     /// m = acc / N, and the step counts as taken.
     pub fn finish(&mut self, acc: &[f32]) {
+        self.set_overlap_sums(acc);
+        self.done += 1;
+    }
+
+    /// m = acc / N from overlap sums Σ_i ξ_iμ Ψ(x_i) that the caller computed.
+    pub fn set_overlap_sums(&mut self, acc: &[f32]) {
         let inv_n = 1.0 / self.plan.n() as f32;
         for (m, a) in self.m.iter_mut().zip(acc) {
             *m = a * inv_n;
         }
-        self.done += 1;
     }
 
     /// What a whole-row update needs (the fast path's [`super::tiled`]): the state x (N values),

@@ -26,9 +26,10 @@ pub fn gpu() -> Option<GpuBackend> {
     }
 }
 
-/// Every backend: the CPU reference, then the GPU when one opens (see [`gpu`]).
+/// Every backend: the CPU reference, the CPU fast path, then the GPU when one opens (see
+/// [`gpu`]).
 pub fn backends() -> Vec<Box<dyn Backend>> {
-    let mut out: Vec<Box<dyn Backend>> = vec![Box::new(CpuBackend::new())];
+    let mut out: Vec<Box<dyn Backend>> = vec![Box::new(CpuBackend::new()), Box::new(CpuBackend::fast())];
     if let Some(g) = gpu() {
         out.push(Box::new(g));
     }
