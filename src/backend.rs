@@ -54,9 +54,20 @@ pub struct ChunkState {
     pub obs: Vec<f32>,
 }
 
+/// One kernel build: which kernels, on which device, how long it took, and whether this
+/// machine had built them before (then the driver's cache usually serves them).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct KernelBuild {
+    pub kernels: String,
+    pub adapter: String,
+    pub seconds: f64,
+    /// Seconds of the build recorded here before (see `gpu::built`), if any.
+    pub built_before_s: Option<f64>,
+}
+
 /// A way to integrate trajectories: the GPU engine or the CPU reference.
 pub trait Backend {
-    /// "gpu" or "cpu".
+    /// "gpu", "cpu" or "cpu_fast".
     fn kind(&self) -> &'static str;
     /// Adapter (device) description.
     fn adapter(&self) -> String;
@@ -89,4 +100,14 @@ pub trait Backend {
     fn kernel_seconds(&mut self) -> Option<f64> {
         None
     }
+    /// The kernels built for the last plan prepared, with their build times (GPU only).
+    fn kernel_builds(&self) -> Vec<KernelBuild> {
+        Vec::new()
+    }
+    /// Why this backend was chosen, when `--backend auto` chose it (see `crate::choose`).
+    fn choice(&self) -> Option<serde_json::Value> {
+        None
+    }
+    /// Replaces the recorded choice (a sweep point reusing a backend chosen for another).
+    fn set_choice(&mut self, _choice: serde_json::Value) {}
 }

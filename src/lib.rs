@@ -11,13 +11,14 @@
 //! println!("final mean |m|: {:?}", &abs_mean[abs_mean.len() - plan.p()..]);
 //! ```
 //!
-//! The layers, each importing only from those before it (docs/ARCHITECTURE.md): `error`, `rng`,
-//! `spec`, `plan`, `resolve`, `model`, `backend`, `cpu` and `gpu`, `observe`, `io`, `outputs`,
+//! The layers, each importing only from those before it (docs/ARCHITECTURE.md): `error`, `notice`, `rng`,
+//! `spec`, `plan`, `resolve`, `model`, `backend`, `cpu` and `gpu`, `choose`, `observe`, `io`, `outputs`,
 //! `checkpoint`, `engine`, `merge`, `sweep`, `cli` and `bench`.
 
 pub mod backend;
 pub mod bench;
 pub mod checkpoint;
+pub mod choose;
 pub mod cli;
 pub mod cpu;
 pub mod engine;
@@ -29,6 +30,7 @@ pub mod io;
 pub mod landscape;
 pub mod merge;
 pub mod model;
+pub mod notice;
 pub mod observe;
 pub mod outputs;
 pub mod plan;

@@ -94,7 +94,7 @@ fn one_step_shows_the_same_increments_on_every_backend() {
     for (kind, x) in &results[1..] {
         assert!(x.iter().zip(&results[0].1).all(|(a, b)| a.to_bits() == b.to_bits()), "{kind} differs from the CPU");
     }
-    assert!(results.len() == 2 || gpu().is_none());
+    assert!(results.len() == 3 || gpu().is_none(), "the CPU reference, the CPU fast path and the GPU");
 }
 
 /// The OU chain x ← (1 − dt) x + σ√dt ξ: stationary variance σ²/(2 − dt) with either kind of

@@ -38,13 +38,30 @@ fn cmd_devices() -> Result<()> {
             list.len()
         );
     }
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    outln!(
+        "cpu: the reference (--backend cpu) and the fast path (--backend cpu_fast, {}) on {threads} threads; --backend auto chooses between the fast path and the GPU above by estimated time to answer",
+        crate::cpu::tiled::kernel_family()
+    );
+    match crate::gpu::built::dir() {
+        Some(d) => outln!(
+            "kernel build record: {} (which kernels this machine's drivers built and how long it took; IDPSIM_CACHE=off ignores it)",
+            d.join("built-kernels.txt").display()
+        ),
+        None => outln!("kernel build record: off (IDPSIM_CACHE=off, or no home directory)"),
+    }
     Ok(())
 }
 
 /// Runs the parsed command line.
 pub fn dispatch(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Run(a) => run::cmd_run(&a),
+        Command::Run(a) => {
+            if !a.quiet {
+                crate::notice::set_handler(Some(Box::new(|m| eprintln!("{m}"))));
+            }
+            run::cmd_run(&a)
+        }
         Command::Presets => {
             for (name, desc, _) in presets::PRESETS {
                 outln!("{name:<20} {desc}");
@@ -58,7 +75,10 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Devices => cmd_devices(),
-        Command::Bench(a) => bench::run(&a).context("bench"),
+        Command::Bench(a) => {
+            crate::notice::set_handler(Some(Box::new(|m| eprintln!("{m}"))));
+            bench::run(&a).context("bench")
+        }
         Command::Fpe(a) => analysis::cmd_fpe(&a),
         Command::Theory(a) => analysis::cmd_theory(&a),
         Command::Landscape(a) => analysis::cmd_landscape(&a),

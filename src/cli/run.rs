@@ -15,22 +15,9 @@ use crate::plan::{BackendChoice, Plan};
 use crate::spec::Spec;
 use crate::{io, resolve, sweep};
 
-/// Opens the backend a plan asks for. `auto` falls back to the CPU reference with a warning.
+/// Opens the backend a plan asks for (`auto`: see [`crate::choose`]).
 pub fn open_backend(plan: &Plan) -> Result<Box<dyn Backend + Send>> {
-    match plan.run.backend {
-        BackendChoice::Cpu => Ok(Box::new(CpuBackend::new())),
-        BackendChoice::CpuFast => Ok(Box::new(CpuBackend::fast())),
-        BackendChoice::Gpu => Ok(Box::new(GpuBackend::new(plan.run.adapter.as_deref())?)),
-        BackendChoice::Auto => match GpuBackend::new(plan.run.adapter.as_deref()) {
-            Ok(g) => Ok(Box::new(g)),
-            // Asking for an adapter that does not exist is a mistake, not a reason to fall back.
-            Err(e) if e.downcast_ref::<UsageError>().is_some() => Err(e),
-            Err(e) => {
-                eprintln!("warning: no usable GPU ({e:#}); running on the CPU reference backend");
-                Ok(Box::new(CpuBackend::new()))
-            }
-        },
-    }
+    crate::choose::open(plan)
 }
 
 /// The backends a plan runs on: several GPU devices for `--adapter all` or a list, else one
@@ -298,16 +285,41 @@ fn run_sweep(
         sweep::clear_previous(out, &points)?;
     }
     io::prepare_out_dir(out, a.force).map_err(|e| UsageError(format!("--out: {e}")))?;
-    // One backend per (choice, adapter), reused by every point (kernels are rebuilt only when
-    // a point's constants differ).
+    // One backend per device, reused by every point (kernels are rebuilt only when a point's
+    // constants differ); `auto` chooses per point, since the best device depends on its size.
     type Shared = sweep::SharedBackend;
-    let mut cache: Vec<((BackendChoice, Option<String>), Shared)> = Vec::new();
+    let mut cache: Vec<(String, Shared)> = Vec::new();
+    let mut chooser = crate::choose::Chooser::default();
     let mut open = |plan: &Plan| -> Result<Shared> {
-        let key = (plan.run.backend, plan.run.adapter.clone());
+        let (key, choice) = match plan.run.backend {
+            BackendChoice::Auto => {
+                let (choice, gpu) = chooser.choose(plan)?;
+                let key = format!("auto {} {:?}", choice.backend, plan.run.adapter);
+                if let Some(g) = gpu {
+                    let b: Box<dyn Backend + Send> = Box::new(crate::choose::Chosen { inner: Box::new(g), choice });
+                    let b: Shared = Rc::new(RefCell::new(b));
+                    cache.push((key, b.clone()));
+                    return Ok(b);
+                }
+                (key, Some(choice))
+            }
+            other => (format!("{other:?} {:?}", plan.run.adapter), None),
+        };
         if let Some((_, b)) = cache.iter().find(|(k, _)| *k == key) {
+            if let Some(c) = choice.as_ref().and_then(|c| serde_json::to_value(c).ok()) {
+                b.borrow_mut().set_choice(c);
+            }
             return Ok(b.clone());
         }
-        let b: Shared = Rc::new(RefCell::new(open_backend(plan)?));
+        let b: Box<dyn Backend + Send> = match choice {
+            Some(c) if c.backend == "gpu" => Box::new(crate::choose::Chosen {
+                inner: Box::new(crate::gpu::GpuBackend::new(plan.run.adapter.as_deref())?),
+                choice: c,
+            }),
+            Some(c) => Box::new(crate::choose::Chosen { inner: Box::new(CpuBackend::fast()), choice: c }),
+            None => open_backend(plan)?,
+        };
+        let b: Shared = Rc::new(RefCell::new(b));
         cache.push((key, b.clone()));
         Ok(b)
     };

@@ -291,7 +291,12 @@ pub struct RunSummary {
 /// given per second of wall time (set-up, integration and writing included; the top-level
 /// `neuron_steps_per_s`) and per second of integration.
 pub fn head(plan: &Plan, backend: &dyn Backend, wall_s: f64, timing: &crate::outputs::Timing) -> serde_json::Value {
-    head_of(plan, backend.kind(), &backend.adapter(), wall_s, timing)
+    let mut head = head_of(plan, backend.kind(), &backend.adapter(), wall_s, timing);
+    head["kernel_builds"] = serde_json::to_value(backend.kernel_builds()).unwrap_or_default();
+    if let Some(choice) = backend.choice() {
+        head["backend_choice"] = choice;
+    }
+    head
 }
 
 /// [`head`] for a run on the backend `kind` and the device(s) `adapter`.

@@ -13,7 +13,7 @@ use super::pipelines::{Kernels, PARAM_SLOTS, ParamSlots, max_groups};
 use super::readback::{Readback, ReadbackLayout, Sources};
 use super::resources::{Resources, SAVES_BUDGET, Tables};
 use super::schedule::{Submit, Submits, init_fits, max_steps_per_dispatch, steps_per_dispatch};
-use crate::backend::{Backend, Chunk, ChunkState, RunError, Sink};
+use crate::backend::{Backend, Chunk, ChunkState, KernelBuild, RunError, Sink};
 use crate::plan::{BLOCK, LayoutChoice, Plan};
 
 /// Kernel sets kept by a backend.
@@ -30,6 +30,8 @@ pub struct GpuBackend {
     /// Timestamps around each submit's compute pass, once asked for (`time_kernels`) and where
     /// the device has them.
     timer: Option<KernelTimer>,
+    /// The kernel builds of the last plan prepared (none when its kernels were kept).
+    builds: Vec<KernelBuild>,
 }
 
 /// GPU timestamps at the start and end of each submit's compute pass (every kernel of the
@@ -77,13 +79,19 @@ impl KernelTimer {
     }
 }
 
-impl GpuBackend {
-    pub fn new(adapter: Option<&str>) -> Result<Self> {
-        Ok(Self::from_context(GpuContext::new(adapter)?))
-    }
+/// An adapter's description, limits and features: what decides a plan's layout and kernel
+/// constants on it (and so whether its kernels were built before, see [`super::built`]).
+#[derive(Debug, Clone)]
+pub struct DeviceFacts {
+    pub info: wgpu::AdapterInfo,
+    pub limits: wgpu::Limits,
+    pub int64: bool,
+}
 
-    pub fn from_context(ctx: GpuContext) -> Self {
-        GpuBackend { ctx, pipelines: Vec::new(), resources: None, resident: None, timer: None }
+impl DeviceFacts {
+    /// Whether the adapter is a CPU (lavapipe, SwiftShader, WARP).
+    pub fn cpu_device(&self) -> bool {
+        self.info.device_type == wgpu::DeviceType::Cpu
     }
 
     /// The layout the plan runs with on this device: group (a workgroup per trajectory) for
@@ -96,9 +104,55 @@ impl GpuBackend {
             // A CPU device runs one trajectory per invocation unless a dispatch of that layout
             // could take fewer than 4 steps under the loop budget (large N × P).
             LayoutChoice::Auto => {
-                (self.ctx.adapter_info.device_type != wgpu::DeviceType::Cpu && plan.n() >= 256)
-                    || max_steps_per_dispatch(plan, false) < 4
+                (!self.cpu_device() && plan.n() >= 256) || max_steps_per_dispatch(plan, false) < 4
             }
+        }
+    }
+
+    /// The kernel constants the plan runs with on this device.
+    pub fn kernel_consts(&self, plan: &Plan) -> KernelConsts {
+        let group = self.layout_group(plan);
+        let mut consts = KernelConsts::from_plan(plan, group);
+        consts.cpu_device = self.cpu_device();
+        let ubo_limit = self.limits.max_uniform_buffer_binding_size.min(65536);
+        consts.xi_format = if group {
+            XiFormat::BitsStorage
+        } else if kernels::xi_bytes(plan.n(), plan.p()) <= ubo_limit {
+            XiFormat::BitsUniform
+        } else {
+            XiFormat::BitsStorage
+        };
+        consts.int64 = self.int64;
+        consts
+    }
+
+    /// The key under which the plan's kernels on this device are recorded (see
+    /// [`super::built`]).
+    pub fn build_key(&self, plan: &Plan) -> String {
+        super::pipelines::build_key(&self.info, &self.kernel_consts(plan))
+    }
+}
+
+impl GpuBackend {
+    pub fn new(adapter: Option<&str>) -> Result<Self> {
+        Ok(Self::from_context(GpuContext::new(adapter)?))
+    }
+
+    pub fn from_context(ctx: GpuContext) -> Self {
+        GpuBackend { ctx, pipelines: Vec::new(), resources: None, resident: None, timer: None, builds: Vec::new() }
+    }
+
+    /// The layout the plan runs with on this device (see [`DeviceFacts::layout_group`]).
+    pub fn layout_group(&self, plan: &Plan) -> bool {
+        self.facts().layout_group(plan)
+    }
+
+    /// What the choice of kernels depends on, kept apart from the device itself.
+    pub fn facts(&self) -> DeviceFacts {
+        DeviceFacts {
+            info: self.ctx.adapter_info.clone(),
+            limits: self.ctx.limits.clone(),
+            int64: self.ctx.device.features().contains(wgpu::Features::SHADER_INT64),
         }
     }
 
@@ -119,19 +173,22 @@ impl GpuBackend {
 
     /// Builds (or reuses) the kernels for the plan's constants and the buffers for its tables
     /// and chunk size.
+    /// The kernel constants the plan runs with on this device.
+    pub fn kernel_consts(&self, plan: &Plan) -> KernelConsts {
+        self.facts().kernel_consts(plan)
+    }
+
+    /// Whether the plan's kernels are built in this backend already (then preparing it builds
+    /// nothing).
+    pub fn holds_kernels(&self, plan: &Plan) -> bool {
+        let consts = self.kernel_consts(plan);
+        self.pipelines.iter().any(|p| p.consts == consts)
+    }
+
     fn prepare(&mut self, plan: &Plan) -> Result<()> {
+        self.builds.clear();
         let group = self.layout_group(plan);
-        let mut consts = KernelConsts::from_plan(plan, group);
-        consts.cpu_device = self.cpu_device();
-        let ubo_limit = self.ctx.limits.max_uniform_buffer_binding_size.min(65536);
-        consts.xi_format = if group {
-            XiFormat::BitsStorage
-        } else if kernels::xi_bytes(plan.n(), plan.p()) <= ubo_limit {
-            XiFormat::BitsUniform
-        } else {
-            XiFormat::BitsStorage
-        };
-        consts.int64 = self.ctx.device.features().contains(wgpu::Features::SHADER_INT64);
+        let consts = self.kernel_consts(plan);
         let max_count = self
             .chunk_limit(plan, group)
             .min(plan.ensemble.trajectories.next_multiple_of(BLOCK))
@@ -167,7 +224,11 @@ impl GpuBackend {
             self.resident = None;
             let pipes = match self.pipelines.iter().position(|p| p.consts == consts) {
                 Some(k) => self.pipelines.remove(k),
-                None => Kernels::new(&self.ctx, consts)?,
+                None => {
+                    let (k, build) = Kernels::build(&self.ctx, consts)?;
+                    self.builds.push(build);
+                    k
+                }
             };
             if self.pipelines.len() >= PIPELINE_CACHE {
                 self.pipelines.remove(0);
@@ -455,6 +516,10 @@ impl Backend for GpuBackend {
         if self.timer.is_none() {
             self.timer = KernelTimer::new(&self.ctx);
         }
+    }
+
+    fn kernel_builds(&self) -> Vec<KernelBuild> {
+        self.builds.clone()
     }
 
     fn kernel_seconds(&mut self) -> Option<f64> {

@@ -5,6 +5,7 @@
 use anyhow::{Result, bail};
 
 use super::context::GpuContext;
+use crate::backend::KernelBuild;
 use super::kernels::{self, KernelConsts, WG_THREAD, XiFormat};
 use super::layout::Params;
 use super::schedule::StepDispatch;
@@ -146,7 +147,46 @@ fn layout_entries(xi: XiFormat) -> Vec<wgpu::BindGroupLayoutEntry> {
         .collect()
 }
 
+/// The key of `consts`' kernels on `ctx`'s adapter and driver (see [`super::built`]).
+pub fn build_key(info: &wgpu::AdapterInfo, consts: &KernelConsts) -> String {
+    let constants = format!("{:?}", kernels::overrides(consts));
+    super::built::key(&kernels::assemble(consts), &constants, info)
+}
+
+/// "the classic model's kernels (N = 1000, P = 250, thread layout)".
+pub fn describe(consts: &KernelConsts) -> String {
+    let model = if consts.modern.is_some() {
+        "modern"
+    } else if consts.idp {
+        "IDP"
+    } else {
+        "classic"
+    };
+    let layout = if consts.layout_group { "group" } else { "thread" };
+    format!("the {model} model's kernels (N = {}, P = {}, {layout} layout)", consts.n, consts.p)
+}
+
 impl Kernels {
+    /// Builds the kernels for `consts`, telling the person waiting (a first build can take
+    /// minutes on a CPU device such as lavapipe), and records the build (see [`super::built`]).
+    pub fn build(ctx: &GpuContext, consts: KernelConsts) -> Result<(Kernels, KernelBuild)> {
+        let key = build_key(&ctx.adapter_info, &consts);
+        let before = super::built::seen(&key);
+        let what = describe(&consts);
+        let adapter = ctx.adapter_info.name.clone();
+        crate::notice::emit(&match before {
+            Some(s) => format!("building {what} on {adapter} (built here before in {s:.1} s; the driver's cache should serve them)"),
+            None => format!("building {what} on {adapter} (not built here before{})",
+                if ctx.adapter_info.device_type == wgpu::DeviceType::Cpu { "; on a CPU device this can take minutes" } else { "" }),
+        });
+        let t0 = std::time::Instant::now();
+        let k = Kernels::new(ctx, consts)?;
+        let seconds = t0.elapsed().as_secs_f64();
+        crate::notice::emit(&format!("built {what} in {seconds:.1} s"));
+        super::built::record(&key, seconds);
+        Ok((k, KernelBuild { kernels: what, adapter, seconds, built_before_s: before }))
+    }
+
     pub fn new(ctx: &GpuContext, consts: KernelConsts) -> Result<Kernels> {
         let group = consts.layout_group;
         let dev = &ctx.device;

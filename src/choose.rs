@@ -1,0 +1,258 @@
+//! `--backend auto`: the device expected to answer first, by a cost model of measured rates.
+//!
+//! For a plan of W = trajectories × N × steps neuron-steps with P memories, each candidate's
+//! time is its kernel build (GPU only: nothing when this machine built the same kernels before,
+//! see [`crate::gpu::built`]) plus W times its cost per neuron-step:
+//!
+//! | device | ns per neuron-step (per thread or core) | build |
+//! |---|---|---|
+//! | CPU fast path | 6 + 0.12 P, + 4 with noise | none |
+//! | CPU device (lavapipe), thread layout | 5 + 0.13 P, + 2 with noise | 30 s + 0.3 s · P, or as recorded here |
+//! | CPU device, group layout (large N · P) | 23 + 8 P | the same |
+//! | a GPU (whole device) | 0.02 + 0.002 P | 2 s, or as recorded here |
+//!
+//! The rates were measured on the 2-core development machine (README, Performance: `idpsim
+//! bench` and the large-P cases) and are deliberately round: the model only has to rank devices
+//! whose times differ by large factors. The CPU reference (`cpu`) is never chosen: the fast path
+//! does the same arithmetic faster. run.json records the choice, the estimates and why.
+
+use anyhow::Result;
+
+use crate::backend::Backend;
+use crate::cpu::CpuBackend;
+use crate::error::UsageError;
+use crate::gpu::GpuBackend;
+use crate::gpu::engine::DeviceFacts;
+use crate::plan::{BackendChoice, Plan};
+
+/// A build recorded here before that took less than this was a driver-cache hit.
+const CACHE_HIT_S: f64 = 3.0;
+
+/// What one candidate would take.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Estimate {
+    pub backend: String,
+    pub device: String,
+    pub build_s: f64,
+    pub integrate_s: f64,
+    pub seconds: f64,
+}
+
+/// Where `auto` runs a plan, and why.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Choice {
+    pub backend: &'static str,
+    pub reason: String,
+    pub estimates: Vec<Estimate>,
+}
+
+/// Neuron-steps of the plan.
+fn work(plan: &Plan) -> f64 {
+    plan.ensemble.trajectories as f64 * plan.n() as f64 * plan.time.total_steps as f64
+}
+
+fn noisy(plan: &Plan) -> bool {
+    plan.noise.sigma > 0.0
+}
+
+/// The CPU fast path on `threads` threads.
+pub fn cpu_fast_estimate(plan: &Plan, threads: usize) -> Estimate {
+    let ns = 6.0 + 0.12 * plan.p() as f64 + if noisy(plan) { 4.0 } else { 0.0 };
+    let integrate_s = work(plan) * ns * 1e-9 / threads.max(1) as f64;
+    Estimate {
+        backend: "cpu_fast".into(),
+        device: format!("{threads} CPU threads"),
+        build_s: 0.0,
+        integrate_s,
+        seconds: integrate_s,
+    }
+}
+
+/// A GPU adapter (`facts`), `threads` CPU threads where it is a CPU device.
+pub fn gpu_estimate(plan: &Plan, facts: &DeviceFacts, threads: usize) -> Estimate {
+    let p = plan.p() as f64;
+    let recorded = crate::gpu::built::seen(&facts.build_key(plan));
+    let (ns, build_s) = if facts.cpu_device() {
+        let ns = if facts.layout_group(plan) {
+            23.0 + 8.0 * p
+        } else {
+            5.0 + 0.13 * p + if noisy(plan) { 2.0 } else { 0.0 }
+        };
+        let uncached = median(crate::gpu::built::uncached_builds(CACHE_HIT_S)).unwrap_or(30.0 + 0.3 * p);
+        (ns / threads.max(1) as f64, recorded.map_or(uncached, |s| s.min(CACHE_HIT_S)))
+    } else {
+        (0.02 + 0.002 * p, recorded.map_or(2.0, |s| s.min(CACHE_HIT_S)))
+    };
+    let integrate_s = work(plan) * ns * 1e-9;
+    Estimate {
+        backend: "gpu".into(),
+        device: facts.info.name.clone(),
+        build_s,
+        integrate_s,
+        seconds: build_s + integrate_s,
+    }
+}
+
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    v.sort_by(f64::total_cmp);
+    (!v.is_empty()).then(|| v[v.len() / 2])
+}
+
+/// The choice between the CPU fast path and a GPU (None: no adapter opened, `why` says why).
+pub fn decide(plan: &Plan, gpu: Option<&DeviceFacts>, why_no_gpu: Option<&str>, threads: usize) -> Choice {
+    let cpu = cpu_fast_estimate(plan, threads);
+    let Some(facts) = gpu else {
+        return Choice {
+            backend: "cpu_fast",
+            reason: format!("no usable GPU ({})", why_no_gpu.unwrap_or("none found")),
+            estimates: vec![cpu],
+        };
+    };
+    let g = gpu_estimate(plan, facts, threads);
+    let (backend, reason) = if g.seconds < cpu.seconds {
+        ("gpu", format!("{} is expected to answer first: {:.1} s against {:.1} s on the CPU fast path", g.device, g.seconds, cpu.seconds))
+    } else {
+        (
+            "cpu_fast",
+            format!(
+                "the CPU fast path is expected to answer first: {:.1} s against {:.1} s on {} ({:.1} s of it building kernels)",
+                cpu.seconds, g.seconds, g.device, g.build_s
+            ),
+        )
+    };
+    Choice { backend, reason, estimates: vec![g, cpu] }
+}
+
+/// Opens the backend a plan asks for. `auto` asks the cost model ([`decide`]) and says what
+/// it chose (a notice, and run.json through [`Backend::choice`]).
+pub fn open(plan: &Plan) -> Result<Box<dyn Backend + Send>> {
+    Chooser::default().open(plan)
+}
+
+/// Makes the choices of one process: the GPU adapter is opened at most once, and a backend
+/// already opened is handed out again (a sweep's points share their devices and kernels).
+#[derive(Default)]
+pub struct Chooser {
+    /// The GPU opened to look at (and run on when chosen), or why none opened.
+    probe: Option<std::result::Result<GpuBackend, String>>,
+    facts: Option<DeviceFacts>,
+    /// The last choice's backend, so that a sweep says only when it changes.
+    last: Option<&'static str>,
+}
+
+impl Chooser {
+    /// Where `plan` should run under `auto`: its choice, and the GPU if that is it (taken out
+    /// of the chooser; later choices still know the device's facts).
+    pub fn choose(&mut self, plan: &Plan) -> Result<(Choice, Option<GpuBackend>)> {
+        if self.probe.is_none() && self.facts.is_none() {
+            self.probe = Some(match GpuBackend::new(plan.run.adapter.as_deref()) {
+                Ok(g) => {
+                    self.facts = Some(g.facts());
+                    Ok(g)
+                }
+                // Asking for an adapter that does not exist is a mistake, not a reason to fall
+                // back.
+                Err(e) if e.downcast_ref::<UsageError>().is_some() => return Err(e),
+                Err(e) => Err(format!("{e:#}")),
+            });
+        }
+        let why = match &self.probe {
+            Some(Err(e)) => Some(e.as_str()),
+            _ => None,
+        };
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let choice = decide(plan, self.facts.as_ref(), why, threads);
+        let gpu = if choice.backend == "gpu" {
+            match self.probe.take() {
+                Some(Ok(g)) => Some(g),
+                other => {
+                    self.probe = other;
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        if self.last != Some(choice.backend) {
+            crate::notice::emit(&format!("backend auto: {} ({})", choice.backend, choice.reason));
+            self.last = Some(choice.backend);
+        }
+        Ok((choice, gpu))
+    }
+
+    /// The backend for `plan`: its own choice unless `auto`, else [`Chooser::choose`]'s.
+    pub fn open(&mut self, plan: &Plan) -> Result<Box<dyn Backend + Send>> {
+        match plan.run.backend {
+            BackendChoice::Cpu => Ok(Box::new(CpuBackend::new())),
+            BackendChoice::CpuFast => Ok(Box::new(CpuBackend::fast())),
+            BackendChoice::Gpu => Ok(Box::new(GpuBackend::new(plan.run.adapter.as_deref())?)),
+            BackendChoice::Auto => {
+                let (choice, gpu) = self.choose(plan)?;
+                let inner: Box<dyn Backend + Send> = match gpu {
+                    Some(g) => Box::new(g),
+                    None if choice.backend == "gpu" => Box::new(GpuBackend::new(plan.run.adapter.as_deref())?),
+                    None => Box::new(CpuBackend::fast()),
+                };
+                Ok(Box::new(Chosen { inner, choice }))
+            }
+        }
+    }
+}
+
+/// A backend that `auto` chose, carrying the choice into run.json.
+pub struct Chosen {
+    pub inner: Box<dyn Backend + Send>,
+    pub choice: Choice,
+}
+
+impl Backend for Chosen {
+    fn kind(&self) -> &'static str {
+        self.inner.kind()
+    }
+    fn adapter(&self) -> String {
+        self.inner.adapter()
+    }
+    fn max_chunk(&self, plan: &Plan) -> u64 {
+        self.inner.max_chunk(plan)
+    }
+    fn prepare(&mut self, plan: &Plan) -> Result<()> {
+        self.inner.prepare(plan)
+    }
+    fn run_chunk(
+        &mut self,
+        plan: &Plan,
+        chunk: crate::backend::Chunk,
+        start: Option<&crate::backend::ChunkState>,
+        stop: u32,
+        sink: &mut dyn crate::backend::Sink,
+    ) -> Result<u32> {
+        self.inner.run_chunk(plan, chunk, start, stop, sink)
+    }
+    fn suspend(&mut self, plan: &Plan, chunk: crate::backend::Chunk) -> Result<crate::backend::ChunkState> {
+        self.inner.suspend(plan, chunk)
+    }
+    fn time_kernels(&mut self) {
+        self.inner.time_kernels()
+    }
+    fn kernel_seconds(&mut self) -> Option<f64> {
+        self.inner.kernel_seconds()
+    }
+    fn kernel_builds(&self) -> Vec<crate::backend::KernelBuild> {
+        self.inner.kernel_builds()
+    }
+    fn choice(&self) -> Option<serde_json::Value> {
+        serde_json::to_value(&self.choice).ok()
+    }
+    fn set_choice(&mut self, choice: serde_json::Value) {
+        if let Ok(c) = serde_json::from_value::<ChoiceRecord>(choice) {
+            self.choice = Choice { backend: self.choice.backend, reason: c.reason, estimates: c.estimates };
+        }
+    }
+}
+
+/// A choice as [`Backend::set_choice`] receives it.
+#[derive(serde::Deserialize)]
+struct ChoiceRecord {
+    reason: String,
+    estimates: Vec<Estimate>,
+}
