@@ -6,7 +6,7 @@ use idpsim::bench::{BenchArgs, run};
 fn main() -> anyhow::Result<()> {
     let quick = std::env::var("IDPSIM_BENCH_QUICK").is_ok_and(|v| v == "1");
     run(&BenchArgs {
-        backend: "gpu".into(),
+        backend: Some("gpu".into()),
         adapter: None,
         cases: Vec::new(),
         scale_down: if quick { 16 } else { 1 },

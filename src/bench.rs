@@ -18,13 +18,16 @@ use crate::spec::Spec;
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    /// gpu (default) or cpu.
-    #[arg(long, default_value = "gpu")]
-    pub backend: String,
+    /// gpu, cpu (the reference), cpu_fast, or auto (the time-to-answer case only). Default: gpu
+    /// for the throughput cases, auto for tta.
+    #[arg(long)]
+    pub backend: Option<String>,
     /// Use the first adapter whose name contains this.
     #[arg(long)]
     pub adapter: Option<String>,
-    /// Cases to run (a, b, c); default all.
+    /// Cases to run: a, b, c (the standard cases, the default), d, e, f, g (large P: classic
+    /// and IDP at N = 1000, P = 250, σ = 0 and 0.5), and tta (time to answer: the 9-point
+    /// memory-load sweep as a whole process, from empty caches and then warm).
     #[arg(long, value_delimiter = ',')]
     pub cases: Vec<String>,
     /// Divide the trajectory counts by this (a quick check, e.g. in CI).
@@ -115,20 +118,114 @@ pub fn measure(case: &str, plan: &Plan, backend: &mut dyn Backend, repeat: usize
     })
 }
 
+/// The large-P cases d–g: the memory-load experiment's network (N = 1000 random memories,
+/// P = 250, δ = 10, zeroed diagonal, cued from a memory with 10 % of its signs flipped), 256
+/// trajectories, 400 steps of dt = 0.05.
+fn large_p_case(case: &str) -> Option<String> {
+    let (kind, sigma) = match case {
+        "d" => ("classic", 0.0),
+        "e" => ("idp", 0.0),
+        "f" => ("classic", 0.5),
+        "g" => ("idp", 0.5),
+        _ => return None,
+    };
+    Some(format!(
+        r#"{{
+  "name": "bench-{case}",
+  "model": {{ "kind": "{kind}", "activation": {{ "kind": "tanh", "slope": 10.0 }}, "zero_diagonal": true }},
+  "memories": {{ "kind": "random", "n": 1000, "p": 250, "seed": 1 }},
+  "input": {{ "segments": [ {{ "duration": 20.0, "cue": {{ "index": "random", "amplitude": 1.0 }} }} ] }},
+  "noise": {{ "sigma": {sigma:?} }},
+  "integrator": {{ "scheme": "euler_maruyama", "dt": 0.05 }},
+  "ensemble": {{ "trajectories": 256, "seed": 3, "initial": {{ "kind": "memory", "index": "target", "flip": 0.1 }} }},
+  "observe": {{ "overlaps": {{ "every": 1.0 }} }}
+}}"#
+    ))
+}
+
+/// The time-to-answer case's spec: the `capacity` preset at three loads (P = 100, 150, 250)
+/// with 64 trajectories per point, 9 points in all (the JAX peer bench/jax_capacity.py
+/// computes the same).
+pub fn time_to_answer_spec() -> Result<serde_json::Value> {
+    let text = presets::get("capacity").expect("the capacity preset exists");
+    let mut spec: serde_json::Value = serde_json::from_str(text)?;
+    spec["ensemble"]["trajectories"] = serde_json::json!(64);
+    spec["sweep"]["memories.p"] = serde_json::json!([100, 150, 250]);
+    Ok(spec)
+}
+
+/// The time-to-answer case: `idpsim run` of [`time_to_answer_spec`] as a whole process, first
+/// with empty caches (a fresh Mesa shader cache and kernel-build record), then again warm.
+fn time_to_answer(a: &BenchArgs) -> Result<()> {
+    let exe = std::env::current_exe()?;
+    let tmp = std::env::temp_dir().join(format!("idpsim-tta-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp)?;
+    let spec = tmp.join("capacity-3.json");
+    std::fs::write(&spec, serde_json::to_string_pretty(&time_to_answer_spec()?)?)?;
+    let backend = a.backend.clone().unwrap_or_else(|| "auto".into());
+    for (k, label) in ["empty caches", "warm"].iter().enumerate() {
+        let out = tmp.join(format!("out-{k}"));
+        let mut cmd = std::process::Command::new(&exe);
+        cmd.args(["run", &spec.to_string_lossy(), "--out", &out.to_string_lossy(), "--quiet", "--backend", &backend]);
+        if let Some(ad) = &a.adapter {
+            cmd.args(["--adapter", ad]);
+        }
+        cmd.env("MESA_SHADER_CACHE_DIR", tmp.join("mesa")).env("IDPSIM_CACHE_DIR", tmp.join("idpsim-cache"));
+        let t0 = Instant::now();
+        let status = cmd.status()?;
+        let wall = t0.elapsed().as_secs_f64();
+        anyhow::ensure!(status.success(), "the time-to-answer run failed ({status})");
+        let first: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(
+            out.join("000_p=100_variant=classic").join("run.json"),
+        )?)?;
+        outln!("tta   {label:<12} 9 points, whole process {wall:.2} s on {}", first["adapter"].as_str().unwrap_or("?"));
+        outln!(
+            "{}",
+            serde_json::json!({
+                "case": "tta", "caches": label, "points": 9, "seconds": wall, "backend": backend,
+                "chosen": first["backend"], "adapter": first["adapter"],
+            })
+        );
+        std::fs::remove_dir_all(&out)?;
+    }
+    std::fs::remove_dir_all(&tmp)?;
+    Ok(())
+}
+
 pub fn run(a: &BenchArgs) -> Result<()> {
-    let mut backend: Box<dyn Backend> = match a.backend.as_str() {
+    let cases: Vec<String> =
+        if a.cases.is_empty() { vec!["a".into(), "b".into(), "c".into()] } else { a.cases.clone() };
+    if let Some(bad) = cases.iter().find(|c| !["a", "b", "c", "d", "e", "f", "g", "tta"].contains(&c.as_str())) {
+        return Err(crate::error::UsageError(format!(
+            "--cases: unknown case '{bad}'; accepted: a, b, c, d, e, f, g, tta"
+        ))
+        .into());
+    }
+    if cases.iter().any(|c| c == "tta") {
+        if let Some(b) = a.backend.as_deref().filter(|b| !["gpu", "cpu", "cpu_fast", "auto"].contains(b)) {
+            return Err(crate::error::UsageError(format!(
+                "--backend: unknown backend '{b}'; accepted: gpu, cpu, cpu_fast, auto"
+            ))
+            .into());
+        }
+        time_to_answer(a)?;
+    }
+    let cases: Vec<String> = cases.into_iter().filter(|c| c != "tta").collect();
+    if cases.is_empty() {
+        return Ok(());
+    }
+    let mut backend: Box<dyn Backend> = match a.backend.as_deref().unwrap_or("gpu") {
         "gpu" => Box::new(GpuBackend::new(a.adapter.as_deref())?),
         "cpu" => Box::new(CpuBackend::new()),
         "cpu_fast" => Box::new(CpuBackend::fast()),
         other => {
             return Err(crate::error::UsageError(format!(
-                "--backend: unknown backend '{other}'; accepted: gpu, cpu, cpu_fast"
+                "--backend: unknown backend '{other}'; accepted: gpu, cpu, cpu_fast (auto only with --cases tta)"
             ))
             .into());
         }
     };
-    let cases: Vec<String> =
-        if a.cases.is_empty() { vec!["a".into(), "b".into(), "c".into()] } else { a.cases.clone() };
     outln!("adapter: {}", backend.adapter());
     outln!(
         "{:<5} {:<8} {:>5} {:>3} {:>8} {:>6} {:>9} {:>9} {:>16} {:>18}",
@@ -144,10 +241,11 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         "(integration only)"
     );
     for case in cases {
-        let name = format!("bench-{case}");
-        let text = presets::get(&name)
-            .ok_or_else(|| crate::error::UsageError(format!("--cases: unknown case '{case}'; accepted: a, b, c")))?;
-        let mut spec = Spec::from_json(text).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let text = match large_p_case(&case) {
+            Some(t) => t,
+            None => presets::get(&format!("bench-{case}")).expect("cases are checked above").to_string(),
+        };
+        let mut spec = Spec::from_json(&text).map_err(|e| anyhow::anyhow!("{e}"))?;
         spec.ensemble.trajectories = (spec.ensemble.trajectories / a.scale_down.max(1)).max(64);
         if let Some(l) = &a.layout {
             spec.run.layout = serde_json::from_value(serde_json::json!(l)).map_err(|_| {

@@ -218,6 +218,7 @@ impl GpuBackend {
                 self.ctx.adapter_info.name
             );
         }
+        let mut fresh = None;
         if self.pipelines.last().is_none_or(|p| p.consts != consts) {
             // The bind group belongs to the pipelines' layout: switching kernels rebuilds it.
             self.resources = None;
@@ -226,7 +227,7 @@ impl GpuBackend {
                 Some(k) => self.pipelines.remove(k),
                 None => {
                     let (k, build) = Kernels::build(&self.ctx, consts)?;
-                    self.builds.push(build);
+                    fresh = Some(build);
                     k
                 }
             };
@@ -247,6 +248,11 @@ impl GpuBackend {
             let pipes = self.pipelines.last().expect("built above");
             self.resident = None;
             self.resources = Some(Resources::new(&self.ctx, pipes, tables, plan, max_count)?);
+        }
+        if let Some(build) = fresh {
+            let (r, k) = (self.resources.as_ref().expect("made above"), self.pipelines.last().expect("built above"));
+            k.warm(&self.ctx, &r.bind_group, &r.params, r.param_stride)?;
+            self.builds.push(build.finish());
         }
         Ok(())
     }

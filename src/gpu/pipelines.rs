@@ -166,25 +166,71 @@ pub fn describe(consts: &KernelConsts) -> String {
     format!("the {model} model's kernels (N = {}, P = {}, {layout} layout)", consts.n, consts.p)
 }
 
+/// A kernel build under way: announced, timed until its first dispatch has run.
+pub struct PendingBuild {
+    key: String,
+    what: String,
+    adapter: String,
+    before: Option<f64>,
+    started: std::time::Instant,
+}
+
+impl PendingBuild {
+    /// The build is done (its kernels have run once): says so, records it (see
+    /// [`super::built`]) and returns what run.json records of it.
+    pub fn finish(self) -> KernelBuild {
+        let seconds = self.started.elapsed().as_secs_f64();
+        crate::notice::emit(&format!("built {} in {seconds:.1} s", self.what));
+        super::built::record(&self.key, seconds);
+        KernelBuild { kernels: self.what, adapter: self.adapter, seconds, built_before_s: self.before }
+    }
+}
+
 impl Kernels {
     /// Builds the kernels for `consts`, telling the person waiting (a first build can take
-    /// minutes on a CPU device such as lavapipe), and records the build (see [`super::built`]).
-    pub fn build(ctx: &GpuContext, consts: KernelConsts) -> Result<(Kernels, KernelBuild)> {
+    /// minutes on a CPU device such as lavapipe). The build is timed until
+    /// [`PendingBuild::finish`], after [`Kernels::warm`]: drivers such as lavapipe compile a
+    /// pipeline at its first dispatch, not when it is created.
+    pub fn build(ctx: &GpuContext, consts: KernelConsts) -> Result<(Kernels, PendingBuild)> {
         let key = build_key(&ctx.adapter_info, &consts);
         let before = super::built::seen(&key);
         let what = describe(&consts);
         let adapter = ctx.adapter_info.name.clone();
         crate::notice::emit(&match before {
-            Some(s) => format!("building {what} on {adapter} (built here before in {s:.1} s; the driver's cache should serve them)"),
-            None => format!("building {what} on {adapter} (not built here before{})",
-                if ctx.adapter_info.device_type == wgpu::DeviceType::Cpu { "; on a CPU device this can take minutes" } else { "" }),
+            Some(s) => format!(
+                "building {what} on {adapter} (built here before in {s:.1} s; the driver's cache should serve them)"
+            ),
+            None => format!(
+                "building {what} on {adapter} (not built here before{})",
+                if ctx.adapter_info.device_type == wgpu::DeviceType::Cpu {
+                    "; on a CPU device this can take minutes"
+                } else {
+                    ""
+                }
+            ),
         });
-        let t0 = std::time::Instant::now();
+        let started = std::time::Instant::now();
         let k = Kernels::new(ctx, consts)?;
-        let seconds = t0.elapsed().as_secs_f64();
-        crate::notice::emit(&format!("built {what} in {seconds:.1} s"));
-        super::built::record(&key, seconds);
-        Ok((k, KernelBuild { kernels: what, adapter, seconds, built_before_s: before }))
+        Ok((k, PendingBuild { key, what, adapter, before, started }))
+    }
+
+    /// Runs each kernel once with nothing to do (no trajectories, no steps, no saves), so that
+    /// drivers that compile at the first dispatch do it now, and waits for it.
+    pub fn warm(&self, ctx: &GpuContext, bind_group: &wgpu::BindGroup, params: &wgpu::Buffer, stride: u64) -> Result<()> {
+        let mut slots = ParamSlots::new(stride);
+        let mut enc = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("idpsim.warm") });
+        {
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("idpsim.warm"), timestamp_writes: None });
+            for pipeline in [&self.init.0, &self.step.pipeline, &self.reduce.pipeline] {
+                pass.set_pipeline(pipeline);
+                slots.bind(&mut pass, bind_group, Params::default());
+                pass.dispatch_workgroups(1, 1, 1);
+            }
+        }
+        ctx.queue.write_buffer(params, 0, &slots.bytes());
+        ctx.queue.submit([enc.finish()]);
+        ctx.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| anyhow::anyhow!("GPU poll failed: {e}"))?;
+        ctx.check_errors()
     }
 
     pub fn new(ctx: &GpuContext, consts: KernelConsts) -> Result<Kernels> {
