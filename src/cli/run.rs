@@ -5,6 +5,7 @@ use std::path::Path;
 use anyhow::Result;
 
 use super::args::{RunArgs, load_spec, spec_usage};
+use crate::backend::same_device;
 use crate::checkpoint;
 use crate::cpu::CpuBackend;
 use crate::engine::{self, Backend, Bar, Checkpointing};
@@ -97,7 +98,12 @@ pub fn run_into(
     every_steps: Option<u32>,
     watch: &mut dyn engine::Watch,
 ) -> Result<Option<engine::RunSummary>> {
-    if !force && already_done(plan, out)? {
+    let mut backends = open_backends(plan)?;
+    for b in &backends {
+        b.check(plan)?;
+    }
+    let (kind, adapter) = engine::describe(&backends);
+    if !force && already_done(plan, out, (kind, &adapter))? {
         eprintln!(
             "{}: {} already holds this run, complete and intact (checked against its manifest); nothing to do",
             plan.spec.name,
@@ -105,7 +111,6 @@ pub fn run_into(
         );
         return Ok(None);
     }
-    let mut backends = open_backends(plan)?;
     if backends.len() > 1 && every_steps.is_some() {
         return Err(UsageError(
             "--checkpoint-every: a run over several adapters is not checkpointed; give one adapter".into(),
@@ -146,6 +151,14 @@ fn checkpoint_steps(t: f64, plan: &Plan) -> Result<u32> {
 
 /// `idpsim run --resume DIR`: the checkpointed run in DIR goes on where it stopped.
 fn resume(dir: &Path, quiet: bool) -> Result<()> {
+    if !checkpoint::exists(dir) {
+        // Refused before the lock, which would create a missing directory.
+        return Err(UsageError(format!(
+            "--resume: '{}' holds no checkpoint (only runs with --checkpoint-every leave one)",
+            dir.display()
+        ))
+        .into());
+    }
     let _lock = io::lock_dir(dir).map_err(|e| UsageError(format!("--resume: {e}")))?;
     let (record, pending) = checkpoint::load(dir)?;
     let damaged = |what: String| {
@@ -165,21 +178,9 @@ fn resume(dir: &Path, quiet: bool) -> Result<()> {
         ))
         .into());
     }
-    let e = &plan.ensemble;
-    let covered =
-        record.chunks.iter().try_fold(e.first, |next, &(first, count)| (first == next).then_some(first + count));
-    if covered != Some(e.first + e.trajectories) {
-        return Err(damaged(format!(
-            "chunks that do not cover trajectories {}..{}",
-            e.first,
-            e.first + e.trajectories
-        ))
-        .into());
-    }
+    checkpoint::validate(dir, &record, pending.as_ref(), &plan)?;
     let mut backend = open_backend(&plan)?;
-    let same_device =
-        backend.kind() == record.backend && (backend.kind() == "cpu" || backend.adapter() == record.adapter);
-    if !same_device {
+    if !same_device((backend.kind(), &backend.adapter()), (&record.backend, &record.adapter)) {
         return Err(UsageError(format!(
             "--resume: the checkpoint in '{}' was written on {} ({}), and this run would go on on {} ({}); a run's bytes are those of one device, so resume it where it started or start again with --force",
             dir.display(),
@@ -190,6 +191,7 @@ fn resume(dir: &Path, quiet: bool) -> Result<()> {
         ))
         .into());
     }
+    backend.check(&plan)?;
     let limit = backend.max_chunk(&plan);
     if record.chunks.iter().any(|c| c.1 > limit.max(crate::plan::BLOCK)) {
         return Err(damaged(format!("chunks larger than this device takes ({limit} trajectories)")).into());
@@ -234,10 +236,11 @@ fn report(plan: &Plan, summary: &engine::RunSummary, quiet: bool) {
 }
 
 /// Whether `out` already holds exactly this run (the same spec apart from its `run` section, the
-/// same trajectories), complete (run.json written last) and intact (every file as its manifest
-/// says): then a resubmitted job has nothing to do. A directory holding anything else is left
-/// to `prepare_out_dir` to refuse.
-fn already_done(plan: &Plan, out: &Path) -> Result<bool> {
+/// same trajectories) on the same device (see [`same_device`]; `device` is the backend kind
+/// and adapter this run would use), complete (run.json written last) and intact (every file as
+/// its manifest says): then a resubmitted job has nothing to do. The same run on another
+/// device is refused; a directory holding anything else is left to `prepare_out_dir` to refuse.
+fn already_done(plan: &Plan, out: &Path, device: (&str, &str)) -> Result<bool> {
     let Ok(text) = std::fs::read_to_string(out.join(manifest::RUN_JSON)) else { return Ok(false) };
     let Ok(run) = serde_json::from_str::<serde_json::Value>(&text) else { return Ok(false) };
     let science = manifest::science;
@@ -250,6 +253,18 @@ fn already_done(plan: &Plan, out: &Path) -> Result<bool> {
         && run["trajectories"] == serde_json::json!({ "first": e.first, "count": e.trajectories, "total": e.total });
     if !same {
         return Ok(false);
+    }
+    let text = |k: &str| run[k].as_str().unwrap_or_default().to_string();
+    if !same_device((&text("backend"), &text("adapter")), device) {
+        return Err(UsageError(format!(
+            "--out: '{}' holds this run computed on {} ({}), and this one would run on {} ({}); a run's bytes are those of one device, so pass --force to run it again here, or choose another directory",
+            out.display(),
+            text("adapter"),
+            text("backend"),
+            device.1,
+            device.0
+        ))
+        .into());
     }
     manifest::verify(out, &run).map_err(|err| {
         UsageError(format!("--out: '{}' holds this run, but {err}; pass --force to run it again", out.display()))

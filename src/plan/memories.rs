@@ -39,6 +39,9 @@ impl Memories {
     /// G = ΞᵀΞ / N (P × P, row-major, f64): the saliencies of u = Ξw are α = G w.
     pub fn gram(&self) -> Vec<f64> {
         let (n, p) = (self.n, self.p);
+        if self.xi.iter().all(|&v| v == 1.0 || v == -1.0) {
+            return self.gram_of_signs();
+        }
         let mut g = vec![0f64; p * p];
         for i in 0..n {
             let row = &self.xi[i * p..(i + 1) * p];
@@ -49,6 +52,34 @@ impl Memories {
             }
         }
         g.iter_mut().for_each(|v| *v /= n as f64);
+        g
+    }
+
+    /// [`Memories::gram`] of ±1 entries: ξ^a·ξ^b = N − 2 × (the entries where they differ),
+    /// counted 64 sign bits at a time. The same exact integers as the products' sum, so the
+    /// same values, in O(P²N/64) instead of O(P²N) (seconds, not minutes, at N = 2²⁰, P = 512).
+    fn gram_of_signs(&self) -> Vec<f64> {
+        let (n, p) = (self.n, self.p);
+        let words = n.div_ceil(64);
+        let mut bits = vec![0u64; p * words];
+        for i in 0..n {
+            for (mu, &v) in self.xi[i * p..(i + 1) * p].iter().enumerate() {
+                if v < 0.0 {
+                    bits[mu * words + i / 64] |= 1 << (i % 64);
+                }
+            }
+        }
+        let mut g = vec![0f64; p * p];
+        for a in 0..p {
+            let row_a = &bits[a * words..(a + 1) * words];
+            for b in a..p {
+                let row_b = &bits[b * words..(b + 1) * words];
+                let differ: u64 = row_a.iter().zip(row_b).map(|(x, y)| (x ^ y).count_ones() as u64).sum();
+                let v = (n as f64 - 2.0 * differ as f64) / n as f64;
+                g[a * p + b] = v;
+                g[b * p + a] = v;
+            }
+        }
         g
     }
 
