@@ -222,7 +222,13 @@ impl Record {
         {
             Some(format!("it holds other trajectories than chunks[{k}] of {RECORD}"))
         } else if !same_device((&text("backend"), &text("adapter")), (&self.backend, &self.adapter)) {
-            Some(format!("it was integrated on {} ({}), not on {RECORD}'s device", text("adapter"), text("backend")))
+            Some(format!(
+                "it was integrated on {} ({}), not on {RECORD}'s {} ({})",
+                text("adapter"),
+                text("backend"),
+                self.adapter,
+                self.backend
+            ))
         } else {
             None
         };
@@ -369,8 +375,16 @@ pub fn load(out: &Path) -> Result<(Record, Option<Pending>)> {
     manifest::verify(&dir, &run).map_err(|e| broken(out, format!("{}: {e}", dir.display())))?;
     let load = || -> Result<Pending> {
         let own = read_json(&dir.join(STATE_RECORD))?;
-        let mine = json!({ "spec_sha256": record.spec_sha256, "chunk": s.chunk, "step": s.step });
-        anyhow::ensure!(own == mine, "{STATE_RECORD} says it is {own}, not {mine}: a state of another run");
+        anyhow::ensure!(
+            own["spec_sha256"].as_str() == Some(record.spec_sha256.as_str()),
+            "{STATE_RECORD} belongs to another run: its spec_sha256 differs from {RECORD}'s"
+        );
+        anyhow::ensure!(
+            own["chunk"] == json!(s.chunk) && own["step"] == json!(s.step),
+            "{STATE_RECORD} is the state of chunk {} at step {}, not the one {RECORD} names",
+            own["chunk"],
+            own["step"]
+        );
         let mut snapshots = Vec::new();
         for name in s.manifest.keys() {
             if let Some(i) = name.strip_prefix("output-").and_then(|r| r.strip_suffix(".npy")) {

@@ -2,9 +2,11 @@
 
 mod common;
 
+use std::path::Path;
+
 use common::{idpsim, on_every_backend, plan, stderr, wait_for};
 use idpsim::engine;
-use serde_json::json;
+use serde_json::{Value, json};
 
 /// The modern model with identity activations and saliency 3: the overlaps grow like e^{2t}
 /// (about 1e13 at t = 15) while staying finite, so m² leaves the exact sums' range. The run
@@ -199,7 +201,6 @@ fn runs_are_exclusive_and_interrupted_runs_say_so() {
 /// run in a moment, run through the command line ending with status 0, 1 or 2 within a minute.
 #[test]
 fn spec_fuzz_over_every_preset() {
-    use serde_json::Value;
     let values = [
         json!(-1),
         json!(0),
@@ -461,4 +462,207 @@ fn a_changed_memories_file_is_noticed() {
     let m = merge(tmp.path().join("m3").to_str().unwrap());
     assert_eq!(m.status.code(), Some(2), "{}", stderr(&m));
     assert!(stderr(&m).contains("memories file changed"), "{}", stderr(&m));
+}
+
+/// Replaces `file` of run directory `dir` by an NPY array and records its new size and SHA-256
+/// in run.json's manifest: a hand edit that keeps the manifest consistent.
+fn forge_npy<T: npyz::AutoSerialize + Copy>(dir: &Path, file: &str, shape: &[u64], data: &[T]) {
+    idpsim::io::write_npy(&dir.join(file), shape, data).unwrap();
+    let (bytes, sha256) = idpsim::outputs::manifest::digest(&dir.join(file)).unwrap();
+    let path = dir.join("run.json");
+    let mut run: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    run["manifest"][file] = json!({ "bytes": bytes, "sha256": sha256 });
+    std::fs::write(&path, run.to_string()).unwrap();
+}
+
+fn read_npy<T: npyz::Deserialize>(path: &Path) -> Vec<T> {
+    npyz::NpyFile::new(&std::fs::read(path).unwrap()[..]).unwrap().into_vec().unwrap()
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// Copies a directory tree (`cp -a`).
+fn copy_dir(from: &Path, to: &Path) {
+    if to.exists() {
+        std::fs::remove_dir_all(to).unwrap();
+    }
+    assert!(std::process::Command::new("cp").arg("-a").arg(from).arg(to).status().unwrap().success());
+}
+
+/// Runs idpsim, failing the test if it has not ended within `secs` seconds (it is killed).
+fn idpsim_within(args: &[&str], secs: u64) -> std::process::Output {
+    let mut child = common::idpsim_cmd(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed().as_secs() > secs {
+            child.kill().unwrap();
+            panic!("{args:?} still running after {secs} s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Runs shards 0/2 and 1/2 of a spec (`source`: its file, or --preset NAME, and flags) on the
+/// CPU into `tmp/s0` and `tmp/s1`.
+fn cpu_shards(tmp: &Path, source: &[&str]) -> (String, String) {
+    let shard = |i: usize| {
+        let d = tmp.join(format!("s{i}")).to_str().unwrap().to_string();
+        let s = format!("{i}/2");
+        let o = idpsim(&[&["run"][..], source, &["--backend", "cpu", "--quiet", "--shard", &s, "--out", &d]].concat());
+        assert!(o.status.success(), "{}", stderr(&o));
+        d
+    };
+    (shard(0), shard(1))
+}
+
+/// Runs of one spec on different backends or devices are different runs: merge refuses their
+/// shards (unless --mixed-backends, and then run.json says so), `merge --check` names them, and
+/// a rerun on another device does not take the directory's run for done. run.json's backend and
+/// adapter, which are outside its manifest, stand in for a GPU here.
+#[test]
+fn runs_on_different_devices_are_different_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (s0, s1) = cpu_shards(tmp.path(), &["--preset", "quickstart", "--trajectories", "128"]);
+    let run1 = Path::new(&s1).join("run.json");
+    let mut run = read_json(&run1);
+    run["backend"] = json!("gpu");
+    run["adapter"] = json!("Some GPU (Vulkan, DiscreteGpu)");
+    std::fs::write(&run1, run.to_string()).unwrap();
+    let m = tmp.path().join("m");
+    let mo = m.to_str().unwrap();
+    let o = idpsim(&["merge", &s0, &s1, "--out", mo]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("Some GPU") && stderr(&o).contains("--mixed-backends"), "{}", stderr(&o));
+    assert!(stderr(&o).lines().count() == 1 && !m.exists(), "{}", stderr(&o));
+    let o = idpsim(&["merge", "--check", &s0, &s1]);
+    let report = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{report}");
+    assert!(report.contains(&format!("refused  {s1}")) && report.contains("Some GPU"), "{report}");
+    let o = idpsim(&["merge", "--check", "--mixed-backends", &s0, &s1]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    let o = idpsim(&["merge", "--mixed-backends", &s0, &s1, "--out", mo]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let merged = read_json(&m.join("run.json"));
+    assert_eq!(merged["backend"], json!("mixed"));
+    let adapter = merged["adapter"].as_str().unwrap();
+    assert!(adapter.contains("Some GPU") && adapter.contains("cpu reference"), "{adapter}");
+    // A rerun of shard 1 on the CPU into its directory is not "already done": it is refused,
+    // and the directory is left as it was.
+    let before = std::fs::read(&run1).unwrap();
+    let args = ["run", "--preset", "quickstart", "--trajectories", "128", "--backend", "cpu", "--quiet"];
+    let o = idpsim(&[&args[..], &["--shard", "1/2", "--out", &s1]].concat());
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("nothing to do") && stderr(&o).contains("Some GPU"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--force"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&run1).unwrap(), before, "the refused rerun changed run.json");
+    // On the device it ran on, it is.
+    let o = idpsim(&[&args[..], &["--shard", "0/2", "--out", &s0]].concat());
+    assert!(o.status.success() && stderr(&o).contains("nothing to do"), "{}", stderr(&o));
+}
+
+/// Every observer, 200 trajectories in chunks of 64, 70 steps, on the CPU reference.
+fn chunked(seed: u64) -> Value {
+    let mut s = common::everything();
+    s["observe"]["overlaps"]["every"] = json!(0.03);
+    s["ensemble"]["seed"] = json!(seed);
+    s["run"] = json!({ "backend": "cpu", "chunk_trajectories": 64 });
+    s
+}
+
+/// A checkpointed run of `spec` in `dir` stopped at its `calls`-th chunk call, with a
+/// checkpoint every 3 steps (chunk 0 takes 24 calls).
+fn stopped_run(spec: Value, dir: &Path, calls: usize) {
+    let mut cpu = idpsim::cpu::CpuBackend::new();
+    let mut crashing = common::Crashing { inner: &mut cpu, calls_left: calls };
+    let how = engine::Checkpointing::Every(3);
+    let e = engine::run_checkpointed(&plan(spec), &mut crashing, dir, how, &mut engine::Bar::pausing(true));
+    assert!(format!("{:#}", e.unwrap_err()).contains("simulated crash"));
+}
+
+/// `--resume` checks the whole checkpoint before it integrates anything, and refuses (exit 2,
+/// naming what and saying to start again with --force, the checkpoint left as it was) a
+/// finished chunk of another run copied into it, a checkpoint.json edited by hand (its spec,
+/// even with a matching digest: the chunks and the state record the run's digest too; an
+/// interval of 0 steps, which would never end), and a damaged chunk; a directory that does not
+/// exist is not created. The intact checkpoint then resumes to the bytes of the whole run.
+#[test]
+fn resume_checks_the_whole_checkpoint_first() {
+    use idpsim::checkpoint;
+    use idpsim::outputs::manifest::spec_digest;
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b, whole) = (tmp.path().join("a"), tmp.path().join("b"), tmp.path().join("whole"));
+    engine::run_to_dir(&plan(chunked(8)), &mut idpsim::cpu::CpuBackend::new(), &whole, true).unwrap();
+    // Chunk 0 finished, chunk 1 in flight at step 15; the same for another seed.
+    stopped_run(chunked(8), &a, 30);
+    stopped_run(chunked(9), &b, 30);
+    let pristine = tmp.path().join("a.pristine");
+    copy_dir(&a, &pristine);
+    let record_path = checkpoint::folder(&a).join(checkpoint::RECORD);
+    let record = read_json(&record_path);
+    assert_eq!((record["done"].clone(), record["state"]["step"].clone()), (json!(1), json!(15)));
+    let ao = a.to_str().unwrap();
+    let refused = |want: &[&str]| {
+        let before = std::fs::read(&record_path).unwrap();
+        let o = idpsim_within(&["run", "--resume", ao, "--quiet"], 60);
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{want:?}: {e}");
+        assert!(e.lines().count() == 1 && e.contains("--force"), "{want:?}: {e}");
+        assert!(want.iter().all(|w| e.contains(w)), "{want:?}: {e}");
+        assert_eq!(std::fs::read(&record_path).unwrap(), before, "{want:?}: the refused resume changed the checkpoint");
+        copy_dir(&pristine, &a);
+    };
+    // A finished chunk of another run (same chunking, another seed).
+    copy_dir(&checkpoint::folder(&b).join("chunk-0"), &checkpoint::folder(&a).join("chunk-0"));
+    refused(&["chunk-0", "another run"]);
+    // checkpoint.json edited: another seed; with its digest made to match; an interval of 0.
+    let mut edited = record.clone();
+    edited["spec"]["ensemble"]["seed"] = json!(9);
+    std::fs::write(&record_path, edited.to_string()).unwrap();
+    refused(&["checkpoint.json", "spec_sha256"]);
+    edited["spec_sha256"] = json!(spec_digest(&edited["spec"]));
+    std::fs::write(&record_path, edited.to_string()).unwrap();
+    refused(&["state.json", "another run"]);
+    let mut edited = record.clone();
+    edited["every_steps"] = json!(0);
+    std::fs::write(&record_path, edited.to_string()).unwrap();
+    refused(&["every_steps"]);
+    // Stopped between chunks (no state), under a record edited to another seed and its digest.
+    let between = tmp.path().join("between");
+    stopped_run(chunked(8), &between, 25);
+    let between_record = checkpoint::folder(&between).join(checkpoint::RECORD);
+    let mut edited = read_json(&between_record);
+    assert_eq!((edited["done"].clone(), edited["state"].clone()), (json!(1), Value::Null));
+    edited["spec"]["ensemble"]["seed"] = json!(9);
+    edited["spec_sha256"] = json!(spec_digest(&edited["spec"]));
+    std::fs::write(&between_record, edited.to_string()).unwrap();
+    let o = idpsim(&["run", "--resume", between.to_str().unwrap(), "--quiet"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("chunk-0") && stderr(&o).contains("another run"), "{}", stderr(&o));
+    // A damaged finished chunk is found before the chunk in flight is integrated.
+    let sums = checkpoint::folder(&a).join("chunk-0").join("overlaps_sums.npy");
+    let mut bytes = std::fs::read(&sums).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&sums, bytes).unwrap();
+    refused(&["damaged", "overlaps_sums.npy"]);
+    // A directory that does not exist.
+    let missing = tmp.path().join("no-such-run");
+    let o = idpsim(&["run", "--resume", missing.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("holds no checkpoint") && !missing.exists(), "{}", stderr(&o));
+    // The intact checkpoint resumes to the whole run's bytes.
+    let o = idpsim(&["run", "--resume", ao, "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for f in std::fs::read_dir(&whole).unwrap().map(|e| e.unwrap().file_name()) {
+        if f != "run.json" {
+            assert_eq!(std::fs::read(whole.join(&f)).unwrap(), std::fs::read(a.join(&f)).unwrap(), "{f:?}");
+        }
+    }
 }
