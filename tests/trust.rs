@@ -666,3 +666,183 @@ fn resume_checks_the_whole_checkpoint_first() {
         }
     }
 }
+
+/// What merge reads from a shard's files is checked against what it indexes and adds, whatever
+/// the manifest says (here edited together with the files): a retrieval target that is no
+/// memory of the run, a first passage after the run's end, and histogram counts that would
+/// wrap past u64 are refused with exit status 2 naming the shard and the file, never a panic
+/// or a wrapped count.
+#[test]
+fn merge_checks_what_it_reads_from_shards() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut spec = common::everything();
+    spec["run"] = json!({ "backend": "cpu" });
+    let path = tmp.path().join("everything.json");
+    std::fs::write(&path, spec.to_string()).unwrap();
+    let (s0, s1) = cpu_shards(tmp.path(), &[path.to_str().unwrap()]);
+    let (d0, d1) = (Path::new(&s0), Path::new(&s1));
+    let (pristine0, pristine) = (tmp.path().join("s0.pristine"), tmp.path().join("s1.pristine"));
+    copy_dir(d0, &pristine0);
+    copy_dir(d1, &pristine);
+    let merge = |want: &[&str]| {
+        let out = tmp.path().join("m");
+        let o = idpsim(&["merge", &s0, &s1, "--out", out.to_str().unwrap(), "--force"]);
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{want:?}: {e}");
+        assert!(e.lines().count() == 1 && want.iter().all(|w| e.contains(w)), "{want:?}: {e}");
+        copy_dir(&pristine, d1);
+    };
+    // Shard 1 holds trajectories 128..200 (72), two segments, P = 3.
+    let mut targets: Vec<i32> = read_npy(&d1.join("retrieval_targets.npy"));
+    targets[5] = 7;
+    forge_npy(d1, "retrieval_targets.npy", &[72, 2], &targets);
+    merge(&[&s1, "retrieval_targets.npy", "holds 7 at trajectory 130, segment 1", "memories 0 to 2"]);
+    let mut retrieved: Vec<i32> = read_npy(&d1.join("retrieved.npy"));
+    retrieved[0] = -5;
+    forge_npy(d1, "retrieved.npy", &[72, 2], &retrieved);
+    merge(&[&s1, "retrieved.npy", "holds -5"]);
+    let mut steps: Vec<u32> = read_npy(&d1.join("first_passage_steps.npy"));
+    steps[3] = 71;
+    forge_npy(d1, "first_passage_steps.npy", &[72], &steps);
+    merge(&[&s1, "first_passage_steps.npy", "step 71 at trajectory 131"]);
+    // Counts that fit in each shard but not in their sum.
+    for d in [d0, d1] {
+        let mut counts: Vec<u64> = read_npy(&d.join("histogram.npy"));
+        counts[0] = u64::MAX / 2 + 1;
+        forge_npy(d, "histogram.npy", &[8, 6], &counts);
+    }
+    merge(&[&s1, "histogram.npy", "u64"]);
+    // As they were written, they merge.
+    copy_dir(&pristine0, d0);
+    let o = idpsim(&["merge", &s0, &s1, "--out", tmp.path().join("ok").to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+/// Histogram ranges are binned in f32 on every backend: a range whose edges f32 holds only as
+/// subnormal numbers is refused at the spec (exit 2, the field and the usable magnitude named),
+/// and a narrow range of normal numbers bins states that are exactly 0 into its cells on every
+/// backend, with the same counts.
+#[test]
+fn histogram_ranges_are_normal_f32_numbers() {
+    let spec = |range: Value| {
+        json!({
+            "model": { "kind": "idp" },
+            "memories": { "kind": "hadamard", "n": 2, "p": 1 },
+            "input": { "segments": [ { "duration": 0.1, "saliency": [0.0] } ] },
+            "ensemble": { "trajectories": 64, "seed": 1, "initial": { "kind": "zero" } },
+            "observe": { "histogram": { "of": "state", "axes": [0], "bins": [4], "range": [range] } }
+        })
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    for range in [json!([-1e-40, 1e-40]), json!([0.0, 1e-39]), json!([-1e-30, 1e-30])] {
+        let subnormal = range[1].as_f64().unwrap() < 1e-35;
+        let path = tmp.path().join("h.json");
+        std::fs::write(&path, spec(range.clone()).to_string()).unwrap();
+        let out = tmp.path().join("h");
+        let o = idpsim(&["run", path.to_str().unwrap(), "--backend", "cpu", "--quiet", "--out", out.to_str().unwrap()]);
+        if subnormal {
+            assert_eq!(o.status.code(), Some(2), "{range}: {}", stderr(&o));
+            let e = stderr(&o);
+            assert!(e.contains("observe.histogram.range[0]") && e.contains("1.1754944e-38"), "{range}: {e}");
+            assert!(!out.exists());
+        } else {
+            assert!(o.status.success(), "{range}: {}", stderr(&o));
+            std::fs::remove_dir_all(&out).unwrap();
+        }
+    }
+    let p = plan(spec(json!([-1e-30, 1e-30])));
+    let samples = 64 * p.observe.histogram.as_ref().unwrap().samples_per_trajectory(p.time.total_steps);
+    assert_eq!(samples, 64 * 10, "a sample after each of the 10 steps");
+    let mut first: Option<Vec<u64>> = None;
+    on_every_backend(|b| {
+        let store = engine::run_in_memory(&p, b).unwrap();
+        let counts = idpsim::outputs::histogram::counts(&store).unwrap();
+        assert_eq!((counts[..4].iter().sum::<u64>(), counts[4]), (samples, 0), "every sample in range: {counts:?}");
+        match &first {
+            None => first = Some(counts),
+            Some(c) => assert_eq!(&counts, c, "the backends bin the same states alike"),
+        }
+    });
+}
+
+/// `fpe --compare DIR` compares only a run of the spec's own stationary problem: a run of
+/// another model (here the classic model with the same memories, input and noise) is refused
+/// with exit 2 naming the difference and nothing written; a run of the same problem with
+/// another ensemble is compared, and --grid given with --compare is reported as unused.
+#[test]
+fn fpe_compares_only_runs_of_its_own_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut idp: Value = serde_json::from_slice(&idpsim(&["preset", "fpe2d-equal"]).stdout).unwrap();
+    // Weights instead of saliencies, which the classic model does not take (orthogonal
+    // memories: the same saliencies).
+    idp["input"]["segments"][0] = json!({ "duration": 2.0, "weights": [1.5, 1.5] });
+    idp["observe"]["histogram"]["from"] = json!(1.0);
+    idp["ensemble"]["trajectories"] = json!(256);
+    let mut classic = idp.clone();
+    classic["model"]["kind"] = json!("classic");
+    let file = |name: &str, v: &Value| {
+        let p = tmp.path().join(name);
+        std::fs::write(&p, v.to_string()).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let (idp_spec, classic_spec) = (file("idp.json", &idp), file("classic.json", &classic));
+    let dir = |name: &str| tmp.path().join(name).to_str().unwrap().to_string();
+    let (c, i, f) = (dir("classic-run"), dir("idp-run"), dir("fpe"));
+    let run = |spec: &str, out: &str| {
+        let o = idpsim(&["run", spec, "--backend", "cpu", "--trajectories", "128", "--quiet", "--out", out]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    };
+    run(&classic_spec, &c);
+    run(&idp_spec, &i);
+    let o = idpsim(&["fpe", &idp_spec, "--compare", &c, "--out", &f]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--compare") && stderr(&o).contains("model"), "{}", stderr(&o));
+    assert!(!Path::new(&f).exists(), "a refused comparison wrote output");
+    let o = idpsim(&["fpe", &idp_spec, "--compare", &i, "--out", &f, "--grid", "50"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--grid 50 is not used") && stderr(&o).contains("100 × 100"), "{}", stderr(&o));
+    let doc = read_json(&Path::new(&f).join("fpe.json"));
+    assert_eq!(doc["grid"]["bins"], json!([100, 100]));
+    assert!(doc["compare"]["tv_distance"].as_f64().is_some_and(|t| t > 0.0 && t < 1.0), "{doc}");
+}
+
+/// Errors speak of what the user gave: the quick form of `theory` with 300 saliencies (and
+/// `--n 512`) runs, its generated name cut short instead of refused.
+#[test]
+fn the_quick_form_takes_many_saliencies() {
+    let values: Vec<String> = (0..300).map(|k| format!("{}", 0.5 + k as f64 * 0.001)).collect();
+    let o = idpsim(&["theory", "--saliency", &values.join(","), "--n", "512", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let doc: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["segments"][0]["memories"].as_array().map(Vec::len), Some(300));
+}
+
+/// A GPU run too large for the device's kernels (N = 2²⁰ with P = 512, or P = 400 and 4096
+/// trajectories) is refused (exit 1, naming the size) within seconds, before its output
+/// directory is touched.
+#[test]
+fn too_large_gpu_runs_are_refused_before_any_work() {
+    if common::gpu().is_none() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    for (p, m) in [(512, 64), (400, 4096)] {
+        let saliency: Vec<f64> = (0..p).map(|k| if k == 0 { 1.5 } else { 0.5 }).collect();
+        let spec = json!({
+            "model": { "kind": "idp" },
+            "memories": { "kind": "hadamard", "n": 1 << 20, "p": p },
+            "input": { "segments": [ { "duration": 1.0, "saliency": saliency } ] },
+            "ensemble": { "trajectories": m }
+        });
+        let path = tmp.path().join("big.json");
+        std::fs::write(&path, spec.to_string()).unwrap();
+        let out = tmp.path().join("big");
+        let started = std::time::Instant::now();
+        let o = idpsim_within(&["run", path.to_str().unwrap(), "--backend", "gpu", "--out", out.to_str().unwrap()], 120);
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "P = {p}: {e}");
+        assert!(e.contains("N = 1048576") && e.contains("too large") && e.lines().count() == 1, "P = {p}: {e}");
+        assert!(started.elapsed().as_secs() < 60, "P = {p}: refused after {:?}", started.elapsed());
+        assert!(!out.exists(), "P = {p}: the refused run created its output directory");
+    }
+}
