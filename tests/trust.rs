@@ -671,7 +671,7 @@ fn resume_checks_the_whole_checkpoint_first() {
 /// the manifest says (here edited together with the files): a retrieval target that is no
 /// memory of the run, a first passage after the run's end, and histogram counts that would
 /// wrap past u64 are refused with exit status 2 naming the shard and the file, never a panic
-/// or a wrapped count.
+/// or a wrapped count; `merge --check` does not loop over a shard count no run has.
 #[test]
 fn merge_checks_what_it_reads_from_shards() {
     let tmp = tempfile::tempdir().unwrap();
@@ -712,6 +712,15 @@ fn merge_checks_what_it_reads_from_shards() {
         forge_npy(d, "histogram.npy", &[8, 6], &counts);
     }
     merge(&[&s1, "histogram.npy", "u64"]);
+    copy_dir(&pristine0, d0);
+    // A shard count no run has (merge --check would list that many shards' ranges).
+    let run0 = d0.join("run.json");
+    let mut run = read_json(&run0);
+    run["shard"]["count"] = json!(1u64 << 60);
+    std::fs::write(&run0, run.to_string()).unwrap();
+    let o = idpsim_within(&["merge", "--check", &s0, &s1], 30);
+    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stdout));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("which no run has"));
     // As they were written, they merge.
     copy_dir(&pristine0, d0);
     let o = idpsim(&["merge", &s0, &s1, "--out", tmp.path().join("ok").to_str().unwrap()]);
@@ -838,11 +847,51 @@ fn too_large_gpu_runs_are_refused_before_any_work() {
         std::fs::write(&path, spec.to_string()).unwrap();
         let out = tmp.path().join("big");
         let started = std::time::Instant::now();
-        let o = idpsim_within(&["run", path.to_str().unwrap(), "--backend", "gpu", "--out", out.to_str().unwrap()], 120);
+        let o =
+            idpsim_within(&["run", path.to_str().unwrap(), "--backend", "gpu", "--out", out.to_str().unwrap()], 120);
         let e = stderr(&o);
         assert_eq!(o.status.code(), Some(1), "P = {p}: {e}");
         assert!(e.contains("N = 1048576") && e.contains("too large") && e.lines().count() == 1, "P = {p}: {e}");
         assert!(started.elapsed().as_secs() < 60, "P = {p}: refused after {:?}", started.elapsed());
         assert!(!out.exists(), "P = {p}: the refused run created its output directory");
+    }
+}
+
+/// The CPU reference writes the same bytes on any number of threads (one run on one core, one
+/// on all), which is why runs on it count as one device whatever the machine's core count.
+#[test]
+fn the_cpu_reference_gives_the_same_bytes_on_any_thread_count() {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cores < 2 {
+        eprintln!("\n*** SKIP: one CPU core; the thread-count check did not run ***\n");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let mut spec = common::everything();
+    spec["run"] = json!({ "backend": "cpu" });
+    let path = tmp.path().join("everything.json");
+    std::fs::write(&path, spec.to_string()).unwrap();
+    let (one, all) = (tmp.path().join("one"), tmp.path().join("all"));
+    let run = |out: &Path, pinned: bool| {
+        let args = ["run", path.to_str().unwrap(), "--quiet", "--out", out.to_str().unwrap()];
+        let o = if pinned {
+            std::process::Command::new("taskset")
+                .args(["-c", "0", env!("CARGO_BIN_EXE_idpsim")])
+                .args(args)
+                .output()
+                .unwrap()
+        } else {
+            idpsim(&args)
+        };
+        assert!(o.status.success(), "{}", stderr(&o));
+        read_json(&out.join("run.json"))["adapter"].as_str().unwrap().to_string()
+    };
+    let adapters = (run(&one, true), run(&all, false));
+    assert_eq!(adapters.0, "cpu reference (1 threads)");
+    assert_eq!(adapters.1, format!("cpu reference ({cores} threads)"));
+    for f in std::fs::read_dir(&all).unwrap().map(|e| e.unwrap().file_name()) {
+        if f != "run.json" {
+            assert_eq!(std::fs::read(one.join(&f)).unwrap(), std::fs::read(all.join(&f)).unwrap(), "{f:?}");
+        }
     }
 }
