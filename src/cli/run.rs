@@ -254,13 +254,13 @@ fn already_done(plan: &Plan, out: &Path, device: (&str, &str)) -> Result<bool> {
     if !same {
         return Ok(false);
     }
-    let text = |k: &str| run[k].as_str().unwrap_or_default().to_string();
-    if !same_device((&text("backend"), &text("adapter")), device) {
+    let field = |k: &str| run[k].as_str().unwrap_or_default().to_string();
+    if !same_device((&field("backend"), &field("adapter")), device) {
         return Err(UsageError(format!(
             "--out: '{}' holds this run computed on {} ({}), and this one would run on {} ({}); a run's bytes are those of one device, so pass --force to run it again here, or choose another directory",
             out.display(),
-            text("adapter"),
-            text("backend"),
+            field("adapter"),
+            field("backend"),
             device.1,
             device.0
         ))

@@ -121,3 +121,27 @@ pub fn random_entry(seed: u64, i: usize, mu: usize) -> f32 {
     let bit = (r[(i % 128) / 32] >> (i % 32)) & 1;
     if bit == 1 { 1.0 } else { -1.0 }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The Gram matrix counted on sign bits is the products' sum, with N not a multiple of 64.
+    #[test]
+    fn gram_of_signs_is_the_products_sum() {
+        let (n, p) = (200, 7);
+        let sign = |k: usize| if (k.wrapping_mul(2_654_435_761) >> 7) & 1 == 0 { 1.0 } else { -1.0 };
+        let m = Memories { n, p, xi: (0..n * p).map(sign).collect() };
+        let mut want = vec![0f64; p * p];
+        for i in 0..n {
+            for a in 0..p {
+                for b in 0..p {
+                    want[a * p + b] += (m.get(i, a) * m.get(i, b)) as f64;
+                }
+            }
+        }
+        want.iter_mut().for_each(|v| *v /= n as f64);
+        assert!(want.iter().any(|&g| g != 0.0 && g.abs() < 1.0), "memories neither orthogonal nor equal");
+        assert_eq!(m.gram(), want);
+    }
+}
