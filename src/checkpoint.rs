@@ -322,7 +322,7 @@ pub fn validate(out: &Path, record: &Record, pending: Option<&Pending>, plan: &P
     let got: Vec<Option<usize>> = (0..want.len().max(p.snapshots.len()))
         .map(|i| p.snapshots.get(i).and_then(|w| w.as_ref().map(Vec::len)))
         .collect();
-    if got.len() != want.len() || got != want {
+    if got != want {
         return Err(broken(out, format!("{state}: its output-K.npy files do not fit this run's outputs")));
     }
     Ok(())
