@@ -73,6 +73,12 @@ pub trait Backend {
     fn adapter(&self) -> String;
     /// Largest chunk this backend can take for the plan (the engine rounds it to BLOCK).
     fn max_chunk(&self, plan: &Plan) -> u64;
+    /// Refuses a plan this backend cannot run (sizes beyond its device's limits), from the
+    /// plan's sizes alone: nothing is built or allocated. A run calls it before it touches its
+    /// output directory.
+    fn check(&self, _plan: &Plan) -> Result<()> {
+        Ok(())
+    }
     /// Builds what the plan needs before the first chunk (the GPU's kernels and buffers), so
     /// that set-up is timed apart from integration.
     fn prepare(&mut self, _plan: &Plan) -> Result<()> {
@@ -110,4 +116,19 @@ pub trait Backend {
     }
     /// Replaces the recorded choice (a sweep point reusing a backend chosen for another).
     fn set_choice(&mut self, _choice: serde_json::Value) {}
+}
+
+/// Whether runs on the device `a` and on the device `b`, each given as (backend kind, adapter)
+/// as run.json and checkpoint.json record them, give the same bytes, so that one can be taken
+/// for, merged with or resumed as the other: the same kind, and on a GPU the same adapter (a
+/// run over several devices by the set of distinct devices it names). A CPU kind (`cpu…`)
+/// computes the same on any machine, whatever its thread count.
+pub fn same_device(a: (&str, &str), b: (&str, &str)) -> bool {
+    fn devices(adapter: &str) -> Vec<&str> {
+        let mut d: Vec<&str> = adapter.split(" + ").collect();
+        d.sort_unstable();
+        d.dedup();
+        d
+    }
+    a.0 == b.0 && (a.0.starts_with("cpu") || devices(a.1) == devices(b.1))
 }

@@ -6,9 +6,13 @@
 //!   `idpsim merge` puts shards together, so the bytes are those of an uninterrupted run;
 //! - `state-K-S/`: the chunk in flight after S steps: the backend's state and observer values,
 //!   what the outputs took of the chunk so far, its per-trajectory saves and histogram counts;
-//! - `checkpoint.json`, replaced atomically after either was written: the spec as run, the
-//!   backend and device, the chunks, how many are finished and which state is current, with
-//!   the size and SHA-256 of every state file.
+//! - `checkpoint.json`, replaced atomically after either was written: the spec as run and its
+//!   digest, the backend and device, the chunks, how many are finished and which state is
+//!   current, with the size and SHA-256 of every state file.
+//!
+//! Every finished chunk and every state records the spec digest too, and a resumed run checks
+//! the whole checkpoint (each field of the record, as a spec is checked, and every file of
+//! every chunk and state) before it integrates anything.
 //!
 //! The counter-based random numbers depend only on (trajectory, step, stream), so integration
 //! goes on from a state exactly as it would have without stopping.
@@ -19,15 +23,18 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::backend::{Chunk, ChunkState};
+use crate::backend::{Chunk, ChunkState, same_device};
 use crate::error::UsageError;
 use crate::io;
-use crate::outputs::{Shard, manifest};
+use crate::outputs::{self, Shard, Store, manifest};
+use crate::plan::{BLOCK, Plan};
 
 /// The checkpoint folder inside a run directory.
 pub const DIR: &str = ".checkpoint";
 /// Its record.
 pub const RECORD: &str = "checkpoint.json";
+/// What a state folder records of itself: the spec digest, the chunk and the step.
+const STATE_RECORD: &str = "state.json";
 
 /// The checkpoint folder of run directory `out`.
 pub fn folder(out: &Path) -> PathBuf {
@@ -64,6 +71,8 @@ pub struct Record {
     pub version: String,
     /// The spec as run (what run.json records).
     pub spec: Value,
+    /// [`manifest::spec_digest`] of `spec`, which every finished chunk and state records too.
+    pub spec_sha256: String,
     /// [`crate::plan::Memories::digest`] of the run's memories.
     pub memories_sha256: String,
     /// (index, count) of a sharded run.
@@ -128,18 +137,20 @@ impl Record {
         }
         std::fs::create_dir_all(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
         let mut files = Vec::new();
-        let mut npy = |file: String, f: &dyn Fn(&Path) -> Result<()>| -> Result<()> {
+        let mut put = |file: String, f: &dyn Fn(&Path) -> Result<()>| -> Result<()> {
             f(&tmp.join(&file))?;
             files.push(file);
             Ok(())
         };
-        npy("state.npy".into(), &|d| io::write_npy(d, &[p.state.state.len() as u64], &p.state.state))?;
-        npy("obs.npy".into(), &|d| io::write_npy(d, &[p.state.obs.len() as u64], &p.state.obs))?;
-        npy("saves.npy".into(), &|d| io::write_npy(d, &[p.saves.len() as u64], &p.saves))?;
-        npy("histogram.npy".into(), &|d| io::write_npy(d, &[p.histogram.len() as u64], &p.histogram))?;
+        put("state.npy".into(), &|d| io::write_npy(d, &[p.state.state.len() as u64], &p.state.state))?;
+        put("obs.npy".into(), &|d| io::write_npy(d, &[p.state.obs.len() as u64], &p.state.obs))?;
+        put("saves.npy".into(), &|d| io::write_npy(d, &[p.saves.len() as u64], &p.saves))?;
+        put("histogram.npy".into(), &|d| io::write_npy(d, &[p.histogram.len() as u64], &p.histogram))?;
+        let own = json!({ "spec_sha256": self.spec_sha256, "chunk": chunk, "step": p.state.step });
+        put(STATE_RECORD.into(), &|d| io::write_json(d, &own))?;
         for (i, s) in p.snapshots.iter().enumerate() {
             if let Some(w) = s {
-                npy(format!("output-{i}.npy"), &|d| io::write_npy(d, &[w.len() as u64], w))?;
+                put(format!("output-{i}.npy"), &|d| io::write_npy(d, &[w.len() as u64], w))?;
             }
         }
         let dest = folder(out).join(&name);
@@ -190,19 +201,131 @@ impl Record {
         Ok(())
     }
 
-    /// The finished chunks as shards, each checked against its manifest.
+    /// The finished chunks as shards, each checked (see [`Record::chunk_shard`]).
     pub fn shards(&self, out: &Path) -> Result<Vec<Shard>> {
-        let total = self.chunks.iter().map(|c| c.1).sum();
-        (0..self.done)
-            .map(|k| {
-                let dir = chunk_dir(out, k);
-                let run = read_json(&dir.join(manifest::RUN_JSON))?;
-                manifest::verify(&dir, &run).map_err(|e| broken(out, format!("{}: {e}", dir.display())))?;
-                let c = self.chunk(k);
-                Ok(Shard { dir, run, first: c.first, count: c.count, total })
-            })
-            .collect()
+        (0..self.done).map(|k| self.chunk_shard(out, k)).collect()
     }
+
+    /// Finished chunk K as a shard of the run, checked: its files against its manifest, and
+    /// what its run.json records against this record (the spec digest, the memories, the
+    /// chunk's trajectories and the device), so that a chunk of another run is refused.
+    fn chunk_shard(&self, out: &Path, k: usize) -> Result<Shard> {
+        let dir = chunk_dir(out, k);
+        let run = read_json(&dir.join(manifest::RUN_JSON)).map_err(|e| broken(out, format!("{e:#}")))?;
+        manifest::verify(&dir, &run).map_err(|e| broken(out, format!("{}: {e}", dir.display())))?;
+        let c = self.chunk(k);
+        let text = |key: &str| run[key].as_str().unwrap_or_default().to_string();
+        let foreign = if text("spec_sha256") != self.spec_sha256 || text("memories_sha256") != self.memories_sha256 {
+            Some(format!("its spec_sha256 or memories_sha256 differs from {RECORD}'s"))
+        } else if run["trajectories"]["first"].as_u64() != Some(c.first)
+            || run["trajectories"]["count"].as_u64() != Some(c.count)
+        {
+            Some(format!("it holds other trajectories than chunks[{k}] of {RECORD}"))
+        } else if !same_device((&text("backend"), &text("adapter")), (&self.backend, &self.adapter)) {
+            Some(format!(
+                "it was integrated on {} ({}), not on {RECORD}'s {} ({})",
+                text("adapter"),
+                text("backend"),
+                self.adapter,
+                self.backend
+            ))
+        } else {
+            None
+        };
+        if let Some(why) = foreign {
+            return Err(broken(out, format!("{} belongs to another run: {why}", dir.display())));
+        }
+        let total = self.chunks.iter().map(|c| c.1).sum();
+        Ok(Shard { dir, run, first: c.first, count: c.count, total })
+    }
+
+    /// Checks the record's own fields, as a spec's are checked, before anything is read by
+    /// them: the spec against its digest, the interval, the chunks and the state named.
+    fn check_fields(&self) -> Result<(), String> {
+        if manifest::spec_digest(&self.spec) != self.spec_sha256 {
+            return Err("spec does not match its spec_sha256 (the record was edited)".into());
+        }
+        if self.every_steps == 0 {
+            return Err("every_steps is 0; it must be at least 1".into());
+        }
+        if !(self.dt.is_finite() && self.dt > 0.0) {
+            return Err(format!("dt is {}; it must be a positive time step", self.dt));
+        }
+        if !(self.wall_s.is_finite() && self.wall_s >= 0.0) {
+            return Err(format!("wall_s is {}; it must be a time in seconds", self.wall_s));
+        }
+        if self.resumed == u32::MAX {
+            return Err(format!("resumed is {}; it counts the sessions so far", self.resumed));
+        }
+        if self.chunks.is_empty() || self.done > self.chunks.len() {
+            return Err(format!("done is {} of {} chunks", self.done, self.chunks.len()));
+        }
+        if let Some(s) = &self.state {
+            if s.chunk != self.done {
+                return Err(format!("state.chunk is {}; the chunk in flight is chunks[{}]", s.chunk, self.done));
+            }
+            if s.chunk >= self.chunks.len() || s.step == 0 {
+                return Err(format!("state names chunk {} at step {}, which no run stops at", s.chunk, s.step));
+            }
+            if s.dir != state_dir_name(s.chunk, s.step) {
+                return Err(format!("state.dir is '{}'; it must be '{}'", s.dir, state_dir_name(s.chunk, s.step)));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Checks `out`'s checkpoint against the plan rebuilt from its spec, before anything is
+/// integrated: the record's interval and chunks, every finished chunk (its files and that it
+/// belongs to this run) and the chunk in flight's values against the sizes the plan gives them.
+pub fn validate(out: &Path, record: &Record, pending: Option<&Pending>, plan: &Plan) -> Result<()> {
+    let bad = |what: String| broken(out, format!("{RECORD}: {what}"));
+    let dt = plan.time.dt_f64;
+    if (record.dt - dt).abs() > 1e-12 * dt {
+        return Err(bad(format!("dt is {}, and its spec's integrator.dt is {dt}", record.dt)));
+    }
+    let e = &plan.ensemble;
+    let end = e.first + e.trajectories;
+    let mut next = e.first;
+    for (k, &(first, count)) in record.chunks.iter().enumerate() {
+        let last = k + 1 == record.chunks.len();
+        let whole = first % BLOCK == 0 && (last || count % BLOCK == 0);
+        if first != next || count == 0 || !whole || count > end - first {
+            return Err(bad(format!(
+                "chunks[{k}] is [{first}, {count}]; the chunks must cover trajectories {}..{end} in order, in whole blocks of {BLOCK}",
+                e.first
+            )));
+        }
+        next = first + count;
+    }
+    if next != end {
+        return Err(bad(format!("the chunks cover trajectories {0}..{next}, not {0}..{end}", e.first)));
+    }
+    if let Some(s) = record.state.as_ref().filter(|s| s.step >= plan.time.total_steps) {
+        return Err(bad(format!("state.step is {}; the run has {} steps", s.step, plan.time.total_steps)));
+    }
+    for k in 0..record.done {
+        record.chunk_shard(out, k)?;
+    }
+    let Some(p) = pending else { return Ok(()) };
+    let c = record.chunk(record.done);
+    let cplan = plan.chunk_plan(c.first, c.count);
+    let saves =
+        if plan.observe.per_trajectory_saves() { c.count as usize * plan.n_saves() * plan.saves().q() } else { 0 };
+    let cells = plan.observe.histogram.as_ref().map_or(0, |h| h.cells() + 1);
+    let state = format!("{}/{}", DIR, record.state.as_ref().map_or("", |s| s.dir.as_str()));
+    if p.saves.len() != saves || p.histogram.len() != cells {
+        return Err(broken(out, format!("{state}: saves.npy or histogram.npy do not fit chunk {}", record.done)));
+    }
+    let want: Vec<Option<usize>> =
+        outputs::catalogue(&cplan, &Store::memory())?.iter().map(|o| o.snapshot().map(|w| w.len())).collect();
+    let got: Vec<Option<usize>> = (0..want.len().max(p.snapshots.len()))
+        .map(|i| p.snapshots.get(i).and_then(|w| w.as_ref().map(Vec::len)))
+        .collect();
+    if got != want {
+        return Err(broken(out, format!("{state}: its output-K.npy files do not fit this run's outputs")));
+    }
+    Ok(())
 }
 
 fn broken(out: &Path, what: String) -> anyhow::Error {
@@ -234,7 +357,7 @@ pub fn load(out: &Path) -> Result<(Record, Option<Pending>)> {
         .into());
     }
     let record: Record = read_json(&path)
-        .and_then(|v| serde_json::from_value(v).context("unexpected fields"))
+        .and_then(|v| serde_json::from_value(v).with_context(|| format!("{RECORD} does not hold a checkpoint record")))
         .map_err(|e| broken(out, format!("{e:#}")))?;
     if record.version != env!("CARGO_PKG_VERSION") {
         return Err(UsageError(format!(
@@ -245,23 +368,28 @@ pub fn load(out: &Path) -> Result<(Record, Option<Pending>)> {
         ))
         .into());
     }
-    let consistent = record.done <= record.chunks.len()
-        && record.state.as_ref().is_none_or(|s| s.chunk == record.done && s.chunk < record.chunks.len());
-    if !consistent {
-        return Err(broken(out, "its record is inconsistent".into()));
-    }
+    record.check_fields().map_err(|e| broken(out, format!("{RECORD}: {e}")))?;
     let Some(s) = &record.state else { return Ok((record, None)) };
     let dir = folder(out).join(&s.dir);
-    if s.dir != state_dir_name(s.chunk, s.step) {
-        return Err(broken(out, format!("it names the state '{}'", s.dir)));
-    }
     let run = json!({ "manifest": s.manifest });
     manifest::verify(&dir, &run).map_err(|e| broken(out, format!("{}: {e}", dir.display())))?;
     let load = || -> Result<Pending> {
+        let own = read_json(&dir.join(STATE_RECORD))?;
+        anyhow::ensure!(
+            own["spec_sha256"].as_str() == Some(record.spec_sha256.as_str()),
+            "{STATE_RECORD} belongs to another run: its spec_sha256 differs from {RECORD}'s"
+        );
+        anyhow::ensure!(
+            own["chunk"] == json!(s.chunk) && own["step"] == json!(s.step),
+            "{STATE_RECORD} is the state of chunk {} at step {}, not the one {RECORD} names",
+            own["chunk"],
+            own["step"]
+        );
         let mut snapshots = Vec::new();
         for name in s.manifest.keys() {
             if let Some(i) = name.strip_prefix("output-").and_then(|r| r.strip_suffix(".npy")) {
                 let i: usize = i.parse().context("an output file of another name")?;
+                anyhow::ensure!(i < s.manifest.len(), "{name} names an output this run does not have");
                 if snapshots.len() <= i {
                     snapshots.resize(i + 1, None);
                 }

@@ -3,11 +3,14 @@
 //! ensemble sums are exact integers, so the merged means and stds are byte-identical to one
 //! whole run on the same backend; per-trajectory arrays are concatenated in trajectory order.
 //! A file a shard should have and lacks, or of the wrong shape, is refused with its name.
+//! Shards integrated on different devices (see [`same_device`]) are refused unless asked for:
+//! their per-trajectory values need not be the bytes of one device.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
+use crate::backend::same_device;
 use crate::error::UsageError;
 use crate::io;
 use crate::outputs::{self, Shard, Store, manifest};
@@ -25,7 +28,17 @@ fn load(dir: &Path) -> Result<Shard> {
     let get = |k: &str| run["trajectories"][k].as_u64();
     manifest::verify(dir, &run).map_err(|e| UsageError(format!("DIR: {}: {e}", dir.display())))?;
     match (get("first"), get("count"), get("total")) {
-        (Some(first), Some(count), Some(total)) => Ok(Shard { dir: dir.to_path_buf(), run, first, count, total }),
+        (Some(first), Some(count), Some(total))
+            if count > 0 && first.checked_add(count).is_some_and(|e| e <= total) =>
+        {
+            Ok(Shard { dir: dir.to_path_buf(), run, first, count, total })
+        }
+        (Some(first), Some(count), Some(total)) => Err(UsageError(format!(
+            "DIR: {} records trajectories {first}..{} of {total}, which is no part of a run",
+            path.display(),
+            first as u128 + count as u128
+        ))
+        .into()),
         _ => Err(UsageError(format!(
             "DIR: {} has no trajectory range; it was not written by idpsim run",
             path.display()
@@ -37,6 +50,29 @@ fn load(dir: &Path) -> Result<Shard> {
 /// The spec a shard ran, without the `run` section (backends and tuning may differ per shard).
 fn science(run: &serde_json::Value) -> serde_json::Value {
     manifest::science(&run["spec"])
+}
+
+/// The device a shard ran on: (backend kind, adapter) as its run.json records them.
+fn device(run: &serde_json::Value) -> (&str, &str) {
+    (run["backend"].as_str().unwrap_or_default(), run["adapter"].as_str().unwrap_or_default())
+}
+
+/// Refuses shards integrated on another device than the first shard (unless `mixed`).
+fn check_devices(shards: &[Shard], mixed: bool) -> Result<()> {
+    let first = &shards[0];
+    match shards.iter().find(|s| !same_device(device(&s.run), device(&first.run))) {
+        Some(s) if !mixed => Err(UsageError(format!(
+            "DIR: {} ran on {} ({}) and {} on {} ({}); shards of different devices do not make the bytes of one run: rerun one of them on the other's device, or pass --mixed-backends to merge them anyway",
+            first.dir.display(),
+            device(&first.run).1,
+            device(&first.run).0,
+            s.dir.display(),
+            device(&s.run).1,
+            device(&s.run).0
+        ))
+        .into()),
+        _ => Ok(()),
+    }
 }
 
 /// Checks the shards form one run exactly (same spec, no overlap, no gap) and orders them.
@@ -97,9 +133,16 @@ fn check(mut shards: Vec<Shard>) -> Result<Vec<Shard>> {
 }
 
 /// Merges shard directories into `out`, after checking them (nothing is written if they do
-/// not form one run; `out` must be empty unless `force`).
+/// not form one run on one device; `out` must be empty unless `force`).
 pub fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> Result<Vec<String>> {
+    merge_with(dirs, out, force, false)
+}
+
+/// [`merge`]; with `mixed`, shards integrated on different devices are merged too, and the
+/// merged run.json names every device (`"backend": "mixed"`).
+pub fn merge_with(dirs: &[PathBuf], out: &Path, force: bool, mixed: bool) -> Result<Vec<String>> {
     let shards = check(dirs.iter().map(|d| load(d)).collect::<Result<Vec<_>>>()?)?;
+    check_devices(&shards, mixed)?;
     if let Ok(o) = out.canonicalize()
         && let Some(s) = shards.iter().find(|s| s.dir.canonicalize().is_ok_and(|d| d == o))
     {
@@ -134,9 +177,23 @@ pub fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> Result<Vec<String>> {
     for output in outputs::catalogue(&plan, &store)? {
         output.merge(&shards, &mut store)?;
     }
+    let one_device = shards.iter().all(|s| same_device(device(&s.run), device(&first.run)));
+    let (backend, adapter) = if one_device {
+        (first.run["backend"].clone(), first.run["adapter"].clone())
+    } else {
+        let mut all: Vec<String> = Vec::new();
+        for s in &shards {
+            let d = format!("{} ({})", device(&s.run).1, device(&s.run).0);
+            if !all.contains(&d) {
+                all.push(d);
+            }
+        }
+        (serde_json::json!("mixed"), serde_json::json!(all.join(" + ")))
+    };
     let head = serde_json::json!({
         "version": env!("CARGO_PKG_VERSION"),
         "spec": spec_json,
+        "spec_sha256": manifest::spec_digest(&spec_json),
         "memories_sha256": first.run["memories_sha256"],
         "merged_from": shards.iter().map(|s| serde_json::json!({
             "dir": s.dir.display().to_string(),
@@ -146,8 +203,8 @@ pub fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> Result<Vec<String>> {
             "adapter": s.run["adapter"],
             "wall_s": s.run["wall_s"],
         })).collect::<Vec<_>>(),
-        "backend": first.run["backend"],
-        "adapter": first.run["adapter"],
+        "backend": backend,
+        "adapter": adapter,
         "trajectories": { "first": 0, "count": total, "total": total },
         "steps": first.run["steps"],
         "saves": first.run["saves"],
@@ -167,6 +224,12 @@ pub struct CheckReport {
 /// Checks shard directories without merging them: which are intact, which trajectory ranges no
 /// intact shard covers, and the `idpsim run` commands that rerun exactly the missing shards.
 pub fn check_shards(dirs: &[PathBuf]) -> CheckReport {
+    check_shards_with(dirs, false)
+}
+
+/// [`check_shards`]; with `mixed`, shards integrated on different devices count as one run (as
+/// [`merge_with`] merges them).
+pub fn check_shards_with(dirs: &[PathBuf], mixed: bool) -> CheckReport {
     let mut text = String::new();
     let mut good: Vec<Shard> = Vec::new();
     let mut broken: Vec<(PathBuf, Option<(u64, u64)>)> = Vec::new();
@@ -193,16 +256,38 @@ pub fn check_shards(dirs: &[PathBuf]) -> CheckReport {
     };
     let reference = science(&first.run);
     let (total, count) = (first.total, first.run["shard"]["count"].as_u64().unwrap_or(1));
+    if count == 0 || count > total.div_ceil(crate::plan::BLOCK) {
+        text += &format!(
+            "refused  {}: its run.json records {count} shards of {total} trajectories, which no run has\nincomplete\n",
+            first.dir.display()
+        );
+        return CheckReport { text, complete: false };
+    }
     let first_dir = first.dir.clone();
     let first_memories = first.run["memories_sha256"].clone();
+    let first_device = (device(&first.run).0.to_string(), device(&first.run).1.to_string());
     let mut foreign = 0;
     good.retain(|s| {
         let same = science(&s.run) == reference && s.total == total && s.run["memories_sha256"] == first_memories;
         if !same {
             text += &format!("refused  {}: a shard of another run (its spec or size differ)\n", s.dir.display());
             foreign += 1;
+            return false;
         }
-        same
+        if !mixed && !same_device(device(&s.run), (&first_device.0, &first_device.1)) {
+            text += &format!(
+                "refused  {}: it ran on {} ({}), {} on {} ({}); rerun it there, or merge with --mixed-backends\n",
+                s.dir.display(),
+                device(&s.run).1,
+                device(&s.run).0,
+                first_dir.display(),
+                first_device.1,
+                first_device.0
+            );
+            foreign += 1;
+            return false;
+        }
+        true
     });
     good.sort_by_key(|s| s.first);
     let mut missing = Vec::new();

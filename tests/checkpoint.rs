@@ -5,13 +5,11 @@ mod common;
 
 use std::path::Path;
 
-use anyhow::Result;
-use common::{idpsim, idpsim_cmd, plan, stderr, wait_for};
-use idpsim::backend::{Backend, Chunk, ChunkState, Sink};
+use common::{Crashing, idpsim, idpsim_cmd, plan, stderr, wait_for};
+use idpsim::backend::Backend;
 use idpsim::checkpoint;
 use idpsim::cpu::CpuBackend;
 use idpsim::engine::{self, Bar, Checkpointing};
-use idpsim::plan::Plan;
 use serde_json::json;
 
 /// Every observer (energy, per-trajectory saves, final state, histogram, retrieval over random
@@ -38,41 +36,6 @@ fn modern() -> serde_json::Value {
                      "first_passage": { "threshold": 0.5 } },
         "run": { "chunk_trajectories": 64 }
     })
-}
-
-/// A backend that fails ("crashes") at its n-th chunk call, as a killed process would stop.
-struct Crashing<'a> {
-    inner: &'a mut dyn Backend,
-    calls_left: usize,
-}
-
-impl Backend for Crashing<'_> {
-    fn kind(&self) -> &'static str {
-        self.inner.kind()
-    }
-    fn adapter(&self) -> String {
-        self.inner.adapter()
-    }
-    fn max_chunk(&self, plan: &Plan) -> u64 {
-        self.inner.max_chunk(plan)
-    }
-    fn run_chunk(
-        &mut self,
-        plan: &Plan,
-        chunk: Chunk,
-        start: Option<&ChunkState>,
-        stop: u32,
-        sink: &mut dyn Sink,
-    ) -> Result<u32> {
-        self.calls_left -= 1;
-        if self.calls_left == 0 {
-            anyhow::bail!("simulated crash");
-        }
-        self.inner.run_chunk(plan, chunk, start, stop, sink)
-    }
-    fn suspend(&mut self, plan: &Plan, chunk: Chunk) -> Result<ChunkState> {
-        self.inner.suspend(plan, chunk)
-    }
 }
 
 /// Every file of `a` (but run.json) is in `b` with the same bytes, and `b` has no other.

@@ -69,7 +69,7 @@ pub fn quick_or_spec(
         let (spec, base) = load_spec(file, preset)?;
         return resolve::plan(&spec, &base).map_err(spec_usage);
     }
-    let name = format!("saliency {}", saliency.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(", "));
+    let name = quick_name(saliency);
     let spec = serde_json::json!({
         "name": name,
         "model": { "kind": "idp", "activation": { "kind": "tanh", "slope": slope } },
@@ -90,6 +90,28 @@ pub fn quick_or_spec(
         };
         UsageError(format!("{flag}: {}", e.message)).into()
     })
+}
+
+/// The name of a quick-form plan: "saliency a, b, …", its values cut short (with their count)
+/// where they would pass the longest name a spec may have.
+fn quick_name(saliency: &[f64]) -> String {
+    let values: Vec<String> = saliency.iter().map(|s| s.to_string()).collect();
+    let name = format!("saliency {}", values.join(", "));
+    if name.chars().count() <= resolve::limits::MAX_NAME_CHARS {
+        return name;
+    }
+    let tail = format!(", … ({} values)", values.len());
+    let mut head = String::from("saliency");
+    for (k, v) in values.iter().enumerate() {
+        let sep = if k == 0 { " " } else { ", " };
+        if head.chars().count() + sep.len() + v.chars().count() + tail.chars().count() > resolve::limits::MAX_NAME_CHARS
+        {
+            break;
+        }
+        head += sep;
+        head += v;
+    }
+    head + &tail
 }
 
 /// The theory's report of every input segment of `plan` (`n_field` names N in errors).
@@ -159,6 +181,40 @@ pub fn cmd_theory(a: &TheoryArgs) -> Result<()> {
     Ok(())
 }
 
+/// Cells per axis of `idpsim fpe` without --grid.
+const DEFAULT_GRID: usize = 200;
+
+/// Refuses to compare `plan`'s density with the run in `dir` unless that run (intact, as its
+/// manifest says) integrated the same stationary problem: the same model, memories (by their
+/// digest too), input and noise level. Its ensemble, observers and run settings may differ.
+fn same_problem(plan: &Plan, dir: &Path) -> Result<()> {
+    use crate::outputs::manifest;
+    let path = dir.join(manifest::RUN_JSON);
+    let refuse = |what: String| -> anyhow::Error { UsageError(format!("--compare: {what}")).into() };
+    let text = io::read_bounded(&path, io::MAX_DOCUMENT_BYTES)
+        .and_then(|b| String::from_utf8(b).map_err(|_| "is not UTF-8 text".to_string()))
+        .map_err(|e| refuse(format!("cannot read {} ({e}); give the directory of a complete run", path.display())))?;
+    let run: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| refuse(format!("{} is not valid JSON ({e})", path.display())))?;
+    manifest::verify(dir, &run).map_err(|e| refuse(format!("{}: {e}", dir.display())))?;
+    let ours: serde_json::Value = serde_json::from_str(&serde_json::json!(plan.spec).to_string())?;
+    let theirs = &run["spec"];
+    let differs = ["model", "memories", "input"]
+        .into_iter()
+        .find(|k| theirs[k] != ours[k])
+        .or_else(|| (theirs["noise"]["sigma"] != ours["noise"]["sigma"]).then_some("noise.sigma"))
+        .or_else(|| {
+            (run["memories_sha256"].as_str() != Some(plan.memories.digest().as_str())).then_some("memories_sha256")
+        });
+    match differs {
+        Some(k) => Err(refuse(format!(
+            "{} holds a run of another model or other parameters (its {k} differs from this spec's); compare a run of this spec",
+            dir.display()
+        ))),
+        None => Ok(()),
+    }
+}
+
 fn check_grid(cells: usize) -> Result<()> {
     if !(2..=2000).contains(&cells) {
         return Err(UsageError(format!("--grid: {cells} is out of range; accepted: 2 to 2000")).into());
@@ -205,10 +261,11 @@ pub fn cmd_fpe(a: &FpeArgs) -> Result<()> {
     let (spec, base) = load_spec(a.source.spec.as_deref(), a.source.preset.as_deref())?;
     let plan = resolve::plan(&spec, &base).map_err(spec_usage)?;
     fpe::check(&plan).map_err(|e| UsageError(format!("spec: {e}")))?;
-    check_grid(a.grid)?;
+    check_grid(a.grid.unwrap_or(DEFAULT_GRID))?;
     let compared = match &a.compare {
         None => None,
         Some(dir) => {
+            same_problem(&plan, dir)?;
             let (hp, counts, _) = histogram::read(dir).map_err(|e| UsageError(format!("--compare: {e:#}")))?;
             let want: Vec<u32> = (0..plan.n() as u32).collect();
             if !hp.of_state || hp.dims != plan.n() || hp.axes[..hp.dims] != want[..] {
@@ -225,8 +282,15 @@ pub fn cmd_fpe(a: &FpeArgs) -> Result<()> {
     };
     let grid = match &compared {
         Some((hp, _)) => Grid { dims: hp.dims, bins: [hp.bins[0] as usize, hp.bins[1] as usize], range: hp.range },
-        None => default_grid(&plan, a.grid),
+        None => default_grid(&plan, a.grid.unwrap_or(DEFAULT_GRID)),
     };
+    if let (Some(cells), Some(dir)) = (a.grid, &a.compare) {
+        let bins = grid.bins[..grid.dims].iter().map(usize::to_string).collect::<Vec<_>>().join(" × ");
+        eprintln!(
+            "note: --grid {cells} is not used: with --compare the density is computed on the cells of {}'s histogram ({bins})",
+            dir.display()
+        );
+    }
     check_matrix(&grid, if a.compare.is_some() { "--compare: the histogram's bins" } else { "--grid" })?;
     io::prepare_out_dir(&a.out, a.force).map_err(|e| UsageError(format!("--out: {e}")))?;
     let t0 = std::time::Instant::now();

@@ -55,6 +55,11 @@ pub enum Command {
         /// missing, and the commands that rerun exactly those shards (exit 1 if any).
         #[arg(long, conflicts_with_all = ["out", "force"])]
         check: bool,
+        /// Merge shards integrated on different backends or devices too (refused without it:
+        /// their per-trajectory values are not the bytes of one device); run.json then says
+        /// "backend": "mixed" and names every device.
+        #[arg(long)]
+        mixed_backends: bool,
     },
 }
 
@@ -166,9 +171,9 @@ pub struct FpeArgs {
     /// Output directory.
     #[arg(long)]
     pub out: PathBuf,
-    /// Cells per axis (ignored with --compare, which uses the run's histogram cells).
-    #[arg(long, default_value_t = 200)]
-    pub grid: usize,
+    /// Cells per axis (default 200; with --compare the run's histogram cells are used instead).
+    #[arg(long)]
+    pub grid: Option<usize>,
     /// A run directory whose 1-D or 2-D state histogram to compare with (total variation).
     #[arg(long)]
     pub compare: Option<PathBuf>,

@@ -82,14 +82,14 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Fpe(a) => analysis::cmd_fpe(&a),
         Command::Theory(a) => analysis::cmd_theory(&a),
         Command::Landscape(a) => analysis::cmd_landscape(&a),
-        Command::Merge { dirs, check: true, .. } => {
-            let report = crate::merge::check_shards(&dirs);
+        Command::Merge { dirs, check: true, mixed_backends, .. } => {
+            let report = crate::merge::check_shards_with(&dirs, mixed_backends);
             outln!("{}", report.text.trim_end());
             if report.complete { Ok(()) } else { Err(anyhow::anyhow!("the shards do not make up a complete run")) }
         }
-        Command::Merge { dirs, out, force, .. } => {
+        Command::Merge { dirs, out, force, mixed_backends, .. } => {
             let out = out.expect("clap requires --out without --check");
-            let files = crate::merge::merge(&dirs, &out, force)?;
+            let files = crate::merge::merge_with(&dirs, &out, force, mixed_backends)?;
             eprintln!("merged {} shards; wrote {} files to {}", dirs.len(), files.len(), out.display());
             Ok(())
         }

@@ -5,6 +5,7 @@ use std::path::Path;
 use anyhow::Result;
 
 use super::args::{RunArgs, load_spec, spec_usage};
+use crate::backend::same_device;
 use crate::checkpoint;
 use crate::cpu::CpuBackend;
 use crate::engine::{self, Backend, Bar, Checkpointing};
@@ -85,7 +86,21 @@ pub fn run_into(
     every_steps: Option<u32>,
     watch: &mut dyn engine::Watch,
 ) -> Result<Option<engine::RunSummary>> {
-    if !force && already_done(plan, out)? {
+    // Under `auto`, a directory holding a run of this spec is that run's device's: its choice
+    // is kept, so that a resubmitted job finds its run done instead of another device's run.
+    let recorded = (!force && plan.run.backend == BackendChoice::Auto)
+        .then(|| std::fs::read_to_string(out.join(manifest::RUN_JSON)).ok())
+        .flatten()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|run| run["backend"].as_str().map(str::to_owned));
+    let pinned = recorded.as_deref().and_then(|kind| pin_backend(plan, kind));
+    let plan = pinned.as_ref().unwrap_or(plan);
+    let mut backends = open_backends(plan)?;
+    for b in &backends {
+        b.check(plan)?;
+    }
+    let (kind, adapter) = engine::describe(&backends);
+    if !force && already_done(plan, out, (kind, &adapter))? {
         eprintln!(
             "{}: {} already holds this run, complete and intact (checked against its manifest); nothing to do",
             plan.spec.name,
@@ -93,7 +108,6 @@ pub fn run_into(
         );
         return Ok(None);
     }
-    let mut backends = open_backends(plan)?;
     if backends.len() > 1 && every_steps.is_some() {
         return Err(UsageError(
             "--checkpoint-every: a run over several adapters is not checkpointed; give one adapter".into(),
@@ -120,6 +134,20 @@ pub fn run_into(
     Ok(Some(summary))
 }
 
+/// The plan with `auto` replaced by the backend kind a run recorded ("gpu", "cpu" or
+/// "cpu_fast"); None for any other kind.
+fn pin_backend(plan: &Plan, kind: &str) -> Option<Plan> {
+    let choice = match kind {
+        "gpu" => BackendChoice::Gpu,
+        "cpu" => BackendChoice::Cpu,
+        "cpu_fast" => BackendChoice::CpuFast,
+        _ => return None,
+    };
+    let mut p = plan.clone();
+    p.run.backend = choice;
+    Some(p)
+}
+
 /// Steps between checkpoints for `--checkpoint-every T`.
 fn checkpoint_steps(t: f64, plan: &Plan) -> Result<u32> {
     let dt = plan.time.dt_f64;
@@ -134,6 +162,14 @@ fn checkpoint_steps(t: f64, plan: &Plan) -> Result<u32> {
 
 /// `idpsim run --resume DIR`: the checkpointed run in DIR goes on where it stopped.
 fn resume(dir: &Path, quiet: bool) -> Result<()> {
+    if !checkpoint::exists(dir) {
+        // Refused before the lock, which would create a missing directory.
+        return Err(UsageError(format!(
+            "--resume: '{}' holds no checkpoint (only runs with --checkpoint-every leave one)",
+            dir.display()
+        ))
+        .into());
+    }
     let _lock = io::lock_dir(dir).map_err(|e| UsageError(format!("--resume: {e}")))?;
     let (record, pending) = checkpoint::load(dir)?;
     let damaged = |what: String| {
@@ -153,21 +189,15 @@ fn resume(dir: &Path, quiet: bool) -> Result<()> {
         ))
         .into());
     }
-    let e = &plan.ensemble;
-    let covered =
-        record.chunks.iter().try_fold(e.first, |next, &(first, count)| (first == next).then_some(first + count));
-    if covered != Some(e.first + e.trajectories) {
-        return Err(damaged(format!(
-            "chunks that do not cover trajectories {}..{}",
-            e.first,
-            e.first + e.trajectories
-        ))
-        .into());
+    checkpoint::validate(dir, &record, pending.as_ref(), &plan)?;
+    // A run that `auto` started goes on on the device it chose.
+    if plan.run.backend == BackendChoice::Auto
+        && let Some(p) = pin_backend(&plan, &record.backend)
+    {
+        plan = p;
     }
     let mut backend = open_backend(&plan)?;
-    let same_device =
-        backend.kind() == record.backend && (backend.kind() == "cpu" || backend.adapter() == record.adapter);
-    if !same_device {
+    if !same_device((backend.kind(), &backend.adapter()), (&record.backend, &record.adapter)) {
         return Err(UsageError(format!(
             "--resume: the checkpoint in '{}' was written on {} ({}), and this run would go on on {} ({}); a run's bytes are those of one device, so resume it where it started or start again with --force",
             dir.display(),
@@ -178,6 +208,7 @@ fn resume(dir: &Path, quiet: bool) -> Result<()> {
         ))
         .into());
     }
+    backend.check(&plan)?;
     let limit = backend.max_chunk(&plan);
     if record.chunks.iter().any(|c| c.1 > limit.max(crate::plan::BLOCK)) {
         return Err(damaged(format!("chunks larger than this device takes ({limit} trajectories)")).into());
@@ -222,10 +253,11 @@ fn report(plan: &Plan, summary: &engine::RunSummary, quiet: bool) {
 }
 
 /// Whether `out` already holds exactly this run (the same spec apart from its `run` section, the
-/// same trajectories), complete (run.json written last) and intact (every file as its manifest
-/// says): then a resubmitted job has nothing to do. A directory holding anything else is left
-/// to `prepare_out_dir` to refuse.
-fn already_done(plan: &Plan, out: &Path) -> Result<bool> {
+/// same trajectories) on the same device (see [`same_device`]; `device` is the backend kind
+/// and adapter this run would use), complete (run.json written last) and intact (every file as
+/// its manifest says): then a resubmitted job has nothing to do. The same run on another
+/// device is refused; a directory holding anything else is left to `prepare_out_dir` to refuse.
+fn already_done(plan: &Plan, out: &Path, device: (&str, &str)) -> Result<bool> {
     let Ok(text) = std::fs::read_to_string(out.join(manifest::RUN_JSON)) else { return Ok(false) };
     let Ok(run) = serde_json::from_str::<serde_json::Value>(&text) else { return Ok(false) };
     let science = manifest::science;
@@ -238,6 +270,18 @@ fn already_done(plan: &Plan, out: &Path) -> Result<bool> {
         && run["trajectories"] == serde_json::json!({ "first": e.first, "count": e.trajectories, "total": e.total });
     if !same {
         return Ok(false);
+    }
+    let field = |k: &str| run[k].as_str().unwrap_or_default().to_string();
+    if !same_device((&field("backend"), &field("adapter")), device) {
+        return Err(UsageError(format!(
+            "--out: '{}' holds this run computed on {} ({}), and this one would run on {} ({}); a run's bytes are those of one device, so pass --force to run it again here, or choose another directory",
+            out.display(),
+            field("adapter"),
+            field("backend"),
+            device.1,
+            device.0
+        ))
+        .into());
     }
     manifest::verify(out, &run).map_err(|err| {
         UsageError(format!("--out: '{}' holds this run, but {err}; pass --force to run it again", out.display()))

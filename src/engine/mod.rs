@@ -313,6 +313,7 @@ pub fn head_of(
     serde_json::json!({
         "version": env!("CARGO_PKG_VERSION"),
         "spec": plan.spec,
+        "spec_sha256": manifest::spec_digest_of(&plan.spec),
         "memories_sha256": plan.memories.digest(),
         "backend": kind,
         "adapter": adapter,
@@ -425,6 +426,7 @@ fn run_checkpointed_inner(
             let record = Record {
                 version: env!("CARGO_PKG_VERSION").into(),
                 spec: serde_json::to_value(&plan.spec)?,
+                spec_sha256: manifest::spec_digest_of(&plan.spec),
                 memories_sha256: plan.memories.digest(),
                 shard: plan.ensemble.shard,
                 backend: backend.kind().into(),
@@ -511,6 +513,10 @@ fn run_checkpointed_inner(
         let chunk_head = serde_json::json!({
             "version": env!("CARGO_PKG_VERSION"),
             "spec": plan.spec,
+            "spec_sha256": record.spec_sha256,
+            "memories_sha256": record.memories_sha256,
+            "backend": backend.kind(),
+            "adapter": backend.adapter(),
             "trajectories": { "first": e.first, "count": e.trajectories, "total": e.total },
         });
         manifest::complete(&part, &mut store, chunk_head)?;

@@ -171,8 +171,47 @@ impl GpuBackend {
         (lim / BLOCK) * BLOCK
     }
 
-    /// Builds (or reuses) the kernels for the plan's constants and the buffers for its tables
-    /// and chunk size.
+    /// Refuses, from the plan's sizes alone, a plan this device cannot run: kernels whose loops
+    /// would pass the driver's loop budget, and buffers beyond its limits (the memories' table,
+    /// one block of trajectories' state). Nothing is built or allocated, so a run too large is
+    /// refused at once.
+    fn check(&self, plan: &Plan) -> Result<()> {
+        let group = self.layout_group(plan);
+        let name = &self.ctx.adapter_info.name;
+        if max_steps_per_dispatch(plan, group) == 0 {
+            bail!(
+                "N = {} is too large for the {} layout on '{name}' (a dispatch would exceed the driver's loop budget); {}",
+                plan.n(),
+                if group { "group" } else { "thread" },
+                if group { "reduce N" } else { "set run.layout to \"group\"" }
+            );
+        }
+        if !init_fits(plan) {
+            bail!(
+                "N = {} with P = {} is too large for the initial-state kernel on '{name}' (one invocation would exceed the driver's loop budget); reduce N or P, or use --backend cpu",
+                plan.n(),
+                plan.p()
+            );
+        }
+        let xi = kernels::xi_bytes(plan.n(), plan.p());
+        if xi > self.ctx.max_binding() {
+            bail!(
+                "the memories (N = {}, P = {}) take {xi} bytes on the device, more than a storage binding of {} bytes on '{name}'; reduce N or P, or use --backend cpu",
+                plan.n(),
+                plan.p(),
+                self.ctx.max_binding()
+            );
+        }
+        if self.chunk_limit(plan, group) == 0 {
+            bail!(
+                "one block of {BLOCK} trajectories of N = {} does not fit a storage binding of {} bytes on '{name}'; reduce N, or use --backend cpu",
+                plan.n(),
+                self.ctx.max_binding()
+            );
+        }
+        Ok(())
+    }
+
     /// The kernel constants the plan runs with on this device.
     pub fn kernel_consts(&self, plan: &Plan) -> KernelConsts {
         self.facts().kernel_consts(plan)
@@ -185,39 +224,17 @@ impl GpuBackend {
         self.pipelines.iter().any(|p| p.consts == consts)
     }
 
+    /// Builds (or reuses) the kernels for the plan's constants and the buffers for its tables
+    /// and chunk size.
     fn prepare(&mut self, plan: &Plan) -> Result<()> {
         self.builds.clear();
+        self.check(plan)?;
         let group = self.layout_group(plan);
         let consts = self.kernel_consts(plan);
         let max_count = self
             .chunk_limit(plan, group)
             .min(plan.ensemble.trajectories.next_multiple_of(BLOCK))
             .min(plan.run.chunk_trajectories.map_or(u64::MAX, |c| (c / BLOCK).max(1) * BLOCK));
-        if max_steps_per_dispatch(plan, group) == 0 {
-            bail!(
-                "N = {} is too large for the {} layout on '{}' (a dispatch would exceed the driver's loop budget); {}",
-                plan.n(),
-                if group { "group" } else { "thread" },
-                self.ctx.adapter_info.name,
-                if group { "reduce N" } else { "set run.layout to \"group\"" }
-            );
-        }
-        if !init_fits(plan) {
-            bail!(
-                "N = {} with P = {} is too large for the initial-state kernel on '{}' (one invocation would exceed the driver's loop budget); reduce N or P, or use --backend cpu",
-                plan.n(),
-                plan.p(),
-                self.ctx.adapter_info.name
-            );
-        }
-        if max_count == 0 {
-            bail!(
-                "one trajectory of N = {} does not fit a storage binding of {} bytes on '{}'",
-                plan.n(),
-                self.ctx.max_binding(),
-                self.ctx.adapter_info.name
-            );
-        }
         let mut fresh = None;
         if self.pipelines.last().is_none_or(|p| p.consts != consts) {
             // The bind group belongs to the pipelines' layout: switching kernels rebuilds it.
@@ -421,6 +438,10 @@ impl Backend for GpuBackend {
 
     fn max_chunk(&self, plan: &Plan) -> u64 {
         self.chunk_limit(plan, self.layout_group(plan))
+    }
+
+    fn check(&self, plan: &Plan) -> Result<()> {
+        GpuBackend::check(self, plan)
     }
 
     fn prepare(&mut self, plan: &Plan) -> Result<()> {

@@ -7,7 +7,7 @@ use anyhow::Result;
 use super::store::concat;
 use super::{ChunkData, Column, Output, Shard, Store};
 use crate::observe::retrieval::{PassageStats, passage_time};
-use crate::plan::Plan;
+use crate::plan::{NO_STEP, Plan};
 
 const FILE: &str = "first_passage.npy";
 const STEPS: &str = "first_passage_steps.npy";
@@ -70,8 +70,17 @@ impl Output for FirstPassage {
 
     fn merge(mut self: Box<Self>, shards: &[Shard], store: &mut Store) -> Result<()> {
         drop((self.times.take(), self.steps.take()));
+        let total = self.plan.time.total_steps;
         for s in shards {
-            for step in s.read_shaped::<u32>(STEPS, &[s.count])? {
+            for (j, step) in s.read_shaped::<u32>(STEPS, &[s.count])?.into_iter().enumerate() {
+                if step > total && step != NO_STEP {
+                    return Err(crate::error::UsageError(format!(
+                        "DIR: {}: {STEPS} holds step {step} at trajectory {}; this run has {total} steps: the shard is damaged, rerun it",
+                        s.dir.display(),
+                        s.first + j as u64
+                    ))
+                    .into());
+                }
                 self.stats.add(step);
             }
         }

@@ -60,10 +60,18 @@ impl Output for Histogram {
             let out = doc["out_of_range"].as_u64().ok_or_else(|| {
                 crate::error::UsageError(format!("DIR: {}: {DOC} has no out_of_range count", s.dir.display()))
             })?;
+            let overflow = || {
+                crate::error::UsageError(format!(
+                    "DIR: {}: the counts of its {COUNTS} and {DOC} cannot be added to the other shards' within u64 (2⁶⁴ − 1 samples); the shard is damaged, rerun it",
+                    s.dir.display()
+                ))
+            };
             for (a, b) in self.counts[..cells].iter_mut().zip(&c) {
-                *a += b;
+                *a = a.checked_add(*b).ok_or_else(overflow)?;
             }
-            self.counts[cells] += out;
+            self.counts[cells] = self.counts[cells].checked_add(out).ok_or_else(overflow)?;
+            // histogram.json's sample count is the sum of them all.
+            self.counts.iter().try_fold(0u64, |t, &c| t.checked_add(c)).ok_or_else(overflow)?;
         }
         self.finish(store)
     }

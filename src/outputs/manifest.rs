@@ -47,6 +47,21 @@ pub fn science(spec: &Value) -> Value {
     s
 }
 
+/// The spec digest: SHA-256 (hex) of the JSON text of a recorded spec without its `run` section
+/// ([`science`]), what makes two runs, shards or checkpointed chunks one run. `spec` is the
+/// spec as a record holds it, read back from the record's text.
+pub fn spec_digest(spec: &Value) -> String {
+    let text = science(spec).to_string();
+    Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// [`spec_digest`] of a spec as it reads back from the record it is written into (floats parse
+/// back to the value the text gives, which need not be the one in memory).
+pub fn spec_digest_of(spec: &crate::spec::Spec) -> String {
+    let text = serde_json::json!(spec).to_string();
+    spec_digest(&serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
 /// Completes a run directory: run.json, written last, holds the run's own fields `head`, then
 /// its files (run.json last), their manifest and the outputs' summaries. A signal received
 /// while the outputs were finished still stops the run here, before it is declared complete;

@@ -41,6 +41,37 @@ impl Retrieval {
     }
 }
 
+/// Refuses a shard whose retrieved memories or targets (what the counts index) are not memories
+/// of this run or −1, or whose signs do not go with them, naming the file and the entry:
+/// whatever its manifest says, a value read from disk indexes nothing unchecked.
+fn check_indices(sh: &Shard, p: usize, s: usize, got: &[i32], tg: &[i32], sg: &[i8]) -> Result<()> {
+    let at = |k: usize| format!("trajectory {}, segment {}", sh.first + (k / s) as u64, k % s);
+    let memory = |v: i32| (-1..p as i64).contains(&(v as i64));
+    for (file, values) in [(RETRIEVED, got), (TARGETS, tg)] {
+        if let Some(k) = values.iter().position(|&v| !memory(v)) {
+            return Err(crate::error::UsageError(format!(
+                "DIR: {}: {file} holds {} at {}; this run has memories 0 to {} (−1 for none): the shard is damaged, rerun it",
+                sh.dir.display(),
+                values[k],
+                at(k),
+                p - 1
+            ))
+            .into());
+        }
+    }
+    if let Some(k) = (0..got.len()).find(|&k| !matches!((got[k], sg[k]), (-1, 0) | (0.., -1 | 1))) {
+        return Err(crate::error::UsageError(format!(
+            "DIR: {}: {SIGNS} holds {} at {}, where {RETRIEVED} holds {}: the shard is damaged, rerun it",
+            sh.dir.display(),
+            sg[k],
+            at(k),
+            got[k]
+        ))
+        .into());
+    }
+    Ok(())
+}
+
 /// The retrieval summary in run.json.
 pub fn summary(r: &RetrievalStats) -> serde_json::Value {
     let (acc, se) = r.overall();
@@ -107,6 +138,7 @@ impl Output for Retrieval {
             let got: Vec<i32> = sh.read_shaped(RETRIEVED, &shape)?;
             let tg: Vec<i32> = sh.read_shaped(TARGETS, &shape)?;
             let sg: Vec<i8> = sh.read_shaped(SIGNS, &shape)?;
+            check_indices(sh, p, s, &got, &tg, &sg)?;
             let opt = |v: i32| (v >= 0).then_some(v as u32);
             for j in 0..sh.count as usize {
                 let targets: Vec<Option<u32>> = tg[j * s..(j + 1) * s].iter().map(|&v| opt(v)).collect();

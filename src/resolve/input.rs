@@ -144,18 +144,19 @@ fn cue_plan(k: usize, c: &CueSpec, cx: &Context) -> SpecResult<CuePlan> {
 struct Context<'a> {
     coupling: Coupling,
     mem: &'a Memories,
-    gram: Vec<f64>,
+    gram: &'a [f64],
     gain: f64,
     dt: f64,
     initial: &'a InitialPlan,
 }
 
 /// The segments of the input section for a model whose input enters by `coupling` (cue inputs
-/// default to the cue of the `initial` state).
+/// default to the cue of the `initial` state); `gram` is `mem`'s [`Memories::gram`].
 pub fn build(
     spec: &InputSpec,
     coupling: Coupling,
     mem: &Memories,
+    gram: &[f64],
     dt: f64,
     initial: &InitialPlan,
 ) -> SpecResult<Vec<SegmentPlan>> {
@@ -163,7 +164,7 @@ pub fn build(
         return Err(SpecError::new("input.segments", "is empty; give at least one segment"));
     }
     check_finite("input.gain", spec.gain)?;
-    let cx = Context { coupling, mem, gram: mem.gram(), gain: spec.gain, dt, initial };
+    let cx = Context { coupling, mem, gram, gain: spec.gain, dt, initial };
     let mut out = Vec::with_capacity(spec.segments.len());
     let mut start: u64 = 0;
     for (k, seg) in spec.segments.iter().enumerate() {

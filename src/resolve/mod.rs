@@ -50,7 +50,8 @@ pub fn plan(spec: &Spec, base_dir: &Path) -> SpecResult<Plan> {
             "is for the classic and IDP models; the modern model takes \"weights\", \"saliency\", \"vector\" or \"random_weights\"",
         ));
     }
-    let mut segments = input::build(&spec.input, model.coupling(), &memories, dt, &ensemble.initial)?;
+    let gram = memories.gram();
+    let mut segments = input::build(&spec.input, model.coupling(), &memories, &gram, dt, &ensemble.initial)?;
     let total_steps: u64 = segments.iter().map(|s| s.steps as u64).sum();
     if total_steps > (u32::MAX - 1) as u64 {
         return Err(SpecError::new(
@@ -102,7 +103,7 @@ pub fn plan(spec: &Spec, base_dir: &Path) -> SpecResult<Plan> {
     {
         *path = abs.display().to_string();
     }
-    let gram = memories.gram().iter().map(|&g| g as f32).collect();
+    let gram = gram.iter().map(|&g| g as f32).collect();
     Ok(Plan {
         spec: record,
         model,

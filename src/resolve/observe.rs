@@ -183,9 +183,23 @@ pub fn histogram(h: &HistogramSpec, n: usize, p: usize, dt: f64, total_steps: u3
         cells *= h.bins[k] as u64;
         let [lo, hi] = h.range[k];
         // The kernels bin in f32: the edges must be f32 values and a bin wide enough for f32 to
-        // tell its edges apart; the pictures need a finite axis too.
+        // tell its edges apart; the pictures need a finite axis too. Edges and bin widths that
+        // f32 holds only as subnormals (GPUs may flush them to 0, and the bins per unit overflow)
+        // cannot be binned.
         let edge = lo.abs().max(hi.abs());
-        let resolvable = (hi - lo) / h.bins[k].max(1) as f64 >= 1e-6 * edge;
+        let width = (hi - lo) / h.bins[k].max(1) as f64;
+        let resolvable = width >= 1e-6 * edge;
+        let normal = |v: f64| v == 0.0 || v.abs() >= f32::MIN_POSITIVE as f64;
+        let subnormal = !(normal(lo) && normal(hi) && width >= f32::MIN_POSITIVE as f64);
+        if subnormal && lo.is_finite() && hi.is_finite() && lo < hi {
+            return Err(SpecError::new(
+                format!("observe.histogram.range[{k}]"),
+                format!(
+                    "[{lo}, {hi}] is not accepted: f32, in which the kernels bin, holds it only as subnormal numbers; give edges that are 0 or at least {:e} in magnitude, with bins at least that wide",
+                    f32::MIN_POSITIVE
+                ),
+            ));
+        }
         if !(lo.is_finite() && hi.is_finite() && lo < hi && edge <= MAX_HIST_EDGE && resolvable) {
             return Err(SpecError::new(
                 format!("observe.histogram.range[{k}]"),

@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+use idpsim::backend::{Chunk, ChunkState, Sink};
 use idpsim::cpu::CpuBackend;
 use idpsim::engine::{self, Backend};
 use idpsim::gpu::GpuBackend;
@@ -158,5 +159,40 @@ pub fn wait_for(what: &str, cond: impl Fn() -> bool) {
     while !cond() {
         assert!(start.elapsed().as_secs() < 120, "timed out waiting for {what}");
         std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// A backend that fails ("crashes") at its n-th chunk call, as a killed process would stop.
+pub struct Crashing<'a> {
+    pub inner: &'a mut dyn Backend,
+    pub calls_left: usize,
+}
+
+impl Backend for Crashing<'_> {
+    fn kind(&self) -> &'static str {
+        self.inner.kind()
+    }
+    fn adapter(&self) -> String {
+        self.inner.adapter()
+    }
+    fn max_chunk(&self, plan: &Plan) -> u64 {
+        self.inner.max_chunk(plan)
+    }
+    fn run_chunk(
+        &mut self,
+        plan: &Plan,
+        chunk: Chunk,
+        start: Option<&ChunkState>,
+        stop: u32,
+        sink: &mut dyn Sink,
+    ) -> anyhow::Result<u32> {
+        self.calls_left -= 1;
+        if self.calls_left == 0 {
+            anyhow::bail!("simulated crash");
+        }
+        self.inner.run_chunk(plan, chunk, start, stop, sink)
+    }
+    fn suspend(&mut self, plan: &Plan, chunk: Chunk) -> anyhow::Result<ChunkState> {
+        self.inner.suspend(plan, chunk)
     }
 }
