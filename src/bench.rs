@@ -176,9 +176,8 @@ fn time_to_answer(a: &BenchArgs) -> Result<()> {
         let status = cmd.status()?;
         let wall = t0.elapsed().as_secs_f64();
         anyhow::ensure!(status.success(), "the time-to-answer run failed ({status})");
-        let first: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(
-            out.join("000_p=100_variant=classic").join("run.json"),
-        )?)?;
+        let first: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("000_p=100_variant=classic").join("run.json"))?)?;
         outln!("tta   {label:<12} 9 points, whole process {wall:.2} s on {}", first["adapter"].as_str().unwrap_or("?"));
         outln!(
             "{}",

@@ -109,7 +109,13 @@ pub fn decide(plan: &Plan, gpu: Option<&DeviceFacts>, why_no_gpu: Option<&str>, 
     };
     let g = gpu_estimate(plan, facts, threads);
     let (backend, reason) = if g.seconds < cpu.seconds {
-        ("gpu", format!("{} is expected to answer first: {:.1} s against {:.1} s on the CPU fast path", g.device, g.seconds, cpu.seconds))
+        (
+            "gpu",
+            format!(
+                "{} is expected to answer first: {:.1} s against {:.1} s on the CPU fast path",
+                g.device, g.seconds, cpu.seconds
+            ),
+        )
     } else {
         (
             "cpu_fast",

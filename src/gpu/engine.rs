@@ -30,7 +30,7 @@ pub struct GpuBackend {
     /// Timestamps around each submit's compute pass, once asked for (`time_kernels`) and where
     /// the device has them.
     timer: Option<KernelTimer>,
-    /// The kernel builds of the last plan prepared (none when its kernels were kept).
+    /// The kernel builds since the engine last prepared a run (none when its kernels were kept).
     builds: Vec<KernelBuild>,
 }
 
@@ -103,9 +103,7 @@ impl DeviceFacts {
             LayoutChoice::Group => true,
             // A CPU device runs one trajectory per invocation unless a dispatch of that layout
             // could take fewer than 4 steps under the loop budget (large N × P).
-            LayoutChoice::Auto => {
-                (!self.cpu_device() && plan.n() >= 256) || max_steps_per_dispatch(plan, false) < 4
-            }
+            LayoutChoice::Auto => (!self.cpu_device() && plan.n() >= 256) || max_steps_per_dispatch(plan, false) < 4,
         }
     }
 
@@ -227,7 +225,6 @@ impl GpuBackend {
     /// Builds (or reuses) the kernels for the plan's constants and the buffers for its tables
     /// and chunk size.
     fn prepare(&mut self, plan: &Plan) -> Result<()> {
-        self.builds.clear();
         self.check(plan)?;
         let group = self.layout_group(plan);
         let consts = self.kernel_consts(plan);
@@ -444,7 +441,9 @@ impl Backend for GpuBackend {
         GpuBackend::check(self, plan)
     }
 
+    /// The engine's call, once per run: the builds recorded from here on are this run's.
     fn prepare(&mut self, plan: &Plan) -> Result<()> {
+        self.builds.clear();
         GpuBackend::prepare(self, plan)
     }
 

@@ -5,10 +5,10 @@
 use anyhow::{Result, bail};
 
 use super::context::GpuContext;
-use crate::backend::KernelBuild;
 use super::kernels::{self, KernelConsts, WG_THREAD, XiFormat};
 use super::layout::Params;
 use super::schedule::StepDispatch;
+use crate::backend::KernelBuild;
 
 /// Uniform-buffer slots, i.e. dispatches per submit (init + steps + reduce).
 pub const PARAM_SLOTS: u64 = 66;
@@ -216,11 +216,20 @@ impl Kernels {
 
     /// Runs each kernel once with nothing to do (no trajectories, no steps, no saves), so that
     /// drivers that compile at the first dispatch do it now, and waits for it.
-    pub fn warm(&self, ctx: &GpuContext, bind_group: &wgpu::BindGroup, params: &wgpu::Buffer, stride: u64) -> Result<()> {
+    pub fn warm(
+        &self,
+        ctx: &GpuContext,
+        bind_group: &wgpu::BindGroup,
+        params: &wgpu::Buffer,
+        stride: u64,
+    ) -> Result<()> {
         let mut slots = ParamSlots::new(stride);
         let mut enc = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("idpsim.warm") });
         {
-            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("idpsim.warm"), timestamp_writes: None });
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("idpsim.warm"),
+                timestamp_writes: None,
+            });
             for pipeline in [&self.init.0, &self.step.pipeline, &self.reduce.pipeline] {
                 pass.set_pipeline(pipeline);
                 slots.bind(&mut pass, bind_group, Params::default());

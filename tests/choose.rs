@@ -1,0 +1,127 @@
+//! `--backend auto`: the cost model's choice between the CPU fast path and a GPU, what run.json
+//! records of it, and the kernel-build notices and records.
+
+mod common;
+
+use common::{gpu, idpsim_cmd, plan, stderr};
+use idpsim::choose::{self, Chooser};
+use serde_json::json;
+
+fn spec(n: usize, p: usize, m: u64, duration: f64) -> serde_json::Value {
+    json!({
+        "name": "choice",
+        "model": { "kind": "classic", "activation": { "kind": "tanh", "slope": 10.0 }, "zero_diagonal": true },
+        "memories": { "kind": "random", "n": n, "p": p, "seed": 1 },
+        "input": { "segments": [ { "duration": duration, "cue": { "index": "random", "amplitude": 1.0 } } ] },
+        "integrator": { "dt": 0.05 },
+        "ensemble": { "trajectories": m, "seed": 3, "initial": { "kind": "memory", "index": "target", "flip": 0.1 } },
+        "observe": { "overlaps": { "every": 1.0 } }
+    })
+}
+
+/// Without a GPU the fast path is chosen, and says why.
+#[test]
+fn without_a_gpu_the_cpu_fast_path_is_chosen() {
+    let p = plan(spec(100, 20, 64, 1.0));
+    let c = choose::decide(&p, None, Some("no adapter"), 2);
+    assert_eq!(c.backend, "cpu_fast");
+    assert!(c.reason.contains("no adapter"), "{}", c.reason);
+    assert_eq!(c.estimates.len(), 1);
+}
+
+/// The estimates grow with the work and with P, and a build recorded here before is cheap.
+#[test]
+fn estimates_follow_the_work() {
+    let small = choose::cpu_fast_estimate(&plan(spec(1000, 20, 64, 20.0)), 2);
+    let large_p = choose::cpu_fast_estimate(&plan(spec(1000, 250, 64, 20.0)), 2);
+    let more = choose::cpu_fast_estimate(&plan(spec(1000, 20, 640, 20.0)), 2);
+    assert!(large_p.seconds > small.seconds && (more.seconds / small.seconds - 10.0).abs() < 1e-9);
+    assert_eq!(choose::cpu_fast_estimate(&plan(spec(1000, 20, 64, 20.0)), 4).seconds * 2.0, small.seconds);
+}
+
+/// On a CPU device (lavapipe: what CI has), the memory-load sweep's large-P points run on the
+/// CPU fast path: lavapipe's kernels at P = 250 take minutes to build and run ≈ 100× slower
+/// (README, Performance). run.json records the choice, its reason and both estimates.
+#[test]
+fn large_p_on_a_cpu_device_chooses_the_fast_path_and_records_why() {
+    let Some(g) = gpu() else { return };
+    if !g.facts().cpu_device() {
+        eprintln!("the adapter is a GPU: the large-P choice on a CPU device is not checked here");
+        return;
+    }
+    let facts = g.facts();
+    let p = plan(spec(1000, 250, 64, 20.0));
+    let c = choose::decide(&p, Some(&facts), None, 2);
+    assert_eq!(c.backend, "cpu_fast", "{}", c.reason);
+    assert_eq!(c.estimates.len(), 2);
+    assert!(c.estimates[0].build_s > 60.0 || c.estimates[0].build_s <= 3.0, "{:?}", c.estimates[0]);
+    let tmp = tempfile::tempdir().unwrap();
+    let spec_path = tmp.path().join("spec.json");
+    let mut s = spec(1000, 250, 64, 2.0);
+    s["ensemble"]["trajectories"] = json!(64);
+    std::fs::write(&spec_path, s.to_string()).unwrap();
+    let out = tmp.path().join("out");
+    let o = idpsim_cmd(&["run", spec_path.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .env("IDPSIM_CACHE_DIR", tmp.path().join("cache"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("backend auto: cpu_fast"), "the choice is said: {}", stderr(&o));
+    let run: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
+    assert_eq!(run["backend"], json!("cpu_fast"));
+    assert_eq!(run["backend_choice"]["backend"], json!("cpu_fast"));
+    assert!(run["backend_choice"]["reason"].as_str().unwrap().contains("expected to answer first"));
+    assert_eq!(run["backend_choice"]["estimates"].as_array().unwrap().len(), 2);
+    assert_eq!(run["kernel_builds"], json!([]));
+}
+
+/// A GPU run announces its kernel build and records it (seconds, whether it was built here
+/// before) in run.json and in the build record; the second run finds it recorded. `--quiet`
+/// silences the notices.
+#[test]
+fn kernel_builds_are_announced_and_recorded() {
+    if gpu().is_none() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let spec_path = tmp.path().join("spec.json");
+    std::fs::write(&spec_path, spec(16, 3, 64, 2.0).to_string()).unwrap();
+    let run = |k: usize, quiet: bool| {
+        let out = tmp.path().join(format!("out-{k}"));
+        let mut args = vec!["run", spec_path.to_str().unwrap(), "--out", out.to_str().unwrap(), "--backend", "gpu"];
+        if quiet {
+            args.push("--quiet");
+        }
+        let o = idpsim_cmd(&args).env("IDPSIM_CACHE_DIR", &cache).output().unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        let run: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
+        (stderr(&o), run)
+    };
+    let (err, first) = run(0, false);
+    assert!(err.contains("building the classic model's kernels (N = 16, P = 3"), "{err}");
+    assert!(err.contains("not built here before") && err.contains("built the classic model's kernels"), "{err}");
+    let builds = first["kernel_builds"].as_array().unwrap();
+    assert_eq!(builds.len(), 1, "{builds:?}");
+    assert!(builds[0]["seconds"].as_f64().unwrap() > 0.0 && builds[0]["built_before_s"].is_null());
+    let record = std::fs::read_to_string(cache.join("built-kernels.txt")).unwrap();
+    assert_eq!(record.lines().count(), 1, "{record}");
+    let (err, second) = run(1, true);
+    assert!(!err.contains("building"), "--quiet says nothing: {err}");
+    assert!(second["kernel_builds"][0]["built_before_s"].as_f64().is_some(), "{}", second["kernel_builds"]);
+}
+
+/// A sweep under auto chooses per point and shares its devices: every point's run.json says
+/// what ran it, and one Chooser hands the same choice for the same plan.
+#[test]
+fn a_chooser_decides_per_plan() {
+    let mut chooser = Chooser::default();
+    let p = plan(spec(1000, 250, 64, 20.0));
+    let (a, _) = chooser.choose(&p).unwrap();
+    let (b, _) = chooser.choose(&p).unwrap();
+    assert_eq!(a.backend, b.backend);
+    if gpu().is_none() {
+        assert_eq!(a.backend, "cpu_fast");
+    }
+}
