@@ -158,7 +158,10 @@ impl Chooser {
                 // Asking for an adapter that does not exist is a mistake, not a reason to fall
                 // back.
                 Err(e) if e.downcast_ref::<UsageError>().is_some() => return Err(e),
-                Err(e) => Err(format!("{e:#}")),
+                Err(e) => {
+                    crate::notice::warn(&format!("no usable GPU ({e:#}); running on the CPU fast path"));
+                    Err(format!("{e:#}"))
+                }
             });
         }
         let why = match &self.probe {

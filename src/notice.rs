@@ -25,3 +25,10 @@ pub fn emit(message: &str) {
         h(message);
     }
 }
+
+/// A warning that must reach the person even under `--quiet` (no GPU where one may have been
+/// expected): one line on stderr, "warning: …", whatever the handler.
+pub fn warn(message: &str) {
+    log::debug!("{message}");
+    eprintln!("warning: {message}");
+}
