@@ -276,9 +276,9 @@ class Result:
                 os.fspath(out),
                 [f for f in self.files if not f.endswith(".png")],
                 self.arrays,
-                {k: json.dumps(v) for k, v in self.docs.items()},
-                json.dumps(self.run_info),
-                force,
+                self.docs,
+                self.run_info,
+                bool(force),
             )
         )
 

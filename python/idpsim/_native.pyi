@@ -82,7 +82,8 @@ def save(
     out: str,
     files: List[str],
     arrays: Dict[str, np.ndarray],
-    docs: Dict[str, str],
-    run_info: str,
+    docs: Dict[str, Any],
+    run_info: Dict[str, Any],
     force: bool = False,
-) -> List[str]: ...
+) -> List[str]:
+    """Writes the arrays, the documents (plain JSON-like data) and run.json into `out`."""

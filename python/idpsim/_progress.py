@@ -1,11 +1,11 @@
 """The progress display of a run or a sweep: tqdm when it is installed (a terminal or Jupyter),
 a plain line on stderr otherwise, nothing when disabled.
 
-Before the first trajectory-steps are done (opening the device, building the kernels, which
-can take minutes the first time at large N) the display says so and counts the seconds; the
-set-up time then stays on it. The engine's messages (the adapter it opened, a sweep's point,
-kernels being built) are shown as the display's current phase: the native side calls
-:meth:`Progress.phase` with them.
+Until the first trajectory-steps are reported (opening the device, building the kernels, which
+can take minutes the first time at large N) the display says what it is waiting for and counts
+the seconds. The engine's messages (the device it runs on, a sweep's point, kernels being built)
+are shown as the display's current phase: the native side calls :meth:`Progress.phase` with
+them.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import warnings
 from typing import Any, Optional
 
 #: What the display says until the engine reports anything.
-SETUP = "setting up (device, kernels)"
+STARTING = "starting"
 
 
 def _elapsed(seconds: float) -> str:
@@ -53,7 +53,7 @@ class Progress:
         self.lock = threading.Lock()
         self.started = time.monotonic()
         self.first: Optional[float] = None
-        self.current = SETUP
+        self.current = STARTING
         self.done = 0
         self.total = 0
         self.last_line = 0.0
@@ -65,7 +65,7 @@ class Progress:
         tqdm = _tqdm()
         if tqdm is not None:
             self.bar = tqdm(
-                total=None, desc=f"{what}: {SETUP}", unit="traj-steps", unit_scale=True, leave=False, dynamic_ncols=True
+                total=None, desc=f"{what}: {STARTING}", unit="traj-steps", unit_scale=True, leave=False, dynamic_ncols=True
             )
         else:
             self.plain = True
@@ -80,8 +80,6 @@ class Progress:
         with self.lock:
             if self.first is None:
                 self.first = time.monotonic()
-                if self.current == SETUP:
-                    self.current = ""
             self.done, self.total = done, total
             self._draw(force=done >= total)
 
@@ -91,21 +89,13 @@ class Progress:
             self.current = str(text)
             self._draw(force=True)
 
-    @property
-    def setup_s(self) -> Optional[float]:
-        """Seconds from the start to the first trajectory-steps (None before them)."""
-        return None if self.first is None else self.first - self.started
-
     def _describe(self) -> str:
-        now = time.monotonic()
+        """What the run is doing: with the seconds waited until the first trajectory-steps
+        (tqdm counts the time after them)."""
+        text = f"{self.what}: {self.current}"
         if self.first is None:
-            return f"{self.what}: {self.current} [{_elapsed(now - self.started)}]"
-        setup = self.first - self.started
-        parts = [self.what]
-        if self.current:
-            parts.append(self.current)
-        text = ": ".join(parts)
-        return f"{text} (set-up took {_elapsed(setup)})" if setup >= 2.0 else text
+            return f"{text} [{_elapsed(time.monotonic() - self.started)}]"
+        return text
 
     def _draw(self, force: bool = False) -> None:
         if self.bar is not None:
@@ -125,10 +115,8 @@ class Progress:
             if self.first is None:
                 line = self._describe()
             else:
-                line = f"{self.what}: {100.0 * self.done / max(self.total, 1):5.1f} %"
-                extra = self._describe()[len(self.what) :].lstrip(": ")
-                if extra:
-                    line += f" — {extra}"
+                percent = 100.0 * self.done / max(self.total, 1)
+                line = f"{self.what}: {percent:5.1f} % [{_elapsed(now - self.started)}] {self.current}"
             pad = max(self.line_width - len(line), 0)
             self.line_width = len(line)
             print(f"\r{line}{' ' * pad}", end="", file=sys.stderr, flush=True)

@@ -287,6 +287,7 @@ fn run<'py>(
     let (store, info) = detached(py, move || {
         let plan = plan_of(&kind, &value, &o)?;
         let mut backends = cli::run::open_backends(&plan)?;
+        watch.phase(&format!("on {}", engine::describe(&backends).1))?;
         let start = Instant::now();
         let store = engine::simulate_many(&plan, &mut backends, Store::memory(), &mut watch)?;
         let (k, adapter) = engine::describe(&backends);
@@ -647,6 +648,45 @@ fn devices(py: Python<'_>) -> PyResult<String> {
     })
 }
 
+/// A JSON value of plain Python data (dicts with string keys, lists, tuples, strings, ints,
+/// floats, bools and None), converted value by value: a float keeps its exact f64, which a
+/// round trip through JSON text and serde_json's parser need not.
+fn json_of(obj: &Bound<'_, PyAny>) -> PyResult<serde_json::Value> {
+    use pyo3::types::{PyBool, PyFloat, PyInt, PyString, PyTuple};
+    use serde_json::Value;
+    if obj.is_none() {
+        return Ok(Value::Null);
+    }
+    if let Ok(b) = obj.cast::<PyBool>() {
+        return Ok(Value::Bool(b.is_true()));
+    }
+    if obj.is_instance_of::<PyInt>() {
+        if let Ok(i) = obj.extract::<i64>() {
+            return Ok(Value::from(i));
+        }
+        return Ok(Value::from(obj.extract::<u64>()?));
+    }
+    if let Ok(f) = obj.cast::<PyFloat>() {
+        return serde_json::Number::from_f64(f.value())
+            .map(Value::Number)
+            .ok_or_else(|| PyTypeError::new_err(format!("{} is not a number JSON holds", f.value())));
+    }
+    if let Ok(t) = obj.cast::<PyString>() {
+        return Ok(Value::String(t.to_cow()?.into_owned()));
+    }
+    if let Ok(d) = obj.cast::<PyDict>() {
+        let mut m = serde_json::Map::new();
+        for (k, v) in d.iter() {
+            m.insert(k.extract::<String>()?, json_of(&v)?);
+        }
+        return Ok(Value::Object(m));
+    }
+    if obj.is_instance_of::<PyList>() || obj.is_instance_of::<PyTuple>() {
+        return obj.try_iter()?.map(|v| json_of(&v?)).collect::<PyResult<Vec<_>>>().map(Value::Array);
+    }
+    Err(PyTypeError::new_err(format!("a value of type {} is not JSON", obj.get_type().name()?)))
+}
+
 /// Writes a run kept in memory into `out` (empty unless `force`): its arrays as NPY files (the
 /// same bytes `idpsim run` writes), its documents, and run.json with the manifest. `files`
 /// gives the order; pictures are not drawn (run with `out` for those).
@@ -658,7 +698,7 @@ fn save<'py>(
     files: Vec<String>,
     arrays: Bound<'py, PyDict>,
     docs: Bound<'py, PyDict>,
-    run_info: &str,
+    run_info: Bound<'py, PyAny>,
     force: bool,
 ) -> PyResult<Vec<String>> {
     enum Data {
@@ -696,15 +736,14 @@ fn save<'py>(
     }
     let mut documents = Vec::new();
     for f in files.iter().filter(|f| f.ends_with(".json")) {
-        let text: String = match docs.get_item(f.as_str())? {
-            Some(t) => t.extract()?,
+        let doc = match docs.get_item(f.as_str())? {
+            Some(d) => json_of(&d)?,
             None => return Err(raise(py, "SpecError", &["docs".to_string(), format!("'{f}' is missing")])),
         };
-        documents.push((f.clone(), text));
+        documents.push((f.clone(), doc));
     }
-    let info = run_info.to_string();
+    let head = json_of(&run_info)?;
     detached(py, move || {
-        let head: serde_json::Value = serde_json::from_str(&info)?;
         let _lock = io::lock_dir(&out).map_err(|e| UsageError(format!("--out: {e}")))?;
         if force {
             manifest::clear_previous(&out)?;
@@ -722,8 +761,8 @@ fn save<'py>(
                 Data::U64(v) => store.npy(&file, &shape, v)?,
             }
         }
-        for (file, text) in documents {
-            store.json(&file, serde_json::from_str(&text)?)?;
+        for (file, doc) in documents {
+            store.json(&file, doc)?;
         }
         let mut head = head;
         for key in ["retrieval", "first_passage"] {
