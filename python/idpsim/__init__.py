@@ -289,8 +289,8 @@ class Result:
         times and input, histogram cell centres); every variable and coordinate has a
         ``long_name`` and ``units`` (model time units, "1" for dimensionless), so that
         ``ds.overlaps_abs_mean.sel(memory=1).plot()`` labels itself. The spec and run
-        information are attributes (JSON). The exact fixed-point sums (and a run in memory's raw
-        observer values) stay in ``r.arrays``.
+        information are attributes (JSON). The exact fixed-point sums (and the raw values a run in
+        memory keeps beyond its files) stay in ``r.arrays``.
         Needs xarray (``pip install 'idpsim[xarray]'``)."""
         from ._xarray import result_dataset
 

@@ -41,9 +41,9 @@ VARIABLES: Dict[str, Tuple[Tuple[str, ...], str, str]] = {
     "retrieval_targets": (("trajectory", "segment"), "the segment's target memory (-1: none)", ONE),
 }
 
-#: Arrays left out of the Dataset (``Result.arrays`` has them): the exact fixed-point sums, and
-#: the retrieval and first-passage observers' raw values that a run in memory keeps.
-LEFT_OUT = ("overlaps_sums", "retrieval_sums", "observations")
+#: Files left out of the Dataset (``Result.arrays`` has them): the exact fixed-point sums. So is
+#: what a run in memory keeps beyond its files (the observers' raw values).
+LEFT_OUT = ("overlaps_sums", "retrieval_sums")
 
 
 def _need_xarray() -> Any:
@@ -91,8 +91,9 @@ def result_dataset(r: "Result") -> Any:
     info = r.run_info
     variables: Dict[str, Any] = {}
     sizes: Dict[str, int] = {}
+    files = set(r.files)
     for name, a in arrays.items():
-        if name == "times" or name == "histogram" or name in LEFT_OUT:
+        if name in ("times", "histogram") or name in LEFT_OUT or f"{name}.npy" not in files:
             continue
         dims, long_name, units = VARIABLES.get(name, ((), name, ""))
         if len(dims) != a.ndim:

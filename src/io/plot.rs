@@ -67,10 +67,15 @@ pub fn overlaps_png(
     abs_std: &[f32],
     p: usize,
 ) -> Result<()> {
-    let lower: Vec<f32> = abs_mean.iter().zip(abs_std).map(|(m, s)| (m - s).clamp(0.0, 1.0)).collect();
-    let upper: Vec<f32> = abs_mean.iter().zip(abs_std).map(|(m, s)| (m + s).clamp(0.0, 1.0)).collect();
+    let (lower, upper) = abs_band(abs_mean, abs_std);
     let y_desc = "mean |m_μ| (band: ± std over trajectories, clipped to [0, 1])";
     band_png(dest, title, y_desc, times, abs_mean, &lower, &upper, p)
+}
+
+/// The band mean ± std of |m| clipped to [0, 1], the values |m| can take: (lower, upper).
+fn abs_band(abs_mean: &[f32], abs_std: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    let clip = |v: f32| v.clamp(0.0, 1.0);
+    abs_mean.iter().zip(abs_std).map(|(&m, &s)| (clip(m - s), clip(m + s))).unzip()
 }
 
 /// One trace per memory of `mean` [T][P] with a ± `band` band; the y axis spans [0, 1.05] or
@@ -640,4 +645,20 @@ pub fn sweep_heatmap_png(dest: &Path, title: &str, hm: &Heatmap) -> Result<()> {
         root.present().map_err(e)?;
     }
     encode_png(dest, buf, w, h)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_abs_band_stays_within_0_and_1() {
+        let mean = [0.98f32, 0.02, 0.5, 1.0, 0.0];
+        let std = [0.05f32, 0.07, 0.1, 0.0, 0.3];
+        let (lower, upper) = abs_band(&mean, &std);
+        let close = |a: &[f32], b: [f32; 5]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-6);
+        assert!(close(&lower, [0.93, 0.0, 0.4, 1.0, 0.0]), "{lower:?}");
+        assert!(close(&upper, [1.0, 0.09, 0.6, 1.0, 0.3]), "{upper:?}");
+        assert!(lower.iter().chain(&upper).all(|v| (0.0..=1.0).contains(v)));
+    }
 }
