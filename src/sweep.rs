@@ -562,7 +562,8 @@ pub fn summarise(
     };
     io::write_atomic(
         &out.join(REPORT),
-        report(name, axes, results, [picture, overlap_picture, passage_picture, heat_picture], wall, adapter).as_bytes(),
+        report(name, axes, results, [picture, overlap_picture, passage_picture, heat_picture], wall, adapter)
+            .as_bytes(),
     )?;
     Ok(results.iter().filter(|r| r.outcome.is_err()).count())
 }

@@ -118,9 +118,8 @@ struct PyWatch {
 impl PyWatch {
     /// Watches a run: the engine's messages go to the callback's `phase` until it is dropped.
     fn new(callback: Option<Py<PyAny>>) -> PyWatch {
-        let phase = Python::attach(|py| {
-            callback.as_ref().and_then(|cb| cb.bind(py).getattr("phase").ok()).map(|f| f.unbind())
-        });
+        let phase =
+            Python::attach(|py| callback.as_ref().and_then(|cb| cb.bind(py).getattr("phase").ok()).map(|f| f.unbind()));
         *PHASE.lock().unwrap_or_else(|e| e.into_inner()) = phase;
         PyWatch { callback }
     }
@@ -155,7 +154,8 @@ static PHASE: std::sync::Mutex<Option<Py<PyAny>>> = std::sync::Mutex::new(None);
 
 /// Hands `text` to the running display's `phase`, if there is one.
 fn report_phase(text: &str) -> PyResult<()> {
-    let Some(f) = Python::attach(|py| PHASE.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|f| f.clone_ref(py)))
+    let Some(f) =
+        Python::attach(|py| PHASE.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|f| f.clone_ref(py)))
     else {
         return Ok(());
     };
@@ -411,7 +411,9 @@ fn run_sweep<'py>(
                 let b = backends[k].1.as_mut();
                 adapter = b.adapter();
                 match &out {
-                    Some(dir) => engine::run_to_dir_with(&plan, b, &dir.join(&pt.dir), &mut progress).map(|s| (s, None)),
+                    Some(dir) => {
+                        engine::run_to_dir_with(&plan, b, &dir.join(&pt.dir), &mut progress).map(|s| (s, None))
+                    }
                     None => engine::simulate_with(&plan, b, Store::memory(), &mut progress).map(|store| {
                         let wall_s = start.elapsed().as_secs_f64();
                         let info = run_info(&plan, b.kind(), &b.adapter(), wall_s, &store);

@@ -139,16 +139,10 @@ fn band_png(
             .map_err(|e| anyhow!("{e}"))?;
         for mu in 0..p.min(max_series) {
             let col = series_colour(mu);
-            let upper: Vec<(f64, f64)> = times
-                .iter()
-                .enumerate()
-                .map(|(k, &t)| (t, upper[k * p + mu].min(y_hi as f32) as f64))
-                .collect();
-            let lower: Vec<(f64, f64)> = times
-                .iter()
-                .enumerate()
-                .map(|(k, &t)| (t, lower[k * p + mu].max(y_lo as f32) as f64))
-                .collect();
+            let upper: Vec<(f64, f64)> =
+                times.iter().enumerate().map(|(k, &t)| (t, upper[k * p + mu].min(y_hi as f32) as f64)).collect();
+            let lower: Vec<(f64, f64)> =
+                times.iter().enumerate().map(|(k, &t)| (t, lower[k * p + mu].max(y_lo as f32) as f64)).collect();
             let mut band = upper.clone();
             band.extend(lower.iter().rev());
             chart.draw_series(std::iter::once(Polygon::new(band, col.mix(0.15)))).map_err(|e| anyhow!("{e}"))?;
