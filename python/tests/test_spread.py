@@ -50,3 +50,23 @@ def test_abs_std_of_shards_merges_to_the_whole_run(tmp_path: Path) -> None:
     # Each shard's own spread differs from the whole's: the merge recomputes it from the sums.
     shard = np.load(tmp_path / "s0" / "overlaps_abs_std.npy")
     assert shard.tobytes() != merged.overlaps_abs_std.tobytes()
+
+
+def test_the_distribution_of_the_final_abs_m_on_the_device(backend: str) -> None:
+    """The recipe the README gives: a histogram of the overlaps from the run's end holds each
+    trajectory's final m_μ once; folded, the final |m_μ|."""
+    spec = idpsim.preset("quickstart")
+    spec["ensemble"]["trajectories"] = 2048
+    spec["input"]["segments"][0]["duration"] = 4.0
+    spec["observe"] = {
+        "overlaps": {"every": 0.1, "per_trajectory": True},
+        "histogram": {"of": "overlaps", "axes": [1], "bins": [40], "range": [[-1, 1]], "from": 4.0},
+    }
+    r = idpsim.run(spec, backend=backend, progress=False)
+    h = r.histogram
+    assert h is not None and h["samples"] == 2048 == h["counts"].sum()
+    final = r.overlaps[:, -1, 1]
+    want, _ = np.histogram(final, bins=h["edges"][0])
+    assert np.array_equal(h["counts"], want)
+    folded = h["counts"][20:] + h["counts"][:20][::-1]
+    assert np.array_equal(folded, np.histogram(np.abs(final), bins=h["edges"][0][20:])[0])
