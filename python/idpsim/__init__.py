@@ -485,7 +485,9 @@ def _load_sweep(d: Path, verify: bool) -> Sweep:
         raise refuse("has a sweep.csv without its axis, status and dir columns")
     names = head[: head.index("status")]
     rows = len(table["status"])
-    _, raw_cells = head, list(csv.reader(io.StringIO(text)))[1:]
+    raw_cells = list(csv.reader(io.StringIO(text)))[1:]
+    if any(len(row) != len(head) for row in raw_cells):
+        raise refuse("has a sweep.csv whose rows do not have its header's columns")
     axes: List[Dict[str, Any]] = []
     for k, name in enumerate(names):
         labels: List[str] = []
@@ -511,7 +513,10 @@ def _load_sweep(d: Path, verify: bool) -> Sweep:
         if table["status"][i] != "ok":
             results.append(None)
             continue
-        r = _load_run(d / str(table["dir"][i]), verify)
+        point = str(table["dir"][i])
+        if Path(point).name != point or point in ("", ".", ".."):
+            raise refuse(f"has a sweep.csv whose row {i + 1} names '{point}', not a directory of the sweep")
+        r = _load_run(d / point, verify)
         acc = (r.run_info.get("retrieval") or {}).get("accuracy")
         if r.run_info["trajectories"]["count"] != table["trajectories"][i] or (
             acc is not None and table.get("accuracy", [None] * rows)[i] != acc

@@ -171,6 +171,15 @@ def test_load_reopens_a_cli_sweep(tmp_path: Path) -> None:
     (edited / "sweep.csv").write_text("\n".join(text) + "\n")
     with pytest.raises(idpsim.SpecError, match="does not match"):
         idpsim.load(edited)
+    outside = tmp_path / "outside"
+    shutil.copytree(tmp_path / "cli", outside)
+    text = (outside / "sweep.csv").read_text().splitlines()
+    cells = text[1].split(",")
+    cells[-1] = "../cli/" + cells[-1]  # the dir column, pointing out of the sweep
+    text[1] = ",".join(cells)
+    (outside / "sweep.csv").write_text("\n".join(text) + "\n")
+    with pytest.raises(idpsim.SpecError, match="not a directory of the sweep"):
+        idpsim.load(outside)
     damaged = tmp_path / "damaged"
     shutil.copytree(tmp_path / "cli", damaged)
     point = sorted(p for p in damaged.iterdir() if p.is_dir())[3]
