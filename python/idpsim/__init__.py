@@ -91,6 +91,10 @@ _DEVICE_TYPES = {
 }
 
 
+#: The graphics APIs wgpu drives devices through.
+_APIS = ("Vulkan", "Metal", "Dx12", "Gl", "BrowserWebGpu")
+
+
 def _source(spec: SpecLike) -> Tuple[str, str]:
     """(kind, value) of a spec given as a dict, JSON text, path or preset name."""
     if isinstance(spec, Mapping):
@@ -259,10 +263,12 @@ class Result:
     def __repr__(self) -> str:
         e = self.run_info.get("trajectories", {})
         where = f", out='{self.out}'" if self.out else ""
-        on = " + ".join(f"{d['name']} ({d['device_type']}, {d['api']})" for d in self.devices) or "?"
+        on = " + ".join(
+            f"{d['name']} ({d['device_type']} via {d['api']})" if d["api"] in _APIS else d["name"] for d in self.devices
+        )
         return (
             f"<idpsim.Result '{self.run_info.get('spec', {}).get('name', '?')}': {e.get('count', '?')} trajectories"
-            f" × {self.run_info.get('steps', '?')} steps, {self.backend} backend on {on}{where};"
+            f" × {self.run_info.get('steps', '?')} steps, {self.backend} backend on {on or '?'}{where};"
             f" {', '.join(sorted(self.arrays))}>"
         )
 

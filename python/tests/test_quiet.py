@@ -151,7 +151,7 @@ def test_the_device_and_its_kind(tmp_path: Any) -> None:
         kind, dev["device_type"]
     )
     if dev["name"].startswith("llvmpipe"):
-        assert dev["device_type"] == "cpu" and "(cpu, Vulkan)" in repr(gpu)
+        assert dev["device_type"] == "cpu" and "(cpu via Vulkan)" in repr(gpu)
     # The same from a directory the command line wrote (run.json's adapter).
     out = tmp_path / "gpu"
     idpsim.run(everything(), backend="gpu", out=out, progress=False)
