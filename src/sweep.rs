@@ -516,12 +516,28 @@ pub fn run(
         }
         results.push(PointResult { point, plan, outcome: outcome.map_err(|e| format!("{e:#}")) });
     }
-    let wall = started.elapsed().as_secs_f64();
-    io::write_atomic(&out.join(CSV), csv(axes, &results).as_bytes())?;
+    let failed = summarise(name, axes, &results, out, started.elapsed().as_secs_f64(), &adapter)?;
+    if failed > 0 {
+        anyhow::bail!("{failed} of {total} sweep points failed (see {})", out.join(CSV).display());
+    }
+    Ok(results)
+}
+
+/// Writes sweep.csv, the sweep's pictures and report.md into `out` for the points' `results`
+/// (run in `wall` seconds on `adapter`); returns how many points failed.
+pub fn summarise(
+    name: &str,
+    axes: &[Axis],
+    results: &[PointResult],
+    out: &Path,
+    wall: f64,
+    adapter: &str,
+) -> Result<usize> {
+    io::write_atomic(&out.join(CSV), csv(axes, results).as_bytes())?;
     // One line picture per measure against the first numeric axis (false: nothing to draw).
     let draw = |file: &str, title: String, y_desc: &str, measure: &Measure, unit: bool| -> Result<bool> {
-        let Some((xa, lines)) = lines_of(axes, &results, measure) else { return Ok(false) };
-        let (x, marks) = x_axis(axes, xa, &results);
+        let Some((xa, lines)) = lines_of(axes, results, measure) else { return Ok(false) };
+        let (x, marks) = x_axis(axes, xa, results);
         io::plot::sweep_png(&out.join(file), &title, &x, y_desc, &lines, unit, &marks)?;
         Ok(true)
     };
@@ -536,7 +552,7 @@ pub fn run(
         &passage,
         false,
     )?;
-    let heat_picture = match heatmap(axes, &results) {
+    let heat_picture = match heatmap(axes, results) {
         Some(hm) => {
             let title = format!("{name}: retrieval over {} × {}", hm.x_name, hm.y_name);
             io::plot::sweep_heatmap_png(&out.join(HEATMAP), &title, &hm)?;
@@ -546,14 +562,10 @@ pub fn run(
     };
     io::write_atomic(
         &out.join(REPORT),
-        report(name, axes, &results, [picture, overlap_picture, passage_picture, heat_picture], wall, &adapter)
+        report(name, axes, results, [picture, overlap_picture, passage_picture, heat_picture], wall, adapter)
             .as_bytes(),
     )?;
-    let failed = results.iter().filter(|r| r.outcome.is_err()).count();
-    if failed > 0 {
-        anyhow::bail!("{failed} of {total} sweep points failed (see {})", out.join(CSV).display());
-    }
-    Ok(results)
+    Ok(results.iter().filter(|r| r.outcome.is_err()).count())
 }
 
 /// report.md: the set-up, the table and links to the files, written top to bottom (one

@@ -11,8 +11,15 @@ use idpsim::engine::{self, Backend};
 use idpsim::plan::Plan;
 use serde_json::json;
 
-const FILES: [&str; 6] =
-    ["times.npy", "overlaps_mean.npy", "overlaps_std.npy", "overlaps_abs_mean.npy", "overlaps.npy", "final_state.npy"];
+const FILES: [&str; 7] = [
+    "times.npy",
+    "overlaps_mean.npy",
+    "overlaps_std.npy",
+    "overlaps_abs_mean.npy",
+    "overlaps_abs_std.npy",
+    "overlaps.npy",
+    "final_state.npy",
+];
 
 fn spec() -> Plan {
     plan(json!({

@@ -20,7 +20,7 @@ const SPEC: &str = r#"{
                "histogram": { "of": "state", "axes": [0, 5], "bins": [20, 30], "range": [[-3, 3], [-2, 2]], "from": 0.2, "every": 0.05 } }
 }"#;
 
-const COMPARED: [&str; 18] = [
+const COMPARED: [&str; 19] = [
     "retrieval.json",
     "retrieved.npy",
     "retrieved_sign.npy",
@@ -36,6 +36,7 @@ const COMPARED: [&str; 18] = [
     "overlaps_mean.npy",
     "overlaps_std.npy",
     "overlaps_abs_mean.npy",
+    "overlaps_abs_std.npy",
     "overlaps_sums.npy",
     "overlaps.npy",
     "final_state.npy",

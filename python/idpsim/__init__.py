@@ -7,21 +7,24 @@ bytes as the ``idpsim`` command line.
 >>> r.overlaps_abs_mean.shape        # [T, P]
 (201, 4)
 
-A spec is a dict, a JSON text, a path to a JSON file or a preset name (``idpsim.presets()``);
-the spec reference is the README's "The spec" section. Results stay in memory unless ``out`` is
-given; then the directory is exactly the command line's. Bad input raises
-:class:`SpecError` (a ``ValueError`` naming the field), failures at run time :class:`RunError`;
-Ctrl-C stops a run within a dispatch (``KeyboardInterrupt``).
+A spec is a dict (NumPy numbers and arrays welcome), a JSON text, a path to a JSON file or a
+preset name (``idpsim.presets()``); the spec reference is the README's "The spec" section.
+Results stay in memory unless ``out`` is given; then the directory is exactly the command
+line's, and :func:`load` reopens it (or a sweep's directory) later. Results pickle, so they go
+through multiprocessing, joblib or a notebook cache. Bad input raises :class:`SpecError` (a
+``ValueError`` naming the field), failures at run time :class:`RunError`; Ctrl-C stops a run
+within a dispatch (``KeyboardInterrupt``).
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
-import sys
-import time
+import re
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union, cast
 
 import numpy as np
 
@@ -33,6 +36,7 @@ __all__ = [
     "devices",
     "fpe",
     "landscape",
+    "load",
     "merge",
     "merge_check",
     "preset",
@@ -52,54 +56,49 @@ class SpecError(ValueError):
         self.field = field
         self.message = message
 
+    def __reduce__(self) -> Tuple[Any, ...]:
+        return (type(self), (self.field, self.message))
+
 
 class RunError(RuntimeError):
     """A run that could not complete: a diverging trajectory, an unusable device, an I/O error
     naming its file, sums that outgrew their exact range, ..."""
 
 
-# Headless: without XDG_RUNTIME_DIR, Vulkan's window-system probing prints a spurious error line
-# per device (the command line sets it the same way).
-if not os.environ.get("XDG_RUNTIME_DIR"):
+# Headless: Vulkan's window-system probing prints an error line per device unless
+# XDG_RUNTIME_DIR is an absolute path (unset, empty or relative are all "invalid"); the command
+# line sets it the same way.
+if not os.environ.get("XDG_RUNTIME_DIR", "").startswith("/") and os.name == "posix":
     import tempfile
 
     os.environ["XDG_RUNTIME_DIR"] = tempfile.gettempdir()
 
-from . import _native  # noqa: E402  (the exceptions above are raised from inside it)
+from . import _args, _native  # noqa: E402  (the exceptions above are raised from inside it)
+from ._progress import Progress  # noqa: E402
 
 __version__: str = _native.__version__
 
+PathLike = Union[str, "os.PathLike[str]"]
 SpecLike = Union[Mapping[str, Any], str, "os.PathLike[str]"]
 
-#: Array names (file stems) and the dimensions :meth:`Result.to_xarray` gives them.
-_DIMS: Dict[str, Tuple[str, ...]] = {
-    "times": ("time",),
-    "overlaps_mean": ("time", "memory"),
-    "overlaps_std": ("time", "memory"),
-    "overlaps_abs_mean": ("time", "memory"),
-    "memory_layer_mean": ("time", "memory"),
-    "memory_layer_std": ("time", "memory"),
-    "saliency_mean": ("time", "memory"),
-    "saliency_std": ("time", "memory"),
-    "energy_mean": ("time",),
-    "energy_std": ("time",),
-    "overlaps": ("trajectory", "time", "memory"),
-    "memory_layer": ("trajectory", "time", "memory"),
-    "saliency": ("trajectory", "time", "memory"),
-    "energy": ("trajectory", "time"),
-    "final_state": ("trajectory", "neuron"),
-    "first_passage": ("trajectory",),
-    "first_passage_steps": ("trajectory",),
-    "retrieved": ("trajectory", "segment"),
-    "retrieved_sign": ("trajectory", "segment"),
-    "retrieval_targets": ("trajectory", "segment"),
+#: wgpu's device types, as words.
+_DEVICE_TYPES = {
+    "Cpu": "cpu",
+    "IntegratedGpu": "integrated gpu",
+    "DiscreteGpu": "discrete gpu",
+    "VirtualGpu": "virtual gpu",
+    "Other": "other",
 }
+
+
+#: The graphics APIs wgpu drives devices through.
+_APIS = ("Vulkan", "Metal", "Dx12", "Gl", "BrowserWebGpu")
 
 
 def _source(spec: SpecLike) -> Tuple[str, str]:
     """(kind, value) of a spec given as a dict, JSON text, path or preset name."""
     if isinstance(spec, Mapping):
-        return "json", json.dumps(spec)
+        return "json", json.dumps(_args.plain(spec))
     if isinstance(spec, os.PathLike):
         return "path", os.fspath(spec)
     if isinstance(spec, str):
@@ -117,54 +116,31 @@ def _source(spec: SpecLike) -> Tuple[str, str]:
     raise TypeError(f"spec must be a dict, a JSON string, a path or a preset name, not {type(spec).__name__}")
 
 
-class _Progress:
-    """A progress display: tqdm when it is installed (in a terminal and in Jupyter), a plain
-    line on stderr otherwise; nothing when disabled."""
-
-    def __init__(self, enabled: bool, what: str) -> None:
-        self.bar: Any = None
-        self.plain = False
-        self.last = 0.0
-        self.what = what
-        if not enabled:
-            return
-        try:
-            from tqdm.auto import tqdm  # type: ignore[import-not-found]
-
-            self.bar = tqdm(total=None, desc=what, unit="traj-steps", unit_scale=True, leave=False)
-        except ImportError:
-            self.plain = True
-
-    def __call__(self, done: int, total: int) -> None:
-        if self.bar is not None:
-            if self.bar.total != total:
-                self.bar.total = total
-            self.bar.update(done - self.bar.n)
-        elif self.plain:
-            now = time.monotonic()
-            if now - self.last > 0.5 or done == total:
-                self.last = now
-                print(f"\r{self.what}: {100.0 * done / max(total, 1):5.1f} %", end="", file=sys.stderr, flush=True)
-
-    def callback(self) -> Optional[Callable[[int, int], None]]:
-        return self if (self.bar is not None or self.plain) else None
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-        elif self.plain and self.last > 0:
-            print(file=sys.stderr, flush=True)
+def _devices_of(backend: str, adapter: str) -> List[Dict[str, str]]:
+    """Each device of a run's ``adapter`` text (run.json's): its name, the API it was driven
+    through and its type ("cpu" for lavapipe's llvmpipe and the CPU reference alike)."""
+    out = []
+    for part in adapter.split(" + ") if adapter else []:
+        m = re.fullmatch(r"(.*) \((\w+), (\w+)\)", part)
+        if m and m.group(3) in _DEVICE_TYPES:
+            out.append({"name": m.group(1), "api": m.group(2), "device_type": _DEVICE_TYPES[m.group(3)]})
+        elif backend.startswith("cpu"):
+            out.append({"name": part, "api": "none (idpsim's CPU backend)", "device_type": "cpu"})
+        else:
+            out.append({"name": part, "api": "unknown", "device_type": "unknown"})
+    return out
 
 
-def _read_dir(out: Path) -> Dict[str, Any]:
-    """A run directory's arrays, documents, file list and run.json."""
-    info = json.loads((out / "run.json").read_text())
+def _read_dir(out: Path, run_json: Optional[str] = None) -> Dict[str, Any]:
+    """A run directory's arrays, documents, file list and run.json (``run_json``: its text,
+    when already read and verified)."""
+    info = json.loads(run_json if run_json is not None else (out / "run.json").read_text())
     arrays: Dict[str, np.ndarray] = {}
     docs: Dict[str, str] = {}
     files: List[str] = [f for f in info.get("files", []) if f != "run.json"]
     for f in files:
         if f.endswith(".npy"):
-            arrays[f[: -len(".npy")]] = np.load(out / f)
+            arrays[f[: -len(".npy")]] = np.load(out / f, allow_pickle=False)
         elif f.endswith(".json"):
             docs[f] = (out / f).read_text()
     for key in ("files", "manifest"):
@@ -174,23 +150,61 @@ def _read_dir(out: Path) -> Dict[str, Any]:
 
 class Result:
     """One run's outputs, named like the files ``idpsim run`` writes: ``r.times``,
-    ``r.overlaps_mean`` [T, P], ``r.overlaps`` [M, T, P], ``r.final_state`` [M, N],
-    ``r.energy``, ``r.first_passage``, ``r.saliency_mean``, ... (each a NumPy array), and the
-    documents ``r.histogram`` (counts with their edges), ``r.retrieval`` (retrieval.json).
-    ``r.run_info`` holds what run.json holds; ``r.arrays`` and ``r.docs`` hold everything."""
+    ``r.overlaps_mean`` [T, P], ``r.overlaps_abs_std`` [T, P], ``r.overlaps`` [M, T, P],
+    ``r.final_state`` [M, N], ``r.energy``, ``r.first_passage``, ``r.saliency_mean``, ...
+    (each a NumPy array), and the documents ``r.histogram`` (counts with their edges),
+    ``r.retrieval`` (retrieval.json). ``r.run_info`` holds what run.json holds; ``r.arrays``
+    and ``r.docs`` hold everything. A Result pickles (arrays, documents and run information)."""
+
+    arrays: Dict[str, np.ndarray]
+    docs: Dict[str, Any]
+    files: List[str]
+    run_info: Dict[str, Any]
+    #: The run directory, when the run was written to one or loaded from one.
+    out: Optional[Path]
 
     def __init__(self, raw: Mapping[str, Any], out: Optional[Path] = None) -> None:
-        self.arrays: Dict[str, np.ndarray] = dict(raw["arrays"])
-        self.docs: Dict[str, Any] = {k: json.loads(v) for k, v in raw["docs"].items()}
-        self.files: List[str] = list(raw["files"])
-        self.run_info: Dict[str, Any] = json.loads(raw["run_info"])
-        #: The run directory, when the run was written to one.
-        self.out: Optional[Path] = out
+        self.arrays = dict(raw["arrays"])
+        self.docs = {k: json.loads(v) for k, v in raw["docs"].items()}
+        self.files = list(raw["files"])
+        self.run_info = json.loads(raw["run_info"])
+        self.out = out
+
+    def __getstate__(self) -> Dict[str, Any]:
+        return {
+            "arrays": self.arrays,
+            "docs": self.docs,
+            "files": self.files,
+            "run_info": self.run_info,
+            "out": None if self.out is None else str(self.out),
+        }
+
+    def __setstate__(self, state: Mapping[str, Any]) -> None:
+        self.arrays = dict(state["arrays"])
+        self.docs = dict(state["docs"])
+        self.files = list(state["files"])
+        self.run_info = dict(state["run_info"])
+        self.out = None if state.get("out") is None else Path(state["out"])
 
     @property
     def spec(self) -> Dict[str, Any]:
         """The resolved spec the run ran (defaults filled in)."""
-        return self.run_info["spec"]
+        spec: Dict[str, Any] = self.run_info["spec"]
+        return spec
+
+    @property
+    def backend(self) -> str:
+        """The engine backend that ran it: "gpu" (wgpu kernels, on whatever device
+        :attr:`devices` names: a discrete GPU, or a CPU such as lavapipe's llvmpipe) or "cpu"
+        (the CPU reference)."""
+        return str(self.run_info.get("backend", ""))
+
+    @property
+    def devices(self) -> List[Dict[str, str]]:
+        """The device(s) the run ran on: each with its ``name``, the ``api`` it was driven
+        through (Vulkan, Metal, Dx12) and its ``device_type`` ("discrete gpu", "integrated
+        gpu", "virtual gpu", "cpu", ...). llvmpipe is a "cpu" behind the "gpu" backend."""
+        return _devices_of(self.backend, str(self.run_info.get("adapter", "")))
 
     @property
     def histogram(self) -> Optional[Dict[str, Any]]:
@@ -208,20 +222,34 @@ class Result:
     def retrieval(self) -> Optional[Dict[str, Any]]:
         """retrieval.json (accuracy per segment and overall, what each trajectory retrieved
         is in ``r.retrieved``); None without the observer."""
-        return self.docs.get("retrieval.json")
+        doc: Optional[Dict[str, Any]] = self.docs.get("retrieval.json")
+        return doc
+
+    @property
+    def pictures(self) -> Dict[str, Path]:
+        """The pictures of a run written to (or loaded from) a directory: file name → path
+        (``IPython.display.Image(r.pictures["overlaps.png"])``); empty for a run in memory."""
+        if self.out is None:
+            return {}
+        return {f: self.out / f for f in self.files if f.endswith(".png")}
 
     def keys(self) -> List[str]:
         """The names of every array and document."""
         return sorted(set(self.arrays) | {d[: -len(".json")] for d in self.docs})
 
     def __getattr__(self, name: str) -> Any:
+        # Only called for names that are not attributes; never for the state itself (an
+        # object being unpickled has none yet).
+        if name.startswith("__") or name in ("arrays", "docs", "files", "run_info", "out"):
+            raise AttributeError(name)
         arrays = self.__dict__.get("arrays", {})
         if name in arrays:
             return arrays[name]
         docs = self.__dict__.get("docs", {})
         if name + ".json" in docs:
             return docs[name + ".json"]
-        raise AttributeError(f"this run has no output '{name}' (it has: {', '.join(self.keys())})")
+        have = sorted(set(arrays) | {d[: -len(".json")] for d in docs})
+        raise AttributeError(f"this run has no output '{name}' (it has: {', '.join(have)})")
 
     def __getitem__(self, name: str) -> Any:
         try:
@@ -235,244 +263,373 @@ class Result:
     def __repr__(self) -> str:
         e = self.run_info.get("trajectories", {})
         where = f", out='{self.out}'" if self.out else ""
+        on = " + ".join(
+            f"{d['name']} ({d['device_type']} via {d['api']})" if d["api"] in _APIS else d["name"] for d in self.devices
+        )
         return (
             f"<idpsim.Result '{self.run_info.get('spec', {}).get('name', '?')}': {e.get('count', '?')} trajectories"
-            f" × {self.run_info.get('steps', '?')} steps on {self.run_info.get('adapter', '?')}{where};"
+            f" × {self.run_info.get('steps', '?')} steps, {self.backend} backend on {on or '?'}{where};"
             f" {', '.join(sorted(self.arrays))}>"
         )
 
-    def save(self, out: Union[str, "os.PathLike[str]"], *, force: bool = False) -> List[str]:
+    def save(self, out: PathLike, *, force: bool = False) -> List[str]:
         """Writes the arrays (the bytes ``idpsim run`` writes), the documents and run.json with
-        its manifest into ``out`` (created; it must be empty unless ``force``). Pictures are
-        drawn only by runs given ``out``. Returns the files written."""
+        its manifest into ``out`` (created; it must be empty unless ``force``), which
+        :func:`load` then reads. Pictures are drawn only by runs given ``out``. Returns the
+        files written."""
         return list(
             _native.save(
                 os.fspath(out),
-                self.files,
+                [f for f in self.files if not f.endswith(".png")],
                 self.arrays,
-                {k: json.dumps(v) for k, v in self.docs.items()},
-                json.dumps(self.run_info),
-                force,
+                self.docs,
+                self.run_info,
+                bool(force),
             )
         )
 
     def to_xarray(self) -> Any:
-        """An ``xarray.Dataset`` of every array with named dimensions (trajectory, time,
-        memory, neuron, segment, and the histogram's axes), coordinates from the save times and
-        the histogram's cell centres, and the spec and run information as attributes.
-        Needs xarray (``pip install xarray``)."""
-        try:
-            import xarray as xr  # type: ignore[import-not-found]
-        except ImportError as e:
-            raise ImportError("Result.to_xarray needs xarray: pip install xarray") from e
-        coords: Dict[str, Any] = {}
-        if "times" in self.arrays:
-            coords["time"] = self.arrays["times"]
-        variables: Dict[str, Any] = {}
-        for name, a in self.arrays.items():
-            if name in ("times", "histogram", "overlaps_sums", "retrieval_sums"):
-                continue
-            dims = _DIMS.get(name, tuple(f"{name}_dim{k}" for k in range(a.ndim)))
-            if len(dims) != a.ndim:
-                dims = tuple(f"{name}_dim{k}" for k in range(a.ndim))
-            variables[name] = (dims, a)
-        h = self.histogram
-        if h is not None:
-            axes = tuple(f"histogram_axis{k}" for k in range(len(h["edges"])))
-            variables["histogram"] = (axes, h["counts"])
-            for ax, edges in zip(axes, h["edges"]):
-                coords[ax] = 0.5 * (edges[:-1] + edges[1:])
-        attrs = {
-            "spec": json.dumps(self.spec),
-            "run_info": json.dumps(self.run_info),
-            "name": self.spec.get("name", ""),
-            "adapter": str(self.run_info.get("adapter", "")),
-            "backend": str(self.run_info.get("backend", "")),
-        }
-        return xr.Dataset(variables, coords=coords, attrs=attrs)
+        """An ``xarray.Dataset`` of every array: named dimensions (time, memory, trajectory,
+        neuron, segment and the histogram's axes), each with a coordinate (save times, memory
+        indices, trajectory numbers, neuron indices, segment indices with their start and end
+        times and input, histogram cell centres); every variable and coordinate has a
+        ``long_name`` and ``units`` (model time units, "1" for dimensionless), so that
+        ``ds.overlaps_abs_mean.sel(memory=1).plot()`` labels itself. The spec and run
+        information are attributes (JSON). The exact fixed-point sums (and the raw values a run in
+        memory keeps beyond its files) stay in ``r.arrays``.
+        Needs xarray (``pip install 'idpsim[xarray]'``)."""
+        from ._xarray import result_dataset
+
+        return result_dataset(self)
 
 
 def run(
     spec: SpecLike,
     *,
     backend: str = "auto",
-    adapter: Optional[str] = None,
+    adapter: Optional[Union[str, int]] = None,
     trajectories: Optional[int] = None,
     seed: Optional[int] = None,
-    out: Optional[Union[str, "os.PathLike[str]"]] = None,
+    out: Optional[PathLike] = None,
     force: bool = False,
     progress: bool = True,
 ) -> Result:
     """Runs a spec (a dict, JSON text, path or preset name) and returns its outputs.
 
     ``backend`` is "auto" (a GPU if one opens, else the CPU reference), "gpu" or "cpu";
-    ``adapter`` picks a GPU by a part of its name; ``trajectories`` and ``seed`` override the
-    spec's. With ``out`` the run is written into that directory exactly as ``idpsim run`` writes
-    it (which must be empty unless ``force``; a directory that already holds this run, complete
-    and intact, is read back without running again) and the arrays are read from its files.
-    ``progress`` shows a progress bar (tqdm when installed). The GIL is released while the
-    engine runs; Ctrl-C stops it (``KeyboardInterrupt``) and leaves no half-written file."""
+    ``adapter`` picks a GPU by a part of its name or its number; ``trajectories``
+    (1 to 2³²−1) and ``seed`` (0 to 2⁶⁴−1) override the spec's. With ``out`` the run is
+    written into that directory exactly as ``idpsim run`` writes it (which must be empty
+    unless ``force``; a directory that already holds this run, complete and intact, is read
+    back without running again) and the arrays are read from its files. ``progress`` shows a
+    progress display (tqdm when installed, a line on stderr otherwise; with ``False`` nothing
+    is written to stderr). The GIL is released while the engine runs; Ctrl-C stops it
+    (``KeyboardInterrupt``) and leaves no half-written file."""
     kind, value = _source(spec)
-    bar = _Progress(progress, "idpsim")
-    try:
+    o = _args.overrides(backend, adapter, trajectories, seed)
+    with Progress(bool(progress), "idpsim") as bar:
         raw = _native.run(
             kind,
             value,
-            backend=backend,
-            adapter=adapter,
-            trajectories=trajectories,
-            seed=seed,
+            **o,
             out=None if out is None else os.fspath(out),
-            force=force,
+            force=bool(force),
             progress=bar.callback(),
         )
-    finally:
-        bar.close()
     if out is not None:
         return Result(_read_dir(Path(out)), Path(out))
     return Result(raw)
 
 
-class Sweep(List[Result]):
-    """The points of a sweep, in order (each a :class:`Result`; a failed point is None), with
-    ``table``: one row per point (its axis values, status, accuracy, first-passage median,
-    throughput), as a dict of columns ready for ``pandas.DataFrame(s.table)``."""
+def _parse_csv(text: str) -> Tuple[List[str], Dict[str, List[Any]]]:
+    """sweep.csv's header and columns: numbers as int or float, empty cells as None."""
 
-    def __init__(self, results: Sequence[Optional[Result]], table: Dict[str, List[Any]]) -> None:
-        super().__init__(results)  # type: ignore[arg-type]
-        self.table = table
+    def value(cell: str) -> Any:
+        if cell == "":
+            return None
+        for kind in (int, float):
+            try:
+                return kind(cell)
+            except ValueError:
+                pass
+        return cell
+
+    rows = list(csv.reader(io.StringIO(text)))
+    if not rows:
+        return [], {}
+    head = rows[0]
+    columns: Dict[str, List[Any]] = {h: [] for h in head}
+    for row in rows[1:]:
+        for h, cell in zip(head, row):
+            columns[h].append(value(cell))
+    return head, columns
+
+
+class Sweep(List[Optional[Result]]):
+    """The points of a sweep, in order (the first axis varies slowest; each a :class:`Result`,
+    a failed point None), with
+
+    - ``axes``: each swept axis as ``{"name", "values": [{"label", "number"}]}`` (the
+      ``"variants"`` axis is named "variant");
+    - ``points``: each point's value on every axis;
+    - ``table``: the command line's sweep.csv as columns (its text is ``csv``): axis values,
+      status, trajectories, accuracy ± standard error, accuracy per segment, the mean final
+      |m| of the target, the fraction retrieving each memory and none, first passage,
+      throughput and the point's directory;
+    - ``out``: the directory a sweep was written to or loaded from (else None).
+
+    ``to_pandas()`` and ``to_xarray()`` give the table and every point's arrays with one
+    dimension per axis. A Sweep pickles."""
+
+    def __init__(
+        self,
+        results: Sequence[Optional[Result]],
+        *,
+        name: str,
+        axes: List[Dict[str, Any]],
+        csv: str,
+        out: Optional[Path] = None,
+    ) -> None:
+        super().__init__(results)
+        self.name = name
+        self.axes = axes
+        self.csv = csv
+        self.out = out
+        _, self.table = _parse_csv(csv)
+        names = [a["name"] for a in axes]
+        self.points: List[Dict[str, Any]] = [
+            {n: self.table[n][k] for n in names} for k in range(len(results))
+        ]
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        return (_rebuild_sweep, (list(self), self.name, self.axes, self.csv, None if self.out is None else str(self.out)))
+
+    def __repr__(self) -> str:
+        shape = " × ".join(f"{a['name']} ({len(a['values'])})" for a in self.axes)
+        failed = sum(r is None for r in self)
+        where = f", out='{self.out}'" if self.out else ""
+        return f"<idpsim.Sweep '{self.name}': {len(self)} points over {shape}, {failed} failed{where}>"
 
     def to_pandas(self) -> Any:
-        """The table as a pandas DataFrame (needs pandas)."""
-        import pandas as pd  # type: ignore[import-not-found]
+        """sweep.csv as a pandas DataFrame: every column of the command line's file, parsed as
+        pandas parses that file (needs pandas: ``pip install 'idpsim[pandas]'``)."""
+        try:
+            import pandas as pd  # type: ignore[import-not-found,import-untyped,unused-ignore]
+        except ImportError as e:
+            raise ImportError("Sweep.to_pandas needs pandas: pip install 'idpsim[pandas]' (or pip install pandas)") from e
+        return pd.read_csv(io.StringIO(self.csv))
 
-        return pd.DataFrame(self.table)
+    def to_xarray(self) -> Any:
+        """An ``xarray.Dataset`` with one dimension per swept axis (the variants axis
+        included, labelled by the variants' names; numeric axes by their numbers) before each
+        array's own dimensions (see :meth:`Result.to_xarray`): every point's arrays, aligned
+        on their coordinates (NaN where a point lacks a value: a failed point, a shorter run),
+        and every column of sweep.csv. ``ds.accuracy.sel(variant="idp").plot()`` draws one
+        variant's accuracy against the first axis."""
+        from ._xarray import sweep_dataset
+
+        return sweep_dataset(self)
+
+
+def _rebuild_sweep(
+    results: List[Optional[Result]], name: str, axes: List[Dict[str, Any]], text: str, out: Optional[str]
+) -> Sweep:
+    return Sweep(results, name=name, axes=axes, csv=text, out=None if out is None else Path(out))
 
 
 def sweep(
     spec: SpecLike,
     *,
     backend: str = "auto",
-    adapter: Optional[str] = None,
+    adapter: Optional[Union[str, int]] = None,
     trajectories: Optional[int] = None,
     seed: Optional[int] = None,
+    out: Optional[PathLike] = None,
+    force: bool = False,
     progress: bool = True,
 ) -> Sweep:
-    """Runs every point of a sweep spec (one with a ``"sweep"`` section) in memory, sharing
-    the device between points; see :class:`Sweep`. A point that fails is None in the list and
-    "failed: ..." in the table's status column; the other points still run."""
+    """Runs every point of a sweep spec (one with a ``"sweep"`` section), sharing the device
+    between points; see :class:`Sweep`. In memory, or with ``out`` written exactly as
+    ``idpsim run`` writes a sweep (a directory per point, sweep.csv, the pictures, report.md),
+    the points then read back from it. A point that fails is None in the list and "failed:
+    ..." in the table's status column; the other points still run. The progress display counts
+    the whole sweep and names the point in progress."""
     kind, value = _source(spec)
-    bar = _Progress(progress, "idpsim sweep")
-    try:
-        points = _native.run_sweep(
+    o = _args.overrides(backend, adapter, trajectories, seed)
+    with Progress(bool(progress), "idpsim sweep") as bar:
+        raw = _native.run_sweep(
             kind,
             value,
-            backend=backend,
-            adapter=adapter,
-            trajectories=trajectories,
-            seed=seed,
+            **o,
+            out=None if out is None else os.fspath(out),
+            force=bool(force),
             progress=bar.callback(),
         )
-    finally:
-        bar.close()
+    axes = json.loads(raw["axes"])
+    if out is not None:
+        return _load_sweep(Path(out), verify=False)
+    results = [Result(p["result"]) if "result" in p else None for p in raw["points"]]
+    return Sweep(results, name=raw["name"], axes=axes, csv=raw["csv"])
+
+
+def _load_run(d: Path, verify: bool) -> Result:
+    text = _native.verify_run(os.fspath(d)) if verify else None
+    return Result(_read_dir(d, text), d)
+
+
+def _load_sweep(d: Path, verify: bool) -> Sweep:
+    """A sweep's directory: sweep.csv, and each point's directory as a run (verified against
+    its manifest when `verify`). The table must be a whole sweep (its rows the product of its
+    axes, in order) and agree with the points' run.json."""
+
+    def refuse(why: str) -> SpecError:
+        return SpecError("dir", f"'{d}' {why}")
+
+    text = (d / "sweep.csv").read_text()
+    head, table = _parse_csv(text)
+    if "status" not in head or "dir" not in head or head.index("status") == 0:
+        raise refuse("has a sweep.csv without its axis, status and dir columns")
+    names = head[: head.index("status")]
+    rows = len(table["status"])
+    raw_cells = list(csv.reader(io.StringIO(text)))[1:]
+    if any(len(row) != len(head) for row in raw_cells):
+        raise refuse("has a sweep.csv whose rows do not have its header's columns")
+    axes: List[Dict[str, Any]] = []
+    for k, name in enumerate(names):
+        labels: List[str] = []
+        for row in raw_cells:
+            if row[k] not in labels:
+                labels.append(row[k])
+        values = []
+        for label in labels:
+            try:
+                number: Optional[float] = float(label)
+            except ValueError:
+                number = None
+            values.append({"label": label, "number": number if name != "variant" else None})
+        axes.append({"name": name, "values": values})
+    shape = tuple(len(a["values"]) for a in axes)
+    if int(np.prod(shape)) != rows:
+        raise refuse(f"has a sweep.csv of {rows} rows, not the {' × '.join(map(str, shape))} points of its axes")
     results: List[Optional[Result]] = []
-    rows: List[Dict[str, Any]] = []
-    for p in points:
-        coords = json.loads(p["coords"])
-        numbers = json.loads(p["numbers"])
-        row: Dict[str, Any] = {k: (numbers[k] if numbers[k] is not None else coords[k]) for k in coords}
-        if "result" in p:
-            r = Result(p["result"])
-            results.append(r)
-            info = r.run_info
-            retrieval = info.get("retrieval") or {}
-            passage = info.get("first_passage") or {}
-            row.update(
-                status="ok",
-                trajectories=info["trajectories"]["count"],
-                accuracy=retrieval.get("accuracy"),
-                accuracy_stderr=retrieval.get("accuracy_stderr"),
-                first_passage_median=(passage.get("quantiles") or {}).get("0.5"),
-                neuron_steps_per_s=info.get("neuron_steps_per_s"),
-                wall_s=info.get("wall_s"),
-            )
-        else:
+    for i, row in enumerate(raw_cells):
+        coords = np.unravel_index(i, shape)
+        if [row[k] for k in range(len(names))] != [axes[k]["values"][c]["label"] for k, c in enumerate(coords)]:
+            raise refuse(f"has a sweep.csv whose row {i + 1} is out of the axes' order")
+        if table["status"][i] != "ok":
             results.append(None)
-            row.update(status=f"failed: {p['error']}")
-        rows.append(row)
-    columns: Dict[str, List[Any]] = {}
-    for row in rows:
-        for k in row:
-            columns.setdefault(k, [])
-    for row in rows:
-        for k in columns:
-            columns[k].append(row.get(k))
-    return Sweep(results, columns)
+            continue
+        point = str(table["dir"][i])
+        if Path(point).name != point or point in ("", ".", ".."):
+            raise refuse(f"has a sweep.csv whose row {i + 1} names '{point}', not a directory of the sweep")
+        r = _load_run(d / point, verify)
+        acc = (r.run_info.get("retrieval") or {}).get("accuracy")
+        if r.run_info["trajectories"]["count"] != table["trajectories"][i] or (
+            acc is not None and table.get("accuracy", [None] * rows)[i] != acc
+        ):
+            raise refuse(f"has a sweep.csv whose row {i + 1} does not match {table['dir'][i]}/run.json")
+        results.append(r)
+    first = next((r for r in results if r is not None), None)
+    name = first.spec.get("name", "") if first is not None else ""
+    report = d / "report.md"
+    if report.is_file():
+        line = report.read_text().split("\n", 1)[0]
+        if line.startswith("# "):
+            name = line[2:]
+    return Sweep(results, name=name, axes=axes, csv=text, out=d)
+
+
+def load(dir: PathLike) -> Union[Result, Sweep]:
+    """Reopens a run directory (``idpsim run --out``, ``idpsim.run(out=)``,
+    ``Result.save``, ``idpsim merge``) as the :class:`Result` a run in memory gives, or a
+    sweep's directory as the :class:`Sweep`. Every file is first checked against the manifest
+    in run.json (sizes and SHA-256; nothing missing, changed or extra) and a sweep's table
+    against its points: a directory that cannot be verified (unfinished, interrupted, edited)
+    is refused with a :class:`SpecError` on ``dir`` saying why."""
+    d = Path(os.fspath(dir))
+    if (d / "sweep.csv").is_file() and not (d / "run.json").exists():
+        return _load_sweep(d, verify=True)
+    return _load_run(d, verify=True)
+
+
+def _saliencies(values: Any) -> List[float]:
+    return [_args.real(f"saliency.{k}", a, -1e15, 1e15) for k, a in enumerate(np.asarray(values).ravel().tolist())]
 
 
 def theory(
-    spec_or_saliency: Union[SpecLike, Sequence[float]],
+    spec_or_saliency: Union[SpecLike, Sequence[float], np.ndarray],
     *,
     slope: float = 1.0,
     n: int = 2,
 ) -> Dict[str, Any]:
     """Equilibria, their stability and energies, and the critical saliencies, for each input
-    segment of a spec, or (given a list of saliencies) for an IDP network of ``n`` neurons
-    with Hadamard memories and tanh slope ``slope``: ``{"segments": [...]}`` as
+    segment of a spec, or (given a list or array of saliencies) for an IDP network of ``n``
+    neurons with Hadamard memories and tanh slope ``slope``: ``{"segments": [...]}`` as
     ``idpsim theory --json`` prints it."""
     if isinstance(spec_or_saliency, (list, tuple, np.ndarray)):
-        saliency = [float(a) for a in spec_or_saliency]
-        return json.loads(_native.theory("json", "{}", saliency=saliency, slope=slope, n=n))
-    kind, value = _source(spec_or_saliency)  # type: ignore[arg-type]
-    return json.loads(_native.theory(kind, value))
+        doc = _native.theory(
+            "json",
+            "{}",
+            saliency=_saliencies(spec_or_saliency),
+            slope=_args.real("slope", slope, 1e-6, 1e4),
+            n=_args.whole("n", n, 1, 2**20),
+        )
+    else:
+        kind, value = _source(cast(SpecLike, spec_or_saliency))
+        doc = _native.theory(kind, value)
+    out: Dict[str, Any] = json.loads(doc)
+    return out
 
 
 def fpe(spec: SpecLike, *, grid: int = 200) -> Tuple[np.ndarray, List[np.ndarray]]:
     """The stationary Fokker–Planck density of a spec with N = 1 or 2 on ``grid`` cells per
-    axis (over the spec's state-histogram range, else ±4): ``(density, edges)`` with density
-    [grid] or [grid, grid] (integrating to 1 over the cells) and one array of edges per axis."""
+    axis (2 to 2000; over the spec's state-histogram range, else ±4): ``(density, edges)`` with
+    density [grid] or [grid, grid] (integrating to 1 over the cells) and one array of edges per
+    axis."""
     kind, value = _source(spec)
-    density, edges, _residual = _native.fpe(kind, value, grid=grid)
+    density, edges, _residual = _native.fpe(kind, value, grid=_args.whole("grid", grid, 2, 2000))
     return density, [np.asarray(e) for e in edges]
 
 
 def landscape(
-    spec_or_saliency: Union[SpecLike, Sequence[float]],
-    out: Union[str, "os.PathLike[str]"],
+    spec_or_saliency: Union[SpecLike, Sequence[float], np.ndarray],
+    out: PathLike,
     *,
     slope: float = 1.0,
     sigma: float = 0.5,
     trajectories: int = 12,
     force: bool = False,
 ) -> List[str]:
-    """Draws the N = 2 energy landscape (with its equilibria and ``trajectories`` sample paths)
-    of a spec, or of the quick form with these saliencies, into ``out``; returns the files."""
+    """Draws the N = 2 energy landscape (with its equilibria and ``trajectories`` sample paths,
+    0 to 1000) of a spec, or of the quick form with these saliencies, slope and noise, into
+    ``out``; returns the files."""
+    paths = _args.whole("trajectories", trajectories, 0, 1000)
     if isinstance(spec_or_saliency, (list, tuple, np.ndarray)):
-        saliency = [float(a) for a in spec_or_saliency]
-        return list(
-            _native.landscape(
-                "json", "{}", os.fspath(out), saliency=saliency, slope=slope, sigma=sigma,
-                trajectories=trajectories, force=force,
-            )
+        files = _native.landscape(
+            "json",
+            "{}",
+            os.fspath(out),
+            saliency=_saliencies(spec_or_saliency),
+            slope=_args.real("slope", slope, 1e-6, 1e4),
+            sigma=_args.real("sigma", sigma, 0.0),
+            trajectories=paths,
+            force=bool(force),
         )
-    kind, value = _source(spec_or_saliency)  # type: ignore[arg-type]
-    return list(_native.landscape(kind, value, os.fspath(out), trajectories=trajectories, force=force))
+    else:
+        kind, value = _source(cast(SpecLike, spec_or_saliency))
+        files = _native.landscape(kind, value, os.fspath(out), trajectories=paths, force=bool(force))
+    return list(files)
 
 
-def merge(
-    dirs: Sequence[Union[str, "os.PathLike[str]"]],
-    out: Union[str, "os.PathLike[str]"],
-    *,
-    force: bool = False,
-) -> Result:
+def merge(dirs: Sequence[PathLike], out: PathLike, *, force: bool = False) -> Result:
     """Merges the shard directories of one run (``idpsim run --shard I/N``) into ``out``
     (identical to one whole run), after checking every shard against its manifest; returns
     the merged run."""
-    _native.merge_dirs([os.fspath(d) for d in dirs], os.fspath(out), force=force)
+    _native.merge_dirs([os.fspath(d) for d in dirs], os.fspath(out), force=bool(force))
     return Result(_read_dir(Path(out)), Path(out))
 
 
-def merge_check(dirs: Sequence[Union[str, "os.PathLike[str]"]]) -> Tuple[str, bool]:
+def merge_check(dirs: Sequence[PathLike]) -> Tuple[str, bool]:
     """Which shards are intact, which trajectory ranges are missing and the commands that
     rerun them: ``(report, complete)``."""
     text, complete = _native.check_shards([os.fspath(d) for d in dirs])
@@ -486,9 +643,13 @@ def presets() -> Dict[str, str]:
 
 def preset(name: str) -> Dict[str, Any]:
     """A built-in spec as a dict (a starting point to edit)."""
-    return json.loads(_native.preset_json(name))
+    spec: Dict[str, Any] = json.loads(_native.preset_json(name))
+    return spec
 
 
 def devices() -> List[Dict[str, Any]]:
-    """The GPU adapters wgpu sees (name, backend, type, driver and limits)."""
-    return json.loads(_native.devices())
+    """The adapters wgpu sees: name, backend (the API: Vulkan, Metal, Dx12), device_type
+    (DiscreteGpu, IntegratedGpu, VirtualGpu, Cpu, Other: llvmpipe is a Cpu), driver and
+    limits."""
+    found: List[Dict[str, Any]] = json.loads(_native.devices())
+    return found

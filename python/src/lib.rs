@@ -109,9 +109,32 @@ impl Overrides {
 }
 
 /// Progress reported to a Python callable `progress(done, total)`; Python's own signal
-/// handlers run here, so Ctrl-C (KeyboardInterrupt) stops the run at its next delivery.
+/// handlers run here, so Ctrl-C (KeyboardInterrupt) stops the run at its next delivery. While
+/// it watches a run it is also where the engine's messages (the `log` records at level info,
+/// such as the adapter opened or kernels being built) go: to the callable's `phase(text)`.
 struct PyWatch {
     callback: Option<Py<PyAny>>,
+}
+
+impl PyWatch {
+    /// Watches a run: the engine's messages go to the callback's `phase` until it is dropped.
+    fn new(callback: Option<Py<PyAny>>) -> PyWatch {
+        let phase =
+            Python::attach(|py| callback.as_ref().and_then(|cb| cb.bind(py).getattr("phase").ok()).map(|f| f.unbind()));
+        *PHASE.lock().unwrap_or_else(|e| e.into_inner()) = phase;
+        PyWatch { callback }
+    }
+
+    /// Shows `text` as the run's current phase (a sweep's point, the engine's messages).
+    fn phase(&self, text: &str) -> Result<()> {
+        report_phase(text).map_err(anyhow::Error::from)
+    }
+}
+
+impl Drop for PyWatch {
+    fn drop(&mut self) {
+        *PHASE.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
 }
 
 impl Watch for PyWatch {
@@ -125,6 +148,58 @@ impl Watch for PyWatch {
         })
         .map_err(anyhow::Error::from)
     }
+}
+
+/// The `phase` method of the progress display of the run in progress, if it has one.
+static PHASE: std::sync::Mutex<Option<Py<PyAny>>> = std::sync::Mutex::new(None);
+
+/// Hands `text` to the running display's `phase`, if there is one.
+fn report_phase(text: &str) -> PyResult<()> {
+    let Some(f) =
+        Python::attach(|py| PHASE.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|f| f.clone_ref(py)))
+    else {
+        return Ok(());
+    };
+    Python::attach(|py| f.call1(py, (text,)).map(|_| ()))
+}
+
+/// The engine's `log` records, handed to Python: every record of idpsim's own modules at level
+/// info or above to the `logging` logger "idpsim", and info records also to the running
+/// progress display (see [`PyWatch`]). Records of other crates (wgpu's) are left out.
+struct PyLog;
+
+impl log::Log for PyLog {
+    fn enabled(&self, m: &log::Metadata) -> bool {
+        m.level() <= log::Level::Info && (m.target() == "idpsim" || m.target().starts_with("idpsim::"))
+    }
+
+    fn log(&self, record: &log::Record) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        let text = record.args().to_string();
+        let level = match record.level() {
+            log::Level::Error => 40,
+            log::Level::Warn => 30,
+            _ => 20,
+        };
+        Python::attach(|py| {
+            let logged = py
+                .import("logging")
+                .and_then(|l| l.call_method1("getLogger", ("idpsim",)))
+                .and_then(|l| l.call_method1("log", (level, text.as_str())));
+            if let Err(e) = logged {
+                e.write_unraisable(py, None);
+            }
+        });
+        if record.level() == log::Level::Info
+            && let Err(e) = report_phase(&text)
+        {
+            Python::attach(|py| e.write_unraisable(py, None));
+        }
+    }
+
+    fn flush(&self) {}
 }
 
 /// An in-memory Store as a dict: {"arrays": {stem: ndarray}, "docs": {file: JSON text},
@@ -195,10 +270,15 @@ fn run<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let o = Overrides { backend, adapter, trajectories, seed };
     let (kind, value) = (kind.to_string(), value.to_string());
-    let mut watch = PyWatch { callback: progress };
+    let mut watch = PyWatch::new(progress);
     if let Some(out) = out {
         let skipped = detached(py, move || {
             let plan = plan_of(&kind, &value, &o)?;
+            // Checked here too, so that a rerun of a finished run says nothing on stderr.
+            if !force && already_holds(&plan, &out) {
+                watch.phase(&format!("{} already holds this run, complete and intact; read back", out.display()))?;
+                return Ok(true);
+            }
             Ok(cli::run::run_into(&plan, &out, force, None, &mut watch)?.is_none())
         })?;
         let d = PyDict::new(py);
@@ -208,6 +288,7 @@ fn run<'py>(
     let (store, info) = detached(py, move || {
         let plan = plan_of(&kind, &value, &o)?;
         let mut backends = cli::run::open_backends(&plan)?;
+        watch.phase(&format!("on {}", engine::describe(&backends).1))?;
         let start = Instant::now();
         let store = engine::simulate_many(&plan, &mut backends, Store::memory(), &mut watch)?;
         let (k, adapter) = engine::describe(&backends);
@@ -217,14 +298,49 @@ fn run<'py>(
     result_dict(py, store, info)
 }
 
+/// Whether `out` holds exactly this run, complete and intact: the check `idpsim run` makes
+/// before it runs (the same science and trajectories as run.json records, every file as its
+/// manifest says).
+fn already_holds(plan: &Plan, out: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(out.join(manifest::RUN_JSON)) else { return false };
+    let Ok(run) = serde_json::from_str::<serde_json::Value>(&text) else { return false };
+    let Ok(recorded) = serde_json::to_string(&plan.spec).and_then(|t| serde_json::from_str(&t)) else { return false };
+    let e = &plan.ensemble;
+    manifest::science(&run["spec"]) == manifest::science(&recorded)
+        && run["memories_sha256"].as_str() == Some(plan.memories.digest().as_str())
+        && run["trajectories"] == serde_json::json!({ "first": e.first, "count": e.trajectories, "total": e.total })
+        && manifest::verify(out, &run).is_ok()
+}
+
 /// The backends a sweep opened, by (choice, adapter).
 type BackendKey = (BackendChoice, Option<String>);
 
-/// Every point of a sweep spec, run in memory, in order: a list of dicts
-/// {"index", "coords": JSON text {axis: label}, "numbers": JSON text {axis: number or null},
-/// "result": a run's dict, or "error": text}.
+/// A sweep's progress as one run's: every point's trajectory-steps counted after those of the
+/// points before it, against the whole sweep's total.
+struct Cumulative<'a> {
+    inner: &'a mut PyWatch,
+    offset: u64,
+    total: u64,
+}
+
+impl Watch for Cumulative<'_> {
+    fn progress(&mut self, done: u64, _total: u64) -> Result<()> {
+        self.inner.progress(self.offset + done, self.total)
+    }
+}
+
+/// Trajectory-steps of a plan: what its progress counts to.
+fn work(plan: &Plan) -> u64 {
+    plan.ensemble.trajectories * plan.time.total_steps as u64
+}
+
+/// Every point of a sweep spec, in order, in memory or (with `out`) written into `out` exactly
+/// as `idpsim run` writes a sweep (the points' directories, sweep.csv, pictures, report.md).
+/// Returns {"name", "axes": JSON text [{"name", "values": [{"label", "number"}]}], "csv": the
+/// text of sweep.csv, "points": [{"index", "dir", "coords": JSON text {axis: label}, "numbers":
+/// JSON text {axis: number or null}, "result": a run's dict (in memory) or "error": text}]}.
 #[pyfunction]
-#[pyo3(signature = (kind, value, backend=None, adapter=None, trajectories=None, seed=None, progress=None))]
+#[pyo3(signature = (kind, value, backend=None, adapter=None, trajectories=None, seed=None, out=None, force=false, progress=None))]
 #[allow(clippy::too_many_arguments)]
 fn run_sweep<'py>(
     py: Python<'py>,
@@ -234,12 +350,15 @@ fn run_sweep<'py>(
     adapter: Option<String>,
     trajectories: Option<u64>,
     seed: Option<u64>,
+    out: Option<PathBuf>,
+    force: bool,
     progress: Option<Py<PyAny>>,
-) -> PyResult<Bound<'py, PyList>> {
+) -> PyResult<Bound<'py, PyDict>> {
+    type Outcome = std::result::Result<Option<(Store, serde_json::Value)>, String>;
     let o = Overrides { backend, adapter, trajectories, seed };
     let (kind, value) = (kind.to_string(), value.to_string());
-    let mut watch = PyWatch { callback: progress };
-    let points = detached(py, move || {
+    let mut watch = PyWatch::new(progress);
+    let (name, axes, csv, points) = detached(py, move || {
         let (mut spec, base) = load(&kind, &value)?;
         o.apply(&mut spec)?;
         let Some(sweep_map) = spec.sweep.take() else {
@@ -259,56 +378,144 @@ fn run_sweep<'py>(
             })?;
             plans.push((pt, plan));
         }
+        // As `idpsim run` prepares a sweep's directory.
+        let _lock = match &out {
+            Some(dir) => Some(io::lock_dir(dir).map_err(|e| UsageError(format!("--out: {e}")))?),
+            None => None,
+        };
+        if let Some(dir) = &out {
+            if force {
+                let points: Vec<sweep::Point> = plans.iter().map(|(pt, _)| pt.clone()).collect();
+                sweep::clear_previous(dir, &points)?;
+            }
+            io::prepare_out_dir(dir, force).map_err(|e| UsageError(format!("--out: {e}")))?;
+        }
+        let started = Instant::now();
+        let count = plans.len();
+        let mut progress = Cumulative { inner: &mut watch, offset: 0, total: plans.iter().map(|(_, p)| work(p)).sum() };
         let mut backends: Vec<(BackendKey, Box<dyn engine::Backend>)> = Vec::new();
-        let mut out = Vec::new();
+        let mut results = Vec::new();
+        let mut outcomes: Vec<Outcome> = Vec::new();
+        let mut adapter = String::new();
         for (pt, plan) in plans {
+            progress.inner.phase(&format!("point {}/{count}: {}", pt.index + 1, sweep::describe(&axes, &pt.coords)))?;
             let key = (plan.run.backend, plan.run.adapter.clone());
-            let k = match backends.iter().position(|(k, _)| *k == key) {
-                Some(k) => k,
-                None => {
-                    backends.push((key, cli::open_backend(&plan)?));
+            let opened = match backends.iter().position(|(k, _)| *k == key) {
+                Some(k) => Ok(k),
+                None => cli::open_backend(&plan).map(|b| {
+                    backends.push((key, b));
                     backends.len() - 1
-                }
+                }),
             };
-            let b = backends[k].1.as_mut();
             let start = Instant::now();
-            let outcome = engine::simulate_with(&plan, b, Store::memory(), &mut watch).map(|store| {
-                let info = run_info(&plan, b.kind(), &b.adapter(), start.elapsed().as_secs_f64(), &store);
-                (store, info)
+            let outcome = opened.and_then(|k| {
+                let b = backends[k].1.as_mut();
+                adapter = b.adapter();
+                match &out {
+                    Some(dir) => {
+                        engine::run_to_dir_with(&plan, b, &dir.join(&pt.dir), &mut progress).map(|s| (s, None))
+                    }
+                    None => engine::simulate_with(&plan, b, Store::memory(), &mut progress).map(|store| {
+                        let wall_s = start.elapsed().as_secs_f64();
+                        let info = run_info(&plan, b.kind(), &b.adapter(), wall_s, &store);
+                        let steps = work(&plan) as f64;
+                        let summary = engine::RunSummary {
+                            adapter: b.adapter(),
+                            wall_s,
+                            trajectory_steps_per_s: steps / wall_s,
+                            neuron_steps_per_s: steps * plan.n() as f64 / wall_s,
+                            files: store.files.clone(),
+                            out: PathBuf::new(),
+                            retrieval: store.retrieval.clone(),
+                            passages: store.passages.clone(),
+                        };
+                        (summary, Some((store, info)))
+                    }),
+                }
             });
+            progress.offset += work(&plan);
             // A KeyboardInterrupt stops the sweep; other failures are the point's.
             if let Err(e) = &outcome
                 && e.chain().any(|c| c.downcast_ref::<PyErr>().is_some())
             {
                 return Err(outcome.err().expect("an error"));
             }
-            let coords: serde_json::Map<String, serde_json::Value> = axes
-                .iter()
-                .zip(&pt.coords)
-                .map(|(a, &c)| (a.name.clone(), serde_json::json!(a.values[c].label)))
-                .collect();
-            let numbers: serde_json::Map<String, serde_json::Value> = axes
-                .iter()
-                .zip(&pt.coords)
-                .map(|(a, &c)| (a.name.clone(), serde_json::json!(a.values[c].number)))
-                .collect();
-            out.push((pt.index, coords, numbers, outcome.map_err(|e| format!("{e:#}"))));
+            let (summary, kept) = match outcome {
+                Ok((s, kept)) => (Ok(s), Ok(kept)),
+                Err(e) => (Err(format!("{e:#}")), Err(format!("{e:#}"))),
+            };
+            outcomes.push(kept);
+            results.push(sweep::PointResult { point: pt, plan, outcome: summary });
         }
-        Ok(out)
+        if let Some(dir) = &out {
+            sweep::summarise(&spec.name, &axes, &results, dir, started.elapsed().as_secs_f64(), &adapter)?;
+        }
+        let csv = sweep::csv(&axes, &results);
+        let axes_doc: Vec<serde_json::Value> = axes
+            .iter()
+            .map(|a| {
+                let values: Vec<serde_json::Value> =
+                    a.values.iter().map(|v| serde_json::json!({ "label": v.label, "number": v.number })).collect();
+                serde_json::json!({ "name": a.name, "values": values })
+            })
+            .collect();
+        let points: Vec<(sweep::Point, Outcome)> = results.into_iter().map(|r| r.point).zip(outcomes).collect();
+        let described: Vec<_> = points
+            .into_iter()
+            .map(|(pt, outcome)| {
+                let pick = |f: &dyn Fn(&sweep::AxisValue) -> serde_json::Value| -> serde_json::Value {
+                    axes.iter().zip(&pt.coords).map(|(a, &c)| (a.name.clone(), f(&a.values[c]))).collect()
+                };
+                let coords = pick(&|v| serde_json::json!(v.label));
+                let numbers = pick(&|v| serde_json::json!(v.number));
+                (pt.index, pt.dir, coords, numbers, outcome)
+            })
+            .collect();
+        Ok((spec.name.clone(), serde_json::Value::Array(axes_doc), csv, described))
     })?;
     let list = PyList::empty(py);
-    for (index, coords, numbers, outcome) in points {
+    for (index, dir, coords, numbers, outcome) in points {
         let d = PyDict::new(py);
         d.set_item("index", index)?;
-        d.set_item("coords", serde_json::Value::Object(coords).to_string())?;
-        d.set_item("numbers", serde_json::Value::Object(numbers).to_string())?;
+        d.set_item("dir", dir)?;
+        d.set_item("coords", coords.to_string())?;
+        d.set_item("numbers", numbers.to_string())?;
         match outcome {
-            Ok((store, info)) => d.set_item("result", result_dict(py, store, info)?)?,
+            Ok(Some((store, info))) => d.set_item("result", result_dict(py, store, info)?)?,
+            Ok(None) => {}
             Err(e) => d.set_item("error", e)?,
         }
         list.append(d)?;
     }
-    Ok(list)
+    let d = PyDict::new(py);
+    d.set_item("name", name)?;
+    d.set_item("axes", axes.to_string())?;
+    d.set_item("csv", csv)?;
+    d.set_item("points", list)?;
+    Ok(d)
+}
+
+/// Checks that `dir` holds a finished run, intact: its run.json (written last) and every file
+/// as the manifest in it says, nothing else; returns run.json's text. Refused (SpecError on
+/// `dir`) otherwise, saying why.
+#[pyfunction]
+fn verify_run(py: Python<'_>, dir: PathBuf) -> PyResult<String> {
+    detached(py, move || {
+        let refuse = |why: String| UsageError(format!("dir: '{}' {why}", dir.display()));
+        let run_json = dir.join(manifest::RUN_JSON);
+        let text = match std::fs::read_to_string(&run_json) {
+            Ok(t) => t,
+            Err(_) if dir.join(manifest::INCOMPLETE).exists() => {
+                return Err(refuse("holds an unfinished or interrupted run (INCOMPLETE, no run.json)".into()).into());
+            }
+            Err(_) if !dir.is_dir() => return Err(refuse("is not a directory".into()).into()),
+            Err(_) => return Err(refuse("has no run.json: not a finished idpsim run".into()).into()),
+        };
+        let run: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| refuse(format!("has a run.json that is not JSON ({e})")))?;
+        manifest::verify(&dir, &run).map_err(|why| refuse(format!("cannot be verified: {why}")))?;
+        Ok(text)
+    })
 }
 
 /// The theory's report ({"segments": [...]}) as JSON text: of a spec, or of the quick form
@@ -444,6 +651,45 @@ fn devices(py: Python<'_>) -> PyResult<String> {
     })
 }
 
+/// A JSON value of plain Python data (dicts with string keys, lists, tuples, strings, ints,
+/// floats, bools and None), converted value by value: a float keeps its exact f64, which a
+/// round trip through JSON text and serde_json's parser need not.
+fn json_of(obj: &Bound<'_, PyAny>) -> PyResult<serde_json::Value> {
+    use pyo3::types::{PyBool, PyFloat, PyInt, PyString, PyTuple};
+    use serde_json::Value;
+    if obj.is_none() {
+        return Ok(Value::Null);
+    }
+    if let Ok(b) = obj.cast::<PyBool>() {
+        return Ok(Value::Bool(b.is_true()));
+    }
+    if obj.is_instance_of::<PyInt>() {
+        if let Ok(i) = obj.extract::<i64>() {
+            return Ok(Value::from(i));
+        }
+        return Ok(Value::from(obj.extract::<u64>()?));
+    }
+    if let Ok(f) = obj.cast::<PyFloat>() {
+        return serde_json::Number::from_f64(f.value())
+            .map(Value::Number)
+            .ok_or_else(|| PyTypeError::new_err(format!("{} is not a number JSON holds", f.value())));
+    }
+    if let Ok(t) = obj.cast::<PyString>() {
+        return Ok(Value::String(t.to_cow()?.into_owned()));
+    }
+    if let Ok(d) = obj.cast::<PyDict>() {
+        let mut m = serde_json::Map::new();
+        for (k, v) in d.iter() {
+            m.insert(k.extract::<String>()?, json_of(&v)?);
+        }
+        return Ok(Value::Object(m));
+    }
+    if obj.is_instance_of::<PyList>() || obj.is_instance_of::<PyTuple>() {
+        return obj.try_iter()?.map(|v| json_of(&v?)).collect::<PyResult<Vec<_>>>().map(Value::Array);
+    }
+    Err(PyTypeError::new_err(format!("a value of type {} is not JSON", obj.get_type().name()?)))
+}
+
 /// Writes a run kept in memory into `out` (empty unless `force`): its arrays as NPY files (the
 /// same bytes `idpsim run` writes), its documents, and run.json with the manifest. `files`
 /// gives the order; pictures are not drawn (run with `out` for those).
@@ -455,7 +701,7 @@ fn save<'py>(
     files: Vec<String>,
     arrays: Bound<'py, PyDict>,
     docs: Bound<'py, PyDict>,
-    run_info: &str,
+    run_info: Bound<'py, PyAny>,
     force: bool,
 ) -> PyResult<Vec<String>> {
     enum Data {
@@ -493,15 +739,14 @@ fn save<'py>(
     }
     let mut documents = Vec::new();
     for f in files.iter().filter(|f| f.ends_with(".json")) {
-        let text: String = match docs.get_item(f.as_str())? {
-            Some(t) => t.extract()?,
+        let doc = match docs.get_item(f.as_str())? {
+            Some(d) => json_of(&d)?,
             None => return Err(raise(py, "SpecError", &["docs".to_string(), format!("'{f}' is missing")])),
         };
-        documents.push((f.clone(), text));
+        documents.push((f.clone(), doc));
     }
-    let info = run_info.to_string();
+    let head = json_of(&run_info)?;
     detached(py, move || {
-        let head: serde_json::Value = serde_json::from_str(&info)?;
         let _lock = io::lock_dir(&out).map_err(|e| UsageError(format!("--out: {e}")))?;
         if force {
             manifest::clear_previous(&out)?;
@@ -519,8 +764,8 @@ fn save<'py>(
                 Data::U64(v) => store.npy(&file, &shape, v)?,
             }
         }
-        for (file, text) in documents {
-            store.json(&file, serde_json::from_str(&text)?)?;
+        for (file, doc) in documents {
+            store.json(&file, doc)?;
         }
         let mut head = head;
         for key in ["retrieval", "first_passage"] {
@@ -548,6 +793,11 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(preset_json, m)?)?;
     m.add_function(wrap_pyfunction!(devices, m)?)?;
     m.add_function(wrap_pyfunction!(save, m)?)?;
+    m.add_function(wrap_pyfunction!(verify_run, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    // Another logger may already be set (a second import in a new interpreter): keep it.
+    if log::set_logger(&PyLog).is_ok() {
+        log::set_max_level(log::LevelFilter::Info);
+    }
     Ok(())
 }

@@ -60,6 +60,8 @@ def test_every_output_equals_the_cli_files(tmp_path: Path, backend: str, name: s
     assert written[-1] == "run.json"
     for f in files:
         assert (saved / f).read_bytes() == (cli_dir / f).read_bytes(), f"saved {f}"
+    for doc in sorted(p.name for p in cli_dir.glob("*.json") if p.name != "run.json"):
+        assert (saved / doc).read_bytes() == (cli_dir / doc).read_bytes(), f"saved {doc}"
     rerun = cli("run", str(spec_file), "--backend", backend, "--out", str(saved), "--quiet")
     assert "nothing to do" in rerun.stderr, "the saved directory is taken as this run, complete"
 

@@ -56,7 +56,8 @@ fn encode_png(dest: &Path, buf: Vec<u8>, w: u32, h: u32) -> Result<()> {
     super::write_atomic(dest, &bytes)
 }
 
-/// One trace per memory: mean |m_μ|(t) with a ± std band; at most `max_series` memories are
+/// One trace per memory: mean |m_μ|(t) with a ± std band clipped to [0, 1] (|m_μ| lies in
+/// [0, 1], so the band never claims values it cannot take); at most `max_series` memories are
 /// drawn (the rest are listed in the caption).
 pub fn overlaps_png(
     dest: &Path,
@@ -66,7 +67,15 @@ pub fn overlaps_png(
     abs_std: &[f32],
     p: usize,
 ) -> Result<()> {
-    series_png(dest, title, "mean |m_μ| (± std over trajectories)", times, abs_mean, abs_std, p)
+    let (lower, upper) = abs_band(abs_mean, abs_std);
+    let y_desc = "mean |m_μ| (band: ± std over trajectories, clipped to [0, 1])";
+    band_png(dest, title, y_desc, times, abs_mean, &lower, &upper, p)
+}
+
+/// The band mean ± std of |m| clipped to [0, 1], the values |m| can take: (lower, upper).
+fn abs_band(abs_mean: &[f32], abs_std: &[f32]) -> (Vec<f32>, Vec<f32>) {
+    let clip = |v: f32| v.clamp(0.0, 1.0);
+    abs_mean.iter().zip(abs_std).map(|(&m, &s)| (clip(m - s), clip(m + s))).unzip()
 }
 
 /// One trace per memory of `mean` [T][P] with a ± `band` band; the y axis spans [0, 1.05] or
@@ -76,14 +85,32 @@ pub fn series_png(
     title: &str,
     y_desc: &str,
     times: &[f64],
+    mean: &[f32],
+    band: &[f32],
+    p: usize,
+) -> Result<()> {
+    let lower: Vec<f32> = mean.iter().zip(band).map(|(m, s)| m - s).collect();
+    let upper: Vec<f32> = mean.iter().zip(band).map(|(m, s)| m + s).collect();
+    band_png(dest, title, y_desc, times, mean, &lower, &upper, p)
+}
+
+/// One trace per memory of `mean` [T][P] in a band from `lower` to `upper` [T][P]; the y axis
+/// spans [0, 1.05] or more when the values leave it.
+#[allow(clippy::too_many_arguments)]
+fn band_png(
+    dest: &Path,
+    title: &str,
+    y_desc: &str,
+    times: &[f64],
     abs_mean: &[f32],
-    abs_std: &[f32],
+    lower: &[f32],
+    upper: &[f32],
     p: usize,
 ) -> Result<()> {
     register_font();
     let finite = |v: f32| if v.is_finite() { v as f64 } else { 0.0 };
-    let y_lo = abs_mean.iter().zip(abs_std).map(|(m, s)| finite(m - s)).fold(0.0, f64::min);
-    let y_hi = abs_mean.iter().zip(abs_std).map(|(m, s)| finite(m + s)).fold(1.05, f64::max);
+    let y_lo = lower.iter().map(|&v| finite(v)).fold(0.0, f64::min);
+    let y_hi = upper.iter().map(|&v| finite(v)).fold(1.05, f64::max);
     let (w, h) = (1000u32, 600u32);
     let mut buf = vec![0u8; (w * h * 3) as usize];
     {
@@ -112,16 +139,10 @@ pub fn series_png(
             .map_err(|e| anyhow!("{e}"))?;
         for mu in 0..p.min(max_series) {
             let col = series_colour(mu);
-            let upper: Vec<(f64, f64)> = times
-                .iter()
-                .enumerate()
-                .map(|(k, &t)| (t, (abs_mean[k * p + mu] + abs_std[k * p + mu]).min(y_hi as f32) as f64))
-                .collect();
-            let lower: Vec<(f64, f64)> = times
-                .iter()
-                .enumerate()
-                .map(|(k, &t)| (t, (abs_mean[k * p + mu] - abs_std[k * p + mu]).max(y_lo as f32) as f64))
-                .collect();
+            let upper: Vec<(f64, f64)> =
+                times.iter().enumerate().map(|(k, &t)| (t, upper[k * p + mu].min(y_hi as f32) as f64)).collect();
+            let lower: Vec<(f64, f64)> =
+                times.iter().enumerate().map(|(k, &t)| (t, lower[k * p + mu].max(y_lo as f32) as f64)).collect();
             let mut band = upper.clone();
             band.extend(lower.iter().rev());
             chart.draw_series(std::iter::once(Polygon::new(band, col.mix(0.15)))).map_err(|e| anyhow!("{e}"))?;
@@ -618,4 +639,20 @@ pub fn sweep_heatmap_png(dest: &Path, title: &str, hm: &Heatmap) -> Result<()> {
         root.present().map_err(e)?;
     }
     encode_png(dest, buf, w, h)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_abs_band_stays_within_0_and_1() {
+        let mean = [0.98f32, 0.02, 0.5, 1.0, 0.0];
+        let std = [0.05f32, 0.07, 0.1, 0.0, 0.3];
+        let (lower, upper) = abs_band(&mean, &std);
+        let close = |a: &[f32], b: [f32; 5]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-6);
+        assert!(close(&lower, [0.93, 0.0, 0.4, 1.0, 0.0]), "{lower:?}");
+        assert!(close(&upper, [1.0, 0.09, 0.6, 1.0, 0.3]), "{upper:?}");
+        assert!(lower.iter().chain(&upper).all(|v| (0.0..=1.0).contains(v)));
+    }
 }

@@ -1,12 +1,12 @@
-//! Ensemble statistics of every saved quantity: times.npy, overlaps_mean/std/abs_mean.npy, the
-//! exact sums (overlaps_sums.npy, what merge adds up), overlaps.png, and with the energy or
+//! Ensemble statistics of every saved quantity: times.npy, overlaps_mean/std/abs_mean/abs_std.npy,
+//! the exact sums (overlaps_sums.npy, what merge adds up), overlaps.png, and with the energy or
 //! the modern model's layers their means and stds (and saliency.png).
 
 use anyhow::Result;
 
 use super::{Output, Shard, Store};
 use crate::io::plot;
-use crate::observe::{OverlapSums, SUMS};
+use crate::observe::{OverlapSums, SUMS, from_fixed};
 use crate::plan::{Plan, SaveLayout};
 
 /// The exact ensemble sums (what `idpsim merge` adds up).
@@ -38,6 +38,19 @@ impl EnsembleSums {
 /// The sums as u64 words [T, Q, 3, 2] (low word, high word of each i128).
 fn words(sums: &OverlapSums) -> Vec<u64> {
     sums.sums.iter().flat_map(|&v| [v as u64, (v >> 64) as u64]).collect()
+}
+
+/// The (population) standard deviation of |m| of every saved quantity [T, Q], from the exact
+/// sums: |m|² = m², so Var |m| = E[m²] − (E|m|)², both of which the sums hold exactly.
+fn abs_std(sums: &OverlapSums) -> Vec<f32> {
+    let c = sums.count.max(1) as f64;
+    sums.sums
+        .chunks(SUMS)
+        .map(|s| {
+            let (m2, ma) = (from_fixed(s[1]) / c, from_fixed(s[2]) / c);
+            (m2 - ma * ma).max(0.0).sqrt() as f32
+        })
+        .collect()
 }
 
 fn from_words(words: &[u64], out: &mut OverlapSums) {
@@ -97,18 +110,13 @@ impl Output for EnsembleSums {
         let (mean_q, std_q, abs_q) = sums.finish();
         let (mean, std, abs) =
             (l.columns(&mean_q, l.overlaps()), l.columns(&std_q, l.overlaps()), l.columns(&abs_q, l.overlaps()));
+        let abs_std = l.columns(&abs_std(sums), l.overlaps());
         let (tu, pu) = (t as u64, p as u64);
-        store.npy("overlaps_mean.npy", &[tu, pu], mean.clone())?;
-        store.npy("overlaps_std.npy", &[tu, pu], std.clone())?;
+        store.npy("overlaps_mean.npy", &[tu, pu], mean)?;
+        store.npy("overlaps_std.npy", &[tu, pu], std)?;
         store.npy("overlaps_abs_mean.npy", &[tu, pu], abs.clone())?;
+        store.npy("overlaps_abs_std.npy", &[tu, pu], abs_std.clone())?;
         store.npy(SUMS_FILE, &[tu, q as u64, SUMS as u64, 2], words(sums))?;
-        // Spread of |m| from the exact sums: sqrt(E m² − (E|m|)²).
-        let abs_std: Vec<f32> = (0..abs.len())
-            .map(|k| {
-                let m2 = std[k] as f64 * std[k] as f64 + mean[k] as f64 * mean[k] as f64;
-                (m2 - abs[k] as f64 * abs[k] as f64).max(0.0).sqrt() as f32
-            })
-            .collect();
         let title = format!("{} — {} model, {} trajectories", self.name, self.model, sums.count);
         store.picture("overlaps.png", |f| plot::overlaps_png(f, &title, &self.times, &abs, &abs_std, p))?;
         if let (Some(y), Some(a)) = (l.memory_layer(), l.saliency()) {

@@ -1,0 +1,192 @@
+"""Quiet when asked, and telling when shown: with progress=False nothing reaches stderr (the
+Vulkan loader's complaint about XDG_RUNTIME_DIR included); the progress display counts a
+sweep's whole work and says what the run is doing, also before its first step (a first build
+of the kernels can take minutes); the device a run used is reported with its kind."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import subprocess
+import sys
+import time
+from typing import Any, List, Tuple
+
+import pytest
+
+import idpsim
+from conftest import backends, everything
+from idpsim import _native, _progress
+
+
+def small_sweep_json() -> str:
+    spec = idpsim.preset("robustness-sweep")
+    spec["memories"]["n"] = 64
+    spec["ensemble"]["trajectories"] = 64
+    spec["input"]["segments"][0]["duration"] = 1.0
+    spec["observe"]["retrieval"]["window"] = 0.2
+    spec["sweep"]["noise.sigma"] = [0, 2]
+    return json.dumps(spec)
+
+
+SCRIPT = """
+import json, sys, tempfile
+import idpsim
+spec = idpsim.preset("quickstart")
+spec["ensemble"]["trajectories"] = 64
+spec["input"]["segments"][0]["duration"] = 0.5
+for backend in sys.argv[1:]:
+    r = idpsim.run(spec, backend=backend, progress=False)
+    out = tempfile.mkdtemp() + "/run"
+    idpsim.run(spec, backend=backend, out=out, progress=False)
+    idpsim.run(spec, backend=backend, out=out, progress=False)  # already there: read back
+    idpsim.load(out)
+    idpsim.sweep(json.loads(sys.stdin.read() or "null") or {**spec, "sweep": {"noise.sigma": [0, 1]}},
+                 backend=backend, progress=False)
+    idpsim.devices()
+print("done")
+"""
+
+
+@pytest.mark.parametrize("xdg", [None, "", "relative/dir"])
+def test_nothing_reaches_stderr_without_progress(xdg: Any) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "XDG_RUNTIME_DIR"}
+    if xdg is not None:
+        env["XDG_RUNTIME_DIR"] = xdg
+    r = subprocess.run(
+        [sys.executable, "-c", SCRIPT, *backends()], capture_output=True, text=True, env=env, input="", timeout=600
+    )
+    assert r.returncode == 0 and r.stdout.strip() == "done", r.stderr
+    assert r.stderr == "", f"stray output on stderr: {r.stderr!r}"
+
+
+class Recorder:
+    """A progress callback that keeps what it is told."""
+
+    def __init__(self) -> None:
+        self.calls: List[Tuple[int, int]] = []
+        self.phases: List[str] = []
+
+    def __call__(self, done: int, total: int) -> None:
+        self.calls.append((done, total))
+
+    def phase(self, text: str) -> None:
+        self.phases.append(text)
+
+
+def test_a_sweeps_progress_counts_the_whole_sweep(tmp_path: Any) -> None:
+    for out in (None, str(tmp_path / "sweep")):
+        rec = Recorder()
+        _native.run_sweep("json", small_sweep_json(), backend="cpu", out=out, progress=rec)
+        total = 6 * 64 * 100  # points × trajectories × steps
+        assert rec.calls and {t for _, t in rec.calls} == {total}
+        done = [d for d, _ in rec.calls]
+        assert done == sorted(done) and done[-1] == total
+        # Every point named as it starts, in order.
+        points = [p for p in rec.phases if p.startswith("point ")]
+        assert [p.split(":")[0] for p in points] == [f"point {k}/6" for k in range(1, 7)]
+        assert points[0] == "point 1/6: noise.sigma = 0, variant = idp"
+
+
+def test_the_display_says_what_it_waits_for(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    # Before the first step: what it waits for, and for how long, every half second.
+    monkeypatch.setattr(_progress, "_tqdm", lambda: None)
+    bar = _progress.Progress(True, "idpsim")
+    time.sleep(1.8)
+    bar.phase("building kernels")
+    time.sleep(1.0)
+    bar(50, 100)
+    bar(100, 100)
+    bar.close()
+    err = capsys.readouterr().err
+    assert "idpsim: starting [1 s]" in err and re.search(r"idpsim: building kernels \[[23] s\]", err), err
+    assert re.search(r"idpsim: 100\.0 % \[\d+ s\] building kernels", err) and err.endswith("\n"), err
+    # tqdm shows the same, in its description.
+    tqdm = pytest.importorskip("tqdm", reason="CI installs tqdm")
+    assert tqdm
+    monkeypatch.undo()
+    bar = _progress.Progress(True, "idpsim")
+    assert bar.bar is not None
+    time.sleep(1.8)
+    bar(100, 100)
+    bar.close()
+    assert "idpsim: starting [1 s]" in capsys.readouterr().err
+    # Disabled, it is not even given to the engine.
+    assert _progress.Progress(False, "idpsim").callback() is None
+
+
+def test_the_engine_reports_its_phases() -> None:
+    spec = json.dumps(everything())
+    for backend in backends():
+        rec = Recorder()
+        _native.run("json", spec, backend=backend, progress=rec)
+        adapter = idpsim.run(everything(), backend=backend, progress=False).run_info["adapter"]
+        assert f"on {adapter}" in rec.phases, rec.phases
+        if backend == "gpu":
+            assert any(p.startswith("GPU adapter: ") for p in rec.phases), rec.phases
+
+
+def test_engine_messages_go_to_python_logging(caplog: pytest.LogCaptureFixture) -> None:
+    if "gpu" not in backends():
+        pytest.skip("no GPU adapter: the adapter message is a GPU one")
+    with caplog.at_level(logging.INFO, logger="idpsim"):
+        idpsim.run(everything(), backend="gpu", progress=False)
+    assert any(r.name == "idpsim" and r.getMessage().startswith("GPU adapter: ") for r in caplog.records)
+
+
+def test_the_device_and_its_kind(tmp_path: Any) -> None:
+    cpu = idpsim.run(everything(), backend="cpu", progress=False)
+    assert cpu.backend == "cpu" and cpu.devices[0]["device_type"] == "cpu"
+    assert "cpu backend on cpu reference" in repr(cpu)
+    if "gpu" not in backends():
+        return
+    gpu = idpsim.run(everything(), backend="gpu", progress=False)
+    listed = {d["name"]: d for d in idpsim.devices()}
+    (dev,) = gpu.devices
+    assert dev["name"] in listed and dev["api"] == listed[dev["name"]]["backend"]
+    kind = listed[dev["name"]]["device_type"]
+    assert dev["device_type"] == {"Cpu": "cpu", "DiscreteGpu": "discrete gpu", "IntegratedGpu": "integrated gpu"}.get(
+        kind, dev["device_type"]
+    )
+    if dev["name"].startswith("llvmpipe"):
+        assert dev["device_type"] == "cpu" and "(cpu via Vulkan)" in repr(gpu)
+    # The same from a directory the command line wrote (run.json's adapter).
+    out = tmp_path / "gpu"
+    idpsim.run(everything(), backend="gpu", out=out, progress=False)
+    assert idpsim.load(out).devices == gpu.devices
+
+
+FAKE_NOTEBOOK = """
+import sys, types, warnings
+warnings.simplefilter("default")
+# What a Jupyter kernel without ipywidgets looks like to tqdm.
+class ZMQInteractiveShell:
+    config = {"IPKernelApp": {}}
+ipython = types.ModuleType("IPython")
+ipython.get_ipython = ZMQInteractiveShell
+sys.modules["IPython"] = ipython
+sys.modules["ipykernel.zmqshell"] = types.ModuleType("ipykernel.zmqshell")
+sys.modules["ipywidgets"] = None
+if sys.argv[1] == "tqdm":
+    import tqdm.auto
+else:
+    import idpsim
+    spec = idpsim.preset("quickstart")
+    spec["ensemble"]["trajectories"] = 64
+    spec["input"]["segments"][0]["duration"] = 0.5
+    idpsim.run(spec, backend="cpu")
+    idpsim.run(spec, backend="cpu", progress=False)
+"""
+
+
+def test_no_tqdm_warning_in_a_kernel_without_widgets() -> None:
+    pytest.importorskip("tqdm", reason="CI installs tqdm")
+    # The setting does make tqdm warn...
+    r = subprocess.run([sys.executable, "-c", FAKE_NOTEBOOK, "tqdm"], capture_output=True, text=True)
+    assert "TqdmWarning" in r.stderr, r.stderr
+    # ...and idpsim's progress display does not pass it on; it falls back to the text bar.
+    r = subprocess.run([sys.executable, "-c", FAKE_NOTEBOOK, "idpsim"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "Warning" not in r.stderr and "idpsim: on cpu reference" in r.stderr, r.stderr
