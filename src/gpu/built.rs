@@ -71,7 +71,7 @@ fn entries() -> Vec<(String, f64)> {
 /// Seconds of the latest recorded build of `key`, if one is recorded (after a first build, a
 /// later one is usually a driver-cache hit).
 pub fn seen(key: &str) -> Option<f64> {
-    entries().into_iter().filter(|(k, _)| k == key).last().map(|(_, s)| s)
+    entries().into_iter().rev().find(|(k, _)| k == key).map(|(_, s)| s)
 }
 
 /// Records a build of `key` that took `seconds`. Failures are logged, never fatal.
