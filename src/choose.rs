@@ -6,15 +6,17 @@
 //!
 //! | device | ns per neuron-step (per thread or core) | build |
 //! |---|---|---|
-//! | CPU fast path | 8 + 0.2 P + 300 / N, + 15 with noise | none |
-//! | CPU device (lavapipe), thread layout | 5 + 0.13 P (P ≤ 16), 5 + 0.076 P² beyond | 1 s + 0.006 s · P², or as recorded here |
+//! | CPU fast path | 9 + 0.035 P + 125 / N, + 7 with noise | none |
+//! | CPU device (lavapipe), thread layout | 5 + 0.13 P (P ≤ 16), 5 + 0.03 P² beyond | 1 s + 0.006 s · P², or as recorded here |
 //! | CPU device, group layout (large N · P) | 23 + 8 P | the same |
 //! | a GPU (whole device) | 0.02 + 0.002 P | 2 s, or as recorded here |
 //!
 //! The rates were measured on the 2-core development machine (README, Performance: `idpsim
-//! bench` cases a–g): lavapipe runs one trajectory per SIMD lane with the P overlaps in private
-//! arrays, 2.7 ns per neuron-step at P = 10 but 4.8 µs at P = 250 (N = 1000), where building the
-//! kernels took 403 s from an empty Mesa cache against 1.2 s at P = 4. They are deliberately
+//! bench` cases a–g, 2026-12-06): the fast path 16–18 ns per thread and neuron-step at P = 10
+//! and 250 alike, 79 at N = 2 (its per-trajectory work); lavapipe runs one trajectory per SIMD
+//! lane with the P overlaps in private arrays, 7–9 ns per core and neuron-step at P = 10 but
+//! about 3 µs at P = 250 (N = 1000), where building the kernels took 403 s from an empty Mesa
+//! cache (with other work on the machine) against 1.2 s at P = 4. They are deliberately
 //! round: the model only has to rank devices whose times differ by large factors. The CPU reference (`cpu`) is never chosen: the fast path
 //! does the same arithmetic faster. run.json records the choice, the estimates and why.
 
@@ -59,7 +61,7 @@ fn noisy(plan: &Plan) -> bool {
 
 /// The CPU fast path on `threads` threads.
 pub fn cpu_fast_estimate(plan: &Plan, threads: usize) -> Estimate {
-    let ns = 8.0 + 0.2 * plan.p() as f64 + 300.0 / plan.n() as f64 + if noisy(plan) { 15.0 } else { 0.0 };
+    let ns = 9.0 + 0.035 * plan.p() as f64 + 125.0 / plan.n() as f64 + if noisy(plan) { 7.0 } else { 0.0 };
     let integrate_s = work(plan) * ns * 1e-9 / threads.max(1) as f64;
     Estimate {
         backend: "cpu_fast".into(),
@@ -80,7 +82,7 @@ pub fn gpu_estimate(plan: &Plan, facts: &DeviceFacts, threads: usize) -> Estimat
         } else if p <= 16.0 {
             5.0 + 0.13 * p
         } else {
-            5.0 + 0.076 * p * p
+            5.0 + 0.03 * p * p
         };
         let uncached = 1.0 + 0.006 * p * p;
         (ns / threads.max(1) as f64, recorded.map_or(uncached, |s| s.min(CACHE_HIT_S)))
