@@ -121,14 +121,38 @@ pub trait Backend {
 /// Whether runs on the device `a` and on the device `b`, each given as (backend kind, adapter)
 /// as run.json and checkpoint.json record them, give the same bytes, so that one can be taken
 /// for, merged with or resumed as the other: the same kind, and on a GPU the same adapter (a
-/// run over several devices by the set of distinct devices it names). A CPU kind (`cpu…`)
-/// computes the same on any machine, whatever its thread count.
+/// run over several devices by the set of distinct devices it names). The CPU reference
+/// computes the same on any machine, whatever its thread count; the CPU fast path the same on
+/// machines whose matrix products use the same instructions ("cpu fast path (sgemm avx512, 2
+/// threads)": the part before the thread count).
 pub fn same_device(a: (&str, &str), b: (&str, &str)) -> bool {
-    fn devices(adapter: &str) -> Vec<&str> {
-        let mut d: Vec<&str> = adapter.split(" + ").collect();
+    fn devices(kind: &str, adapter: &str) -> Vec<String> {
+        if kind == "cpu" {
+            return Vec::new();
+        }
+        if kind.starts_with("cpu") {
+            return vec![adapter.split(',').next().unwrap_or(adapter).to_string()];
+        }
+        let mut d: Vec<String> = adapter.split(" + ").map(str::to_string).collect();
         d.sort_unstable();
         d.dedup();
         d
     }
-    a.0 == b.0 && (a.0.starts_with("cpu") || devices(a.1) == devices(b.1))
+    a.0 == b.0 && devices(a.0, a.1) == devices(b.0, b.1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_device;
+
+    #[test]
+    fn devices_that_give_the_same_bytes() {
+        let fast = |isa: &str, threads: u32| format!("cpu fast path (sgemm {isa}, {threads} threads)");
+        assert!(same_device(("cpu", "cpu reference (2 threads)"), ("cpu", "cpu reference (64 threads)")));
+        assert!(same_device(("cpu_fast", &fast("avx512", 2)), ("cpu_fast", &fast("avx512", 16))));
+        assert!(!same_device(("cpu_fast", &fast("avx512", 2)), ("cpu_fast", &fast("avx2+fma", 2))));
+        assert!(!same_device(("cpu_fast", &fast("avx512", 2)), ("cpu", "cpu reference (2 threads)")));
+        assert!(same_device(("gpu", "a + b + a"), ("gpu", "b + a")));
+        assert!(!same_device(("gpu", "a"), ("gpu", "b")));
+    }
 }
