@@ -209,6 +209,52 @@ impl Chooser {
     }
 }
 
+/// The backends of a sequence of plans (a sweep's points): one per device, opened when first
+/// needed and handed out again; under `auto` each plan is chosen for on its own (the best
+/// device depends on its size) and the backend given carries that plan's choice.
+#[derive(Default)]
+pub struct Pool {
+    chooser: Chooser,
+    backends: Vec<(String, Box<dyn Backend + Send>)>,
+}
+
+impl Pool {
+    /// The backend for `plan`.
+    pub fn backend(&mut self, plan: &Plan) -> Result<&mut (dyn Backend + Send)> {
+        let (key, choice) = match plan.run.backend {
+            BackendChoice::Auto => {
+                let (choice, gpu) = self.chooser.choose(plan)?;
+                let key = format!("auto {} {:?}", choice.backend, plan.run.adapter);
+                if let Some(g) = gpu {
+                    self.backends.push((key.clone(), Box::new(Chosen { inner: Box::new(g), choice: choice.clone() })));
+                }
+                (key, Some(choice))
+            }
+            other => (format!("{other:?} {:?}", plan.run.adapter), None),
+        };
+        let k = match self.backends.iter().position(|(k, _)| *k == key) {
+            Some(k) => k,
+            None => {
+                let b: Box<dyn Backend + Send> = match &choice {
+                    Some(c) if c.backend == "gpu" => Box::new(Chosen {
+                        inner: Box::new(GpuBackend::new(plan.run.adapter.as_deref())?),
+                        choice: c.clone(),
+                    }),
+                    Some(c) => Box::new(Chosen { inner: Box::new(CpuBackend::fast()), choice: c.clone() }),
+                    None => open(plan)?,
+                };
+                self.backends.push((key, b));
+                self.backends.len() - 1
+            }
+        };
+        let b = self.backends[k].1.as_mut();
+        if let Some(c) = choice.and_then(|c| serde_json::to_value(c).ok()) {
+            b.set_choice(c);
+        }
+        Ok(b)
+    }
+}
+
 /// A backend that `auto` chose, carrying the choice into run.json.
 pub struct Chosen {
     pub inner: Box<dyn Backend + Send>,

@@ -316,7 +316,9 @@ def run(
 ) -> Result:
     """Runs a spec (a dict, JSON text, path or preset name) and returns its outputs.
 
-    ``backend`` is "auto" (a GPU if one opens, else the CPU reference), "gpu" or "cpu";
+    ``backend`` is "auto" (the device a cost model expects to answer first: a GPU or the CPU
+    fast path; see the README's "Which device answers first"), "gpu", "cpu" (the reference) or
+    "cpu_fast";
     ``adapter`` picks a GPU by a part of its name or its number; ``trajectories``
     (1 to 2³²−1) and ``seed`` (0 to 2⁶⁴−1) override the spec's. With ``out`` the run is
     written into that directory exactly as ``idpsim run`` writes it (which must be empty

@@ -240,6 +240,15 @@ fn run_info(plan: &Plan, kind: &str, adapter: &str, wall_s: f64, store: &Store) 
     info
 }
 
+/// What run.json records of the backend beyond its name: the kernels built for the run and,
+/// under `auto`, the choice and why.
+fn provenance(info: &mut serde_json::Value, b: &dyn engine::Backend) {
+    info["kernel_builds"] = serde_json::to_value(b.kernel_builds()).unwrap_or_default();
+    if let Some(c) = b.choice() {
+        info["backend_choice"] = c;
+    }
+}
+
 /// Resolves a spec with the overrides; a sweep is refused (see `sweep`).
 fn plan_of(kind: &str, value: &str, o: &Overrides) -> Result<Plan> {
     let (mut spec, base) = load(kind, value)?;
@@ -292,7 +301,10 @@ fn run<'py>(
         let start = Instant::now();
         let store = engine::simulate_many(&plan, &mut backends, Store::memory(), &mut watch)?;
         let (k, adapter) = engine::describe(&backends);
-        let info = run_info(&plan, k, &adapter, start.elapsed().as_secs_f64(), &store);
+        let mut info = run_info(&plan, k, &adapter, start.elapsed().as_secs_f64(), &store);
+        if let [b] = &backends[..] {
+            provenance(&mut info, b.as_ref());
+        }
         Ok((store, info))
     })?;
     result_dict(py, store, info)
@@ -311,9 +323,6 @@ fn already_holds(plan: &Plan, out: &Path) -> bool {
         && run["trajectories"] == serde_json::json!({ "first": e.first, "count": e.trajectories, "total": e.total })
         && manifest::verify(out, &run).is_ok()
 }
-
-/// The backends a sweep opened, by (choice, adapter).
-type BackendKey = (BackendChoice, Option<String>);
 
 /// A sweep's progress as one run's: every point's trajectory-steps counted after those of the
 /// points before it, against the whole sweep's total.
@@ -393,23 +402,15 @@ fn run_sweep<'py>(
         let started = Instant::now();
         let count = plans.len();
         let mut progress = Cumulative { inner: &mut watch, offset: 0, total: plans.iter().map(|(_, p)| work(p)).sum() };
-        let mut backends: Vec<(BackendKey, Box<dyn engine::Backend>)> = Vec::new();
+        let mut pool = idpsim::choose::Pool::default();
         let mut results = Vec::new();
         let mut outcomes: Vec<Outcome> = Vec::new();
         let mut adapter = String::new();
         for (pt, plan) in plans {
             progress.inner.phase(&format!("point {}/{count}: {}", pt.index + 1, sweep::describe(&axes, &pt.coords)))?;
-            let key = (plan.run.backend, plan.run.adapter.clone());
-            let opened = match backends.iter().position(|(k, _)| *k == key) {
-                Some(k) => Ok(k),
-                None => cli::open_backend(&plan).map(|b| {
-                    backends.push((key, b));
-                    backends.len() - 1
-                }),
-            };
+            let opened = pool.backend(&plan);
             let start = Instant::now();
-            let outcome = opened.and_then(|k| {
-                let b = backends[k].1.as_mut();
+            let outcome = opened.and_then(|b| {
                 adapter = b.adapter();
                 match &out {
                     Some(dir) => {
@@ -417,7 +418,8 @@ fn run_sweep<'py>(
                     }
                     None => engine::simulate_with(&plan, b, Store::memory(), &mut progress).map(|store| {
                         let wall_s = start.elapsed().as_secs_f64();
-                        let info = run_info(&plan, b.kind(), &b.adapter(), wall_s, &store);
+                        let mut info = run_info(&plan, b.kind(), &b.adapter(), wall_s, &store);
+                        provenance(&mut info, b);
                         let steps = work(&plan) as f64;
                         let summary = engine::RunSummary {
                             adapter: b.adapter(),

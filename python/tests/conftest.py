@@ -32,10 +32,11 @@ def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 
 
 def backends() -> List[str]:
-    """cpu, and gpu when an adapter opens; REQUIRE_GPU=1 makes a missing GPU a failure."""
+    """cpu (the reference), cpu_fast, and gpu when an adapter opens; REQUIRE_GPU=1 makes a
+    missing GPU a failure."""
     import idpsim
 
-    out = ["cpu"]
+    out = ["cpu", "cpu_fast"]
     if idpsim.devices():
         out.append("gpu")
     elif os.environ.get("REQUIRE_GPU") == "1":
@@ -82,7 +83,7 @@ def modern() -> Dict[str, Any]:
     }
 
 
-@pytest.fixture(params=["cpu", "gpu"])
+@pytest.fixture(params=["cpu", "cpu_fast", "gpu"])
 def backend(request: pytest.FixtureRequest) -> str:
     if request.param not in backends():
         # backends() has already failed under REQUIRE_GPU=1 (as CI sets it).

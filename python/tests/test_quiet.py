@@ -128,6 +128,20 @@ def test_the_engine_reports_its_phases() -> None:
             assert any(p.startswith("GPU adapter: ") for p in rec.phases), rec.phases
 
 
+def test_auto_says_what_it_chose_and_records_why() -> None:
+    rec = Recorder()
+    _native.run("json", json.dumps(everything()), backend="auto", progress=rec)
+    said = [p for p in rec.phases if p.startswith("backend auto: ")]
+    assert len(said) == 1, rec.phases
+    r = idpsim.run(everything(), backend="auto", progress=False)
+    choice = r.run_info["backend_choice"]
+    assert choice["backend"] == r.backend and choice["backend"] in ("cpu_fast", "gpu")
+    assert said[0].startswith(f"backend auto: {choice['backend']} (")
+    assert {e["backend"] for e in choice["estimates"]} >= {"cpu_fast"}
+    if r.backend == "gpu":
+        assert isinstance(r.run_info["kernel_builds"], list)
+
+
 def test_engine_messages_go_to_python_logging(caplog: pytest.LogCaptureFixture) -> None:
     if "gpu" not in backends():
         pytest.skip("no GPU adapter: the adapter message is a GPU one")
