@@ -125,3 +125,21 @@ fn a_chooser_decides_per_plan() {
         assert_eq!(a.backend, "cpu_fast");
     }
 }
+
+/// A pool hands out one backend per device, carrying each plan's own choice.
+#[test]
+fn a_pool_reuses_its_backends_with_each_plans_choice() {
+    let mut pool = idpsim::choose::Pool::default();
+    let small = plan(spec(100, 20, 64, 1.0));
+    let large = plan(spec(1000, 250, 64, 20.0));
+    let kind = pool.backend(&large).unwrap().kind();
+    let first = pool.backend(&large).unwrap().choice().expect("auto records its choice");
+    assert_eq!(first["backend"], json!(kind));
+    let small_choice = pool.backend(&small).unwrap().choice().unwrap();
+    assert!(small_choice["reason"].is_string());
+    let mut reference = plan(spec(100, 20, 64, 1.0));
+    reference.run.backend = idpsim::plan::BackendChoice::Cpu;
+    let b = pool.backend(&reference).unwrap();
+    assert_eq!(b.kind(), "cpu");
+    assert!(b.choice().is_none(), "a backend the spec names is not a choice");
+}
