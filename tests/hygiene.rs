@@ -78,3 +78,40 @@ fn timings_are_recorded_apart() {
     let rate = j["kernel_neuron_steps_per_s"].as_f64().unwrap();
     assert!((rate * kernel / (1024.0 * 2.0 * 1000.0) - 1.0).abs() < 1e-9, "{j}");
 }
+
+/// The large-P and time-to-answer bench cases: a large-P case reports its rate; `tta` times the
+/// 9-point memory-load sweep as a whole process twice (empty caches, then warm) and names the
+/// device each point ran on; an unknown case is refused with the accepted ones.
+#[test]
+fn bench_large_p_and_time_to_answer_cases() {
+    let o = idpsim_cmd(&["bench", "--backend", "cpu_fast", "--cases", "d", "--scale-down", "4"]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    let j: serde_json::Value = serde_json::from_str(text.lines().find(|l| l.starts_with('{')).unwrap()).unwrap();
+    assert_eq!(
+        (j["case"].as_str(), j["N"].as_u64(), j["P"].as_u64(), j["M"].as_u64()),
+        (Some("d"), Some(1000), Some(250), Some(64))
+    );
+    assert!(j["neuron_steps_per_s"].as_f64().unwrap() > 0.0);
+
+    let o = idpsim_cmd(&["bench", "--backend", "cpu_fast", "--cases", "tta"]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "empty caches, then warm: {lines:?}");
+    for (l, caches) in lines.iter().zip(["empty caches", "warm"]) {
+        assert_eq!(
+            (l["case"].as_str(), l["caches"].as_str(), l["points"].as_u64()),
+            (Some("tta"), Some(caches), Some(9))
+        );
+        assert_eq!(l["chosen"], serde_json::json!("cpu_fast"));
+        assert!(l["seconds"].as_f64().unwrap() > 0.0);
+    }
+
+    let o = idpsim_cmd(&["bench", "--cases", "z"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("accepted: a, b, c, d, e, f, g, tta"));
+}
