@@ -33,7 +33,7 @@ use crate::plan::{BackendChoice, Plan};
 const CACHE_HIT_S: f64 = 3.0;
 
 /// What one candidate would take.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Estimate {
     pub backend: String,
     pub device: String,
@@ -203,7 +203,7 @@ impl Chooser {
                     None if choice.backend == "gpu" => Box::new(GpuBackend::new(plan.run.adapter.as_deref())?),
                     None => Box::new(CpuBackend::fast()),
                 };
-                Ok(Box::new(Chosen { inner, choice }))
+                Ok(Box::new(Chosen::new(inner, &choice)))
             }
         }
     }
@@ -226,7 +226,7 @@ impl Pool {
                 let (choice, gpu) = self.chooser.choose(plan)?;
                 let key = format!("auto {} {:?}", choice.backend, plan.run.adapter);
                 if let Some(g) = gpu {
-                    self.backends.push((key.clone(), Box::new(Chosen { inner: Box::new(g), choice: choice.clone() })));
+                    self.backends.push((key.clone(), Box::new(Chosen::new(Box::new(g), &choice))));
                 }
                 (key, Some(choice))
             }
@@ -236,11 +236,10 @@ impl Pool {
             Some(k) => k,
             None => {
                 let b: Box<dyn Backend + Send> = match &choice {
-                    Some(c) if c.backend == "gpu" => Box::new(Chosen {
-                        inner: Box::new(GpuBackend::new(plan.run.adapter.as_deref())?),
-                        choice: c.clone(),
-                    }),
-                    Some(c) => Box::new(Chosen { inner: Box::new(CpuBackend::fast()), choice: c.clone() }),
+                    Some(c) if c.backend == "gpu" => {
+                        Box::new(Chosen::new(Box::new(GpuBackend::new(plan.run.adapter.as_deref())?), c))
+                    }
+                    Some(c) => Box::new(Chosen::new(Box::new(CpuBackend::fast()), c)),
                     None => open(plan)?,
                 };
                 self.backends.push((key, b));
@@ -255,10 +254,16 @@ impl Pool {
     }
 }
 
-/// A backend that `auto` chose, carrying the choice into run.json.
+/// A backend that `auto` chose, carrying the choice (as run.json records it) into run.json.
 pub struct Chosen {
     pub inner: Box<dyn Backend + Send>,
-    pub choice: Choice,
+    pub choice: serde_json::Value,
+}
+
+impl Chosen {
+    pub fn new(inner: Box<dyn Backend + Send>, choice: &Choice) -> Self {
+        Chosen { inner, choice: serde_json::to_value(choice).unwrap_or_default() }
+    }
 }
 
 impl Backend for Chosen {
@@ -300,18 +305,9 @@ impl Backend for Chosen {
         self.inner.kernel_builds()
     }
     fn choice(&self) -> Option<serde_json::Value> {
-        serde_json::to_value(&self.choice).ok()
+        Some(self.choice.clone())
     }
     fn set_choice(&mut self, choice: serde_json::Value) {
-        if let Ok(c) = serde_json::from_value::<ChoiceRecord>(choice) {
-            self.choice = Choice { backend: self.choice.backend, reason: c.reason, estimates: c.estimates };
-        }
+        self.choice = choice;
     }
-}
-
-/// A choice as [`Backend::set_choice`] receives it.
-#[derive(serde::Deserialize)]
-struct ChoiceRecord {
-    reason: String,
-    estimates: Vec<Estimate>,
 }

@@ -57,8 +57,6 @@ pub fn clear_previous(out: &Path, points: &[Point]) -> Result<()> {
 pub const MAX_POINTS: usize = 10_000;
 
 /// A backend shared by the points that run on it.
-pub type SharedBackend = std::rc::Rc<std::cell::RefCell<Box<dyn engine::Backend>>>;
-
 /// One value of an axis: its label and the assignments it makes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AxisValue {
@@ -468,7 +466,7 @@ pub fn heatmap(axes: &[Axis], results: &[PointResult]) -> Option<io::plot::Heatm
     })
 }
 
-/// Runs every point on the backend `open` gives for its plan, then writes sweep.csv, sweep.png
+/// Runs every point on the backend `pool` gives for its plan, then writes sweep.csv, sweep.png
 /// and report.md into `out`. A point that fails is recorded and the others still run; the
 /// error returned at the end says how many failed.
 pub fn run(
@@ -476,7 +474,7 @@ pub fn run(
     axes: &[Axis],
     plans: Vec<(Point, Plan)>,
     out: &Path,
-    open: &mut dyn FnMut(&Plan) -> Result<SharedBackend>,
+    pool: &mut crate::choose::Pool,
     quiet: bool,
 ) -> Result<Vec<PointResult>> {
     let started = Instant::now();
@@ -485,10 +483,9 @@ pub fn run(
     let mut adapter = String::new();
     for (point, plan) in plans {
         let dir: PathBuf = out.join(&point.dir);
-        let outcome = open(&plan).and_then(|b| {
-            let mut b = b.borrow_mut();
+        let outcome = pool.backend(&plan).and_then(|b| {
             adapter = b.adapter();
-            engine::run_to_dir(&plan, b.as_mut(), &dir, true)
+            engine::run_to_dir(&plan, b, &dir, true)
         });
         if !quiet {
             match &outcome {

@@ -93,7 +93,8 @@ pub struct RunArgs {
         conflicts_with_all = ["spec", "preset", "out", "backend", "adapter", "trajectories", "seed", "shard", "force", "checkpoint_every"]
     )]
     pub resume: Option<PathBuf>,
-    /// auto (GPU if an adapter exists, else the CPU reference), gpu or cpu.
+    /// auto (the device expected to answer first: a GPU or the CPU fast path), gpu, cpu (the
+    /// reference) or cpu_fast.
     #[arg(long)]
     pub backend: Option<String>,
     /// The GPU: an index from `idpsim devices`, or part of an adapter's name; or several at

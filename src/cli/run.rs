@@ -7,7 +7,6 @@ use anyhow::Result;
 use super::args::{RunArgs, load_spec, spec_usage};
 use crate::backend::same_device;
 use crate::checkpoint;
-use crate::cpu::CpuBackend;
 use crate::engine::{self, Backend, Bar, Checkpointing};
 use crate::error::UsageError;
 use crate::gpu::GpuBackend;
@@ -298,8 +297,6 @@ fn run_sweep(
     base: &Path,
     sweep: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<()> {
-    use std::cell::RefCell;
-    use std::rc::Rc;
     if a.shard.is_some() {
         return Err(UsageError(
             "--shard: a sweep is not sharded; run its points as separate jobs (one spec per point) instead".into(),
@@ -331,44 +328,9 @@ fn run_sweep(
     io::prepare_out_dir(out, a.force).map_err(|e| UsageError(format!("--out: {e}")))?;
     // One backend per device, reused by every point (kernels are rebuilt only when a point's
     // constants differ); `auto` chooses per point, since the best device depends on its size.
-    type Shared = sweep::SharedBackend;
-    let mut cache: Vec<(String, Shared)> = Vec::new();
-    let mut chooser = crate::choose::Chooser::default();
-    let mut open = |plan: &Plan| -> Result<Shared> {
-        let (key, choice) = match plan.run.backend {
-            BackendChoice::Auto => {
-                let (choice, gpu) = chooser.choose(plan)?;
-                let key = format!("auto {} {:?}", choice.backend, plan.run.adapter);
-                if let Some(g) = gpu {
-                    let b: Box<dyn Backend + Send> = Box::new(crate::choose::Chosen { inner: Box::new(g), choice });
-                    let b: Shared = Rc::new(RefCell::new(b));
-                    cache.push((key, b.clone()));
-                    return Ok(b);
-                }
-                (key, Some(choice))
-            }
-            other => (format!("{other:?} {:?}", plan.run.adapter), None),
-        };
-        if let Some((_, b)) = cache.iter().find(|(k, _)| *k == key) {
-            if let Some(c) = choice.as_ref().and_then(|c| serde_json::to_value(c).ok()) {
-                b.borrow_mut().set_choice(c);
-            }
-            return Ok(b.clone());
-        }
-        let b: Box<dyn Backend + Send> = match choice {
-            Some(c) if c.backend == "gpu" => Box::new(crate::choose::Chosen {
-                inner: Box::new(crate::gpu::GpuBackend::new(plan.run.adapter.as_deref())?),
-                choice: c,
-            }),
-            Some(c) => Box::new(crate::choose::Chosen { inner: Box::new(CpuBackend::fast()), choice: c }),
-            None => open_backend(plan)?,
-        };
-        let b: Shared = Rc::new(RefCell::new(b));
-        cache.push((key, b.clone()));
-        Ok(b)
-    };
+    let mut pool = crate::choose::Pool::default();
     let started = std::time::Instant::now();
-    let results = sweep::run(&spec.name, &axes, plans, out, &mut open, a.quiet)?;
+    let results = sweep::run(&spec.name, &axes, plans, out, &mut pool, a.quiet)?;
     if !a.quiet {
         eprintln!(
             "{}: {} sweep points in {:.1} s; wrote sweep.csv, report.md{} to {}",

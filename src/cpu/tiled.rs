@@ -66,7 +66,6 @@ struct Workspace {
 /// Advances `group` (trajectories at one step) to step `end` in tiles, observing after every
 /// step and writing save k into `rows` (trajectory-major, `slots` saves of `q` values from save
 /// `lo`; save 0 too when `first`). Returns the first divergence: (index in `group`, step).
-#[allow(clippy::too_many_arguments)]
 pub fn advance(
     plan: &Plan,
     group: &mut [Trajectory],
