@@ -3,6 +3,7 @@
 //! in memory (kernel build excluded by a warm-up, observation included) and from its
 //! integration time alone; with `--repeat K`, the minimum and median of K runs.
 
+use crate::error::{Input, UsageError};
 use std::time::Instant;
 
 use anyhow::Result;
@@ -196,16 +197,16 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     let cases: Vec<String> =
         if a.cases.is_empty() { vec!["a".into(), "b".into(), "c".into()] } else { a.cases.clone() };
     if let Some(bad) = cases.iter().find(|c| !["a", "b", "c", "d", "e", "f", "g", "tta"].contains(&c.as_str())) {
-        return Err(crate::error::UsageError(format!(
-            "--cases: unknown case '{bad}'; accepted: a, b, c, d, e, f, g, tta"
-        ))
-        .into());
+        return Err(
+            UsageError::new(Input::Cases, format!("unknown case '{bad}'; accepted: a, b, c, d, e, f, g, tta")).into()
+        );
     }
     if cases.iter().any(|c| c == "tta") {
         if let Some(b) = a.backend.as_deref().filter(|b| !["gpu", "cpu", "cpu_fast", "auto"].contains(b)) {
-            return Err(crate::error::UsageError(format!(
-                "--backend: unknown backend '{b}'; accepted: gpu, cpu, cpu_fast, auto"
-            ))
+            return Err(UsageError::new(
+                Input::Backend,
+                format!("unknown backend '{b}'; accepted: gpu, cpu, cpu_fast, auto"),
+            )
             .into());
         }
         time_to_answer(a)?;
@@ -219,9 +220,10 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         "cpu" => Box::new(CpuBackend::new()),
         "cpu_fast" => Box::new(CpuBackend::fast()),
         other => {
-            return Err(crate::error::UsageError(format!(
-                "--backend: unknown backend '{other}'; accepted: gpu, cpu, cpu_fast (auto only with --cases tta)"
-            ))
+            return Err(UsageError::new(
+                Input::Backend,
+                format!("unknown backend '{other}'; accepted: gpu, cpu, cpu_fast (auto only with --cases tta)"),
+            )
             .into());
         }
     };
@@ -248,12 +250,12 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         spec.ensemble.trajectories = (spec.ensemble.trajectories / a.scale_down.max(1)).max(64);
         if let Some(l) = &a.layout {
             spec.run.layout = serde_json::from_value(serde_json::json!(l)).map_err(|_| {
-                crate::error::UsageError(format!("--layout: unknown layout '{l}'; accepted: auto, thread, group"))
+                UsageError::new(Input::Layout, format!("unknown layout '{l}'; accepted: auto, thread, group"))
             })?;
         }
         if let Some(inc) = &a.increments {
             spec.noise.increments = serde_json::from_value(serde_json::json!(inc)).map_err(|_| {
-                crate::error::UsageError(format!("--increments: unknown kind '{inc}'; accepted: gaussian, two_point"))
+                UsageError::new(Input::Increments, format!("unknown kind '{inc}'; accepted: gaussian, two_point"))
             })?;
         }
         if let Some(k) = a.histogram_every {
@@ -266,8 +268,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
                 every: Some(k.max(1) as f64 * spec.integrator.dt),
             });
         }
-        let plan = crate::resolve::plan(&spec, std::path::Path::new("."))
-            .map_err(|e| crate::error::UsageError(format!("{e}")))?;
+        let plan = crate::resolve::plan(&spec, std::path::Path::new(".")).map_err(UsageError::from)?;
         let r = measure(&case, &plan, backend.as_mut(), a.repeat)?;
         outln!(
             "{:<5} {:<8} {:>5} {:>3} {:>8} {:>6} {:>9.3} {:>9.3} {:>16.3e} {:>18.3e}",

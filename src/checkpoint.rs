@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::backend::{Chunk, ChunkState, same_device};
-use crate::error::UsageError;
+use crate::error::{Input, UsageError, mention};
 use crate::io;
 use crate::outputs::{self, Shard, Store, manifest};
 use crate::plan::{BLOCK, Plan};
@@ -329,8 +329,15 @@ pub fn validate(out: &Path, record: &Record, pending: Option<&Pending>, plan: &P
 }
 
 fn broken(out: &Path, what: String) -> anyhow::Error {
-    UsageError(format!("--resume: the checkpoint in '{}' is damaged ({what}); start again with --force", out.display()))
-        .into()
+    UsageError::new(
+        Input::Resume,
+        format!(
+            "the checkpoint in '{}' is damaged ({what}); start again with {}",
+            out.display(),
+            mention(&Input::Force)
+        ),
+    )
+    .into()
 }
 
 fn read_json(path: &Path) -> Result<Value> {
@@ -350,22 +357,30 @@ fn read_npy<T: npyz::Deserialize>(path: &Path) -> Result<Vec<T>> {
 pub fn load(out: &Path) -> Result<(Record, Option<Pending>)> {
     let path = folder(out).join(RECORD);
     if !path.is_file() {
-        return Err(UsageError(format!(
-            "--resume: '{}' holds no checkpoint (only runs with --checkpoint-every leave one)",
-            out.display()
-        ))
+        return Err(UsageError::new(
+            Input::Resume,
+            format!(
+                "'{}' holds no checkpoint (only runs with {} leave one)",
+                out.display(),
+                mention(&Input::CheckpointEvery)
+            ),
+        )
         .into());
     }
     let record: Record = read_json(&path)
         .and_then(|v| serde_json::from_value(v).with_context(|| format!("{RECORD} does not hold a checkpoint record")))
         .map_err(|e| broken(out, format!("{e:#}")))?;
     if record.version != env!("CARGO_PKG_VERSION") {
-        return Err(UsageError(format!(
-            "--resume: the checkpoint in '{}' was written by idpsim {}, this is {}; start again with --force",
-            out.display(),
-            record.version,
-            env!("CARGO_PKG_VERSION")
-        ))
+        return Err(UsageError::new(
+            Input::Resume,
+            format!(
+                "the checkpoint in '{}' was written by idpsim {}, this is {}; start again with {}",
+                out.display(),
+                record.version,
+                env!("CARGO_PKG_VERSION"),
+                mention(&Input::Force)
+            ),
+        )
         .into());
     }
     record.check_fields().map_err(|e| broken(out, format!("{RECORD}: {e}")))?;

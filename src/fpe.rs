@@ -4,6 +4,7 @@
 //! drift). The stationary density is the null vector of the discrete generator; one cell's
 //! balance is replaced by a normalisation and the banded system is solved directly.
 
+use crate::error::SpecError;
 use anyhow::{Result, bail};
 
 use crate::plan::{Coupling, Plan};
@@ -68,24 +69,29 @@ pub fn drift(plan: &Plan, x: &[f64]) -> Vec<f64> {
 }
 
 /// Checks that the plan has a stationary problem this solver handles.
-pub fn check(plan: &Plan) -> Result<(), String> {
+pub fn check(plan: &Plan) -> Result<(), SpecError> {
     if plan.n() > 2 {
-        return Err(format!("memories: the grid solver needs N = 1 or 2, this spec has N = {}", plan.n()));
+        let n = plan.n();
+        return Err(SpecError::new("memories", format!("the grid solver needs N = 1 or 2, this spec has N = {n}")));
     }
     if plan.noise.sigma <= 0.0 {
-        return Err("noise.sigma: the grid solver needs σ > 0".into());
+        return Err(SpecError::new("noise.sigma", "the grid solver needs σ > 0"));
     }
     if plan.model.modern().is_some() {
-        return Err("model.kind: the grid solver covers the \"idp\" and \"classic\" models, not \"modern\"".into());
+        return Err(SpecError::new(
+            "model.kind",
+            "the grid solver covers the \"idp\" and \"classic\" models, not \"modern\"",
+        ));
     }
     if let Some(k) = plan.input.segments.iter().position(|s| s.random.is_some()) {
-        return Err(format!(
-            "input.segments[{k}].random_weights: every trajectory has its own input, so there is no single stationary density; give \"weights\""
+        return Err(SpecError::new(
+            format!("input.segments[{k}].random_weights"),
+            "every trajectory has its own input, so there is no single stationary density; give \"weights\"",
         ));
     }
     let seg = plan.input.segments.last().expect("at least one segment");
     if seg.noise > 0.0 || seg.pulse_steps.is_some() {
-        return Err("input.segments: the last segment must be a constant input (no noise, no pulse)".into());
+        return Err(SpecError::new("input.segments", "the last segment must be a constant input (no noise, no pulse)"));
     }
     Ok(())
 }

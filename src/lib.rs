@@ -27,6 +27,7 @@ pub mod fpe;
 pub mod gpu;
 pub mod interrupt;
 pub mod io;
+pub mod job;
 pub mod landscape;
 pub mod merge;
 pub mod model;

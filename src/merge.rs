@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use crate::backend::same_device;
-use crate::error::UsageError;
+use crate::error::{Input, UsageError, Words, mention};
 use crate::io;
 use crate::outputs::{self, Shard, Store, manifest};
 use crate::spec::Spec;
@@ -21,28 +21,31 @@ fn load(dir: &Path) -> Result<Shard> {
     let text = io::read_bounded(&path, io::MAX_DOCUMENT_BYTES)
         .and_then(|b| String::from_utf8(b).map_err(|_| "is not UTF-8 text".to_string()))
         .map_err(|e| {
-            UsageError(format!("DIR: cannot read {} ({e}); is it an idpsim run directory?", path.display()))
+            UsageError::new(Input::Dir, format!("cannot read {} ({e}); is it an idpsim run directory?", path.display()))
         })?;
     let run: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| UsageError(format!("DIR: {} is not valid JSON ({e})", path.display())))?;
+        .map_err(|e| UsageError::new(Input::Dir, format!("{} is not valid JSON ({e})", path.display())))?;
     let get = |k: &str| run["trajectories"][k].as_u64();
-    manifest::verify(dir, &run).map_err(|e| UsageError(format!("DIR: {}: {e}", dir.display())))?;
+    manifest::verify(dir, &run).map_err(|e| UsageError::new(Input::Dir, format!("{}: {e}", dir.display())))?;
     match (get("first"), get("count"), get("total")) {
         (Some(first), Some(count), Some(total))
             if count > 0 && first.checked_add(count).is_some_and(|e| e <= total) =>
         {
             Ok(Shard { dir: dir.to_path_buf(), run, first, count, total })
         }
-        (Some(first), Some(count), Some(total)) => Err(UsageError(format!(
-            "DIR: {} records trajectories {first}..{} of {total}, which is no part of a run",
-            path.display(),
-            first as u128 + count as u128
-        ))
+        (Some(first), Some(count), Some(total)) => Err(UsageError::new(
+            Input::Dir,
+            format!(
+                "{} records trajectories {first}..{} of {total}, which is no part of a run",
+                path.display(),
+                first as u128 + count as u128
+            ),
+        )
         .into()),
-        _ => Err(UsageError(format!(
-            "DIR: {} has no trajectory range; it was not written by idpsim run",
-            path.display()
-        ))
+        _ => Err(UsageError::new(
+            Input::Dir,
+            format!("{} has no trajectory range; it was not written by idpsim run", path.display()),
+        )
         .into()),
     }
 }
@@ -61,14 +64,15 @@ fn device(run: &serde_json::Value) -> (&str, &str) {
 fn check_devices(shards: &[Shard], mixed: bool) -> Result<()> {
     let first = &shards[0];
     match shards.iter().find(|s| !same_device(device(&s.run), device(&first.run))) {
-        Some(s) if !mixed => Err(UsageError(format!(
-            "DIR: {} ran on {} ({}) and {} on {} ({}); shards of different devices do not make the bytes of one run: rerun one of them on the other's device, or pass --mixed-backends to merge them anyway",
+        Some(s) if !mixed => Err(UsageError::new(Input::Dir, format!(
+            "{} ran on {} ({}) and {} on {} ({}); shards of different devices do not make the bytes of one run: rerun one of them on the other's device, or pass {} to merge them anyway",
             first.dir.display(),
             device(&first.run).1,
             device(&first.run).0,
             s.dir.display(),
             device(&s.run).1,
-            device(&s.run).0
+            device(&s.run).0,
+            mention(&Input::MixedBackends)
         ))
         .into()),
         _ => Ok(()),
@@ -78,25 +82,26 @@ fn check_devices(shards: &[Shard], mixed: bool) -> Result<()> {
 /// Checks the shards form one run exactly (same spec, no overlap, no gap) and orders them.
 fn check(mut shards: Vec<Shard>) -> Result<Vec<Shard>> {
     if shards.is_empty() {
-        return Err(UsageError("DIR: give at least one shard directory".into()).into());
+        return Err(UsageError::new(Input::Dir, "give at least one shard directory").into());
     }
     let reference = science(&shards[0].run);
     for s in &shards[1..] {
         if science(&s.run) != reference || s.run["memories_sha256"] != shards[0].run["memories_sha256"] {
-            return Err(UsageError(format!(
-                "DIR: {} and {} ran different specs (or different memories); only shards of one run can be merged",
-                shards[0].dir.display(),
-                s.dir.display()
-            ))
+            return Err(UsageError::new(
+                Input::Dir,
+                format!(
+                    "{} and {} ran different specs (or different memories); only shards of one run can be merged",
+                    shards[0].dir.display(),
+                    s.dir.display()
+                ),
+            )
             .into());
         }
         if s.total != shards[0].total {
-            return Err(UsageError(format!(
-                "DIR: {} belongs to a run of {} trajectories, not {}",
-                s.dir.display(),
-                s.total,
-                shards[0].total
-            ))
+            return Err(UsageError::new(
+                Input::Dir,
+                format!("{} belongs to a run of {} trajectories, not {}", s.dir.display(), s.total, shards[0].total),
+            )
             .into());
         }
     }
@@ -104,29 +109,32 @@ fn check(mut shards: Vec<Shard>) -> Result<Vec<Shard>> {
     let mut next = 0u64;
     for (k, s) in shards.iter().enumerate() {
         if s.first < next {
-            return Err(UsageError(format!(
-                "DIR: {} (trajectories {}..{}) overlaps {} (up to {next})",
-                s.dir.display(),
-                s.first,
-                s.first + s.count,
-                shards[k - 1].dir.display()
-            ))
+            return Err(UsageError::new(
+                Input::Dir,
+                format!(
+                    "{} (trajectories {}..{}) overlaps {} (up to {next})",
+                    s.dir.display(),
+                    s.first,
+                    s.first + s.count,
+                    shards[k - 1].dir.display()
+                ),
+            )
             .into());
         }
         if s.first > next {
-            return Err(UsageError(format!(
-                "DIR: trajectories {next}..{} are missing (no shard covers them)",
-                s.first
-            ))
+            return Err(UsageError::new(
+                Input::Dir,
+                format!("trajectories {next}..{} are missing (no shard covers them)", s.first),
+            )
             .into());
         }
         next = s.first + s.count;
     }
     if next != shards[0].total {
-        return Err(UsageError(format!(
-            "DIR: trajectories {next}..{} are missing (no shard covers them)",
-            shards[0].total
-        ))
+        return Err(UsageError::new(
+            Input::Dir,
+            format!("trajectories {next}..{} are missing (no shard covers them)", shards[0].total),
+        )
         .into());
     }
     Ok(shards)
@@ -146,10 +154,10 @@ pub fn merge_with(dirs: &[PathBuf], out: &Path, force: bool, mixed: bool) -> Res
     if let Ok(o) = out.canonicalize()
         && let Some(s) = shards.iter().find(|s| s.dir.canonicalize().is_ok_and(|d| d == o))
     {
-        return Err(UsageError(format!(
-            "--out: '{}' is one of the shards being merged; give another directory",
-            s.dir.display()
-        ))
+        return Err(UsageError::new(
+            Input::Out,
+            format!("'{}' is one of the shards being merged; give another directory", s.dir.display()),
+        )
         .into());
     }
     let first = &shards[0];
@@ -158,20 +166,19 @@ pub fn merge_with(dirs: &[PathBuf], out: &Path, force: bool, mixed: bool) -> Res
     spec_json["ensemble"]["trajectories"] = serde_json::json!(total);
     let rebuilt = Spec::from_json(&spec_json.to_string()).and_then(|s| crate::resolve::plan(&s, Path::new(".")));
     let plan = rebuilt.map_err(|e| {
-        UsageError(format!("DIR: {}: run.json records a spec that cannot be rebuilt ({e})", first.dir.display()))
+        UsageError::new(
+            Input::Dir,
+            format!("{}: run.json records a spec that cannot be rebuilt ({e})", first.dir.display()),
+        )
     })?;
     if first.run["memories_sha256"].as_str() != Some(plan.memories.digest().as_str()) {
-        return Err(UsageError(format!(
-            "DIR: the memories the shards' spec names are not those the shards ran with (memories_sha256 in {}/run.json): the memories file changed since",
+        return Err(UsageError::new(Input::Dir, format!(
+            "the memories the shards' spec names are not those the shards ran with (memories_sha256 in {}/run.json): the memories file changed since",
             first.dir.display()
         ))
         .into());
     }
-    let _lock = io::lock_dir(out).map_err(|e| UsageError(format!("--out: {e}")))?;
-    if force {
-        manifest::clear_previous(out)?;
-    }
-    io::prepare_out_dir(out, force).map_err(|e| UsageError(format!("--out: {e}")))?;
+    let _lock = manifest::claim(out, force, |_| Ok(()))?;
     manifest::mark_incomplete(out)?;
     let mut store = Store::dir(out);
     for output in outputs::catalogue(&plan, &store)? {
@@ -245,7 +252,14 @@ pub fn check_shards_with(dirs: &[PathBuf], mixed: bool) -> CheckReport {
                     .ok()
                     .and_then(|t| serde_json::from_str(&t).ok());
                 let shard = run.and_then(|r| Some((r["shard"]["index"].as_u64()?, r["shard"]["count"].as_u64()?)));
-                text += &format!("refused  {}: {}\n", d.display(), format!("{e:#}").trim_start_matches("DIR: "));
+                text += &format!(
+                    "refused  {}: {}\n",
+                    d.display(),
+                    match e.downcast_ref::<UsageError>() {
+                        Some(u) if u.input == Input::Dir => u.message_in(Words::Cli),
+                        _ => format!("{e:#}"),
+                    }
+                );
                 broken.push((d.clone(), shard));
             }
         }

@@ -7,13 +7,12 @@
 //! `"variants"`: named sets of such assignments, `{ "classic-pulse": { "model.kind": "classic",
 //! "input.segments.*.pulse": 1.0 } }`. The first axis varies slowest.
 
-use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::path::Path;
 
 use anyhow::Result;
 use serde_json::{Map, Value};
 
-use crate::engine::{self, RunSummary};
+use crate::engine::RunSummary;
 use crate::io;
 use crate::plan::Plan;
 use crate::spec::{Spec, SpecError};
@@ -22,7 +21,7 @@ use crate::spec::{Spec, SpecError};
 pub const VARIANTS: &str = "variants";
 
 /// The files a sweep writes next to its points' directories.
-const CSV: &str = "sweep.csv";
+pub const CSV: &str = "sweep.csv";
 const PICTURE: &str = "sweep.png";
 const PASSAGE_PICTURE: &str = "sweep_first_passage.png";
 const REPORT: &str = "report.md";
@@ -56,7 +55,6 @@ pub fn clear_previous(out: &Path, points: &[Point]) -> Result<()> {
 /// Most points one sweep may have.
 pub const MAX_POINTS: usize = 10_000;
 
-/// A backend shared by the points that run on it.
 /// One value of an axis: its label and the assignments it makes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AxisValue {
@@ -464,60 +462,6 @@ pub fn heatmap(axes: &[Axis], results: &[PointResult]) -> Option<io::plot::Heatm
         y_labels: axes[ya].values.iter().map(|v| v.label.clone()).collect(),
         panels,
     })
-}
-
-/// Runs every point on the backend `pool` gives for its plan, then writes sweep.csv, sweep.png
-/// and report.md into `out`. A point that fails is recorded and the others still run; the
-/// error returned at the end says how many failed.
-pub fn run(
-    name: &str,
-    axes: &[Axis],
-    plans: Vec<(Point, Plan)>,
-    out: &Path,
-    pool: &mut crate::choose::Pool,
-    quiet: bool,
-) -> Result<Vec<PointResult>> {
-    let started = Instant::now();
-    let total = plans.len();
-    let mut results = Vec::with_capacity(total);
-    let mut adapter = String::new();
-    for (point, plan) in plans {
-        let dir: PathBuf = out.join(&point.dir);
-        let outcome = pool.backend(&plan).and_then(|b| {
-            adapter = b.adapter();
-            engine::run_to_dir(&plan, b, &dir, true)
-        });
-        if !quiet {
-            match &outcome {
-                Ok(s) => eprintln!(
-                    "point {}/{total} ({}): {}{:.2} s, {:.3e} neuron-steps/s",
-                    point.index + 1,
-                    describe(axes, &point.coords),
-                    s.retrieval.as_ref().map_or(String::new(), |r| {
-                        let (a, se) = r.overall();
-                        format!("accuracy {a:.4} ± {se:.4}, ")
-                    }),
-                    s.wall_s,
-                    s.neuron_steps_per_s
-                ),
-                Err(e) => {
-                    eprintln!("point {}/{total} ({}): FAILED: {e:#}", point.index + 1, describe(axes, &point.coords))
-                }
-            }
-        }
-        // A signal stops the whole sweep, not just this point.
-        if let Err(e) = &outcome
-            && let Some(i) = e.downcast_ref::<crate::interrupt::Interrupted>()
-        {
-            return Err(i.clone().into());
-        }
-        results.push(PointResult { point, plan, outcome: outcome.map_err(|e| format!("{e:#}")) });
-    }
-    let failed = summarise(name, axes, &results, out, started.elapsed().as_secs_f64(), &adapter)?;
-    if failed > 0 {
-        anyhow::bail!("{failed} of {total} sweep points failed (see {})", out.join(CSV).display());
-    }
-    Ok(results)
 }
 
 /// Writes sweep.csv, the sweep's pictures and report.md into `out` for the points' `results`

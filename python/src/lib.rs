@@ -8,16 +8,17 @@
 
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use anyhow::Result;
-use idpsim::cli::{self, UsageError};
-use idpsim::engine::{self, Watch};
+use idpsim::cli;
+use idpsim::engine::Watch;
 use idpsim::error::SpecError;
+use idpsim::error::{Input, UsageError, Words};
+use idpsim::job::{self, Job, Options, RunOutcome, SweepWatch};
 use idpsim::outputs::{ArrayData, Store, manifest};
-use idpsim::plan::{BackendChoice, Plan};
+use idpsim::plan::Plan;
 use idpsim::spec::Spec;
-use idpsim::{io, merge, presets, resolve, sweep};
+use idpsim::{merge, presets, sweep};
 use numpy::{PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -44,10 +45,7 @@ fn to_py(py: Python<'_>, e: anyhow::Error) -> PyErr {
         return raise(py, "SpecError", &[s.field.clone(), s.message.clone()]);
     }
     if let Some(u) = e.downcast_ref::<UsageError>() {
-        let text = u.0.strip_prefix("spec: ").unwrap_or(&u.0);
-        let (field, message) = text.split_once(": ").unwrap_or(("spec", text));
-        let field = field.trim_start_matches("--").split(' ').next().unwrap_or(field);
-        return raise(py, "SpecError", &[field.to_string(), message.to_string()]);
+        return raise(py, "SpecError", &[u.input.name(Words::Python), u.message_in(Words::Python)]);
     }
     raise(py, "RunError", &[format!("{e:#}")])
 }
@@ -75,36 +73,7 @@ fn load(kind: &str, value: &str) -> Result<(Spec, PathBuf)> {
         "json" => Ok((Spec::from_json(value)?, PathBuf::from("."))),
         "path" => cli::load_spec(Some(Path::new(value)), None),
         "preset" => cli::load_spec(None, Some(value)),
-        other => Err(UsageError(format!("spec: '{other}' is not a kind of spec source")).into()),
-    }
-}
-
-/// The run options that override spec values, as `idpsim run`'s flags do.
-#[derive(Clone, Default)]
-struct Overrides {
-    backend: Option<String>,
-    adapter: Option<String>,
-    trajectories: Option<u64>,
-    seed: Option<u64>,
-}
-
-impl Overrides {
-    fn apply(&self, spec: &mut Spec) -> Result<()> {
-        if let Some(b) = &self.backend {
-            spec.run.backend = serde_json::from_value::<BackendChoice>(serde_json::json!(b)).map_err(|_| {
-                SpecError::new("backend", format!("unknown backend '{b}'; accepted: {}", BackendChoice::ACCEPTED))
-            })?;
-        }
-        if let Some(a) = &self.adapter {
-            spec.run.adapter = Some(a.clone());
-        }
-        if let Some(m) = self.trajectories {
-            spec.ensemble.trajectories = m;
-        }
-        if let Some(s) = self.seed {
-            spec.ensemble.seed = s;
-        }
-        Ok(())
+        other => Err(UsageError::new(Input::Spec, format!("'{other}' is not a kind of spec source")).into()),
     }
 }
 
@@ -230,33 +199,19 @@ fn result_dict<'py>(py: Python<'py>, store: Store, info: serde_json::Value) -> P
     Ok(d)
 }
 
-/// run.json's fields for a run kept in memory (what a directory's run.json would hold, but
-/// its file list and manifest).
-fn run_info(plan: &Plan, kind: &str, adapter: &str, wall_s: f64, store: &Store) -> serde_json::Value {
-    let mut info = engine::head_of(plan, kind, adapter, wall_s, &store.timing);
-    for key in ["retrieval", "first_passage"] {
-        info[key] = store.summaries.get(key).cloned().unwrap_or(serde_json::Value::Null);
-    }
-    info
+/// The job of a spec source with the options (in memory until `out` is set).
+fn job_of(kind: &str, value: &str, o: &Options) -> Result<Job> {
+    let (spec, base) = load(kind, value)?;
+    Ok(Job { options: o.clone(), ..Job::new(spec, base) })
 }
 
-/// What run.json records of the backend beyond its name: the kernels built for the run and,
-/// under `auto`, the choice and why.
-fn provenance(info: &mut serde_json::Value, b: &dyn engine::Backend) {
-    info["kernel_builds"] = serde_json::to_value(b.kernel_builds()).unwrap_or_default();
-    if let Some(c) = b.choice() {
-        info["backend_choice"] = c;
-    }
-}
-
-/// Resolves a spec with the overrides; a sweep is refused (see `sweep`).
-fn plan_of(kind: &str, value: &str, o: &Overrides) -> Result<Plan> {
-    let (mut spec, base) = load(kind, value)?;
-    o.apply(&mut spec)?;
-    if spec.sweep.is_some() {
+/// Resolves a spec with the options; a sweep is refused (see `sweep`).
+fn plan_of(kind: &str, value: &str, o: &Options) -> Result<Plan> {
+    let job = job_of(kind, value, o)?;
+    if job.is_sweep() {
         return Err(SpecError::new("sweep", "this spec is a sweep; run it with idpsim.sweep()").into());
     }
-    Ok(resolve::plan(&spec, &base)?)
+    job.plan()
 }
 
 /// One run. With `out`, the directory is written exactly as `idpsim run` writes it and
@@ -277,70 +232,44 @@ fn run<'py>(
     force: bool,
     progress: Option<Py<PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let o = Overrides { backend, adapter, trajectories, seed };
+    let o = Options { backend, adapter, trajectories, seed };
     let (kind, value) = (kind.to_string(), value.to_string());
     let mut watch = PyWatch::new(progress);
-    if let Some(out) = out {
-        let skipped = detached(py, move || {
-            let plan = plan_of(&kind, &value, &o)?;
-            // Checked here too, so that a rerun of a finished run says nothing on stderr.
-            if !force && already_holds(&plan, &out) {
-                watch.phase(&format!("{} already holds this run, complete and intact; read back", out.display()))?;
-                return Ok(true);
-            }
-            Ok(cli::run::run_into(&plan, &out, force, None, &mut watch)?.is_none())
-        })?;
-        let d = PyDict::new(py);
-        d.set_item("skipped", skipped)?;
-        return Ok(d);
-    }
-    let (store, info) = detached(py, move || {
-        let plan = plan_of(&kind, &value, &o)?;
-        let mut backends = cli::run::open_backends(&plan)?;
-        watch.phase(&format!("on {}", engine::describe(&backends).1))?;
-        let start = Instant::now();
-        let store = engine::simulate_many(&plan, &mut backends, Store::memory(), &mut watch)?;
-        let (k, adapter) = engine::describe(&backends);
-        let mut info = run_info(&plan, k, &adapter, start.elapsed().as_secs_f64(), &store);
-        if let [b] = &backends[..] {
-            provenance(&mut info, b.as_ref());
+    let outcome = detached(py, move || {
+        let job = Job { out, force, ..job_of(&kind, &value, &o)? };
+        if job.is_sweep() {
+            return Err(SpecError::new("sweep", "this spec is a sweep; run it with idpsim.sweep()").into());
         }
-        Ok((store, info))
+        // Checked here too, so that a rerun of a finished run says nothing on stderr.
+        if let Some(dir) = &job.out
+            && !force
+            && job::holds(&job.plan()?, dir)
+        {
+            watch.phase(&format!("{} already holds this run, complete and intact; read back", dir.display()))?;
+            return Ok(RunOutcome::AlreadyThere);
+        }
+        job.run(&mut watch)
     })?;
-    result_dict(py, store, info)
-}
-
-/// Whether `out` holds exactly this run, complete and intact: the check `idpsim run` makes
-/// before it runs (the same science and trajectories as run.json records, every file as its
-/// manifest says).
-fn already_holds(plan: &Plan, out: &Path) -> bool {
-    let Ok(text) = std::fs::read_to_string(out.join(manifest::RUN_JSON)) else { return false };
-    let Ok(run) = serde_json::from_str::<serde_json::Value>(&text) else { return false };
-    let Ok(recorded) = serde_json::to_string(&plan.spec).and_then(|t| serde_json::from_str(&t)) else { return false };
-    let e = &plan.ensemble;
-    manifest::science(&run["spec"]) == manifest::science(&recorded)
-        && run["memories_sha256"].as_str() == Some(plan.memories.digest().as_str())
-        && run["trajectories"] == serde_json::json!({ "first": e.first, "count": e.trajectories, "total": e.total })
-        && manifest::verify(out, &run).is_ok()
-}
-
-/// A sweep's progress as one run's: every point's trajectory-steps counted after those of the
-/// points before it, against the whole sweep's total.
-struct Cumulative<'a> {
-    inner: &'a mut PyWatch,
-    offset: u64,
-    total: u64,
-}
-
-impl Watch for Cumulative<'_> {
-    fn progress(&mut self, done: u64, _total: u64) -> Result<()> {
-        self.inner.progress(self.offset + done, self.total)
+    match outcome {
+        RunOutcome::InMemory { store, info } => result_dict(py, *store, info),
+        done => {
+            let d = PyDict::new(py);
+            d.set_item("skipped", matches!(done, RunOutcome::AlreadyThere))?;
+            Ok(d)
+        }
     }
 }
 
-/// Trajectory-steps of a plan: what its progress counts to.
-fn work(plan: &Plan) -> u64 {
-    plan.ensemble.trajectories * plan.time.total_steps as u64
+/// A sweep's points as phases of the Python progress; a KeyboardInterrupt raised in the
+/// callback stops the sweep.
+impl SweepWatch for PyWatch {
+    fn point_starts(&mut self, point: &sweep::Point, count: usize, what: &str) -> Result<()> {
+        self.phase(&format!("point {}/{count}: {what}", point.index + 1))
+    }
+
+    fn stops(&self, e: &anyhow::Error) -> bool {
+        e.chain().any(|c| c.downcast_ref::<PyErr>().is_some())
+    }
 }
 
 /// Every point of a sweep spec, in order, in memory or (with `out`) written into `out` exactly
@@ -364,94 +293,25 @@ fn run_sweep<'py>(
     progress: Option<Py<PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     type Outcome = std::result::Result<Option<(Store, serde_json::Value)>, String>;
-    let o = Overrides { backend, adapter, trajectories, seed };
+    let o = Options { backend, adapter, trajectories, seed };
     let (kind, value) = (kind.to_string(), value.to_string());
     let mut watch = PyWatch::new(progress);
     let (name, axes, csv, points) = detached(py, move || {
-        let (mut spec, base) = load(&kind, &value)?;
-        o.apply(&mut spec)?;
-        let Some(sweep_map) = spec.sweep.take() else {
+        let job = Job { out, force, ..job_of(&kind, &value, &o)? };
+        if !job.is_sweep() {
             return Err(SpecError::new("sweep", "this spec has no sweep; run it with idpsim.run()").into());
-        };
-        let axes = sweep::axes(&sweep_map)?;
-        let doc = serde_json::to_value(&spec)?;
-        let mut plans = Vec::new();
-        for pt in sweep::points(&doc, &axes)? {
-            let mut s = pt.spec.clone();
-            o.apply(&mut s)?;
-            let plan = resolve::plan(&s, &base).map_err(|e| {
-                SpecError::new(
-                    e.field,
-                    format!("{} (sweep point {}: {})", e.message, pt.index, sweep::describe(&axes, &pt.coords)),
-                )
-            })?;
-            plans.push((pt, plan));
         }
-        // As `idpsim run` prepares a sweep's directory.
-        let _lock = match &out {
-            Some(dir) => Some(io::lock_dir(dir).map_err(|e| UsageError(format!("--out: {e}")))?),
-            None => None,
-        };
-        if let Some(dir) = &out {
-            if force {
-                let points: Vec<sweep::Point> = plans.iter().map(|(pt, _)| pt.clone()).collect();
-                sweep::clear_previous(dir, &points)?;
-            }
-            io::prepare_out_dir(dir, force).map_err(|e| UsageError(format!("--out: {e}")))?;
-        }
-        let started = Instant::now();
-        let count = plans.len();
-        let mut progress = Cumulative { inner: &mut watch, offset: 0, total: plans.iter().map(|(_, p)| work(p)).sum() };
-        let mut pool = idpsim::choose::Pool::default();
-        let mut results = Vec::new();
-        let mut outcomes: Vec<Outcome> = Vec::new();
-        let mut adapter = String::new();
-        for (pt, plan) in plans {
-            progress.inner.phase(&format!("point {}/{count}: {}", pt.index + 1, sweep::describe(&axes, &pt.coords)))?;
-            let opened = pool.backend(&plan);
-            let start = Instant::now();
-            let outcome = opened.and_then(|b| {
-                adapter = b.adapter();
-                match &out {
-                    Some(dir) => {
-                        engine::run_to_dir_with(&plan, b, &dir.join(&pt.dir), &mut progress).map(|s| (s, None))
-                    }
-                    None => engine::simulate_with(&plan, b, Store::memory(), &mut progress).map(|store| {
-                        let wall_s = start.elapsed().as_secs_f64();
-                        let mut info = run_info(&plan, b.kind(), &b.adapter(), wall_s, &store);
-                        provenance(&mut info, b);
-                        let steps = work(&plan) as f64;
-                        let summary = engine::RunSummary {
-                            adapter: b.adapter(),
-                            wall_s,
-                            trajectory_steps_per_s: steps / wall_s,
-                            neuron_steps_per_s: steps * plan.n() as f64 / wall_s,
-                            files: store.files.clone(),
-                            out: PathBuf::new(),
-                            retrieval: store.retrieval.clone(),
-                            passages: store.passages.clone(),
-                        };
-                        (summary, Some((store, info)))
-                    }),
-                }
-            });
-            progress.offset += work(&plan);
-            // A KeyboardInterrupt stops the sweep; other failures are the point's.
-            if let Err(e) = &outcome
-                && e.chain().any(|c| c.downcast_ref::<PyErr>().is_some())
-            {
-                return Err(outcome.err().expect("an error"));
-            }
-            let (summary, kept) = match outcome {
-                Ok((s, kept)) => (Ok(s), Ok(kept)),
-                Err(e) => (Err(format!("{e:#}")), Err(format!("{e:#}"))),
-            };
-            outcomes.push(kept);
-            results.push(sweep::PointResult { point: pt, plan, outcome: summary });
-        }
-        if let Some(dir) = &out {
-            sweep::summarise(&spec.name, &axes, &results, dir, started.elapsed().as_secs_f64(), &adapter)?;
-        }
+        let done = job.run_sweep(&mut watch)?;
+        let (axes, results) = (done.axes, done.results);
+        let outcomes: Vec<Outcome> = results
+            .iter()
+            .zip(done.kept)
+            .map(|(r, kept)| match &r.outcome {
+                Ok(_) => Ok(kept),
+                Err(e) => Err(e.clone()),
+            })
+            .collect();
+        let spec_name = done.name;
         let csv = sweep::csv(&axes, &results);
         let axes_doc: Vec<serde_json::Value> = axes
             .iter()
@@ -473,7 +333,7 @@ fn run_sweep<'py>(
                 (pt.index, pt.dir, coords, numbers, outcome)
             })
             .collect();
-        Ok((spec.name.clone(), serde_json::Value::Array(axes_doc), csv, described))
+        Ok((spec_name, serde_json::Value::Array(axes_doc), csv, described))
     })?;
     let list = PyList::empty(py);
     for (index, dir, coords, numbers, outcome) in points {
@@ -503,7 +363,7 @@ fn run_sweep<'py>(
 #[pyfunction]
 fn verify_run(py: Python<'_>, dir: PathBuf) -> PyResult<String> {
     detached(py, move || {
-        let refuse = |why: String| UsageError(format!("dir: '{}' {why}", dir.display()));
+        let refuse = |why: String| UsageError::new(Input::Dir, format!("'{}' {why}", dir.display()));
         let run_json = dir.join(manifest::RUN_JSON);
         let text = match std::fs::read_to_string(&run_json) {
             Ok(t) => t,
@@ -535,8 +395,8 @@ fn theory(
     let (kind, value) = (kind.to_string(), value.to_string());
     detached(py, move || {
         let (plan, n_field) = match &saliency {
-            Some(s) => (cli::analysis::quick_or_spec(None, None, s, slope, n, 0.0, 1.0)?, "n"),
-            None => (plan_of(&kind, &value, &Overrides::default())?, "memories.n"),
+            Some(s) => (cli::analysis::quick_or_spec(None, None, s, slope, n, 0.0, 1.0)?, Input::N),
+            None => (plan_of(&kind, &value, &Options::default())?, Input::Field("memories.n".into())),
         };
         let reports = cli::analysis::theory(&plan, n_field)?;
         Ok(serde_json::json!({ "segments": reports }).to_string())
@@ -555,7 +415,7 @@ fn fpe<'py>(
 ) -> PyResult<(Bound<'py, PyAny>, Vec<Vec<f64>>, f64)> {
     let (kind, value) = (kind.to_string(), value.to_string());
     let (g, sol) = detached(py, move || {
-        let plan = plan_of(&kind, &value, &Overrides::default())?;
+        let plan = plan_of(&kind, &value, &Options::default())?;
         cli::analysis::fpe_density(&plan, grid)
     })?;
     let shape: Vec<usize> = g.bins[..g.dims].to_vec();
@@ -588,7 +448,7 @@ fn landscape(
     detached(py, move || {
         let plan = match &saliency {
             Some(s) => cli::analysis::quick_or_spec(None, None, s, slope, 2, sigma, 10.0)?,
-            None => plan_of(&kind, &value, &Overrides::default())?,
+            None => plan_of(&kind, &value, &Options::default())?,
         };
         cli::analysis::landscape(&plan, &out, trajectories, force)
     })
@@ -749,11 +609,7 @@ fn save<'py>(
     }
     let head = json_of(&run_info)?;
     detached(py, move || {
-        let _lock = io::lock_dir(&out).map_err(|e| UsageError(format!("--out: {e}")))?;
-        if force {
-            manifest::clear_previous(&out)?;
-        }
-        io::prepare_out_dir(&out, force).map_err(|e| UsageError(format!("--out: {e}")))?;
+        let _lock = manifest::claim(&out, force, |_| Ok(()))?;
         manifest::mark_incomplete(&out)?;
         let mut store = Store::dir(&out);
         for (file, shape, data) in items {

@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::Result;
 
 use super::args::{FpeArgs, LandscapeArgs, TheoryArgs, load_spec, spec_usage};
-use crate::error::UsageError;
+use crate::error::{Input, UsageError};
 use crate::plan::Plan;
 use crate::spec::Spec;
 use crate::{io, outln, resolve};
@@ -22,17 +22,21 @@ pub fn cmd_landscape(a: &LandscapeArgs) -> Result<()> {
 /// be empty unless `force`); the files written.
 pub fn landscape(plan: &Plan, out: &Path, trajectories: usize, force: bool) -> Result<Vec<String>> {
     if plan.n() != 2 {
-        return Err(
-            UsageError(format!("memories: the landscape picture needs N = 2, this spec has N = {}", plan.n())).into()
-        );
+        return Err(UsageError::new(
+            Input::Field("memories".into()),
+            format!("the landscape picture needs N = 2, this spec has N = {}", plan.n()),
+        )
+        .into());
     }
     one_input(plan)?;
     if trajectories > 1000 {
-        return Err(
-            UsageError(format!("--trajectories: {trajectories} is too many to draw; accepted: 0 to 1000")).into()
-        );
+        return Err(UsageError::new(
+            Input::Trajectories,
+            format!("{trajectories} is too many to draw; accepted: 0 to 1000"),
+        )
+        .into());
     }
-    io::prepare_out_dir(out, force).map_err(|e| UsageError(format!("--out: {e}")))?;
+    io::prepare_out_dir(out, force)?;
     crate::landscape::run(plan, out, trajectories)
 }
 
@@ -40,15 +44,17 @@ pub fn landscape(plan: &Plan, out: &Path, trajectories: usize, force: bool) -> R
 /// input).
 fn one_input(plan: &Plan) -> Result<()> {
     if plan.model.modern().is_some() {
-        return Err(UsageError(
-            "spec: model.kind: theory and landscapes cover the \"idp\" and \"classic\" models, not \"modern\"".into(),
+        return Err(UsageError::new(
+            Input::Field("model.kind".into()),
+            "theory and landscapes cover the \"idp\" and \"classic\" models, not \"modern\"",
         )
         .into());
     }
     match plan.input.segments.iter().position(|s| s.random.is_some()) {
-        Some(k) => Err(UsageError(format!(
-            "spec: input.segments[{k}].random_weights: every trajectory has its own input, so there is no single landscape; give \"weights\""
-        ))
+        Some(k) => Err(UsageError::new(
+            Input::Field(format!("input.segments[{k}].random_weights")),
+            "every trajectory has its own input, so there is no single landscape; give \"weights\"",
+        )
         .into()),
         None => Ok(()),
     }
@@ -81,14 +87,14 @@ pub fn quick_or_spec(
     });
     let spec = Spec::from_json(&spec.to_string()).map_err(spec_usage)?;
     resolve::plan(&spec, Path::new(".")).map_err(|e| {
-        let flag = match e.field.as_str() {
-            "model.activation.slope" => "--slope",
-            "noise.sigma" => "--sigma",
-            f if f.starts_with("memories") => "--n / --saliency",
-            f if f.contains("saliency") => "--saliency",
-            f => f,
+        let input = match e.field.as_str() {
+            "model.activation.slope" => Input::Slope,
+            "noise.sigma" => Input::Sigma,
+            f if f.starts_with("memories") => Input::QuickNetwork,
+            f if f.contains("saliency") => Input::Saliency,
+            f => Input::Field(f.to_string()),
         };
-        UsageError(format!("{flag}: {}", e.message)).into()
+        UsageError::new(input, e.message).into()
     })
 }
 
@@ -114,15 +120,18 @@ fn quick_name(saliency: &[f64]) -> String {
     head + &tail
 }
 
-/// The theory's report of every input segment of `plan` (`n_field` names N in errors).
-pub fn theory(plan: &Plan, n_field: &str) -> Result<Vec<crate::theory::SegmentReport>> {
+/// The theory's report of every input segment of `plan` (`n_input` names N in errors).
+pub fn theory(plan: &Plan, n_input: Input) -> Result<Vec<crate::theory::SegmentReport>> {
     one_input(plan)?;
     if plan.n() > crate::theory::MAX_N {
-        return Err(UsageError(format!(
-            "{n_field}: N = {} is more than the theory's dense N × N analysis takes; at most {}",
-            plan.n(),
-            crate::theory::MAX_N
-        ))
+        return Err(UsageError::new(
+            n_input,
+            format!(
+                "N = {} is more than the theory's dense N × N analysis takes; at most {}",
+                plan.n(),
+                crate::theory::MAX_N
+            ),
+        )
         .into());
     }
     Ok(crate::theory::analyze(plan))
@@ -135,10 +144,10 @@ pub fn cmd_theory(a: &TheoryArgs) -> Result<()> {
         let (spec, base) = load_spec(a.source.spec.as_deref(), a.source.preset.as_deref())?;
         resolve::plan(&spec, &base).map_err(spec_usage)?
     };
-    let reports = theory(&plan, if a.saliency.is_empty() { "spec: memories.n" } else { "--n" })?;
+    let reports = theory(&plan, if a.saliency.is_empty() { Input::Field("memories.n".into()) } else { Input::N })?;
     let doc = serde_json::json!({ "segments": reports });
     if let Some(out) = &a.out {
-        io::write_json(out, &doc).map_err(|e| UsageError(format!("--out: {e:#}")))?;
+        io::write_json(out, &doc).map_err(|e| UsageError::new(Input::Out, format!("{e:#}")))?;
     }
     if a.json {
         outln!("{}", serde_json::to_string_pretty(&doc)?);
@@ -190,7 +199,7 @@ const DEFAULT_GRID: usize = 200;
 fn same_problem(plan: &Plan, dir: &Path) -> Result<()> {
     use crate::outputs::manifest;
     let path = dir.join(manifest::RUN_JSON);
-    let refuse = |what: String| -> anyhow::Error { UsageError(format!("--compare: {what}")).into() };
+    let refuse = |what: String| -> anyhow::Error { UsageError::new(Input::Compare, what).into() };
     let text = io::read_bounded(&path, io::MAX_DOCUMENT_BYTES)
         .and_then(|b| String::from_utf8(b).map_err(|_| "is not UTF-8 text".to_string()))
         .map_err(|e| refuse(format!("cannot read {} ({e}); give the directory of a complete run", path.display())))?;
@@ -217,7 +226,7 @@ fn same_problem(plan: &Plan, dir: &Path) -> Result<()> {
 
 fn check_grid(cells: usize) -> Result<()> {
     if !(2..=2000).contains(&cells) {
-        return Err(UsageError(format!("--grid: {cells} is out of range; accepted: 2 to 2000")).into());
+        return Err(UsageError::new(Input::Grid, format!("{cells} is out of range; accepted: 2 to 2000")).into());
     }
     Ok(())
 }
@@ -231,11 +240,11 @@ fn default_grid(plan: &Plan, cells: usize) -> crate::fpe::Grid {
     crate::fpe::Grid { dims: plan.n(), bins: [cells, if plan.n() == 2 { cells } else { 1 }], range }
 }
 
-fn check_matrix(grid: &crate::fpe::Grid, what: &str) -> Result<()> {
+fn check_matrix(grid: &crate::fpe::Grid, input: Input, what: &str) -> Result<()> {
     use crate::fpe;
     if grid.matrix_bytes() > fpe::MAX_MATRIX_BYTES {
-        return Err(UsageError(format!(
-            "{what}: {} cells need {:.1} GB for the solver's banded matrix; at most {} GB (in 2-D, at most about 500 cells per axis)",
+        return Err(UsageError::new(input, format!(
+            "{what}{} cells need {:.1} GB for the solver's banded matrix; at most {} GB (in 2-D, at most about 500 cells per axis)",
             grid.cells(),
             grid.matrix_bytes() as f64 / 1e9,
             fpe::MAX_MATRIX_BYTES >> 30
@@ -247,10 +256,10 @@ fn check_matrix(grid: &crate::fpe::Grid, what: &str) -> Result<()> {
 
 /// The stationary density of `plan` (N = 1 or 2) on a grid of `cells` per axis, and the grid.
 pub fn fpe_density(plan: &Plan, cells: usize) -> Result<(crate::fpe::Grid, crate::fpe::Solution)> {
-    crate::fpe::check(plan).map_err(|e| UsageError(format!("spec: {e}")))?;
+    crate::fpe::check(plan).map_err(UsageError::from)?;
     check_grid(cells)?;
     let grid = default_grid(plan, cells);
-    check_matrix(&grid, "--grid")?;
+    check_matrix(&grid, Input::Grid, "")?;
     let sol = crate::fpe::solve(plan, &grid)?;
     Ok((grid, sol))
 }
@@ -260,26 +269,28 @@ pub fn cmd_fpe(a: &FpeArgs) -> Result<()> {
     use crate::outputs::histogram;
     let (spec, base) = load_spec(a.source.spec.as_deref(), a.source.preset.as_deref())?;
     let plan = resolve::plan(&spec, &base).map_err(spec_usage)?;
-    fpe::check(&plan).map_err(|e| UsageError(format!("spec: {e}")))?;
+    fpe::check(&plan).map_err(UsageError::from)?;
     check_grid(a.grid.unwrap_or(DEFAULT_GRID))?;
-    let compared = match &a.compare {
-        None => None,
-        Some(dir) => {
-            same_problem(&plan, dir)?;
-            let (hp, counts, _) = histogram::read(dir).map_err(|e| UsageError(format!("--compare: {e:#}")))?;
-            let want: Vec<u32> = (0..plan.n() as u32).collect();
-            if !hp.of_state || hp.dims != plan.n() || hp.axes[..hp.dims] != want[..] {
-                return Err(UsageError(format!(
-                    "--compare: {} holds a histogram of {:?} {}; the grid solver needs the state histogram over axes {want:?}",
+    let compared =
+        match &a.compare {
+            None => None,
+            Some(dir) => {
+                same_problem(&plan, dir)?;
+                let (hp, counts, _) =
+                    histogram::read(dir).map_err(|e| UsageError::new(Input::Compare, format!("{e:#}")))?;
+                let want: Vec<u32> = (0..plan.n() as u32).collect();
+                if !hp.of_state || hp.dims != plan.n() || hp.axes[..hp.dims] != want[..] {
+                    return Err(UsageError::new(Input::Compare, format!(
+                    "{} holds a histogram of {:?} {}; the grid solver needs the state histogram over axes {want:?}",
                     dir.display(),
                     &hp.axes[..hp.dims],
                     if hp.of_state { "state" } else { "overlaps" }
                 ))
                 .into());
+                }
+                Some((hp, counts))
             }
-            Some((hp, counts))
-        }
-    };
+        };
     let grid = match &compared {
         Some((hp, _)) => Grid { dims: hp.dims, bins: [hp.bins[0] as usize, hp.bins[1] as usize], range: hp.range },
         None => default_grid(&plan, a.grid.unwrap_or(DEFAULT_GRID)),
@@ -291,8 +302,11 @@ pub fn cmd_fpe(a: &FpeArgs) -> Result<()> {
             dir.display()
         );
     }
-    check_matrix(&grid, if a.compare.is_some() { "--compare: the histogram's bins" } else { "--grid" })?;
-    io::prepare_out_dir(&a.out, a.force).map_err(|e| UsageError(format!("--out: {e}")))?;
+    match a.compare {
+        Some(_) => check_matrix(&grid, Input::Compare, "the histogram's bins: ")?,
+        None => check_matrix(&grid, Input::Grid, "")?,
+    }
+    io::prepare_out_dir(&a.out, a.force)?;
     let t0 = std::time::Instant::now();
     let sol = fpe::solve(&plan, &grid)?;
     let shape: Vec<u64> = (0..grid.dims).map(|k| grid.bins[k] as u64).collect();

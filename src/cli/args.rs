@@ -6,7 +6,7 @@ use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 
 use crate::bench;
-use crate::error::{SpecError, UsageError};
+use crate::error::{Input, SpecError, UsageError};
 use crate::presets;
 use crate::spec::Spec;
 
@@ -188,22 +188,22 @@ pub fn load_spec(file: Option<&Path>, preset: Option<&str>) -> Result<(Spec, Pat
     match (file, preset) {
         (_, Some(name)) => {
             let text = presets::get(name).ok_or_else(|| {
-                UsageError(format!("--preset: unknown preset '{name}'; available: {}", presets::names()))
+                UsageError::new(Input::Preset, format!("unknown preset '{name}'; available: {}", presets::names()))
             })?;
             Ok((Spec::from_json(text).map_err(spec_usage)?, PathBuf::from(".")))
         }
         (Some(path), None) => {
             let text = crate::io::read_bounded(path, crate::io::MAX_DOCUMENT_BYTES)
                 .and_then(|b| String::from_utf8(b).map_err(|_| "is not UTF-8 text".to_string()))
-                .map_err(|e| UsageError(format!("SPEC: cannot read '{}': {e}", path.display())))?;
+                .map_err(|e| UsageError::new(Input::Spec, format!("cannot read '{}': {e}", path.display())))?;
             let spec = Spec::from_json(&text).map_err(spec_usage)?;
             let base = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
             Ok((spec, base))
         }
-        (None, None) => Err(UsageError("give a SPEC file or --preset NAME (see `idpsim presets`)".into()).into()),
+        (None, None) => Err(UsageError::general("give a SPEC file or --preset NAME (see `idpsim presets`)").into()),
     }
 }
 
 pub(super) fn spec_usage(e: SpecError) -> anyhow::Error {
-    UsageError(format!("spec: {e}")).into()
+    UsageError::from(e).into()
 }

@@ -5,6 +5,7 @@ pub mod analysis;
 mod args;
 pub mod run;
 
+use crate::error::Input;
 use anyhow::{Context, Result};
 
 pub use crate::error::UsageError;
@@ -69,8 +70,9 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Preset { name } => {
-            let text = presets::get(&name)
-                .ok_or_else(|| UsageError(format!("NAME: unknown preset '{name}'; available: {}", presets::names())))?;
+            let text = presets::get(&name).ok_or_else(|| {
+                UsageError::new(Input::Preset, format!("unknown preset '{name}'; available: {}", presets::names()))
+            })?;
             outln!("{text}");
             Ok(())
         }

@@ -1,6 +1,7 @@
 //! The GPU context: instance, adapter, device and queue, made once and borrowed by everything
 //! else, plus the one read-back helper.
 
+use crate::error::{Input, UsageError};
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -75,9 +76,10 @@ impl GpuContext {
         let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
         if let Some(f) = filter {
             if is_many(f) {
-                return Err(crate::error::UsageError(format!(
-                    "--adapter: '{f}' names several adapters; this command uses one (give one name or index)"
-                ))
+                return Err(UsageError::new(
+                    Input::Adapter,
+                    format!("'{f}' names several adapters; this command uses one (give one name or index)"),
+                )
                 .into());
             }
             let f = f.to_lowercase();
@@ -88,10 +90,13 @@ impl GpuContext {
                 Err(_) => adapters.retain(|a| a.get_info().name.to_lowercase().contains(&f)),
             }
             if adapters.is_empty() {
-                return Err(crate::error::UsageError(format!(
-                    "--adapter: no adapter is '{f}' (an index) or has it in its name; available: {}",
-                    names.iter().enumerate().map(|(i, n)| format!("{i}: {n}")).collect::<Vec<_>>().join(", ")
-                ))
+                return Err(UsageError::new(
+                    Input::Adapter,
+                    format!(
+                        "no adapter is '{f}' (an index) or has it in its name; available: {}",
+                        names.iter().enumerate().map(|(i, n)| format!("{i}: {n}")).collect::<Vec<_>>().join(", ")
+                    ),
+                )
                 .into());
             }
         }
@@ -116,10 +121,18 @@ impl GpuContext {
                         Err(_) => names.iter().position(|n| n.to_lowercase().contains(&item.to_lowercase())),
                     };
                     found.ok_or_else(|| {
-                        crate::error::UsageError(format!(
-                            "--adapter: '{item}' is neither an adapter index nor part of a name; available: {}",
-                            names.iter().enumerate().map(|(i, n)| format!("{i}: {n}")).collect::<Vec<_>>().join(", ")
-                        ))
+                        UsageError::new(
+                            Input::Adapter,
+                            format!(
+                                "'{item}' is neither an adapter index nor part of a name; available: {}",
+                                names
+                                    .iter()
+                                    .enumerate()
+                                    .map(|(i, n)| format!("{i}: {n}"))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                        )
                     })
                 })
                 .collect::<Result<_, _>>()?

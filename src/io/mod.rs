@@ -3,6 +3,7 @@
 
 pub mod plot;
 
+use crate::error::{Input, UsageError, mention};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -199,28 +200,33 @@ pub fn lock_dir(dir: &Path) -> Result<File, String> {
 }
 
 /// Makes `dir` ready for outputs: created if missing; refused if it holds anything and
-/// `force` is false.
-pub fn prepare_out_dir(dir: &Path, force: bool) -> Result<(), String> {
+/// `force` is false (a mistake about the output directory).
+pub fn prepare_out_dir(dir: &Path, force: bool) -> Result<(), UsageError> {
+    let refuse = |m: String| UsageError::new(Input::Out, m);
     if dir.exists() {
         if !dir.is_dir() {
-            return Err(format!("'{}' exists and is not a directory", dir.display()));
+            return Err(refuse(format!("'{}' exists and is not a directory", dir.display())));
         }
-        let non_empty =
-            std::fs::read_dir(dir).map_err(|e| format!("cannot read '{}': {e}", dir.display()))?.next().is_some();
+        let non_empty = std::fs::read_dir(dir)
+            .map_err(|e| refuse(format!("cannot read '{}': {e}", dir.display())))?
+            .next()
+            .is_some();
         if non_empty && !force {
             if dir.join("INCOMPLETE").exists() || !dir.join("run.json").exists() {
-                return Err(format!(
-                    "'{}' holds an interrupted run (or files of another program): it has no complete run.json; choose another directory or pass --force to start again",
-                    dir.display()
-                ));
+                return Err(refuse(format!(
+                    "'{}' holds an interrupted run (or files of another program): it has no complete run.json; choose another directory or pass {} to start again",
+                    dir.display(),
+                    mention(&Input::Force)
+                )));
             }
-            return Err(format!(
-                "'{}' is not empty; choose another directory or pass --force to overwrite",
-                dir.display()
-            ));
+            return Err(refuse(format!(
+                "'{}' is not empty; choose another directory or pass {} to overwrite",
+                dir.display(),
+                mention(&Input::Force)
+            )));
         }
     } else {
-        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create '{}': {e}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(|e| refuse(format!("cannot create '{}': {e}", dir.display())))?;
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! the exact sums (overlaps_sums.npy, what merge adds up), overlaps.png, and with the energy or
 //! the modern model's layers their means and stds (and saliency.png).
 
+use crate::error::{Input, UsageError};
 use anyhow::Result;
 
 use super::{Output, Shard, Store};
@@ -145,10 +146,10 @@ impl Output for EnsembleSums {
             from_words(&s.read_shaped::<u64>(SUMS_FILE, &want)?, &mut part);
             part.count = s.count;
             self.sums.merge(&part).map_err(|e| {
-                crate::error::UsageError(format!(
-                    "DIR: {}: its {SUMS_FILE} cannot be added exactly: {e}",
-                    s.dir.display()
-                ))
+                UsageError::new(
+                    Input::Dir,
+                    format!("{}: its {SUMS_FILE} cannot be added exactly: {e}", s.dir.display()),
+                )
             })?;
         }
         self.finish(store)

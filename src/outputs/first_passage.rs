@@ -2,6 +2,7 @@
 //! with exact quantiles in run.json; first_passage_steps.npy [M] holds the same as step counts
 //! (u32, 4294967295 for never), which merge reads (f32 times are exact only up to 2^24 steps).
 
+use crate::error::{Input, UsageError};
 use anyhow::Result;
 
 use super::store::concat;
@@ -74,8 +75,8 @@ impl Output for FirstPassage {
         for s in shards {
             for (j, step) in s.read_shaped::<u32>(STEPS, &[s.count])?.into_iter().enumerate() {
                 if step > total && step != NO_STEP {
-                    return Err(crate::error::UsageError(format!(
-                        "DIR: {}: {STEPS} holds step {step} at trajectory {}; this run has {total} steps: the shard is damaged, rerun it",
+                    return Err(UsageError::new(Input::Dir, format!(
+                        "{}: {STEPS} holds step {step} at trajectory {}; this run has {total} steps: the shard is damaged, rerun it",
                         s.dir.display(),
                         s.first + j as u64
                     ))

@@ -1,6 +1,7 @@
 //! The on-device histogram: histogram.npy (u64 counts), histogram.json (edges, sample counts,
 //! how to normalise, the equilibria marked) and density.png.
 
+use crate::error::{Input, UsageError};
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -58,13 +59,16 @@ impl Output for Histogram {
             let c = s.read_shaped::<u64>(COUNTS, &shape)?;
             let doc = s.read_json(DOC)?;
             let out = doc["out_of_range"].as_u64().ok_or_else(|| {
-                crate::error::UsageError(format!("DIR: {}: {DOC} has no out_of_range count", s.dir.display()))
+                UsageError::new(Input::Dir, format!("{}: {DOC} has no out_of_range count", s.dir.display()))
             })?;
             let overflow = || {
-                crate::error::UsageError(format!(
-                    "DIR: {}: the counts of its {COUNTS} and {DOC} cannot be added to the other shards' within u64 (2⁶⁴ − 1 samples); the shard is damaged, rerun it",
-                    s.dir.display()
-                ))
+                UsageError::new(
+                    Input::Dir,
+                    format!(
+                        "{}: the counts of its {COUNTS} and {DOC} cannot be added to the other shards' within u64 (2⁶⁴ − 1 samples); the shard is damaged, rerun it",
+                        s.dir.display()
+                    ),
+                )
             };
             for (a, b) in self.counts[..cells].iter_mut().zip(&c) {
                 *a = a.checked_add(*b).ok_or_else(overflow)?;

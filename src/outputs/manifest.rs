@@ -2,6 +2,7 @@
 //! in run.json (written last). `merge` and reruns check a directory against its own manifest,
 //! so a missing, changed, extra or half-written file is found before anything is read.
 
+use crate::error::{Input, UsageError};
 use std::io::Read;
 use std::path::Path;
 
@@ -137,6 +138,20 @@ pub fn verify(dir: &Path, run: &Value) -> std::result::Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Takes `dir` for a run's outputs: locked against other writers for as long as the returned
+/// lock lives, then (with `force`) cleared of an earlier run's files and `also` (say, its
+/// checkpoint or its sweep points), else refused unless empty or missing (see
+/// [`io::prepare_out_dir`]). Every writer of a run directory takes it this way.
+pub fn claim(dir: &Path, force: bool, also: impl FnOnce(&Path) -> Result<()>) -> Result<std::fs::File> {
+    let lock = crate::io::lock_dir(dir).map_err(|e| UsageError::new(Input::Out, e))?;
+    if force {
+        also(dir)?;
+        clear_previous(dir)?;
+    }
+    crate::io::prepare_out_dir(dir, force)?;
+    Ok(lock)
 }
 
 /// Removes what an earlier run left in `dir` before a forced rerun: the files its run.json

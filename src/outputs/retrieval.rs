@@ -3,6 +3,7 @@
 //! segment's end, −1 for none, and the overlap's sign), retrieval_targets.npy [M, S] (each
 //! segment's target, −1 for none) and retrieval_sums.npy (exact sums merge adds up).
 
+use crate::error::{Input, UsageError};
 use anyhow::Result;
 use serde_json::json;
 
@@ -49,8 +50,8 @@ fn check_indices(sh: &Shard, p: usize, s: usize, got: &[i32], tg: &[i32], sg: &[
     let memory = |v: i32| (-1..p as i64).contains(&(v as i64));
     for (file, values) in [(RETRIEVED, got), (TARGETS, tg)] {
         if let Some(k) = values.iter().position(|&v| !memory(v)) {
-            return Err(crate::error::UsageError(format!(
-                "DIR: {}: {file} holds {} at {}; this run has memories 0 to {} (−1 for none): the shard is damaged, rerun it",
+            return Err(UsageError::new(Input::Dir, format!(
+                "{}: {file} holds {} at {}; this run has memories 0 to {} (−1 for none): the shard is damaged, rerun it",
                 sh.dir.display(),
                 values[k],
                 at(k),
@@ -60,13 +61,16 @@ fn check_indices(sh: &Shard, p: usize, s: usize, got: &[i32], tg: &[i32], sg: &[
         }
     }
     if let Some(k) = (0..got.len()).find(|&k| !matches!((got[k], sg[k]), (-1, 0) | (0.., -1 | 1))) {
-        return Err(crate::error::UsageError(format!(
-            "DIR: {}: {SIGNS} holds {} at {}, where {RETRIEVED} holds {}: the shard is damaged, rerun it",
-            sh.dir.display(),
-            sg[k],
-            at(k),
-            got[k]
-        ))
+        return Err(UsageError::new(
+            Input::Dir,
+            format!(
+                "{}: {SIGNS} holds {} at {}, where {RETRIEVED} holds {}: the shard is damaged, rerun it",
+                sh.dir.display(),
+                sg[k],
+                at(k),
+                got[k]
+            ),
+        )
         .into());
     }
     Ok(())
@@ -147,7 +151,7 @@ impl Output for Retrieval {
                 self.stats.count(&targets, &res);
             }
             self.stats.add_sums_words(&sh.read_shaped::<u64>(SUMS, &[s as u64, p as u64 + 1, 2])?).map_err(|e| {
-                crate::error::UsageError(format!("DIR: {}: its {SUMS} cannot be added exactly: {e}", sh.dir.display()))
+                UsageError::new(Input::Dir, format!("{}: its {SUMS} cannot be added exactly: {e}", sh.dir.display()))
             })?;
         }
         let st = std::mem::replace(&mut self.stats, RetrievalStats::new(&self.plan));

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use serde_json::Value;
 
-use crate::error::UsageError;
+use crate::error::{Input, UsageError};
 use crate::io::{self, NpyStream};
 use crate::observe::OverlapSums;
 use crate::observe::retrieval::{PassageStats, RetrievalStats};
@@ -220,7 +220,7 @@ pub struct Shard {
 
 impl Shard {
     fn refuse(&self, file: &str, what: impl std::fmt::Display) -> anyhow::Error {
-        UsageError(format!("DIR: {}: {file} {what}", self.dir.display())).into()
+        UsageError::new(Input::Dir, format!("{}: {file} {what}", self.dir.display())).into()
     }
 
     /// An NPY array of this shard, with its shape.
