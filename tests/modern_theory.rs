@@ -28,14 +28,16 @@ fn modern(model: Value, n: usize, weights: &[f64], duration: f64, x0: Option<&[f
     }))
 }
 
-/// The model variants the checks run on: (model JSON, N, weights).
+/// The model variants the checks run on: (model JSON, N, weights). Their time constants differ
+/// pairwise, so that the full Jacobian has no Jordan block (τ_α = τ_x would couple two equal
+/// eigenvalues through ∂x/∂α).
 fn variants() -> Vec<(Value, usize, Vec<f64>)> {
     vec![
         // IDP-like layers, tanh memory layer, tanh saliency layer.
         (
-            json!({ "activation": { "kind": "tanh", "slope": 1.5 }, "psi_y": "tanh", "psi_alpha": "tanh", "tau_alpha": 0.5, "tau_y": 0.3, "tau_x": 2.0 }),
+            json!({ "activation": { "kind": "tanh", "slope": 2.5 }, "psi_y": "tanh", "psi_alpha": "tanh", "tau_alpha": 0.5, "tau_y": 0.3, "tau_x": 2.0 }),
             8,
-            vec![2.0, 1.1, 0.4],
+            vec![2.5, 1.5, 0.4],
         ),
         // Softmax with identity features, the modern-softmax preset's input.
         (
@@ -45,16 +47,12 @@ fn variants() -> Vec<(Value, usize, Vec<f64>)> {
         ),
         // Softmax with tanh features.
         (
-            json!({ "activation": { "kind": "tanh", "slope": 1.0 }, "psi_y": { "softmax": { "beta": 3.0 } }, "tau_alpha": 1.0, "tau_y": 0.5 }),
+            json!({ "activation": { "kind": "tanh", "slope": 1.0 }, "psi_y": { "softmax": { "beta": 3.0 } }, "tau_alpha": 0.7, "tau_y": 0.5 }),
             8,
             vec![2.0, 1.5, 1.0],
         ),
         // Identity memory layer with a negative saliency: complex modes, no energy.
-        (
-            json!({ "activation": { "kind": "tanh", "slope": 1.0 }, "tau_y": 0.5, "tau_x": 1.0 }),
-            4,
-            vec![2.0, -3.0],
-        ),
+        (json!({ "activation": { "kind": "tanh", "slope": 1.0 }, "tau_y": 0.5, "tau_x": 1.0 }), 4, vec![2.0, -3.0]),
     ]
 }
 
@@ -122,8 +120,8 @@ fn fd_jacobian(f: &ModernField, z: &DVector<f64>) -> DMatrix<f64> {
 
 /// At every equilibrium found: the vector field vanishes, the analytic Jacobian equals central
 /// differences of the vector field, and the reported eigenvalues (−1/τ_α, −1/τ_x and the roots
-/// of (1 + λτ_y)(1 + λτ_x) = κ, §15.2) are those a general eigensolver finds for the
-/// finite-difference Jacobian.
+/// of (1 + λτ_y)(1 + λτ_x) = κ, §15.2) are those of the finite-difference Jacobian, with their
+/// multiplicities (by the singular values of J − λI and the trace).
 #[test]
 fn jacobian_matches_finite_differences_and_the_kappa_relation() {
     let mut complex_seen = false;
@@ -138,21 +136,38 @@ fn jacobian_matches_finite_differences_and_the_kappa_relation() {
             assert!(f.vector_field(&z).amax() < 1e-9, "{model}: not an equilibrium: {:?}", e.x);
             let (ja, jf) = (f.jacobian(&x), fd_jacobian(&f, &z));
             let err = (&ja - &jf).amax();
-            assert!(err < 1e-6 * (1.0 + ja.amax()), "{model} at {}: Jacobian differs from finite differences by {err}", e.label);
-            // The reported eigenvalues (from κ) are those of the finite-difference Jacobian.
-            let schur = nalgebra::Schur::try_new(jf.clone(), f64::EPSILON, 100_000)
-                .unwrap_or_else(|| panic!("{model}: the eigensolver did not converge"));
-            let mut fd: Vec<Complex<f64>> = schur.complex_eigenvalues().iter().copied().collect();
-            assert_eq!(fd.len(), e.eigenvalues.len(), "{model} at {}", e.label);
+            assert!(
+                err < 1e-6 * (1.0 + ja.amax()),
+                "{model} at {}: Jacobian differs from finite differences by {err}",
+                e.label
+            );
+            // The reported eigenvalues (from κ) are those of the finite-difference Jacobian: each
+            // distinct λ of multiplicity k leaves J − λI exactly k singular values near 0, and
+            // they add up to J's trace.
+            let size = jf.nrows();
+            let mut distinct: Vec<(Complex<f64>, usize)> = Vec::new();
+            for ev in &e.eigenvalues {
+                let l = Complex::new(ev[0], ev[1]);
+                match distinct.iter_mut().find(|(z, _)| (*z - l).norm() < 1e-6) {
+                    Some(d) => d.1 += 1,
+                    None => distinct.push((l, 1)),
+                }
+            }
+            let jc = jf.map(|v| Complex::new(v, 0.0));
+            for (l, mult) in &distinct {
+                let shifted = &jc - DMatrix::<Complex<f64>>::identity(size, size) * *l;
+                let sv = shifted.svd(false, false).singular_values;
+                let null = sv.iter().filter(|&&v| v < 1e-6 * (1.0 + ja.amax())).count();
+                assert_eq!(null, *mult, "{model} at {}: eigenvalue {l} (×{mult}); singular values {sv:?}", e.label);
+            }
+            assert_eq!(e.eigenvalues.len(), size);
+            let trace: f64 = (0..size).map(|k| jf[(k, k)]).sum();
+            let sum: f64 = e.eigenvalues.iter().map(|v| v[0]).sum();
+            assert!((trace - sum).abs() < 1e-6 * size as f64, "{model} at {}: trace {trace} vs Σλ {sum}", e.label);
             for ev in &e.eigenvalues {
                 let l = Complex::new(ev[0], ev[1]);
                 complex_seen |= ev[1].abs() > 1e-6;
-                let k = fd
-                    .iter()
-                    .position(|z| (z - l).norm() < 1e-5 * (1.0 + l.norm()))
-                    .unwrap_or_else(|| panic!("{model} at {}: eigenvalue {l} not in {fd:?}", e.label));
-                fd.swap_remove(k);
-                // and it solves (1 + λτ_y)(1 + λτ_x) = κ for a reported κ, or is −1/τ.
+                // Each solves (1 + λτ_y)(1 + λτ_x) = κ for a reported κ, or is −1/τ.
                 let layer = |tau: f64| tau > 0.0 && (l - Complex::new(-1.0 / tau, 0.0)).norm() < 1e-9;
                 let on_kappa = e.kappa.iter().any(|&k| {
                     ((Complex::new(1.0, 0.0) + l * f.tau_y) * (Complex::new(1.0, 0.0) + l * f.tau_x) - k).norm() < 1e-9
@@ -225,20 +240,30 @@ fn stability_does_not_depend_on_the_time_constants() {
                 .iter()
                 .map(|e| (e.x.clone(), e.stable, e.unstable_dims))
                 .collect();
-            got.sort_by(|a, b| a.0.iter().zip(&b.0).map(|(u, v)| u.total_cmp(v)).find(|o| o.is_ne()).unwrap_or(a.1.cmp(&b.1)));
+            got.sort_by(|a, b| {
+                a.0.iter().zip(&b.0).map(|(u, v)| u.total_cmp(v)).find(|o| o.is_ne()).unwrap_or(a.1.cmp(&b.1))
+            });
             max_reals.push(theory::modern::analyze(&p)[0].equilibria[0].max_real);
             match &reference {
                 None => reference = Some(got),
                 Some(r) => {
                     assert_eq!(r.len(), got.len(), "{model}, τ = ({ta}, {ty}, {tx})");
                     for (a, b) in r.iter().zip(&got) {
-                        assert!(a.0.iter().zip(&b.0).all(|(u, v)| (u - v).abs() < 1e-8), "{model}: {:?} vs {:?}", a.0, b.0);
+                        assert!(
+                            a.0.iter().zip(&b.0).all(|(u, v)| (u - v).abs() < 1e-8),
+                            "{model}: {:?} vs {:?}",
+                            a.0,
+                            b.0
+                        );
                         assert_eq!((a.1, a.2), (b.1, b.2), "{model}, τ = ({ta}, {ty}, {tx}) at {:?}", a.0);
                     }
                 }
             }
         }
-        assert!(max_reals.iter().any(|&v| (v - max_reals[0]).abs() > 1e-3), "{model}: eigenvalues ignore τ: {max_reals:?}");
+        assert!(
+            max_reals.iter().any(|&v| (v - max_reals[0]).abs() > 1e-3),
+            "{model}: eigenvalues ignore τ: {max_reals:?}"
+        );
     }
 }
 
@@ -251,11 +276,17 @@ fn softmax_wells_and_the_mixture_threshold() {
     let a = 1.5f64;
     for (p, beta) in [(2, 0.8), (2, 1.0), (4, 1.7), (4, 1.9)] {
         let r = &theory::modern::analyze(&modern(soft(beta), 8, &vec![a; p], 1.0, None, 1))[0];
-        let mix = r.equilibria.iter().find(|e| e.label == "mixture").expect("the mixture");
         let want: Vec<f64> = (0..8).map(|i| (0..p).map(|mu| a / p as f64 * hadamard(i, mu + 1)).sum()).collect();
-        assert!(mix.x.iter().zip(&want).all(|(u, v)| (u - v).abs() < 1e-9), "mixture at {:?}", mix.x);
+        let mix = r
+            .equilibria
+            .iter()
+            .find(|e| e.x.iter().zip(&want).all(|(u, v)| (u - v).abs() < 1e-9))
+            .unwrap_or_else(|| panic!("P = {p}, β = {beta}: no equilibrium at the uniform mixture {want:?}"));
+        assert_eq!(mix.label, "mixture");
         let kmax = mix.kappa.iter().cloned().fold(f64::MIN, f64::max);
-        assert!((kmax - beta * a * a / p as f64).abs() < 1e-9, "P = {p}, β = {beta}: κ_max {kmax}");
+        // β is stored in f32.
+        let b32 = beta as f32 as f64;
+        assert!((kmax - b32 * a * a / p as f64).abs() < 1e-9, "P = {p}, β = {beta}: κ_max {kmax}");
         assert_eq!(mix.stable, beta * a * a < p as f64, "P = {p}, β = {beta}");
         let wells = r.equilibria.iter().filter(|e| e.stable && e.label.starts_with('+')).count();
         if p == 2 {
@@ -272,7 +303,8 @@ fn softmax_wells_and_the_mixture_threshold() {
     let p = modern(soft(12.0), 8, &w, 1.0, None, 1);
     let r = &theory::modern::analyze(&p)[0];
     for (rho, &a) in w.iter().enumerate() {
-        let e = r.equilibria.iter().find(|e| e.label == format!("+ξ{rho}")).unwrap_or_else(|| panic!("no well at +ξ{rho}"));
+        let e =
+            r.equilibria.iter().find(|e| e.label == format!("+ξ{rho}")).unwrap_or_else(|| panic!("no well at +ξ{rho}"));
         assert!(e.stable);
         let far = (0..8).map(|i| (e.x[i] - a * p.memories.get(i, rho) as f64).abs()).fold(0f64, f64::max);
         assert!(far < 0.01, "+ξ{rho}: |x − a ξ| = {far}");
@@ -308,7 +340,7 @@ fn noiseless_runs_stay_at_stable_equilibria_and_leave_unstable_ones() {
         let r = &theory::modern::analyze(&p0)[0];
         for e in &r.equilibria {
             // Equilibria too weakly (un)stable to tell apart in 40 time units are not tested.
-            if e.max_real.abs() < 0.2 {
+            if e.max_real.abs() < 0.15 {
                 continue;
             }
             let x0: Vec<f64> = e.x.iter().zip(kick(n)).map(|(x, k)| x + 1e-3 * k).collect();
@@ -323,7 +355,7 @@ fn noiseless_runs_stay_at_stable_equilibria_and_leave_unstable_ones() {
             }
         }
     }
-    assert!(stayed >= 8 && left >= 4, "too few equilibria tested: {stayed} stable, {left} unstable");
+    assert!(stayed >= 6 && left >= 6, "too few equilibria tested: {stayed} stable, {left} unstable");
 }
 
 /// Noiseless runs from N(0, 2²) starts, with every layer dynamic (α from 0), end within 10⁻³ of
@@ -381,7 +413,14 @@ fn the_energy_is_a_lyapunov_function_and_matches_the_known_ones() {
         assert!((f.energy(&x) - f.energy_xy(&x, &f.overlaps(&x))).abs() < 1e-9);
     }
     // The softmax with identity features: E(x) is the saved E_tr.
-    let p = modern(json!({ "activation": { "kind": "identity" }, "psi_y": { "softmax": { "beta": 4.0 } } }), 8, &[1.2, 2.5, 0.9], 1.0, None, 1);
+    let p = modern(
+        json!({ "activation": { "kind": "identity" }, "psi_y": { "softmax": { "beta": 4.0 } } }),
+        8,
+        &[1.2, 2.5, 0.9],
+        1.0,
+        None,
+        1,
+    );
     let f = ModernField::new(&p, 0).unwrap();
     let x = DVector::from_vec(kick(8));
     let want = idpsim::model::modern::energy_f64(&p, 4.0, &f.q, x.as_slice());
@@ -409,7 +448,9 @@ fn commands_on_the_modern_model() {
     let seg = &doc["segments"][0];
     assert_eq!(seg["method"], "modern_numerical");
     let eq = seg["equilibria"].as_array().unwrap();
-    assert!(eq.iter().filter(|e| e["stable"] == true).count() >= 4, "{eq:?}");
+    // Wells at +ξ1 (deepest), +ξ0 and +ξ3; q₂ = 0.9 is too weak for one (README).
+    let wells: Vec<&str> = eq.iter().filter(|e| e["stable"] == true).map(|e| e["label"].as_str().unwrap()).collect();
+    assert_eq!(wells, ["+ξ1", "+ξ0", "+ξ3"]);
     let o = idpsim(&["theory", "--preset", "modern-filter"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let text = String::from_utf8_lossy(&o.stdout).to_string();
@@ -429,7 +470,12 @@ fn commands_on_the_modern_model() {
         std::fs::write(&path, s.to_string()).unwrap();
         path.display().to_string()
     };
-    let soft = spec_at("soft", json!({ "kind": "modern", "activation": { "kind": "identity" }, "psi_y": { "softmax": { "beta": 2.0 } }, "tau_y": 0.3 }), json!([1.5, 2.0]), 0.3);
+    let soft = spec_at(
+        "soft",
+        json!({ "kind": "modern", "activation": { "kind": "identity" }, "psi_y": { "softmax": { "beta": 2.0 } }, "tau_y": 0.3 }),
+        json!([1.5, 2.0]),
+        0.3,
+    );
     let out = tmp.path().join("land");
     let o = idpsim(&["landscape", &soft, "--out", &out.display().to_string(), "--trajectories", "3"]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -441,7 +487,10 @@ fn commands_on_the_modern_model() {
     let o = idpsim(&["landscape", &neg, "--out", &out2.display().to_string()]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     let err = stderr(&o);
-    assert!(err.contains("input.segments[0]") && err.contains("negative saliency") && err.lines().count() == 1, "{err}");
+    assert!(
+        err.contains("input.segments[0]") && err.contains("negative saliency") && err.lines().count() == 1,
+        "{err}"
+    );
     assert!(!out2.exists(), "a refused landscape left {}", out2.display());
 
     // fpe: refused with a dynamic memory layer, naming tau_y.
@@ -451,10 +500,7 @@ fn commands_on_the_modern_model() {
     // With instantaneous layers and IDP-equivalent activations: the IDP model's density.
     let same = spec_at("same", json!({ "kind": "modern" }), json!([1.5, 2.25]), 0.8);
     let idp = spec_at("idp", json!({ "kind": "idp" }), json!([1.5, 2.25]), 0.8);
-    let load = |s: &str| {
-        let (spec, base) = idpsim::cli::args::load_spec(Some(std::path::Path::new(s)), None).unwrap();
-        idpsim::resolve::plan(&spec, &base).unwrap()
-    };
+    let load = |s: &str| plan(serde_json::from_str(&std::fs::read_to_string(s).unwrap()).unwrap());
     let (_, a) = idpsim::cli::analysis::fpe_density(&load(&same), 60).unwrap();
     let (_, b) = idpsim::cli::analysis::fpe_density(&load(&idp), 60).unwrap();
     let diff = a.density.iter().zip(&b.density).map(|(u, v)| (u - v).abs()).fold(0f64, f64::max);

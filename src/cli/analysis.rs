@@ -265,7 +265,15 @@ fn print_modern(plan: &Plan, reports: &[crate::theory::modern::ModernReport]) {
         }
         let stable = r.equilibria.iter().filter(|e| e.stable).count();
         outln!("  equilibria found numerically: {} ({stable} stable)", r.equilibria.len());
-        outln!("    {:>8} {:>9} {:>9} {:>12} {:>10} {:>12}  overlaps m", "label", "class", "unstable", "max Re λ", "max κ", "E");
+        outln!(
+            "    {:>8} {:>9} {:>9} {:>12} {:>10} {:>12}  overlaps m",
+            "label",
+            "class",
+            "unstable",
+            "max Re λ",
+            "max κ",
+            "E"
+        );
         for e in &r.equilibria {
             let kmax = e.kappa.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
             outln!(

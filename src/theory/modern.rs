@@ -420,7 +420,8 @@ fn label(field: &ModernField, x: &DVector<f64>) -> String {
         return "origin".into();
     }
     let proj = field.xi.tr_mul(x) / ((field.n as f64).sqrt() * norm);
-    let (rho, cos) = proj.iter().enumerate().fold((0, 0.0f64), |b, (k, &v)| if v.abs() > b.1.abs() { (k, v) } else { b });
+    let (rho, cos) =
+        proj.iter().enumerate().fold((0, 0.0f64), |b, (k, &v)| if v.abs() > b.1.abs() { (k, v) } else { b });
     if cos.abs() >= 0.9 { format!("{}ξ{rho}", if cos > 0.0 { "+" } else { "−" }) } else { "mixture".into() }
 }
 
