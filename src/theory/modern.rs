@@ -325,10 +325,9 @@ impl ModernField {
         ))
     }
 
-    /// E(x) = Σ [x_i Ψ_x(x_i) − L_x(x_i)] − N L_y(m(x)) (docs/THEORY.md §15.3).
-    pub fn energy(&self, x: &DVector<f64>) -> f64 {
-        let local: f64 = x
-            .iter()
+    /// Σ_i [x_i Ψ_x(x_i) − L_x(x_i)], L_x the antiderivative of Ψ_x.
+    fn feature_term(&self, x: &DVector<f64>) -> f64 {
+        x.iter()
             .map(|&v| {
                 if self.identity_x {
                     0.5 * v * v
@@ -336,37 +335,13 @@ impl ModernField {
                     v * self.psi_x(v) - super::log_cosh(self.slope * v) / self.slope
                 }
             })
-            .sum();
-        let m = self.overlaps(x);
-        let a = &self.abar;
-        let ly = match self.beta {
-            Some(beta) => {
-                let z: Vec<f64> = (0..self.p).map(|mu| beta * a[mu] * m[mu]).collect();
-                let mx = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-                (mx + z.iter().map(|v| (v - mx).exp()).sum::<f64>().ln()) / beta
-            }
-            None if self.tanh_y => (0..self.p).map(|mu| a[mu] * super::log_cosh(m[mu])).sum(),
-            None => (0..self.p).map(|mu| 0.5 * a[mu] * m[mu] * m[mu]).sum(),
-        };
-        local - self.n as f64 * ly
+            .sum()
     }
 
-    /// E(x, y) = Σ [x_i Ψ_x(x_i) − L_x(x_i)] + N [y·φ(y) − L_y(y)] − φ(y)·Ξᵀ Ψ_x(x).
-    pub fn energy_xy(&self, x: &DVector<f64>, y: &DVector<f64>) -> f64 {
-        let n = self.n as f64;
-        // E(x) with m replaced by y in L_y, plus the coupling terms.
-        let local: f64 = x
-            .iter()
-            .map(|&v| {
-                if self.identity_x {
-                    0.5 * v * v
-                } else {
-                    v * self.psi_x(v) - super::log_cosh(self.slope * v) / self.slope
-                }
-            })
-            .sum();
+    /// L_y(y), the antiderivative of φ: ½ Σ ā y², Σ ā log cosh y, or (1/β) log Σ exp(β ā y).
+    fn l_y(&self, y: &DVector<f64>) -> f64 {
         let a = &self.abar;
-        let ly = match self.beta {
+        match self.beta {
             Some(beta) => {
                 let z: Vec<f64> = (0..self.p).map(|mu| beta * a[mu] * y[mu]).collect();
                 let mx = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
@@ -374,9 +349,19 @@ impl ModernField {
             }
             None if self.tanh_y => (0..self.p).map(|mu| a[mu] * super::log_cosh(y[mu])).sum(),
             None => (0..self.p).map(|mu| 0.5 * a[mu] * y[mu] * y[mu]).sum(),
-        };
+        }
+    }
+
+    /// E(x) = Σ [x_i Ψ_x(x_i) − L_x(x_i)] − N L_y(m(x)) (docs/THEORY.md §15.3).
+    pub fn energy(&self, x: &DVector<f64>) -> f64 {
+        self.feature_term(x) - self.n as f64 * self.l_y(&self.overlaps(x))
+    }
+
+    /// E(x, y) = Σ [x_i Ψ_x(x_i) − L_x(x_i)] + N [y·φ(y) − L_y(y)] − φ(y)·Ξᵀ Ψ_x(x).
+    pub fn energy_xy(&self, x: &DVector<f64>, y: &DVector<f64>) -> f64 {
+        let n = self.n as f64;
         let c = self.phi(y);
-        local + n * (y.dot(&c) - ly) - n * c.dot(&self.overlaps(x))
+        self.feature_term(x) + n * (y.dot(&c) - self.l_y(y)) - n * c.dot(&self.overlaps(x))
     }
 }
 
