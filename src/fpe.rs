@@ -40,9 +40,14 @@ impl Grid {
 /// Most memory the grid solver may take for its matrices.
 pub const MAX_MATRIX_BYTES: u64 = 2 << 30;
 
-/// The drift f(x) of the plan's last input segment, in f64 (N = 1 or 2).
+/// The drift f(x) of the plan's last input segment, in f64 (N = 1 or 2); for the modern model,
+/// the feature layer's (1/τ_x)(−x + Ξ φ(m(x))) with its other layers at their fixed points.
 pub fn drift(plan: &Plan, x: &[f64]) -> Vec<f64> {
     let (n, p) = (plan.n(), plan.p());
+    if let Some(field) = crate::theory::modern::ModernField::new(plan, plan.input.segments.len() - 1) {
+        // The modern model with y = m(x) and α settled at q (docs/THEORY.md §15.5).
+        return field.drift(&nalgebra::DVector::from_column_slice(x)).iter().copied().collect();
+    }
     let seg = plan.input.segments.last().expect("at least one segment");
     let slope = plan.model.slope as f64;
     let psi: Vec<f64> = x.iter().map(|&v| (slope * v).tanh()).collect();
@@ -77,11 +82,22 @@ pub fn check(plan: &Plan) -> Result<(), SpecError> {
     if plan.noise.sigma <= 0.0 {
         return Err(SpecError::new("noise.sigma", "the grid solver needs σ > 0"));
     }
-    if plan.model.modern().is_some() {
-        return Err(SpecError::new(
-            "model.kind",
-            "the grid solver covers the \"idp\" and \"classic\" models, not \"modern\"",
-        ));
+    if let Some(md) = plan.model.modern() {
+        if md.tau_y > 0.0 {
+            return Err(SpecError::new(
+                "model.tau_y",
+                format!(
+                    "with a dynamic memory layer (τ_y = {}) the modern model's state is (x, y), N + P dimensions, with no N ≤ 2 reduction; the grid solver needs tau_y = 0",
+                    md.tau_y
+                ),
+            ));
+        }
+        if md.tau_alpha > 0.0 && md.sigma_alpha > 0.0 {
+            return Err(SpecError::new(
+                "model.sigma_alpha",
+                "a noisy saliency layer adds P dimensions to the modern model's state; the grid solver needs sigma_alpha = 0 or tau_alpha = 0",
+            ));
+        }
     }
     if let Some(k) = plan.input.segments.iter().position(|s| s.random.is_some()) {
         return Err(SpecError::new(

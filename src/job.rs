@@ -265,11 +265,10 @@ impl Job {
                 Err(e) => (Err(e), None),
             };
             watch.point_ends(&point, count, &what, &summary);
-            if let Err(e) = &summary
-                && watch.stops(e)
-            {
-                return Err(summary.err().expect("an error"));
-            }
+            let summary = match summary {
+                Err(e) if watch.stops(&e) => return Err(e),
+                other => other,
+            };
             results.push(PointResult { point, plan, outcome: summary.map_err(|e| format!("{e:#}")) });
             kept.push(store);
         }

@@ -1,5 +1,8 @@
 //! Closed-form facts about the model (docs/THEORY.md §3) used by the pictures and checks:
-//! the amplitude γ of a memory's equilibrium and its critical saliency.
+//! the amplitude γ of a memory's equilibrium and its critical saliency; the modern model's
+//! analysis (§15) is in [`modern`].
+
+pub mod modern;
 
 /// The positive root γ of γ = α tanh(δ γ), if it exists (α δ > 1). Bisection to 1e-13
 /// relative: g(γ) = γ − α tanh(δγ) is negative just above 0 and positive at γ = α.

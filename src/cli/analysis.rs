@@ -29,6 +29,34 @@ pub fn landscape(plan: &Plan, out: &Path, trajectories: usize, force: bool) -> R
         .into());
     }
     one_input(plan)?;
+    if plan.model.modern().is_some() {
+        if plan.p() > crate::theory::modern::MAX_P {
+            return Err(UsageError::new(
+                Input::Field("memories.p".into()),
+                format!(
+                    "P = {} is more than the modern theory's equilibrium search takes; at most {}",
+                    plan.p(),
+                    crate::theory::modern::MAX_P
+                ),
+            )
+            .into());
+        }
+        if crate::theory::modern::ModernField::new(plan, 0).is_some_and(|f| !f.full_rank()) {
+            return Err(UsageError::new(
+                Input::Field("memories".into()),
+                "the modern theory needs linearly independent memories (P ≤ N and a non-singular Gram matrix)",
+            )
+            .into());
+        }
+        for k in 0..plan.input.segments.len() {
+            if let Some(why) = crate::theory::modern::ModernField::new(plan, k).and_then(|f| f.no_energy()) {
+                return Err(UsageError::new(Input::Field(format!("input.segments[{k}]")), format!(
+                    "the landscape draws the energy, and there is none here: {why}; use the softmax psi_y or non-negative saliencies"
+                ))
+                .into());
+            }
+        }
+    }
     if trajectories > 1000 {
         return Err(UsageError::new(
             Input::Trajectories,
@@ -43,13 +71,6 @@ pub fn landscape(plan: &Plan, out: &Path, trajectories: usize, force: bool) -> R
 /// Refuses plans whose input differs between trajectories (theory and landscapes describe one
 /// input).
 fn one_input(plan: &Plan) -> Result<()> {
-    if plan.model.modern().is_some() {
-        return Err(UsageError::new(
-            Input::Field("model.kind".into()),
-            "theory and landscapes cover the \"idp\" and \"classic\" models, not \"modern\"",
-        )
-        .into());
-    }
     match plan.input.segments.iter().position(|s| s.random.is_some()) {
         Some(k) => Err(UsageError::new(
             Input::Field(format!("input.segments[{k}].random_weights")),
@@ -120,9 +141,43 @@ fn quick_name(saliency: &[f64]) -> String {
     head + &tail
 }
 
+/// The theory's reports: the classic/IDP analysis (docs/THEORY.md §3) or the modern one (§15).
+/// Serialized as the list of segment reports either way.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(untagged)]
+pub enum TheoryReport {
+    Classic(Vec<crate::theory::SegmentReport>),
+    Modern(Vec<crate::theory::modern::ModernReport>),
+}
+
 /// The theory's report of every input segment of `plan` (`n_input` names N in errors).
-pub fn theory(plan: &Plan, n_input: Input) -> Result<Vec<crate::theory::SegmentReport>> {
+pub fn theory(plan: &Plan, n_input: Input) -> Result<TheoryReport> {
     one_input(plan)?;
+    if plan.model.modern().is_some() {
+        use crate::theory::modern::{MAX_N, MAX_P};
+        if plan.n() > MAX_N {
+            return Err(UsageError::new(n_input, format!(
+                "N = {} is more than the modern theory takes (it forms the (N + 2P)-square Jacobian of every equilibrium); at most {MAX_N}",
+                plan.n()
+            ))
+            .into());
+        }
+        if plan.p() > MAX_P {
+            return Err(UsageError::new(
+                Input::Field("memories.p".into()),
+                format!("P = {} is more than the modern theory's equilibrium search takes; at most {MAX_P}", plan.p()),
+            )
+            .into());
+        }
+        if crate::theory::modern::ModernField::new(plan, 0).is_some_and(|f| !f.full_rank()) {
+            return Err(UsageError::new(
+                Input::Field("memories".into()),
+                "the modern theory needs linearly independent memories (P ≤ N and a non-singular Gram matrix)",
+            )
+            .into());
+        }
+        return Ok(TheoryReport::Modern(crate::theory::modern::analyze(plan)));
+    }
     if plan.n() > crate::theory::MAX_N {
         return Err(UsageError::new(
             n_input,
@@ -134,7 +189,7 @@ pub fn theory(plan: &Plan, n_input: Input) -> Result<Vec<crate::theory::SegmentR
         )
         .into());
     }
-    Ok(crate::theory::analyze(plan))
+    Ok(TheoryReport::Classic(crate::theory::analyze(plan)))
 }
 
 pub fn cmd_theory(a: &TheoryArgs) -> Result<()> {
@@ -153,6 +208,13 @@ pub fn cmd_theory(a: &TheoryArgs) -> Result<()> {
         outln!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(());
     }
+    let reports = match reports {
+        TheoryReport::Classic(r) => r,
+        TheoryReport::Modern(r) => {
+            print_modern(&plan, &r);
+            return Ok(());
+        }
+    };
     let f = |v: Option<f64>| v.map_or("—".to_string(), |x| format!("{x:.6}"));
     for r in &reports {
         outln!("segment {} ({}): saliency {:?}", r.segment, r.method.replace('_', " "), r.saliency);
@@ -188,6 +250,57 @@ pub fn cmd_theory(a: &TheoryArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The text form of the modern theory's report.
+fn print_modern(plan: &Plan, reports: &[crate::theory::modern::ModernReport]) {
+    let Some(md) = plan.model.modern() else { return };
+    let psi_y = match md.psi_y {
+        crate::plan::PsiY::Identity => "identity".to_string(),
+        crate::plan::PsiY::Tanh => "tanh".to_string(),
+        crate::plan::PsiY::Softmax { beta } => format!("softmax β = {beta}"),
+    };
+    let psi_x = if md.identity_x { "identity".to_string() } else { format!("tanh δ = {}", plan.model.slope) };
+    let list = |v: &[f64]| v.iter().map(|x| format!("{x:.5}")).collect::<Vec<_>>().join(", ");
+    for r in reports {
+        outln!(
+            "segment {} (modern, numerical; Ψ_α {}, Ψ_y {psi_y}, Ψ_x {psi_x}; τ_α = {}, τ_y = {}, τ_x = {}): saliency {:?}",
+            r.segment,
+            if md.psi_alpha_tanh { "tanh" } else { "identity" },
+            md.tau_alpha,
+            md.tau_y,
+            md.tau_x,
+            r.saliency
+        );
+        match &r.no_energy {
+            None => outln!("  energy: E(x, m(x)), non-increasing along noiseless runs once α has settled"),
+            Some(why) => outln!("  energy: none ({why})"),
+        }
+        let stable = r.equilibria.iter().filter(|e| e.stable).count();
+        outln!("  equilibria found numerically: {} ({stable} stable)", r.equilibria.len());
+        outln!(
+            "    {:>8} {:>9} {:>9} {:>12} {:>10} {:>12}  overlaps m",
+            "label",
+            "class",
+            "unstable",
+            "max Re λ",
+            "max κ",
+            "E"
+        );
+        for e in &r.equilibria {
+            let kmax = e.kappa.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            outln!(
+                "    {:>8} {:>9} {:>9} {:>12.6} {:>10.6} {:>12}  [{}]",
+                e.label,
+                if e.stable { "stable" } else { "unstable" },
+                e.unstable_dims,
+                e.max_real,
+                kmax,
+                e.energy.map_or("—".to_string(), |v| format!("{v:.6}")),
+                list(&e.overlaps)
+            );
+        }
+    }
 }
 
 /// Cells per axis of `idpsim fpe` without --grid.
