@@ -123,6 +123,24 @@ pub const PRESETS: &[(&str, &str, &str)] = &[
 }"#,
     ),
     (
+        "occupancy",
+        "basin occupancy vs noise: N = 2 IDP, Hadamard memories, slope 2, saliencies u = (1, 3) (both memories stable), σ = 0.3 to 1.2; the pooled mass within 0.4 of ±γ_μ ξ^μ over t ∈ [20, 60], 16 384 trajectories per point",
+        r#"{
+  "name": "occupancy",
+  "model": { "kind": "idp", "activation": { "kind": "tanh", "slope": 2.0 }, "zero_diagonal": false },
+  "memories": { "kind": "hadamard", "n": 2, "p": 2 },
+  "input": { "segments": [ { "duration": 60.0, "saliency": [1.0, 3.0] } ] },
+  "noise": { "sigma": 0.6 },
+  "integrator": { "scheme": "euler_maruyama", "dt": 0.01 },
+  "ensemble": { "trajectories": 16384, "seed": 26, "initial": { "kind": "normal", "std": 1.5 } },
+  "observe": {
+    "overlaps": { "every": 1.0 },
+    "occupancy": { "radius": 0.4, "equilibria": "memories", "norm": "euclidean", "every": 1.0, "from": 20.0 }
+  },
+  "sweep": { "noise.sigma": [0.3, 0.6, 0.9, 1.2] }
+}"#,
+    ),
+    (
         "bench-a",
         "benchmark (a): IDP, N = 1024 random memories, P = 10, δ = 10, σ = 8, zero diagonal, 512 trajectories, 1000 steps",
         r#"{

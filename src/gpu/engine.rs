@@ -176,6 +176,9 @@ impl GpuBackend {
     fn check(&self, plan: &Plan) -> Result<()> {
         let group = self.layout_group(plan);
         let name = &self.ctx.adapter_info.name;
+        if plan.observe.occupancy.is_some() {
+            bail!("observe.occupancy is not counted on the GPU yet; use --backend cpu or cpu_fast");
+        }
         if max_steps_per_dispatch(plan, group) == 0 {
             bail!(
                 "N = {} is too large for the {} layout on '{name}' (a dispatch would exceed the driver's loop budget); {}",
