@@ -237,6 +237,9 @@ fn run_info(plan: &Plan, kind: &str, adapter: &str, wall_s: f64, store: &Store) 
     for key in ["retrieval", "first_passage"] {
         info[key] = store.summaries.get(key).cloned().unwrap_or(serde_json::Value::Null);
     }
+    if let Some(v) = store.summaries.get("occupancy") {
+        info["occupancy"] = v.clone();
+    }
     info
 }
 
@@ -430,6 +433,7 @@ fn run_sweep<'py>(
                             out: PathBuf::new(),
                             retrieval: store.retrieval.clone(),
                             passages: store.passages.clone(),
+                            occupancy: store.occupancy.clone(),
                         };
                         (summary, Some((store, info)))
                     }),
@@ -770,7 +774,7 @@ fn save<'py>(
             store.json(&file, doc)?;
         }
         let mut head = head;
-        for key in ["retrieval", "first_passage"] {
+        for key in ["retrieval", "first_passage", "occupancy"] {
             if let Some(v) = head.as_object_mut().and_then(|o| o.remove(key))
                 && !v.is_null()
             {
