@@ -1,5 +1,6 @@
 // The observers of one trajectory, twin of `cpu::Trajectory::observe` and `crate::observe`:
-// first passage, where saves go, histogram samples, and the retrieval window sums.
+// first passage, where saves go, histogram samples, occupancy counts, and the retrieval window
+// sums.
 
 // The memory whose first passage is watched during segment `seg` (NO_TARGET: none).
 fn fp_memory(seg: u32, traj: u32) -> u32 {
@@ -95,4 +96,60 @@ fn observers_store(o: ptr<function, Observers>, seg: u32, t: u32) {
     if (FP) {
         obs[fp_index(t)] = bitcast<f32>((*o).fp);
     }
+}
+
+// ---- Basin occupancy (`plan::OccupancyPlan`) ----
+
+// Row of occupancy counts after `done` steps, or NO_BIN (`OccupancyPlan::row_at`).
+fn occ_row(done: u32) -> u32 {
+    if (OCC && done >= 1u && done % OCC_EVERY == 0u && done / OCC_EVERY <= OCC_ROWS) {
+        return done / OCC_EVERY - 1u;
+    }
+    return NO_BIN;
+}
+
+// Equilibrium e on neuron block b: its coordinates (N ≤ 4), else amplitude · ξ^μ (exactly
+// ± the amplitude, as the host's coordinates). Table `gpu::kernels::occ_table` in seg_coef.
+fn occ_centre(e: u32, b: u32) -> vec4<f32> {
+    let at = OCC_TABLE + 8u * e;
+    if (N <= 4u) {
+        return vec4<f32>(seg_coef[at + 2u], seg_coef[at + 3u], seg_coef[at + 4u], seg_coef[at + 5u]);
+    }
+    return seg_coef[at + 1u] * xi_block(b, min(u32(seg_coef[at]), P - 1u));
+}
+
+// Counts trajectory t's state (the private array with X_IN_REGS, else the state buffer) in row
+// `row`: the equilibrium of smallest score within the radius, the lower index on a tie, else
+// outside (`OccupancyPlan::score` and `OccupancyPlan::slot`: the same f32 operations in the
+// same order).
+fn occ_record(t: u32, row: u32, xr: ptr<function, array<vec4<f32>, NBR>>) {
+    var best = OCC_E;
+    var best_s = 0.0;
+    for (var e = 0u; e < OCC_E; e++) {
+        var s = 0.0;
+        for (var b = 0u; b < nb_loop(); b++) {
+            var x: vec4<f32>;
+            if (X_IN_REGS) {
+                x = (*xr)[min(b, NBR - 1u)];
+            } else {
+                x = state[state_index(t, b)];
+            }
+            let d = mask_padding(x - occ_centre(e, b), b);
+            if (OCC_MAX) {
+                let a = abs(d);
+                s = select(s, a.x, a.x > s);
+                s = select(s, a.y, a.y > s);
+                s = select(s, a.z, a.z > s);
+                s = select(s, a.w, a.w > s);
+            } else {
+                let w = d * d;
+                s = s + (((w.x + w.y) + w.z) + w.w);
+            }
+        }
+        if (s <= OCC_THRESHOLD && (best == OCC_E || s < best_s)) {
+            best = e;
+            best_s = s;
+        }
+    }
+    atomicAdd(&hist[OCC_HIST_BASE + row * (OCC_E + 1u) + best], 1u);
 }

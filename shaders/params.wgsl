@@ -77,7 +77,7 @@ const NO_STEP: u32 = 0xffffffffu;
 // [0] earliest step with a non-finite state, [1] lowest trajectory that had one.
 @group(0) @binding(9) var<storage, read_write> status: array<atomic<u32>>;
 // Histogram counts of this submit: HIST_REPLICAS copies of HIST_CELLS cells then the
-// out-of-range count.
+// out-of-range count; then, from word OCC_HIST_BASE, the occupancy counts [row][OCC_E + 1].
 @group(0) @binding(10) var<storage, read_write> hist: array<atomic<u32>>;
 // Retrieval and first passage per trajectory: obs[(seg * P + mu) * traj_count + t] the overlaps
 // summed over segment seg's final window, then obs[SEGMENTS * P * traj_count + t] the first
@@ -193,13 +193,17 @@ fn hist_samples_at(done: u32) -> bool {
     return HIST && done >= 1u && done >= HIST_FROM && done % HIST_EVERY == 0u;
 }
 
-// The next step count after `step` at which the thread layout stops to observe: a save, or a
-// histogram sample when samples are sparser than every step; capped at `end`.
+// The next step count after `step` at which the thread layout stops to observe: a save, a
+// histogram sample when samples are sparser than every step, or an occupancy count; capped at
+// `end`.
 fn next_stop(step: u32, end: u32) -> u32 {
     var stop = min(end, (step / SAVE_EVERY + 1u) * SAVE_EVERY);
     if (HIST && HIST_EVERY > 1u) {
         let d = max(step + 1u, HIST_FROM);
         stop = min(stop, ((d + HIST_EVERY - 1u) / HIST_EVERY) * HIST_EVERY);
+    }
+    if (OCC) {
+        stop = min(stop, (step / OCC_EVERY + 1u) * OCC_EVERY);
     }
     return stop;
 }

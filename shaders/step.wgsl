@@ -191,6 +191,10 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
         if (HIST_EVERY > 1u && hist_samples_at(step)) {
             hist_sample_thread(t, &xr, &m);
         }
+        let orow = occ_row(step);
+        if (orow != NO_BIN) {
+            occ_record(t, orow, &xr);
+        }
         if (step % SAVE_EVERY == 0u) {
             let slot = save_slot(step);
             for (var mu = 0u; mu < P; mu++) {
@@ -378,6 +382,17 @@ fn step_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
                 }
                 saves[save_index(save_slot(step + 1u), P, t)] = save_energy(total, &prev, &cur, sched, &m, &la, &ly);
             }
+        }
+        // An occupancy count reads every block of the state: invocation 0 once the others'
+        // stores are visible, and before any overwrites them.
+        let orow = occ_row(step + 1u);
+        if (orow != NO_BIN) {
+            storageBarrier();
+            if (lid == 0u) {
+                var none: array<vec4<f32>, NBR>;
+                occ_record(t, orow, &none);
+            }
+            storageBarrier();
         }
         if (lid == 0u && hist_samples_at(step + 1u)) {
             if (HIST_STATE) {

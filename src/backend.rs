@@ -30,7 +30,8 @@ pub trait Sink {
     fn overlaps(&mut self, first: usize, slots: usize, overlaps: &[f32]) -> Result<()>;
     /// Final states [trajectory][N] of the chunk (only asked for with final_state).
     fn final_state(&mut self, states: &[f32]) -> Result<()>;
-    /// Histogram counts (cells, then out-of-range) to add.
+    /// Counts to add (see [`crate::plan::ObservePlan::counters`]): the histogram's cells and its
+    /// out-of-range count, then the occupancy rows.
     fn histogram(&mut self, counts: &[u64]) -> Result<()>;
     /// The retrieval / first-passage observer's values for the whole chunk, [trajectory][S·P
     /// + 1] (see [`Plan::obs_per_trajectory`]).

@@ -98,7 +98,8 @@ pub struct Pending {
     pub state: ChunkState,
     /// Each output's [`crate::outputs::Output::snapshot`] (None: it takes nothing mid-chunk).
     pub snapshots: Vec<Option<Vec<u64>>>,
-    /// The chunk's per-trajectory saves so far and histogram counts (empty if not observed).
+    /// The chunk's per-trajectory saves so far and its counters (histogram and occupancy;
+    /// empty if not observed).
     pub saves: Vec<f32>,
     pub histogram: Vec<u64>,
 }
@@ -312,7 +313,7 @@ pub fn validate(out: &Path, record: &Record, pending: Option<&Pending>, plan: &P
     let cplan = plan.chunk_plan(c.first, c.count);
     let saves =
         if plan.observe.per_trajectory_saves() { c.count as usize * plan.n_saves() * plan.saves().q() } else { 0 };
-    let cells = plan.observe.histogram.as_ref().map_or(0, |h| h.cells() + 1);
+    let cells = plan.observe.counters();
     let state = format!("{}/{}", DIR, record.state.as_ref().map_or("", |s| s.dir.as_str()));
     if p.saves.len() != saves || p.histogram.len() != cells {
         return Err(broken(out, format!("{state}: saves.npy or histogram.npy do not fit chunk {}", record.done)));

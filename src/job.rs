@@ -312,6 +312,7 @@ fn in_memory_summary(plan: &Plan, adapter: &str, wall_s: f64, store: &Store) -> 
         out: PathBuf::new(),
         retrieval: store.retrieval.clone(),
         passages: store.passages.clone(),
+        occupancy: store.occupancy.clone(),
     }
 }
 
@@ -321,6 +322,9 @@ pub fn run_info(plan: &Plan, kind: &str, adapter: &str, wall_s: f64, store: &Sto
     let mut info = engine::head_of(plan, kind, adapter, wall_s, &store.timing);
     for key in ["retrieval", "first_passage"] {
         info[key] = store.summaries.get(key).cloned().unwrap_or(Value::Null);
+    }
+    if let Some(v) = store.summaries.get("occupancy") {
+        info["occupancy"] = v.clone();
     }
     info
 }

@@ -44,6 +44,11 @@ pub const PRESETS: &[(&str, &str, &str)] = &[
         include_str!("../presets/landscape-d.json"),
     ),
     (
+        "occupancy",
+        "basin occupancy vs noise: N = 2 IDP, Hadamard memories, slope 2, saliencies u = (1, 3) (both memories stable), σ = 0.3 to 1.2; the pooled mass within 0.4 of ±γ_μ ξ^μ over t ∈ [20, 60], 16 384 trajectories per point",
+        include_str!("../presets/occupancy.json"),
+    ),
+    (
         "bench-a",
         "benchmark (a): IDP, N = 1024 random memories, P = 10, δ = 10, σ = 8, zero diagonal, 512 trajectories, 1000 steps",
         include_str!("../presets/bench-a.json"),

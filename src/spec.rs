@@ -460,6 +460,49 @@ pub struct ObserveSpec {
     /// The first time abs(m_memory) reaches a threshold, per trajectory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_passage: Option<FirstPassageSpec>,
+    /// How many trajectories lie within a radius of each stable equilibrium, at each save.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occupancy: Option<OccupancySpec>,
+}
+
+/// The basin-occupancy observer (docs/THEORY.md §11).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct OccupancySpec {
+    /// A sample counts for an equilibrium x* when its distance to x* is at most this.
+    pub radius: f64,
+    /// Which points: the memories' equilibria ±γ_μ ξ^μ, or (N = 2) the stable equilibria the
+    /// `theory` command finds.
+    #[serde(default)]
+    pub equilibria: OccupancyEquilibria,
+    /// The distance: Euclidean, root mean square over the neurons, or the largest coordinate.
+    #[serde(default)]
+    pub norm: OccupancyNorm,
+    /// Time between counts (a multiple of dt; default observe.overlaps.every).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub every: Option<f64>,
+    /// The counts at times ≥ from are pooled (default: the last count alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<f64>,
+}
+
+/// The equilibria an occupancy observer counts around.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OccupancyEquilibria {
+    #[default]
+    Memories,
+    Theory,
+}
+
+/// The distance of the occupancy observer.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OccupancyNorm {
+    #[default]
+    Euclidean,
+    Rms,
+    Max,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -27,6 +27,7 @@ const PASSAGE_PICTURE: &str = "sweep_first_passage.png";
 const REPORT: &str = "report.md";
 const HEATMAP: &str = "sweep_heatmap.png";
 const OVERLAP_PICTURE: &str = "sweep_overlap.png";
+const OCCUPANCY_PICTURE: &str = "sweep_occupancy.png";
 
 /// The classic Hopfield network's storage capacity P/N at zero temperature (Amit, Gutfreund &
 /// Sompolinsky 1985), marked on pictures against `memories.p`.
@@ -37,7 +38,7 @@ pub const MAX_HEATMAP_PANELS: usize = 12;
 /// Removes what an earlier sweep left in `out` before a forced rerun: its table, pictures and
 /// report, and in every point's directory the earlier run's files.
 pub fn clear_previous(out: &Path, points: &[Point]) -> Result<()> {
-    for f in [CSV, PICTURE, PASSAGE_PICTURE, REPORT] {
+    for f in [CSV, PICTURE, PASSAGE_PICTURE, REPORT, OCCUPANCY_PICTURE] {
         let path = out.join(f);
         if path.is_file() {
             std::fs::remove_file(&path).map_err(|e| anyhow::anyhow!("cannot remove {}: {e}", path.display()))?;
@@ -255,10 +256,10 @@ pub fn csv(axes: &[Axis], results: &[PointResult]) -> String {
     head.extend((0..segs).map(|k| format!("accuracy_segment{k}")));
     head.push("final_abs_m_target".into());
     head.extend((0..p).map(|mu| format!("fraction_memory{mu}")));
-    head.extend(
-        ["fraction_none", "first_passage_median", "first_passage_reached", "neuron_steps_per_s", "wall_s", "dir"]
-            .map(String::from),
-    );
+    head.extend(["fraction_none", "first_passage_median", "first_passage_reached"].map(String::from));
+    let occ = OccupancyColumns::of(results);
+    head.extend(occ.head());
+    head.extend(["neuron_steps_per_s", "wall_s", "dir"].map(String::from));
     let mut out = head.join(",") + "\n";
     let f = |v: Option<f64>| v.map_or(String::new(), |x| format!("{x}"));
     for r in results {
@@ -290,13 +291,14 @@ pub fn csv(axes: &[Axis], results: &[PointResult]) -> String {
                     let total = x.counts.values().sum::<u64>() + x.never;
                     (total - x.never) as f64 / total.max(1) as f64
                 })));
+                row.extend(occ.row(s.occupancy.as_ref()));
                 row.push(format!("{:.4e}", s.neuron_steps_per_s));
                 row.push(format!("{:.3}", s.wall_s));
             }
             Err(e) => {
                 row.push(csv_field(&format!("failed: {e}")));
                 row.push(r.plan.ensemble.trajectories.to_string());
-                row.extend(std::iter::repeat_n(String::new(), 3 + segs + p + 5));
+                row.extend(std::iter::repeat_n(String::new(), 3 + segs + p + 5 + occ.len()));
             }
         }
         row.push(r.point.dir.clone());
@@ -304,6 +306,67 @@ pub fn csv(axes: &[Axis], results: &[PointResult]) -> String {
         out.push('\n');
     }
     out
+}
+
+/// The occupancy columns of sweep.csv (none unless a point observes occupancy): the pooled
+/// mass near each equilibrium (by label, over every point's equilibria) and outside, per memory
+/// (±γ_μ ξ^μ together), and each memory's mass over memory 0's.
+struct OccupancyColumns {
+    labels: Vec<String>,
+    p: usize,
+    on: bool,
+}
+
+impl OccupancyColumns {
+    fn of(results: &[PointResult]) -> Self {
+        let mut labels: Vec<String> = Vec::new();
+        let mut p = 0;
+        let mut on = false;
+        for r in results {
+            if let Some(o) = &r.plan.observe.occupancy {
+                on = true;
+                p = p.max(r.plan.p());
+                for e in &o.equilibria {
+                    if !labels.contains(&e.label) {
+                        labels.push(e.label.clone());
+                    }
+                }
+            }
+        }
+        OccupancyColumns { labels, p, on }
+    }
+
+    fn len(&self) -> usize {
+        if self.on { self.labels.len() + 1 + self.p + self.p.saturating_sub(1) } else { 0 }
+    }
+
+    fn head(&self) -> Vec<String> {
+        if !self.on {
+            return Vec::new();
+        }
+        let name = |l: &str| format!("occupancy_{}", l.replace('+', "plus_").replace('-', "minus_"));
+        let mut h: Vec<String> = self.labels.iter().map(|l| name(l)).collect();
+        h.push("occupancy_outside".into());
+        h.extend((0..self.p).map(|mu| format!("occupancy_memory{mu}")));
+        h.extend((1..self.p).map(|mu| format!("occupancy_ratio_memory{mu}_memory0")));
+        h
+    }
+
+    fn row(&self, s: Option<&crate::outputs::occupancy::OccupancyStats>) -> Vec<String> {
+        if !self.on {
+            return Vec::new();
+        }
+        let f = |v: Option<f64>| v.map_or(String::new(), |x| format!("{x}"));
+        let mut row: Vec<String> = self
+            .labels
+            .iter()
+            .map(|l| f(s.and_then(|s| s.labels.iter().position(|m| m == l).map(|k| s.mass(k)))))
+            .collect();
+        row.push(f(s.map(|s| s.mass(s.labels.len()))));
+        row.extend((0..self.p).map(|mu| f(s.filter(|s| mu < s.p).map(|s| s.memory_mass(mu)))));
+        row.extend((1..self.p).map(|mu| f(s.filter(|s| mu < s.p).map(|s| s.ratio(mu)))));
+        row
+    }
 }
 
 fn csv_field(s: &str) -> String {
@@ -501,12 +564,46 @@ pub fn summarise(
         }
         None => false,
     };
-    io::write_atomic(
-        &out.join(REPORT),
-        report(name, axes, results, [picture, overlap_picture, passage_picture, heat_picture], wall, adapter)
-            .as_bytes(),
-    )?;
+    let occupancy_picture = occupancy_png(name, axes, results, out)?;
+    let mut text =
+        report(name, axes, results, [picture, overlap_picture, passage_picture, heat_picture], wall, adapter);
+    if occupancy_picture {
+        text.push_str(&format!(
+            "\nBasin occupancy: the pooled fraction of samples within the radius of ±γ_μ ξ^μ (each memory's two equilibria together; occupancy_* columns of sweep.csv).\n\n![occupancy]({OCCUPANCY_PICTURE})\n"
+        ));
+    }
+    io::write_atomic(&out.join(REPORT), text.as_bytes())?;
     Ok(results.iter().filter(|r| r.outcome.is_err()).count())
+}
+
+/// sweep_occupancy.png: the pooled occupancy mass of each memory (and outside) against the
+/// first numeric axis, one line per memory and combination of the other axes; false when no
+/// point observes occupancy or no axis is numeric.
+fn occupancy_png(name: &str, axes: &[Axis], results: &[PointResult], out: &Path) -> Result<bool> {
+    let p = results.iter().filter(|r| r.plan.observe.occupancy.is_some()).map(|r| r.plan.p()).max();
+    let Some(p) = p else { return Ok(false) };
+    let mut all = Vec::new();
+    let mut xa = None;
+    for k in 0..=p.min(8) {
+        let outside = k == p.min(8);
+        let measure = move |_: &PointResult, s: &RunSummary| -> Option<(f64, f64, f64)> {
+            let o = s.occupancy.as_ref()?;
+            let y = if outside { o.mass(o.labels.len()) } else { (k < o.p).then(|| o.memory_mass(k))? };
+            Some((y, y, y))
+        };
+        let Some((x, lines)) = lines_of(axes, results, &measure) else { return Ok(false) };
+        xa = Some(x);
+        let what = if outside { "outside".to_string() } else { format!("memory {k}") };
+        all.extend(lines.into_iter().map(|mut l| {
+            l.label = if l.label == "all points" { what.clone() } else { format!("{what}, {}", l.label) };
+            l
+        }));
+    }
+    let Some(xa) = xa else { return Ok(false) };
+    let (x, marks) = x_axis(axes, xa, results);
+    let title = format!("{name}: pooled basin occupancy");
+    io::plot::sweep_png(&out.join(OCCUPANCY_PICTURE), &title, &x, "fraction of samples", &all, true, &marks)?;
+    Ok(true)
 }
 
 /// report.md: the set-up, the table and links to the files, written top to bottom (one

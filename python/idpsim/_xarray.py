@@ -39,6 +39,11 @@ VARIABLES: Dict[str, Tuple[Tuple[str, ...], str, str]] = {
     "retrieved": (("trajectory", "segment"), "memory retrieved at the segment's end (-1: none)", ONE),
     "retrieved_sign": (("trajectory", "segment"), "sign of the retrieved overlap (0: none)", ONE),
     "retrieval_targets": (("trajectory", "segment"), "the segment's target memory (-1: none)", ONE),
+    "occupancy": (
+        ("occupancy_count", "occupancy_slot"),
+        "trajectories within the radius of each equilibrium, then outside all (occupancy.json names the slots)",
+        "trajectories",
+    ),
 }
 
 #: Files left out of the Dataset (``Result.arrays`` has them): the exact fixed-point sums. So is
@@ -163,6 +168,10 @@ def _column_attrs(name: str) -> Dict[str, Any]:
         return _attrs("median first passage", TIME_UNITS)
     if name == "first_passage_reached":
         return _attrs("fraction of trajectories that pass", ONE)
+    if name.startswith("occupancy_ratio_"):
+        return _attrs(f"pooled occupancy mass ratio {name[len('occupancy_ratio_'):]}", ONE)
+    if name.startswith("occupancy_"):
+        return _attrs(f"pooled occupancy mass: {name[len('occupancy_'):]}", ONE)
     if name == "neuron_steps_per_s":
         return _attrs("throughput", "neuron-steps / s")
     if name == "wall_s":

@@ -626,7 +626,7 @@ fn save<'py>(
             store.json(&file, doc)?;
         }
         let mut head = head;
-        for key in ["retrieval", "first_passage"] {
+        for key in ["retrieval", "first_passage", "occupancy"] {
             if let Some(v) = head.as_object_mut().and_then(|o| o.remove(key))
                 && !v.is_null()
             {

@@ -17,7 +17,8 @@ use crate::backend::{Backend, Chunk, ChunkState, RunError, Sink};
 use crate::observe;
 use crate::plan::Plan;
 
-/// A worker's first divergence (trajectory, step), if any, and its histogram counts.
+/// A worker's first divergence (trajectory, step), if any, and its counters (histogram and
+/// occupancy).
 type WorkerResult = (Option<(u64, u32)>, Vec<u64>);
 
 /// Neuron-steps of one slice: the chunk advances slice by slice, delivering its saves and
@@ -126,7 +127,7 @@ impl Backend for CpuBackend {
             handles.into_iter().flat_map(|h| h.join().expect("cpu worker panicked")).collect()
         });
         let se = plan.observe.save_every;
-        let hist_len = plan.observe.histogram.as_ref().map_or(0, |h| h.cells() + 1);
+        let hist_len = plan.observe.counters();
         let slice = (SLICE_WORK / (count as u64 * n as u64).max(1)).clamp(1, u32::MAX as u64) as u32;
         let mut step = start.map_or(0, |st| st.step);
         let mut first = start.is_none();

@@ -371,8 +371,9 @@ impl<'p> Trajectory<'p> {
         self.noise_scale
     }
 
-    /// The observers after a step: the retrieval window sums, the first passage and one
-    /// histogram sample (`hist`: cells, then the out-of-range count).
+    /// The observers after a step: the retrieval window sums, the first passage, one
+    /// histogram sample and one occupancy count (`hist`: the counters of
+    /// [`crate::plan::ObservePlan::counters`]).
     pub fn observe(&mut self, hist: Option<&mut [u64]>) {
         let plan = self.plan;
         let (p, done) = (plan.p(), self.done);
@@ -388,11 +389,17 @@ impl<'p> Trajectory<'p> {
             }
             self.first_passage();
         }
-        if let (Some(hp), Some(h)) = (plan.observe.histogram.as_ref(), hist)
+        let Some(h) = hist else { return };
+        if let Some(hp) = plan.observe.histogram.as_ref()
             && hp.samples_at(done)
         {
             let pick = |a: u32| if hp.of_state { self.x[a as usize] } else { self.m[a as usize] };
             h[hp.bin([pick(hp.axes[0]), pick(hp.axes[1])])] += 1;
+        }
+        if let Some(op) = plan.observe.occupancy.as_ref()
+            && let Some(row) = op.row_at(done)
+        {
+            h[plan.observe.histogram_counters() + row * op.slots() + op.slot(&self.x[..plan.n()])] += 1;
         }
     }
 

@@ -177,12 +177,7 @@ impl Sink for Collector<'_> {
         if h.is_empty() {
             h.resize(counts.len(), 0);
         }
-        anyhow::ensure!(
-            h.len() == counts.len(),
-            "internal error: histogram of {} cells, expected {}",
-            counts.len(),
-            h.len()
-        );
+        anyhow::ensure!(h.len() == counts.len(), "internal error: {} counters, expected {}", counts.len(), h.len());
         for (a, b) in h.iter_mut().zip(counts) {
             *a += b;
         }
@@ -217,9 +212,7 @@ impl<'a> Collector<'a> {
         if plan.observe.per_trajectory_saves() {
             self.buf.saves = vec![f32::NAN; count * plan.n_saves() * plan.saves().q()];
         }
-        if let Some(h) = &plan.observe.histogram {
-            self.buf.histogram = vec![0; h.cells() + 1];
-        }
+        self.buf.histogram = vec![0; plan.observe.counters()];
     }
 
     pub(crate) fn end(&mut self) -> Result<()> {
@@ -229,7 +222,8 @@ impl<'a> Collector<'a> {
             count: b.count,
             saves: &b.saves,
             final_state: &b.final_state,
-            histogram: &b.histogram,
+            histogram: &b.histogram[..self.plan.observe.histogram_counters()],
+            occupancy: &b.histogram[self.plan.observe.histogram_counters()..],
             observations: &b.observations,
         };
         for o in &mut self.outputs {
@@ -285,6 +279,7 @@ pub struct RunSummary {
     pub out: PathBuf,
     pub retrieval: Option<RetrievalStats>,
     pub passages: Option<PassageStats>,
+    pub occupancy: Option<crate::outputs::occupancy::OccupancyStats>,
 }
 
 /// What run.json records of a run besides its files and the outputs' summaries: the rates are
@@ -345,6 +340,7 @@ fn summary(plan: &Plan, adapter: String, dir: &Path, wall_s: f64, store: Store) 
         out: dir.to_path_buf(),
         retrieval: store.retrieval,
         passages: store.passages,
+        occupancy: store.occupancy,
     }
 }
 

@@ -280,7 +280,7 @@ impl GpuBackend {
         let mut slots = ParamSlots::new(r.param_stride);
         let mut enc =
             ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("idpsim.submit") });
-        if plan.observe.histogram.is_some() {
+        if plan.observe.counters() > 0 {
             enc.clear_buffer(&r.hist, 0, None);
         }
         if s.init && plan.observe.observes_trajectories() {
@@ -318,13 +318,20 @@ impl GpuBackend {
     /// Hands one submit's results to the sink; fails on a non-finite state. Returns whether to
     /// go on (see [`Sink::progress`]).
     fn deliver(plan: &Plan, chunk: Chunk, s: &Submit, rb: &Readback, sink: &mut dyn Sink) -> Result<bool> {
-        if let Some(h) = &plan.observe.histogram {
-            let len = h.cells() + 1;
-            let mut total = vec![0u64; len];
-            for replica in rb.hist.chunks(len) {
-                for (t, &c) in total.iter_mut().zip(replica) {
-                    *t += c as u64;
+        if plan.observe.counters() > 0 {
+            // The histogram's replicas added up, then the occupancy counts.
+            let len = plan.observe.histogram_counters();
+            let words = kernels::hist_words(plan) as usize;
+            let mut total = vec![0u64; plan.observe.counters()];
+            if len > 0 {
+                for replica in rb.hist[..words].chunks(len) {
+                    for (t, &c) in total.iter_mut().zip(replica) {
+                        *t += c as u64;
+                    }
                 }
+            }
+            for (t, &c) in total[len..].iter_mut().zip(&rb.hist[words..]) {
+                *t = c as u64;
             }
             sink.histogram(&total)?;
         }

@@ -119,6 +119,24 @@ pub struct KernelConsts {
     pub two_point: bool,
     /// The state has noise (σ > 0).
     pub noise: bool,
+    /// The occupancy observer, if any.
+    pub occupancy: Option<OccConsts>,
+}
+
+/// What the occupancy observer's kernel code needs (`occ_record` in `shaders/observe.wgsl`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OccConsts {
+    pub every: u32,
+    pub rows: u32,
+    /// Equilibria (the outside slot follows them).
+    pub equilibria: u32,
+    /// The max norm (else a sum of squares).
+    pub max: bool,
+    pub threshold: f32,
+    /// Where the equilibria's table starts in the segment coefficients ([`occ_table`]).
+    pub table: u32,
+    /// Where the counts start in the histogram buffer (u32 words).
+    pub hist_base: u32,
 }
 
 impl KernelConsts {
@@ -159,6 +177,15 @@ impl KernelConsts {
             act_identity: plan.model.identity_activation(),
             two_point: plan.noise.two_point,
             noise: plan.noise.sigma > 0.0,
+            occupancy: plan.observe.occupancy.as_ref().map(|o| OccConsts {
+                every: o.every_steps,
+                rows: o.rows,
+                equilibria: o.equilibria.len() as u32,
+                max: o.norm == crate::plan::OccupancyNorm::Max,
+                threshold: o.threshold,
+                table: occ_table_base(plan) as u32,
+                hist_base: (hist_words(plan)) as u32,
+            }),
         }
     }
 }
@@ -361,6 +388,7 @@ fn switches(k: &KernelConsts) -> Vec<(&'static str, Scalar)> {
         ("NOISE", Bool(k.noise)),
     ];
     v.extend(hist_switches(k.hist.as_ref()));
+    v.extend(occ_switches(k.occupancy));
     v.extend(modern_switches(k));
     v
 }
@@ -552,9 +580,64 @@ fn hist_switches(h: Option<&HistogramPlan>) -> Vec<(&'static str, Scalar)> {
     ]
 }
 
-/// Bytes of the histogram buffer: replicas × (u32 per cell plus the out-of-range count).
+/// The occupancy observer's switches (OCC = false and placeholders without one).
+fn occ_switches(o: Option<OccConsts>) -> Vec<(&'static str, Scalar)> {
+    use Scalar::*;
+    let d = OccConsts { every: 1, rows: 0, equilibria: 0, max: false, threshold: 0.0, table: 0, hist_base: 0 };
+    let (on, o) = match o {
+        Some(o) => (true, o),
+        None => (false, d),
+    };
+    vec![
+        ("OCC", Bool(on)),
+        ("OCC_EVERY", U32(o.every.max(1))),
+        ("OCC_ROWS", U32(o.rows)),
+        ("OCC_E", U32(o.equilibria)),
+        ("OCC_MAX", Bool(o.max)),
+        ("OCC_THRESHOLD", F32(o.threshold)),
+        ("OCC_TABLE", U32(o.table)),
+        ("OCC_HIST_BASE", U32(o.hist_base)),
+    ]
+}
+
+/// u32 words of the histogram's part of the histogram buffer: replicas × (cells plus the
+/// out-of-range count).
+pub fn hist_words(plan: &Plan) -> u64 {
+    plan.observe.histogram.as_ref().map_or(0, |h| (h.cells() as u64 + 1) * hist_replicas(h) as u64)
+}
+
+/// Bytes of the histogram buffer: the histogram's counters, then the occupancy counts
+/// (rows × (equilibria + 1), one copy).
 pub fn hist_bytes(plan: &Plan) -> u64 {
-    plan.observe.histogram.as_ref().map_or(0, |h| (h.cells() as u64 + 1) * 4 * hist_replicas(h) as u64)
+    (hist_words(plan) + plan.observe.occupancy.as_ref().map_or(0, |o| o.counts() as u64)) * 4
+}
+
+/// Where the occupancy equilibria's table starts in the segment coefficients (after the
+/// segments' coefficients, and the Gram matrix and random-weight rows when there are random
+/// weights).
+pub fn occ_table_base(plan: &Plan) -> usize {
+    let (s, p) = (plan.input.segments.len(), plan.p());
+    s * p + if plan.has_random_weights() { p * p + 8 * s } else { 0 }
+}
+
+/// The occupancy table: per equilibrium 8 values, its memory (as f32), its amplitude along
+/// that memory, and its coordinates when N ≤ 4 (the kernels' `occ_centre`).
+pub fn occ_table(plan: &Plan) -> Vec<f32> {
+    let Some(o) = &plan.observe.occupancy else { return Vec::new() };
+    let mut out = Vec::with_capacity(8 * o.equilibria.len());
+    for e in &o.equilibria {
+        let (mu, a) = match e.memory {
+            // x = a ξ^μ exactly: every entry is ± a.
+            Some((mu, _)) if !o.theory => (mu as f32, e.x[0] * plan.memories.get(0, mu as usize)),
+            _ => (-1.0, 0.0),
+        };
+        let mut row = [mu, a, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0];
+        for (i, &x) in e.x.iter().take(4).enumerate() {
+            row[2 + i] = x;
+        }
+        out.extend_from_slice(&row);
+    }
+    out
 }
 
 /// Copies of the histogram counters on the device: up to 16, within 16 MiB.

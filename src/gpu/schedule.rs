@@ -41,11 +41,26 @@ fn loop_cost(plan: &Plan, group: bool) -> (u64, u64) {
     // P rows of α = G w (each a memory loop).
     let p = plan.p() as u64;
     let random = if plan.has_random_weights() { 2 * (p * (1 + t) + p / 4 + 2) } else { 0 };
+    // An occupancy count passes over every neuron block once per equilibrium (one invocation
+    // does it in the group layout): at most once every `every_steps` steps, so once per step's
+    // share plus once more in a dispatch.
+    let occ = plan
+        .observe
+        .occupancy
+        .as_ref()
+        .map_or(0, |o| (o.equilibria.len() as u64 + 1) * (plan.neuron_blocks() as u64 + 1) + 2);
+    let occ_every = plan.observe.occupancy.as_ref().map_or(1, |o| o.every_steps as u64);
     (
-        passes * blocks * per_block_start + 4 + 3 * reduce + random + MEMORY_LOOPS_AT_START * t,
+        passes * blocks * per_block_start + 4 + 3 * reduce + random + MEMORY_LOOPS_AT_START * t + occ,
         // The step loop, the loop over a step's noise groups, the loop over stops, and the
         // thread layout's groups of neuron blocks (32 blocks each at most).
-        blocks * per_block + 3 + blocks.div_ceil(32) + 2 * reduce + energy + MEMORY_LOOPS_PER_STEP * t,
+        blocks * per_block
+            + 3
+            + blocks.div_ceil(32)
+            + 2 * reduce
+            + energy
+            + MEMORY_LOOPS_PER_STEP * t
+            + occ.div_ceil(occ_every),
     )
 }
 

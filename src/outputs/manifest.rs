@@ -75,6 +75,9 @@ pub fn complete(dir: &Path, store: &mut Store, head: Value) -> Result<()> {
     for key in ["retrieval", "first_passage"] {
         run.insert(key.into(), store.summaries.get(key).cloned().unwrap_or(Value::Null));
     }
+    if let Some(v) = store.summaries.get("occupancy") {
+        run.insert("occupancy".into(), v.clone());
+    }
     crate::interrupt::check()?;
     crate::io::write_json(&dir.join(RUN_JSON), &Value::Object(run))?;
     mark_complete(dir)

@@ -9,6 +9,7 @@ pub mod final_state;
 pub mod first_passage;
 pub mod histogram;
 pub mod manifest;
+pub mod occupancy;
 pub mod retrieval;
 pub mod saves;
 pub mod store;
@@ -31,6 +32,8 @@ pub struct ChunkData<'a> {
     pub final_state: &'a [f32],
     /// Histogram counts of the chunk (cells, then out-of-range).
     pub histogram: &'a [u64],
+    /// Occupancy counts of the chunk [row][equilibrium, then outside].
+    pub occupancy: &'a [u64],
     /// The retrieval / first-passage observer's values [trajectory][S·P + 1].
     pub observations: &'a [f32],
 }
@@ -84,6 +87,9 @@ pub fn catalogue(plan: &Plan, store: &Store) -> Result<Vec<Box<dyn Output>>> {
     }
     if plan.observe.first_passage.is_some() {
         out.push(Box::new(first_passage::FirstPassage::new(plan, store)?));
+    }
+    if let Some(o) = &plan.observe.occupancy {
+        out.push(Box::new(occupancy::Occupancy::new(plan, o)));
     }
     Ok(out)
 }

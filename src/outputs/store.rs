@@ -97,6 +97,7 @@ pub struct Store {
     pub sums: OverlapSums,
     pub retrieval: Option<RetrievalStats>,
     pub passages: Option<PassageStats>,
+    pub occupancy: Option<super::occupancy::OccupancyStats>,
     /// Where the run's time went.
     pub timing: Timing,
 }

@@ -10,7 +10,9 @@ pub mod saves;
 pub use input::{CuePlan, InputPlan, RandomWeightsPlan, SegmentPlan};
 pub use memories::Memories;
 pub use model::{Coupling, Model, ModelPlan, ModernPlan, PsiY, activation};
-pub use observe::{FirstPassagePlan, HistogramPlan, NO_STEP, ObservePlan, RetrievalPlan};
+pub use observe::{
+    Equilibrium, FirstPassagePlan, HistogramPlan, NO_STEP, ObservePlan, OccupancyNorm, OccupancyPlan, RetrievalPlan,
+};
 pub use saves::SaveLayout;
 
 use crate::spec::Spec;

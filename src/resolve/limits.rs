@@ -15,6 +15,13 @@ pub const MAX_SAVED_VALUES: u64 = 1_000_000;
 /// Largest number of histogram cells.
 pub const MAX_HIST_CELLS: u64 = 1 << 24;
 
+/// Largest number of occupancy counts per run (rows × (equilibria + 1)); the GPU keeps them
+/// all in one buffer.
+pub const MAX_OCCUPANCY_COUNTS: u64 = 1 << 22;
+
+/// Largest number of equilibrium coordinates the occupancy observer keeps (2P × N).
+pub const MAX_OCCUPANCY_VALUES: u64 = 1 << 24;
+
 /// Largest |edge| of a histogram range (the kernels bin in f32; the pictures need finite axes).
 pub const MAX_HIST_EDGE: f64 = 1e15;
 

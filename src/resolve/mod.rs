@@ -104,7 +104,7 @@ pub fn plan(spec: &Spec, base_dir: &Path) -> SpecResult<Plan> {
         *path = abs.display().to_string();
     }
     let gram = gram.iter().map(|&g| g as f32).collect();
-    Ok(Plan {
+    let mut plan = Plan {
         spec: record,
         model,
         memories,
@@ -114,7 +114,24 @@ pub fn plan(spec: &Spec, base_dir: &Path) -> SpecResult<Plan> {
         ensemble,
         observe,
         run,
-    })
+    };
+    let equilibria = observe::occupancy_equilibria(&plan)?;
+    if let Some(occ) = plan.observe.occupancy.as_mut() {
+        occ.equilibria = equilibria;
+        let counts = occ.counts() as u64;
+        if counts > limits::MAX_OCCUPANCY_COUNTS {
+            return Err(SpecError::new(
+                "observe.occupancy.every",
+                format!(
+                    "{} counts × {} slots is more than {}; count less often",
+                    occ.rows,
+                    occ.slots(),
+                    limits::MAX_OCCUPANCY_COUNTS
+                ),
+            ));
+        }
+    }
+    Ok(plan)
 }
 
 /// The `ensemble` section.
