@@ -117,8 +117,7 @@ pub fn axes(sweep: &Map<String, Value>) -> Result<Vec<Axis>, SpecError> {
                     format!("must be a whole number of networks from 2 to {MAX_REPLICATES}, e.g. 8 (got {val})"),
                 )
             })?;
-            let values =
-                (0..k).map(|r| AxisValue { label: r.to_string(), number: None, set: Vec::new() }).collect();
+            let values = (0..k).map(|r| AxisValue { label: r.to_string(), number: None, set: Vec::new() }).collect();
             replicates = Some(Axis { name: REPLICATE.into(), values });
         } else if key == VARIANTS {
             let obj = val.as_object().filter(|o| !o.is_empty()).ok_or_else(|| {
@@ -320,7 +319,8 @@ pub fn csv(axes: &[Axis], results: &[PointResult]) -> String {
     if ra.is_some() {
         head.extend(NETWORK_COLUMNS.map(String::from));
     }
-    let groups = ra.map(|ra| (by_group(axes, results, &[ra], &accuracy), by_group(axes, results, &[ra], &final_overlap)));
+    let groups =
+        ra.map(|ra| (by_group(axes, results, &[ra], &accuracy), by_group(axes, results, &[ra], &final_overlap)));
     head.extend((0..segs).map(|k| format!("accuracy_segment{k}")));
     head.push("final_abs_m_target".into());
     head.extend((0..p).map(|mu| format!("fraction_memory{mu}")));
@@ -370,10 +370,7 @@ pub fn csv(axes: &[Axis], results: &[PointResult]) -> String {
         }
         if let (Some(ra), Some((acc, overlap))) = (ra, &groups) {
             let key = without(&r.point.coords, &[ra]);
-            let ok = results
-                .iter()
-                .filter(|o| o.outcome.is_ok() && without(&o.point.coords, &[ra]) == key)
-                .count();
+            let ok = results.iter().filter(|o| o.outcome.is_ok() && without(&o.point.coords, &[ra]) == key).count();
             let mut net = vec![ok.to_string()];
             for values in [acc, overlap] {
                 let ms = values.get(&key).and_then(|v| mean_stderr(v));
@@ -890,8 +887,12 @@ pub fn report(
 fn networks_table(axes: &[Axis], results: &[PointResult], ra: usize) -> String {
     let acc = by_group(axes, results, &[ra], &accuracy);
     let overlap = by_group(axes, results, &[ra], &final_overlap);
-    let mut head: Vec<String> = axes.iter().enumerate().filter(|(k, _)| *k != ra).map(|(_, a)| a.name.clone()).collect();
-    head.extend(["networks", "accuracy over networks ± s.e.", "final abs(m) of the target over networks ± s.e."].map(String::from));
+    let mut head: Vec<String> =
+        axes.iter().enumerate().filter(|(k, _)| *k != ra).map(|(_, a)| a.name.clone()).collect();
+    head.extend(
+        ["networks", "accuracy over networks ± s.e.", "final abs(m) of the target over networks ± s.e."]
+            .map(String::from),
+    );
     let mut s = format!(
         "Over networks (each point's {} networks: mean ± standard error over networks):\n\n| {} |\n|{}\n",
         axes[ra].values.len(),

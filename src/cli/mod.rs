@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 
 pub use crate::error::UsageError;
 use crate::{bench, outln, presets};
-pub use args::{Cli, Command, FpeArgs, LandscapeArgs, RunArgs, SpecSource, TheoryArgs, load_spec};
+pub use args::{Cli, Command, FpeArgs, LandscapeArgs, ReplayArgs, RunArgs, SpecSource, TheoryArgs, load_spec};
 pub use run::open_backend;
 
 fn cmd_devices() -> Result<()> {
@@ -53,6 +53,45 @@ fn cmd_devices() -> Result<()> {
     Ok(())
 }
 
+/// `idpsim replay DIR --trajectory I,J --out R`.
+fn cmd_replay(a: &ReplayArgs) -> Result<()> {
+    let backend = a
+        .backend
+        .as_deref()
+        .map(|b| match b {
+            "gpu" => Ok(crate::plan::BackendChoice::Gpu),
+            "cpu" => Ok(crate::plan::BackendChoice::Cpu),
+            "cpu_fast" => Ok(crate::plan::BackendChoice::CpuFast),
+            _ => Err(UsageError(format!("--backend: unknown backend '{b}'; accepted: gpu, cpu, cpu_fast"))),
+        })
+        .transpose()?;
+    if let Some(e) = a.every
+        && !(e.is_finite() && e > 0.0)
+    {
+        return Err(UsageError(format!("--every: {e} is not a positive time")).into());
+    }
+    // Refused before any work when it could not be written.
+    if a.out.exists() && !(a.out.is_dir() && std::fs::read_dir(&a.out).is_ok_and(|mut d| d.next().is_none())) {
+        return Err(UsageError(format!(
+            "--out: '{}' exists and is not an empty directory; give a new or empty directory",
+            a.out.display()
+        ))
+        .into());
+    }
+    let r = crate::replay::replay(&a.dir, &a.trajectory, a.every, backend)?;
+    let files = crate::replay::write(&r, &a.dir, &a.out)?;
+    eprintln!(
+        "replayed {} trajectories × {} saves on {}; final states {}; wrote {} files to {}",
+        r.trajectories.len(),
+        r.times.len(),
+        r.adapter,
+        r.final_state_check,
+        files.len(),
+        a.out.display()
+    );
+    Ok(())
+}
+
 /// Runs the parsed command line.
 pub fn dispatch(cli: Cli) -> Result<()> {
     match cli.command {
@@ -79,6 +118,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             crate::notice::set_handler(Some(Box::new(|m| eprintln!("{m}"))));
             bench::run(&a).context("bench")
         }
+        Command::Replay(a) => cmd_replay(&a),
         Command::Fpe(a) => analysis::cmd_fpe(&a),
         Command::Theory(a) => analysis::cmd_theory(&a),
         Command::Landscape(a) => analysis::cmd_landscape(&a),
