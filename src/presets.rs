@@ -272,7 +272,7 @@ pub const PRESETS: &[(&str, &str, &str)] = &[
     ),
     (
         "capacity",
-        "memory load: retrieval from 10 %-flipped cues of a random memory per trajectory against P/N = 0.02 to 0.25 at N = 1000 (σ = 0, δ = 10, zeroed diagonal), the classic network without input and with the cue as a bias, and the IDP network with the cue as its input, 1000 trajectories per point",
+        "memory load: retrieval from 10 %-flipped cues of a random memory per trajectory against P/N = 0.02 to 0.25 at N = 1000 (σ = 0, δ = 10, zeroed diagonal), the classic network without input and with the cue as a bias, and the IDP network with the cue as its input; 5 networks per point (mean ± standard error over networks), 400 trajectories each",
         r#"{
   "name": "capacity",
   "model": { "kind": "classic", "activation": { "kind": "tanh", "slope": 10.0 }, "zero_diagonal": true },
@@ -280,7 +280,7 @@ pub const PRESETS: &[(&str, &str, &str)] = &[
   "input": { "segments": [ { "duration": 20.0, "cue": { "index": "random", "amplitude": 1.0 } } ] },
   "noise": { "sigma": 0.0 },
   "integrator": { "scheme": "euler_maruyama", "dt": 0.05 },
-  "ensemble": { "trajectories": 1000, "seed": 3, "initial": { "kind": "memory", "index": "target", "flip": 0.1 } },
+  "ensemble": { "trajectories": 400, "seed": 3, "initial": { "kind": "memory", "index": "target", "flip": 0.1 } },
   "observe": { "overlaps": { "every": 1.0 }, "retrieval": { "threshold": 0.9, "window": 1.0 } },
   "sweep": {
     "memories.p": [20, 50, 80, 100, 120, 130, 140, 150, 160, 180, 200, 250],
@@ -288,7 +288,8 @@ pub const PRESETS: &[(&str, &str, &str)] = &[
       "classic": { "model.kind": "classic", "input.segments.0.cue.amplitude": 0.0 },
       "classic-cue-input": { "model.kind": "classic" },
       "idp": { "model.kind": "idp" }
-    }
+    },
+    "replicates": 5
   }
 }"#,
     ),

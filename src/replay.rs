@@ -195,6 +195,48 @@ impl Sink for Keep {
     }
 }
 
+/// `idpsim replay`: checks `out` (new or empty), replays trajectories `which` of the run in
+/// `dir` (see [`replay`]) on the run's device or on the backend named `backend` ("gpu", "cpu",
+/// "cpu_fast"), and writes the replay into `out` (see [`write`]).
+pub fn run(
+    dir: &Path,
+    which: &[u64],
+    every: Option<f64>,
+    backend: Option<&str>,
+    out: &Path,
+) -> Result<(Replay, Vec<String>)> {
+    let backend = backend
+        .map(|b| match b {
+            "gpu" => Ok(BackendChoice::Gpu),
+            "cpu" => Ok(BackendChoice::Cpu),
+            "cpu_fast" => Ok(BackendChoice::CpuFast),
+            _ => Err(usage(format!("--backend: unknown backend '{b}'; accepted: gpu, cpu, cpu_fast"))),
+        })
+        .transpose()?;
+    if let Some(e) = every
+        && !(e.is_finite() && e > 0.0)
+    {
+        return Err(usage(format!("--every: {e} is not a positive time")));
+    }
+    // Refused before any work when it could not be written.
+    check_out(out)?;
+    let r = replay(dir, which, every, backend)?;
+    let files = write(&r, dir, out)?;
+    Ok((r, files))
+}
+
+/// Refuses an `out` that exists and is not an empty directory.
+fn check_out(out: &Path) -> Result<()> {
+    let empty = out.is_dir() && std::fs::read_dir(out).is_ok_and(|mut d| d.next().is_none());
+    if out.exists() && !empty {
+        return Err(usage(format!(
+            "--out: '{}' exists and is not an empty directory; give a new or empty directory",
+            out.display()
+        )));
+    }
+    Ok(())
+}
+
 /// Replays trajectories `which` (global indices) of the run in `dir`, saving every `every` time
 /// units (None: the run's overlaps interval), on the run's device or on `backend` if given.
 pub fn replay(dir: &Path, which: &[u64], every: Option<f64>, backend: Option<BackendChoice>) -> Result<Replay> {
@@ -255,14 +297,17 @@ pub fn replay(dir: &Path, which: &[u64], every: Option<f64>, backend: Option<Bac
                     )));
                 }
             };
-            if recorded.0 == "gpu" {
-                // One device of the run's (a run over several names them all; each gives the same bytes).
-                plan.run.adapter = recorded.1.split(" + ").next().map(str::to_string);
+            // The device the run's spec chose; of a run over several, the default one (the
+            // devices must then be of one kind to give the run's bytes, checked below).
+            if plan.run.adapter.as_deref().is_some_and(crate::gpu::context::is_many) {
+                plan.run.adapter = None;
             }
         }
     }
-    // The final states are read back at the last step; nothing else of the plan changes.
+    // The final states are read back at the last step. A histogram is not kept: it is no part
+    // of a trajectory, and on the GPU it lets no submit stop at step 0.
     plan.observe.final_state = true;
+    plan.observe.histogram = None;
     let mut b = crate::choose::open(&plan)?;
     let same = same_device((b.kind(), &b.adapter()), (&recorded.0, &recorded.1));
     if !same && backend.is_none() {
@@ -415,15 +460,7 @@ fn read_rows(path: &Path, m: u64, n: usize, rows: impl Iterator<Item = u64>) -> 
 /// overlaps.npy, times.npy, trajectories.npy, one picture per trajectory and replay.json (last).
 /// Returns the files written.
 pub fn write(r: &Replay, dir: &Path, out: &Path) -> Result<Vec<String>> {
-    if out.exists() {
-        let empty = out.is_dir() && std::fs::read_dir(out).map(|mut d| d.next().is_none()).unwrap_or(false);
-        if !empty {
-            return Err(usage(format!(
-                "--out: '{}' exists and is not an empty directory; give a new or empty directory",
-                out.display()
-            )));
-        }
-    }
+    check_out(out)?;
     std::fs::create_dir_all(out).map_err(|e| usage(format!("--out: cannot create '{}': {e}", out.display())))?;
     let (k, t, n, p) = (r.trajectories.len() as u64, r.times.len() as u64, r.n as u64, r.p as u64);
     io::write_npy(&out.join("states.npy"), &[k, t, n], &r.states)?;

@@ -203,7 +203,7 @@ fn refusals_name_the_flag_and_write_nothing() {
     std::fs::write(busy.join("x"), "x").unwrap();
     // A sweep's directory.
     let sweep = json!({
-        "name": "sw", "memories": { "kind": "random", "n": 8, "p": 2, "seed": 1 },
+        "name": "sw", "model": { "kind": "idp" }, "memories": { "kind": "random", "n": 8, "p": 2, "seed": 1 },
         "input": { "segments": [ { "duration": 0.1, "weights": [1.0, 2.0] } ] },
         "ensemble": { "trajectories": 64 }, "run": { "backend": "cpu" },
         "sweep": { "noise.sigma": [0.0, 0.5] }

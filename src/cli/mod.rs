@@ -55,31 +55,7 @@ fn cmd_devices() -> Result<()> {
 
 /// `idpsim replay DIR --trajectory I,J --out R`.
 fn cmd_replay(a: &ReplayArgs) -> Result<()> {
-    let backend = a
-        .backend
-        .as_deref()
-        .map(|b| match b {
-            "gpu" => Ok(crate::plan::BackendChoice::Gpu),
-            "cpu" => Ok(crate::plan::BackendChoice::Cpu),
-            "cpu_fast" => Ok(crate::plan::BackendChoice::CpuFast),
-            _ => Err(UsageError(format!("--backend: unknown backend '{b}'; accepted: gpu, cpu, cpu_fast"))),
-        })
-        .transpose()?;
-    if let Some(e) = a.every
-        && !(e.is_finite() && e > 0.0)
-    {
-        return Err(UsageError(format!("--every: {e} is not a positive time")).into());
-    }
-    // Refused before any work when it could not be written.
-    if a.out.exists() && !(a.out.is_dir() && std::fs::read_dir(&a.out).is_ok_and(|mut d| d.next().is_none())) {
-        return Err(UsageError(format!(
-            "--out: '{}' exists and is not an empty directory; give a new or empty directory",
-            a.out.display()
-        ))
-        .into());
-    }
-    let r = crate::replay::replay(&a.dir, &a.trajectory, a.every, backend)?;
-    let files = crate::replay::write(&r, &a.dir, &a.out)?;
+    let (r, files) = crate::replay::run(&a.dir, &a.trajectory, a.every, a.backend.as_deref(), &a.out)?;
     eprintln!(
         "replayed {} trajectories × {} saves on {}; final states {}; wrote {} files to {}",
         r.trajectories.len(),
