@@ -69,21 +69,28 @@ pub fn load(dir: &Path) -> Result<Run> {
     }
     let run_json = dir.join(manifest::RUN_JSON);
     if !run_json.is_file() {
+        let example = std::fs::read_dir(dir)
+            .ok()
+            .and_then(|it| {
+                let mut v: Vec<String> = it
+                    .filter_map(|e| e.ok())
+                    .filter(|e| e.path().join(manifest::RUN_JSON).is_file())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect();
+                v.sort();
+                v.into_iter().next()
+            })
+            .map(|d| format!(", e.g. {}", dir.join(d).display()));
         if dir.join("sweep.csv").is_file() {
-            let example = std::fs::read_dir(dir)
-                .ok()
-                .and_then(|it| {
-                    let mut v: Vec<String> = it
-                        .filter_map(|e| e.ok())
-                        .filter(|e| e.path().join(manifest::RUN_JSON).is_file())
-                        .map(|e| e.file_name().to_string_lossy().into_owned())
-                        .collect();
-                    v.sort();
-                    v.into_iter().next()
-                })
-                .map_or(String::new(), |d| format!(", e.g. {}", dir.join(d).display()));
+            let example = example.unwrap_or_default();
             return Err(usage(format!(
                 "DIR: '{}' is a sweep's directory; point at one of its points' directories{example}",
+                dir.display()
+            )));
+        }
+        if let Some(example) = example {
+            return Err(usage(format!(
+                "DIR: '{}' holds no run.json, but its sub-directories hold runs (a sweep's or shards' directory); point at one of them{example}",
                 dir.display()
             )));
         }
