@@ -26,7 +26,7 @@ def test_replay_gives_the_runs_final_states(tmp_path: Path) -> None:
     r = idpsim.replay(run_dir, [99, 3], tmp_path / "replay", every=0.1)
     assert r["states"].shape == (2, 6, 64)
     assert r["overlaps"].shape == (2, 6, 4)
-    np.testing.assert_array_equal(r["times"], np.arange(6) * 0.1)
+    np.testing.assert_array_equal(r["times"], np.arange(6) * 10 * 0.01)
     assert list(r["trajectories"]) == [99, 3]
     finals = np.load(run_dir / "final_state.npy")
     assert r["states"][0, -1].tobytes() == finals[99].tobytes()
