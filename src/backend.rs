@@ -99,6 +99,14 @@ pub trait Backend {
     ) -> Result<u32>;
     /// The state of `chunk` where the last [`Backend::run_chunk`] stopped before the end.
     fn suspend(&mut self, plan: &Plan, chunk: Chunk) -> Result<ChunkState>;
+    /// The states x [trajectory][N] of the `count` trajectories in a chunk's `state` (what
+    /// [`Backend::suspend`] gave). By default the CPU backends' layout: each trajectory's values
+    /// in turn, x (padded to whole blocks of 4 neurons) first.
+    fn states_of(&self, plan: &Plan, state: &ChunkState, count: u64) -> Vec<f32> {
+        let width = state.state.len() / (count.max(1) as usize);
+        let n = plan.n();
+        (0..count as usize).flat_map(|t| state.state[t * width..t * width + n].iter().copied()).collect()
+    }
     /// From now on, time the kernels with GPU timestamps where the device has them (a readback
     /// per submit, so only benchmarks ask for it).
     fn time_kernels(&mut self) {}

@@ -145,13 +145,16 @@ fn large_p_case(case: &str) -> Option<String> {
 }
 
 /// The time-to-answer case's spec: the `capacity` preset at three loads (P = 100, 150, 250)
-/// with 64 trajectories per point, 9 points in all (the JAX peer bench/jax_capacity.py
-/// computes the same).
+/// with 64 trajectories per point on one network (no replicates), 9 points in all (the JAX peer
+/// bench/jax_capacity.py computes the same).
 pub fn time_to_answer_spec() -> Result<serde_json::Value> {
     let text = presets::get("capacity").expect("the capacity preset exists");
     let mut spec: serde_json::Value = serde_json::from_str(text)?;
     spec["ensemble"]["trajectories"] = serde_json::json!(64);
     spec["sweep"]["memories.p"] = serde_json::json!([100, 150, 250]);
+    if let Some(sweep) = spec["sweep"].as_object_mut() {
+        sweep.remove(crate::sweep::REPLICATES);
+    }
     Ok(spec)
 }
 

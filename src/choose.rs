@@ -295,6 +295,9 @@ impl Backend for Chosen {
     fn suspend(&mut self, plan: &Plan, chunk: crate::backend::Chunk) -> Result<crate::backend::ChunkState> {
         self.inner.suspend(plan, chunk)
     }
+    fn states_of(&self, plan: &Plan, state: &crate::backend::ChunkState, count: u64) -> Vec<f32> {
+        self.inner.states_of(plan, state, count)
+    }
     fn time_kernels(&mut self) {
         self.inner.time_kernels()
     }

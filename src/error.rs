@@ -67,6 +67,10 @@ pub enum Input {
     QuickNetwork,
     /// Merge shards of different devices.
     MixedBackends,
+    /// Trajectories to replay.
+    Trajectory,
+    /// The interval between a replay's saves.
+    Every,
     /// Benchmark cases.
     Cases,
     /// The work layout of a benchmark.
@@ -110,6 +114,8 @@ impl Input {
             N => ("--n", "n"),
             QuickNetwork => ("--n / --saliency", "n / saliency"),
             MixedBackends => ("--mixed-backends", "mixed_backends=True"),
+            Trajectory => ("--trajectory", "trajectories"),
+            Every => ("--every", "every"),
             Cases => ("--cases", "cases"),
             Layout => ("--layout", "layout"),
             Increments => ("--increments", "increments"),

@@ -13,7 +13,7 @@
 //!
 //! The layers, each importing only from those before it (docs/ARCHITECTURE.md): `error`, `notice`, `rng`,
 //! `spec`, `plan`, `resolve`, `model`, `backend`, `cpu` and `gpu`, `choose`, `observe`, `io`, `outputs`,
-//! `checkpoint`, `engine`, `merge`, `sweep`, `cli` and `bench`.
+//! `checkpoint`, `engine`, `merge`, `sweep`, `replay`, `cli` and `bench`.
 
 pub mod backend;
 pub mod bench;
@@ -36,6 +36,7 @@ pub mod observe;
 pub mod outputs;
 pub mod plan;
 pub mod presets;
+pub mod replay;
 pub mod resolve;
 pub mod rng;
 pub mod spec;

@@ -20,7 +20,10 @@ fn main() -> ExitCode {
         }
     };
     // The commands that stop cleanly at SIGINT/SIGTERM; the others end at once, as usual.
-    if matches!(cli.command, idpsim::cli::Command::Run(_) | idpsim::cli::Command::Merge { .. }) {
+    if matches!(
+        cli.command,
+        idpsim::cli::Command::Run(_) | idpsim::cli::Command::Merge { .. } | idpsim::cli::Command::Replay(_)
+    ) {
         idpsim::interrupt::install();
     }
     match dispatch(cli) {

@@ -85,7 +85,7 @@ pub const PRESETS: &[(&str, &str, &str)] = &[
     ),
     (
         "capacity",
-        "memory load: retrieval from 10 %-flipped cues of a random memory per trajectory against P/N = 0.02 to 0.25 at N = 1000 (σ = 0, δ = 10, zeroed diagonal), the classic network without input and with the cue as a bias, and the IDP network with the cue as its input, 1000 trajectories per point",
+        "memory load: retrieval from 10 %-flipped cues of a random memory per trajectory against P/N = 0.02 to 0.25 at N = 1000 (σ = 0, δ = 10, zeroed diagonal), the classic network without input and with the cue as a bias, and the IDP network with the cue as its input; 5 networks per point (mean ± standard error over networks), 400 trajectories each",
         include_str!("../presets/capacity.json"),
     ),
     (

@@ -661,4 +661,12 @@ impl Spec {
         })?;
         Ok(spec)
     }
+
+    /// The seed of random memories; None for memories that have none.
+    pub fn memories_seed(&self) -> Option<u64> {
+        match self.memories {
+            MemoriesSpec::Random { seed, .. } => Some(seed),
+            _ => None,
+        }
+    }
 }

@@ -6,6 +6,11 @@
 //! applies to every element of an array, `"input.segments.*.pulse"`), or the reserved key
 //! `"variants"`: named sets of such assignments, `{ "classic-pulse": { "model.kind": "classic",
 //! "input.segments.*.pulse": 1.0 } }`. The first axis varies slowest.
+//!
+//! `"replicates": K` runs every point on K networks of random memories, memories.seed = s, s + 1,
+//! …, s + K − 1 (s the point's own memories.seed): an axis named "replicate" that varies fastest.
+//! Each network is a point of its own (its directory, its CSV row); the CSV, the report and the
+//! pictures add the mean over networks with its standard error.
 
 use std::path::Path;
 
@@ -19,6 +24,12 @@ use crate::spec::{Spec, SpecError};
 
 /// The reserved axis of named assignment sets.
 pub const VARIANTS: &str = "variants";
+/// The reserved key of replicate networks: `"replicates": K`.
+pub const REPLICATES: &str = "replicates";
+/// The axis (and CSV column) of replicate networks: values 0..K.
+pub const REPLICATE: &str = "replicate";
+/// Most replicate networks per point.
+pub const MAX_REPLICATES: u64 = 1000;
 
 /// The files a sweep writes next to its points' directories.
 pub const CSV: &str = "sweep.csv";
@@ -95,9 +106,19 @@ pub fn axes(sweep: &Map<String, Value>) -> Result<Vec<Axis>, SpecError> {
         return Err(SpecError::new("sweep", "is empty; give at least one axis, e.g. \"noise.sigma\": [0, 1, 2]"));
     }
     let mut out = Vec::new();
+    let mut replicates = None;
     for (key, val) in sweep {
         let field = format!("sweep.{key}");
-        if key == VARIANTS {
+        if key == REPLICATES {
+            let k = val.as_u64().filter(|k| (2..=MAX_REPLICATES).contains(k)).ok_or_else(|| {
+                SpecError::new(
+                    &field,
+                    format!("must be a whole number of networks from 2 to {MAX_REPLICATES}, e.g. 8 (got {val})"),
+                )
+            })?;
+            let values = (0..k).map(|r| AxisValue { label: r.to_string(), number: None, set: Vec::new() }).collect();
+            replicates = Some(Axis { name: REPLICATE.into(), values });
+        } else if key == VARIANTS {
             let obj = val.as_object().filter(|o| !o.is_empty()).ok_or_else(|| {
                 SpecError::new(
                     &field,
@@ -138,7 +159,39 @@ pub fn axes(sweep: &Map<String, Value>) -> Result<Vec<Axis>, SpecError> {
             out.push(Axis { name: key.clone(), values });
         }
     }
+    if let Some(r) = replicates {
+        if out.iter().any(|a| a.values.iter().any(|v| v.set.iter().any(|(k, _)| k == "memories.seed"))) {
+            return Err(SpecError::new(
+                format!("sweep.{REPLICATES}"),
+                "sets memories.seed itself (seed, seed + 1, …); remove the sweep's other memories.seed assignments",
+            ));
+        }
+        // The fastest axis: a point's networks are neighbours.
+        out.push(r);
+    }
     Ok(out)
+}
+
+/// The position of the replicate-network axis, if the sweep has one.
+pub fn replicate_axis(axes: &[Axis]) -> Option<usize> {
+    axes.iter().position(|a| a.name == REPLICATE)
+}
+
+/// Sets memories.seed of replicate network `r` in a point's `doc`: its own seed + r. Refused for
+/// memories without a seed.
+fn assign_replicate(doc: &mut Value, r: usize) -> Result<(), String> {
+    let kind = doc["memories"]["kind"].as_str().unwrap_or("?").to_string();
+    if kind != "random" {
+        return Err(format!(
+            "needs random memories (memories.kind \"random\", whose seed draws each network); memories.kind \"{kind}\" has no seed"
+        ));
+    }
+    let seed = doc["memories"]["seed"].as_u64().unwrap_or(0);
+    let seed = seed
+        .checked_add(r as u64)
+        .ok_or_else(|| format!("memories.seed {seed} + {r} is past the largest seed (2^64 − 1)"))?;
+    doc["memories"]["seed"] = Value::from(seed);
+    Ok(())
 }
 
 /// Sets `path` (dotted; numbers index arrays, `*` is every element) in `doc` to `value`. The
@@ -215,6 +268,14 @@ pub fn points(base: &Value, axes: &[Axis]) -> Result<Vec<Point>, SpecError> {
         let mut name = format!("{index:03}");
         for (a, &c) in axes.iter().zip(&coords) {
             let v = &a.values[c];
+            if a.name == REPLICATE {
+                assign_replicate(&mut doc, c).map_err(|e| {
+                    SpecError::new(
+                        format!("sweep.{REPLICATES}"),
+                        format!("{e} (sweep point {index}: {})", describe(axes, &coords)),
+                    )
+                })?;
+            }
             for (path, val) in &v.set {
                 assign(&mut doc, path, val).map_err(|e| {
                     SpecError::new(format!("sweep.{}", if a.name == "variant" { VARIANTS } else { &a.name }), e)
@@ -253,6 +314,12 @@ pub fn csv(axes: &[Axis], results: &[PointResult]) -> String {
     let p = results.iter().map(|r| r.plan.p()).max().unwrap_or(0);
     let mut head: Vec<String> = axes.iter().map(|a| a.name.clone()).collect();
     head.extend(["status", "trajectories", "accuracy", "accuracy_stderr"].map(String::from));
+    let ra = replicate_axis(axes);
+    if ra.is_some() {
+        head.extend(NETWORK_COLUMNS.map(String::from));
+    }
+    let groups =
+        ra.map(|ra| (by_group(axes, results, &[ra], &accuracy), by_group(axes, results, &[ra], &final_overlap)));
     head.extend((0..segs).map(|k| format!("accuracy_segment{k}")));
     head.push("final_abs_m_target".into());
     head.extend((0..p).map(|mu| format!("fraction_memory{mu}")));
@@ -300,6 +367,18 @@ pub fn csv(axes: &[Axis], results: &[PointResult]) -> String {
                 row.push(r.plan.ensemble.trajectories.to_string());
                 row.extend(std::iter::repeat_n(String::new(), 3 + segs + p + 5 + occ.len()));
             }
+        }
+        if let (Some(ra), Some((acc, overlap))) = (ra, &groups) {
+            let key = without(&r.point.coords, &[ra]);
+            let ok = results.iter().filter(|o| o.outcome.is_ok() && without(&o.point.coords, &[ra]) == key).count();
+            let mut net = vec![ok.to_string()];
+            for values in [acc, overlap] {
+                let ms = values.get(&key).and_then(|v| mean_stderr(v));
+                net.push(f(ms.map(|m| m.0)));
+                net.push(f(ms.and_then(|m| m.1)));
+            }
+            let at = axes.len() + 4;
+            row.splice(at..at, net);
         }
         row.push(r.point.dir.clone());
         out.push_str(&row.join(","));
@@ -367,6 +446,53 @@ impl OccupancyColumns {
         row.extend((1..self.p).map(|mu| f(s.filter(|s| mu < s.p).map(|s| s.ratio(mu)))));
         row
     }
+}
+
+/// The columns a sweep with replicate networks adds after `accuracy_stderr`: over the networks
+/// of the row's point (the rows that differ only in `replicate`), how many finished, and the mean
+/// and standard error of their accuracies and of their mean final abs(m) of the target.
+pub const NETWORK_COLUMNS: [&str; 5] = [
+    "networks",
+    "accuracy_networks_mean",
+    "accuracy_networks_stderr",
+    "final_abs_m_target_networks_mean",
+    "final_abs_m_target_networks_stderr",
+];
+
+/// `coords` without the positions in `skip`.
+fn without(coords: &[usize], skip: &[usize]) -> Vec<usize> {
+    coords.iter().enumerate().filter(|(k, _)| !skip.contains(k)).map(|(_, &c)| c).collect()
+}
+
+/// The mean of `v` and its standard error (the sample standard deviation over √n; None with
+/// fewer than two values); None for no values.
+pub fn mean_stderr(v: &[f64]) -> Option<(f64, Option<f64>)> {
+    if v.is_empty() {
+        return None;
+    }
+    let n = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    let se = (v.len() > 1).then(|| (v.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (n - 1.0) / n).sqrt());
+    Some((mean, se))
+}
+
+/// A measure's value at every finished point that has it, gathered by the point's coordinates
+/// without the axes in `skip` (in point order).
+fn by_group(
+    axes: &[Axis],
+    results: &[PointResult],
+    skip: &[usize],
+    measure: &Measure,
+) -> std::collections::HashMap<Vec<usize>, Vec<f64>> {
+    debug_assert!(skip.iter().all(|&k| k < axes.len()));
+    let mut out: std::collections::HashMap<Vec<usize>, Vec<f64>> = std::collections::HashMap::new();
+    for r in results {
+        let Ok(s) = &r.outcome else { continue };
+        if let Some((y, _, _)) = measure(r, s) {
+            out.entry(without(&r.point.coords, skip)).or_default().push(y);
+        }
+    }
+    out
 }
 
 fn csv_field(s: &str) -> String {
@@ -455,6 +581,9 @@ pub fn lines_of(
     measure: &Measure,
 ) -> Option<(usize, Vec<io::plot::SweepLine>)> {
     let xa = axes.iter().position(Axis::numeric)?;
+    if let Some(ra) = replicate_axis(axes) {
+        return network_lines(axes, results, measure, xa, ra);
+    }
     let mut out: Vec<io::plot::SweepLine> = Vec::new();
     let mut keys: Vec<Vec<usize>> = Vec::new();
     for r in results {
@@ -478,6 +607,45 @@ pub fn lines_of(
     (!out.is_empty()).then_some((xa, out))
 }
 
+/// [`lines_of`] for a sweep with replicate networks (axis `ra`): at every x, the mean of the
+/// measure over the networks that have it, with bars of ± 1 standard error over networks.
+fn network_lines(
+    axes: &[Axis],
+    results: &[PointResult],
+    measure: &Measure,
+    xa: usize,
+    ra: usize,
+) -> Option<(usize, Vec<io::plot::SweepLine>)> {
+    let groups = by_group(axes, results, &[ra], measure);
+    let mut out: Vec<io::plot::SweepLine> = Vec::new();
+    let mut keys: Vec<Vec<usize>> = Vec::new();
+    let mut seen: Vec<Vec<usize>> = Vec::new();
+    for r in results {
+        let group = without(&r.point.coords, &[ra]);
+        if seen.contains(&group) {
+            continue;
+        }
+        seen.push(group.clone());
+        let Some((y, se)) = groups.get(&group).and_then(|v| mean_stderr(v)) else { continue };
+        let se = se.unwrap_or(0.0);
+        let key = without(&r.point.coords, &[xa, ra]);
+        let x = axes[xa].values[r.point.coords[xa]].number.expect("numeric axis");
+        let pos = match keys.iter().position(|k| *k == key) {
+            Some(i) => i,
+            None => {
+                keys.push(key);
+                out.push(io::plot::SweepLine { label: others(axes, &r.point.coords, &[xa, ra]), points: vec![] });
+                out.len() - 1
+            }
+        };
+        out[pos].points.push((x, y, y - se, y + se));
+    }
+    for l in &mut out {
+        l.points.sort_by(|a, b| a.0.total_cmp(&b.0));
+    }
+    (!out.is_empty()).then_some((xa, out))
+}
+
 /// The heat maps of a sweep over at least two numeric axes: x the first of them, y the second,
 /// one panel per combination of the other axes; cells hold the accuracy and the mean final |m|
 /// of the target (in the last segment). None with fewer than two numeric axes of two values or
@@ -486,23 +654,26 @@ pub fn heatmap(axes: &[Axis], results: &[PointResult]) -> Option<io::plot::Heatm
     let numeric: Vec<usize> = (0..axes.len()).filter(|&k| axes[k].numeric() && axes[k].values.len() > 1).collect();
     let (&xa, &ya) = (numeric.first()?, numeric.get(1)?);
     let (nx, ny) = (axes[xa].values.len(), axes[ya].values.len());
+    // With replicate networks a cell holds the mean over the point's networks.
+    let ra = replicate_axis(axes);
+    let skip: Vec<usize> = [xa, ya].into_iter().chain(ra).collect();
     let panels_wanted: usize =
-        axes.iter().enumerate().filter(|(k, _)| *k != xa && *k != ya).map(|(_, a)| a.values.len()).product();
+        axes.iter().enumerate().filter(|(k, _)| !skip.contains(k)).map(|(_, a)| a.values.len()).product();
     if panels_wanted > MAX_HEATMAP_PANELS {
         return None;
     }
+    let over = ra.map(|ra| (by_group(axes, results, &[ra], &accuracy), by_group(axes, results, &[ra], &final_overlap)));
     let mut keys: Vec<Vec<usize>> = Vec::new();
     let mut panels: Vec<io::plot::HeatPanel> = Vec::new();
     let mut any = false;
     for r in results {
-        let key: Vec<usize> =
-            r.point.coords.iter().enumerate().filter(|(k, _)| *k != xa && *k != ya).map(|(_, &c)| c).collect();
+        let key = without(&r.point.coords, &skip);
         let pos = match keys.iter().position(|k| *k == key) {
             Some(i) => i,
             None => {
                 keys.push(key);
                 panels.push(io::plot::HeatPanel {
-                    label: others(axes, &r.point.coords, &[xa, ya]),
+                    label: others(axes, &r.point.coords, &skip),
                     accuracy: vec![None; nx * ny],
                     overlap: vec![None; nx * ny],
                 });
@@ -512,6 +683,16 @@ pub fn heatmap(axes: &[Axis], results: &[PointResult]) -> Option<io::plot::Heatm
         let Ok(s) = &r.outcome else { continue };
         let Some(ret) = &s.retrieval else { continue };
         let cell = r.point.coords[ya] * nx + r.point.coords[xa];
+        if let (Some(ra), Some((acc, overlap))) = (ra, &over) {
+            let group = without(&r.point.coords, &[ra]);
+            let mean = |m: &std::collections::HashMap<Vec<usize>, Vec<f64>>| {
+                m.get(&group).and_then(|v| mean_stderr(v)).map(|x| x.0)
+            };
+            panels[pos].accuracy[cell] = mean(acc);
+            panels[pos].overlap[cell] = mean(overlap);
+            any = true;
+            continue;
+        }
         panels[pos].accuracy[cell] = Some(ret.overall().0);
         panels[pos].overlap[cell] = ret.segments.last().and_then(|seg| {
             (seg.with_target > 0).then(|| crate::observe::from_fixed(seg.sum_abs_target) / seg.with_target as f64)
@@ -545,17 +726,22 @@ pub fn summarise(
         io::plot::sweep_png(&out.join(file), &title, &x, y_desc, &lines, unit, &marks)?;
         Ok(true)
     };
-    let picture =
-        draw(PICTURE, format!("{name}: retrieval accuracy (± 2 standard errors)"), "accuracy", &accuracy, true)?;
-    let overlap_picture =
-        draw(OVERLAP_PICTURE, format!("{name}: mean final |m| of the target"), "mean final |m|", &final_overlap, true)?;
-    let passage_picture = draw(
-        PASSAGE_PICTURE,
-        format!("{name}: median first passage (bars: 25–75 % quantiles)"),
-        "time",
-        &passage,
-        false,
-    )?;
+    let networks = replicate_axis(axes).map(|ra| axes[ra].values.len());
+    let (acc_title, overlap_title, passage_title) = match networks {
+        None => (
+            format!("{name}: retrieval accuracy (± 2 standard errors)"),
+            format!("{name}: mean final |m| of the target"),
+            format!("{name}: median first passage (bars: 25–75 % quantiles)"),
+        ),
+        Some(k) => (
+            format!("{name}: retrieval accuracy, mean over {k} networks (± 1 standard error over networks)"),
+            format!("{name}: mean final |m| of the target, mean over {k} networks (± 1 s.e. over networks)"),
+            format!("{name}: median first passage, mean over {k} networks (± 1 s.e. over networks)"),
+        ),
+    };
+    let picture = draw(PICTURE, acc_title, "accuracy", &accuracy, true)?;
+    let overlap_picture = draw(OVERLAP_PICTURE, overlap_title, "mean final |m|", &final_overlap, true)?;
+    let passage_picture = draw(PASSAGE_PICTURE, passage_title, "time", &passage, false)?;
     let heat_picture = match heatmap(axes, results) {
         Some(hm) => {
             let title = format!("{name}: retrieval over {} × {}", hm.x_name, hm.y_name);
@@ -643,6 +829,20 @@ pub fn report(
     }
     s.push_str("Swept:\n\n");
     for a in axes {
+        if a.name == REPLICATE {
+            let seeds: Vec<String> = results
+                .iter()
+                .filter(|r| r.point.coords.iter().enumerate().all(|(k, &c)| k == axes.len() - 1 || c == 0))
+                .map(|r| r.plan.spec.memories_seed().map_or("—".into(), |s| s.to_string()))
+                .collect();
+            s.push_str(&format!(
+                "- {REPLICATE}: {} networks per point, memories.seed = the point's seed + 0, …, + {} (first point: {})\n",
+                a.values.len(),
+                a.values.len() - 1,
+                seeds.join(", ")
+            ));
+            continue;
+        }
         let vals: Vec<String> = a
             .values
             .iter()
@@ -674,6 +874,9 @@ pub fn report(
     }
     if heat_picture {
         s.push_str(&format!("![heat map]({HEATMAP})\n\n"));
+    }
+    if let Some(ra) = replicate_axis(axes) {
+        s.push_str(&networks_table(axes, results, ra));
     }
     let segs = results.iter().map(|r| r.plan.input.segments.len()).max().unwrap_or(0);
     let mut head: Vec<String> = axes.iter().map(|a| a.name.clone()).collect();
@@ -717,5 +920,50 @@ pub fn report(
         row.push(format!("[overlaps]({}/overlaps.png)", r.point.dir));
         s.push_str(&format!("| {} |\n", row.join(" | ")));
     }
+    s
+}
+
+/// The report's table over networks: one row per point of the sweep without its replicate axis
+/// `ra`, the mean over its networks ± the standard error over networks.
+fn networks_table(axes: &[Axis], results: &[PointResult], ra: usize) -> String {
+    let acc = by_group(axes, results, &[ra], &accuracy);
+    let overlap = by_group(axes, results, &[ra], &final_overlap);
+    let mut head: Vec<String> =
+        axes.iter().enumerate().filter(|(k, _)| *k != ra).map(|(_, a)| a.name.clone()).collect();
+    head.extend(
+        ["networks", "accuracy over networks ± s.e.", "final abs(m) of the target over networks ± s.e."]
+            .map(String::from),
+    );
+    let mut s = format!(
+        "Over networks (each point's {} networks: mean ± standard error over networks):\n\n| {} |\n|{}\n",
+        axes[ra].values.len(),
+        head.join(" | "),
+        "---|".repeat(head.len())
+    );
+    let mut seen: Vec<Vec<usize>> = Vec::new();
+    for r in results {
+        let group = without(&r.point.coords, &[ra]);
+        if seen.contains(&group) {
+            continue;
+        }
+        let mut row: Vec<String> = axes
+            .iter()
+            .zip(&r.point.coords)
+            .enumerate()
+            .filter(|(k, _)| *k != ra)
+            .map(|(_, (a, &c))| a.values[c].label.clone())
+            .collect();
+        let ok = results.iter().filter(|o| o.outcome.is_ok() && without(&o.point.coords, &[ra]) == group).count();
+        row.push(ok.to_string());
+        for m in [&acc, &overlap] {
+            row.push(m.get(&group).and_then(|v| mean_stderr(v)).map_or("—".into(), |(y, se)| match se {
+                Some(se) => format!("{y:.4} ± {se:.4}"),
+                None => format!("{y:.4}"),
+            }));
+        }
+        s.push_str(&format!("| {} |\n", row.join(" | ")));
+        seen.push(group);
+    }
+    s.push('\n');
     s
 }

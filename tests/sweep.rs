@@ -218,7 +218,7 @@ fn two_numeric_axes_draw_a_heat_map() {
 /// The capacity presets resolve at every point of their sweeps.
 #[test]
 fn the_capacity_presets_resolve_at_every_point() {
-    for (name, points) in [("capacity", 36usize), ("capacity-noise", 60)] {
+    for (name, points) in [("capacity", 36 * 5usize), ("capacity-noise", 60)] {
         let text = idpsim::presets::get(name).expect("a preset");
         let doc: Value = serde_json::from_str(text).unwrap();
         let mut base = doc.clone();
@@ -258,6 +258,7 @@ fn the_capacity_preset_separates_the_classic_limit_from_idp() {
     doc["ensemble"]["trajectories"] = serde_json::json!(64);
     doc["run"] = serde_json::json!({ "backend": "cpu" });
     doc["sweep"]["memories.p"] = serde_json::json!([10, 60]);
+    doc["sweep"].as_object_mut().unwrap().remove("replicates");
     let path = tmp.path().join("s.json");
     std::fs::write(&path, doc.to_string()).unwrap();
     let out = tmp.path().join("out");

@@ -41,6 +41,7 @@ __all__ = [
     "merge_check",
     "preset",
     "presets",
+    "replay",
     "run",
     "sweep",
     "theory",
@@ -629,6 +630,33 @@ def merge(dirs: Sequence[PathLike], out: PathLike, *, force: bool = False) -> Re
     the merged run."""
     _native.merge_dirs([os.fspath(d) for d in dirs], os.fspath(out), force=bool(force))
     return Result(_read_dir(Path(out)), Path(out))
+
+
+def replay(
+    run_dir: PathLike,
+    trajectories: Sequence[int],
+    out: PathLike,
+    *,
+    every: Optional[float] = None,
+    backend: Optional[str] = None,
+) -> Dict[str, Any]:
+    """Integrates ``trajectories`` (global indices) of the finished run in ``run_dir`` again, as
+    ``idpsim replay`` does, into ``out`` (new or empty), saving every ``every`` time units
+    (default: the run's overlaps interval) and at the run's end, on the run's device unless
+    ``backend`` names another. Returns the arrays written: ``states`` [K, T, N], ``overlaps``
+    [K, T, P], ``times`` [T], ``trajectories`` [K], and ``info`` (replay.json); the final states
+    are the run's own bytes."""
+    _native.replay_dir(
+        os.fspath(run_dir),
+        [int(t) for t in trajectories],
+        os.fspath(out),
+        every=None if every is None else float(every),
+        backend=backend,
+    )
+    folder = Path(out)
+    result: Dict[str, Any] = {k: np.load(folder / f"{k}.npy") for k in ("states", "overlaps", "times", "trajectories")}
+    result["info"] = json.loads((folder / "replay.json").read_text())
+    return result
 
 
 def merge_check(dirs: Sequence[PathLike]) -> Tuple[str, bool]:

@@ -158,6 +158,12 @@ def _column_attrs(name: str) -> Dict[str, Any]:
         return _attrs("standard error of the retrieval accuracy", ONE)
     if name.startswith("accuracy_segment"):
         return _attrs(f"retrieval accuracy in segment {name[len('accuracy_segment'):]}", ONE)
+    if name == "networks":
+        return _attrs("networks of the point that finished (replicate networks)", ONE)
+    if name.endswith("_networks_mean"):
+        return _attrs(f"{name[: -len('_networks_mean')]}: mean over the point's networks", ONE)
+    if name.endswith("_networks_stderr"):
+        return _attrs(f"{name[: -len('_networks_stderr')]}: standard error over the point's networks", ONE)
     if name == "final_abs_m_target":
         return _attrs("mean final |m| of the target (last segment)", ONE)
     if name.startswith("fraction_memory"):

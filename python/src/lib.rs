@@ -461,6 +461,21 @@ fn merge_dirs(py: Python<'_>, dirs: Vec<PathBuf>, out: PathBuf, force: bool) -> 
     detached(py, move || merge::merge(&dirs, &out, force))
 }
 
+/// `idpsim replay`: trajectories of the finished run in `dir` integrated again into `out`; the
+/// files written.
+#[pyfunction]
+#[pyo3(signature = (dir, trajectories, out, every=None, backend=None))]
+fn replay_dir(
+    py: Python<'_>,
+    dir: PathBuf,
+    trajectories: Vec<u64>,
+    out: PathBuf,
+    every: Option<f64>,
+    backend: Option<String>,
+) -> PyResult<Vec<String>> {
+    detached(py, move || idpsim::replay::run(&dir, &trajectories, every, backend.as_deref(), &out).map(|r| r.1))
+}
+
 /// `merge --check`: (report text, complete).
 #[pyfunction]
 fn check_shards(py: Python<'_>, dirs: Vec<PathBuf>) -> PyResult<(String, bool)> {
@@ -647,6 +662,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(landscape, m)?)?;
     m.add_function(wrap_pyfunction!(merge_dirs, m)?)?;
     m.add_function(wrap_pyfunction!(check_shards, m)?)?;
+    m.add_function(wrap_pyfunction!(replay_dir, m)?)?;
     m.add_function(wrap_pyfunction!(presets_list, m)?)?;
     m.add_function(wrap_pyfunction!(preset_json, m)?)?;
     m.add_function(wrap_pyfunction!(devices, m)?)?;

@@ -40,6 +40,9 @@ pub enum Command {
     /// Stationary Fokker–Planck density for N = 1 or 2 on a grid (optionally compared with a
     /// run's histogram).
     Fpe(FpeArgs),
+    /// Integrate single trajectories of a finished run again and save their state and overlaps
+    /// every Δt (the same bytes as the run on its device).
+    Replay(ReplayArgs),
     /// Merge the output directories of `run --shard I/N` into one (identical to a whole run).
     Merge {
         /// Shard output directories, in any order.
@@ -118,6 +121,26 @@ pub struct RunArgs {
     /// No progress bar and no summary line.
     #[arg(long)]
     pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ReplayArgs {
+    /// A finished run's directory (a shard's, or one point's of a sweep).
+    pub dir: PathBuf,
+    /// Global indices of the trajectories to replay, comma-separated (e.g. 17,4242).
+    #[arg(long, value_delimiter = ',', required = true, value_name = "I,J,...")]
+    pub trajectory: Vec<u64>,
+    /// Output directory (created; must not exist or be empty).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Save the state every Δt time units (a multiple of the run's dt; default: the run's
+    /// overlaps interval); the run's last step is always saved.
+    #[arg(long, value_name = "DT")]
+    pub every: Option<f64>,
+    /// Replay on this backend instead of the run's device (gpu, cpu, cpu_fast); its bytes then
+    /// differ from the run's.
+    #[arg(long)]
+    pub backend: Option<String>,
 }
 
 #[derive(Args, Debug)]

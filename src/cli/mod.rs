@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 
 pub use crate::error::UsageError;
 use crate::{bench, outln, presets};
-pub use args::{Cli, Command, FpeArgs, LandscapeArgs, RunArgs, SpecSource, TheoryArgs, load_spec};
+pub use args::{Cli, Command, FpeArgs, LandscapeArgs, ReplayArgs, RunArgs, SpecSource, TheoryArgs, load_spec};
 pub use run::open_backend;
 
 fn cmd_devices() -> Result<()> {
@@ -54,6 +54,21 @@ fn cmd_devices() -> Result<()> {
     Ok(())
 }
 
+/// `idpsim replay DIR --trajectory I,J --out R`.
+fn cmd_replay(a: &ReplayArgs) -> Result<()> {
+    let (r, files) = crate::replay::run(&a.dir, &a.trajectory, a.every, a.backend.as_deref(), &a.out)?;
+    eprintln!(
+        "replayed {} trajectories × {} saves on {}; final states {}; wrote {} files to {}",
+        r.trajectories.len(),
+        r.times.len(),
+        r.adapter,
+        r.final_state_check,
+        files.len(),
+        a.out.display()
+    );
+    Ok(())
+}
+
 /// Runs the parsed command line.
 pub fn dispatch(cli: Cli) -> Result<()> {
     match cli.command {
@@ -81,6 +96,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
             crate::notice::set_handler(Some(Box::new(|m| eprintln!("{m}"))));
             bench::run(&a).context("bench")
         }
+        Command::Replay(a) => cmd_replay(&a),
         Command::Fpe(a) => analysis::cmd_fpe(&a),
         Command::Theory(a) => analysis::cmd_theory(&a),
         Command::Landscape(a) => analysis::cmd_landscape(&a),

@@ -416,7 +416,14 @@ impl GpuBackend {
         let nbs = plan.state_blocks();
         let rb = r.state_readback.as_ref().expect("allocated with final_state");
         let data = self.read_whole(&r.state, rb, count * nbs as u64 * 16)?;
-        let x: &[f32] = bytemuck::cast_slice(&data);
+        Ok(self.states_in(plan, bytemuck::cast_slice(&data), count))
+    }
+
+    /// The states x [trajectory][N] in the device state buffer's values `x` of `count`
+    /// trajectories (state[b · count + t] in the thread layout, state[t · NBS + b] in the group
+    /// layout).
+    fn states_in(&self, plan: &Plan, x: &[f32], count: u64) -> Vec<f32> {
+        let nbs = plan.state_blocks();
         let (n, c) = (plan.n(), count as usize);
         let group = self.pipelines.last().expect("prepared").consts.layout_group;
         let mut out = vec![0f32; c * n];
@@ -427,7 +434,7 @@ impl GpuBackend {
                 out[t * n + i] = x[idx * 4 + l];
             }
         }
-        Ok(out)
+        out
     }
 }
 
@@ -543,6 +550,10 @@ impl Backend for GpuBackend {
         let obs =
             if obs_bytes > 0 { bytemuck::cast_slice(&self.read_once(&r.obs, obs_bytes)?).to_vec() } else { Vec::new() };
         Ok(ChunkState { step, state, obs })
+    }
+
+    fn states_of(&self, plan: &Plan, state: &ChunkState, count: u64) -> Vec<f32> {
+        self.states_in(plan, &state.state, count)
     }
 
     fn time_kernels(&mut self) {
