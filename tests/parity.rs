@@ -109,7 +109,7 @@ fn point_initial_state_and_no_noise() {
 /// reference: the padded memories (P up to the capacity) add exact zeros and never reach an
 /// output. Each family: an IDP plan with every observer, a classic one with a zeroed diagonal
 /// and a cue as its input, and the modern model with a softmax (padding must stay out of the
-/// normalisation); the classic family also at P beyond 128 (tiled loops with a run-time tile
+/// normalisation and the energy); the classic family also at P beyond 128 (tiled loops with a run-time tile
 /// count).
 #[test]
 fn a_sweep_over_p_builds_each_family_once_and_matches_the_reference() {
@@ -139,7 +139,7 @@ fn a_sweep_over_p_builds_each_family_once_and_matches_the_reference() {
     };
     let modern = |p: usize| {
         let mut s = idp_spec(21, p, 70, 20, 0.3);
-        s["model"] = json!({ "kind": "modern", "activation": { "kind": "identity" }, "tau_alpha": 0.05, "tau_y": 0.05,
+        s["model"] = json!({ "kind": "modern", "activation": { "kind": "identity" }, "tau_alpha": 0.05, "tau_y": 0.0,
                              "sigma_alpha": 0.2, "psi_y": { "softmax": { "beta": 4.0 } } });
         s
     };

@@ -122,6 +122,9 @@ pub struct Kernels {
     pub init: InitKernel,
     pub step: StepKernel,
     pub reduce: ReduceKernel,
+    /// The driver's pipeline cache these were created with, and its key in the cache directory
+    /// (see [`super::built::load_pipelines`]), where the adapter has one.
+    cache: Option<(wgpu::PipelineCache, String)>,
 }
 
 /// Bindings: 0 the parameters (dynamic offset), 1 the memories (uniform or storage), 2–5 the
@@ -258,7 +261,14 @@ impl Kernels {
         ctx.queue.write_buffer(params, 0, &slots.bytes());
         ctx.queue.submit([enc.finish()]);
         ctx.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| anyhow::anyhow!("GPU poll failed: {e}"))?;
-        ctx.check_errors()
+        ctx.check_errors()?;
+        // Now that every pipeline has been compiled, the driver's cache holds them.
+        if let Some((cache, key)) = &self.cache
+            && let Some(data) = cache.get_data()
+        {
+            super::built::store_pipelines(key, &data);
+        }
+        Ok(())
     }
 
     pub fn new(ctx: &GpuContext, consts: KernelConsts) -> Result<Kernels> {
@@ -281,6 +291,26 @@ impl Kernels {
             immediate_size: 0,
         });
         let constants = kernels::overrides(&consts);
+        // The adapter's pipeline cache (Vulkan), started from what an earlier process stored
+        // for this family, adapter and driver (`fallback`: data the driver refuses starts an
+        // empty cache). IDPSIM_PIPELINE_CACHE=off leaves it out (to measure what it saves).
+        let use_cache = dev.features().contains(wgpu::Features::PIPELINE_CACHE)
+            && !std::env::var("IDPSIM_PIPELINE_CACHE").is_ok_and(|v| v.eq_ignore_ascii_case("off") || v == "0")
+            && super::built::dir().is_some();
+        let cache = use_cache.then(|| {
+            let key = build_key(&ctx.adapter_info, &consts);
+            let data = super::built::load_pipelines(&key);
+            // SAFETY: the data is what `PipelineCache::get_data` returned for this key (adapter
+            // and driver included), checked whole against its stored length and SHA-256.
+            let cache = unsafe {
+                dev.create_pipeline_cache(&wgpu::PipelineCacheDescriptor {
+                    label: Some("idpsim.pipeline_cache"),
+                    data: data.as_deref(),
+                    fallback: true,
+                })
+            };
+            (cache, key)
+        });
         let pipeline = |entry: &str| {
             dev.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(entry),
@@ -291,7 +321,7 @@ impl Kernels {
                     constants: &constants,
                     zero_initialize_workgroup_memory: false,
                 },
-                cache: None,
+                cache: cache.as_ref().map(|c| &c.0),
             })
         };
         let init = InitKernel(pipeline(kernels::ENTRY_INIT));
@@ -304,6 +334,6 @@ impl Kernels {
             bail!("GPU kernels failed to build: {e}");
         }
         ctx.check_errors()?;
-        Ok(Kernels { consts, bgl, init, step, reduce })
+        Ok(Kernels { consts, bgl, init, step, reduce, cache })
     }
 }
