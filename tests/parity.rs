@@ -109,8 +109,8 @@ fn point_initial_state_and_no_noise() {
 /// reference: the padded memories (P up to the capacity) add exact zeros and never reach an
 /// output. Each family: an IDP plan with every observer, a classic one with a zeroed diagonal
 /// and a cue as its input, and the modern model with a softmax (padding must stay out of the
-/// normalisation and the energy); the classic family also at P beyond 128 (tiled loops with a run-time tile
-/// count).
+/// normalisation and the energy); the classic family also at P beyond 128 (tiled loops with a
+/// run-time tile count).
 #[test]
 fn a_sweep_over_p_builds_each_family_once_and_matches_the_reference() {
     let Some(mut g) = gpu() else { return };
@@ -118,7 +118,8 @@ fn a_sweep_over_p_builds_each_family_once_and_matches_the_reference() {
         let mut s = idp_spec(37, p, 70, 20, 0.7);
         s["observe"]["retrieval"] = json!({ "threshold": 0.5 });
         s["observe"]["first_passage"] = json!({ "threshold": 0.3 });
-        s["observe"]["histogram"] = json!({ "of": "overlaps", "axes": [0, 1], "bins": [8, 6], "range": [[-1, 1], [-1, 1]] });
+        s["observe"]["histogram"] =
+            json!({ "of": "overlaps", "axes": [0, 1], "bins": [8, 6], "range": [[-1, 1], [-1, 1]] });
         s["input"]["segments"] = json!([
             { "duration": 0.1, "random_weights": { "dominant_memory": "random" }, "noise": 0.3 },
             { "duration": 0.1, "cue": { "index": "random", "amplitude": 0.5 }, "ramp": 0.03 }

@@ -351,7 +351,9 @@ fn plans_of_one_family_share_their_module() {
     let (c, d) = (consts(1000, 130), consts(1000, 250));
     assert_eq!(kernels::assemble(&c), kernels::assemble(&d));
     // Other families.
-    let other = |k: &KernelConsts| kernels::assemble(k) != kernels::assemble(&a) || kernels::overrides(k) != kernels::overrides(&a);
+    let other = |k: &KernelConsts| {
+        kernels::assemble(k) != kernels::assemble(&a) || kernels::overrides(k) != kernels::overrides(&a)
+    };
     assert!(other(&KernelConsts { p: 150, ..a.clone() }), "another capacity");
     assert!(other(&KernelConsts { p: 10, ..a.clone() }), "P ≤ 16 is compiled exactly");
     assert!(other(&KernelConsts { modern: None, ..a.clone() }), "another model");

@@ -117,7 +117,8 @@ pub fn load_pipelines(key: &str) -> Option<Vec<u8>> {
     let bytes = std::fs::read(&path).ok()?;
     let whole = bytes.len() >= PIPELINES_HEADER && &bytes[..8] == PIPELINES_MAGIC && {
         let len = u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes"));
-        len == (bytes.len() - PIPELINES_HEADER) as u64 && Sha256::digest(&bytes[PIPELINES_HEADER..])[..] == bytes[16..48]
+        len == (bytes.len() - PIPELINES_HEADER) as u64
+            && Sha256::digest(&bytes[PIPELINES_HEADER..])[..] == bytes[16..48]
     };
     if !whole {
         log::warn!("ignoring a damaged pipeline cache {}; the kernels are built again", path.display());

@@ -190,13 +190,16 @@ impl Tables {
         };
         let ro = wgpu::BufferUsages::STORAGE;
         let xi_usage = if xi != XiFormat::BitsStorage { wgpu::BufferUsages::UNIFORM } else { ro };
-        TableBuffers([
-            init("idpsim.memories", bytemuck::cast_slice(&self.xi), xi_usage),
-            init("idpsim.segments", bytemuck::cast_slice(&self.segs), ro),
-            init("idpsim.segment_coef", bytemuck::cast_slice(&self.seg_coef), ro),
-            init("idpsim.segment_vec", bytemuck::cast_slice(&self.seg_vec), ro),
-            init("idpsim.init_point", bytemuck::cast_slice(&self.init_point), ro),
-        ], init("idpsim.values", bytemuck::bytes_of(&self.values), wgpu::BufferUsages::UNIFORM))
+        TableBuffers(
+            [
+                init("idpsim.memories", bytemuck::cast_slice(&self.xi), xi_usage),
+                init("idpsim.segments", bytemuck::cast_slice(&self.segs), ro),
+                init("idpsim.segment_coef", bytemuck::cast_slice(&self.seg_coef), ro),
+                init("idpsim.segment_vec", bytemuck::cast_slice(&self.seg_vec), ro),
+                init("idpsim.init_point", bytemuck::cast_slice(&self.init_point), ro),
+            ],
+            init("idpsim.values", bytemuck::bytes_of(&self.values), wgpu::BufferUsages::UNIFORM),
+        )
     }
 }
 
