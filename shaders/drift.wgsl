@@ -21,9 +21,9 @@ fn update_block(x: vec4<f32>, psi_x: vec4<f32>, b: u32, xs: ptr<function, array<
     // NOISE (σ > 0) is a pipeline constant: some drivers (lavapipe) run both sides of a branch
     // on a run-time value, so a noiseless run would pay for the normals it discards.
     if (!NOISE || params.noise_scale == 0.0) {
-        return mask_padding(x + vals.dt_x * f, b);
+        return mask_padding(x + v_dt_x * f, b);
     }
-    return mask_padding(x + vals.dt_x * f + params.noise_scale * noise4(b, step, traj, nc), b);
+    return mask_padding(x + v_dt_x * f + params.noise_scale * noise4(b, step, traj, nc), b);
 }
 
 // The noise's Philox block: counter words 0 and 1 (NO_COUNTER for none) and its words,
@@ -143,8 +143,8 @@ fn log_cosh(z: f32) -> f32 {
 
 // One block's energy sums: (Σ x Ψ − log cosh(δx)/δ, Σ Ψ², Σ v Ψ), each in lane order.
 fn energy_terms(x: vec4<f32>, psi: vec4<f32>, v: vec4<f32>, b: u32) -> vec3<f32> {
-    let lc = vec4<f32>(log_cosh(vals.slope * x.x), log_cosh(vals.slope * x.y), log_cosh(vals.slope * x.z), log_cosh(vals.slope * x.w));
-    let l = mask_padding(x * psi - lc / vals.slope, b);
+    let lc = vec4<f32>(log_cosh(v_slope * x.x), log_cosh(v_slope * x.y), log_cosh(v_slope * x.z), log_cosh(v_slope * x.w));
+    let l = mask_padding(x * psi - lc / v_slope, b);
     let p2 = psi * psi;
     let vp = v * psi;
     return vec3<f32>(((l.x + l.y) + l.z) + l.w, ((p2.x + p2.y) + p2.z) + p2.w, ((vp.x + vp.y) + vp.z) + vp.w);

@@ -9,6 +9,7 @@ const INIT_MEMORY: u32 = 2u;
 // `cpu::initial_state` reads: long, but a straight line with no loop to share.
 @compute @workgroup_size(64)
 fn init_state(@builtin(global_invocation_id) gid: vec3<u32>) {
+    load_values();
     let t = gid.x;
     if (t >= params.traj_count) {
         return;

@@ -68,6 +68,7 @@ fn save_energy(total: vec3<f32>, prev: ptr<function, array<f32, PC>>, cur: ptr<f
 // parts are the functions above; the rest stays here, where the driver sees the whole loop.
 @compute @workgroup_size(WG)
 fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
+    load_values();
     let t = gid.x;
     if (t >= params.traj_count) {
         return;
@@ -259,6 +260,7 @@ fn group_reduce(lid: u32) {
 // The same loop for a workgroup per trajectory, with its reductions (see step_thread).
 @compute @workgroup_size(WG_GROUP)
 fn step_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    load_values();
     // Uniform across the workgroup: every invocation takes the same branches around barriers.
     let t = wid.x;
     let traj = params.traj_first + t;
