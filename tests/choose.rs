@@ -160,7 +160,7 @@ fn builds_are_estimated_per_family() {
     assert_eq!(held.integrate_s, fresh.integrate_s);
     // A chooser that gave the GPU a plan counts no build for the next plan of its family.
     let mut chooser = Chooser::default();
-    let small = |p: usize| plan(spec(16, p, 64, 0.5));
+    let small = |p: usize| plan(spec(16, p, 64, 2.0));
     let (first, _) = chooser.choose(&small(20)).unwrap();
     let (second, _) = chooser.choose(&small(30)).unwrap();
     if first.backend == "gpu" {
