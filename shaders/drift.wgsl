@@ -4,11 +4,11 @@
 // One neuron block's update; returns the new state. `psi_x` is Ψ(x) (used only with a zeroed
 // diagonal), `xs` holds ξ of every memory on the block, `v` the vector input term.
 // `nc` caches the noise's last Philox block (see `noise4`).
-fn update_block(x: vec4<f32>, psi_x: vec4<f32>, b: u32, xs: ptr<function, array<vec4<f32>, P>>,
-                c: ptr<function, array<f32, P>>, d: f32, v: vec4<f32>, step: u32, traj: u32,
+fn update_block(x: vec4<f32>, psi_x: vec4<f32>, b: u32, xs: ptr<function, array<vec4<f32>, PC>>,
+                c: ptr<function, array<f32, PC>>, d: f32, v: vec4<f32>, step: u32, traj: u32,
                 nc: ptr<function, NoiseCache>) -> vec4<f32> {
     var h = vec4<f32>(0.0);
-    for (var mu = 0u; mu < P; mu++) {
+    for (var mu = 0u; mu < PC; mu++) {
         h = h + (*xs)[mu] * (*c)[mu];
     }
     var f = h - x;
@@ -21,9 +21,9 @@ fn update_block(x: vec4<f32>, psi_x: vec4<f32>, b: u32, xs: ptr<function, array<
     // NOISE (σ > 0) is a pipeline constant: some drivers (lavapipe) run both sides of a branch
     // on a run-time value, so a noiseless run would pay for the normals it discards.
     if (!NOISE || params.noise_scale == 0.0) {
-        return mask_padding(x + DT_X * f, b);
+        return mask_padding(x + v_dt_x * f, b);
     }
-    return mask_padding(x + DT_X * f + params.noise_scale * noise4(b, step, traj, nc), b);
+    return mask_padding(x + v_dt_x * f + params.noise_scale * noise4(b, step, traj, nc), b);
 }
 
 // The noise's Philox block: counter words 0 and 1 (NO_COUNTER for none) and its words,
@@ -91,17 +91,17 @@ fn rotate_lanes(z: vec4<f32>, o: u32) -> vec4<f32> {
 }
 
 // ξ of every memory on block b.
-fn block_xi(b: u32, xs: ptr<function, array<vec4<f32>, P>>) {
-    for (var mu = 0u; mu < P; mu++) {
+fn block_xi(b: u32, xs: ptr<function, array<vec4<f32>, PC>>) {
+    for (var mu = 0u; mu < PC; mu++) {
         (*xs)[mu] = xi_block(b, mu);
     }
 }
 
 // c_mu and d for one step from the current overlaps (see `model::drift::step_coefficients`).
-fn coefficients(prev: ptr<function, array<f32, P>>, cur: ptr<function, array<f32, P>>, sched: vec2<f32>,
-                m: ptr<function, array<f32, P>>, c: ptr<function, array<f32, P>>) -> f32 {
+fn coefficients(prev: ptr<function, array<f32, PC>>, cur: ptr<function, array<f32, PC>>, sched: vec2<f32>,
+                m: ptr<function, array<f32, PC>>, c: ptr<function, array<f32, PC>>) -> f32 {
     var sum_a = 0.0;
-    for (var mu = 0u; mu < P; mu++) {
+    for (var mu = 0u; mu < PC; mu++) {
         let q = select(0.0, ramp((*prev)[mu], (*cur)[mu], sched.x), sched.y > 0.0);
         if (IDP) {
             (*c)[mu] = q * (*m)[mu];
@@ -116,7 +116,7 @@ fn coefficients(prev: ptr<function, array<f32, P>>, cur: ptr<function, array<f32
     if (IDP) {
         return sum_a * INV_N;
     }
-    return f32(P) * INV_N;
+    return f32(vals.p) * INV_N;
 }
 
 // `cued`: the cued memories of segments seg and seg − 1 (`cue_targets`).
@@ -143,8 +143,8 @@ fn log_cosh(z: f32) -> f32 {
 
 // One block's energy sums: (Σ x Ψ − log cosh(δx)/δ, Σ Ψ², Σ v Ψ), each in lane order.
 fn energy_terms(x: vec4<f32>, psi: vec4<f32>, v: vec4<f32>, b: u32) -> vec3<f32> {
-    let lc = vec4<f32>(log_cosh(SLOPE * x.x), log_cosh(SLOPE * x.y), log_cosh(SLOPE * x.z), log_cosh(SLOPE * x.w));
-    let l = mask_padding(x * psi - lc / SLOPE, b);
+    let lc = vec4<f32>(log_cosh(v_slope * x.x), log_cosh(v_slope * x.y), log_cosh(v_slope * x.z), log_cosh(v_slope * x.w));
+    let l = mask_padding(x * psi - lc / v_slope, b);
     let p2 = psi * psi;
     let vp = v * psi;
     return vec3<f32>(((l.x + l.y) + l.z) + l.w, ((p2.x + p2.y) + p2.z) + p2.w, ((vp.x + vp.y) + vp.z) + vp.w);
@@ -152,13 +152,13 @@ fn energy_terms(x: vec4<f32>, psi: vec4<f32>, v: vec4<f32>, b: u32) -> vec3<f32>
 
 // E = −½(N Σ a m² − d Σ Ψ²) + Σ [x Ψ − log cosh(δx)/δ] − (N Σ b m + v·Ψ) from the summed
 // terms and the input in effect (`model::drift::energy`).
-fn energy_value(terms: vec3<f32>, prev: ptr<function, array<f32, P>>, cur: ptr<function, array<f32, P>>,
-                sched: vec2<f32>, m: ptr<function, array<f32, P>>) -> f32 {
-    var c: array<f32, P>;
+fn energy_value(terms: vec3<f32>, prev: ptr<function, array<f32, PC>>, cur: ptr<function, array<f32, PC>>,
+                sched: vec2<f32>, m: ptr<function, array<f32, PC>>) -> f32 {
+    var c: array<f32, PC>;
     let d = coefficients(prev, cur, sched, m, &c);
     var quad = 0.0;
     var lin = 0.0;
-    for (var mu = 0u; mu < P; mu++) {
+    for (var mu = 0u; mu < PC; mu++) {
         if (IDP) {
             quad = quad + c[mu] * (*m)[mu];
         } else {

@@ -10,13 +10,13 @@ fn segment_target(seg: u32, traj: u32) -> u32 {
         return tg;
     }
     let r = philox4x32_10(vec4<u32>(0u, seg, traj, STREAM_RANDOM_WEIGHTS), philox_key());
-    return min(u32(uniform_closed_open(r.x) * f32(P)), P - 1u);
+    return min(u32(uniform_closed_open(r.x) * f32(vals.p)), vals.p - 1u);
 }
 
 // The random weights of segment `seg` for trajectory `traj` (`model::input::random_weights`):
 // word j ≥ 1 of Philox [j / 4, seg, traj, RANDOM_WEIGHTS] draws memory j − 1's weight.
-fn random_weights(seg: u32, traj: u32, w: ptr<function, array<f32, P>>) {
-    let base = RW_BASE + seg * 8u;
+fn random_weights(seg: u32, traj: u32, w: ptr<function, array<f32, PC>>) {
+    let base = vals.rw_base + seg * 8u;
     let bg = vec2<f32>(seg_coef[base], seg_coef[base + 1u]);
     let dm = vec2<f32>(seg_coef[base + 2u], seg_coef[base + 3u]);
     let pv = vec2<f32>(seg_coef[base + 4u], seg_coef[base + 5u]);
@@ -27,11 +27,11 @@ fn random_weights(seg: u32, traj: u32, w: ptr<function, array<f32, P>>) {
         prev = segment_target(max(seg, 1u) - 1u, traj);
     }
     let key = philox_key();
-    for (var blk = 0u; blk <= P / 4u; blk += 1u) {
+    for (var blk = 0u; blk <= vals.p / 4u; blk += 1u) {
         let r = philox4x32_10(vec4<u32>(blk, seg, traj, STREAM_RANDOM_WEIGHTS), key);
         for (var l = 0u; l < 4u; l++) {
             let j = 4u * blk + l;
-            if (j >= 1u && j <= P) {
+            if (j >= 1u && j <= vals.p) {
                 let mu = j - 1u;
                 var b = bg;
                 if (mu == dom) {
@@ -45,11 +45,11 @@ fn random_weights(seg: u32, traj: u32, w: ptr<function, array<f32, P>>) {
     }
     if (total > 0.0) {
         var sum = 0.0;
-        for (var mu = 0u; mu < P; mu++) {
+        for (var mu = 0u; mu < PC; mu++) {
             sum = sum + (*w)[mu];
         }
         let scale = total / sum;
-        for (var mu = 0u; mu < P; mu++) {
+        for (var mu = 0u; mu < PC; mu++) {
             (*w)[mu] = (*w)[mu] * scale;
         }
     }
@@ -58,17 +58,17 @@ fn random_weights(seg: u32, traj: u32, w: ptr<function, array<f32, P>>) {
 // The input coefficients of segment `seg` for trajectory `traj` (`model::drift::segment_drive`):
 // the table's, or from random weights (IDP α = gain · G w, classic gain · w); `noise_acc` is
 // Ξᵀη for the IDP model's input noise, already reduced over neurons.
-fn segment_coefs(seg: u32, traj: u32, noise_acc: ptr<function, array<f32, P>>, out: ptr<function, array<f32, P>>) {
+fn segment_coefs(seg: u32, traj: u32, noise_acc: ptr<function, array<f32, PC>>, out: ptr<function, array<f32, PC>>) {
     if (RANDOM_WEIGHTS && segs[seg].random != 0u) {
-        var w: array<f32, P>;
+        var w: array<f32, PC>;
         random_weights(seg, traj, &w);
-        let gain = seg_coef[RW_BASE + seg * 8u + 7u];
+        let gain = seg_coef[vals.rw_base + seg * 8u + 7u];
         // Not unrolled (P² work once per dispatch).
-        for (var a = 0u; a < P; a += 1u) {
+        for (var a = 0u; a < vals.p; a += 1u) {
             if (IDP) {
                 var s = 0.0;
-                for (var b = 0u; b < P; b++) {
-                    s = s + seg_coef[GRAM_BASE + a * P + b] * w[b];
+                for (var b = 0u; b < PC; b++) {
+                    s = s + select(0.0, seg_coef[vals.gram_base + a * vals.p + b] * w[b], b < vals.p);
                 }
                 (*out)[a] = gain * s;
             } else {
@@ -76,14 +76,19 @@ fn segment_coefs(seg: u32, traj: u32, noise_acc: ptr<function, array<f32, P>>, o
             }
         }
     } else {
-        for (var mu = 0u; mu < P; mu++) {
-            (*out)[mu] = seg_coef[seg * P + mu];
+        for (var mu = 0u; mu < PC; mu++) {
+            (*out)[mu] = seg_coef[seg * vals.p + mu];
         }
     }
     if (IDP) {
-        for (var mu = 0u; mu < P; mu++) {
+        for (var mu = 0u; mu < PC; mu++) {
             (*out)[mu] = (*out)[mu] + (*noise_acc)[mu] * INV_N;
         }
+    }
+    // Memories beyond the plan's P (capacity padding) have no input: exact zeros, so that they
+    // add nothing to the field or to any sum over memories.
+    for (var mu = 0u; mu < PC; mu++) {
+        (*out)[mu] = select((*out)[mu], 0.0, mu >= vals.p);
     }
 }
 
@@ -91,13 +96,13 @@ fn segment_coefs(seg: u32, traj: u32, noise_acc: ptr<function, array<f32, P>>, o
 // ξ^c ⊙ s for the cued memory c (`cued`, the segment's target for this trajectory); 0 on padding.
 fn cue_block(seg: u32, traj: u32, b: u32, cued: u32) -> vec4<f32> {
     let sg = segs[seg];
-    let u = sg.cue_amp * (xi_block(b, min(cued, P - 1u)) * cue_signs4(b, sg.cue_draw, traj, sg.cue_flip, philox_key()));
+    let u = sg.cue_amp * (xi_block(b, min(cued, vals.p - 1u)) * cue_signs4(b, sg.cue_draw, traj, sg.cue_flip, philox_key()));
     return mask_padding(u, b);
 }
 
 // Ξᵀη partial sums (every memory at once) over the neuron blocks b0, b0 + stride, ... of the
 // per-trajectory part η of an IDP input (input noise and the cue), added to `acc`.
-fn input_noise_partial(seg: u32, traj: u32, b0: u32, stride: u32, acc: ptr<function, array<f32, P>>) {
+fn input_noise_partial(seg: u32, traj: u32, b0: u32, stride: u32, acc: ptr<function, array<f32, PC>>) {
     let key = philox_key();
     let noise = segs[seg].noise;
     let cue = segs[seg].cue_amp != 0.0;
@@ -113,7 +118,7 @@ fn input_noise_partial(seg: u32, traj: u32, b0: u32, stride: u32, acc: ptr<funct
         if (cue) {
             eta = eta + cue_block(seg, traj, b, cued);
         }
-        for (var mu = 0u; mu < P; mu++) {
+        for (var mu = 0u; mu < PC; mu++) {
             (*acc)[mu] = (*acc)[mu] + dot4(xi_block(b, mu), eta);
         }
     }

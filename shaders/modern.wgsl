@@ -13,18 +13,18 @@ fn psi_alpha(a: f32) -> f32 {
 }
 
 // The input's saliency q_mu in effect (the IDP model's α).
-fn input_saliency(prev: ptr<function, array<f32, P>>, cur: ptr<function, array<f32, P>>, sched: vec2<f32>,
+fn input_saliency(prev: ptr<function, array<f32, PC>>, cur: ptr<function, array<f32, PC>>, sched: vec2<f32>,
                   mu: u32) -> f32 {
     return select(0.0, ramp((*prev)[mu], (*cur)[mu], sched.x), sched.y > 0.0);
 }
 
 // The effective α and y at time t: the layers' states, or their instantaneous values: the
 // input's saliencies q (in effect at `sched`) and the overlaps m. Returns q in `q`.
-fn modern_effective(prev: ptr<function, array<f32, P>>, cur: ptr<function, array<f32, P>>, sched: vec2<f32>,
-                    m: ptr<function, array<f32, P>>, la: ptr<function, array<f32, P>>,
-                    ly: ptr<function, array<f32, P>>, q: ptr<function, array<f32, P>>,
-                    a: ptr<function, array<f32, P>>, y: ptr<function, array<f32, P>>) {
-    for (var mu = 0u; mu < P; mu++) {
+fn modern_effective(prev: ptr<function, array<f32, PC>>, cur: ptr<function, array<f32, PC>>, sched: vec2<f32>,
+                    m: ptr<function, array<f32, PC>>, la: ptr<function, array<f32, PC>>,
+                    ly: ptr<function, array<f32, PC>>, q: ptr<function, array<f32, PC>>,
+                    a: ptr<function, array<f32, PC>>, y: ptr<function, array<f32, PC>>) {
+    for (var mu = 0u; mu < PC; mu++) {
         (*q)[mu] = input_saliency(prev, cur, sched, mu);
         (*a)[mu] = select((*q)[mu], (*la)[mu], TAU_A_DYN);
         (*y)[mu] = select((*m)[mu], (*ly)[mu], TAU_Y_DYN);
@@ -33,41 +33,49 @@ fn modern_effective(prev: ptr<function, array<f32, P>>, cur: ptr<function, array
 
 // One layer's Euler–Maruyama step towards `goal`: rate dt/τ, noise σ√dt with normals from
 // Philox [block of 4 memories, step, traj, stream] (`model::modern::relax`).
-fn relax_layer(layer: ptr<function, array<f32, P>>, goal: ptr<function, array<f32, P>>, rate: f32, noise: f32,
+fn relax_layer(layer: ptr<function, array<f32, PC>>, goal: ptr<function, array<f32, PC>>, rate: f32, noise: f32,
                stream: u32, step: u32, traj: u32) {
-    for (var k = 0u; k < PB; k++) {
-        let z = normals4(vec4<u32>(k, step, traj, stream), philox_key());
-        for (var l = 0u; l < 4u; l++) {
-            let mu = 4u * k + l;
-            // Clamped index: after unrolling, mu is a constant that may exceed the array on
-            // padding lanes (the branch skips them; validation sees every constant index).
-            let i = min(mu, P - 1u);
-            if (mu < P) {
-                (*layer)[i] = (*layer)[i] + rate * ((*goal)[i] - (*layer)[i]) + noise * z[l];
+    for (var k = 0u; k < PBC; k++) {
+        // Blocks beyond the plan's P (capacity padding) draw nothing.
+        if (k < vals.pb) {
+            let z = normals4(vec4<u32>(k, step, traj, stream), philox_key());
+            for (var l = 0u; l < 4u; l++) {
+                let mu = 4u * k + l;
+                // Clamped index: after unrolling, mu is a constant that may exceed the array on
+                // padding lanes (the branch skips them; validation sees every constant index).
+                let i = min(mu, PC - 1u);
+                if (mu < vals.p) {
+                    (*layer)[i] = (*layer)[i] + rate * ((*goal)[i] - (*layer)[i]) + noise * z[l];
+                }
             }
         }
     }
 }
 
 // c = Ψ_α(α) ⊙ Ψ_y(y) (`model::modern::field_coefficients`).
-fn modern_field(a: ptr<function, array<f32, P>>, y: ptr<function, array<f32, P>>, c: ptr<function, array<f32, P>>) {
+fn modern_field(a: ptr<function, array<f32, PC>>, y: ptr<function, array<f32, PC>>, c: ptr<function, array<f32, PC>>) {
     if (PSI_Y == 2u) {
-        var z: array<f32, P>;
+        // Padded memories (mu >= P) take no part in the softmax and get c = 0.
+        var z: array<f32, PC>;
         var mx = -3.0e38;
-        for (var mu = 0u; mu < P; mu++) {
-            z[mu] = BETA * psi_alpha((*a)[mu]) * (*y)[mu];
-            mx = max(mx, z[mu]);
+        for (var mu = 0u; mu < PC; mu++) {
+            if (mu < vals.p) {
+                z[mu] = vals.beta * psi_alpha((*a)[mu]) * (*y)[mu];
+                mx = max(mx, z[mu]);
+            }
         }
         var sum = 0.0;
-        for (var mu = 0u; mu < P; mu++) {
-            z[mu] = exp(z[mu] - mx);
-            sum = sum + z[mu];
+        for (var mu = 0u; mu < PC; mu++) {
+            if (mu < vals.p) {
+                z[mu] = exp(z[mu] - mx);
+                sum = sum + z[mu];
+            }
         }
-        for (var mu = 0u; mu < P; mu++) {
-            (*c)[mu] = psi_alpha((*a)[mu]) * (z[mu] / sum);
+        for (var mu = 0u; mu < PC; mu++) {
+            (*c)[mu] = select(0.0, psi_alpha((*a)[mu]) * (z[mu] / sum), mu < vals.p);
         }
     } else {
-        for (var mu = 0u; mu < P; mu++) {
+        for (var mu = 0u; mu < PC; mu++) {
             var yy = (*y)[mu];
             if (PSI_Y == 1u) {
                 yy = tanh_clamped(yy);
@@ -79,45 +87,49 @@ fn modern_field(a: ptr<function, array<f32, P>>, y: ptr<function, array<f32, P>>
 
 // One step's c from the layers at time t, then the layers advanced to t + dt
 // (`model::modern::step`); m are the overlaps of x(t).
-fn modern_coefficients(prev: ptr<function, array<f32, P>>, cur: ptr<function, array<f32, P>>, sched: vec2<f32>,
-                       m: ptr<function, array<f32, P>>, la: ptr<function, array<f32, P>>,
-                       ly: ptr<function, array<f32, P>>, c: ptr<function, array<f32, P>>, step: u32, traj: u32) {
-    var q: array<f32, P>;
-    var a: array<f32, P>;
-    var y: array<f32, P>;
+fn modern_coefficients(prev: ptr<function, array<f32, PC>>, cur: ptr<function, array<f32, PC>>, sched: vec2<f32>,
+                       m: ptr<function, array<f32, PC>>, la: ptr<function, array<f32, PC>>,
+                       ly: ptr<function, array<f32, PC>>, c: ptr<function, array<f32, PC>>, step: u32, traj: u32) {
+    var q: array<f32, PC>;
+    var a: array<f32, PC>;
+    var y: array<f32, PC>;
     modern_effective(prev, cur, sched, m, la, ly, &q, &a, &y);
     modern_field(&a, &y, c);
     if (TAU_A_DYN) {
-        relax_layer(la, &q, RATE_A, NOISE_A, STREAM_ALPHA_NOISE, step, traj);
+        relax_layer(la, &q, vals.rate_a, vals.noise_a, STREAM_ALPHA_NOISE, step, traj);
     }
     if (TAU_Y_DYN) {
-        relax_layer(ly, m, RATE_Y, NOISE_Y, STREAM_Y_NOISE, step, traj);
+        relax_layer(ly, m, vals.rate_y, vals.noise_y, STREAM_Y_NOISE, step, traj);
     }
 }
 
 // A layer (α at base 0, y at base PB) from the state buffer's blocks after the neurons.
-fn load_layer(t: u32, base: u32, out: ptr<function, array<f32, P>>) {
-    for (var k = 0u; k < PB; k++) {
-        let v = state[state_index(t, NB + base + k)];
-        for (var l = 0u; l < 4u; l++) {
-            let mu = 4u * k + l;
-            if (mu < P) {
-                (*out)[min(mu, P - 1u)] = v[l];
+fn load_layer(t: u32, base: u32, out: ptr<function, array<f32, PC>>) {
+    for (var k = 0u; k < PBC; k++) {
+        if (k < vals.pb) {
+            let v = state[state_index(t, NB + base + k)];
+            for (var l = 0u; l < 4u; l++) {
+                let mu = 4u * k + l;
+                if (mu < vals.p) {
+                    (*out)[min(mu, PC - 1u)] = v[l];
+                }
             }
         }
     }
 }
 
-fn store_layer(t: u32, base: u32, v: ptr<function, array<f32, P>>) {
-    for (var k = 0u; k < PB; k++) {
+fn store_layer(t: u32, base: u32, v: ptr<function, array<f32, PC>>) {
+    for (var k = 0u; k < PBC; k++) {
         var w = vec4<f32>(0.0);
         for (var l = 0u; l < 4u; l++) {
             let mu = 4u * k + l;
-            if (mu < P) {
-                w[l] = (*v)[min(mu, P - 1u)];
+            if (mu < vals.p) {
+                w[l] = (*v)[min(mu, PC - 1u)];
             }
         }
-        state[state_index(t, NB + base + k)] = w;
+        if (k < vals.pb) {
+            state[state_index(t, NB + base + k)] = w;
+        }
     }
 }
 
@@ -128,43 +140,49 @@ fn energy_sq(x: vec4<f32>, b: u32) -> f32 {
 }
 
 // E_tr = −(N/β) log Σ exp(β Ψ_α(α) m) + ½|x|² (`model::modern::energy`).
-fn modern_energy(sq: f32, a: ptr<function, array<f32, P>>, m: ptr<function, array<f32, P>>) -> f32 {
+fn modern_energy(sq: f32, a: ptr<function, array<f32, PC>>, m: ptr<function, array<f32, PC>>) -> f32 {
     var mx = -3.0e38;
-    for (var mu = 0u; mu < P; mu++) {
-        mx = max(mx, BETA * psi_alpha((*a)[mu]) * (*m)[mu]);
+    for (var mu = 0u; mu < PC; mu++) {
+        if (mu < vals.p) {
+            mx = max(mx, vals.beta * psi_alpha((*a)[mu]) * (*m)[mu]);
+        }
     }
     var sum = 0.0;
-    for (var mu = 0u; mu < P; mu++) {
-        sum = sum + exp(BETA * psi_alpha((*a)[mu]) * (*m)[mu] - mx);
+    for (var mu = 0u; mu < PC; mu++) {
+        if (mu < vals.p) {
+            sum = sum + exp(vals.beta * psi_alpha((*a)[mu]) * (*m)[mu] - mx);
+        }
     }
-    return -(f32(N) / BETA) * (mx + log(sum)) + 0.5 * sq;
+    return -(f32(N) / vals.beta) * (mx + log(sum)) + 0.5 * sq;
 }
 
 // Saves y and α after a step (or at t = 0): the layers' states, or their instantaneous values;
 // returns α in `a`.
-fn save_layers(slot: u32, t: u32, prev: ptr<function, array<f32, P>>, cur: ptr<function, array<f32, P>>,
-               sched: vec2<f32>, m: ptr<function, array<f32, P>>, la: ptr<function, array<f32, P>>,
-               ly: ptr<function, array<f32, P>>, a: ptr<function, array<f32, P>>) {
-    var q: array<f32, P>;
-    var y: array<f32, P>;
+fn save_layers(slot: u32, t: u32, prev: ptr<function, array<f32, PC>>, cur: ptr<function, array<f32, PC>>,
+               sched: vec2<f32>, m: ptr<function, array<f32, PC>>, la: ptr<function, array<f32, PC>>,
+               ly: ptr<function, array<f32, PC>>, a: ptr<function, array<f32, PC>>) {
+    var q: array<f32, PC>;
+    var y: array<f32, PC>;
     modern_effective(prev, cur, sched, m, la, ly, &q, a, &y);
-    for (var mu = 0u; mu < P; mu++) {
-        saves[save_index(slot, Q_Y + mu, t)] = y[mu];
-        saves[save_index(slot, Q_Y + P + mu, t)] = (*a)[mu];
+    for (var mu = 0u; mu < PC; mu++) {
+        if (mu < vals.p) {
+            saves[save_index(slot, vals.q_y + mu, t)] = y[mu];
+            saves[save_index(slot, vals.q_y + vals.p + mu, t)] = (*a)[mu];
+        }
     }
 }
 
 // The modern model's saliency and memory layers of trajectory t (unused otherwise).
-fn load_layers(t: u32, la: ptr<function, array<f32, P>>, ly: ptr<function, array<f32, P>>) {
+fn load_layers(t: u32, la: ptr<function, array<f32, PC>>, ly: ptr<function, array<f32, PC>>) {
     if (MODERN) {
         load_layer(t, 0u, la);
-        load_layer(t, PB, ly);
+        load_layer(t, vals.pb, ly);
     }
 }
 
-fn store_layers(t: u32, la: ptr<function, array<f32, P>>, ly: ptr<function, array<f32, P>>) {
+fn store_layers(t: u32, la: ptr<function, array<f32, PC>>, ly: ptr<function, array<f32, PC>>) {
     if (MODERN) {
         store_layer(t, 0u, la);
-        store_layer(t, PB, ly);
+        store_layer(t, vals.pb, ly);
     }
 }

@@ -4,31 +4,31 @@
 
 // The memory whose first passage is watched during segment `seg` (NO_TARGET: none).
 fn fp_memory(seg: u32, traj: u32) -> u32 {
-    if (FP_MEMORY == NO_TARGET) {
+    if (vals.fp_memory == NO_TARGET) {
         return segment_target(seg, traj);
     }
-    return FP_MEMORY;
+    return vals.fp_memory;
 }
 
 // Whether abs(m_mem) has reached the first-passage threshold.
-fn fp_reached(m: ptr<function, array<f32, P>>, mem: u32) -> bool {
-    return mem != NO_TARGET && abs((*m)[min(mem, P - 1u)]) >= FP_THRESHOLD;
+fn fp_reached(m: ptr<function, array<f32, PC>>, mem: u32) -> bool {
+    return mem != NO_TARGET && abs((*m)[min(mem, PC - 1u)]) >= vals.fp_threshold;
 }
 
 // Slot of `saves` for the save after `step_done` steps.
 fn save_slot(step_done: u32) -> u32 {
-    return step_done / SAVE_EVERY - params.slot_base;
+    return step_done / vals.save_every - params.slot_base;
 }
 
 // Index into `saves`: [slot][quantity][trajectory] (Q quantities: the P overlaps, then the
 // energy), so neighbouring invocations store neighbours.
 fn save_index(slot: u32, k: u32, t: u32) -> u32 {
-    return (slot * Q + k) * params.traj_count + t;
+    return (slot * vals.q + k) * params.traj_count + t;
 }
 
 // One histogram sample of trajectory t in the thread layout (state from the private array or
 // from memory, or overlaps).
-fn hist_sample_thread(t: u32, xr: ptr<function, array<vec4<f32>, NBR>>, m: ptr<function, array<f32, P>>) {
+fn hist_sample_thread(t: u32, xr: ptr<function, array<vec4<f32>, NBR>>, m: ptr<function, array<f32, PC>>) {
     if (HIST_STATE) {
         var x0: vec4<f32>;
         var x1: vec4<f32>;
@@ -41,7 +41,7 @@ fn hist_sample_thread(t: u32, xr: ptr<function, array<vec4<f32>, NBR>>, m: ptr<f
         }
         hist_record(x0[HIST_A0 % 4u], x1[HIST_A1 % 4u], t / WG);
     } else {
-        hist_record((*m)[min(HIST_A0, P - 1u)], (*m)[min(HIST_A1, P - 1u)], t / WG);
+        hist_record((*m)[min(HIST_A0, PC - 1u)], (*m)[min(HIST_A1, PC - 1u)], t / WG);
     }
 }
 
@@ -50,7 +50,7 @@ fn hist_sample_thread(t: u32, xr: ptr<function, array<vec4<f32>, NBR>>, m: ptr<f
 // writer cannot pass pointers to struct members to functions.)
 struct Observers {
     // Sums of m after each of the segment's last RETR_WINDOW steps (done > win_start).
-    racc: array<f32, P>,
+    racc: array<f32, PC>,
     win_start: u32,
     retr_here: bool,
     fp: u32,
@@ -59,11 +59,13 @@ struct Observers {
 
 fn observers_load(seg: u32, segment: Segment, t: u32, traj: u32) -> Observers {
     var o: Observers;
-    o.win_start = segment.start + segment.steps - RETR_WINDOW;
+    o.win_start = segment.start + segment.steps - vals.retr_window;
     o.retr_here = RETR && params.step_begin + params.step_count > o.win_start;
     if (o.retr_here) {
-        for (var mu = 0u; mu < P; mu++) {
-            o.racc[mu] = obs[obs_index(seg, mu, t)];
+        for (var mu = 0u; mu < PC; mu++) {
+            if (mu < vals.p) {
+                o.racc[mu] = obs[obs_index(seg, mu, t)];
+            }
         }
     }
     o.fp = NO_STEP;
@@ -76,9 +78,9 @@ fn observers_load(seg: u32, segment: Segment, t: u32, traj: u32) -> Observers {
 }
 
 // After `done` steps, with m the new overlaps.
-fn observers_step(o: ptr<function, Observers>, m: ptr<function, array<f32, P>>, done: u32) {
+fn observers_step(o: ptr<function, Observers>, m: ptr<function, array<f32, PC>>, done: u32) {
     if (RETR && done > (*o).win_start) {
-        for (var mu = 0u; mu < P; mu++) {
+        for (var mu = 0u; mu < PC; mu++) {
             (*o).racc[mu] = (*o).racc[mu] + (*m)[mu];
         }
     }
@@ -89,8 +91,10 @@ fn observers_step(o: ptr<function, Observers>, m: ptr<function, array<f32, P>>, 
 
 fn observers_store(o: ptr<function, Observers>, seg: u32, t: u32) {
     if ((*o).retr_here) {
-        for (var mu = 0u; mu < P; mu++) {
-            obs[obs_index(seg, mu, t)] = (*o).racc[mu];
+        for (var mu = 0u; mu < PC; mu++) {
+            if (mu < vals.p) {
+                obs[obs_index(seg, mu, t)] = (*o).racc[mu];
+            }
         }
     }
     if (FP) {

@@ -1,6 +1,8 @@
 // Shared declarations: the per-dispatch parameters, the segment table and every binding.
 // `Params` and `Segment` mirror `src/gpu/layout.rs` (a test compares member offsets).
-// The constants N, NB, P, WG, ... come from the header `src/gpu/kernels.rs` prepends.
+// The constants N, NB, PC, WG, ... come from the header `src/gpu/kernels.rs` prepends: sizes
+// and capacities. The plan's own sizes and parameter values are run-time values (`Values`), so
+// plans of one model family share a module and its pipelines.
 
 struct Params {
     key_lo: u32,
@@ -23,6 +25,58 @@ struct Params {
     neuron_blocks: u32,
     // σ √dt (a run-time value: runs that differ only in σ share their kernels).
     noise_scale: f32,
+}
+
+// The plan's sizes and parameter values, one uniform per run (mirrors `gpu::layout::Values`).
+// Private arrays over memories hold PC (the capacity) entries; memories p..PC are padding,
+// held at exact zeros wherever they could enter a sum (`overlap`, `segment_coefs`) and never
+// stored.
+struct Values {
+    // Memories (P), saved quantities per save (Q) and the first layer's index in a save (Q_Y).
+    p: u32,
+    q: u32,
+    q_y: u32,
+    // Blocks of 4 memories, and 16-byte state blocks per trajectory.
+    pb: u32,
+    nbs: u32,
+    // P rounded up to the loop tile (the run-time bound of tiled memory loops).
+    p_tiles: u32,
+    save_every: u32,
+    segments: u32,
+    // Offsets in seg_coef of the Gram matrix and of the random weights' rows.
+    gram_base: u32,
+    rw_base: u32,
+    // Initial state: the cued memory (or NO_TARGET for the target), and its parameters.
+    init_index: u32,
+    init_std: f32,
+    init_amplitude: f32,
+    init_jitter: f32,
+    init_flip: f32,
+    // Activation slope δ, and dt/τ_x (dt for the other models).
+    slope: f32,
+    dt_x: f32,
+    // Observers: retrieval window (steps), first passage (memory or NO_TARGET, threshold).
+    retr_window: u32,
+    fp_memory: u32,
+    fp_threshold: f32,
+    // Histogram bins, ranges (lo, scale), sampling and counter copies.
+    hist_b0: u32,
+    hist_b1: u32,
+    hist_lo0: f32,
+    hist_lo1: f32,
+    hist_sc0: f32,
+    hist_sc1: f32,
+    hist_from: u32,
+    hist_every: u32,
+    hist_cells: u32,
+    hist_replicas: u32,
+    // Modern model: the layers' rates dt/τ and noises σ√dt, and the softmax's β.
+    rate_a: f32,
+    rate_y: f32,
+    noise_a: f32,
+    noise_y: f32,
+    beta: f32,
+    pad0: u32,
 }
 
 struct Segment {
@@ -54,6 +108,21 @@ const BLOCK: u32 = 64u;
 const NO_STEP: u32 = 0xffffffffu;
 
 @group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(12) var<uniform> vals: Values;
+
+// Copies of the values every neuron-step reads (δ, dt/τ_x, P), taken once at an entry point's
+// start by `load_values`, so that the step loop reads registers, not the uniform: with the
+// uniform read in the loop, bench case (b) (N = 2) ran at 0.85× the kernels with these values
+// compiled in, with the copies at 1.15× (pairwise medians of 3, lavapipe, a loaded machine).
+var<private> v_slope: f32;
+var<private> v_dt_x: f32;
+var<private> v_p: u32;
+
+fn load_values() {
+    v_slope = vals.slope;
+    v_dt_x = vals.dt_x;
+    v_p = vals.p;
+}
 // Binding 1, the memories, and their accessor `xi_block(b, mu) -> vec4<f32>` (ξ^mu on neurons
 // 4b..4b+3) come from the header (`src/gpu/kernels.rs`): f32 in a uniform buffer when they fit,
 // else bit-packed in a uniform or storage buffer.
@@ -85,16 +154,16 @@ const NO_STEP: u32 = 0xffffffffu;
 @group(0) @binding(11) var<storage, read_write> obs: array<f32>;
 
 fn obs_index(seg: u32, mu: u32, t: u32) -> u32 {
-    return (seg * P + mu) * params.traj_count + t;
+    return (seg * vals.p + mu) * params.traj_count + t;
 }
 
 fn fp_index(t: u32) -> u32 {
-    return SEGMENTS * P * params.traj_count + t;
+    return vals.segments * vals.p * params.traj_count + t;
 }
 
 fn state_index(t: u32, b: u32) -> u32 {
     if (LAYOUT_GROUP) {
-        return t * NBS + b;
+        return t * vals.nbs + b;
     }
     return b * params.traj_count + t;
 }
@@ -114,7 +183,7 @@ fn act4(x: vec4<f32>) -> vec4<f32> {
     if (ACT_IDENTITY) {
         return x;
     }
-    return tanh_one_exp(clamp(SLOPE * x, vec4<f32>(-ACT_CLAMP), vec4<f32>(ACT_CLAMP)));
+    return tanh_one_exp(clamp(v_slope * x, vec4<f32>(-ACT_CLAMP), vec4<f32>(ACT_CLAMP)));
 }
 
 // tanh z = 1 − 2/(1 + e^{2z}) for |z| ≤ ACT_CLAMP, as `plan::model::tanh_one_exp`: one
@@ -128,6 +197,12 @@ fn tanh_one_exp(z: vec4<f32>) -> vec4<f32> {
 fn dot4(xi: vec4<f32>, v: vec4<f32>) -> f32 {
     let w = xi * v;
     return ((w.x + w.y) + w.z) + w.w;
+}
+
+// The overlap of memory mu from its sum over neurons: exactly 0 for memories beyond the plan's
+// P (capacity padding; their ξ reads +1), so that padded memories add exact zeros to the field.
+fn overlap(acc: f32, mu: u32) -> f32 {
+    return select(0.0, acc * INV_N, mu < v_p);
 }
 
 // 1 on the lanes of block b that are neurons (i < N), 0 on padding.
@@ -173,34 +248,34 @@ fn hist_axis_bin(v: f32, lo: f32, sc: f32, bins: u32) -> u32 {
 // workgroups share HIST_REPLICAS copies (workgroup w uses copy w mod HIST_REPLICAS), so no
 // counter is hit by every invocation of a large ensemble; the host adds the copies.
 fn hist_record(v0: f32, v1: f32, replica: u32) {
-    let b0 = hist_axis_bin(v0, HIST_LO0, HIST_SC0, HIST_B0);
-    var cell = HIST_CELLS;
+    let b0 = hist_axis_bin(v0, vals.hist_lo0, vals.hist_sc0, vals.hist_b0);
+    var cell = vals.hist_cells;
     if (HIST_DIMS == 1u) {
         if (b0 != NO_BIN) {
             cell = b0;
         }
     } else {
-        let b1 = hist_axis_bin(v1, HIST_LO1, HIST_SC1, HIST_B1);
+        let b1 = hist_axis_bin(v1, vals.hist_lo1, vals.hist_sc1, vals.hist_b1);
         if (b0 != NO_BIN && b1 != NO_BIN) {
-            cell = b0 * HIST_B1 + b1;
+            cell = b0 * vals.hist_b1 + b1;
         }
     }
-    atomicAdd(&hist[(replica % HIST_REPLICAS) * (HIST_CELLS + 1u) + cell], 1u);
+    atomicAdd(&hist[(replica % vals.hist_replicas) * (vals.hist_cells + 1u) + cell], 1u);
 }
 
 // Whether a histogram sample is taken after `done` steps (`HistogramPlan::samples_at`).
 fn hist_samples_at(done: u32) -> bool {
-    return HIST && done >= 1u && done >= HIST_FROM && done % HIST_EVERY == 0u;
+    return HIST && done >= 1u && done >= vals.hist_from && done % vals.hist_every == 0u;
 }
 
 // The next step count after `step` at which the thread layout stops to observe: a save, a
 // histogram sample when samples are sparser than every step, or an occupancy count; capped at
 // `end`.
 fn next_stop(step: u32, end: u32) -> u32 {
-    var stop = min(end, (step / SAVE_EVERY + 1u) * SAVE_EVERY);
-    if (HIST && HIST_EVERY > 1u) {
-        let d = max(step + 1u, HIST_FROM);
-        stop = min(stop, ((d + HIST_EVERY - 1u) / HIST_EVERY) * HIST_EVERY);
+    var stop = min(end, (step / vals.save_every + 1u) * vals.save_every);
+    if (HIST && !HIST_EACH_STEP) {
+        let d = max(step + 1u, vals.hist_from);
+        stop = min(stop, ((d + vals.hist_every - 1u) / vals.hist_every) * vals.hist_every);
     }
     if (OCC) {
         stop = min(stop, (step / OCC_EVERY + 1u) * OCC_EVERY);

@@ -4,13 +4,13 @@
 @compute @workgroup_size(64)
 fn reduce_saves(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let idx = gid.x + gid.y * groups.x * 64u;
-    let total = params.slot_count * params.block_count * Q;
+    let total = params.slot_count * params.block_count * vals.q;
     if (idx >= total) {
         return;
     }
-    let mu = idx % Q;
-    let blk = (idx / Q) % params.block_count;
-    let slot = idx / (Q * params.block_count);
+    let mu = idx % vals.q;
+    let blk = (idx / vals.q) % params.block_count;
+    let slot = idx / (vals.q * params.block_count);
     let lo = blk * BLOCK;
     let hi = min(lo + BLOCK, params.traj_count);
     // Sums of deviations from the block's first value c (accurate squares for quantities with a

@@ -15,8 +15,8 @@
 
 // The input coefficients of the segment in effect and of the previous one, from their input
 // noise sums Ξᵀη already summed over every neuron block (`model::drift::segment_drive`).
-fn load_drives(seg: u32, traj: u32, noise_cur: ptr<function, array<f32, P>>, noise_prev: ptr<function, array<f32, P>>,
-               prev: ptr<function, array<f32, P>>, cur: ptr<function, array<f32, P>>) {
+fn load_drives(seg: u32, traj: u32, noise_cur: ptr<function, array<f32, PC>>, noise_prev: ptr<function, array<f32, PC>>,
+               prev: ptr<function, array<f32, PC>>, cur: ptr<function, array<f32, PC>>) {
     segment_coefs(seg, traj, noise_cur, cur);
     if (seg > 0u) {
         segment_coefs(seg - 1u, traj, noise_prev, prev);
@@ -25,9 +25,9 @@ fn load_drives(seg: u32, traj: u32, noise_cur: ptr<function, array<f32, P>>, noi
 
 // One step's field coefficients c from the overlaps m of x(t), and the diagonal shift d; the
 // modern model's layers are advanced to t + dt (`cpu::Trajectory::step`).
-fn step_field(prev: ptr<function, array<f32, P>>, cur: ptr<function, array<f32, P>>, sched: vec2<f32>,
-              m: ptr<function, array<f32, P>>, la: ptr<function, array<f32, P>>, ly: ptr<function, array<f32, P>>,
-              c: ptr<function, array<f32, P>>, step: u32, traj: u32) -> f32 {
+fn step_field(prev: ptr<function, array<f32, PC>>, cur: ptr<function, array<f32, PC>>, sched: vec2<f32>,
+              m: ptr<function, array<f32, PC>>, la: ptr<function, array<f32, PC>>, ly: ptr<function, array<f32, PC>>,
+              c: ptr<function, array<f32, PC>>, step: u32, traj: u32) -> f32 {
     if (MODERN) {
         modern_coefficients(prev, cur, sched, m, la, ly, c, step, traj);
         return 0.0;
@@ -46,13 +46,13 @@ fn block_energy(x: vec4<f32>, psi: vec4<f32>, b: u32, seg: u32, traj: u32, sched
 
 // The energy at a save from the blocks' summed parts (`model::drift::energy`,
 // `model::modern::energy`).
-fn save_energy(total: vec3<f32>, prev: ptr<function, array<f32, P>>, cur: ptr<function, array<f32, P>>,
-               sched: vec2<f32>, m: ptr<function, array<f32, P>>, la: ptr<function, array<f32, P>>,
-               ly: ptr<function, array<f32, P>>) -> f32 {
+fn save_energy(total: vec3<f32>, prev: ptr<function, array<f32, PC>>, cur: ptr<function, array<f32, PC>>,
+               sched: vec2<f32>, m: ptr<function, array<f32, PC>>, la: ptr<function, array<f32, PC>>,
+               ly: ptr<function, array<f32, PC>>) -> f32 {
     if (MODERN) {
-        var q: array<f32, P>;
-        var a: array<f32, P>;
-        var y: array<f32, P>;
+        var q: array<f32, PC>;
+        var a: array<f32, PC>;
+        var y: array<f32, PC>;
         modern_effective(prev, cur, sched, m, la, ly, &q, &a, &y);
         return modern_energy(total.x, &a, m);
     }
@@ -68,6 +68,7 @@ fn save_energy(total: vec3<f32>, prev: ptr<function, array<f32, P>>, cur: ptr<fu
 // parts are the functions above; the rest stays here, where the driver sees the whole loop.
 @compute @workgroup_size(WG)
 fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
+    load_values();
     let t = gid.x;
     if (t >= params.traj_count) {
         return;
@@ -75,10 +76,10 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
     let traj = params.traj_first + t;
     let seg = params.segment;
     let segment = segs[seg];
-    var prev: array<f32, P>;
-    var cur: array<f32, P>;
-    var acc_cur: array<f32, P>;
-    var acc_prev: array<f32, P>;
+    var prev: array<f32, PC>;
+    var cur: array<f32, PC>;
+    var acc_cur: array<f32, PC>;
+    var acc_prev: array<f32, PC>;
     if (idp_input_noise(seg)) {
         input_noise_partial(seg, traj, 0u, 1u, &acc_cur);
     }
@@ -88,14 +89,14 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
     load_drives(seg, traj, &acc_cur, &acc_prev, &prev, &cur);
     let cued = cue_targets(seg, traj);
     var ob = observers_load(seg, segment, t, traj);
-    var la: array<f32, P>;
-    var ly: array<f32, P>;
+    var la: array<f32, PC>;
+    var ly: array<f32, PC>;
     load_layers(t, &la, &ly);
     // State and overlaps of the current state.
     var xr: array<vec4<f32>, NBR>;
     var pr: array<vec4<f32>, NBR>;
-    var m: array<f32, P>;
-    var acc: array<f32, P>;
+    var m: array<f32, PC>;
+    var acc: array<f32, PC>;
     for (var b = 0u; b < nb_loop(); b++) {
         let x = state[state_index(t, b)];
         let psi = mask_padding(act4(x), b);
@@ -104,17 +105,17 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
             pr[b] = psi;
         }
         if (PSI_CACHE) {
-            state[state_index(t, NBS + b)] = psi;
+            state[state_index(t, vals.nbs + b)] = psi;
         }
-        for (var mu = 0u; mu < P; mu++) {
+        for (var mu = 0u; mu < PC; mu++) {
             acc[mu] = acc[mu] + dot4(xi_block(b, mu), psi);
         }
     }
-    for (var mu = 0u; mu < P; mu++) {
-        m[mu] = acc[mu] * INV_N;
+    for (var mu = 0u; mu < PC; mu++) {
+        m[mu] = overlap(acc[mu], mu);
     }
-    var c: array<f32, P>;
-    var xs: array<vec4<f32>, P>;
+    var c: array<f32, PC>;
+    var xs: array<vec4<f32>, PC>;
     var bad = NO_STEP;
     var nc = noise_cache();
     var step = params.step_begin;
@@ -133,7 +134,7 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
             for (; step < group_end; step++) {
                 let sched = schedule(segment, step);
                 let d = step_field(&prev, &cur, sched, &m, &la, &ly, &c, step, traj);
-                for (var mu = 0u; mu < P; mu++) {
+                for (var mu = 0u; mu < PC; mu++) {
                     acc[mu] = 0.0;
                 }
                 // Neuron blocks in groups of NOISE_BLOCKS: with two-point increments beyond 32
@@ -152,7 +153,7 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
                             psi_x = pr[b];
                         } else if (PSI_CACHE) {
                             x = state[state_index(t, b)];
-                            psi_x = state[state_index(t, NBS + b)];
+                            psi_x = state[state_index(t, vals.nbs + b)];
                         } else {
                             x = state[state_index(t, b)];
                             psi_x = act4(x);
@@ -170,39 +171,41 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
                             pr[b] = psi;
                         }
                         if (PSI_CACHE) {
-                            state[state_index(t, NBS + b)] = psi;
+                            state[state_index(t, vals.nbs + b)] = psi;
                         }
-                        for (var mu = 0u; mu < P; mu++) {
+                        for (var mu = 0u; mu < PC; mu++) {
                             acc[mu] = acc[mu] + dot4(xs[mu], psi);
                         }
                     }
                 }
-                for (var mu = 0u; mu < P; mu++) {
-                    m[mu] = acc[mu] * INV_N;
+                for (var mu = 0u; mu < PC; mu++) {
+                    m[mu] = overlap(acc[mu], mu);
                 }
                 observers_step(&ob, &m, step + 1u);
                 // Sampling every step happens here; sparser sampling at the loop's stops below (a
                 // branch in this loop costs the cheapest steps noticeably on some drivers).
-                if (HIST_EVERY == 1u && hist_samples_at(step + 1u)) {
+                if (HIST_EACH_STEP && hist_samples_at(step + 1u)) {
                     hist_sample_thread(t, &xr, &m);
                 }
             }
         }
-        if (HIST_EVERY > 1u && hist_samples_at(step)) {
+        if (HIST && !HIST_EACH_STEP && hist_samples_at(step)) {
             hist_sample_thread(t, &xr, &m);
         }
         let orow = occ_row(step);
         if (orow != NO_BIN) {
             occ_record(t, orow, &xr);
         }
-        if (step % SAVE_EVERY == 0u) {
+        if (step % vals.save_every == 0u) {
             let slot = save_slot(step);
-            for (var mu = 0u; mu < P; mu++) {
-                saves[save_index(slot, mu, t)] = m[mu];
+            for (var mu = 0u; mu < PC; mu++) {
+                if (mu < vals.p) {
+                    saves[save_index(slot, mu, t)] = m[mu];
+                }
             }
             let sched = schedule(segment, step - 1u);
             if (MODERN) {
-                var a: array<f32, P>;
+                var a: array<f32, PC>;
                 save_layers(slot, t, &prev, &cur, sched, &m, &la, &ly, &a);
             }
             if (ENERGY) {
@@ -219,7 +222,7 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
                     }
                     terms = terms + block_energy(x, psi, b, seg, traj, sched, cued);
                 }
-                saves[save_index(slot, P, t)] = save_energy(terms, &prev, &cur, sched, &m, &la, &ly);
+                saves[save_index(slot, vals.p, t)] = save_energy(terms, &prev, &cur, sched, &m, &la, &ly);
             }
         }
     }
@@ -237,8 +240,8 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 // ---- group layout: one workgroup of WG_GROUP invocations per trajectory ---------------------
 
-var<workgroup> wg_partial: array<f32, WG_GROUP * P>;
-var<workgroup> wg_sum: array<f32, P>;
+var<workgroup> wg_partial: array<f32, WG_GROUP * PC>;
+var<workgroup> wg_sum: array<f32, PC>;
 // State coordinates on the histogram's axes, double-buffered by step parity.
 var<workgroup> wg_hv: array<f32, 4>;
 // Per-invocation energy sums at a save.
@@ -248,10 +251,10 @@ var<workgroup> wg_energy: array<vec4<f32>, WG_GROUP>;
 fn group_reduce(lid: u32) {
     workgroupBarrier();
     // Invocation lid sums memories lid, lid + WG_GROUP, ... (P may exceed the group size).
-    for (var mu = lid; mu < P; mu += WG_GROUP) {
+    for (var mu = lid; mu < PC; mu += WG_GROUP) {
         var s = 0.0;
         for (var j = 0u; j < WG_GROUP; j++) {
-            s = s + wg_partial[j * P + mu];
+            s = s + wg_partial[j * PC + mu];
         }
         wg_sum[mu] = s;
     }
@@ -261,64 +264,65 @@ fn group_reduce(lid: u32) {
 // The same loop for a workgroup per trajectory, with its reductions (see step_thread).
 @compute @workgroup_size(WG_GROUP)
 fn step_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    load_values();
     // Uniform across the workgroup: every invocation takes the same branches around barriers.
     let t = wid.x;
     let traj = params.traj_first + t;
     let seg = params.segment;
     let segment = segs[seg];
-    var prev: array<f32, P>;
-    var cur: array<f32, P>;
+    var prev: array<f32, PC>;
+    var cur: array<f32, PC>;
     let noise_cur = idp_input_noise(seg);
     let noise_prev = seg > 0u && idp_input_noise(max(seg, 1u) - 1u);
-    var noise_acc: array<f32, P>;
+    var noise_acc: array<f32, PC>;
     if (noise_cur) {
         input_noise_partial(seg, traj, lid, WG_GROUP, &noise_acc);
     }
-    for (var mu = 0u; mu < P; mu++) {
-        wg_partial[lid * P + mu] = noise_acc[mu];
+    for (var mu = 0u; mu < PC; mu++) {
+        wg_partial[lid * PC + mu] = noise_acc[mu];
     }
     group_reduce(lid);
-    var reduced_cur: array<f32, P>;
-    for (var mu = 0u; mu < P; mu++) {
+    var reduced_cur: array<f32, PC>;
+    for (var mu = 0u; mu < PC; mu++) {
         reduced_cur[mu] = wg_sum[mu];
     }
-    var noise_acc_prev: array<f32, P>;
+    var noise_acc_prev: array<f32, PC>;
     if (noise_prev) {
         input_noise_partial(max(seg, 1u) - 1u, traj, lid, WG_GROUP, &noise_acc_prev);
     }
-    for (var mu = 0u; mu < P; mu++) {
-        wg_partial[lid * P + mu] = noise_acc_prev[mu];
+    for (var mu = 0u; mu < PC; mu++) {
+        wg_partial[lid * PC + mu] = noise_acc_prev[mu];
     }
     group_reduce(lid);
-    var reduced_prev: array<f32, P>;
-    for (var mu = 0u; mu < P; mu++) {
+    var reduced_prev: array<f32, PC>;
+    for (var mu = 0u; mu < PC; mu++) {
         reduced_prev[mu] = wg_sum[mu];
     }
     load_drives(seg, traj, &reduced_cur, &reduced_prev, &prev, &cur);
     let cued = cue_targets(seg, traj);
     // Every invocation keeps the observers; invocation 0 stores them.
     var ob = observers_load(seg, segment, t, traj);
-    var la: array<f32, P>;
-    var ly: array<f32, P>;
+    var la: array<f32, PC>;
+    var ly: array<f32, PC>;
     load_layers(t, &la, &ly);
     // Overlaps of the current state.
-    var acc: array<f32, P>;
+    var acc: array<f32, PC>;
     for (var b = lid; b < nb_loop(); b += WG_GROUP) {
         let psi = mask_padding(act4(state[state_index(t, b)]), b);
-        for (var mu = 0u; mu < P; mu++) {
+        for (var mu = 0u; mu < PC; mu++) {
             acc[mu] = acc[mu] + dot4(xi_block(b, mu), psi);
         }
     }
-    for (var mu = 0u; mu < P; mu++) {
-        wg_partial[lid * P + mu] = acc[mu];
+    for (var mu = 0u; mu < PC; mu++) {
+        wg_partial[lid * PC + mu] = acc[mu];
     }
     group_reduce(lid);
-    var m: array<f32, P>;
-    for (var mu = 0u; mu < P; mu++) {
-        m[mu] = wg_sum[mu] * INV_N;
+    var m: array<f32, PC>;
+    for (var mu = 0u; mu < PC; mu++) {
+        m[mu] = overlap(wg_sum[mu], mu);
     }
-    var c: array<f32, P>;
-    var xs: array<vec4<f32>, P>;
+    var c: array<f32, PC>;
+    var xs: array<vec4<f32>, PC>;
     var bad = NO_STEP;
     var nc = noise_cache();
     for (var k = 0u; k < params.step_count; k++) {
@@ -328,7 +332,7 @@ fn step_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
             nc = step_noise(step, traj);
         }
         let d = step_field(&prev, &cur, sched, &m, &la, &ly, &c, step, traj);
-        for (var mu = 0u; mu < P; mu++) {
+        for (var mu = 0u; mu < PC; mu++) {
             acc[mu] = 0.0;
         }
         for (var b = lid; b < nb_loop(); b += WG_GROUP) {
@@ -345,29 +349,29 @@ fn step_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
             state[i] = xn;
             bad = min(bad, select(NO_STEP, step, non_finite4(xn)));
             let psi = act4(xn);
-            for (var mu = 0u; mu < P; mu++) {
+            for (var mu = 0u; mu < PC; mu++) {
                 acc[mu] = acc[mu] + dot4(xs[mu], psi);
             }
         }
-        for (var mu = 0u; mu < P; mu++) {
-            wg_partial[lid * P + mu] = acc[mu];
+        for (var mu = 0u; mu < PC; mu++) {
+            wg_partial[lid * PC + mu] = acc[mu];
         }
         group_reduce(lid);
-        for (var mu = 0u; mu < P; mu++) {
-            m[mu] = wg_sum[mu] * INV_N;
+        for (var mu = 0u; mu < PC; mu++) {
+            m[mu] = overlap(wg_sum[mu], mu);
         }
         observers_step(&ob, &m, step + 1u);
-        if ((step + 1u) % SAVE_EVERY == 0u) {
+        if ((step + 1u) % vals.save_every == 0u) {
             let slot = save_slot(step + 1u);
-            for (var mu = lid; mu < P; mu += WG_GROUP) {
+            for (var mu = lid; mu < vals.p; mu += WG_GROUP) {
                 saves[save_index(slot, mu, t)] = m[mu];
             }
         }
-        if (MODERN && lid == 0u && (step + 1u) % SAVE_EVERY == 0u) {
-            var a: array<f32, P>;
+        if (MODERN && lid == 0u && (step + 1u) % vals.save_every == 0u) {
+            var a: array<f32, PC>;
             save_layers(save_slot(step + 1u), t, &prev, &cur, sched, &m, &la, &ly, &a);
         }
-        if (ENERGY && (step + 1u) % SAVE_EVERY == 0u) {
+        if (ENERGY && (step + 1u) % vals.save_every == 0u) {
             var terms = vec3<f32>(0.0);
             for (var b = lid; b < nb_loop(); b += WG_GROUP) {
                 let x = state[state_index(t, b)];
@@ -380,7 +384,7 @@ fn step_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
                 for (var j = 0u; j < WG_GROUP; j++) {
                     total = total + wg_energy[j].xyz;
                 }
-                saves[save_index(save_slot(step + 1u), P, t)] = save_energy(total, &prev, &cur, sched, &m, &la, &ly);
+                saves[save_index(save_slot(step + 1u), vals.p, t)] = save_energy(total, &prev, &cur, sched, &m, &la, &ly);
             }
         }
         // An occupancy count reads every block of the state: invocation 0 once the others'
@@ -398,7 +402,7 @@ fn step_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
             if (HIST_STATE) {
                 hist_record(wg_hv[2u * (step % 2u)], wg_hv[2u * (step % 2u) + 1u], t);
             } else {
-                hist_record(m[min(HIST_A0, P - 1u)], m[min(HIST_A1, P - 1u)], t);
+                hist_record(m[min(HIST_A0, PC - 1u)], m[min(HIST_A1, PC - 1u)], t);
             }
         }
     }

@@ -61,6 +61,8 @@ pub struct ChunkState {
 pub struct KernelBuild {
     pub kernels: String,
     pub adapter: String,
+    /// Pipelines created (each compiled by the driver).
+    pub pipelines: u32,
     pub seconds: f64,
     /// Seconds of the build recorded here before (see `gpu::built`), if any.
     pub built_before_s: Option<f64>,

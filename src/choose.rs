@@ -1,13 +1,15 @@
 //! `--backend auto`: the device expected to answer first, by a cost model of measured rates.
 //!
 //! For a plan of W = trajectories × N × steps neuron-steps with P memories, each candidate's
-//! time is its kernel build (GPU only: nothing when this machine built the same kernels before,
-//! see [`crate::gpu::built`]) plus W times its cost per neuron-step:
+//! time is its kernel build (GPU only: nothing when this process already holds the plan's
+//! family's kernels, a few seconds at most when this machine built them before, see
+//! [`crate::gpu::built`]; kernels are built per model family and capacity of P, not per plan,
+//! see [`crate::gpu::kernels::p_capacity`]) plus W times its cost per neuron-step:
 //!
 //! | device | ns per neuron-step (per thread or core) | build |
 //! |---|---|---|
 //! | CPU fast path | 9 + 0.035 P + 125 / N, + 7 with noise | none |
-//! | CPU device (lavapipe), thread layout | 5 + 0.13 P (P ≤ 16), 5 + 0.03 P² beyond | 1 s + 0.006 s · P², or as recorded here |
+//! | CPU device (lavapipe), thread layout | 5 + 0.13 P (P ≤ 16), 5 + 0.03 P² beyond | 1 s + 0.006 s · PC² (PC: the capacity of P), or as recorded here |
 //! | CPU device, group layout (large N · P) | 23 + 8 P | the same |
 //! | a GPU (whole device) | 0.02 + 0.002 P | 2 s, or as recorded here |
 //!
@@ -74,8 +76,16 @@ pub fn cpu_fast_estimate(plan: &Plan, threads: usize) -> Estimate {
 
 /// A GPU adapter (`facts`), `threads` CPU threads where it is a CPU device.
 pub fn gpu_estimate(plan: &Plan, facts: &DeviceFacts, threads: usize) -> Estimate {
+    gpu_estimate_held(plan, facts, threads, false)
+}
+
+/// [`gpu_estimate`], where `held` says that this process holds the plan's family's kernels
+/// already (a sweep's earlier point built them): then no build at all.
+pub fn gpu_estimate_held(plan: &Plan, facts: &DeviceFacts, threads: usize, held: bool) -> Estimate {
     let p = plan.p() as f64;
-    let recorded = crate::gpu::built::seen(&facts.build_key(plan));
+    // The build's cost grows with the capacity the kernels are compiled for, not with P.
+    let pc = crate::gpu::kernels::p_capacity(plan.p() as u32) as f64;
+    let recorded = if held { Some(0.0) } else { crate::gpu::built::seen(&facts.build_key(plan)) };
     let (ns, build_s) = if facts.cpu_device() {
         let ns = if facts.layout_group(plan) {
             23.0 + 8.0 * p
@@ -84,7 +94,7 @@ pub fn gpu_estimate(plan: &Plan, facts: &DeviceFacts, threads: usize) -> Estimat
         } else {
             5.0 + 0.03 * p * p
         };
-        let uncached = 1.0 + 0.006 * p * p;
+        let uncached = 1.0 + 0.006 * pc * pc;
         (ns / threads.max(1) as f64, recorded.map_or(uncached, |s| s.min(CACHE_HIT_S)))
     } else {
         (0.02 + 0.002 * p, recorded.map_or(2.0, |s| s.min(CACHE_HIT_S)))
@@ -101,6 +111,17 @@ pub fn gpu_estimate(plan: &Plan, facts: &DeviceFacts, threads: usize) -> Estimat
 
 /// The choice between the CPU fast path and a GPU (None: no adapter opened, `why` says why).
 pub fn decide(plan: &Plan, gpu: Option<&DeviceFacts>, why_no_gpu: Option<&str>, threads: usize) -> Choice {
+    decide_held(plan, gpu, why_no_gpu, threads, false)
+}
+
+/// [`decide`], where `held` says that this process holds the plan's family's kernels on the GPU.
+pub fn decide_held(
+    plan: &Plan,
+    gpu: Option<&DeviceFacts>,
+    why_no_gpu: Option<&str>,
+    threads: usize,
+    held: bool,
+) -> Choice {
     let cpu = cpu_fast_estimate(plan, threads);
     let Some(facts) = gpu else {
         return Choice {
@@ -109,7 +130,7 @@ pub fn decide(plan: &Plan, gpu: Option<&DeviceFacts>, why_no_gpu: Option<&str>, 
             estimates: vec![cpu],
         };
     };
-    let g = gpu_estimate(plan, facts, threads);
+    let g = gpu_estimate_held(plan, facts, threads, held);
     let (backend, reason) = if g.seconds < cpu.seconds {
         (
             "gpu",
@@ -145,6 +166,9 @@ pub struct Chooser {
     facts: Option<DeviceFacts>,
     /// The last choice's backend, so that a sweep says only when it changes.
     last: Option<&'static str>,
+    /// Build keys of the families whose plans were given the GPU: its backend builds and keeps
+    /// their kernels (a [`Pool`] hands it out again), so later plans of a family build nothing.
+    gpu_families: Vec<String>,
 }
 
 impl Chooser {
@@ -171,7 +195,15 @@ impl Chooser {
             _ => None,
         };
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let choice = decide(plan, self.facts.as_ref(), why, threads);
+        let key = self.facts.as_ref().map(|f| f.build_key(plan));
+        let held = key.as_ref().is_some_and(|k| self.gpu_families.contains(k));
+        let choice = decide_held(plan, self.facts.as_ref(), why, threads, held);
+        if choice.backend == "gpu"
+            && let Some(k) = key
+            && !held
+        {
+            self.gpu_families.push(k);
+        }
         let gpu = if choice.backend == "gpu" {
             match self.probe.take() {
                 Some(Ok(g)) => Some(g),

@@ -143,3 +143,27 @@ fn a_pool_reuses_its_backends_with_each_plans_choice() {
     assert_eq!(b.kind(), "cpu");
     assert!(b.choice().is_none(), "a backend the spec names is not a choice");
 }
+
+/// Kernels are built per model family and capacity of P: plans of one family share a build key
+/// (so a build recorded for one counts for all), and a family this process already holds costs
+/// no build at all in `auto`'s estimate.
+#[test]
+fn builds_are_estimated_per_family() {
+    let Some(g) = gpu() else { return };
+    let facts = g.facts();
+    let (a, b, c) = (plan(spec(1000, 130, 64, 20.0)), plan(spec(1000, 250, 64, 2.0)), plan(spec(1000, 100, 64, 20.0)));
+    assert_eq!(facts.build_key(&a), facts.build_key(&b), "P = 130 and 250 share the capacity 256");
+    assert_ne!(facts.build_key(&a), facts.build_key(&c), "P = 100 has the capacity 128");
+    let fresh = choose::gpu_estimate_held(&a, &facts, 2, false);
+    let held = choose::gpu_estimate_held(&a, &facts, 2, true);
+    assert!(fresh.build_s > 0.0 && held.build_s == 0.0, "{fresh:?} {held:?}");
+    assert_eq!(held.integrate_s, fresh.integrate_s);
+    // A chooser that gave the GPU a plan counts no build for the next plan of its family.
+    let mut chooser = Chooser::default();
+    let small = |p: usize| plan(spec(16, p, 64, 2.0));
+    let (first, _) = chooser.choose(&small(20)).unwrap();
+    let (second, _) = chooser.choose(&small(30)).unwrap();
+    if first.backend == "gpu" {
+        assert_eq!(second.estimates[0].build_s, 0.0, "{:?}", second.estimates);
+    }
+}

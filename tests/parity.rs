@@ -103,3 +103,74 @@ fn point_initial_state_and_no_noise() {
     });
     check("deterministic point start", spec, TWENTY_STEP_TOL);
 }
+
+/// One GPU backend runs plans of several P from one model family with a single kernel build
+/// (P is a run-time value, the kernels compiled for its capacity), and every run matches the
+/// reference: the padded memories (P up to the capacity) add exact zeros and never reach an
+/// output. Each family: an IDP plan with every observer, a classic one with a zeroed diagonal
+/// and a cue as its input, and the modern model with a softmax (padding must stay out of the
+/// normalisation and the energy); the classic family also at P beyond 128 (tiled loops with a
+/// run-time tile count).
+#[test]
+fn a_sweep_over_p_builds_each_family_once_and_matches_the_reference() {
+    let Some(mut g) = gpu() else { return };
+    let idp = |p: usize| {
+        let mut s = idp_spec(37, p, 70, 20, 0.7);
+        s["observe"]["retrieval"] = json!({ "threshold": 0.5 });
+        s["observe"]["first_passage"] = json!({ "threshold": 0.3 });
+        s["observe"]["histogram"] =
+            json!({ "of": "overlaps", "axes": [0, 1], "bins": [8, 6], "range": [[-1, 1], [-1, 1]] });
+        s["input"]["segments"] = json!([
+            { "duration": 0.1, "random_weights": { "dominant_memory": "random" }, "noise": 0.3 },
+            { "duration": 0.1, "cue": { "index": "random", "amplitude": 0.5 }, "ramp": 0.03 }
+        ]);
+        s
+    };
+    let classic = |n: usize, p: usize| {
+        json!({
+            "model": { "kind": "classic", "activation": { "kind": "tanh", "slope": 10.0 }, "zero_diagonal": true },
+            "memories": { "kind": "random", "n": n, "p": p, "seed": 1 },
+            "input": { "segments": [ { "duration": 0.2, "cue": { "index": "random", "amplitude": 1.0 } } ] },
+            "noise": { "sigma": 0.2 },
+            "integrator": { "dt": 0.01 },
+            "ensemble": { "trajectories": 70, "seed": 3, "initial": { "kind": "memory", "index": "target", "flip": 0.1 } },
+            "observe": { "overlaps": { "every": 0.01, "per_trajectory": true }, "final_state": true,
+                         "energy": { "per_trajectory": true }, "retrieval": { "threshold": 0.9 } }
+        })
+    };
+    let modern = |p: usize| {
+        let mut s = idp_spec(21, p, 70, 20, 0.3);
+        s["model"] = json!({ "kind": "modern", "activation": { "kind": "identity" }, "tau_alpha": 0.05, "tau_y": 0.0,
+                             "sigma_alpha": 0.2, "psi_y": { "softmax": { "beta": 4.0 } } });
+        s
+    };
+    let families: [(&str, Vec<serde_json::Value>); 4] = [
+        ("idp", vec![idp(20), idp(27), idp(32)]),
+        ("classic", vec![classic(41, 17), classic(41, 30)]),
+        ("classic, tiled", vec![classic(9, 130), classic(9, 147)]),
+        ("modern softmax", vec![modern(18), modern(25)]),
+    ];
+    for (name, specs) in families {
+        for (k, spec) in specs.into_iter().enumerate() {
+            let p = plan(spec);
+            let what = format!("{name}, P = {}", p.p());
+            let cpu = run(&p, &mut CpuBackend::new());
+            let out = run(&p, &mut g as &mut dyn Backend);
+            let builds = g.kernel_builds();
+            assert_eq!(builds.len(), usize::from(k == 0), "{what}: {builds:?}");
+            if k == 0 {
+                assert_eq!(builds[0].pipelines, 3, "{what}");
+            }
+            for name in ["final_state", "saves"] {
+                let (a, b) = (out.f32(name).unwrap(), cpu.f32(name).unwrap());
+                assert_eq!(a.len(), b.len(), "{what}: {name} holds no padded entries");
+                assert_close(&format!("{what} {name}"), &a, &b, TWENTY_STEP_TOL * 10.0, TWENTY_STEP_TOL);
+            }
+            let (gm, _, ga) = out.sums.finish();
+            let (cm, _, ca) = cpu.sums.finish();
+            assert_eq!(gm.len(), cm.len(), "{what}");
+            assert_close(&format!("{what} mean overlaps"), &gm, &cm, TWENTY_STEP_TOL, TWENTY_STEP_TOL);
+            assert_close(&format!("{what} mean |overlaps|"), &ga, &ca, TWENTY_STEP_TOL, TWENTY_STEP_TOL);
+        }
+    }
+}

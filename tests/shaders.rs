@@ -5,7 +5,7 @@
 mod common;
 
 use idpsim::gpu::kernels::{self, KernelConsts, XiFormat};
-use idpsim::gpu::layout::{Params, Segment};
+use idpsim::gpu::layout::{Params, Segment, Values};
 use idpsim::gpu::rng_check::{self, CheckParams};
 use wgpu::naga;
 
@@ -76,7 +76,8 @@ fn translate(k: &KernelConsts, module: &naga::Module, info: &naga::valid::Module
 #[test]
 fn every_specialisation_validates() {
     let mut count = 0;
-    for (n, p) in [(1, 1), (2, 2), (3, 5), (64, 10), (65, 33), (1000, 64), (4096, 128)] {
+    // P = 20, 33 and 100 run padded (capacities 32, 64 and 128).
+    for (n, p) in [(1, 1), (2, 2), (3, 5), (64, 10), (7, 20), (65, 33), (1000, 64), (50, 100), (4096, 128)] {
         for idp in [true, false] {
             for layout_group in [false, true] {
                 for (zero_diag, has_vector, int64) in [(false, false, false), (true, true, true), (true, false, true)] {
@@ -147,7 +148,7 @@ fn large_p_specialisations_translate() {
                     ..consts(n, p)
                 };
                 let src = kernels::assemble(&k);
-                assert!(src.contains("mu_tile"), "P = {p}: no tiled memory loop");
+                assert!(src.contains("mu_tile < vals.p_tiles"), "P = {p}: no tiled memory loop with a run-time bound");
                 match kernels::validate_with_info(&src, &kernels::overrides(&k)) {
                     Ok((module, info)) => translate(&k, &module, &info),
                     Err(e) => panic!("kernels for N = {n}, P = {p} do not validate:\n{e}"),
@@ -225,6 +226,50 @@ fn wgsl_structs_match_rust() {
         )
     );
     assert_eq!(size as usize, std::mem::size_of::<Segment>());
+    let (values, size) = wgsl_layout(&module, "Values");
+    assert_eq!(
+        values,
+        rust_layout!(
+            Values,
+            p,
+            q,
+            q_y,
+            pb,
+            nbs,
+            p_tiles,
+            save_every,
+            segments,
+            gram_base,
+            rw_base,
+            init_index,
+            init_std,
+            init_amplitude,
+            init_jitter,
+            init_flip,
+            slope,
+            dt_x,
+            retr_window,
+            fp_memory,
+            fp_threshold,
+            hist_b0,
+            hist_b1,
+            hist_lo0,
+            hist_lo1,
+            hist_sc0,
+            hist_sc1,
+            hist_from,
+            hist_every,
+            hist_cells,
+            hist_replicas,
+            rate_a,
+            rate_y,
+            noise_a,
+            noise_y,
+            beta,
+            pad0
+        )
+    );
+    assert_eq!(size as usize, std::mem::size_of::<Values>());
     let check = kernels::validate(&rng_check::source(false)).unwrap();
     let (cp, size) = wgsl_layout(&check, "CheckParams");
     assert_eq!(cp, rust_layout!(CheckParams, key_lo, key_hi, word1, word2, stream, count, _pad0, _pad1));
@@ -233,14 +278,18 @@ fn wgsl_structs_match_rust() {
 
 #[test]
 fn header_literals_round_trip_exactly() {
-    // Every f32 constant, and every f32 override value, reaches WGSL as the identical value.
-    let k = KernelConsts { dt_x: 0.1, slope: 10.0, ..consts(7, 2) };
+    // Every f32 constant reaches WGSL as the identical value, and every f32 parameter reaches
+    // the run-time values unchanged.
+    let k = KernelConsts { dt_x: 0.1, slope: 10.0, init_std: 0.3, ..consts(7, 2) };
     let module = kernels::validate_with(&kernels::assemble(&k), &kernels::overrides(&k)).unwrap();
+    let v = kernels::values(&k);
+    for (got, want) in [(v.dt_x, k.dt_x), (v.slope, k.slope), (v.init_std, k.init_std)] {
+        assert_eq!(got.to_bits(), want.to_bits());
+    }
     let mut found = 0;
     for (_, c) in module.constants.iter() {
         let want = match c.name.as_deref() {
-            Some("DT_X") => k.dt_x,
-            Some("SLOPE") => k.slope,
+            Some("ACT_CLAMP") => idpsim::plan::model::ACT_CLAMP,
             Some("INV_N") => 1.0 / 7.0f32,
             _ => continue,
         };
@@ -251,5 +300,93 @@ fn header_literals_round_trip_exactly() {
         assert_eq!(got.to_bits(), want.to_bits(), "{:?}", c.name);
         found += 1;
     }
-    assert_eq!(found, 3);
+    assert_eq!(found, 2);
+}
+
+/// Plans that differ only in P within one capacity and in parameter values (slope, dt, the
+/// initial state, saves, observers' windows and thresholds, histogram ranges, the modern
+/// layers' rates) give the same module source and the same pipeline constants, so one build
+/// serves them; only their run-time values differ. A different capacity, model or observer set
+/// is another family.
+#[test]
+fn plans_of_one_family_share_their_module() {
+    let h = |lo: f32, every: u32| idpsim::plan::HistogramPlan {
+        lo: [lo, -1.0],
+        scale: [2.0 / (1.0 - lo), 3.0],
+        range: [[lo as f64, 1.0], [-1.0, 1.0]],
+        bins: [20, 10],
+        every_steps: every,
+        from_steps: 3,
+        ..hist(false, 2)
+    };
+    let a = KernelConsts {
+        first_passage: Some((u32::MAX, 0.9)),
+        retr_window: Some(5),
+        hist: Some(h(-1.0, 2)),
+        modern: modern(0),
+        ..consts(1000, 100)
+    };
+    let mut m = modern(0).unwrap();
+    m.rate_alpha *= 2.0;
+    m.noise_y = 0.3;
+    let b = KernelConsts {
+        slope: 3.5,
+        dt_x: 0.02,
+        save_every: 7,
+        init_std: 0.25,
+        init_flip: 0.2,
+        first_passage: Some((3, 0.5)),
+        retr_window: Some(40),
+        hist: Some(h(-0.5, 5)),
+        modern: Some(m),
+        ..consts(1000, 120)
+    };
+    assert_ne!(a, b);
+    assert_eq!(a.family(), b.family());
+    assert_eq!(kernels::assemble(&a), kernels::assemble(&b));
+    assert_eq!(kernels::overrides(&a), kernels::overrides(&b));
+    assert_ne!(kernels::values(&a), kernels::values(&b));
+    assert_eq!((kernels::values(&a).p, kernels::values(&b).p), (100, 120));
+    // Past 128 memories one capacity (256) covers every P up to 256.
+    let (c, d) = (consts(1000, 130), consts(1000, 250));
+    assert_eq!(kernels::assemble(&c), kernels::assemble(&d));
+    // Other families.
+    let other = |k: &KernelConsts| {
+        kernels::assemble(k) != kernels::assemble(&a) || kernels::overrides(k) != kernels::overrides(&a)
+    };
+    assert!(other(&KernelConsts { p: 150, ..a.clone() }), "another capacity");
+    assert!(other(&KernelConsts { p: 10, ..a.clone() }), "P ≤ 16 is compiled exactly");
+    assert!(other(&KernelConsts { modern: None, ..a.clone() }), "another model");
+    assert!(other(&KernelConsts { first_passage: None, ..a.clone() }), "another observer set");
+    assert!(other(&KernelConsts { hist: Some(h(-1.0, 1)), ..a.clone() }), "histogram sampled in the step loop");
+    assert!(other(&KernelConsts { two_point: true, ..a.clone() }), "other noise");
+    assert!(other(&KernelConsts { n: 999, ..a.clone() }), "N is compiled in");
+}
+
+/// Capacities: exact up to 16, then few of them; every P fits its capacity, and the memory
+/// loops past 128 stop at P rounded up to a tile (their loop budget counts that).
+#[test]
+fn capacities_of_p() {
+    for p in 1..=idpsim::resolve::limits::MAX_P as u32 {
+        let c = kernels::p_capacity(p);
+        assert!(c >= p && kernels::p_capacity(c) == c, "P = {p}: capacity {c}");
+        if p <= kernels::EXACT_P_MAX {
+            assert_eq!(c, p);
+        }
+        if c > kernels::UNROLL_MAX {
+            assert_eq!(c % kernels::LOOP_TILE, 0);
+            assert_eq!(kernels::fixed_loop_back_edges(p), p.div_ceil(kernels::LOOP_TILE) as u64);
+        } else {
+            assert_eq!(kernels::fixed_loop_back_edges(p), 0);
+        }
+    }
+    let distinct = |ps: &[u32]| {
+        let mut c: Vec<u32> = ps.iter().map(|&p| kernels::p_capacity(p)).collect();
+        c.dedup();
+        c.len()
+    };
+    // The `capacity` preset's loads, and the time-to-answer case's.
+    assert_eq!(distinct(&[20, 50, 80, 100, 120, 130, 140, 150, 160, 180, 200, 250]), 5);
+    assert_eq!(distinct(&[100, 150, 250]), 2);
+    assert_eq!(distinct(&(17..=512).collect::<Vec<_>>()), 7);
 }

@@ -51,6 +51,19 @@ fn cmd_devices() -> Result<()> {
         ),
         None => outln!("kernel build record: off (IDPSIM_CACHE=off, or no home directory)"),
     }
+    let cached: Vec<String> =
+        list.iter().enumerate().filter(|(_, a)| a.pipeline_cache).map(|(i, _)| i.to_string()).collect();
+    match crate::gpu::built::dir() {
+        Some(d) if !cached.is_empty() => outln!(
+            "pipeline cache: on, {} (compiled pipelines of adapters {}, one file per kernel family and driver; IDPSIM_CACHE=off turns it off)",
+            d.join(crate::gpu::built::PIPELINES_DIR).display(),
+            cached.join(", ")
+        ),
+        Some(_) => {
+            outln!("pipeline cache: off (no adapter above can keep one; the driver's own shader cache still serves)")
+        }
+        None => outln!("pipeline cache: off (IDPSIM_CACHE=off, or no home directory)"),
+    }
     Ok(())
 }
 

@@ -10,6 +10,10 @@
 //! may share one home directory); a line whose check does not match (a torn or edited line) is
 //! ignored. `IDPSIM_CACHE=off` turns the record off: then every build counts as uncached.
 //! Nothing in it changes a result; it only steers the choice of device.
+//!
+//! The same directory holds the pipeline caches (`pipelines/KEY.bin`, see [`load_pipelines`]):
+//! what wgpu's `PipelineCache` gives back after a family's kernels were built, on adapters that
+//! have one (Vulkan), so that a later process hands it to the driver.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -93,6 +97,61 @@ pub fn record(key: &str, seconds: f64) {
     }
 }
 
+/// The pipeline caches' folder in the cache directory.
+pub const PIPELINES_DIR: &str = "pipelines";
+/// The first bytes of a pipeline cache file: then the data's length (u64, little-endian), its
+/// SHA-256, and the data.
+const PIPELINES_MAGIC: &[u8; 8] = b"IDPSIMPC";
+const PIPELINES_HEADER: usize = 8 + 8 + 32;
+
+fn pipelines_path(key: &str) -> Option<PathBuf> {
+    dir().map(|d| d.join(PIPELINES_DIR).join(format!("{key}.bin")))
+}
+
+/// The pipeline cache stored for `key` (a kernel family on one adapter and driver), if one is
+/// stored whole: a file that is short, long, or whose checksum does not match (torn, edited) is
+/// ignored, and the next build writes it again. The driver may still refuse the data (another
+/// driver version): wgpu then starts from an empty cache (`fallback`).
+pub fn load_pipelines(key: &str) -> Option<Vec<u8>> {
+    let path = pipelines_path(key)?;
+    let bytes = std::fs::read(&path).ok()?;
+    let whole = bytes.len() >= PIPELINES_HEADER && &bytes[..8] == PIPELINES_MAGIC && {
+        let len = u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes"));
+        len == (bytes.len() - PIPELINES_HEADER) as u64
+            && Sha256::digest(&bytes[PIPELINES_HEADER..])[..] == bytes[16..48]
+    };
+    if !whole {
+        log::warn!("ignoring a damaged pipeline cache {}; the kernels are built again", path.display());
+        return None;
+    }
+    Some(bytes[PIPELINES_HEADER..].to_vec())
+}
+
+/// Stores the pipeline cache of `key`: written to a file of its own, then renamed over the
+/// entry, so that processes sharing the directory (a Slurm array) never read a partial file.
+/// Failures are logged, never fatal.
+pub fn store_pipelines(key: &str, data: &[u8]) {
+    let Some(path) = pipelines_path(key) else { return };
+    let result = (|| -> std::io::Result<()> {
+        let folder = path.parent().expect("in the cache directory");
+        std::fs::create_dir_all(folder)?;
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        let tmp = folder.join(format!(".{key}.{}.{nanos}.tmp", std::process::id()));
+        let mut bytes = Vec::with_capacity(PIPELINES_HEADER + data.len());
+        bytes.extend_from_slice(PIPELINES_MAGIC);
+        bytes.extend_from_slice(&(data.len() as u64).to_le_bytes());
+        bytes.extend_from_slice(&Sha256::digest(data));
+        bytes.extend_from_slice(data);
+        std::fs::write(&tmp, &bytes)?;
+        std::fs::rename(&tmp, &path).inspect_err(|_| {
+            let _ = std::fs::remove_file(&tmp);
+        })
+    })();
+    if let Err(e) = result {
+        log::warn!("cannot store the pipeline cache in {}: {e}", path.display());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,6 +177,24 @@ mod tests {
         assert_eq!(seen("cccc"), None);
         unsafe { std::env::set_var("IDPSIM_CACHE", "off") };
         assert_eq!(seen("bbbb"), None);
+        unsafe { std::env::remove_var("IDPSIM_CACHE") };
+        // Pipeline caches: stored whole, read back; a torn or edited file is ignored.
+        assert_eq!(load_pipelines("eeee"), None);
+        store_pipelines("eeee", b"compiled pipelines");
+        assert_eq!(load_pipelines("eeee").as_deref(), Some(&b"compiled pipelines"[..]));
+        let file = tmp.join(PIPELINES_DIR).join("eeee.bin");
+        let whole = std::fs::read(&file).unwrap();
+        std::fs::write(&file, &whole[..whole.len() - 3]).unwrap();
+        assert_eq!(load_pipelines("eeee"), None, "a torn file is ignored");
+        let mut edited = whole.clone();
+        *edited.last_mut().unwrap() ^= 1;
+        std::fs::write(&file, &edited).unwrap();
+        assert_eq!(load_pipelines("eeee"), None, "an edited file is ignored");
+        store_pipelines("eeee", b"rebuilt");
+        assert_eq!(load_pipelines("eeee").as_deref(), Some(&b"rebuilt"[..]));
+        assert_eq!(std::fs::read_dir(tmp.join(PIPELINES_DIR)).unwrap().count(), 1, "no temporary file is left");
+        unsafe { std::env::set_var("IDPSIM_CACHE", "off") };
+        assert_eq!(load_pipelines("eeee"), None);
         unsafe { std::env::remove_var("IDPSIM_CACHE") };
         unsafe { std::env::remove_var("IDPSIM_CACHE_DIR") };
         std::fs::remove_dir_all(&tmp).unwrap();

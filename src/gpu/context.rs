@@ -20,6 +20,9 @@ pub struct GpuContext {
 pub struct AdapterSummary {
     pub info: wgpu::AdapterInfo,
     pub limits: wgpu::Limits,
+    /// The adapter keeps compiled pipelines in a cache idpsim can store (wgpu's
+    /// `PipelineCache`, Vulkan only).
+    pub pipeline_cache: bool,
 }
 
 fn instance() -> wgpu::Instance {
@@ -31,7 +34,11 @@ pub fn list_adapters() -> Vec<AdapterSummary> {
     usable_adapters()
         .unwrap_or_default()
         .into_iter()
-        .map(|a| AdapterSummary { info: a.get_info(), limits: a.limits() })
+        .map(|a| AdapterSummary {
+            info: a.get_info(),
+            limits: a.limits(),
+            pipeline_cache: a.features().contains(wgpu::Features::PIPELINE_CACHE),
+        })
         .collect()
 }
 
@@ -147,7 +154,8 @@ impl GpuContext {
         lower(&mut limits);
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("idpsim.device"),
-            required_features: adapter.features() & (wgpu::Features::SHADER_INT64 | wgpu::Features::TIMESTAMP_QUERY),
+            required_features: adapter.features()
+                & (wgpu::Features::SHADER_INT64 | wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::PIPELINE_CACHE),
             required_limits: limits.clone(),
             experimental_features: wgpu::ExperimentalFeatures::disabled(),
             memory_hints: wgpu::MemoryHints::Performance,

@@ -16,8 +16,8 @@ use super::schedule::{Submit, Submits, init_fits, max_steps_per_dispatch, steps_
 use crate::backend::{Backend, Chunk, ChunkState, KernelBuild, RunError, Sink};
 use crate::plan::{BLOCK, LayoutChoice, Plan};
 
-/// Kernel sets kept by a backend.
-const PIPELINE_CACHE: usize = 4;
+/// Kernel sets (model families) kept by a backend: a sweep's variants alternate between a few.
+const PIPELINE_CACHE: usize = 8;
 
 pub struct GpuBackend {
     pub ctx: GpuContext,
@@ -115,7 +115,7 @@ impl DeviceFacts {
         let ubo_limit = self.limits.max_uniform_buffer_binding_size.min(65536);
         consts.xi_format = if group {
             XiFormat::BitsStorage
-        } else if kernels::xi_bytes(plan.n(), plan.p()) <= ubo_limit {
+        } else if kernels::xi_bytes(plan.n(), kernels::p_capacity(plan.p() as u32) as usize) <= ubo_limit {
             XiFormat::BitsUniform
         } else {
             XiFormat::BitsStorage
@@ -191,7 +191,7 @@ impl GpuBackend {
                 plan.p()
             );
         }
-        let xi = kernels::xi_bytes(plan.n(), plan.p());
+        let xi = kernels::xi_bytes(plan.n(), kernels::p_capacity(plan.p() as u32) as usize);
         if xi > self.ctx.max_binding() {
             bail!(
                 "the memories (N = {}, P = {}) take {xi} bytes on the device, more than a storage binding of {} bytes on '{name}'; reduce N or P, or use --backend cpu",
@@ -215,11 +215,11 @@ impl GpuBackend {
         self.facts().kernel_consts(plan)
     }
 
-    /// Whether the plan's kernels are built in this backend already (then preparing it builds
-    /// nothing).
+    /// Whether the plan's family's kernels are built in this backend already (then preparing
+    /// it builds nothing: the plan's sizes and values are uploaded, see [`kernels::values`]).
     pub fn holds_kernels(&self, plan: &Plan) -> bool {
-        let consts = self.kernel_consts(plan);
-        self.pipelines.iter().any(|p| p.consts == consts)
+        let family = self.kernel_consts(plan).family();
+        self.pipelines.iter().any(|p| p.consts == family)
     }
 
     /// Builds (or reuses) the kernels for the plan's constants and the buffers for its tables
@@ -228,19 +228,20 @@ impl GpuBackend {
         self.check(plan)?;
         let group = self.layout_group(plan);
         let consts = self.kernel_consts(plan);
+        let family = consts.family();
         let max_count = self
             .chunk_limit(plan, group)
             .min(plan.ensemble.trajectories.next_multiple_of(BLOCK))
             .min(plan.run.chunk_trajectories.map_or(u64::MAX, |c| (c / BLOCK).max(1) * BLOCK));
         let mut fresh = None;
-        if self.pipelines.last().is_none_or(|p| p.consts != consts) {
+        if self.pipelines.last().is_none_or(|p| p.consts != family) {
             // The bind group belongs to the pipelines' layout: switching kernels rebuilds it.
             self.resources = None;
             self.resident = None;
-            let pipes = match self.pipelines.iter().position(|p| p.consts == consts) {
+            let pipes = match self.pipelines.iter().position(|p| p.consts == family) {
                 Some(k) => self.pipelines.remove(k),
                 None => {
-                    let (k, build) = Kernels::build(&self.ctx, consts)?;
+                    let (k, build) = Kernels::build(&self.ctx, consts.clone())?;
                     fresh = Some(build);
                     k
                 }
@@ -250,7 +251,7 @@ impl GpuBackend {
             }
             self.pipelines.push(pipes);
         }
-        let tables = Tables::from_plan(plan);
+        let tables = Tables::from_plan(plan, &consts);
         let want = (
             max_count,
             plan.observe.per_trajectory_saves(),

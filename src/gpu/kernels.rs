@@ -1,10 +1,15 @@
-//! The WGSL sources and the header that specialises them to a plan.
+//! The WGSL sources and the header that specialises them to a model family.
 //!
-//! Every kernel is compiled for one plan. What WGSL needs at compile time (array sizes, the
-//! trip counts of unrolled loops, the work layout) is written into the header as `const`s, so
-//! loops have fixed trip counts and the driver can unroll and vectorise them; the plan's scalar
-//! switches and parameters are pipeline-overridable constants (`override`), given their values
-//! when the pipelines are created.
+//! A kernel module is compiled once per *family* ([`KernelConsts::family`]): the model
+//! (classic, IDP, modern and its layer switches), which observers exist, the noise (none,
+//! Gaussian, two-point), the work layout, N, and the *capacity* of the memory arrays
+//! ([`p_capacity`]). What WGSL needs at compile time (N, array capacities, the trip counts of
+//! unrolled loops, the layout) is written into the header as `const`s; the family's structural
+//! switches are pipeline-overridable constants (`override`). Everything else — P itself and
+//! every parameter value (slope, dt, initial state, windows, thresholds, histogram ranges, the
+//! modern layers' rates, …) — is a run-time value in the `Values` uniform
+//! ([`super::layout::Values`], filled by [`values`]), so the points of a sweep over P or over a
+//! parameter share their module and pipelines.
 
 use crate::plan::model::ACT_CLAMP;
 use crate::plan::{Coupling, HistogramPlan, InitialPlan, Plan, PsiY, SaveLayout};
@@ -62,17 +67,44 @@ pub const UNROLL_BLOCKS: u32 = 16;
 /// Invocations per workgroup in the thread layout (and the init and reduce kernels).
 pub const WG_THREAD: u32 = 64;
 
-/// Workgroup size of the group layout: 64, or fewer so that WG·P floats of partial sums fit the
-/// 16 KiB of workgroup memory every device has.
+/// Workgroup size of the group layout for P memories (of capacity [`p_capacity`]): 64, or fewer
+/// so that WG·PC floats of partial sums fit the 16 KiB of workgroup memory every device has.
 pub fn wg_group(p: usize) -> u32 {
+    let pc = p_capacity(p as u32) as usize;
     let mut wg = 64u32;
-    while wg > 1 && (wg as usize * p + p) * 4 > 16384 - 256 {
+    while wg > 1 && (wg as usize * pc + pc) * 4 > 16384 - 256 {
         wg /= 2;
     }
     wg
 }
 
-/// The values a kernel is specialised to.
+/// Up to this P the kernels are compiled for the plan's exact P: the builds take seconds, and
+/// padding would cost a large share of a small P's work (cases a and c, P = 10).
+pub const EXACT_P_MAX: u32 = 16;
+/// Capacities up to [`UNROLL_MAX`] are multiples of this (memory loops unrolled completely).
+pub const P_STEP_UNROLLED: u32 = 32;
+/// Capacities beyond [`UNROLL_MAX`] are multiples of this: memory loops there run over tiles
+/// of [`LOOP_TILE`] with a run-time tile count, so padding costs at most one tile's work.
+pub const P_STEP_TILED: u32 = 128;
+
+/// The compile-time capacity of the memory arrays for P memories: P itself up to
+/// [`EXACT_P_MAX`], then the next multiple of 32 up to 128 (loops unrolled to the capacity: the
+/// padded memories' work is done and discarded), then the next multiple of 128 (tiled loops
+/// stop at P rounded up to 16). Every P from 17 to 512 falls in one of 7 capacities; the
+/// `capacity` preset's 12 loads (P = 20 … 250) in 5: 32, 64, 96, 128, 256.
+pub fn p_capacity(p: u32) -> u32 {
+    let p = p.max(1);
+    if p <= EXACT_P_MAX {
+        p
+    } else if p <= UNROLL_MAX {
+        p.next_multiple_of(P_STEP_UNROLLED)
+    } else {
+        p.next_multiple_of(P_STEP_TILED)
+    }
+}
+
+/// What a plan's kernels are built for and run with: the family's structure, and the plan's
+/// sizes and values (see [`KernelConsts::family`] for which is which).
 #[derive(Debug, Clone, PartialEq)]
 pub struct KernelConsts {
     pub n: u32,
@@ -140,6 +172,60 @@ pub struct OccConsts {
 }
 
 impl KernelConsts {
+    /// The model family these constants belong to: the same constants with P replaced by its
+    /// capacity and every run-time value (see [`values`]) set to a fixed placeholder, keeping
+    /// only what changes the kernels' structure (which model, observers and noise exist, the
+    /// layout, N, the memories' storage). Two plans whose families are equal share one module
+    /// and its pipelines; [`assemble`] and [`overrides`] read the family alone.
+    pub fn family(&self) -> KernelConsts {
+        let hist = self.hist.as_ref().map(|h| HistogramPlan {
+            of_state: h.of_state,
+            dims: h.dims,
+            axes: h.axes,
+            bins: [1; 2],
+            lo: [0.0; 2],
+            scale: [1.0; 2],
+            range: [[0.0, 1.0]; 2],
+            from_steps: 0,
+            every_steps: if h.every_steps <= 1 { 1 } else { 2 },
+        });
+        let modern = self.modern.map(|m| crate::plan::ModernPlan {
+            tau_alpha: 0.0,
+            tau_y: 0.0,
+            tau_x: 0.0,
+            psi_alpha_tanh: m.psi_alpha_tanh,
+            psi_y: match m.psi_y {
+                PsiY::Softmax { .. } => PsiY::Softmax { beta: 1.0 },
+                other => other,
+            },
+            identity_x: m.identity_x,
+            sigma_alpha: 0.0,
+            sigma_y: 0.0,
+            rate_alpha: if m.rate_alpha > 0.0 { 1.0 } else { 0.0 },
+            rate_y: if m.rate_y > 0.0 { 1.0 } else { 0.0 },
+            rate_x: 0.0,
+            noise_alpha: 0.0,
+            noise_y: 0.0,
+        });
+        KernelConsts {
+            p: p_capacity(self.p),
+            slope: 0.0,
+            save_every: 1,
+            init_std: 0.0,
+            init_amplitude: 0.0,
+            init_jitter: 0.0,
+            init_index: 0,
+            init_flip: 0.0,
+            hist,
+            segments: 0,
+            retr_window: self.retr_window.map(|_| 0),
+            first_passage: self.first_passage.map(|_| (0, 0.0)),
+            modern,
+            dt_x: 0.0,
+            ..self.clone()
+        }
+    }
+
     pub fn from_plan(plan: &Plan, layout_group: bool) -> Self {
         let (init_kind, init_std, init_amplitude, init_jitter, init_index, init_flip) = match &plan.ensemble.initial {
             InitialPlan::Normal { std } => (0, *std, 0.0, 0.0, 0, 0.0),
@@ -262,9 +348,10 @@ pub fn xi_bytes(n: usize, p: usize) -> u64 {
 }
 
 /// Bit-packs memories for the kernels (see `shaders/params.wgsl`): a set bit means ξ = −1.
-pub fn pack_memories(mem: &crate::plan::Memories) -> Vec<u32> {
+/// `capacity` is the family's ([`p_capacity`]): memories beyond P are all +1 (no bit set).
+pub fn pack_memories(mem: &crate::plan::Memories, capacity: usize) -> Vec<u32> {
     let (n, p) = (mem.n, mem.p);
-    let vb = xi_vec4_per_block(p);
+    let vb = xi_vec4_per_block(capacity.max(p));
     let mut words = vec![0u32; n.div_ceil(4) * vb * 4];
     for i in 0..n {
         let (b, l) = (i / 4, i % 4);
@@ -318,22 +405,18 @@ pub fn save_layout(k: &KernelConsts) -> SaveLayout {
     SaveLayout { p: k.p as usize, energy: k.energy, layers: k.modern.is_some() }
 }
 
-/// What WGSL must know when it compiles a module: sizes of arrays, trip counts of unrolled
-/// loops, the work layout and its derived switches, and mathematical constants. These are
-/// `const` declarations.
+/// What WGSL must know when it compiles a module: N, the capacity of the memory arrays, trip
+/// counts of unrolled loops, the work layout and its derived switches, and mathematical
+/// constants. These are `const` declarations; `k` is a family ([`KernelConsts::family`]).
 fn sizes(k: &KernelConsts) -> Vec<(&'static str, Scalar)> {
     use Scalar::*;
-    let (nb, pb) = (k.n.div_ceil(4), k.p.div_ceil(4));
-    let saves = save_layout(k);
+    let nb = k.n.div_ceil(4);
     let (tp_steps, tp_nbp) = crate::rng::two_point_layout(nb as usize);
     vec![
         ("N", U32(k.n)),
         ("NB", U32(nb)),
-        ("P", U32(k.p)),
-        ("Q", U32(saves.q() as u32)),
-        ("Q_Y", U32(saves.y_first() as u32)),
-        ("PB", U32(pb)),
-        ("NBS", U32(nb + if k.modern.is_some() { 2 * pb } else { 0 })),
+        ("PC", U32(k.p)),
+        ("PBC", U32(k.p.div_ceil(4))),
         ("INV_N", F32(1.0 / k.n as f32)),
         ("LAYOUT_GROUP", Bool(k.layout_group)),
         ("X_IN_REGS", Bool(x_in_regs(k))),
@@ -353,36 +436,21 @@ fn sizes(k: &KernelConsts) -> Vec<(&'static str, Scalar)> {
     ]
 }
 
-/// The plan's scalar switches and parameters: pipeline-overridable constants (WGSL
-/// `override`), given their values when the pipelines are created. The driver specialises
-/// the module to them just as it would to `const`s (wgpu substitutes them before the
-/// backend compiler sees the module), so they cost no speed.
+/// The family's structural switches: pipeline-overridable constants (WGSL `override`), given
+/// their values when the pipelines are created. The driver specialises the module to them just
+/// as it would to `const`s (wgpu substitutes them before the backend compiler sees the
+/// module), so branches on them cost nothing at run time. `k` is a family.
 fn switches(k: &KernelConsts) -> Vec<(&'static str, Scalar)> {
     use Scalar::*;
-    let fp = k.first_passage;
     let mut v = vec![
         ("IDP", Bool(k.idp)),
         ("ZERO_DIAG", Bool(k.zero_diag)),
         ("HAS_VECTOR", Bool(k.has_vector)),
-        ("SLOPE", F32(k.slope)),
-        ("SAVE_EVERY", U32(k.save_every.max(1))),
         ("INIT_KIND", U32(k.init_kind)),
-        ("INIT_STD", F32(k.init_std)),
-        ("INIT_AMPLITUDE", F32(k.init_amplitude)),
-        ("INIT_JITTER", F32(k.init_jitter)),
-        ("INIT_INDEX", U32(k.init_index)),
-        ("INIT_FLIP", F32(k.init_flip)),
         ("ENERGY", Bool(k.energy)),
-        ("SEGMENTS", U32(k.segments)),
         ("RANDOM_WEIGHTS", Bool(k.random_weights)),
-        ("GRAM_BASE", U32(k.segments * k.p)),
-        ("RW_BASE", U32(k.segments * k.p + k.p * k.p)),
         ("RETR", Bool(k.retr_window.is_some())),
-        ("RETR_WINDOW", U32(k.retr_window.unwrap_or(1))),
-        ("FP", Bool(fp.is_some())),
-        ("FP_MEMORY", U32(fp.map_or(u32::MAX, |f| f.0))),
-        ("FP_THRESHOLD", F32(fp.map_or(1.0, |f| f.1))),
-        ("DT_X", F32(k.dt_x)),
+        ("FP", Bool(k.first_passage.is_some())),
         ("ACT_IDENTITY", Bool(k.act_identity)),
         ("TWO_POINT", Bool(k.two_point)),
         ("NOISE", Bool(k.noise)),
@@ -393,14 +461,70 @@ fn switches(k: &KernelConsts) -> Vec<(&'static str, Scalar)> {
     v
 }
 
-/// The pipeline-overridable constants of a module, as wgpu takes them.
+/// The pipeline-overridable constants of a plan's module (its family's), as wgpu takes them.
 pub fn overrides(k: &KernelConsts) -> Vec<(&'static str, f64)> {
-    switches(k).into_iter().map(|(name, v)| (name, v.as_f64())).collect()
+    switches(&k.family()).into_iter().map(|(name, v)| (name, v.as_f64())).collect()
 }
 
-/// The constants header.
+/// The plan's sizes and parameter values as the kernels read them at run time (the `Values`
+/// uniform): everything [`KernelConsts::family`] leaves out.
+pub fn values(k: &KernelConsts) -> super::layout::Values {
+    let saves = save_layout(k);
+    let (nb, pb) = (k.n.div_ceil(4), k.p.div_ceil(4));
+    let d = default_hist();
+    let h = k.hist.as_ref().unwrap_or(&d);
+    let (rate_a, rate_y, noise_a, noise_y, beta) = match &k.modern {
+        Some(m) => {
+            let beta = if let PsiY::Softmax { beta } = m.psi_y { beta } else { 1.0 };
+            (m.rate_alpha, m.rate_y, m.noise_alpha, m.noise_y, beta)
+        }
+        None => (0.0, 0.0, 0.0, 0.0, 1.0),
+    };
+    let fp = k.first_passage;
+    super::layout::Values {
+        p: k.p,
+        q: saves.q() as u32,
+        q_y: saves.y_first() as u32,
+        pb,
+        nbs: nb + if k.modern.is_some() { 2 * pb } else { 0 },
+        p_tiles: k.p.next_multiple_of(LOOP_TILE),
+        save_every: k.save_every.max(1),
+        segments: k.segments,
+        gram_base: k.segments * k.p,
+        rw_base: k.segments * k.p + k.p * k.p,
+        init_index: k.init_index,
+        init_std: k.init_std,
+        init_amplitude: k.init_amplitude,
+        init_jitter: k.init_jitter,
+        init_flip: k.init_flip,
+        slope: k.slope,
+        dt_x: k.dt_x,
+        retr_window: k.retr_window.unwrap_or(1),
+        fp_memory: fp.map_or(u32::MAX, |f| f.0),
+        fp_threshold: fp.map_or(1.0, |f| f.1),
+        hist_b0: h.bins[0],
+        hist_b1: h.bins[1],
+        hist_lo0: h.lo[0],
+        hist_lo1: h.lo[1],
+        hist_sc0: h.scale[0],
+        hist_sc1: h.scale[1],
+        hist_from: h.from_steps,
+        hist_every: h.every_steps.max(1),
+        hist_cells: h.cells() as u32,
+        hist_replicas: hist_replicas(h),
+        rate_a,
+        rate_y,
+        noise_a,
+        noise_y,
+        beta,
+        pad0: 0,
+    }
+}
+
+/// The constants header of a plan's family.
 pub fn header(k: &KernelConsts) -> String {
-    let mut out = String::from("// Generated by idpsim for one plan.\n");
+    let k = &k.family();
+    let mut out = String::from("// Generated by idpsim for one model family.\n");
     for (name, v) in sizes(k) {
         out.push_str(&format!("const {name}: {} = {};\n", v.wgsl_type(), v.literal()));
     }
@@ -427,26 +551,20 @@ fn modern_switches(k: &KernelConsts) -> Vec<(&'static str, Scalar)> {
     let Some(m) = &k.modern else {
         return [("MODERN", Bool(false)), ("TAU_A_DYN", Bool(false)), ("TAU_Y_DYN", Bool(false))]
             .into_iter()
-            .chain(["RATE_A", "RATE_Y", "NOISE_A", "NOISE_Y"].map(|n| (n, F32(0.0))))
-            .chain([("PSI_A_TANH", Bool(false)), ("PSI_Y", U32(0)), ("BETA", F32(1.0))])
+            .chain([("PSI_A_TANH", Bool(false)), ("PSI_Y", U32(0))])
             .collect();
     };
-    let (psi_y, beta) = match m.psi_y {
-        PsiY::Identity => (0, 1.0),
-        PsiY::Tanh => (1, 1.0),
-        PsiY::Softmax { beta } => (2, beta),
+    let psi_y = match m.psi_y {
+        PsiY::Identity => 0,
+        PsiY::Tanh => 1,
+        PsiY::Softmax { .. } => 2,
     };
     vec![
         ("MODERN", Bool(true)),
         ("TAU_A_DYN", Bool(m.rate_alpha > 0.0)),
         ("TAU_Y_DYN", Bool(m.rate_y > 0.0)),
-        ("RATE_A", F32(m.rate_alpha)),
-        ("RATE_Y", F32(m.rate_y)),
-        ("NOISE_A", F32(m.noise_alpha)),
-        ("NOISE_Y", F32(m.noise_y)),
         ("PSI_A_TANH", Bool(m.psi_alpha_tanh)),
         ("PSI_Y", U32(psi_y)),
-        ("BETA", F32(beta)),
     ]
 }
 
@@ -456,10 +574,10 @@ pub const UNROLL_MAX: u32 = 128;
 /// Iterations per pass of a tiled loop.
 pub const LOOP_TILE: u32 = 16;
 
-/// Back-edges one fixed-count loop of `count` iterations takes once unrolled (0 when unrolled
-/// completely, else one per tile).
-pub fn fixed_loop_back_edges(count: u32) -> u64 {
-    if count > UNROLL_MAX { (count / LOOP_TILE) as u64 } else { 0 }
+/// Back-edges one memory loop of a plan with `p` memories takes (0 when unrolled completely,
+/// else one per tile: P rounded up to [`LOOP_TILE`], the run-time bound of tiled loops).
+pub fn fixed_loop_back_edges(p: u32) -> u64 {
+    if p_capacity(p) > UNROLL_MAX { p.div_ceil(LOOP_TILE) as u64 } else { 0 }
 }
 
 /// Unrolls every loop of the form `for (var i = 0u; i < BOUND; i++) { … }` whose BOUND is a
@@ -470,6 +588,14 @@ pub fn fixed_loop_back_edges(count: u32) -> u64 {
 /// iterations keeps a loop over tiles of [`LOOP_TILE`] unrolled iterations, then the remainder
 /// unrolled ([`fixed_loop_back_edges`] back-edges).
 pub fn unroll_fixed_loops(src: &str, bounds: &[(&str, u32)]) -> String {
+    unroll_loops(src, bounds, &[])
+}
+
+/// [`unroll_fixed_loops`], where a tiled loop whose bound is named in `runtime` runs over tiles
+/// up to that run-time expression (a multiple of [`LOOP_TILE`] no larger than the bound, which
+/// must itself be a multiple of [`LOOP_TILE`]) instead of the bound: the memory loops of a
+/// family of large capacity stop after the plan's own P, rounded up to a tile.
+pub fn unroll_loops(src: &str, bounds: &[(&str, u32)], runtime: &[(&str, &str)]) -> String {
     let mut out = String::with_capacity(src.len());
     let mut rest = src;
     while let Some(pos) = rest.find("for (var ") {
@@ -481,7 +607,7 @@ pub fn unroll_fixed_loops(src: &str, bounds: &[(&str, u32)]) -> String {
         };
         let head = &tail[..head_end];
         match parse_fixed_loop(head, bounds) {
-            Some((var, count)) => {
+            Some((var, name, count)) => {
                 // Find the loop body's closing brace.
                 let bytes = tail.as_bytes();
                 let mut depth = 0usize;
@@ -497,11 +623,15 @@ pub fn unroll_fixed_loops(src: &str, bounds: &[(&str, u32)]) -> String {
                         }
                     }
                 }
-                let body = unroll_fixed_loops(&tail[head_end + 1..close], bounds);
+                let body = unroll_loops(&tail[head_end + 1..close], bounds, runtime);
                 let tiled = if count > UNROLL_MAX { count / LOOP_TILE * LOOP_TILE } else { 0 };
                 if tiled > 0 {
+                    let bound = match runtime.iter().find(|r| r.0 == name) {
+                        Some(r) if tiled == count => r.1.to_string(),
+                        _ => format!("{tiled}u"),
+                    };
                     out.push_str(&format!(
-                        "for (var {var}_tile = 0u; {var}_tile < {tiled}u; {var}_tile += {LOOP_TILE}u) {{"
+                        "for (var {var}_tile = 0u; {var}_tile < {bound}; {var}_tile += {LOOP_TILE}u) {{"
                     ));
                     for k in 0..LOOP_TILE {
                         out.push_str(&format!("{{ let {var} = {var}_tile + {k}u;{body}}}"));
@@ -523,8 +653,9 @@ pub fn unroll_fixed_loops(src: &str, bounds: &[(&str, u32)]) -> String {
     out
 }
 
-/// `for (var i = 0u; i < BOUND; i++) ` → (i, BOUND) when BOUND is a literal or known constant.
-fn parse_fixed_loop(head: &str, bounds: &[(&str, u32)]) -> Option<(String, u32)> {
+/// `for (var i = 0u; i < BOUND; i++) ` → (i, BOUND's text, its value) when BOUND is a literal or
+/// known constant.
+fn parse_fixed_loop<'a>(head: &'a str, bounds: &[(&str, u32)]) -> Option<(String, &'a str, u32)> {
     let inner = head.trim().strip_prefix("for (var ")?.trim_end().strip_suffix(')')?;
     let parts: Vec<&str> = inner.split(';').map(str::trim).collect();
     if parts.len() != 3 {
@@ -540,13 +671,11 @@ fn parse_fixed_loop(head: &str, bounds: &[(&str, u32)]) -> Option<(String, u32)>
         Some(n) => n,
         None => bounds.iter().find(|b| b.0 == bound)?.1,
     };
-    Some((var.to_string(), count))
+    Some((var.to_string(), bound, count))
 }
 
-/// The histogram's switches (HIST = false and placeholders without one).
-fn hist_switches(h: Option<&HistogramPlan>) -> Vec<(&'static str, Scalar)> {
-    use Scalar::*;
-    let d = HistogramPlan {
+fn default_hist() -> HistogramPlan {
+    HistogramPlan {
         of_state: false,
         dims: 1,
         axes: [0; 2],
@@ -556,7 +685,15 @@ fn hist_switches(h: Option<&HistogramPlan>) -> Vec<(&'static str, Scalar)> {
         range: [[0.0, 1.0]; 2],
         from_steps: 0,
         every_steps: 1,
-    };
+    }
+}
+
+/// The histogram's switches (HIST = false and placeholders without one). The axes stay
+/// compile-time: the thread layout reads the state's coordinates from its private array, and a
+/// run-time index would move that array out of registers for every step.
+fn hist_switches(h: Option<&HistogramPlan>) -> Vec<(&'static str, Scalar)> {
+    use Scalar::*;
+    let d = default_hist();
     let (on, h) = match h {
         Some(h) => (true, h),
         None => (false, &d),
@@ -567,16 +704,8 @@ fn hist_switches(h: Option<&HistogramPlan>) -> Vec<(&'static str, Scalar)> {
         ("HIST_DIMS", U32(h.dims as u32)),
         ("HIST_A0", U32(h.axes[0])),
         ("HIST_A1", U32(if h.dims == 2 { h.axes[1] } else { h.axes[0] })),
-        ("HIST_B0", U32(h.bins[0])),
-        ("HIST_B1", U32(h.bins[1])),
-        ("HIST_LO0", F32(h.lo[0])),
-        ("HIST_LO1", F32(h.lo[1])),
-        ("HIST_SC0", F32(h.scale[0])),
-        ("HIST_SC1", F32(h.scale[1])),
-        ("HIST_FROM", U32(h.from_steps)),
-        ("HIST_EVERY", U32(h.every_steps.max(1))),
-        ("HIST_CELLS", U32(h.cells() as u32)),
-        ("HIST_REPLICAS", U32(hist_replicas(h))),
+        // Sampling every step is sampled inside the step loop, sparser sampling at its stops.
+        ("HIST_EACH_STEP", Bool(h.every_steps <= 1)),
     ]
 }
 
@@ -646,8 +775,9 @@ pub fn hist_replicas(h: &HistogramPlan) -> u32 {
     ((16u64 << 20) / bytes).clamp(1, 16) as u32
 }
 
-/// The whole module for a plan: header + every shader file.
+/// The whole module for a plan's family: header + every shader file.
 pub fn assemble(k: &KernelConsts) -> String {
+    let k = &k.family();
     // IDPSIM_SHADER_DIR: read the WGSL files from a folder at run time (kernel development).
     let dir = std::env::var_os("IDPSIM_SHADER_DIR");
     let mut src = header(k);
@@ -660,8 +790,8 @@ pub fn assemble(k: &KernelConsts) -> String {
             None => src.push_str(text),
         }
     }
-    let q = save_layout(k).q() as u32;
-    unroll_fixed_loops(&src, &[("P", k.p), ("Q", q), ("WG_GROUP", wg_group(k.p as usize)), ("PB", k.p.div_ceil(4))])
+    let bounds = [("PC", k.p), ("WG_GROUP", wg_group(k.p as usize)), ("PBC", k.p.div_ceil(4))];
+    unroll_loops(&src, &bounds, &[("PC", "vals.p_tiles")])
 }
 
 /// Parses and validates WGSL with naga (no GPU needed); the error names what failed.

@@ -43,7 +43,52 @@ pub struct Segment {
     pub pad: u32,
 }
 
+/// The plan's sizes and parameter values, read by the kernels at run time (binding 12): what
+/// `gpu::kernels::KernelConsts::family` leaves out of the compiled module. Filled by
+/// `gpu::kernels::values`; the fields are described in `shaders/params.wgsl`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, Pod, Zeroable, PartialEq)]
+pub struct Values {
+    pub p: u32,
+    pub q: u32,
+    pub q_y: u32,
+    pub pb: u32,
+    pub nbs: u32,
+    pub p_tiles: u32,
+    pub save_every: u32,
+    pub segments: u32,
+    pub gram_base: u32,
+    pub rw_base: u32,
+    pub init_index: u32,
+    pub init_std: f32,
+    pub init_amplitude: f32,
+    pub init_jitter: f32,
+    pub init_flip: f32,
+    pub slope: f32,
+    pub dt_x: f32,
+    pub retr_window: u32,
+    pub fp_memory: u32,
+    pub fp_threshold: f32,
+    pub hist_b0: u32,
+    pub hist_b1: u32,
+    pub hist_lo0: f32,
+    pub hist_lo1: f32,
+    pub hist_sc0: f32,
+    pub hist_sc1: f32,
+    pub hist_from: u32,
+    pub hist_every: u32,
+    pub hist_cells: u32,
+    pub hist_replicas: u32,
+    pub rate_a: f32,
+    pub rate_y: f32,
+    pub noise_a: f32,
+    pub noise_y: f32,
+    pub beta: f32,
+    pub pad0: u32,
+}
+
 const _: () = assert!(std::mem::size_of::<Params>() == 48);
+const _: () = assert!(std::mem::size_of::<Values>() == 144);
 const _: () = assert!(std::mem::size_of::<Segment>() == 48);
 
 /// `Segment::target` of a segment without a target.

@@ -10,6 +10,9 @@ use super::layout::Params;
 use super::schedule::StepDispatch;
 use crate::backend::KernelBuild;
 
+/// Pipelines one build creates (initial states, steps, reduction).
+pub const PIPELINES_PER_BUILD: u32 = 3;
+
 /// Uniform-buffer slots, i.e. dispatches per submit (init + steps + reduce).
 pub const PARAM_SLOTS: u64 = 66;
 
@@ -111,24 +114,28 @@ impl ReduceKernel {
     }
 }
 
-/// The three kernels of one plan's constants, and their bind group layout.
+/// The three kernels of one model family, and their bind group layout.
 pub struct Kernels {
+    /// The family ([`KernelConsts::family`]) they were built for.
     pub consts: KernelConsts,
     pub bgl: wgpu::BindGroupLayout,
     pub init: InitKernel,
     pub step: StepKernel,
     pub reduce: ReduceKernel,
+    /// The driver's pipeline cache these were created with, and its key in the cache directory
+    /// (see [`super::built::load_pipelines`]), where the adapter has one.
+    cache: Option<(wgpu::PipelineCache, String)>,
 }
 
 /// Bindings: 0 the parameters (dynamic offset), 1 the memories (uniform or storage), 2–5 the
-/// read-only tables, 6–11 the working buffers (see `shaders/params.wgsl`).
+/// read-only tables, 6–11 the working buffers, 12 the plan's values (see `shaders/params.wgsl`).
 fn layout_entries(xi: XiFormat) -> Vec<wgpu::BindGroupLayoutEntry> {
     let buffer = |ty, has_dynamic_offset, min_binding_size| wgpu::BindingType::Buffer {
         ty,
         has_dynamic_offset,
         min_binding_size,
     };
-    (0..12u32)
+    (0..13u32)
         .map(|binding| wgpu::BindGroupLayoutEntry {
             binding,
             visibility: wgpu::ShaderStages::COMPUTE,
@@ -139,6 +146,11 @@ fn layout_entries(xi: XiFormat) -> Vec<wgpu::BindGroupLayoutEntry> {
                     wgpu::BufferSize::new(std::mem::size_of::<Params>() as u64),
                 ),
                 1 if xi != XiFormat::BitsStorage => buffer(wgpu::BufferBindingType::Uniform, false, None),
+                12 => buffer(
+                    wgpu::BufferBindingType::Uniform,
+                    false,
+                    wgpu::BufferSize::new(std::mem::size_of::<super::layout::Values>() as u64),
+                ),
                 1..=5 => buffer(wgpu::BufferBindingType::Storage { read_only: true }, false, None),
                 _ => buffer(wgpu::BufferBindingType::Storage { read_only: false }, false, None),
             },
@@ -147,13 +159,15 @@ fn layout_entries(xi: XiFormat) -> Vec<wgpu::BindGroupLayoutEntry> {
         .collect()
 }
 
-/// The key of `consts`' kernels on `ctx`'s adapter and driver (see [`super::built`]).
+/// The key of `consts`' family's kernels on `ctx`'s adapter and driver (see [`super::built`]):
+/// plans of one family share it.
 pub fn build_key(info: &wgpu::AdapterInfo, consts: &KernelConsts) -> String {
     let constants = format!("{:?}", kernels::overrides(consts));
     super::built::key(&kernels::assemble(consts), &constants, info)
 }
 
-/// "the classic model's kernels (N = 1000, P = 250, thread layout)".
+/// "the classic model's kernels (N = 1000, P ≤ 256, thread layout)" (`consts` a family: P is
+/// its capacity).
 pub fn describe(consts: &KernelConsts) -> String {
     let model = if consts.modern.is_some() {
         "modern"
@@ -163,7 +177,8 @@ pub fn describe(consts: &KernelConsts) -> String {
         "classic"
     };
     let layout = if consts.layout_group { "group" } else { "thread" };
-    format!("the {model} model's kernels (N = {}, P = {}, {layout} layout)", consts.n, consts.p)
+    let p = if consts.p <= kernels::EXACT_P_MAX { format!("P = {}", consts.p) } else { format!("P ≤ {}", consts.p) };
+    format!("the {model} model's kernels (N = {}, {p}, {layout} layout)", consts.n)
 }
 
 /// A kernel build under way: announced, timed until its first dispatch has run.
@@ -182,16 +197,23 @@ impl PendingBuild {
         let seconds = self.started.elapsed().as_secs_f64();
         crate::notice::emit(&format!("built {} in {seconds:.1} s", self.what));
         super::built::record(&self.key, seconds);
-        KernelBuild { kernels: self.what, adapter: self.adapter, seconds, built_before_s: self.before }
+        KernelBuild {
+            kernels: self.what,
+            adapter: self.adapter,
+            pipelines: PIPELINES_PER_BUILD,
+            seconds,
+            built_before_s: self.before,
+        }
     }
 }
 
 impl Kernels {
-    /// Builds the kernels for `consts`, telling the person waiting (a first build can take
+    /// Builds the kernels for `consts`' family, telling the person waiting (a first build can take
     /// minutes on a CPU device such as lavapipe). The build is timed until
     /// [`PendingBuild::finish`], after [`Kernels::warm`]: drivers such as lavapipe compile a
     /// pipeline at its first dispatch, not when it is created.
     pub fn build(ctx: &GpuContext, consts: KernelConsts) -> Result<(Kernels, PendingBuild)> {
+        let consts = consts.family();
         let key = build_key(&ctx.adapter_info, &consts);
         let before = super::built::seen(&key);
         let what = describe(&consts);
@@ -239,10 +261,18 @@ impl Kernels {
         ctx.queue.write_buffer(params, 0, &slots.bytes());
         ctx.queue.submit([enc.finish()]);
         ctx.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| anyhow::anyhow!("GPU poll failed: {e}"))?;
-        ctx.check_errors()
+        ctx.check_errors()?;
+        // Now that every pipeline has been compiled, the driver's cache holds them.
+        if let Some((cache, key)) = &self.cache
+            && let Some(data) = cache.get_data()
+        {
+            super::built::store_pipelines(key, &data);
+        }
+        Ok(())
     }
 
     pub fn new(ctx: &GpuContext, consts: KernelConsts) -> Result<Kernels> {
+        let consts = consts.family();
         let group = consts.layout_group;
         let dev = &ctx.device;
         let source = kernels::assemble(&consts);
@@ -261,6 +291,26 @@ impl Kernels {
             immediate_size: 0,
         });
         let constants = kernels::overrides(&consts);
+        // The adapter's pipeline cache (Vulkan), started from what an earlier process stored
+        // for this family, adapter and driver (`fallback`: data the driver refuses starts an
+        // empty cache). IDPSIM_PIPELINE_CACHE=off leaves it out (to measure what it saves).
+        let use_cache = dev.features().contains(wgpu::Features::PIPELINE_CACHE)
+            && !std::env::var("IDPSIM_PIPELINE_CACHE").is_ok_and(|v| v.eq_ignore_ascii_case("off") || v == "0")
+            && super::built::dir().is_some();
+        let cache = use_cache.then(|| {
+            let key = build_key(&ctx.adapter_info, &consts);
+            let data = super::built::load_pipelines(&key);
+            // SAFETY: the data is what `PipelineCache::get_data` returned for this key (adapter
+            // and driver included), checked whole against its stored length and SHA-256.
+            let cache = unsafe {
+                dev.create_pipeline_cache(&wgpu::PipelineCacheDescriptor {
+                    label: Some("idpsim.pipeline_cache"),
+                    data: data.as_deref(),
+                    fallback: true,
+                })
+            };
+            (cache, key)
+        });
         let pipeline = |entry: &str| {
             dev.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(entry),
@@ -271,7 +321,7 @@ impl Kernels {
                     constants: &constants,
                     zero_initialize_workgroup_memory: false,
                 },
-                cache: None,
+                cache: cache.as_ref().map(|c| &c.0),
             })
         };
         let init = InitKernel(pipeline(kernels::ENTRY_INIT));
@@ -284,6 +334,6 @@ impl Kernels {
             bail!("GPU kernels failed to build: {e}");
         }
         ctx.check_errors()?;
-        Ok(Kernels { consts, bgl, init, step, reduce })
+        Ok(Kernels { consts, bgl, init, step, reduce, cache })
     }
 }

@@ -7,7 +7,7 @@ use wgpu::util::DeviceExt;
 
 use super::context::GpuContext;
 use super::kernels::{self, XiFormat};
-use super::layout::{NO_PULSE, NO_TARGET, Params, RANDOM_TARGET, Segment};
+use super::layout::{NO_PULSE, NO_TARGET, Params, RANDOM_TARGET, Segment, Values};
 use super::pipelines::{Kernels, PARAM_SLOTS};
 use super::readback::ReadbackLayout;
 use crate::observe::MOMENTS;
@@ -25,13 +25,16 @@ pub struct Tables {
     pub seg_coef: Vec<f32>,
     pub seg_vec: Vec<f32>,
     pub init_point: Vec<f32>,
+    /// The plan's sizes and parameter values (binding 12).
+    pub values: Values,
 }
 
 impl Tables {
-    pub fn from_plan(plan: &Plan) -> Tables {
+    /// The tables of `plan` for kernels of `consts` (the plan's constants on the device).
+    pub fn from_plan(plan: &Plan, consts: &kernels::KernelConsts) -> Tables {
         // Read-only tables.
         let nb = plan.neuron_blocks();
-        let xi = kernels::pack_memories(&plan.memories);
+        let xi = kernels::pack_memories(&plan.memories, kernels::p_capacity(plan.p() as u32) as usize);
         let segs: Vec<Segment> = plan
             .input
             .segments
@@ -88,7 +91,7 @@ impl Tables {
         if let InitialPlan::Point { x } = &plan.ensemble.initial {
             init_point[..plan.n()].copy_from_slice(x);
         }
-        Tables { xi, segs, seg_coef, seg_vec, init_point }
+        Tables { xi, segs, seg_coef, seg_vec, init_point, values: kernels::values(consts) }
     }
 }
 
@@ -179,8 +182,8 @@ impl Resources {
     }
 }
 
-/// The read-only tables on the device: bindings 1 to 5.
-struct TableBuffers([wgpu::Buffer; 5]);
+/// The read-only tables on the device: bindings 1 to 5, and the values (binding 12).
+struct TableBuffers([wgpu::Buffer; 5], wgpu::Buffer);
 
 impl Tables {
     fn upload(&self, dev: &wgpu::Device, xi: XiFormat) -> TableBuffers {
@@ -189,19 +192,22 @@ impl Tables {
         };
         let ro = wgpu::BufferUsages::STORAGE;
         let xi_usage = if xi != XiFormat::BitsStorage { wgpu::BufferUsages::UNIFORM } else { ro };
-        TableBuffers([
-            init("idpsim.memories", bytemuck::cast_slice(&self.xi), xi_usage),
-            init("idpsim.segments", bytemuck::cast_slice(&self.segs), ro),
-            init("idpsim.segment_coef", bytemuck::cast_slice(&self.seg_coef), ro),
-            init("idpsim.segment_vec", bytemuck::cast_slice(&self.seg_vec), ro),
-            init("idpsim.init_point", bytemuck::cast_slice(&self.init_point), ro),
-        ])
+        TableBuffers(
+            [
+                init("idpsim.memories", bytemuck::cast_slice(&self.xi), xi_usage),
+                init("idpsim.segments", bytemuck::cast_slice(&self.segs), ro),
+                init("idpsim.segment_coef", bytemuck::cast_slice(&self.seg_coef), ro),
+                init("idpsim.segment_vec", bytemuck::cast_slice(&self.seg_vec), ro),
+                init("idpsim.init_point", bytemuck::cast_slice(&self.init_point), ro),
+            ],
+            init("idpsim.values", bytemuck::bytes_of(&self.values), wgpu::BufferUsages::UNIFORM),
+        )
     }
 }
 
 /// The bind group of `shaders/params.wgsl`: 0 the parameters (one slot, dynamic offset), 1–5
 /// the tables, 6–11 the working buffers (state, saves, partials, status, histogram,
-/// observations).
+/// observations), 12 the plan's values.
 fn bind(
     dev: &wgpu::Device,
     bgl: &wgpu::BindGroupLayout,
@@ -218,6 +224,7 @@ fn bind(
     for (k, b) in tables.0.iter().chain(working).enumerate() {
         entries.push(wgpu::BindGroupEntry { binding: k as u32 + 1, resource: b.as_entire_binding() });
     }
+    entries.push(wgpu::BindGroupEntry { binding: 12, resource: tables.1.as_entire_binding() });
     dev.create_bind_group(&wgpu::BindGroupDescriptor {
         label: Some("idpsim.bind_group"),
         layout: bgl,

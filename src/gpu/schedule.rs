@@ -22,7 +22,8 @@ const MEMORY_LOOPS_AT_START: u64 = 64;
 fn loop_cost(plan: &Plan, group: bool) -> (u64, u64) {
     let lanes = if group { kernels::wg_group(plan.p()) as u64 } else { 1 };
     let blocks = (plan.neuron_blocks() as u64).div_ceil(lanes);
-    // A memory loop of large P is tiled: `t` back-edges each (0 when unrolled completely).
+    // A memory loop of large P is tiled: `t` back-edges each (0 when unrolled completely; the
+    // tiled loops stop at P rounded up to a tile, a run-time bound).
     let t = kernels::fixed_loop_back_edges(plan.p() as u32);
     // Per neuron block of a step: ξ of every memory, the field, the overlaps' sums.
     let per_block = 1 + 3 * t;
@@ -33,8 +34,9 @@ fn loop_cost(plan: &Plan, group: bool) -> (u64, u64) {
     let idp_eta = plan.model.coupling() == crate::plan::Coupling::Saliency
         && plan.input.segments.iter().any(|s| s.noise > 0.0 || s.cue.is_some());
     let passes = if idp_eta { 3 } else { 1 };
-    // The group layout's reductions loop over P / WG_GROUP memories per invocation.
-    let reduce = if group { (plan.p() as u64).div_ceil(lanes) } else { 0 };
+    // The group layout's reductions loop over PC / WG_GROUP memories per invocation (the
+    // capacity: padded memories' partial sums are reduced too).
+    let reduce = if group { (kernels::p_capacity(plan.p() as u32) as u64).div_ceil(lanes) } else { 0 };
     // Saving the energy adds a pass over the blocks at each save (at most every step).
     let energy = if plan.observe.energy { blocks + 1 + 4 * t } else { 0 };
     // Random weights: for the current and previous segments, P / 4 + 1 Philox blocks and the
