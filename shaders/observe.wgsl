@@ -119,7 +119,7 @@ fn occ_centre(e: u32, b: u32) -> vec4<f32> {
     if (N <= 4u) {
         return vec4<f32>(seg_coef[at + 2u], seg_coef[at + 3u], seg_coef[at + 4u], seg_coef[at + 5u]);
     }
-    return seg_coef[at + 1u] * xi_block(b, min(u32(seg_coef[at]), P - 1u));
+    return seg_coef[at + 1u] * xi_block(b, min(u32(seg_coef[at]), vals.p - 1u));
 }
 
 // Counts trajectory t's state (the private array with X_IN_REGS, else the state buffer) in row
