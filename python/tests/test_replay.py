@@ -36,7 +36,8 @@ def test_replay_gives_the_runs_final_states(tmp_path: Path) -> None:
     cli("replay", str(run_dir), "--trajectory", "99,3", "--every", "0.1", "--out", str(tmp_path / "cli"))
     for name in ("states", "overlaps", "times", "trajectories"):
         assert (tmp_path / "cli" / f"{name}.npy").read_bytes() == (tmp_path / "replay" / f"{name}.npy").read_bytes()
-    with pytest.raises(idpsim.SpecError, match="trajectory: 100 is not one of this run's trajectories 0..99") as e:
+    # The error names the argument as Python calls it (the command line's --trajectory).
+    with pytest.raises(idpsim.SpecError, match="trajectories: 100 is not one of this run's trajectories 0..99") as e:
         idpsim.replay(run_dir, [100], tmp_path / "never")
-    assert e.value.field == "trajectory"
+    assert e.value.field == "trajectories"
     assert not (tmp_path / "never").exists()
