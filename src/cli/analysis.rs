@@ -30,24 +30,7 @@ pub fn landscape(plan: &Plan, out: &Path, trajectories: usize, force: bool) -> R
     }
     one_input(plan)?;
     if plan.model.modern().is_some() {
-        if plan.p() > crate::theory::modern::MAX_P {
-            return Err(UsageError::new(
-                Input::Field("memories.p".into()),
-                format!(
-                    "P = {} is more than the modern theory's equilibrium search takes; at most {}",
-                    plan.p(),
-                    crate::theory::modern::MAX_P
-                ),
-            )
-            .into());
-        }
-        if crate::theory::modern::ModernField::new(plan, 0).is_some_and(|f| !f.full_rank()) {
-            return Err(UsageError::new(
-                Input::Field("memories".into()),
-                "the modern theory needs linearly independent memories (P ≤ N and a non-singular Gram matrix)",
-            )
-            .into());
-        }
+        modern_memories(plan)?;
         for k in 0..plan.input.segments.len() {
             if let Some(why) = crate::theory::modern::ModernField::new(plan, k).and_then(|f| f.no_energy()) {
                 return Err(UsageError::new(Input::Field(format!("input.segments[{k}]")), format!(
@@ -66,6 +49,27 @@ pub fn landscape(plan: &Plan, out: &Path, trajectories: usize, force: bool) -> R
     }
     io::prepare_out_dir(out, force)?;
     crate::landscape::run(plan, out, trajectories)
+}
+
+/// Refuses memories the modern theory cannot take: more than its equilibrium search's P, or
+/// linearly dependent ones.
+fn modern_memories(plan: &Plan) -> Result<()> {
+    use crate::theory::modern::{MAX_P, ModernField};
+    if plan.p() > MAX_P {
+        return Err(UsageError::new(
+            Input::Field("memories.p".into()),
+            format!("P = {} is more than the modern theory's equilibrium search takes; at most {MAX_P}", plan.p()),
+        )
+        .into());
+    }
+    if ModernField::new(plan, 0).is_some_and(|f| !f.full_rank()) {
+        return Err(UsageError::new(
+            Input::Field("memories".into()),
+            "the modern theory needs linearly independent memories (P ≤ N and a non-singular Gram matrix)",
+        )
+        .into());
+    }
+    Ok(())
 }
 
 /// Refuses plans whose input differs between trajectories (theory and landscapes describe one
@@ -154,7 +158,7 @@ pub enum TheoryReport {
 pub fn theory(plan: &Plan, n_input: Input) -> Result<TheoryReport> {
     one_input(plan)?;
     if plan.model.modern().is_some() {
-        use crate::theory::modern::{MAX_N, MAX_P};
+        use crate::theory::modern::MAX_N;
         if plan.n() > MAX_N {
             return Err(UsageError::new(n_input, format!(
                 "N = {} is more than the modern theory takes (it forms the (N + 2P)-square Jacobian of every equilibrium); at most {MAX_N}",
@@ -162,20 +166,7 @@ pub fn theory(plan: &Plan, n_input: Input) -> Result<TheoryReport> {
             ))
             .into());
         }
-        if plan.p() > MAX_P {
-            return Err(UsageError::new(
-                Input::Field("memories.p".into()),
-                format!("P = {} is more than the modern theory's equilibrium search takes; at most {MAX_P}", plan.p()),
-            )
-            .into());
-        }
-        if crate::theory::modern::ModernField::new(plan, 0).is_some_and(|f| !f.full_rank()) {
-            return Err(UsageError::new(
-                Input::Field("memories".into()),
-                "the modern theory needs linearly independent memories (P ≤ N and a non-singular Gram matrix)",
-            )
-            .into());
-        }
+        modern_memories(plan)?;
         return Ok(TheoryReport::Modern(crate::theory::modern::analyze(plan)));
     }
     if plan.n() > crate::theory::MAX_N {
