@@ -34,16 +34,7 @@ pub fn run(plan: &Plan, out: &Path, trajectories: usize) -> Result<Vec<String>> 
     for (k, r) in reports.iter().enumerate() {
         let field = Field::new(plan, k);
         let extent = r.equilibria.iter().flat_map(|e| e.x.iter().map(|v| v.abs())).fold(0f64, f64::max);
-        let half = (1.4 * extent).max(2.5);
-        let range = [-half, half];
-        let h = 2.0 * half / GRID as f64;
-        let mut energy = vec![0f64; GRID * GRID];
-        for i in 0..GRID {
-            for j in 0..GRID {
-                let x = DVector::from_vec(vec![range[0] + (i as f64 + 0.5) * h, range[0] + (j as f64 + 0.5) * h]);
-                energy[i * GRID + j] = field.energy(&x);
-            }
-        }
+        let (range, energy) = energy_grid(extent, |x| field.energy(x));
         let seg_paths = segment_paths(plan, &paths, &times, k);
         let eq: Vec<([f64; 2], bool)> = r.equilibria.iter().map(|e| ([e.x[0], e.x[1]], e.stable)).collect();
         let name = if reports.len() == 1 { "landscape.png".to_string() } else { format!("landscape-{k}.png") };
@@ -128,16 +119,7 @@ fn run_modern(plan: &Plan, out: &Path, trajectories: usize) -> Result<Vec<String
             bail!("segment {k} has no energy: {why}");
         }
         let extent = r.equilibria.iter().flat_map(|e| e.x.iter().map(|v| v.abs())).fold(0f64, f64::max);
-        let half = (1.4 * extent).max(2.5);
-        let range = [-half, half];
-        let h = 2.0 * half / GRID as f64;
-        let mut energy = vec![0f64; GRID * GRID];
-        for i in 0..GRID {
-            for j in 0..GRID {
-                let x = DVector::from_vec(vec![range[0] + (i as f64 + 0.5) * h, range[0] + (j as f64 + 0.5) * h]);
-                energy[i * GRID + j] = field.energy(&x);
-            }
-        }
+        let (range, energy) = energy_grid(extent, |x| field.energy(x));
         let seg_paths = segment_paths(plan, &paths, &times, k);
         let eq: Vec<([f64; 2], bool)> = r.equilibria.iter().map(|e| ([e.x[0], e.x[1]], e.stable)).collect();
         let name = if reports.len() == 1 { "landscape.png".to_string() } else { format!("landscape-{k}.png") };
@@ -163,4 +145,20 @@ fn run_modern(plan: &Plan, out: &Path, trajectories: usize) -> Result<Vec<String
         &serde_json::json!({ "spec": plan.spec, "trajectories": trajectories, "segments": doc_segments, "files": files }),
     )?;
     Ok(files)
+}
+
+/// The square box around equilibria reaching `extent` (1.4 times it, at least ±2.5) and the
+/// energy at the centres of its GRID × GRID cells, row i = x₁.
+fn energy_grid(extent: f64, energy: impl Fn(&DVector<f64>) -> f64) -> ([f64; 2], Vec<f64>) {
+    let half = (1.4 * extent).max(2.5);
+    let range = [-half, half];
+    let h = 2.0 * half / GRID as f64;
+    let mut grid = vec![0f64; GRID * GRID];
+    for i in 0..GRID {
+        for j in 0..GRID {
+            let x = DVector::from_vec(vec![range[0] + (i as f64 + 0.5) * h, range[0] + (j as f64 + 0.5) * h]);
+            grid[i * GRID + j] = energy(&x);
+        }
+    }
+    (range, grid)
 }
