@@ -21,7 +21,7 @@ use crate::outputs::manifest;
 use crate::plan::{BackendChoice, Plan};
 use crate::spec::Spec;
 use crate::sweep::{self, Axis, Point, PointResult};
-use crate::{io, resolve};
+use crate::{io, presets, resolve};
 
 /// The options that override spec values (`--backend`, `--adapter`, `--trajectories`,
 /// `--seed` on the command line; the keywords of the same names in Python).
@@ -588,4 +588,25 @@ fn holds_this_run(plan: &Plan, out: &Path) -> Result<Option<Value>> {
 /// a front end makes to read a finished run back instead of running it).
 pub fn holds(plan: &Plan, out: &Path) -> bool {
     matches!(holds_this_run(plan, out), Ok(Some(run)) if manifest::verify(out, &run).is_ok())
+}
+
+/// Loads a spec from a file or a preset name.
+pub fn load_spec(file: Option<&Path>, preset: Option<&str>) -> Result<(Spec, PathBuf)> {
+    match (file, preset) {
+        (_, Some(name)) => {
+            let text = presets::get(name).ok_or_else(|| {
+                UsageError::new(Input::Preset, format!("unknown preset '{name}'; available: {}", presets::names()))
+            })?;
+            Ok((Spec::from_json(text).map_err(UsageError::from)?, PathBuf::from(".")))
+        }
+        (Some(path), None) => {
+            let text = io::read_bounded(path, io::MAX_DOCUMENT_BYTES)
+                .and_then(|b| String::from_utf8(b).map_err(|_| "is not UTF-8 text".to_string()))
+                .map_err(|e| UsageError::new(Input::Spec, format!("cannot read '{}': {e}", path.display())))?;
+            let spec = Spec::from_json(&text).map_err(UsageError::from)?;
+            let base = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+            Ok((spec, base))
+        }
+        (None, None) => Err(UsageError::general("give a SPEC file or --preset NAME (see `idpsim presets`)").into()),
+    }
 }

@@ -15,6 +15,7 @@
 //! `spec`, `plan`, `resolve`, `model`, `backend`, `cpu` and `gpu`, `choose`, `observe`, `io`, `outputs`,
 //! `checkpoint`, `engine`, `merge`, `sweep`, `replay`, `cli` and `bench`.
 
+pub mod analysis;
 pub mod backend;
 pub mod bench;
 pub mod checkpoint;

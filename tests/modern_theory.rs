@@ -501,8 +501,8 @@ fn commands_on_the_modern_model() {
     let same = spec_at("same", json!({ "kind": "modern" }), json!([1.5, 2.25]), 0.8);
     let idp = spec_at("idp", json!({ "kind": "idp" }), json!([1.5, 2.25]), 0.8);
     let load = |s: &str| plan(serde_json::from_str(&std::fs::read_to_string(s).unwrap()).unwrap());
-    let (_, a) = idpsim::cli::analysis::fpe_density(&load(&same), 60).unwrap();
-    let (_, b) = idpsim::cli::analysis::fpe_density(&load(&idp), 60).unwrap();
+    let (_, a) = idpsim::analysis::fpe_density(&load(&same), 60).unwrap();
+    let (_, b) = idpsim::analysis::fpe_density(&load(&idp), 60).unwrap();
     let diff = a.density.iter().zip(&b.density).map(|(u, v)| (u - v).abs()).fold(0f64, f64::max);
     assert!(diff < 1e-9, "modern (identity layers) vs IDP density: {diff}");
     let o = idpsim(&["fpe", &same, "--out", &tmp.path().join("f2").display().to_string(), "--grid", "20"]);

@@ -10,7 +10,6 @@ use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use idpsim::cli;
 use idpsim::engine::Watch;
 use idpsim::error::SpecError;
 use idpsim::error::{Input, UsageError, Words};
@@ -71,8 +70,8 @@ fn detached<T: Send>(py: Python<'_>, f: impl FnOnce() -> Result<T> + Send) -> Py
 fn load(kind: &str, value: &str) -> Result<(Spec, PathBuf)> {
     match kind {
         "json" => Ok((Spec::from_json(value)?, PathBuf::from("."))),
-        "path" => cli::load_spec(Some(Path::new(value)), None),
-        "preset" => cli::load_spec(None, Some(value)),
+        "path" => job::load_spec(Some(Path::new(value)), None),
+        "preset" => job::load_spec(None, Some(value)),
         other => Err(UsageError::new(Input::Spec, format!("'{other}' is not a kind of spec source")).into()),
     }
 }
@@ -395,10 +394,10 @@ fn theory(
     let (kind, value) = (kind.to_string(), value.to_string());
     detached(py, move || {
         let (plan, n_field) = match &saliency {
-            Some(s) => (cli::analysis::quick_or_spec(None, None, s, slope, n, 0.0, 1.0)?, Input::N),
+            Some(s) => (idpsim::analysis::quick_plan(s, slope, n, 0.0, 1.0)?, Input::N),
             None => (plan_of(&kind, &value, &Options::default())?, Input::Field("memories.n".into())),
         };
-        let reports = cli::analysis::theory(&plan, n_field)?;
+        let reports = idpsim::analysis::theory(&plan, n_field)?;
         Ok(serde_json::json!({ "segments": reports }).to_string())
     })
 }
@@ -416,7 +415,7 @@ fn fpe<'py>(
     let (kind, value) = (kind.to_string(), value.to_string());
     let (g, sol) = detached(py, move || {
         let plan = plan_of(&kind, &value, &Options::default())?;
-        cli::analysis::fpe_density(&plan, grid)
+        idpsim::analysis::fpe_density(&plan, grid)
     })?;
     let shape: Vec<usize> = g.bins[..g.dims].to_vec();
     let edges: Vec<Vec<f64>> = (0..g.dims)
@@ -447,10 +446,10 @@ fn landscape(
     let (kind, value) = (kind.to_string(), value.to_string());
     detached(py, move || {
         let plan = match &saliency {
-            Some(s) => cli::analysis::quick_or_spec(None, None, s, slope, 2, sigma, 10.0)?,
+            Some(s) => idpsim::analysis::quick_plan(s, slope, 2, sigma, 10.0)?,
             None => plan_of(&kind, &value, &Options::default())?,
         };
-        cli::analysis::landscape(&plan, &out, trajectories, force)
+        idpsim::analysis::landscape(&plan, &out, trajectories, force)
     })
 }
 

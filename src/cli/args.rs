@@ -1,14 +1,11 @@
 //! What the user can type: the commands and their flags, and where a spec comes from.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 
 use crate::bench;
-use crate::error::{Input, SpecError, UsageError};
-use crate::presets;
-use crate::spec::Spec;
+use crate::error::{SpecError, UsageError};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -206,26 +203,7 @@ pub struct FpeArgs {
     pub force: bool,
 }
 
-/// Loads a spec from a file or a preset name.
-pub fn load_spec(file: Option<&Path>, preset: Option<&str>) -> Result<(Spec, PathBuf)> {
-    match (file, preset) {
-        (_, Some(name)) => {
-            let text = presets::get(name).ok_or_else(|| {
-                UsageError::new(Input::Preset, format!("unknown preset '{name}'; available: {}", presets::names()))
-            })?;
-            Ok((Spec::from_json(text).map_err(spec_usage)?, PathBuf::from(".")))
-        }
-        (Some(path), None) => {
-            let text = crate::io::read_bounded(path, crate::io::MAX_DOCUMENT_BYTES)
-                .and_then(|b| String::from_utf8(b).map_err(|_| "is not UTF-8 text".to_string()))
-                .map_err(|e| UsageError::new(Input::Spec, format!("cannot read '{}': {e}", path.display())))?;
-            let spec = Spec::from_json(&text).map_err(spec_usage)?;
-            let base = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
-            Ok((spec, base))
-        }
-        (None, None) => Err(UsageError::general("give a SPEC file or --preset NAME (see `idpsim presets`)").into()),
-    }
-}
+pub use crate::job::load_spec;
 
 pub(super) fn spec_usage(e: SpecError) -> anyhow::Error {
     UsageError::from(e).into()
