@@ -11,9 +11,11 @@
 //! println!("final mean |m|: {:?}", &abs_mean[abs_mean.len() - plan.p()..]);
 //! ```
 //!
-//! The layers, each importing only from those before it (docs/ARCHITECTURE.md): `error`, `notice`, `rng`,
-//! `spec`, `plan`, `resolve`, `model`, `backend`, `cpu` and `gpu`, `choose`, `observe`, `io`, `outputs`,
-//! `checkpoint`, `engine`, `merge`, `sweep`, `replay`, `cli` and `bench`.
+//! The layers, each importing only from those after it (docs/ARCHITECTURE.md draws them, and
+//! `tests/layers.rs` checks the drawing against the imports): `cli`; `job`, `bench`, `merge`,
+//! `replay`, `analysis`; `sweep`; `engine`, `choose`; `checkpoint`, `landscape`, `fpe`;
+//! `outputs`; `cpu`, `gpu`, `resolve`; `io`; `backend`, `stats`, `model`, `theory`; `plan`;
+//! `spec`, `presets`; `error`, `notice`, `rng`, `interrupt`.
 
 pub mod analysis;
 pub mod backend;
@@ -33,7 +35,6 @@ pub mod landscape;
 pub mod merge;
 pub mod model;
 pub mod notice;
-pub mod observe;
 pub mod outputs;
 pub mod plan;
 pub mod presets;
@@ -41,5 +42,6 @@ pub mod replay;
 pub mod resolve;
 pub mod rng;
 pub mod spec;
+pub mod stats;
 pub mod sweep;
 pub mod theory;

@@ -516,7 +516,7 @@ fn accuracy(_: &PointResult, s: &RunSummary) -> Option<(f64, f64, f64)> {
 fn final_overlap(_: &PointResult, s: &RunSummary) -> Option<(f64, f64, f64)> {
     let seg = s.retrieval.as_ref()?.segments.last()?;
     (seg.with_target > 0).then(|| {
-        let m = crate::observe::from_fixed(seg.sum_abs_target) / seg.with_target as f64;
+        let m = crate::stats::from_fixed(seg.sum_abs_target) / seg.with_target as f64;
         (m, m, m)
     })
 }
@@ -695,7 +695,7 @@ pub fn heatmap(axes: &[Axis], results: &[PointResult]) -> Option<io::plot::Heatm
         }
         panels[pos].accuracy[cell] = Some(ret.overall().0);
         panels[pos].overlap[cell] = ret.segments.last().and_then(|seg| {
-            (seg.with_target > 0).then(|| crate::observe::from_fixed(seg.sum_abs_target) / seg.with_target as f64)
+            (seg.with_target > 0).then(|| crate::stats::from_fixed(seg.sum_abs_target) / seg.with_target as f64)
         });
         any = true;
     }

@@ -7,10 +7,10 @@ use common::{assert_close, gpu, plan, run};
 use idpsim::cpu::CpuBackend;
 use idpsim::engine::Backend;
 use idpsim::model::input::{random_weights, segment_target};
-use idpsim::observe::retrieval::{PassageStats, RetrievalStats, retrieved, window_mean};
 use idpsim::outputs::Store;
 use idpsim::plan::NO_STEP;
 use idpsim::plan::Plan;
+use idpsim::stats::retrieval::{PassageStats, RetrievalStats, retrieved, window_mean};
 use serde_json::{Value, json};
 
 fn spec(model: &str, n: usize, p: usize, m: u64, segments: Value, sigma: f64) -> Value {

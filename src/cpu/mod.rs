@@ -14,8 +14,8 @@ use anyhow::Result;
 pub use trajectory::{Trajectory, initial_state, integrate, overlaps};
 
 use crate::backend::{Backend, Chunk, ChunkState, RunError, Sink};
-use crate::observe;
 use crate::plan::Plan;
+use crate::stats;
 
 /// A worker's first divergence (trajectory, step), if any, and its counters (histogram and
 /// occupancy).
@@ -174,7 +174,7 @@ impl Backend for CpuBackend {
                             .copy_from_slice(&saves[(j * slots + k) * q..(j * slots + k + 1) * q]);
                     }
                 }
-                let partials = observe::block_partials(&by_save, slots, count, q);
+                let partials = stats::block_partials(&by_save, slots, count, q);
                 sink.partials(lo as usize, slots, &partials)?;
                 if plan.observe.per_trajectory_saves() {
                     sink.overlaps(lo as usize, slots, &by_save)?;

@@ -14,9 +14,9 @@ mod many;
 
 pub use crate::backend::{Backend, Chunk, ChunkState, RunError, Sink};
 use crate::checkpoint::{self, Pending, Record};
-use crate::observe::retrieval::{PassageStats, RetrievalStats};
 use crate::outputs::{self, ChunkData, Output, Store, manifest};
 use crate::plan::{BLOCK, Plan};
+use crate::stats::retrieval::{PassageStats, RetrievalStats};
 pub use many::{Backends, describe, simulate_many};
 
 /// Host memory allowed for one chunk's per-trajectory saves before they are written.

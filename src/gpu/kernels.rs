@@ -16,8 +16,8 @@ use crate::plan::{Coupling, HistogramPlan, InitialPlan, Plan, PsiY, SaveLayout};
 
 /// Every file in `shaders/`, in the order they are concatenated after the header. Each is named
 /// like its CPU twin: `input` ↔ `model::input`, `drift` ↔ `model::drift`, `modern` ↔
-/// `model::modern`, `observe` and `step` ↔ `cpu::Trajectory`, `init` ↔ `cpu::initial_state`,
-/// `reduce` ↔ `observe::block_partials`, `rng` ↔ `rng`.
+/// `model::modern`, `observe` and `step` ↔ `cpu::Trajectory` (and `stats`), `init` ↔ `cpu::initial_state`,
+/// `reduce` ↔ `stats::block_partials`, `rng` ↔ `rng`.
 pub const SHADERS: &[(&str, &str)] = &[
     ("params.wgsl", include_str!("../../shaders/params.wgsl")),
     ("rng.wgsl", include_str!("../../shaders/rng.wgsl")),

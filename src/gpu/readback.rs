@@ -3,8 +3,8 @@
 //! histogram counters. One definition sizes the buffer and decodes what was read.
 
 use super::kernels::hist_bytes;
-use crate::observe::MOMENTS;
 use crate::plan::{BLOCK, Plan};
+use crate::stats::MOMENTS;
 
 /// Bytes of the status words: the earliest non-finite step and its trajectory.
 const STATUS_BYTES: u64 = 8;

@@ -10,8 +10,8 @@ use super::kernels::{self, XiFormat};
 use super::layout::{NO_PULSE, NO_TARGET, Params, RANDOM_TARGET, Segment, Values};
 use super::pipelines::{Kernels, PARAM_SLOTS};
 use super::readback::ReadbackLayout;
-use crate::observe::MOMENTS;
 use crate::plan::{BLOCK, InitialPlan, Plan};
+use crate::stats::MOMENTS;
 
 /// Device bytes allowed for the per-submit buffer of saved overlaps.
 pub const SAVES_BUDGET: u64 = 64 << 20;

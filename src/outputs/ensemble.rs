@@ -7,8 +7,8 @@ use anyhow::Result;
 
 use super::{Output, Shard, Store};
 use crate::io::plot;
-use crate::observe::{OverlapSums, SUMS, from_fixed};
 use crate::plan::{Plan, SaveLayout};
+use crate::stats::{OverlapSums, SUMS, from_fixed};
 
 /// The exact ensemble sums (what `idpsim merge` adds up).
 pub const SUMS_FILE: &str = "overlaps_sums.npy";

@@ -7,8 +7,8 @@ use anyhow::Result;
 
 use super::store::concat;
 use super::{ChunkData, Column, Output, Shard, Store};
-use crate::observe::retrieval::{PassageStats, passage_time};
 use crate::plan::{NO_STEP, Plan};
+use crate::stats::retrieval::{PassageStats, passage_time};
 
 const FILE: &str = "first_passage.npy";
 const STEPS: &str = "first_passage_steps.npy";

@@ -10,8 +10,8 @@ use serde_json::json;
 use super::store::concat;
 use super::{ChunkData, Column, Output, Shard, Store};
 use crate::model::input::segment_target;
-use crate::observe::retrieval::{RetrievalStats, retrieved, window_mean};
 use crate::plan::Plan;
+use crate::stats::retrieval::{RetrievalStats, retrieved, window_mean};
 
 const DOC: &str = "retrieval.json";
 const RETRIEVED: &str = "retrieved.npy";

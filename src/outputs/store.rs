@@ -9,8 +9,8 @@ use serde_json::Value;
 
 use crate::error::{Input, UsageError};
 use crate::io::{self, NpyStream};
-use crate::observe::OverlapSums;
-use crate::observe::retrieval::{PassageStats, RetrievalStats};
+use crate::stats::OverlapSums;
+use crate::stats::retrieval::{PassageStats, RetrievalStats};
 
 /// The element types outputs are written in.
 #[derive(Debug, Clone, PartialEq)]

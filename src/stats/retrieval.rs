@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use crate::observe::{SumOverflow, add_fixed, from_fixed, to_fixed};
 use crate::plan::{NO_STEP, Plan};
+use crate::stats::{SumOverflow, add_fixed, from_fixed, to_fixed};
 
 /// Mean overlaps over a window of `window` steps from their sum (f32, as written).
 pub fn window_mean(sums: &[f32], window: u32) -> Vec<f32> {
