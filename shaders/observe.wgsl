@@ -106,8 +106,8 @@ fn observers_store(o: ptr<function, Observers>, seg: u32, t: u32) {
 
 // Row of occupancy counts after `done` steps, or NO_BIN (`OccupancyPlan::row_at`).
 fn occ_row(done: u32) -> u32 {
-    if (OCC && done >= 1u && done % OCC_EVERY == 0u && done / OCC_EVERY <= OCC_ROWS) {
-        return done / OCC_EVERY - 1u;
+    if (OCC && done >= 1u && done % vals.occ_every == 0u && done / vals.occ_every <= vals.occ_rows) {
+        return done / vals.occ_every - 1u;
     }
     return NO_BIN;
 }
@@ -115,7 +115,7 @@ fn occ_row(done: u32) -> u32 {
 // Equilibrium e on neuron block b: its coordinates (N ≤ 4), else amplitude · ξ^μ (exactly
 // ± the amplitude, as the host's coordinates). Table `gpu::kernels::occ_table` in seg_coef.
 fn occ_centre(e: u32, b: u32) -> vec4<f32> {
-    let at = OCC_TABLE + 8u * e;
+    let at = vals.occ_table + 8u * e;
     if (N <= 4u) {
         return vec4<f32>(seg_coef[at + 2u], seg_coef[at + 3u], seg_coef[at + 4u], seg_coef[at + 5u]);
     }
@@ -127,9 +127,9 @@ fn occ_centre(e: u32, b: u32) -> vec4<f32> {
 // outside (`OccupancyPlan::score` and `OccupancyPlan::slot`: the same f32 operations in the
 // same order).
 fn occ_record(t: u32, row: u32, xr: ptr<function, array<vec4<f32>, NBR>>) {
-    var best = OCC_E;
+    var best = vals.occ_e;
     var best_s = 0.0;
-    for (var e = 0u; e < OCC_E; e++) {
+    for (var e = 0u; e < vals.occ_e; e++) {
         var s = 0.0;
         for (var b = 0u; b < nb_loop(); b++) {
             var x: vec4<f32>;
@@ -150,10 +150,10 @@ fn occ_record(t: u32, row: u32, xr: ptr<function, array<vec4<f32>, NBR>>) {
                 s = s + (((w.x + w.y) + w.z) + w.w);
             }
         }
-        if (s <= OCC_THRESHOLD && (best == OCC_E || s < best_s)) {
+        if (s <= vals.occ_threshold && (best == vals.occ_e || s < best_s)) {
             best = e;
             best_s = s;
         }
     }
-    atomicAdd(&hist[OCC_HIST_BASE + row * (OCC_E + 1u) + best], 1u);
+    atomicAdd(&hist[vals.occ_hist_base + row * (vals.occ_e + 1u) + best], 1u);
 }

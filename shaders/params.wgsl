@@ -76,7 +76,18 @@ struct Values {
     noise_a: f32,
     noise_y: f32,
     beta: f32,
+    // Occupancy: counts every occ_every steps in occ_rows rows of occ_e equilibria and the
+    // outside slot, within a score occ_threshold; where the equilibria's table starts in
+    // seg_coef and where the counts start in the histogram buffer (`gpu::kernels::OccConsts`).
+    occ_every: u32,
+    occ_rows: u32,
+    occ_e: u32,
+    occ_threshold: f32,
+    occ_table: u32,
+    occ_hist_base: u32,
     pad0: u32,
+    pad1: u32,
+    pad2: u32,
 }
 
 struct Segment {
@@ -146,7 +157,7 @@ fn load_values() {
 // [0] earliest step with a non-finite state, [1] lowest trajectory that had one.
 @group(0) @binding(9) var<storage, read_write> status: array<atomic<u32>>;
 // Histogram counts of this submit: HIST_REPLICAS copies of HIST_CELLS cells then the
-// out-of-range count; then, from word OCC_HIST_BASE, the occupancy counts [row][OCC_E + 1].
+// out-of-range count; then, from word vals.occ_hist_base, the occupancy counts [row][vals.occ_e + 1].
 @group(0) @binding(10) var<storage, read_write> hist: array<atomic<u32>>;
 // Retrieval and first passage per trajectory: obs[(seg * P + mu) * traj_count + t] the overlaps
 // summed over segment seg's final window, then obs[SEGMENTS * P * traj_count + t] the first
@@ -278,7 +289,7 @@ fn next_stop(step: u32, end: u32) -> u32 {
         stop = min(stop, ((d + vals.hist_every - 1u) / vals.hist_every) * vals.hist_every);
     }
     if (OCC) {
-        stop = min(stop, (step / OCC_EVERY + 1u) * OCC_EVERY);
+        stop = min(stop, (step / vals.occ_every + 1u) * vals.occ_every);
     }
     return stop;
 }

@@ -266,7 +266,15 @@ fn wgsl_structs_match_rust() {
             noise_a,
             noise_y,
             beta,
-            pad0
+            occ_every,
+            occ_rows,
+            occ_e,
+            occ_threshold,
+            occ_table,
+            occ_hist_base,
+            pad0,
+            pad1,
+            pad2
         )
     );
     assert_eq!(size as usize, std::mem::size_of::<Values>());
@@ -304,8 +312,8 @@ fn header_literals_round_trip_exactly() {
 }
 
 /// Plans that differ only in P within one capacity and in parameter values (slope, dt, the
-/// initial state, saves, observers' windows and thresholds, histogram ranges, the modern
-/// layers' rates) give the same module source and the same pipeline constants, so one build
+/// initial state, saves, observers' windows and thresholds, histogram ranges, the occupancy's
+/// interval, rows, equilibria and radius, the modern layers' rates) give the same module source and the same pipeline constants, so one build
 /// serves them; only their run-time values differ. A different capacity, model or observer set
 /// is another family.
 #[test]
@@ -319,11 +327,15 @@ fn plans_of_one_family_share_their_module() {
         from_steps: 3,
         ..hist(false, 2)
     };
+    let occ = |every: u32, rows: u32, equilibria: u32, threshold: f32, table: u32, hist_base: u32| {
+        Some(kernels::OccConsts { every, rows, equilibria, max: false, threshold, table, hist_base })
+    };
     let a = KernelConsts {
         first_passage: Some((u32::MAX, 0.9)),
         retr_window: Some(5),
         hist: Some(h(-1.0, 2)),
         modern: modern(0),
+        occupancy: occ(10, 4, 200, 0.25, 500, 600),
         ..consts(1000, 100)
     };
     let mut m = modern(0).unwrap();
@@ -339,6 +351,7 @@ fn plans_of_one_family_share_their_module() {
         retr_window: Some(40),
         hist: Some(h(-0.5, 5)),
         modern: Some(m),
+        occupancy: occ(3, 9, 240, 1.5, 700, 900),
         ..consts(1000, 120)
     };
     assert_ne!(a, b);
@@ -360,6 +373,9 @@ fn plans_of_one_family_share_their_module() {
     assert!(other(&KernelConsts { first_passage: None, ..a.clone() }), "another observer set");
     assert!(other(&KernelConsts { hist: Some(h(-1.0, 1)), ..a.clone() }), "histogram sampled in the step loop");
     assert!(other(&KernelConsts { two_point: true, ..a.clone() }), "other noise");
+    assert!(other(&KernelConsts { occupancy: None, ..a.clone() }), "no occupancy");
+    let max = a.occupancy.map(|o| kernels::OccConsts { max: true, ..o });
+    assert!(other(&KernelConsts { occupancy: max, ..a.clone() }), "another occupancy norm");
     assert!(other(&KernelConsts { n: 999, ..a.clone() }), "N is compiled in");
 }
 

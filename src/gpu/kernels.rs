@@ -222,6 +222,15 @@ impl KernelConsts {
             first_passage: self.first_passage.map(|_| (0, 0.0)),
             modern,
             dt_x: 0.0,
+            occupancy: self.occupancy.map(|o| OccConsts {
+                every: 1,
+                rows: 0,
+                equilibria: 0,
+                max: o.max,
+                threshold: 0.0,
+                table: 0,
+                hist_base: 0,
+            }),
             ..self.clone()
         }
     }
@@ -481,6 +490,15 @@ pub fn values(k: &KernelConsts) -> super::layout::Values {
         None => (0.0, 0.0, 0.0, 0.0, 1.0),
     };
     let fp = k.first_passage;
+    let occ = k.occupancy.unwrap_or(OccConsts {
+        every: 1,
+        rows: 0,
+        equilibria: 0,
+        max: false,
+        threshold: 0.0,
+        table: 0,
+        hist_base: 0,
+    });
     super::layout::Values {
         p: k.p,
         q: saves.q() as u32,
@@ -517,7 +535,15 @@ pub fn values(k: &KernelConsts) -> super::layout::Values {
         noise_a,
         noise_y,
         beta,
+        occ_every: occ.every.max(1),
+        occ_rows: occ.rows,
+        occ_e: occ.equilibria,
+        occ_threshold: occ.threshold,
+        occ_table: occ.table,
+        occ_hist_base: occ.hist_base,
         pad0: 0,
+        pad1: 0,
+        pad2: 0,
     }
 }
 
@@ -709,24 +735,11 @@ fn hist_switches(h: Option<&HistogramPlan>) -> Vec<(&'static str, Scalar)> {
     ]
 }
 
-/// The occupancy observer's switches (OCC = false and placeholders without one).
+/// The occupancy observer's switches: whether it exists and its norm (its sizes, radius and
+/// offsets are run-time values, [`values`]).
 fn occ_switches(o: Option<OccConsts>) -> Vec<(&'static str, Scalar)> {
     use Scalar::*;
-    let d = OccConsts { every: 1, rows: 0, equilibria: 0, max: false, threshold: 0.0, table: 0, hist_base: 0 };
-    let (on, o) = match o {
-        Some(o) => (true, o),
-        None => (false, d),
-    };
-    vec![
-        ("OCC", Bool(on)),
-        ("OCC_EVERY", U32(o.every.max(1))),
-        ("OCC_ROWS", U32(o.rows)),
-        ("OCC_E", U32(o.equilibria)),
-        ("OCC_MAX", Bool(o.max)),
-        ("OCC_THRESHOLD", F32(o.threshold)),
-        ("OCC_TABLE", U32(o.table)),
-        ("OCC_HIST_BASE", U32(o.hist_base)),
-    ]
+    vec![("OCC", Bool(o.is_some())), ("OCC_MAX", Bool(o.is_some_and(|o| o.max)))]
 }
 
 /// u32 words of the histogram's part of the histogram buffer: replicas × (cells plus the

@@ -84,11 +84,19 @@ pub struct Values {
     pub noise_a: f32,
     pub noise_y: f32,
     pub beta: f32,
+    pub occ_every: u32,
+    pub occ_rows: u32,
+    pub occ_e: u32,
+    pub occ_threshold: f32,
+    pub occ_table: u32,
+    pub occ_hist_base: u32,
     pub pad0: u32,
+    pub pad1: u32,
+    pub pad2: u32,
 }
 
 const _: () = assert!(std::mem::size_of::<Params>() == 48);
-const _: () = assert!(std::mem::size_of::<Values>() == 144);
+const _: () = assert!(std::mem::size_of::<Values>() == 176);
 const _: () = assert!(std::mem::size_of::<Segment>() == 48);
 
 /// `Segment::target` of a segment without a target.
