@@ -97,9 +97,12 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
     var pr: array<vec4<f32>, NBR>;
     var m: array<f32, PC>;
     var acc: array<f32, PC>;
+    // Ψ exactly as the step loop computes it (padding neurons hold x = 0, so Ψ = 0 there too):
+    // with a masking multiply here lavapipe compiled the sum differently in its last bit, and a
+    // run stopped between dispatches (checkpoints, resume) drifted from an unstopped one.
     for (var b = 0u; b < nb_loop(); b++) {
         let x = state[state_index(t, b)];
-        let psi = mask_padding(act4(x), b);
+        let psi = act4(x);
         if (X_IN_REGS) {
             xr[b] = x;
             pr[b] = psi;
@@ -307,8 +310,9 @@ fn step_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
     load_layers(t, &la, &ly);
     // Overlaps of the current state.
     var acc: array<f32, PC>;
+    // Ψ as the step loop computes it (see step_thread).
     for (var b = lid; b < nb_loop(); b += WG_GROUP) {
-        let psi = mask_padding(act4(state[state_index(t, b)]), b);
+        let psi = act4(state[state_index(t, b)]);
         for (var mu = 0u; mu < PC; mu++) {
             acc[mu] = acc[mu] + dot4(xi_block(b, mu), psi);
         }

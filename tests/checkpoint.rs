@@ -14,9 +14,10 @@ use serde_json::json;
 
 /// Every observer (energy, per-trajectory saves, final state, histogram, retrieval over random
 /// weights, first passage), 200 trajectories in chunks of 64 (the last one of 8), 70 steps
-/// with a save every third.
+/// with a save every third; N = 10, so the last neuron block is padded.
 fn everything() -> serde_json::Value {
     let mut s = common::everything();
+    s["memories"]["n"] = json!(10);
     s["observe"]["overlaps"]["every"] = json!(0.03);
     s["run"] = json!({ "chunk_trajectories": 64 });
     s
