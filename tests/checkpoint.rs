@@ -85,7 +85,8 @@ fn crashed_and_resumed_runs_write_the_same_bytes() {
                 let e = engine::run_checkpointed(&p, &mut crashing, &ck, how, &mut Bar::pausing(true)).unwrap_err();
                 assert!(format!("{e:#}").contains("simulated crash"), "{label}: {e:#}");
                 assert!(!ck.join("run.json").exists(), "{label}: a crashed run wrote run.json");
-                let (record, pending) = checkpoint::load(&ck).unwrap();
+                let record = checkpoint::load(&ck).unwrap();
+                let pending = checkpoint::validate(&ck, &record, &p).unwrap();
                 how = Checkpointing::Resume(Box::new(record), pending);
             }
             let mut b = fresh_backends().remove(kind);

@@ -10,7 +10,7 @@
 
 pub mod retrieval;
 
-use crate::plan::BLOCK;
+use crate::plan::{BLOCK, SaveLayout};
 
 /// Values kept per block and quantity: Σ(m − c), Σ(m − c)², Σ|m| and the shift c, the block's
 /// first value. Shifting by a value of the block keeps the f32 sums of squares accurate for
@@ -85,6 +85,14 @@ pub fn add_fixed(a: i128, b: i128) -> Result<i128, SumOverflow> {
     }
 }
 
+/// The error of exact sums that cannot hold quantity `q` of the save at time `time`.
+pub fn overflow(layout: SaveLayout, time: f64, q: usize, e: SumOverflow) -> anyhow::Error {
+    anyhow::anyhow!(
+        "the ensemble sums of {} at t = {time} cannot be kept exactly: {e}; the observed values grew too large (the run is stopped rather than written wrong)",
+        layout.name(q)
+    )
+}
+
 #[inline]
 pub fn from_fixed(v: i128) -> f64 {
     v as f64 / FIXED_SCALE
@@ -144,10 +152,27 @@ impl OverlapSums {
         Ok(())
     }
 
+    /// The sums as u64 words [save][P][SUMS][2] (low word, high word of each i128).
+    pub fn words(&self) -> Vec<u64> {
+        self.sums.iter().flat_map(|&v| [v as u64, (v >> 64) as u64]).collect()
+    }
+
+    /// Takes back what [`OverlapSums::words`] gave (as many words as it gives).
+    pub fn set_words(&mut self, words: &[u64]) {
+        for (k, v) in self.sums.iter_mut().enumerate() {
+            *v = (words[2 * k] as u128 | ((words[2 * k + 1] as u128) << 64)) as i128;
+        }
+    }
+
     /// Adds another set of sums (a shard or a chunk summed elsewhere).
     pub fn merge(&mut self, other: &OverlapSums) -> Result<(), SumOverflow> {
-        for (a, b) in self.sums.iter_mut().zip(&other.sums) {
-            *a = add_fixed(*a, *b)?;
+        self.add(other).map_err(|(_, _, e)| e)
+    }
+
+    /// [`OverlapSums::merge`], saying on a sum beyond the exact range which save and quantity.
+    pub fn add(&mut self, other: &OverlapSums) -> Result<(), (usize, usize, SumOverflow)> {
+        for (k, (a, b)) in self.sums.iter_mut().zip(&other.sums).enumerate() {
+            *a = add_fixed(*a, *b).map_err(|e| (k / (self.p * SUMS), k / SUMS % self.p, e))?;
         }
         self.count += other.count;
         Ok(())
