@@ -530,7 +530,7 @@ pub fn resume(dir: &Path, watch: &mut dyn Watch) -> Result<(Plan, RunSummary)> {
         }
         None => format!("{}: resuming after {done} of {chunks} chunks", plan.spec.name),
     });
-    let how = Checkpointing::Resume(Box::new(record), pending);
+    let how = Checkpointing::Resume(Box::new(record), pending.map(Box::new));
     let summary = engine::run_checkpointed(&plan, backend.as_mut(), dir, how, watch)?;
     Ok((plan, summary))
 }

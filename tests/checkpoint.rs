@@ -87,7 +87,7 @@ fn crashed_and_resumed_runs_write_the_same_bytes() {
                 assert!(!ck.join("run.json").exists(), "{label}: a crashed run wrote run.json");
                 let record = checkpoint::load(&ck).unwrap();
                 let pending = checkpoint::validate(&ck, &record, &p).unwrap();
-                how = Checkpointing::Resume(Box::new(record), pending);
+                how = Checkpointing::Resume(Box::new(record), pending.map(Box::new));
             }
             let mut b = fresh_backends().remove(kind);
             engine::run_checkpointed(&p, b.as_mut(), &ck, how, &mut Bar::pausing(true)).unwrap();

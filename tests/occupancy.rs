@@ -277,7 +277,7 @@ fn resumed_runs_count_as_uninterrupted_ones() {
             assert!(format!("{e:#}").contains("simulated crash"), "{label}: {e:#}");
             let record = checkpoint::load(&ck).unwrap();
             let pending = checkpoint::validate(&ck, &record, &p).unwrap();
-            how = Checkpointing::Resume(Box::new(record), pending);
+            how = Checkpointing::Resume(Box::new(record), pending.map(Box::new));
         }
         let mut b = common::backends().remove(kind);
         engine::run_checkpointed(&p, b.as_mut(), &ck, how, &mut Bar::pausing(true)).unwrap();

@@ -315,7 +315,7 @@ pub fn run_to_dir_many(plan: &Plan, backends: &mut Backends, dir: &Path, watch: 
 /// How a checkpointed run starts: afresh every `every_steps` steps, or from a checkpoint.
 pub enum Checkpointing {
     Every(u32),
-    Resume(Box<Record>, Option<Pending>),
+    Resume(Box<Record>, Option<Box<Pending>>),
 }
 
 /// Runs a plan into `dir` (prepared by the caller) keeping a checkpoint in `dir/.checkpoint`
