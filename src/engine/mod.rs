@@ -111,8 +111,8 @@ impl Watch for Bar {
 
 /// The [`Progress`] the engine gives a backend: counts trajectory-steps for `watch`, and, in a
 /// checkpointed run, pauses the backend at a signal.
-pub(crate) struct Steps<'a> {
-    pub(crate) watch: &'a mut dyn Watch,
+struct Steps<'a> {
+    watch: &'a mut dyn Watch,
     /// Trajectory-steps integrated, of `total`.
     done: u64,
     total: u64,
@@ -121,7 +121,7 @@ pub(crate) struct Steps<'a> {
 }
 
 impl Steps<'_> {
-    pub(crate) fn new<'a>(plan: &Plan, watch: &'a mut dyn Watch, pausable: bool) -> Steps<'a> {
+    fn new<'a>(plan: &Plan, watch: &'a mut dyn Watch, pausable: bool) -> Steps<'a> {
         let total = plan.ensemble.trajectories * plan.time.total_steps as u64;
         Steps { watch, done: 0, total, pausable }
     }
@@ -138,12 +138,11 @@ impl Progress for Steps<'_> {
     }
 }
 
-/// Where a chunk's results go once its backend has integrated it to the plan's last step: to
-/// every output, in chunk order. Every run passes its chunks' results through here: one
-/// device's, many devices' (in chunk order), and a checkpointed run's (into the chunk's own
-/// outputs, which the run merges at its end); a chunk in flight goes into the checkpoint instead
-/// ([`checkpoint::Record::save_state`]).
-pub(crate) fn deliver(outputs: &mut [Box<dyn Output>], results: &ChunkResults) -> Result<()> {
+/// The one place a finished chunk's results are handed on: to every output, a chunk at a time in
+/// chunk order (a run over several devices waits for the chunks before; a checkpointed run hands
+/// each chunk to outputs of its own, finished as a shard). A chunk in flight goes into the
+/// checkpoint instead ([`Record::save_state`]).
+fn deliver(outputs: &mut [Box<dyn Output>], results: &ChunkResults) -> Result<()> {
     for o in outputs {
         o.chunk(results)?;
     }
@@ -152,7 +151,7 @@ pub(crate) fn deliver(outputs: &mut [Box<dyn Output>], results: &ChunkResults) -
 
 /// Writes every output into `store` and records how long that took, after the integration
 /// since `t1`.
-pub(crate) fn finish(outputs: Vec<Box<dyn Output>>, store: &mut Store, t1: Instant) -> Result<()> {
+fn finish(outputs: Vec<Box<dyn Output>>, store: &mut Store, t1: Instant) -> Result<()> {
     store.timing.integration_s = t1.elapsed().as_secs_f64();
     let t2 = Instant::now();
     for o in outputs {

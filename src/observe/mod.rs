@@ -285,5 +285,34 @@ mod tests {
         big.sums = vec![a; SUMS];
         let mut acc = big.clone();
         assert!(acc.merge(&big).is_err());
+        // Adding sums says where: save 1, quantity 2 of 3 (Σm² of it).
+        let (mut x, mut y) = (OverlapSums::new(2, 3), OverlapSums::new(2, 3));
+        x.sums[(3 + 2) * SUMS + 1] = a;
+        y.sums[(3 + 2) * SUMS + 1] = a;
+        let (save, q, _) = x.add(&y).unwrap_err();
+        assert_eq!((save, q), (1, 2));
+    }
+
+    /// Sums taken chunk by chunk and then added are those taken all at once, words included.
+    #[test]
+    fn chunk_sums_add_up_to_the_whole() {
+        let (slots, count, p) = (2, 200, 3);
+        let saves: Vec<f32> = (0..slots * count * p).map(|k| ((k as f32) * 0.377).cos() * 0.9).collect();
+        let mut whole = OverlapSums::new(slots, p);
+        whole.add_partials(0, slots, count, &block_partials(&saves, slots, count, p)).unwrap();
+        let mut total = OverlapSums::new(slots, p);
+        // Chunks of 128 and 72 trajectories: [slot][trajectory][P] of each.
+        for (first, n) in [(0, 128), (128, 72)] {
+            let part: Vec<f32> = (0..slots)
+                .flat_map(|s| saves[(s * count + first) * p..(s * count + first + n) * p].iter().copied())
+                .collect();
+            let mut chunk = OverlapSums::new(slots, p);
+            chunk.add_partials(0, slots, n, &block_partials(&part, slots, n, p)).unwrap();
+            let mut back = OverlapSums::new(slots, p);
+            back.set_words(&chunk.words());
+            assert_eq!(back.sums, chunk.sums);
+            total.add(&back).unwrap();
+        }
+        assert_eq!(total.sums, whole.sums);
     }
 }
