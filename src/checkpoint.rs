@@ -469,8 +469,13 @@ fn load_state(out: &Path, record: &Record, plan: &Plan) -> Result<Option<Pending
             "{state}: saves.npy or histogram.npy do not fit chunk {}",
             record.done
         );
-        let sums: Vec<u64> = read_npy(&dir.join("sums.npy"))?;
-        anyhow::ensure!(sums.len() == 2 * results.sums.sums.len(), "{state}: sums.npy does not fit this run's saves");
+        // Earlier checkpoints kept the same words as their first output's, output-0.npy.
+        let sums_file = if s.manifest.contains_key("output-0.npy") { "output-0.npy" } else { "sums.npy" };
+        let sums: Vec<u64> = read_npy(&dir.join(sums_file))?;
+        anyhow::ensure!(
+            sums.len() == 2 * results.sums.sums.len(),
+            "{state}: {sums_file} does not fit this run's saves"
+        );
         (results.saves, results.counters) = (saves, counters);
         results.sums.set_words(&sums);
         let st =
