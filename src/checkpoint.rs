@@ -26,6 +26,7 @@ use serde_json::{Map, Value, json};
 use crate::backend::{Chunk, ChunkResults, ChunkState, same_device};
 use crate::error::{Input, UsageError, mention};
 use crate::io;
+use crate::observe::SUMS;
 use crate::outputs::{Shard, Store, manifest};
 use crate::plan::{BLOCK, Plan};
 
@@ -348,8 +349,9 @@ impl Record {
 }
 
 /// Checks `out`'s checkpoint against the plan rebuilt from its spec, before anything is
-/// integrated: the record's interval and chunks, every finished chunk (its files and that it
-/// belongs to this run), and reads the chunk in flight, if any (see [`load_state`]).
+/// integrated, and gives its chunk in flight, if any: the record's interval and chunks, the
+/// chunk in flight (see [`load_state`]) and every finished chunk (its files and that it belongs
+/// to this run).
 pub fn validate(out: &Path, record: &Record, plan: &Plan) -> Result<Option<Pending>> {
     let bad = |what: String| broken(out, format!("{RECORD}: {what}"));
     let dt = plan.time.dt_f64;
@@ -376,10 +378,11 @@ pub fn validate(out: &Path, record: &Record, plan: &Plan) -> Result<Option<Pendi
     if let Some(s) = record.state.as_ref().filter(|s| s.step >= plan.time.total_steps) {
         return Err(bad(format!("state.step is {}; the run has {} steps", s.step, plan.time.total_steps)));
     }
+    let pending = load_state(out, record, plan)?;
     for k in 0..record.done {
         record.chunk_shard(out, k)?;
     }
-    load_state(out, record, plan)
+    Ok(pending)
 }
 
 fn broken(out: &Path, what: String) -> anyhow::Error {
@@ -461,21 +464,20 @@ fn load_state(out: &Path, record: &Record, plan: &Plan) -> Result<Option<Pending
             own["chunk"],
             own["step"]
         );
-        let mut results = ChunkResults::new(plan, chunk);
         let (saves, counters): (Vec<f32>, Vec<u64>) =
             (read_npy(&dir.join("saves.npy"))?, read_npy(&dir.join("histogram.npy"))?);
+        let (t, q) = (plan.n_saves(), plan.saves().q());
+        let want = if plan.observe.per_trajectory_saves() { chunk.count as usize * t * q } else { 0 };
         anyhow::ensure!(
-            saves.len() == results.saves.len() && counters.len() == results.counters.len(),
+            saves.len() == want && counters.len() == plan.observe.counters(),
             "{state}: saves.npy or histogram.npy do not fit chunk {}",
             record.done
         );
         // Earlier checkpoints kept the same words as their first output's, output-0.npy.
         let sums_file = if s.manifest.contains_key("output-0.npy") { "output-0.npy" } else { "sums.npy" };
         let sums: Vec<u64> = read_npy(&dir.join(sums_file))?;
-        anyhow::ensure!(
-            sums.len() == 2 * results.sums.sums.len(),
-            "{state}: {sums_file} does not fit this run's saves"
-        );
+        anyhow::ensure!(sums.len() == 2 * t * q * SUMS, "{state}: {sums_file} does not fit this run's saves");
+        let mut results = ChunkResults::new(plan, chunk);
         (results.saves, results.counters) = (saves, counters);
         results.sums.set_words(&sums);
         let st =
