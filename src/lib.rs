@@ -12,7 +12,7 @@
 //! ```
 //!
 //! The layers, each importing only from those before it (docs/ARCHITECTURE.md): `error`, `notice`, `rng`,
-//! `spec`, `plan`, `resolve`, `model`, `backend`, `cpu` and `gpu`, `choose`, `observe`, `io`, `outputs`,
+//! `spec`, `plan`, `resolve`, `model`, `observe`, `backend`, `cpu` and `gpu`, `choose`, `io`, `outputs`,
 //! `checkpoint`, `engine`, `merge`, `sweep`, `replay`, `cli` and `bench`.
 
 pub mod backend;

@@ -1,5 +1,6 @@
 //! The chunk loop, the same for every backend: split the ensemble into chunks, let the backend
-//! integrate each chunk, and hand what it delivers to every output of the catalogue.
+//! integrate each chunk into its [`ChunkResults`], and hand those to every output of the
+//! catalogue.
 //!
 //! Data flows one way: plan → backend → [`ChunkResults`] → outputs → [`Store`] (files or
 //! arrays).

@@ -319,7 +319,7 @@ impl GpuBackend {
 
     /// Adds one submit's results to the chunk's; fails on a non-finite state. Returns whether to
     /// go on (see [`Progress::advance`]).
-    fn deliver(
+    fn add_submit(
         plan: &Plan,
         s: &Submit,
         rb: &Readback,
@@ -530,7 +530,7 @@ impl Backend for GpuBackend {
             if let Some(t) = &mut self.timer {
                 t.add(&self.ctx)?;
             }
-            let go_on = Self::deliver(plan, &s, &layout.decode(&data), results, progress)?;
+            let go_on = Self::add_submit(plan, &s, &layout.decode(&data), results, progress)?;
             if !go_on && s.end < stop {
                 self.resident = Some((chunk, s.end));
                 return Ok(s.end);
