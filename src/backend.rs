@@ -1,9 +1,11 @@
 //! What a backend is: the interface between the chunk loop and the two ways to integrate a
-//! chunk of trajectories (the GPU engine and the CPU reference).
+//! chunk of trajectories (the GPU and the CPU reference), and [`ChunkResults`], what a chunk
+//! gives.
 
 use anyhow::Result;
 
 use crate::plan::Plan;
+use crate::stats::{self, OverlapSums};
 
 /// A contiguous range of global trajectory indices; `first` is a multiple of
 /// [`BLOCK`](crate::plan::BLOCK).
@@ -21,25 +23,110 @@ pub enum RunError {
     Diverged { trajectory: u64, step: u32, time: f64 },
 }
 
-/// Where a backend delivers what it observed for the current chunk.
-pub trait Sink {
-    /// Block partial sums [slot][block][Q][MOMENTS] of every saved quantity for saves
-    /// first..first+slots.
-    fn partials(&mut self, first: usize, slots: usize, partials: &[f32]) -> Result<()>;
-    /// Per-trajectory saves [slot][trajectory][Q] (only asked for with per-trajectory saves).
-    fn overlaps(&mut self, first: usize, slots: usize, overlaps: &[f32]) -> Result<()>;
-    /// Final states [trajectory][N] of the chunk (only asked for with final_state).
-    fn final_state(&mut self, states: &[f32]) -> Result<()>;
-    /// Counts to add (see [`crate::plan::ObservePlan::counters`]): the histogram's cells and its
+/// What a backend found for one chunk of trajectories: it fills this as it integrates
+/// ([`Backend::run_chunk`]); the engine hands it whole to every output once the chunk is done
+/// (`Output::chunk`), a run over several devices keeps it until the chunks before are handed on,
+/// and a checkpoint keeps it while the chunk is in flight.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChunkResults {
+    pub chunk: Chunk,
+    /// Exact ensemble sums [save][Q][SUMS] of the chunk's saves so far (see [`OverlapSums`]).
+    pub sums: OverlapSums,
+    /// Per-trajectory saves [trajectory][save][Q] (NaN until saved); empty unless the plan asks
+    /// for per-trajectory saves (see [`crate::plan::SaveLayout`]).
+    pub saves: Vec<f32>,
+    /// Counts so far (see [`crate::plan::ObservePlan::counters`]): the histogram's cells and its
     /// out-of-range count, then the occupancy rows.
-    fn histogram(&mut self, counts: &[u64]) -> Result<()>;
-    /// The retrieval / first-passage observer's values for the whole chunk, [trajectory][S·P
-    /// + 1] (see [`Plan::obs_per_trajectory`]).
-    fn trajectory_observations(&mut self, obs: &[f32]) -> Result<()>;
+    pub counters: Vec<u64>,
+    /// How many of `counters` are the histogram's.
+    histogram_counters: usize,
+    /// Final states [trajectory][N] (with observe.final_state), once the chunk is done.
+    pub final_state: Vec<f32>,
+    /// The retrieval / first-passage observer's values [trajectory][S·P + 1] (see
+    /// [`Plan::obs_per_trajectory`]), once the chunk is done.
+    pub observations: Vec<f32>,
+}
+
+impl ChunkResults {
+    /// Nothing found yet for `chunk` of `plan`.
+    pub fn new(plan: &Plan, chunk: Chunk) -> Self {
+        let count = chunk.count as usize;
+        let saves = if plan.observe.per_trajectory_saves() {
+            vec![f32::NAN; count * plan.n_saves() * plan.saves().q()]
+        } else {
+            Vec::new()
+        };
+        let mut sums = OverlapSums::new(plan.n_saves(), plan.saves().q());
+        sums.count = chunk.count;
+        ChunkResults {
+            chunk,
+            sums,
+            saves,
+            counters: vec![0; plan.observe.counters()],
+            histogram_counters: plan.observe.histogram_counters(),
+            final_state: Vec::new(),
+            observations: Vec::new(),
+        }
+    }
+
+    /// Global index of the chunk's first trajectory.
+    pub fn first(&self) -> u64 {
+        self.chunk.first
+    }
+
+    /// Trajectories in the chunk.
+    pub fn count(&self) -> usize {
+        self.chunk.count as usize
+    }
+
+    /// The histogram's counts (cells, then out-of-range).
+    pub fn histogram(&self) -> &[u64] {
+        &self.counters[..self.histogram_counters]
+    }
+
+    /// The occupancy counts [row][equilibrium, then outside].
+    pub fn occupancy(&self) -> &[u64] {
+        &self.counters[self.histogram_counters..]
+    }
+
+    /// Adds block partial sums [slot][block][Q][MOMENTS] of every saved quantity for saves
+    /// first..first+slots; refuses values the exact sums cannot hold, naming the quantity.
+    pub fn add_partials(&mut self, plan: &Plan, first: usize, slots: usize, partials: &[f32]) -> Result<()> {
+        let count = self.count();
+        self.sums.add_partials(first, slots, count, partials).map_err(|(save, q, e)| {
+            stats::overflow(plan.saves(), plan.save_times().get(save).copied().unwrap_or(f64::NAN), q, e)
+        })
+    }
+
+    /// Keeps per-trajectory saves [slot][trajectory][Q] for saves first..first+slots.
+    pub fn add_saves(&mut self, plan: &Plan, first: usize, slots: usize, saves: &[f32]) {
+        let (q, t, count) = (plan.saves().q(), plan.n_saves(), self.count());
+        for slot in 0..slots {
+            for j in 0..count {
+                let src = &saves[(slot * count + j) * q..(slot * count + j + 1) * q];
+                let k = first + slot;
+                self.saves[(j * t + k) * q..(j * t + k + 1) * q].copy_from_slice(src);
+            }
+        }
+    }
+
+    /// Adds counts, laid out as [`ChunkResults::counters`].
+    pub fn add_counts(&mut self, counts: &[u64]) -> Result<()> {
+        let c = &mut self.counters;
+        anyhow::ensure!(c.len() == counts.len(), "internal error: {} counters, expected {}", counts.len(), c.len());
+        for (a, b) in c.iter_mut().zip(counts) {
+            *a += b;
+        }
+        Ok(())
+    }
+}
+
+/// What a backend reports its progress to while it integrates a chunk.
+pub trait Progress {
     /// Trajectory-steps completed since the last call. Fails when the run must stop (a signal
     /// was received); returns false when the backend should pause instead (a signal was
     /// received and the run can be checkpointed), true to go on.
-    fn progress(&mut self, trajectory_steps: u64) -> Result<bool>;
+    fn advance(&mut self, trajectory_steps: u64) -> Result<bool>;
 }
 
 /// A chunk's trajectories between two steps: what a checkpoint keeps so that integration can
@@ -68,7 +155,7 @@ pub struct KernelBuild {
     pub built_before_s: Option<f64>,
 }
 
-/// A way to integrate trajectories: the GPU engine or the CPU reference.
+/// A way to integrate trajectories: the GPU or the CPU reference.
 pub trait Backend {
     /// "gpu", "cpu" or "cpu_fast".
     fn kind(&self) -> &'static str;
@@ -88,16 +175,18 @@ pub trait Backend {
         Ok(())
     }
     /// Integrates `chunk` from its initial states (`start` None) or from a state reached before,
-    /// up to step `stop`, reporting through `sink`, and returns the step reached: `stop`, or an
-    /// earlier one when the sink asked to pause. Observer values and final states are delivered
-    /// once the plan's last step is reached; before that, [`Backend::suspend`] gives the state.
+    /// up to step `stop`, adding what it finds to `results` and reporting to `progress`, and
+    /// returns the step reached: `stop`, or an earlier one when `progress` asked to pause.
+    /// Observer values and final states are added once the plan's last step is reached; before
+    /// that, [`Backend::suspend`] gives the state.
     fn run_chunk(
         &mut self,
         plan: &Plan,
         chunk: Chunk,
         start: Option<&ChunkState>,
         stop: u32,
-        sink: &mut dyn Sink,
+        results: &mut ChunkResults,
+        progress: &mut dyn Progress,
     ) -> Result<u32>;
     /// The state of `chunk` where the last [`Backend::run_chunk`] stopped before the end.
     fn suspend(&mut self, plan: &Plan, chunk: Chunk) -> Result<ChunkState>;

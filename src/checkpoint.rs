@@ -5,7 +5,7 @@
 //!   their manifest, no pictures); the run's files are merged from them at the end, exactly as
 //!   `idpsim merge` puts shards together, so the bytes are those of an uninterrupted run;
 //! - `state-K-S/`: the chunk in flight after S steps: the backend's state and observer values,
-//!   what the outputs took of the chunk so far, its per-trajectory saves and histogram counts;
+//!   and the chunk's results so far (its exact ensemble sums, per-trajectory saves and counts);
 //! - `checkpoint.json`, replaced atomically after either was written: the spec as run and its
 //!   digest, the backend and device, the chunks, how many are finished and which state is
 //!   current, with the size and SHA-256 of every state file.
@@ -23,11 +23,12 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::backend::{Chunk, ChunkState, same_device};
+use crate::backend::{Chunk, ChunkResults, ChunkState, same_device};
 use crate::error::{Input, UsageError, mention};
 use crate::io;
-use crate::outputs::{self, Shard, Store, manifest};
+use crate::outputs::{Shard, Store, manifest};
 use crate::plan::{BLOCK, Plan};
+use crate::stats::SUMS;
 
 /// The checkpoint folder inside a run directory.
 pub const DIR: &str = ".checkpoint";
@@ -93,15 +94,10 @@ pub struct Record {
     pub resumed: u32,
 }
 
-/// The chunk in flight at a checkpoint, as the engine holds it.
+/// The chunk in flight at a checkpoint: the backend's state and the chunk's results so far.
 pub struct Pending {
     pub state: ChunkState,
-    /// Each output's [`crate::outputs::Output::snapshot`] (None: it takes nothing mid-chunk).
-    pub snapshots: Vec<Option<Vec<u64>>>,
-    /// The chunk's per-trajectory saves so far and its counters (histogram and occupancy;
-    /// empty if not observed).
-    pub saves: Vec<f32>,
-    pub histogram: Vec<u64>,
+    pub results: ChunkResults,
 }
 
 fn state_dir_name(chunk: usize, step: u32) -> String {
@@ -113,8 +109,20 @@ pub fn chunk_dir(out: &Path, k: usize) -> PathBuf {
     folder(out).join(format!("chunk-{k}"))
 }
 
+/// A fresh chunk-K.part folder of `out`'s checkpoint, for chunk K's outputs (a store without
+/// pictures).
+pub fn chunk_store(out: &Path, k: usize) -> Result<Store> {
+    let part = chunk_part(out, k);
+    if part.exists() {
+        std::fs::remove_dir_all(&part).with_context(|| format!("cannot remove {}", part.display()))?;
+    }
+    std::fs::create_dir_all(&part).with_context(|| format!("cannot create {}", part.display()))?;
+    manifest::mark_incomplete(&part)?;
+    Ok(Store::dir_without_pictures(&part))
+}
+
 /// Where chunk K's outputs are written before it is finished.
-pub fn chunk_part(out: &Path, k: usize) -> PathBuf {
+fn chunk_part(out: &Path, k: usize) -> PathBuf {
     folder(out).join(format!("chunk-{k}.part"))
 }
 
@@ -123,15 +131,61 @@ impl Record {
         Chunk { first: self.chunks[k].0, count: self.chunks[k].1 }
     }
 
+    /// The record of a run that starts afresh in `out` on the device (`backend`, `adapter`),
+    /// checkpointed every `every_steps` steps: the folder made, `out` marked incomplete and
+    /// checkpoint.json written.
+    pub fn start(
+        out: &Path,
+        plan: &Plan,
+        (backend, adapter): (&str, String),
+        every_steps: u32,
+        chunks: &[Chunk],
+    ) -> Result<Record> {
+        std::fs::create_dir_all(folder(out)).with_context(|| format!("cannot create {}", folder(out).display()))?;
+        manifest::mark_incomplete(out)?;
+        let record = Record {
+            version: env!("CARGO_PKG_VERSION").into(),
+            spec: serde_json::to_value(&plan.spec)?,
+            spec_sha256: manifest::spec_digest_of(&plan.spec),
+            memories_sha256: plan.memories.digest(),
+            shard: plan.ensemble.shard,
+            backend: backend.into(),
+            adapter,
+            every_steps: every_steps.max(1),
+            dt: plan.time.dt_f64,
+            chunks: chunks.iter().map(|c| (c.first, c.count)).collect(),
+            done: 0,
+            state: None,
+            wall_s: 0.0,
+            resumed: 0,
+        };
+        record.write(out)?;
+        Ok(record)
+    }
+
+    /// This record as a new session takes it up: counted as resumed, and what it does not name
+    /// removed from `out`'s checkpoint.
+    pub fn resume(mut self, out: &Path) -> Result<Record> {
+        self.resumed += 1;
+        self.remove_stale(out)?;
+        Ok(self)
+    }
+
+    /// Trajectory-steps integrated in the finished chunks.
+    pub fn steps_done(&self, total_steps: u32) -> u64 {
+        self.chunks[..self.done].iter().map(|c| c.1).sum::<u64>() * total_steps as u64
+    }
+
     /// Writes checkpoint.json atomically (the folder must exist).
     pub fn write(&self, out: &Path) -> Result<()> {
         io::write_json(&folder(out).join(RECORD), &serde_json::to_value(self)?)
     }
 
-    /// Keeps the chunk in flight: its state files are written into a fresh folder, then
-    /// checkpoint.json points at them, then the previous state is removed.
-    pub fn save_state(&mut self, out: &Path, chunk: usize, p: &Pending) -> Result<()> {
-        let name = state_dir_name(chunk, p.state.step);
+    /// Keeps chunk `chunk` in flight: the backend's `state` and the chunk's `results` so far are
+    /// written into a fresh folder, then checkpoint.json points at them, then the previous state
+    /// is removed.
+    pub fn save_state(&mut self, out: &Path, chunk: usize, state: &ChunkState, results: &ChunkResults) -> Result<()> {
+        let name = state_dir_name(chunk, state.step);
         let tmp = folder(out).join(format!(".{name}.tmp"));
         if tmp.exists() {
             std::fs::remove_dir_all(&tmp).with_context(|| format!("cannot remove {}", tmp.display()))?;
@@ -143,17 +197,14 @@ impl Record {
             files.push(file);
             Ok(())
         };
-        put("state.npy".into(), &|d| io::write_npy(d, &[p.state.state.len() as u64], &p.state.state))?;
-        put("obs.npy".into(), &|d| io::write_npy(d, &[p.state.obs.len() as u64], &p.state.obs))?;
-        put("saves.npy".into(), &|d| io::write_npy(d, &[p.saves.len() as u64], &p.saves))?;
-        put("histogram.npy".into(), &|d| io::write_npy(d, &[p.histogram.len() as u64], &p.histogram))?;
-        let own = json!({ "spec_sha256": self.spec_sha256, "chunk": chunk, "step": p.state.step });
+        let (r, sums) = (results, results.sums.words());
+        put("state.npy".into(), &|d| io::write_npy(d, &[state.state.len() as u64], &state.state))?;
+        put("obs.npy".into(), &|d| io::write_npy(d, &[state.obs.len() as u64], &state.obs))?;
+        put("saves.npy".into(), &|d| io::write_npy(d, &[r.saves.len() as u64], &r.saves))?;
+        put("histogram.npy".into(), &|d| io::write_npy(d, &[r.counters.len() as u64], &r.counters))?;
+        put("sums.npy".into(), &|d| io::write_npy(d, &[sums.len() as u64], &sums))?;
+        let own = json!({ "spec_sha256": self.spec_sha256, "chunk": chunk, "step": state.step });
         put(STATE_RECORD.into(), &|d| io::write_json(d, &own))?;
-        for (i, s) in p.snapshots.iter().enumerate() {
-            if let Some(w) = s {
-                put(format!("output-{i}.npy"), &|d| io::write_npy(d, &[w.len() as u64], w))?;
-            }
-        }
         let dest = folder(out).join(&name);
         if dest.exists() {
             std::fs::remove_dir_all(&dest).with_context(|| format!("cannot remove {}", dest.display()))?;
@@ -161,15 +212,36 @@ impl Record {
         std::fs::rename(&tmp, &dest)
             .with_context(|| format!("cannot rename {} to {}", tmp.display(), dest.display()))?;
         let manifest = manifest::manifest(&dest, &files)?;
-        self.state = Some(StateRecord { chunk, step: p.state.step, dir: name.clone(), manifest });
+        self.state = Some(StateRecord { chunk, step: state.step, dir: name.clone(), manifest });
         self.write(out)?;
         self.remove_stale(out)
     }
 
-    /// Records chunk K as finished (its outputs complete in chunk-K.part): the folder is
-    /// renamed to chunk-K, then checkpoint.json says so, then the chunk's states are removed.
-    pub fn finish_chunk(&mut self, out: &Path, k: usize) -> Result<()> {
+    /// Finishes chunk K of `plan`, integrated on the device (`backend`, `adapter`), whose
+    /// outputs are complete in `store` (see [`chunk_store`]): its run.json is written last, the
+    /// folder is renamed to chunk-K, then checkpoint.json says so, then the chunk's states are
+    /// removed.
+    pub fn finish_chunk(
+        &mut self,
+        out: &Path,
+        k: usize,
+        plan: &Plan,
+        (backend, adapter): (&str, String),
+        store: &mut Store,
+    ) -> Result<()> {
         let (part, dest) = (chunk_part(out, k), chunk_dir(out, k));
+        let c = self.chunk(k);
+        let e = &plan.chunk_plan(c.first, c.count).ensemble;
+        let head = json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "spec": plan.spec,
+            "spec_sha256": self.spec_sha256,
+            "memories_sha256": self.memories_sha256,
+            "backend": backend,
+            "adapter": adapter,
+            "trajectories": { "first": e.first, "count": e.trajectories, "total": e.total },
+        });
+        manifest::complete(&part, store, head)?;
         if dest.exists() {
             std::fs::remove_dir_all(&dest).with_context(|| format!("cannot remove {}", dest.display()))?;
         }
@@ -277,9 +349,10 @@ impl Record {
 }
 
 /// Checks `out`'s checkpoint against the plan rebuilt from its spec, before anything is
-/// integrated: the record's interval and chunks, every finished chunk (its files and that it
-/// belongs to this run) and the chunk in flight's values against the sizes the plan gives them.
-pub fn validate(out: &Path, record: &Record, pending: Option<&Pending>, plan: &Plan) -> Result<()> {
+/// integrated, and gives its chunk in flight, if any: the record's interval and chunks, the
+/// chunk in flight (see [`load_state`]) and every finished chunk (its files and that it belongs
+/// to this run).
+pub fn validate(out: &Path, record: &Record, plan: &Plan) -> Result<Option<Pending>> {
     let bad = |what: String| broken(out, format!("{RECORD}: {what}"));
     let dt = plan.time.dt_f64;
     if (record.dt - dt).abs() > 1e-12 * dt {
@@ -305,28 +378,11 @@ pub fn validate(out: &Path, record: &Record, pending: Option<&Pending>, plan: &P
     if let Some(s) = record.state.as_ref().filter(|s| s.step >= plan.time.total_steps) {
         return Err(bad(format!("state.step is {}; the run has {} steps", s.step, plan.time.total_steps)));
     }
+    let pending = load_state(out, record, plan)?;
     for k in 0..record.done {
         record.chunk_shard(out, k)?;
     }
-    let Some(p) = pending else { return Ok(()) };
-    let c = record.chunk(record.done);
-    let cplan = plan.chunk_plan(c.first, c.count);
-    let saves =
-        if plan.observe.per_trajectory_saves() { c.count as usize * plan.n_saves() * plan.saves().q() } else { 0 };
-    let cells = plan.observe.counters();
-    let state = format!("{}/{}", DIR, record.state.as_ref().map_or("", |s| s.dir.as_str()));
-    if p.saves.len() != saves || p.histogram.len() != cells {
-        return Err(broken(out, format!("{state}: saves.npy or histogram.npy do not fit chunk {}", record.done)));
-    }
-    let want: Vec<Option<usize>> =
-        outputs::catalogue(&cplan, &Store::memory())?.iter().map(|o| o.snapshot().map(|w| w.len())).collect();
-    let got: Vec<Option<usize>> = (0..want.len().max(p.snapshots.len()))
-        .map(|i| p.snapshots.get(i).and_then(|w| w.as_ref().map(Vec::len)))
-        .collect();
-    if got != want {
-        return Err(broken(out, format!("{state}: its output-K.npy files do not fit this run's outputs")));
-    }
-    Ok(())
+    Ok(pending)
 }
 
 fn broken(out: &Path, what: String) -> anyhow::Error {
@@ -353,9 +409,8 @@ fn read_npy<T: npyz::Deserialize>(path: &Path) -> Result<Vec<T>> {
     npy.into_vec().with_context(|| format!("{} has the wrong element type", path.display()))
 }
 
-/// Reads `out`'s checkpoint: the record and, when a chunk was in flight, its state (checked
-/// against the sizes and SHA-256 the record holds). A damaged checkpoint is refused.
-pub fn load(out: &Path) -> Result<(Record, Option<Pending>)> {
+/// Reads `out`'s checkpoint record. A damaged record is refused.
+pub fn load(out: &Path) -> Result<Record> {
     let path = folder(out).join(RECORD);
     if !path.is_file() {
         return Err(UsageError::new(
@@ -385,10 +440,18 @@ pub fn load(out: &Path) -> Result<(Record, Option<Pending>)> {
         .into());
     }
     record.check_fields().map_err(|e| broken(out, format!("{RECORD}: {e}")))?;
-    let Some(s) = &record.state else { return Ok((record, None)) };
+    Ok(record)
+}
+
+/// Reads the chunk in flight of `out`'s checkpoint, when there is one: its files checked against
+/// the sizes and SHA-256 the record holds, its results against the sizes `plan` gives them. A
+/// damaged state is refused.
+fn load_state(out: &Path, record: &Record, plan: &Plan) -> Result<Option<Pending>> {
+    let Some(s) = &record.state else { return Ok(None) };
     let dir = folder(out).join(&s.dir);
     let run = json!({ "manifest": s.manifest });
     manifest::verify(&dir, &run).map_err(|e| broken(out, format!("{}: {e}", dir.display())))?;
+    let (chunk, state) = (record.chunk(record.done), format!("{DIR}/{}", s.dir));
     let load = || -> Result<Pending> {
         let own = read_json(&dir.join(STATE_RECORD))?;
         anyhow::ensure!(
@@ -401,28 +464,26 @@ pub fn load(out: &Path) -> Result<(Record, Option<Pending>)> {
             own["chunk"],
             own["step"]
         );
-        let mut snapshots = Vec::new();
-        for name in s.manifest.keys() {
-            if let Some(i) = name.strip_prefix("output-").and_then(|r| r.strip_suffix(".npy")) {
-                let i: usize = i.parse().context("an output file of another name")?;
-                anyhow::ensure!(i < s.manifest.len(), "{name} names an output this run does not have");
-                if snapshots.len() <= i {
-                    snapshots.resize(i + 1, None);
-                }
-                snapshots[i] = Some(read_npy::<u64>(&dir.join(name))?);
-            }
-        }
-        Ok(Pending {
-            state: ChunkState {
-                step: s.step,
-                state: read_npy(&dir.join("state.npy"))?,
-                obs: read_npy(&dir.join("obs.npy"))?,
-            },
-            snapshots,
-            saves: read_npy(&dir.join("saves.npy"))?,
-            histogram: read_npy(&dir.join("histogram.npy"))?,
-        })
+        let (saves, counters): (Vec<f32>, Vec<u64>) =
+            (read_npy(&dir.join("saves.npy"))?, read_npy(&dir.join("histogram.npy"))?);
+        let (t, q) = (plan.n_saves(), plan.saves().q());
+        let want = if plan.observe.per_trajectory_saves() { chunk.count as usize * t * q } else { 0 };
+        anyhow::ensure!(
+            saves.len() == want && counters.len() == plan.observe.counters(),
+            "{state}: saves.npy or histogram.npy do not fit chunk {}",
+            record.done
+        );
+        // Earlier checkpoints kept the same words as their first output's, output-0.npy.
+        let sums_file = if s.manifest.contains_key("output-0.npy") { "output-0.npy" } else { "sums.npy" };
+        let sums: Vec<u64> = read_npy(&dir.join(sums_file))?;
+        anyhow::ensure!(sums.len() == 2 * t * q * SUMS, "{state}: {sums_file} does not fit this run's saves");
+        let mut results = ChunkResults::new(plan, chunk);
+        (results.saves, results.counters) = (saves, counters);
+        results.sums.set_words(&sums);
+        let st =
+            ChunkState { step: s.step, state: read_npy(&dir.join("state.npy"))?, obs: read_npy(&dir.join("obs.npy"))? };
+        Ok(Pending { state: st, results })
     };
     let pending = load().map_err(|e| broken(out, format!("{e:#}")))?;
-    Ok((record, Some(pending)))
+    Ok(Some(pending))
 }

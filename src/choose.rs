@@ -28,7 +28,7 @@ use crate::backend::Backend;
 use crate::cpu::CpuBackend;
 use crate::error::UsageError;
 use crate::gpu::GpuBackend;
-use crate::gpu::engine::DeviceFacts;
+use crate::gpu::device::DeviceFacts;
 use crate::plan::{BackendChoice, Plan};
 
 /// A build recorded here before that took less than this was a driver-cache hit.
@@ -320,9 +320,10 @@ impl Backend for Chosen {
         chunk: crate::backend::Chunk,
         start: Option<&crate::backend::ChunkState>,
         stop: u32,
-        sink: &mut dyn crate::backend::Sink,
+        results: &mut crate::backend::ChunkResults,
+        progress: &mut dyn crate::backend::Progress,
     ) -> Result<u32> {
-        self.inner.run_chunk(plan, chunk, start, stop, sink)
+        self.inner.run_chunk(plan, chunk, start, stop, results, progress)
     }
     fn suspend(&mut self, plan: &Plan, chunk: crate::backend::Chunk) -> Result<crate::backend::ChunkState> {
         self.inner.suspend(plan, chunk)

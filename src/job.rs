@@ -466,7 +466,7 @@ pub fn resume(dir: &Path, watch: &mut dyn Watch) -> Result<(Plan, RunSummary)> {
         .into());
     }
     let _lock = io::lock_dir(dir).map_err(|e| UsageError::new(Input::Resume, e.to_string()))?;
-    let (record, pending) = checkpoint::load(dir)?;
+    let record = checkpoint::load(dir)?;
     let damaged = |what: String| {
         UsageError::new(
             Input::Resume,
@@ -495,7 +495,7 @@ pub fn resume(dir: &Path, watch: &mut dyn Watch) -> Result<(Plan, RunSummary)> {
         )
         .into());
     }
-    checkpoint::validate(dir, &record, pending.as_ref(), &plan)?;
+    let pending = checkpoint::validate(dir, &record, &plan)?;
     // A run that `auto` started goes on on the device it chose.
     if plan.run.backend == BackendChoice::Auto
         && let Some(p) = pin_backend(&plan, &record.backend)
@@ -530,7 +530,7 @@ pub fn resume(dir: &Path, watch: &mut dyn Watch) -> Result<(Plan, RunSummary)> {
         }
         None => format!("{}: resuming after {done} of {chunks} chunks", plan.spec.name),
     });
-    let how = Checkpointing::Resume(Box::new(record), pending);
+    let how = Checkpointing::Resume(Box::new(record), pending.map(Box::new));
     let summary = engine::run_checkpointed(&plan, backend.as_mut(), dir, how, watch)?;
     Ok((plan, summary))
 }

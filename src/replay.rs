@@ -11,7 +11,7 @@ use std::path::Path;
 use anyhow::Result;
 use serde_json::{Value, json};
 
-use crate::backend::{Chunk, ChunkState, Sink, same_device};
+use crate::backend::{Chunk, ChunkResults, ChunkState, Progress, same_device};
 use crate::error::{Input, UsageError, mention};
 use crate::io;
 use crate::outputs::manifest;
@@ -198,29 +198,11 @@ pub fn save_steps(plan: &Plan, every: Option<f64>) -> Result<(u32, Vec<u32>)> {
     Ok((k, steps))
 }
 
-/// What a chunk delivers that a replay keeps: its final states.
-struct Keep {
-    finals: Vec<f32>,
-}
+/// A replay's [`Progress`]: it stops at a signal.
+struct Signals;
 
-impl Sink for Keep {
-    fn partials(&mut self, _: usize, _: usize, _: &[f32]) -> Result<()> {
-        Ok(())
-    }
-    fn overlaps(&mut self, _: usize, _: usize, _: &[f32]) -> Result<()> {
-        Ok(())
-    }
-    fn final_state(&mut self, states: &[f32]) -> Result<()> {
-        self.finals.extend_from_slice(states);
-        Ok(())
-    }
-    fn histogram(&mut self, _: &[u64]) -> Result<()> {
-        Ok(())
-    }
-    fn trajectory_observations(&mut self, _: &[f32]) -> Result<()> {
-        Ok(())
-    }
-    fn progress(&mut self, _: u64) -> Result<bool> {
+impl Progress for Signals {
+    fn advance(&mut self, _: u64) -> Result<bool> {
         crate::interrupt::check()?;
         Ok(true)
     }
@@ -389,17 +371,17 @@ pub fn replay(dir: &Path, which: &[u64], every: Option<f64>, backend: Option<Bac
         };
         let mut state: Option<ChunkState> = None;
         for (s, &step) in steps.iter().enumerate() {
-            let mut sink = Keep { finals: Vec::new() };
-            let reached = b.run_chunk(&plan, chunk, state.as_ref(), step, &mut sink)?;
+            let mut results = ChunkResults::new(&plan, chunk);
+            let reached = b.run_chunk(&plan, chunk, state.as_ref(), step, &mut results, &mut Signals)?;
             anyhow::ensure!(reached == step, "internal error: the replay stopped at step {reached}, not {step}");
             if step == plan.time.total_steps {
                 anyhow::ensure!(
-                    sink.finals.len() == chunk.count as usize * n,
+                    results.final_state.len() == chunk.count as usize * n,
                     "internal error: {} final state values, expected {}",
-                    sink.finals.len(),
+                    results.final_state.len(),
                     chunk.count as usize * n
                 );
-                keep(s, &sink.finals);
+                keep(s, &results.final_state);
             } else {
                 let st = b.suspend(&plan, chunk)?;
                 keep(s, &b.states_of(&plan, &st, chunk.count));

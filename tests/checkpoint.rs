@@ -86,8 +86,9 @@ fn crashed_and_resumed_runs_write_the_same_bytes() {
                 let e = engine::run_checkpointed(&p, &mut crashing, &ck, how, &mut Bar::pausing(true)).unwrap_err();
                 assert!(format!("{e:#}").contains("simulated crash"), "{label}: {e:#}");
                 assert!(!ck.join("run.json").exists(), "{label}: a crashed run wrote run.json");
-                let (record, pending) = checkpoint::load(&ck).unwrap();
-                how = Checkpointing::Resume(Box::new(record), pending);
+                let record = checkpoint::load(&ck).unwrap();
+                let pending = checkpoint::validate(&ck, &record, &p).unwrap();
+                how = Checkpointing::Resume(Box::new(record), pending.map(Box::new));
             }
             let mut b = fresh_backends().remove(kind);
             engine::run_checkpointed(&p, b.as_mut(), &ck, how, &mut Bar::pausing(true)).unwrap();
@@ -111,6 +112,34 @@ fn checkpoints_do_not_change_a_run() {
     engine::run_checkpointed(&p, &mut CpuBackend::new(), &ck, Checkpointing::Every(1), &mut Bar::pausing(true))
         .unwrap();
     assert_same_files("every step", &whole, &ck);
+}
+
+/// A chunk in flight whose exact sums were kept as output-0.npy (the name of the first output's
+/// words) resumes to the same bytes as one kept as sums.npy.
+#[test]
+fn a_state_with_its_sums_as_output_0_resumes() {
+    let p = plan(everything());
+    let tmp = tempfile::tempdir().unwrap();
+    let (whole, ck) = (tmp.path().join("whole"), tmp.path().join("ck"));
+    engine::run_to_dir(&p, &mut CpuBackend::new(), &whole, true).unwrap();
+    let mut cpu = CpuBackend::new();
+    let mut crashing = Crashing { inner: &mut cpu, calls_left: 30 };
+    let how = Checkpointing::Every(3);
+    engine::run_checkpointed(&p, &mut crashing, &ck, how, &mut Bar::pausing(true)).unwrap_err();
+    let record_path = checkpoint::folder(&ck).join(checkpoint::RECORD);
+    let mut record: serde_json::Value = serde_json::from_slice(&std::fs::read(&record_path).unwrap()).unwrap();
+    let state = checkpoint::folder(&ck).join(record["state"]["dir"].as_str().expect("a chunk in flight"));
+    std::fs::rename(state.join("sums.npy"), state.join("output-0.npy")).unwrap();
+    let manifest = record["state"]["manifest"].as_object_mut().unwrap();
+    let entry = manifest.remove("sums.npy").unwrap();
+    manifest.insert("output-0.npy".into(), entry);
+    std::fs::write(&record_path, record.to_string()).unwrap();
+    let record = checkpoint::load(&ck).unwrap();
+    let pending = checkpoint::validate(&ck, &record, &p).unwrap();
+    assert!(pending.is_some(), "the chunk in flight is read");
+    let how = Checkpointing::Resume(Box::new(record), pending.map(Box::new));
+    engine::run_checkpointed(&p, &mut CpuBackend::new(), &ck, how, &mut Bar::pausing(true)).unwrap();
+    assert_same_files("sums as output-0.npy", &whole, &ck);
 }
 
 /// Whether a run directory holds a checkpoint of a chunk in flight.

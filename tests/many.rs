@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::Result;
 use common::{everything, idpsim, plan, stderr};
-use idpsim::backend::{Backend, Chunk, ChunkState, Sink};
+use idpsim::backend::{Backend, Chunk, ChunkResults, ChunkState, Progress};
 use idpsim::engine::{self, Backends, Bar};
 use idpsim::gpu::GpuBackend;
 use idpsim::gpu::context::GpuContext;
@@ -41,10 +41,11 @@ impl Backend for Counting {
         chunk: Chunk,
         start: Option<&ChunkState>,
         stop: u32,
-        sink: &mut dyn Sink,
+        results: &mut ChunkResults,
+        progress: &mut dyn Progress,
     ) -> Result<u32> {
         self.chunks.fetch_add(1, Ordering::Relaxed);
-        self.inner.run_chunk(plan, chunk, start, stop, sink)
+        self.inner.run_chunk(plan, chunk, start, stop, results, progress)
     }
     fn suspend(&mut self, plan: &Plan, chunk: Chunk) -> Result<ChunkState> {
         self.inner.suspend(plan, chunk)

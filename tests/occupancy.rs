@@ -275,8 +275,9 @@ fn resumed_runs_count_as_uninterrupted_ones() {
             let mut crashing = Crashing { inner: b.as_mut(), calls_left: n };
             let e = engine::run_checkpointed(&p, &mut crashing, &ck, how, &mut Bar::pausing(true)).unwrap_err();
             assert!(format!("{e:#}").contains("simulated crash"), "{label}: {e:#}");
-            let (record, pending) = checkpoint::load(&ck).unwrap();
-            how = Checkpointing::Resume(Box::new(record), pending);
+            let record = checkpoint::load(&ck).unwrap();
+            let pending = checkpoint::validate(&ck, &record, &p).unwrap();
+            how = Checkpointing::Resume(Box::new(record), pending.map(Box::new));
         }
         let mut b = common::backends().remove(kind);
         engine::run_checkpointed(&p, b.as_mut(), &ck, how, &mut Bar::pausing(true)).unwrap();

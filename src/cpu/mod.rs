@@ -13,7 +13,7 @@ use anyhow::Result;
 
 pub use trajectory::{Trajectory, initial_state, integrate, overlaps};
 
-use crate::backend::{Backend, Chunk, ChunkState, RunError, Sink};
+use crate::backend::{Backend, Chunk, ChunkResults, ChunkState, Progress, RunError};
 use crate::plan::Plan;
 use crate::stats;
 
@@ -83,7 +83,8 @@ impl Backend for CpuBackend {
         chunk: Chunk,
         start: Option<&ChunkState>,
         stop: u32,
-        sink: &mut dyn Sink,
+        results: &mut ChunkResults,
+        progress: &mut dyn Progress,
     ) -> Result<u32> {
         let (n, q) = (plan.n(), plan.saves().q());
         let count = chunk.count as usize;
@@ -138,7 +139,7 @@ impl Backend for CpuBackend {
             let lo = if first { 0 } else { step / se + 1 };
             let slots = (end / se + 1 - lo) as usize;
             let mut saves = vec![0f32; count * slots * q];
-            let results: Vec<WorkerResult> = std::thread::scope(|scope| {
+            let workers: Vec<WorkerResult> = std::thread::scope(|scope| {
                 let mut rest = &mut saves[..];
                 let mut handles = Vec::new();
                 for (k, group) in trajs.chunks_mut(per_thread).enumerate() {
@@ -156,12 +157,12 @@ impl Backend for CpuBackend {
                 handles.into_iter().map(|h| h.join().expect("cpu worker panicked")).collect()
             });
             let mut hist = vec![0u64; hist_len];
-            for (_, h) in &results {
+            for (_, h) in &workers {
                 for (a, b) in hist.iter_mut().zip(h) {
                     *a += b;
                 }
             }
-            if let Some((trajectory, step)) = results.into_iter().filter_map(|r| r.0).min_by_key(|f| (f.1, f.0)) {
+            if let Some((trajectory, step)) = workers.into_iter().filter_map(|r| r.0).min_by_key(|f| (f.1, f.0)) {
                 return Err(RunError::Diverged { trajectory, step, time: step as f64 * plan.time.dt_f64 }.into());
             }
             if slots > 0 {
@@ -175,15 +176,15 @@ impl Backend for CpuBackend {
                     }
                 }
                 let partials = stats::block_partials(&by_save, slots, count, q);
-                sink.partials(lo as usize, slots, &partials)?;
+                results.add_partials(plan, lo as usize, slots, &partials)?;
                 if plan.observe.per_trajectory_saves() {
-                    sink.overlaps(lo as usize, slots, &by_save)?;
+                    results.add_saves(plan, lo as usize, slots, &by_save);
                 }
             }
             if hist_len > 0 {
-                sink.histogram(&hist)?;
+                results.add_counts(&hist)?;
             }
-            let go_on = sink.progress(chunk.count * (end - step) as u64)?;
+            let go_on = progress.advance(chunk.count * (end - step) as u64)?;
             (step, first) = (end, false);
             if !go_on {
                 break;
@@ -198,12 +199,10 @@ impl Backend for CpuBackend {
             return Ok(step);
         }
         if plan.observe.observes_trajectories() {
-            let obs: Vec<f32> = trajs.iter().flat_map(|t| t.observations().iter().copied()).collect();
-            sink.trajectory_observations(&obs)?;
+            results.observations = trajs.iter().flat_map(|t| t.observations().iter().copied()).collect();
         }
         if plan.observe.final_state {
-            let finals: Vec<f32> = trajs.iter().flat_map(|t| t.state().iter().copied()).collect();
-            sink.final_state(&finals)?;
+            results.final_state = trajs.iter().flat_map(|t| t.state().iter().copied()).collect();
         }
         Ok(step)
     }

@@ -1,7 +1,7 @@
 //! One run over several backends at once (`--adapter all`, or a list): each backend takes the
-//! next chunk as soon as it has finished its last, so a slower device takes fewer; what a
-//! backend delivers for a chunk is recorded and replayed into the outputs in chunk order, so the
-//! outputs see exactly the deliveries of a one-backend run and write the same bytes.
+//! next chunk as soon as it has finished its last, so a slower device takes fewer; each chunk's
+//! [`ChunkResults`] wait until the chunks before them are handed to the outputs, so the outputs
+//! take them in chunk order, as in a one-backend run, and write the same bytes.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
-use super::{Collector, Watch, chunks_of};
-use crate::backend::{Backend, Sink};
+use super::{Watch, chunks_of, deliver, finish};
+use crate::backend::{Backend, ChunkResults, Progress};
 use crate::outputs::{self, Store};
 use crate::plan::Plan;
 
@@ -24,65 +24,20 @@ pub fn describe(backends: &Backends) -> (&'static str, String) {
     (kind, backends.iter().map(|b| b.adapter()).collect::<Vec<_>>().join(" + "))
 }
 
-/// What a backend delivered for one chunk, in order.
-enum Delivery {
-    Partials(usize, usize, Vec<f32>),
-    Overlaps(usize, usize, Vec<f32>),
-    FinalState(Vec<f32>),
-    Histogram(Vec<u64>),
-    Observations(Vec<f32>),
-}
-
-/// The [`Sink`] of a worker: records the chunk's deliveries, counts progress, and stops when
-/// the run is stopped.
-struct Recorder<'a> {
-    calls: Vec<Delivery>,
+/// The [`Progress`] of a worker: counts progress, and stops when the run is stopped.
+struct Shared<'a> {
     done: &'a AtomicU64,
     stop: &'a AtomicBool,
 }
 
-impl Sink for Recorder<'_> {
-    fn partials(&mut self, first: usize, slots: usize, partials: &[f32]) -> Result<()> {
-        self.calls.push(Delivery::Partials(first, slots, partials.to_vec()));
-        Ok(())
-    }
-    fn overlaps(&mut self, first: usize, slots: usize, overlaps: &[f32]) -> Result<()> {
-        self.calls.push(Delivery::Overlaps(first, slots, overlaps.to_vec()));
-        Ok(())
-    }
-    fn final_state(&mut self, states: &[f32]) -> Result<()> {
-        self.calls.push(Delivery::FinalState(states.to_vec()));
-        Ok(())
-    }
-    fn histogram(&mut self, counts: &[u64]) -> Result<()> {
-        self.calls.push(Delivery::Histogram(counts.to_vec()));
-        Ok(())
-    }
-    fn trajectory_observations(&mut self, obs: &[f32]) -> Result<()> {
-        self.calls.push(Delivery::Observations(obs.to_vec()));
-        Ok(())
-    }
-    fn progress(&mut self, trajectory_steps: u64) -> Result<bool> {
+impl Progress for Shared<'_> {
+    fn advance(&mut self, trajectory_steps: u64) -> Result<bool> {
         self.done.fetch_add(trajectory_steps, Ordering::Relaxed);
         if self.stop.load(Ordering::Relaxed) {
             anyhow::bail!("stopped");
         }
         Ok(true)
     }
-}
-
-/// Replays one chunk's deliveries into the outputs.
-fn replay(col: &mut Collector, calls: Vec<Delivery>) -> Result<()> {
-    for c in calls {
-        match c {
-            Delivery::Partials(first, slots, p) => col.partials(first, slots, &p)?,
-            Delivery::Overlaps(first, slots, o) => col.overlaps(first, slots, &o)?,
-            Delivery::FinalState(s) => col.final_state(&s)?,
-            Delivery::Histogram(h) => col.histogram(&h)?,
-            Delivery::Observations(o) => col.trajectory_observations(&o)?,
-        }
-    }
-    Ok(())
 }
 
 /// Runs a plan on every backend of `backends` at once and finishes the outputs into `store`
@@ -115,7 +70,7 @@ fn run(plan: &Plan, backends: &mut Backends, store: &mut Store, watch: &mut dyn 
     let delivered = Mutex::new(0usize);
     let turn = Condvar::new();
     let (done, stop) = (AtomicU64::new(0), AtomicBool::new(false));
-    let mut col = Collector::new(plan, outputs::catalogue(plan, store)?, watch, false);
+    let mut outputs = outputs::catalogue(plan, store)?;
     let outcome = std::thread::scope(|scope| -> Result<()> {
         let (tx, rx) = mpsc::channel();
         for b in backends.iter_mut() {
@@ -137,8 +92,10 @@ fn run(plan: &Plan, backends: &mut Backends, store: &mut Store, watch: &mut dyn 
                             d = turn.wait(d).expect("delivery count");
                         }
                     };
-                    let mut rec = Recorder { calls: Vec::new(), done, stop };
-                    let r = b.run_chunk(plan, chunks[k], None, total_steps, &mut rec).map(|_| rec.calls);
+                    let mut results = ChunkResults::new(plan, chunks[k]);
+                    let r = b
+                        .run_chunk(plan, chunks[k], None, total_steps, &mut results, &mut Shared { done, stop })
+                        .map(|_| results);
                     let failed = r.is_err();
                     if tx.send((k, r)).is_err() || failed {
                         return;
@@ -160,11 +117,9 @@ fn run(plan: &Plan, backends: &mut Backends, store: &mut Store, watch: &mut dyn 
                         anyhow::bail!("internal error: the backends stopped before chunk {want} was integrated")
                     }
                 }
-                col.watch.progress(done.load(Ordering::Relaxed), total)?;
+                watch.progress(done.load(Ordering::Relaxed), total)?;
                 while let Some(r) = pending.remove(&want) {
-                    col.begin(chunks[want]);
-                    replay(&mut col, r?)?;
-                    col.end()?;
+                    deliver(&mut outputs, &r?)?;
                     want += 1;
                     *delivered.lock().expect("delivery count") = want;
                     turn.notify_all();
@@ -179,5 +134,5 @@ fn run(plan: &Plan, backends: &mut Backends, store: &mut Store, watch: &mut dyn 
         result
     });
     outcome?;
-    col.finish(store, t1)
+    finish(outputs, store, t1)
 }

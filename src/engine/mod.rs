@@ -1,7 +1,9 @@
 //! The chunk loop, the same for every backend: split the ensemble into chunks, let the backend
-//! integrate each chunk, and hand what it delivers to every output of the catalogue.
+//! integrate each chunk into its [`ChunkResults`], and hand those to every output of the
+//! catalogue.
 //!
-//! Data flows one way: plan → backend → [`Sink`] → outputs → [`Store`] (files or arrays).
+//! Data flows one way: plan → backend → [`ChunkResults`] → outputs → [`Store`] (files or
+//! arrays).
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -12,9 +14,9 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 mod many;
 
-pub use crate::backend::{Backend, Chunk, ChunkState, RunError, Sink};
+pub use crate::backend::{Backend, Chunk, ChunkResults, ChunkState, Progress, RunError};
 use crate::checkpoint::{self, Pending, Record};
-use crate::outputs::{self, ChunkData, Output, Store, manifest};
+use crate::outputs::{self, Output, Store, manifest};
 use crate::plan::{BLOCK, Plan};
 use crate::stats::retrieval::{PassageStats, RetrievalStats};
 pub use many::{Backends, describe, simulate_many};
@@ -108,38 +110,10 @@ impl Watch for Bar {
     }
 }
 
-/// What one chunk delivered, until it is handed to the outputs.
-#[derive(Default)]
-struct ChunkBuffer {
-    first: u64,
-    count: usize,
-    saves: Vec<f32>,
-    final_state: Vec<f32>,
-    histogram: Vec<u64>,
-    observations: Vec<f32>,
-}
-
-/// The [`Sink`] the engine gives a backend: partial sums go straight to the outputs, the rest
-/// is buffered until the chunk ends.
-impl Collector<'_> {
-    /// Records the integration time since `t1`, then writes every output into `store` and
-    /// records how long that took.
-    pub(crate) fn finish(self, store: &mut Store, t1: Instant) -> Result<()> {
-        store.timing.integration_s = t1.elapsed().as_secs_f64();
-        let t2 = Instant::now();
-        for o in self.outputs {
-            o.finish(store)?;
-        }
-        store.timing.writing_s = t2.elapsed().as_secs_f64();
-        Ok(())
-    }
-}
-
-pub(crate) struct Collector<'a> {
-    plan: &'a Plan,
-    pub(crate) outputs: Vec<Box<dyn Output>>,
-    buf: ChunkBuffer,
-    pub(crate) watch: &'a mut dyn Watch,
+/// The [`Progress`] the engine gives a backend: counts trajectory-steps for `watch`, and, in a
+/// checkpointed run, pauses the backend at a signal.
+struct Steps<'a> {
+    watch: &'a mut dyn Watch,
     /// Trajectory-steps integrated, of `total`.
     done: u64,
     total: u64,
@@ -147,49 +121,15 @@ pub(crate) struct Collector<'a> {
     pausable: bool,
 }
 
-impl Sink for Collector<'_> {
-    fn partials(&mut self, first: usize, slots: usize, partials: &[f32]) -> Result<()> {
-        for o in &mut self.outputs {
-            o.partials(first, slots, self.buf.count, partials)?;
-        }
-        Ok(())
+impl Steps<'_> {
+    fn new<'a>(plan: &Plan, watch: &'a mut dyn Watch, pausable: bool) -> Steps<'a> {
+        let total = plan.ensemble.trajectories * plan.time.total_steps as u64;
+        Steps { watch, done: 0, total, pausable }
     }
+}
 
-    fn overlaps(&mut self, first: usize, slots: usize, data: &[f32]) -> Result<()> {
-        let (q, t, count) = (self.plan.saves().q(), self.plan.n_saves(), self.buf.count);
-        for slot in 0..slots {
-            for j in 0..count {
-                let src = &data[(slot * count + j) * q..(slot * count + j + 1) * q];
-                let k = first + slot;
-                self.buf.saves[(j * t + k) * q..(j * t + k + 1) * q].copy_from_slice(src);
-            }
-        }
-        Ok(())
-    }
-
-    fn final_state(&mut self, states: &[f32]) -> Result<()> {
-        self.buf.final_state.extend_from_slice(states);
-        Ok(())
-    }
-
-    fn histogram(&mut self, counts: &[u64]) -> Result<()> {
-        let h = &mut self.buf.histogram;
-        if h.is_empty() {
-            h.resize(counts.len(), 0);
-        }
-        anyhow::ensure!(h.len() == counts.len(), "internal error: {} counters, expected {}", counts.len(), h.len());
-        for (a, b) in h.iter_mut().zip(counts) {
-            *a += b;
-        }
-        Ok(())
-    }
-
-    fn trajectory_observations(&mut self, obs: &[f32]) -> Result<()> {
-        self.buf.observations.extend_from_slice(obs);
-        Ok(())
-    }
-
-    fn progress(&mut self, trajectory_steps: u64) -> Result<bool> {
+impl Progress for Steps<'_> {
+    fn advance(&mut self, trajectory_steps: u64) -> Result<bool> {
         self.done += trajectory_steps;
         if self.pausable && crate::interrupt::received().is_some() {
             return Ok(false);
@@ -199,38 +139,27 @@ impl Sink for Collector<'_> {
     }
 }
 
-impl<'a> Collector<'a> {
-    pub(crate) fn new(plan: &'a Plan, outputs: Vec<Box<dyn Output>>, watch: &'a mut dyn Watch, pausable: bool) -> Self {
-        let total = plan.ensemble.trajectories * plan.time.total_steps as u64;
-        Collector { plan, outputs, buf: ChunkBuffer::default(), watch, done: 0, total, pausable }
+/// The one place a finished chunk's results are handed on: to every output, a chunk at a time in
+/// chunk order (a run over several devices waits for the chunks before; a checkpointed run hands
+/// each chunk to outputs of its own, finished as a shard). A chunk in flight goes into the
+/// checkpoint instead ([`Record::save_state`]).
+fn deliver(outputs: &mut [Box<dyn Output>], results: &ChunkResults) -> Result<()> {
+    for o in outputs {
+        o.chunk(results)?;
     }
+    Ok(())
+}
 
-    pub(crate) fn begin(&mut self, chunk: Chunk) {
-        let plan = self.plan;
-        let count = chunk.count as usize;
-        self.buf = ChunkBuffer { first: chunk.first, count, ..Default::default() };
-        if plan.observe.per_trajectory_saves() {
-            self.buf.saves = vec![f32::NAN; count * plan.n_saves() * plan.saves().q()];
-        }
-        self.buf.histogram = vec![0; plan.observe.counters()];
+/// Writes every output into `store` and records how long that took, after the integration
+/// since `t1`.
+fn finish(outputs: Vec<Box<dyn Output>>, store: &mut Store, t1: Instant) -> Result<()> {
+    store.timing.integration_s = t1.elapsed().as_secs_f64();
+    let t2 = Instant::now();
+    for o in outputs {
+        o.finish(store)?;
     }
-
-    pub(crate) fn end(&mut self) -> Result<()> {
-        let b = &self.buf;
-        let data = ChunkData {
-            first: b.first,
-            count: b.count,
-            saves: &b.saves,
-            final_state: &b.final_state,
-            histogram: &b.histogram[..self.plan.observe.histogram_counters()],
-            occupancy: &b.histogram[self.plan.observe.histogram_counters()..],
-            observations: &b.observations,
-        };
-        for o in &mut self.outputs {
-            o.chunk(&data)?;
-        }
-        Ok(())
-    }
+    store.timing.writing_s = t2.elapsed().as_secs_f64();
+    Ok(())
 }
 
 /// Runs a plan on a backend and finishes every output into `store` (a directory the caller
@@ -251,15 +180,15 @@ fn simulate_inner(plan: &Plan, backend: &mut dyn Backend, store: &mut Store, wat
     backend.prepare(plan)?;
     store.timing.setup_s = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
-    let mut col = Collector::new(plan, outputs::catalogue(plan, store)?, watch, false);
-    let total = plan.time.total_steps;
+    let mut outputs = outputs::catalogue(plan, store)?;
+    let mut steps = Steps::new(plan, watch, false);
     for chunk in chunks(plan, backend) {
         log::debug!("chunk: trajectories {}..{}", chunk.first, chunk.first + chunk.count);
-        col.begin(chunk);
-        backend.run_chunk(plan, chunk, None, total, &mut col)?;
-        col.end()?;
+        let mut results = ChunkResults::new(plan, chunk);
+        backend.run_chunk(plan, chunk, None, plan.time.total_steps, &mut results, &mut steps)?;
+        deliver(&mut outputs, &results)?;
     }
-    col.finish(store, t1)
+    finish(outputs, store, t1)
 }
 
 /// Runs a plan keeping every output in memory.
@@ -386,7 +315,7 @@ pub fn run_to_dir_many(plan: &Plan, backends: &mut Backends, dir: &Path, watch: 
 /// How a checkpointed run starts: afresh every `every_steps` steps, or from a checkpoint.
 pub enum Checkpointing {
     Every(u32),
-    Resume(Box<Record>, Option<Pending>),
+    Resume(Box<Record>, Option<Box<Pending>>),
 }
 
 /// Runs a plan into `dir` (prepared by the caller) keeping a checkpoint in `dir/.checkpoint`
@@ -415,117 +344,56 @@ fn run_checkpointed_inner(
 ) -> Result<RunSummary> {
     let start = Instant::now();
     let (mut record, mut pending) = match how {
-        Checkpointing::Every(every_steps) => {
-            std::fs::create_dir_all(checkpoint::folder(dir))
-                .with_context(|| format!("cannot create {}", checkpoint::folder(dir).display()))?;
-            manifest::mark_incomplete(dir)?;
-            let record = Record {
-                version: env!("CARGO_PKG_VERSION").into(),
-                spec: serde_json::to_value(&plan.spec)?,
-                spec_sha256: manifest::spec_digest_of(&plan.spec),
-                memories_sha256: plan.memories.digest(),
-                shard: plan.ensemble.shard,
-                backend: backend.kind().into(),
-                adapter: backend.adapter(),
-                every_steps: every_steps.max(1),
-                dt: plan.time.dt_f64,
-                chunks: chunks(plan, backend).iter().map(|c| (c.first, c.count)).collect(),
-                done: 0,
-                state: None,
-                wall_s: 0.0,
-                resumed: 0,
-            };
-            record.write(dir)?;
-            (record, None)
+        Checkpointing::Every(every) => {
+            (Record::start(dir, plan, (backend.kind(), backend.adapter()), every, &chunks(plan, backend))?, None)
         }
-        Checkpointing::Resume(record, pending) => {
-            let mut record = *record;
-            record.resumed += 1;
-            record.remove_stale(dir)?;
-            (record, pending)
-        }
+        Checkpointing::Resume(record, pending) => (record.resume(dir)?, pending),
     };
     let wall_before = record.wall_s;
     let total = plan.time.total_steps;
     backend.prepare(plan)?;
     let setup_s = start.elapsed().as_secs_f64();
-    let mut col = Collector::new(plan, Vec::new(), watch, true);
-    col.done = record.chunks[..record.done].iter().map(|c| c.1).sum::<u64>() * total as u64;
+    let mut steps = Steps::new(plan, watch, true);
+    steps.done = record.steps_done(total);
+    let stopped = |signal, step: u32| -> anyhow::Error {
+        let checkpoint = Some((step as f64 * plan.time.dt_f64, dir.to_path_buf()));
+        crate::interrupt::Interrupted { signal, checkpoint }.into()
+    };
     for k in record.done..record.chunks.len() {
         let chunk = record.chunk(k);
-        let part = checkpoint::chunk_part(dir, k);
-        if part.exists() {
-            std::fs::remove_dir_all(&part).with_context(|| format!("cannot remove {}", part.display()))?;
-        }
-        std::fs::create_dir_all(&part).with_context(|| format!("cannot create {}", part.display()))?;
-        manifest::mark_incomplete(&part)?;
-        let cplan = plan.chunk_plan(chunk.first, chunk.count);
-        let mut store = Store::dir_without_pictures(&part);
-        col.outputs = outputs::catalogue(&cplan, &store)?;
-        col.begin(chunk);
-        let mut state = None;
-        if let Some(p) = pending.take() {
-            for (o, snap) in col.outputs.iter_mut().zip(&p.snapshots) {
-                if let Some(w) = snap {
-                    o.restore(w)?;
-                }
-            }
-            anyhow::ensure!(
-                p.saves.len() == col.buf.saves.len() && p.histogram.len() == col.buf.histogram.len(),
-                "internal error: the checkpoint's chunk buffers do not fit the chunk"
-            );
-            (col.buf.saves, col.buf.histogram) = (p.saves, p.histogram);
-            col.done += chunk.count * p.state.step as u64;
-            state = Some(p.state);
-        }
+        let (mut state, mut results) = match pending.take() {
+            Some(p) => (Some(p.state), p.results),
+            None => (None, ChunkResults::new(plan, chunk)),
+        };
+        steps.done += chunk.count * state.as_ref().map_or(0, |s| s.step) as u64;
         loop {
-            let from = state.as_ref().map_or(0, |s: &ChunkState| s.step);
+            let from = state.as_ref().map_or(0, |s| s.step);
             let stop = (from as u64 + record.every_steps as u64).min(total as u64) as u32;
-            let reached = backend.run_chunk(plan, chunk, state.as_ref(), stop, &mut col)?;
-            if reached == total {
+            if backend.run_chunk(plan, chunk, state.as_ref(), stop, &mut results, &mut steps)? == total {
                 break;
             }
             let st = backend.suspend(plan, chunk)?;
-            let p = Pending {
-                snapshots: col.outputs.iter().map(|o| o.snapshot()).collect(),
-                saves: col.buf.saves.clone(),
-                histogram: col.buf.histogram.clone(),
-                state: st,
-            };
             record.wall_s = wall_before + start.elapsed().as_secs_f64();
-            record.save_state(dir, k, &p)?;
-            log::debug!("checkpoint: chunk {k}, step {}", p.state.step);
+            record.save_state(dir, k, &st, &results)?;
+            log::debug!("checkpoint: chunk {k}, step {}", st.step);
             if let Some(signal) = crate::interrupt::received() {
-                let t = p.state.step as f64 * plan.time.dt_f64;
-                return Err(crate::interrupt::Interrupted { signal, checkpoint: Some((t, dir.to_path_buf())) }.into());
+                return Err(stopped(signal, st.step));
             }
-            state = Some(p.state);
+            state = Some(st);
         }
-        col.end()?;
-        for o in std::mem::take(&mut col.outputs) {
-            o.finish(&mut store)?;
-        }
-        let e = &cplan.ensemble;
-        let chunk_head = serde_json::json!({
-            "version": env!("CARGO_PKG_VERSION"),
-            "spec": plan.spec,
-            "spec_sha256": record.spec_sha256,
-            "memories_sha256": record.memories_sha256,
-            "backend": backend.kind(),
-            "adapter": backend.adapter(),
-            "trajectories": { "first": e.first, "count": e.trajectories, "total": e.total },
-        });
-        manifest::complete(&part, &mut store, chunk_head)?;
+        // A finished chunk's outputs, finished as a shard of the run.
+        let mut store = checkpoint::chunk_store(dir, k)?;
+        let mut outputs = outputs::catalogue(&plan.chunk_plan(chunk.first, chunk.count), &store)?;
+        deliver(&mut outputs, &results)?;
+        outputs.into_iter().try_for_each(|o| o.finish(&mut store))?;
         record.wall_s = wall_before + start.elapsed().as_secs_f64();
-        record.finish_chunk(dir, k)?;
+        record.finish_chunk(dir, k, plan, (backend.kind(), backend.adapter()), &mut store)?;
         if let Some(signal) = crate::interrupt::received()
             && k + 1 < record.chunks.len()
         {
-            let t = total as f64 * plan.time.dt_f64;
-            return Err(crate::interrupt::Interrupted { signal, checkpoint: Some((t, dir.to_path_buf())) }.into());
+            return Err(stopped(signal, total));
         }
     }
-    drop(col);
     let merging = Instant::now();
     let shards = record.shards(dir)?;
     let mut store = Store::dir(dir);
@@ -533,8 +401,7 @@ fn run_checkpointed_inner(
         output.merge(&shards, &mut store)?;
     }
     if let Some(signal) = crate::interrupt::received() {
-        let t = total as f64 * plan.time.dt_f64;
-        return Err(crate::interrupt::Interrupted { signal, checkpoint: Some((t, dir.to_path_buf())) }.into());
+        return Err(stopped(signal, total));
     }
     checkpoint::clear(dir)?;
     let wall_s = wall_before + start.elapsed().as_secs_f64();

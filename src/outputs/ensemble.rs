@@ -5,10 +5,10 @@
 use crate::error::{Input, UsageError};
 use anyhow::Result;
 
-use super::{Output, Shard, Store};
+use super::{ChunkResults, Output, Shard, Store};
 use crate::io::plot;
 use crate::plan::{Plan, SaveLayout};
-use crate::stats::{OverlapSums, SUMS, from_fixed};
+use crate::stats::{self, OverlapSums, SUMS, from_fixed};
 
 /// The exact ensemble sums (what `idpsim merge` adds up).
 pub const SUMS_FILE: &str = "overlaps_sums.npy";
@@ -36,11 +36,6 @@ impl EnsembleSums {
     }
 }
 
-/// The sums as u64 words [T, Q, 3, 2] (low word, high word of each i128).
-fn words(sums: &OverlapSums) -> Vec<u64> {
-    sums.sums.iter().flat_map(|&v| [v as u64, (v >> 64) as u64]).collect()
-}
-
 /// The (population) standard deviation of |m| of every saved quantity [T, Q], from the exact
 /// sums: |m|² = m², so Var |m| = E[m²] − (E|m|)², both of which the sums hold exactly.
 fn abs_std(sums: &OverlapSums) -> Vec<f32> {
@@ -54,52 +49,11 @@ fn abs_std(sums: &OverlapSums) -> Vec<f32> {
         .collect()
 }
 
-fn from_words(words: &[u64], out: &mut OverlapSums) {
-    for (k, v) in out.sums.iter_mut().enumerate() {
-        *v = (words[2 * k] as u128 | ((words[2 * k + 1] as u128) << 64)) as i128;
-    }
-}
-
-impl EnsembleSums {
-    /// The name of quantity q of a save.
-    fn quantity(&self, q: usize) -> String {
-        let l = &self.layout;
-        if l.overlaps().contains(&q) {
-            format!("the overlap m_{q}")
-        } else if l.energy_index() == Some(q) {
-            "the energy".into()
-        } else if let Some(y) = l.memory_layer().filter(|y| y.contains(&q)) {
-            format!("the memory layer y_{}", q - y.start)
-        } else {
-            format!("the saliency α_{}", q - l.saliency().map_or(0, |a| a.start))
-        }
-    }
-}
-
 impl Output for EnsembleSums {
-    fn partials(&mut self, first: usize, slots: usize, count: usize, partials: &[f32]) -> Result<()> {
-        self.sums.add_partials(first, slots, count, partials).map_err(|(save, q, e)| {
-            anyhow::anyhow!(
-                "the ensemble sums of {} at t = {} cannot be kept exactly: {e}; the observed values grew too large (the run is stopped rather than written wrong)",
-                self.quantity(q),
-                self.times.get(save).copied().unwrap_or(f64::NAN)
-            )
+    fn chunk(&mut self, c: &ChunkResults) -> Result<()> {
+        self.sums.add(&c.sums).map_err(|(save, q, e)| {
+            stats::overflow(self.layout, self.times.get(save).copied().unwrap_or(f64::NAN), q, e)
         })
-    }
-
-    fn snapshot(&self) -> Option<Vec<u64>> {
-        Some(words(&self.sums))
-    }
-
-    fn restore(&mut self, w: &[u64]) -> Result<()> {
-        anyhow::ensure!(
-            w.len() == 2 * self.sums.sums.len(),
-            "internal error: {} words for {} ensemble sums",
-            w.len(),
-            self.sums.sums.len()
-        );
-        from_words(w, &mut self.sums);
-        Ok(())
     }
 
     fn finish(mut self: Box<Self>, store: &mut Store) -> Result<()> {
@@ -117,7 +71,7 @@ impl Output for EnsembleSums {
         store.npy("overlaps_std.npy", &[tu, pu], std)?;
         store.npy("overlaps_abs_mean.npy", &[tu, pu], abs.clone())?;
         store.npy("overlaps_abs_std.npy", &[tu, pu], abs_std.clone())?;
-        store.npy(SUMS_FILE, &[tu, q as u64, SUMS as u64, 2], words(sums))?;
+        store.npy(SUMS_FILE, &[tu, q as u64, SUMS as u64, 2], sums.words())?;
         let title = format!("{} — {} model, {} trajectories", self.name, self.model, sums.count);
         store.picture("overlaps.png", |f| plot::overlaps_png(f, &title, &self.times, &abs, &abs_std, p))?;
         if let (Some(y), Some(a)) = (l.memory_layer(), l.saliency()) {
@@ -143,7 +97,7 @@ impl Output for EnsembleSums {
         let want = [self.sums.saves as u64, self.layout.q() as u64, SUMS as u64, 2];
         for s in shards {
             let mut part = OverlapSums::new(self.sums.saves, self.layout.q());
-            from_words(&s.read_shaped::<u64>(SUMS_FILE, &want)?, &mut part);
+            part.set_words(&s.read_shaped::<u64>(SUMS_FILE, &want)?);
             part.count = s.count;
             self.sums.merge(&part).map_err(|e| {
                 UsageError::new(

@@ -3,7 +3,7 @@
 use anyhow::Result;
 
 use super::store::concat;
-use super::{ChunkData, Column, Output, Shard, Store};
+use super::{ChunkResults, Column, Output, Shard, Store};
 use crate::plan::Plan;
 
 const FILE: &str = "final_state.npy";
@@ -21,8 +21,8 @@ impl FinalState {
 }
 
 impl Output for FinalState {
-    fn chunk(&mut self, c: &ChunkData) -> Result<()> {
-        self.col.push(c.final_state)
+    fn chunk(&mut self, c: &ChunkResults) -> Result<()> {
+        self.col.push(&c.final_state)
     }
 
     fn finish(self: Box<Self>, store: &mut Store) -> Result<()> {

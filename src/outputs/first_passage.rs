@@ -6,7 +6,7 @@ use crate::error::{Input, UsageError};
 use anyhow::Result;
 
 use super::store::concat;
-use super::{ChunkData, Column, Output, Shard, Store};
+use super::{ChunkResults, Column, Output, Shard, Store};
 use crate::plan::{NO_STEP, Plan};
 use crate::stats::retrieval::{PassageStats, passage_time};
 
@@ -43,17 +43,17 @@ impl FirstPassage {
 }
 
 impl Output for FirstPassage {
-    fn chunk(&mut self, c: &ChunkData) -> Result<()> {
+    fn chunk(&mut self, c: &ChunkResults) -> Result<()> {
         let (ob, at) = (self.plan.obs_per_trajectory(), self.plan.input.segments.len() * self.plan.p());
-        let (mut times, mut steps) = (Vec::with_capacity(c.count), Vec::with_capacity(c.count));
-        for j in 0..c.count {
+        let (mut times, mut steps) = (Vec::with_capacity(c.count()), Vec::with_capacity(c.count()));
+        for j in 0..c.count() {
             let step = c.observations[j * ob + at].to_bits();
             times.push(passage_time(step, self.plan.time.dt_f64));
             steps.push(step);
             self.stats.add(step);
         }
         if let Some(raw) = self.raw.as_mut() {
-            raw.extend_from_slice(c.observations);
+            raw.extend_from_slice(&c.observations);
         }
         self.steps.push(&steps)?;
         self.times.push(&times)

@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde_json::json;
 
-use super::{ChunkData, Output, Shard, Store};
+use super::{ChunkResults, Output, Shard, Store};
 use crate::io::plot::{self, Marker};
 use crate::plan::{HistogramPlan, Plan};
 
@@ -34,14 +34,14 @@ impl Histogram {
 }
 
 impl Output for Histogram {
-    fn chunk(&mut self, c: &ChunkData) -> Result<()> {
+    fn chunk(&mut self, c: &ChunkResults) -> Result<()> {
         anyhow::ensure!(
-            c.histogram.len() == self.counts.len(),
+            c.histogram().len() == self.counts.len(),
             "internal error: histogram of {} cells, expected {}",
-            c.histogram.len(),
+            c.histogram().len(),
             self.counts.len()
         );
-        for (a, b) in self.counts.iter_mut().zip(c.histogram) {
+        for (a, b) in self.counts.iter_mut().zip(c.histogram()) {
             *a += b;
         }
         Ok(())

@@ -1,8 +1,8 @@
 //! The catalogue of outputs. Each observable is one type implementing [`Output`]: it says which
-//! files it writes, takes what each chunk delivers, finishes into a [`Store`] (a directory, or
-//! arrays kept in memory), and merges the shards of a sharded run. Each file name is written
+//! files it writes, takes each chunk's [`ChunkResults`], finishes into a [`Store`] (a directory,
+//! or arrays kept in memory), and merges the shards of a sharded run. Each file name is written
 //! in one place: the output that owns it. The engine only runs the chunk loop and hands every
-//! delivery to every output of [`catalogue`].
+//! chunk's results to every output of [`catalogue`].
 
 pub mod ensemble;
 pub mod final_state;
@@ -16,49 +16,14 @@ pub mod store;
 
 use anyhow::Result;
 
+pub use crate::backend::ChunkResults;
 use crate::plan::Plan;
 pub use store::{Array, ArrayData, Column, Shard, Store, Timing};
 
-/// What a backend delivered for one chunk of trajectories, handed to every output once the
-/// chunk is done (the ensemble sums take their block partials as they arrive instead).
-pub struct ChunkData<'a> {
-    /// Global index of the chunk's first trajectory.
-    pub first: u64,
-    pub count: usize,
-    /// Per-trajectory saves [trajectory][save][Q] (see [`crate::plan::SaveLayout`]); empty
-    /// unless the plan asks for per-trajectory saves.
-    pub saves: &'a [f32],
-    /// Final states [trajectory][N] (with observe.final_state).
-    pub final_state: &'a [f32],
-    /// Histogram counts of the chunk (cells, then out-of-range).
-    pub histogram: &'a [u64],
-    /// Occupancy counts of the chunk [row][equilibrium, then outside].
-    pub occupancy: &'a [u64],
-    /// The retrieval / first-passage observer's values [trajectory][S·P + 1].
-    pub observations: &'a [f32],
-}
-
 /// One observable's outputs.
 pub trait Output {
-    /// Block partial sums [slot][block][Q][MOMENTS] of saves first..first+slots of a chunk of
-    /// `count` trajectories.
-    fn partials(&mut self, _first: usize, _slots: usize, _count: usize, _partials: &[f32]) -> Result<()> {
-        Ok(())
-    }
-
-    /// One finished chunk.
-    fn chunk(&mut self, _chunk: &ChunkData) -> Result<()> {
-        Ok(())
-    }
-
-    /// What this output has taken of the current chunk before its end, as u64 words (a
-    /// checkpoint keeps them); None when it takes nothing before a chunk ends.
-    fn snapshot(&self) -> Option<Vec<u64>> {
-        None
-    }
-
-    /// Takes back what [`Output::snapshot`] gave, in a fresh output of the same plan.
-    fn restore(&mut self, _words: &[u64]) -> Result<()> {
+    /// One finished chunk's results.
+    fn chunk(&mut self, _results: &ChunkResults) -> Result<()> {
         Ok(())
     }
 

@@ -6,7 +6,7 @@
 use anyhow::Result;
 use serde_json::json;
 
-use super::{ChunkData, Output, Shard, Store};
+use super::{ChunkResults, Output, Shard, Store};
 use crate::io::plot::{self, SweepLine};
 use crate::plan::{OccupancyNorm, OccupancyPlan, Plan};
 
@@ -158,14 +158,14 @@ impl Occupancy {
 }
 
 impl Output for Occupancy {
-    fn chunk(&mut self, c: &ChunkData) -> Result<()> {
+    fn chunk(&mut self, c: &ChunkResults) -> Result<()> {
         anyhow::ensure!(
-            c.occupancy.len() == self.counts.len(),
+            c.occupancy().len() == self.counts.len(),
             "internal error: {} occupancy counts, expected {}",
-            c.occupancy.len(),
+            c.occupancy().len(),
             self.counts.len()
         );
-        for (a, b) in self.counts.iter_mut().zip(c.occupancy) {
+        for (a, b) in self.counts.iter_mut().zip(c.occupancy()) {
             *a += b;
         }
         Ok(())

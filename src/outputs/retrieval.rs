@@ -8,7 +8,7 @@ use anyhow::Result;
 use serde_json::json;
 
 use super::store::concat;
-use super::{ChunkData, Column, Output, Shard, Store};
+use super::{ChunkResults, Column, Output, Shard, Store};
 use crate::model::input::segment_target;
 use crate::plan::Plan;
 use crate::stats::retrieval::{RetrievalStats, retrieved, window_mean};
@@ -87,14 +87,14 @@ pub fn summary(r: &RetrievalStats) -> serde_json::Value {
 }
 
 impl Output for Retrieval {
-    fn chunk(&mut self, c: &ChunkData) -> Result<()> {
+    fn chunk(&mut self, c: &ChunkResults) -> Result<()> {
         let plan = &self.plan;
         let r = plan.observe.retrieval.expect("a retrieval plan");
         let (p, s, ob) = (plan.p(), plan.input.segments.len(), plan.obs_per_trajectory());
         let (mut tg, mut got_all, mut signs) = (Vec::new(), Vec::new(), Vec::new());
-        for j in 0..c.count {
+        for j in 0..c.count() {
             let row = &c.observations[j * ob..(j + 1) * ob];
-            let traj = c.first + j as u64;
+            let traj = c.first() + j as u64;
             let means = window_mean(&row[..s * p], r.window_steps);
             let targets: Vec<Option<u32>> = (0..s).map(|k| segment_target(plan, k, traj)).collect();
             let got: Vec<Option<(u32, i8)>> =
@@ -112,7 +112,7 @@ impl Output for Retrieval {
         self.retrieved.push(&got_all)?;
         self.signs.push(&signs)?;
         if let Some(raw) = self.raw.as_mut() {
-            raw.extend_from_slice(c.observations);
+            raw.extend_from_slice(&c.observations);
         }
         Ok(())
     }

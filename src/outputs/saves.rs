@@ -7,7 +7,7 @@ use std::ops::Range;
 use anyhow::Result;
 
 use super::store::concat;
-use super::{ChunkData, Column, Output, Shard, Store};
+use super::{ChunkResults, Column, Output, Shard, Store};
 use crate::plan::{Plan, SaveLayout};
 
 struct Part {
@@ -59,12 +59,12 @@ impl TrajectorySaves {
 }
 
 impl Output for TrajectorySaves {
-    fn chunk(&mut self, c: &ChunkData) -> Result<()> {
+    fn chunk(&mut self, c: &ChunkResults) -> Result<()> {
         for part in &mut self.parts {
-            part.col.push(&self.layout.columns(c.saves, part.columns.clone()))?;
+            part.col.push(&self.layout.columns(&c.saves, part.columns.clone()))?;
         }
         if let Some((_, raw)) = self.raw.as_mut() {
-            raw.extend_from_slice(c.saves);
+            raw.extend_from_slice(&c.saves);
         }
         Ok(())
     }

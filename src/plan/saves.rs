@@ -36,6 +36,19 @@ impl SaveLayout {
         self.layers.then(|| self.y_first()..self.y_first() + self.p)
     }
 
+    /// What quantity q of a save is, in words.
+    pub fn name(&self, q: usize) -> String {
+        if self.overlaps().contains(&q) {
+            format!("the overlap m_{q}")
+        } else if self.energy_index() == Some(q) {
+            "the energy".into()
+        } else if let Some(y) = self.memory_layer().filter(|y| y.contains(&q)) {
+            format!("the memory layer y_{}", q - y.start)
+        } else {
+            format!("the saliency α_{}", q - self.saliency().map_or(0, |a| a.start))
+        }
+    }
+
     pub fn saliency(&self) -> Option<Range<usize>> {
         self.layers.then(|| self.y_first() + self.p..self.y_first() + 2 * self.p)
     }

@@ -10,7 +10,7 @@
 
 pub mod retrieval;
 
-use crate::plan::BLOCK;
+use crate::plan::{BLOCK, SaveLayout};
 
 /// Values kept per block and quantity: Σ(m − c), Σ(m − c)², Σ|m| and the shift c, the block's
 /// first value. Shifting by a value of the block keeps the f32 sums of squares accurate for
@@ -85,6 +85,14 @@ pub fn add_fixed(a: i128, b: i128) -> Result<i128, SumOverflow> {
     }
 }
 
+/// The error of exact sums that cannot hold quantity `q` of the save at time `time`.
+pub fn overflow(layout: SaveLayout, time: f64, q: usize, e: SumOverflow) -> anyhow::Error {
+    anyhow::anyhow!(
+        "the ensemble sums of {} at t = {time} cannot be kept exactly: {e}; the observed values grew too large (the run is stopped rather than written wrong)",
+        layout.name(q)
+    )
+}
+
 #[inline]
 pub fn from_fixed(v: i128) -> f64 {
     v as f64 / FIXED_SCALE
@@ -144,10 +152,27 @@ impl OverlapSums {
         Ok(())
     }
 
+    /// The sums as u64 words [save][P][SUMS][2] (low word, high word of each i128).
+    pub fn words(&self) -> Vec<u64> {
+        self.sums.iter().flat_map(|&v| [v as u64, (v >> 64) as u64]).collect()
+    }
+
+    /// Takes back what [`OverlapSums::words`] gave (as many words as it gives).
+    pub fn set_words(&mut self, words: &[u64]) {
+        for (k, v) in self.sums.iter_mut().enumerate() {
+            *v = (words[2 * k] as u128 | ((words[2 * k + 1] as u128) << 64)) as i128;
+        }
+    }
+
     /// Adds another set of sums (a shard or a chunk summed elsewhere).
     pub fn merge(&mut self, other: &OverlapSums) -> Result<(), SumOverflow> {
-        for (a, b) in self.sums.iter_mut().zip(&other.sums) {
-            *a = add_fixed(*a, *b)?;
+        self.add(other).map_err(|(_, _, e)| e)
+    }
+
+    /// [`OverlapSums::merge`], saying on a sum beyond the exact range which save and quantity.
+    pub fn add(&mut self, other: &OverlapSums) -> Result<(), (usize, usize, SumOverflow)> {
+        for (k, (a, b)) in self.sums.iter_mut().zip(&other.sums).enumerate() {
+            *a = add_fixed(*a, *b).map_err(|e| (k / (self.p * SUMS), k / SUMS % self.p, e))?;
         }
         self.count += other.count;
         Ok(())
@@ -260,5 +285,34 @@ mod tests {
         big.sums = vec![a; SUMS];
         let mut acc = big.clone();
         assert!(acc.merge(&big).is_err());
+        // Adding sums says where: save 1, quantity 2 of 3 (Σm² of it).
+        let (mut x, mut y) = (OverlapSums::new(2, 3), OverlapSums::new(2, 3));
+        x.sums[(3 + 2) * SUMS + 1] = a;
+        y.sums[(3 + 2) * SUMS + 1] = a;
+        let (save, q, _) = x.add(&y).unwrap_err();
+        assert_eq!((save, q), (1, 2));
+    }
+
+    /// Sums taken chunk by chunk and then added are those taken all at once, words included.
+    #[test]
+    fn chunk_sums_add_up_to_the_whole() {
+        let (slots, count, p) = (2, 200, 3);
+        let saves: Vec<f32> = (0..slots * count * p).map(|k| ((k as f32) * 0.377).cos() * 0.9).collect();
+        let mut whole = OverlapSums::new(slots, p);
+        whole.add_partials(0, slots, count, &block_partials(&saves, slots, count, p)).unwrap();
+        let mut total = OverlapSums::new(slots, p);
+        // Chunks of 128 and 72 trajectories: [slot][trajectory][P] of each.
+        for (first, n) in [(0, 128), (128, 72)] {
+            let part: Vec<f32> = (0..slots)
+                .flat_map(|s| saves[(s * count + first) * p..(s * count + first + n) * p].iter().copied())
+                .collect();
+            let mut chunk = OverlapSums::new(slots, p);
+            chunk.add_partials(0, slots, n, &block_partials(&part, slots, n, p)).unwrap();
+            let mut back = OverlapSums::new(slots, p);
+            back.set_words(&chunk.words());
+            assert_eq!(back.sums, chunk.sums);
+            total.add(&back).unwrap();
+        }
+        assert_eq!(total.sums, whole.sums);
     }
 }

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use idpsim::backend::{Chunk, ChunkState, Sink};
+use idpsim::backend::{Chunk, ChunkResults, ChunkState, Progress};
 use idpsim::cpu::CpuBackend;
 use idpsim::engine::{self, Backend};
 use idpsim::gpu::GpuBackend;
@@ -184,13 +184,14 @@ impl Backend for Crashing<'_> {
         chunk: Chunk,
         start: Option<&ChunkState>,
         stop: u32,
-        sink: &mut dyn Sink,
+        results: &mut ChunkResults,
+        progress: &mut dyn Progress,
     ) -> anyhow::Result<u32> {
         self.calls_left -= 1;
         if self.calls_left == 0 {
             anyhow::bail!("simulated crash");
         }
-        self.inner.run_chunk(plan, chunk, start, stop, sink)
+        self.inner.run_chunk(plan, chunk, start, stop, results, progress)
     }
     fn suspend(&mut self, plan: &Plan, chunk: Chunk) -> anyhow::Result<ChunkState> {
         self.inner.suspend(plan, chunk)

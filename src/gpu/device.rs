@@ -1,4 +1,5 @@
-//! The GPU backend's loop for one chunk: per submit, plan → encode → read back → deliver.
+//! The GPU backend on one device: what its kernels depend on ([`DeviceFacts`]), and its loop
+//! for one chunk: per submit, plan → encode → read back → the chunk's results.
 //! A submit holds the initial states (first submit only), many fused multi-step dispatches and
 //! the on-device reduction of the saves; only the small block partial sums (and, when asked,
 //! per-trajectory saves) are read back. Observer values and final states are read once, at
@@ -13,7 +14,7 @@ use super::pipelines::{Kernels, PARAM_SLOTS, ParamSlots, max_groups};
 use super::readback::{Readback, ReadbackLayout, Sources};
 use super::resources::{Resources, SAVES_BUDGET, Tables};
 use super::schedule::{Submit, Submits, init_fits, max_steps_per_dispatch, steps_per_dispatch};
-use crate::backend::{Backend, Chunk, ChunkState, KernelBuild, RunError, Sink};
+use crate::backend::{Backend, Chunk, ChunkResults, ChunkState, KernelBuild, Progress, RunError};
 use crate::plan::{BLOCK, LayoutChoice, Plan};
 
 /// Kernel sets (model families) kept by a backend: a sweep's variants alternate between a few.
@@ -316,9 +317,16 @@ impl GpuBackend {
         (enc.finish(), slots.bytes())
     }
 
-    /// Hands one submit's results to the sink; fails on a non-finite state. Returns whether to
-    /// go on (see [`Sink::progress`]).
-    fn deliver(plan: &Plan, chunk: Chunk, s: &Submit, rb: &Readback, sink: &mut dyn Sink) -> Result<bool> {
+    /// Adds one submit's results to the chunk's; fails on a non-finite state. Returns whether to
+    /// go on (see [`Progress::advance`]).
+    fn add_submit(
+        plan: &Plan,
+        s: &Submit,
+        rb: &Readback,
+        results: &mut ChunkResults,
+        progress: &mut dyn Progress,
+    ) -> Result<bool> {
+        let chunk = results.chunk;
         if plan.observe.counters() > 0 {
             // The histogram's replicas added up, then the occupancy counts.
             let len = plan.observe.histogram_counters();
@@ -334,7 +342,7 @@ impl GpuBackend {
             for (t, &c) in total[len..].iter_mut().zip(&rb.hist[words..]) {
                 *t = c as u64;
             }
-            sink.histogram(&total)?;
+            results.add_counts(&total)?;
         }
         if rb.status[0] != u32::MAX {
             let step = rb.status[0];
@@ -346,9 +354,9 @@ impl GpuBackend {
             .into());
         }
         if s.slots > 0 {
-            sink.partials(s.slot_base as usize, s.slots as usize, rb.partials)?;
+            results.add_partials(plan, s.slot_base as usize, s.slots as usize, rb.partials)?;
             if !rb.saves.is_empty() {
-                // Device layout [slot][Q][trajectory] → the sink's [slot][trajectory][Q].
+                // Device layout [slot][Q][trajectory] → [slot][trajectory][Q].
                 let (c, q) = (chunk.count as usize, plan.saves().q());
                 let mut host = vec![0f32; rb.saves.len()];
                 for slot in 0..s.slots as usize {
@@ -358,10 +366,10 @@ impl GpuBackend {
                         }
                     }
                 }
-                sink.overlaps(s.slot_base as usize, s.slots as usize, &host)?;
+                results.add_saves(plan, s.slot_base as usize, s.slots as usize, &host);
             }
         }
-        sink.progress(chunk.count * (s.end - s.from) as u64)
+        progress.advance(chunk.count * (s.end - s.from) as u64)
     }
 
     /// Reads `bytes` of a working buffer through a readback buffer made for the purpose (at a
@@ -468,7 +476,8 @@ impl Backend for GpuBackend {
         chunk: Chunk,
         start: Option<&ChunkState>,
         stop: u32,
-        sink: &mut dyn Sink,
+        results: &mut ChunkResults,
+        progress: &mut dyn Progress,
     ) -> Result<u32> {
         self.prepare(plan)?;
         let count = chunk.count;
@@ -521,7 +530,7 @@ impl Backend for GpuBackend {
             if let Some(t) = &mut self.timer {
                 t.add(&self.ctx)?;
             }
-            let go_on = Self::deliver(plan, chunk, &s, &layout.decode(&data), sink)?;
+            let go_on = Self::add_submit(plan, &s, &layout.decode(&data), results, progress)?;
             if !go_on && s.end < stop {
                 self.resident = Some((chunk, s.end));
                 return Ok(s.end);
@@ -532,10 +541,10 @@ impl Backend for GpuBackend {
             return Ok(stop);
         }
         if plan.observe.observes_trajectories() {
-            sink.trajectory_observations(&self.read_observations(plan, count)?)?;
+            results.observations = self.read_observations(plan, count)?;
         }
         if plan.observe.final_state {
-            sink.final_state(&self.read_final_state(plan, count)?)?;
+            results.final_state = self.read_final_state(plan, count)?;
         }
         Ok(stop)
     }
