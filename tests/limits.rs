@@ -49,11 +49,11 @@ fn small_device_limits_give_the_same_bytes() {
 }
 
 /// Loads beyond the fully unrolled memory loops (P > 128: tiled loops that count against the
-/// driver's loop budget): the kernels agree with the CPU reference on both layouts after 20
-/// steps, with dispatches as long as the loop budget allows (a loop cut short by the driver's
-/// guard would leave the state far off).
-#[test]
-fn many_memories_match_the_cpu_reference() {
+/// driver's loop budget): the kernels agree with the CPU reference on `layout` after 20 steps,
+/// with dispatches as long as the loop budget allows (a loop cut short by the driver's guard
+/// would leave the state far off). One test per layout, so that their kernels build side by
+/// side.
+fn many_memories_match_the_cpu_reference(layout: idpsim::plan::LayoutChoice) {
     let Some(mut g) = common::gpu() else { return };
     let p = 150usize;
     let mut pl = common::plan(serde_json::json!({
@@ -65,15 +65,23 @@ fn many_memories_match_the_cpu_reference() {
         "observe": { "overlaps": { "every": 0.1, "per_trajectory": true }, "final_state": true }
     }));
     let cpu = common::run(&pl, &mut idpsim::cpu::CpuBackend::new());
-    for layout in [idpsim::plan::LayoutChoice::Thread, idpsim::plan::LayoutChoice::Group] {
-        pl.run.layout = layout;
-        pl.run.steps_per_dispatch = Some(u32::MAX);
-        let out = common::run(&pl, &mut g);
-        for name in ["final_state", "overlaps"] {
-            let (a, b) = (out.f32(name).unwrap(), cpu.f32(name).unwrap());
-            common::assert_close(&format!("P = {p}, {layout:?}: {name}"), &a, &b, 2e-4, 2e-4);
-        }
+    pl.run.layout = layout;
+    pl.run.steps_per_dispatch = Some(u32::MAX);
+    let out = common::run(&pl, &mut g);
+    for name in ["final_state", "overlaps"] {
+        let (a, b) = (out.f32(name).unwrap(), cpu.f32(name).unwrap());
+        common::assert_close(&format!("P = {p}, {layout:?}: {name}"), &a, &b, 2e-4, 2e-4);
     }
+}
+
+#[test]
+fn many_memories_match_the_cpu_reference_thread_layout() {
+    many_memories_match_the_cpu_reference(idpsim::plan::LayoutChoice::Thread);
+}
+
+#[test]
+fn many_memories_match_the_cpu_reference_group_layout() {
+    many_memories_match_the_cpu_reference(idpsim::plan::LayoutChoice::Group);
 }
 
 /// A plan whose initial-state kernel would pass llvmpipe's loop guard (N = 24 000 with P = 200:
