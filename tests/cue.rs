@@ -142,36 +142,43 @@ fn cue_spec(model: &str, n: usize, m: u64, sigma: f64, chunk: u64) -> serde_json
 
 /// Cue inputs on both backends and both GPU layouts agree with the CPU reference (20 steps, the
 /// per-step tolerance of tests/parity.rs), and the GPU gives the same bytes however the ensemble
-/// is chunked.
-#[test]
-fn cue_inputs_match_the_cpu_reference_and_ignore_chunking() {
+/// is chunked. One test per model, so that their kernels build side by side.
+fn cue_inputs_match_the_cpu_reference_and_ignore_chunking(model: &str) {
     let Some(mut g) = gpu() else { return };
-    for model in ["classic", "idp"] {
-        let mut p = plan(cue_spec(model, 37, 70, 0.4, 4096));
-        let cpu = run(&p, &mut idpsim::cpu::CpuBackend::new());
-        for layout in [idpsim::plan::LayoutChoice::Thread, idpsim::plan::LayoutChoice::Group] {
-            p.run.layout = layout;
-            let out = run(&p, &mut g);
-            for name in ["final_state", "overlaps", "energy"] {
-                let (Some(a), Some(b)) = (out.f32(name), cpu.f32(name)) else {
-                    assert!(name == "energy" && out.f32(name).is_none() && cpu.f32(name).is_none(), "{name}");
-                    continue;
-                };
-                let abs = if name == "energy" { 2e-4 * 37.0 } else { 2e-4 };
-                common::assert_close(&format!("{model} {layout:?} {name}"), &a, &b, abs, 2e-4);
-            }
-            let (gt, ct): (Vec<i32>, Vec<i32>) =
-                (out.values("retrieval_targets").unwrap(), cpu.values("retrieval_targets").unwrap());
-            assert_eq!(gt, ct, "{model} {layout:?}: retrieval targets");
+    let mut p = plan(cue_spec(model, 37, 70, 0.4, 4096));
+    let cpu = run(&p, &mut idpsim::cpu::CpuBackend::new());
+    for layout in [idpsim::plan::LayoutChoice::Thread, idpsim::plan::LayoutChoice::Group] {
+        p.run.layout = layout;
+        let out = run(&p, &mut g);
+        for name in ["final_state", "overlaps", "energy"] {
+            let (Some(a), Some(b)) = (out.f32(name), cpu.f32(name)) else {
+                assert!(name == "energy" && out.f32(name).is_none() && cpu.f32(name).is_none(), "{name}");
+                continue;
+            };
+            let abs = if name == "energy" { 2e-4 * 37.0 } else { 2e-4 };
+            common::assert_close(&format!("{model} {layout:?} {name}"), &a, &b, abs, 2e-4);
         }
-        let whole = run(&plan(cue_spec(model, 37, 70, 0.4, 4096)), &mut g);
-        let chunked = run(&plan(cue_spec(model, 37, 70, 0.4, 16)), &mut g);
-        assert_eq!(whole.f32("final_state"), chunked.f32("final_state"), "{model}: chunking changed the bytes");
-        // Segment 0 cues memory 1; segment 1 a random memory per trajectory (both backends).
-        let targets: Vec<i32> = cpu.values("retrieval_targets").unwrap();
-        assert!(targets.chunks(2).all(|t| t[0] == 1), "{model}: segment 0's target is the initial cue's memory");
-        assert!(targets.chunks(2).any(|t| t[1] != targets[1]), "{model}: segment 1 draws its memory per trajectory");
+        let (gt, ct): (Vec<i32>, Vec<i32>) =
+            (out.values("retrieval_targets").unwrap(), cpu.values("retrieval_targets").unwrap());
+        assert_eq!(gt, ct, "{model} {layout:?}: retrieval targets");
     }
+    let whole = run(&plan(cue_spec(model, 37, 70, 0.4, 4096)), &mut g);
+    let chunked = run(&plan(cue_spec(model, 37, 70, 0.4, 16)), &mut g);
+    assert_eq!(whole.f32("final_state"), chunked.f32("final_state"), "{model}: chunking changed the bytes");
+    // Segment 0 cues memory 1; segment 1 a random memory per trajectory (both backends).
+    let targets: Vec<i32> = cpu.values("retrieval_targets").unwrap();
+    assert!(targets.chunks(2).all(|t| t[0] == 1), "{model}: segment 0's target is the initial cue's memory");
+    assert!(targets.chunks(2).any(|t| t[1] != targets[1]), "{model}: segment 1 draws its memory per trajectory");
+}
+
+#[test]
+fn classic_cue_inputs_match_the_cpu_reference_and_ignore_chunking() {
+    cue_inputs_match_the_cpu_reference_and_ignore_chunking("classic");
+}
+
+#[test]
+fn idp_cue_inputs_match_the_cpu_reference_and_ignore_chunking() {
+    cue_inputs_match_the_cpu_reference_and_ignore_chunking("idp");
 }
 
 /// Without flips a cue input is exactly a vector input u = a ξ^μ: the classic model's bias gives

@@ -160,20 +160,6 @@ fn sweep_idp(p: usize) -> serde_json::Value {
     s
 }
 
-/// The classic sweep's spec: a zeroed diagonal, a cue as input, flipped cues as initial states.
-fn sweep_classic(n: usize, p: usize) -> serde_json::Value {
-    json!({
-        "model": { "kind": "classic", "activation": { "kind": "tanh", "slope": 10.0 }, "zero_diagonal": true },
-        "memories": { "kind": "random", "n": n, "p": p, "seed": 1 },
-        "input": { "segments": [ { "duration": 0.2, "cue": { "index": "random", "amplitude": 1.0 } } ] },
-        "noise": { "sigma": 0.2 },
-        "integrator": { "dt": 0.01 },
-        "ensemble": { "trajectories": 70, "seed": 3, "initial": { "kind": "memory", "index": "target", "flip": 0.1 } },
-        "observe": { "overlaps": { "every": 0.01, "per_trajectory": true }, "final_state": true,
-                     "energy": { "per_trajectory": true }, "retrieval": { "threshold": 0.9 } }
-    })
-}
-
 /// The modern sweep's spec: a softmax Ψ_y.
 fn sweep_modern(p: usize) -> serde_json::Value {
     let mut s = idp_spec(21, p, 70, 20, 0.3);
@@ -194,7 +180,7 @@ fn a_sweep_over_p_builds_the_idp_family_once_and_matches_the_reference() {
 fn a_sweep_over_p_builds_the_classic_family_once_and_matches_the_reference() {
     a_sweep_over_p_builds_its_family_once_and_matches_the_reference(
         "classic",
-        vec![sweep_classic(41, 17), sweep_classic(41, 30)],
+        vec![common::classic_cue_spec(41, 17), common::classic_cue_spec(41, 30)],
     );
 }
 
@@ -202,7 +188,7 @@ fn a_sweep_over_p_builds_the_classic_family_once_and_matches_the_reference() {
 fn a_sweep_over_p_builds_the_tiled_classic_family_once_and_matches_the_reference() {
     a_sweep_over_p_builds_its_family_once_and_matches_the_reference(
         "classic, tiled",
-        vec![sweep_classic(9, 130), sweep_classic(9, 147)],
+        vec![common::classic_cue_spec(9, 130), common::classic_cue_spec(9, 147)],
     );
 }
 
