@@ -49,31 +49,47 @@ fn small_device_limits_give_the_same_bytes() {
 }
 
 /// Loads beyond the fully unrolled memory loops (P > 128: tiled loops that count against the
-/// driver's loop budget): the kernels agree with the CPU reference on both layouts after 20
-/// steps, with dispatches as long as the loop budget allows (a loop cut short by the driver's
-/// guard would leave the state far off).
-#[test]
-fn many_memories_match_the_cpu_reference() {
+/// driver's loop budget): the kernels agree with the CPU reference on `layout` after 20 steps,
+/// with dispatches as long as the loop budget allows (a loop cut short by the driver's guard
+/// would leave the state far off). One test per layout, so that their kernels build side by
+/// side; the kernels are those of tests/parity.rs's sweep over P beyond 128
+/// ([`common::classic_cue_spec`]): one family that the drivers' shader cache builds once.
+fn many_memories_match_the_cpu_reference(layout: idpsim::plan::LayoutChoice) {
     let Some(mut g) = common::gpu() else { return };
-    let p = 150usize;
+    let (n, p) = (9usize, 150usize);
     let mut pl = common::plan(serde_json::json!({
         "model": { "kind": "classic", "activation": { "kind": "tanh", "slope": 3.0 }, "zero_diagonal": true },
-        "memories": { "kind": "random", "n": 61, "p": p, "seed": 2 },
+        "memories": { "kind": "random", "n": n, "p": p, "seed": 2 },
         "input": { "segments": [ { "duration": 0.2, "cue": { "index": 5, "amplitude": 0.5, "flip": 0.1 } } ] },
         "noise": { "sigma": 0.3 },
         "ensemble": { "trajectories": 9, "seed": 4, "initial": { "kind": "memory", "index": 5, "flip": 0.2 } },
-        "observe": { "overlaps": { "every": 0.1, "per_trajectory": true }, "final_state": true }
+        "observe": { "overlaps": { "every": 0.1, "per_trajectory": true }, "final_state": true,
+                     "energy": { "per_trajectory": true }, "retrieval": { "threshold": 0.9 } }
     }));
+    let group = layout == idpsim::plan::LayoutChoice::Group;
+    let family = |p: &idpsim::plan::Plan| idpsim::gpu::kernels::KernelConsts::from_plan(p, group).family();
+    assert_eq!(family(&pl), family(&common::plan(common::classic_cue_spec(n, 130))), "the family of tests/parity.rs");
     let cpu = common::run(&pl, &mut idpsim::cpu::CpuBackend::new());
-    for layout in [idpsim::plan::LayoutChoice::Thread, idpsim::plan::LayoutChoice::Group] {
-        pl.run.layout = layout;
-        pl.run.steps_per_dispatch = Some(u32::MAX);
-        let out = common::run(&pl, &mut g);
-        for name in ["final_state", "overlaps"] {
-            let (a, b) = (out.f32(name).unwrap(), cpu.f32(name).unwrap());
-            common::assert_close(&format!("P = {p}, {layout:?}: {name}"), &a, &b, 2e-4, 2e-4);
-        }
+    pl.run.layout = layout;
+    pl.run.steps_per_dispatch = Some(u32::MAX);
+    let out = common::run(&pl, &mut g);
+    for name in ["final_state", "overlaps"] {
+        let (a, b) = (out.f32(name).unwrap(), cpu.f32(name).unwrap());
+        common::assert_close(&format!("P = {p}, {layout:?}: {name}"), &a, &b, 2e-4, 2e-4);
     }
+    // Energies are sums over N neurons: the same per-term tolerance, scaled by N.
+    let (a, b) = (out.f32("energy").unwrap(), cpu.f32("energy").unwrap());
+    common::assert_close(&format!("P = {p}, {layout:?}: energy"), &a, &b, 2e-4 * n as f32, 2e-4);
+}
+
+#[test]
+fn many_memories_match_the_cpu_reference_thread_layout() {
+    many_memories_match_the_cpu_reference(idpsim::plan::LayoutChoice::Thread);
+}
+
+#[test]
+fn many_memories_match_the_cpu_reference_group_layout() {
+    many_memories_match_the_cpu_reference(idpsim::plan::LayoutChoice::Group);
 }
 
 /// A plan whose initial-state kernel would pass llvmpipe's loop guard (N = 24 000 with P = 200:

@@ -40,12 +40,22 @@ fn check(name: &str, spec: serde_json::Value, tol: f32) {
     }
 }
 
-#[test]
-fn idp_one_and_twenty_steps() {
-    for (n, p, m) in [(1, 1, 67), (2, 2, 130), (3, 5, 65), (65, 7, 100), (1000, 10, 70)] {
+/// The IDP model after one step and after 20 steps, for each (N, P, M).
+fn idp_one_and_twenty_steps(sizes: &[(usize, usize, u64)]) {
+    for &(n, p, m) in sizes {
         check(&format!("idp N={n} P={p} M={m} 1 step"), idp_spec(n, p, m, 1, 0.7), ONE_STEP_TOL);
         check(&format!("idp N={n} P={p} M={m} 20 steps"), idp_spec(n, p, m, 20, 0.7), TWENTY_STEP_TOL);
     }
+}
+
+#[test]
+fn idp_one_and_twenty_steps_small_n() {
+    idp_one_and_twenty_steps(&[(1, 1, 67), (2, 2, 130), (3, 5, 65)]);
+}
+
+#[test]
+fn idp_one_and_twenty_steps_larger_n() {
+    idp_one_and_twenty_steps(&[(65, 7, 100), (1000, 10, 70)]);
 }
 
 #[test]
@@ -107,70 +117,85 @@ fn point_initial_state_and_no_noise() {
 /// One GPU backend runs plans of several P from one model family with a single kernel build
 /// (P is a run-time value, the kernels compiled for its capacity), and every run matches the
 /// reference: the padded memories (P up to the capacity) add exact zeros and never reach an
-/// output. Each family: an IDP plan with every observer, a classic one with a zeroed diagonal
-/// and a cue as its input, and the modern model with a softmax (padding must stay out of the
-/// normalisation and the energy); the classic family also at P beyond 128 (tiled loops with a
-/// run-time tile count).
-#[test]
-fn a_sweep_over_p_builds_each_family_once_and_matches_the_reference() {
+/// output. Each family (one test each, so that their kernels build side by side): an IDP plan
+/// with every observer, a classic one with a zeroed diagonal and a cue as its input, and the
+/// modern model with a softmax (padding must stay out of the normalisation and the energy);
+/// the classic family also at P beyond 128 (tiled loops with a run-time tile count).
+fn a_sweep_over_p_builds_its_family_once_and_matches_the_reference(name: &str, specs: Vec<serde_json::Value>) {
     let Some(mut g) = gpu() else { return };
-    let idp = |p: usize| {
-        let mut s = idp_spec(37, p, 70, 20, 0.7);
-        s["observe"]["retrieval"] = json!({ "threshold": 0.5 });
-        s["observe"]["first_passage"] = json!({ "threshold": 0.3 });
-        s["observe"]["histogram"] =
-            json!({ "of": "overlaps", "axes": [0, 1], "bins": [8, 6], "range": [[-1, 1], [-1, 1]] });
-        s["input"]["segments"] = json!([
-            { "duration": 0.1, "random_weights": { "dominant_memory": "random" }, "noise": 0.3 },
-            { "duration": 0.1, "cue": { "index": "random", "amplitude": 0.5 }, "ramp": 0.03 }
-        ]);
-        s
-    };
-    let classic = |n: usize, p: usize| {
-        json!({
-            "model": { "kind": "classic", "activation": { "kind": "tanh", "slope": 10.0 }, "zero_diagonal": true },
-            "memories": { "kind": "random", "n": n, "p": p, "seed": 1 },
-            "input": { "segments": [ { "duration": 0.2, "cue": { "index": "random", "amplitude": 1.0 } } ] },
-            "noise": { "sigma": 0.2 },
-            "integrator": { "dt": 0.01 },
-            "ensemble": { "trajectories": 70, "seed": 3, "initial": { "kind": "memory", "index": "target", "flip": 0.1 } },
-            "observe": { "overlaps": { "every": 0.01, "per_trajectory": true }, "final_state": true,
-                         "energy": { "per_trajectory": true }, "retrieval": { "threshold": 0.9 } }
-        })
-    };
-    let modern = |p: usize| {
-        let mut s = idp_spec(21, p, 70, 20, 0.3);
-        s["model"] = json!({ "kind": "modern", "activation": { "kind": "identity" }, "tau_alpha": 0.05, "tau_y": 0.0,
-                             "sigma_alpha": 0.2, "psi_y": { "softmax": { "beta": 4.0 } } });
-        s
-    };
-    let families: [(&str, Vec<serde_json::Value>); 4] = [
-        ("idp", vec![idp(20), idp(27), idp(32)]),
-        ("classic", vec![classic(41, 17), classic(41, 30)]),
-        ("classic, tiled", vec![classic(9, 130), classic(9, 147)]),
-        ("modern softmax", vec![modern(18), modern(25)]),
-    ];
-    for (name, specs) in families {
-        for (k, spec) in specs.into_iter().enumerate() {
-            let p = plan(spec);
-            let what = format!("{name}, P = {}", p.p());
-            let cpu = run(&p, &mut CpuBackend::new());
-            let out = run(&p, &mut g as &mut dyn Backend);
-            let builds = g.kernel_builds();
-            assert_eq!(builds.len(), usize::from(k == 0), "{what}: {builds:?}");
-            if k == 0 {
-                assert_eq!(builds[0].pipelines, 3, "{what}");
-            }
-            for name in ["final_state", "saves"] {
-                let (a, b) = (out.f32(name).unwrap(), cpu.f32(name).unwrap());
-                assert_eq!(a.len(), b.len(), "{what}: {name} holds no padded entries");
-                assert_close(&format!("{what} {name}"), &a, &b, TWENTY_STEP_TOL * 10.0, TWENTY_STEP_TOL);
-            }
-            let (gm, _, ga) = out.sums.finish();
-            let (cm, _, ca) = cpu.sums.finish();
-            assert_eq!(gm.len(), cm.len(), "{what}");
-            assert_close(&format!("{what} mean overlaps"), &gm, &cm, TWENTY_STEP_TOL, TWENTY_STEP_TOL);
-            assert_close(&format!("{what} mean |overlaps|"), &ga, &ca, TWENTY_STEP_TOL, TWENTY_STEP_TOL);
+    for (k, spec) in specs.into_iter().enumerate() {
+        let p = plan(spec);
+        let what = format!("{name}, P = {}", p.p());
+        let cpu = run(&p, &mut CpuBackend::new());
+        let out = run(&p, &mut g as &mut dyn Backend);
+        let builds = g.kernel_builds();
+        assert_eq!(builds.len(), usize::from(k == 0), "{what}: {builds:?}");
+        if k == 0 {
+            assert_eq!(builds[0].pipelines, 3, "{what}");
         }
+        for name in ["final_state", "saves"] {
+            let (a, b) = (out.f32(name).unwrap(), cpu.f32(name).unwrap());
+            assert_eq!(a.len(), b.len(), "{what}: {name} holds no padded entries");
+            assert_close(&format!("{what} {name}"), &a, &b, TWENTY_STEP_TOL * 10.0, TWENTY_STEP_TOL);
+        }
+        let (gm, _, ga) = out.sums.finish();
+        let (cm, _, ca) = cpu.sums.finish();
+        assert_eq!(gm.len(), cm.len(), "{what}");
+        assert_close(&format!("{what} mean overlaps"), &gm, &cm, TWENTY_STEP_TOL, TWENTY_STEP_TOL);
+        assert_close(&format!("{what} mean |overlaps|"), &ga, &ca, TWENTY_STEP_TOL, TWENTY_STEP_TOL);
     }
+}
+
+/// The IDP sweep's spec: every observer, random weights and a cue as inputs.
+fn sweep_idp(p: usize) -> serde_json::Value {
+    let mut s = idp_spec(37, p, 70, 20, 0.7);
+    s["observe"]["retrieval"] = json!({ "threshold": 0.5 });
+    s["observe"]["first_passage"] = json!({ "threshold": 0.3 });
+    s["observe"]["histogram"] =
+        json!({ "of": "overlaps", "axes": [0, 1], "bins": [8, 6], "range": [[-1, 1], [-1, 1]] });
+    s["input"]["segments"] = json!([
+        { "duration": 0.1, "random_weights": { "dominant_memory": "random" }, "noise": 0.3 },
+        { "duration": 0.1, "cue": { "index": "random", "amplitude": 0.5 }, "ramp": 0.03 }
+    ]);
+    s
+}
+
+/// The modern sweep's spec: a softmax Ψ_y.
+fn sweep_modern(p: usize) -> serde_json::Value {
+    let mut s = idp_spec(21, p, 70, 20, 0.3);
+    s["model"] = json!({ "kind": "modern", "activation": { "kind": "identity" }, "tau_alpha": 0.05, "tau_y": 0.0,
+                         "sigma_alpha": 0.2, "psi_y": { "softmax": { "beta": 4.0 } } });
+    s
+}
+
+#[test]
+fn a_sweep_over_p_builds_the_idp_family_once_and_matches_the_reference() {
+    a_sweep_over_p_builds_its_family_once_and_matches_the_reference(
+        "idp",
+        vec![sweep_idp(20), sweep_idp(27), sweep_idp(32)],
+    );
+}
+
+#[test]
+fn a_sweep_over_p_builds_the_classic_family_once_and_matches_the_reference() {
+    a_sweep_over_p_builds_its_family_once_and_matches_the_reference(
+        "classic",
+        vec![common::classic_cue_spec(41, 17), common::classic_cue_spec(41, 30)],
+    );
+}
+
+#[test]
+fn a_sweep_over_p_builds_the_tiled_classic_family_once_and_matches_the_reference() {
+    a_sweep_over_p_builds_its_family_once_and_matches_the_reference(
+        "classic, tiled",
+        vec![common::classic_cue_spec(9, 130), common::classic_cue_spec(9, 147)],
+    );
+}
+
+#[test]
+fn a_sweep_over_p_builds_the_modern_family_once_and_matches_the_reference() {
+    a_sweep_over_p_builds_its_family_once_and_matches_the_reference(
+        "modern softmax",
+        vec![sweep_modern(18), sweep_modern(25)],
+    );
 }

@@ -71,11 +71,27 @@ fn translate(k: &KernelConsts, module: &naga::Module, info: &naga::valid::Module
     }
 }
 
+/// Calls `check` on every item, spread over the machine's cores (each item is independent: one
+/// kernel specialisation to validate and translate); a panic in any of them fails the test.
+fn on_all_cores<T: Sync>(items: &[T], check: impl Fn(&T) + Sync) {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                while let Some(item) = items.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) {
+                    check(item);
+                }
+            });
+        }
+    });
+}
+
 /// Every kernel specialisation validates and translates to SPIR-V, MSL and HLSL (no GPU
 /// needed: Metal and DX12 users get the kernels Vulkan users get).
 #[test]
 fn every_specialisation_validates() {
-    let mut count = 0;
+    let (mut count, mut all) = (0, Vec::new());
     // P = 20, 33 and 100 run padded (capacities 32, 64 and 128).
     for (n, p) in [(1, 1), (2, 2), (3, 5), (64, 10), (7, 20), (65, 33), (1000, 64), (50, 100), (4096, 128)] {
         for idp in [true, false] {
@@ -112,11 +128,7 @@ fn every_specialisation_validates() {
                                 init_index: if init_kind == 2 && zero_diag { u32::MAX } else { 0 },
                                 ..consts(n, p)
                             };
-                            let src = kernels::assemble(&k);
-                            match kernels::validate_with_info(&src, &kernels::overrides(&k)) {
-                                Ok((module, info)) => translate(&k, &module, &info),
-                                Err(e) => panic!("kernels for {k:?} do not validate:\n{e}"),
-                            }
+                            all.push(k);
                             count += 1;
                         }
                     }
@@ -125,6 +137,13 @@ fn every_specialisation_validates() {
         }
     }
     assert!(count > 100);
+    on_all_cores(&all, |k| {
+        let src = kernels::assemble(k);
+        match kernels::validate_with_info(&src, &kernels::overrides(k)) {
+            Ok((module, info)) => translate(k, &module, &info),
+            Err(e) => panic!("kernels for {k:?} do not validate:\n{e}"),
+        }
+    });
 }
 
 /// Tiled memory loops (P > 128) validate and translate to SPIR-V, MSL and HLSL, with the

@@ -132,6 +132,22 @@ pub fn idp_spec(n: usize, p: usize, m: u64, steps: u32, sigma: f64) -> serde_jso
     })
 }
 
+/// A classic spec with a zeroed diagonal, a cue of a random memory as input and flipped cues
+/// as initial states, saving every step (20 steps) with energies and retrieval: the family of
+/// tests/parity.rs's sweep over P and (at P > 128) of tests/limits.rs.
+pub fn classic_cue_spec(n: usize, p: usize) -> serde_json::Value {
+    serde_json::json!({
+        "model": { "kind": "classic", "activation": { "kind": "tanh", "slope": 10.0 }, "zero_diagonal": true },
+        "memories": { "kind": "random", "n": n, "p": p, "seed": 1 },
+        "input": { "segments": [ { "duration": 0.2, "cue": { "index": "random", "amplitude": 1.0 } } ] },
+        "noise": { "sigma": 0.2 },
+        "integrator": { "dt": 0.01 },
+        "ensemble": { "trajectories": 70, "seed": 3, "initial": { "kind": "memory", "index": "target", "flip": 0.1 } },
+        "observe": { "overlaps": { "every": 0.01, "per_trajectory": true }, "final_state": true,
+                     "energy": { "per_trajectory": true }, "retrieval": { "threshold": 0.9 } }
+    })
+}
+
 /// Every observer at once: energy, per-trajectory saves, final state, a 2-D histogram,
 /// retrieval over random-weight segments and first passage; 200 trajectories (not a multiple
 /// of 64).
