@@ -27,42 +27,80 @@ pub fn run(plan: &Plan, out: &Path, trajectories: usize) -> Result<Vec<String>> 
         return run_modern(plan, out, trajectories);
     }
     let reports = theory::analyze(plan);
-    let mut files = Vec::new();
-    let mut doc_segments = Vec::new();
-    let paths = sample_paths(plan, trajectories)?;
-    let times = plan.save_times();
+    let pictures = Pictures::new(plan, out, trajectories, reports.len())?;
+    let mut segments = Vec::new();
     for (k, r) in reports.iter().enumerate() {
         let field = Field::new(plan, k);
-        let extent = r.equilibria.iter().flat_map(|e| e.x.iter().map(|v| v.abs())).fold(0f64, f64::max);
-        let (range, energy) = energy_grid(extent, |x| field.energy(x));
-        let seg_paths = segment_paths(plan, &paths, &times, k);
-        let eq: Vec<([f64; 2], bool)> = r.equilibria.iter().map(|e| ([e.x[0], e.x[1]], e.stable)).collect();
-        let name = if reports.len() == 1 { "landscape.png".to_string() } else { format!("landscape-{k}.png") };
-        let title = format!(
-            "{} — E(x; u), α = ({})",
-            plan.spec.name,
-            r.saliency.iter().map(|a| format!("{a:.3}")).collect::<Vec<_>>().join(", ")
-        );
-        plot::landscape_png(&out.join(&name), &title, range, GRID, &energy, &eq, &seg_paths)?;
-        files.push(name);
-        doc_segments.push(serde_json::json!({
-            "segment": k,
-            "saliency": r.saliency,
-            "box": [range, range],
-            "energy_min": energy.iter().cloned().fold(f64::INFINITY, f64::min),
-            "energy_max": energy.iter().cloned().fold(f64::NEG_INFINITY, f64::max),
-            "equilibria": r.equilibria,
-        }));
+        let eq = r.equilibria.iter().map(|e| ([e.x[0], e.x[1]], e.stable)).collect();
+        let equilibria = serde_json::to_value(&r.equilibria)?;
+        segments.push(pictures.segment(k, "E(x; u), α", &r.saliency, eq, equilibria, |x| field.energy(x))?);
     }
     let saliencies: Vec<f64> = reports.iter().flat_map(|r| r.saliency.iter().copied()).collect();
     plot::gamma_png(&out.join("gamma.png"), plan.model.slope as f64, &saliencies)?;
-    files.push("gamma.png".into());
-    files.push("landscape.json".into());
-    io::write_json(
-        &out.join("landscape.json"),
-        &serde_json::json!({ "spec": plan.spec, "trajectories": trajectories, "segments": doc_segments, "files": files }),
-    )?;
-    Ok(files)
+    pictures.finish(segments, &["gamma.png"])
+}
+
+/// What every segment's picture shares: the plan, the output folder, the sample paths and the
+/// save times.
+struct Pictures<'a> {
+    plan: &'a Plan,
+    out: &'a Path,
+    trajectories: usize,
+    segments: usize,
+    paths: Vec<Vec<f32>>,
+    times: Vec<f64>,
+}
+
+impl<'a> Pictures<'a> {
+    fn new(plan: &'a Plan, out: &'a Path, trajectories: usize, segments: usize) -> Result<Self> {
+        let paths = sample_paths(plan, trajectories)?;
+        Ok(Pictures { plan, out, trajectories, segments, paths, times: plan.save_times() })
+    }
+
+    /// Draws segment `k`'s energy (titled "`what` = (saliencies)") with its equilibria (a point
+    /// and whether it is stable) and sample paths; its file name and its landscape.json entry.
+    fn segment(
+        &self,
+        k: usize,
+        what: &str,
+        saliency: &[f64],
+        eq: Vec<([f64; 2], bool)>,
+        equilibria: serde_json::Value,
+        energy: impl Fn(&DVector<f64>) -> f64,
+    ) -> Result<(String, serde_json::Value)> {
+        let extent = eq.iter().flat_map(|(x, _)| x.iter().map(|v| v.abs())).fold(0f64, f64::max);
+        let (range, grid) = energy_grid(extent, energy);
+        let seg_paths = segment_paths(self.plan, &self.paths, &self.times, k);
+        let name = if self.segments == 1 { "landscape.png".to_string() } else { format!("landscape-{k}.png") };
+        let title = format!(
+            "{} — {what} = ({})",
+            self.plan.spec.name,
+            saliency.iter().map(|a| format!("{a:.3}")).collect::<Vec<_>>().join(", ")
+        );
+        plot::landscape_png(&self.out.join(&name), &title, range, GRID, &grid, &eq, &seg_paths)?;
+        let doc = serde_json::json!({
+            "segment": k,
+            "saliency": saliency,
+            "box": [range, range],
+            "energy_min": grid.iter().cloned().fold(f64::INFINITY, f64::min),
+            "energy_max": grid.iter().cloned().fold(f64::NEG_INFINITY, f64::max),
+            "equilibria": equilibria,
+        });
+        Ok((name, doc))
+    }
+
+    /// Writes landscape.json; the files written: the segments' pictures, then `more`, then
+    /// landscape.json.
+    fn finish(self, segments: Vec<(String, serde_json::Value)>, more: &[&str]) -> Result<Vec<String>> {
+        let (mut files, docs): (Vec<String>, Vec<serde_json::Value>) = segments.into_iter().unzip();
+        files.extend(more.iter().map(|f| f.to_string()));
+        files.push("landscape.json".into());
+        io::write_json(
+            &self.out.join("landscape.json"),
+            &serde_json::json!({ "spec": self.plan.spec, "trajectories": self.trajectories, "segments": docs, "files": files }),
+        )?;
+        Ok(files)
+    }
 }
 
 /// Sample trajectories from the CPU reference engine: states at every save, per trajectory.
@@ -109,42 +147,18 @@ fn segment_paths(plan: &Plan, paths: &[Vec<f32>], times: &[f64], k: usize) -> Ve
 /// landscape-K.png) and landscape.json. The callers refuse inputs without an energy.
 fn run_modern(plan: &Plan, out: &Path, trajectories: usize) -> Result<Vec<String>> {
     let reports = theory::modern::analyze(plan);
-    let mut files = Vec::new();
-    let mut doc_segments = Vec::new();
-    let paths = sample_paths(plan, trajectories)?;
-    let times = plan.save_times();
+    let pictures = Pictures::new(plan, out, trajectories, reports.len())?;
+    let mut segments = Vec::new();
     for (k, r) in reports.iter().enumerate() {
         let Some(field) = theory::modern::ModernField::new(plan, k) else { bail!("not a modern plan") };
         if let Some(why) = field.no_energy() {
             bail!("segment {k} has no energy: {why}");
         }
-        let extent = r.equilibria.iter().flat_map(|e| e.x.iter().map(|v| v.abs())).fold(0f64, f64::max);
-        let (range, energy) = energy_grid(extent, |x| field.energy(x));
-        let seg_paths = segment_paths(plan, &paths, &times, k);
-        let eq: Vec<([f64; 2], bool)> = r.equilibria.iter().map(|e| ([e.x[0], e.x[1]], e.stable)).collect();
-        let name = if reports.len() == 1 { "landscape.png".to_string() } else { format!("landscape-{k}.png") };
-        let title = format!(
-            "{} — modern E(x, m(x)), q = ({})",
-            plan.spec.name,
-            r.saliency.iter().map(|a| format!("{a:.3}")).collect::<Vec<_>>().join(", ")
-        );
-        plot::landscape_png(&out.join(&name), &title, range, GRID, &energy, &eq, &seg_paths)?;
-        files.push(name);
-        doc_segments.push(serde_json::json!({
-            "segment": k,
-            "saliency": r.saliency,
-            "box": [range, range],
-            "energy_min": energy.iter().cloned().fold(f64::INFINITY, f64::min),
-            "energy_max": energy.iter().cloned().fold(f64::NEG_INFINITY, f64::max),
-            "equilibria": r.equilibria,
-        }));
+        let eq = r.equilibria.iter().map(|e| ([e.x[0], e.x[1]], e.stable)).collect();
+        let equilibria = serde_json::to_value(&r.equilibria)?;
+        segments.push(pictures.segment(k, "modern E(x, m(x)), q", &r.saliency, eq, equilibria, |x| field.energy(x))?);
     }
-    files.push("landscape.json".into());
-    io::write_json(
-        &out.join("landscape.json"),
-        &serde_json::json!({ "spec": plan.spec, "trajectories": trajectories, "segments": doc_segments, "files": files }),
-    )?;
-    Ok(files)
+    pictures.finish(segments, &[])
 }
 
 /// The square box around equilibria reaching `extent` (1.4 times it, at least ±2.5) and the
