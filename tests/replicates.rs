@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{idpsim, stderr};
+use common::{csv, idpsim, stderr};
 use idpsim::sweep;
 use serde_json::{Value, json};
 
@@ -20,13 +20,6 @@ fn base() -> Value {
         "observe": { "overlaps": { "every": 0.5 }, "retrieval": { "threshold": 0.9, "window": 0.5 } },
         "run": { "backend": "cpu" }
     })
-}
-
-fn csv(path: &std::path::Path) -> (Vec<String>, Vec<Vec<String>>) {
-    let text = std::fs::read_to_string(path).unwrap();
-    let mut lines = text.lines().map(|l| l.split(',').map(String::from).collect::<Vec<_>>());
-    let head = lines.next().unwrap();
-    (head, lines.collect())
 }
 
 /// The replicate axis varies fastest and sets memories.seed = the point's seed + r; its

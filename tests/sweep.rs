@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::idpsim;
+use common::{csv, idpsim};
 use idpsim::spec::ModelKind;
 use idpsim::sweep;
 use serde_json::{Value, json};
@@ -54,13 +54,6 @@ fn the_product_of_the_axes_in_order() {
         assert!(seen.insert(pt.dir.clone()), "directory names are distinct");
     }
     assert_eq!(pts[7].dir, "007_sigma=0.5_variant=pulsed_seed=2");
-}
-
-fn csv(path: &std::path::Path) -> (Vec<String>, Vec<Vec<String>>) {
-    let text = std::fs::read_to_string(path).unwrap();
-    let mut lines = text.lines().map(|l| l.split(',').map(String::from).collect::<Vec<_>>());
-    let head = lines.next().unwrap();
-    (head, lines.collect())
 }
 
 #[test]

@@ -213,3 +213,11 @@ impl Backend for Crashing<'_> {
         self.inner.suspend(plan, chunk)
     }
 }
+
+/// A CSV file (sweep.csv) as its header and rows of fields.
+pub fn csv(path: &std::path::Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut lines = text.lines().map(|l| l.split(',').map(String::from).collect::<Vec<_>>());
+    let head = lines.next().unwrap();
+    (head, lines.collect())
+}
