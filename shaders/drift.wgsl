@@ -114,9 +114,9 @@ fn coefficients(prev: ptr<function, array<f32, PC>>, cur: ptr<function, array<f3
         return 0.0;
     }
     if (IDP) {
-        return sum_a * INV_N;
+        return sum_a * inv_n();
     }
-    return f32(vals.p) * INV_N;
+    return f32(vals.p) * inv_n();
 }
 
 // `cued`: the cued memories of segments seg and seg − 1 (`cue_targets`).
@@ -166,6 +166,6 @@ fn energy_value(terms: vec3<f32>, prev: ptr<function, array<f32, PC>>, cur: ptr<
             lin = lin + (c[mu] - (*m)[mu]) * (*m)[mu];
         }
     }
-    let nf = f32(N);
+    let nf = f32(n_neurons());
     return -0.5 * (nf * quad - d * terms.y) + terms.x - (nf * lin + terms.z);
 }

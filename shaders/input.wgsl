@@ -82,7 +82,7 @@ fn segment_coefs(seg: u32, traj: u32, noise_acc: ptr<function, array<f32, PC>>, 
     }
     if (IDP) {
         for (var mu = 0u; mu < PC; mu++) {
-            (*out)[mu] = (*out)[mu] + (*noise_acc)[mu] * INV_N;
+            (*out)[mu] = (*out)[mu] + (*noise_acc)[mu] * inv_n();
         }
     }
     // Memories beyond the plan's P (capacity padding) have no input: exact zeros, so that they
@@ -150,7 +150,7 @@ fn cue_targets(seg: u32, traj: u32) -> vec2<u32> {
 // The classic model's per-neuron input of segment `seg` for block b: u_vector + η + the cue of
 // memory `cued` (see `cue_targets`).
 fn segment_vec(seg: u32, traj: u32, b: u32, cued: u32) -> vec4<f32> {
-    var v = seg_vec[seg * NB + b];
+    var v = seg_vec[seg * nb_loop() + b];
     let sg = segs[seg];
     if (sg.noise > 0.0) {
         v = v + sg.noise * normals4(vec4<u32>(b, seg, traj, STREAM_INPUT_NOISE), philox_key());

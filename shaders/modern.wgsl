@@ -107,7 +107,7 @@ fn modern_coefficients(prev: ptr<function, array<f32, PC>>, cur: ptr<function, a
 fn load_layer(t: u32, base: u32, out: ptr<function, array<f32, PC>>) {
     for (var k = 0u; k < PBC; k++) {
         if (k < vals.pb) {
-            let v = state[state_index(t, NB + base + k)];
+            let v = state[state_index(t, nb_loop() + base + k)];
             for (var l = 0u; l < 4u; l++) {
                 let mu = 4u * k + l;
                 if (mu < vals.p) {
@@ -128,7 +128,7 @@ fn store_layer(t: u32, base: u32, v: ptr<function, array<f32, PC>>) {
             }
         }
         if (k < vals.pb) {
-            state[state_index(t, NB + base + k)] = w;
+            state[state_index(t, nb_loop() + base + k)] = w;
         }
     }
 }
@@ -153,7 +153,7 @@ fn modern_energy(sq: f32, a: ptr<function, array<f32, PC>>, m: ptr<function, arr
             sum = sum + exp(vals.beta * psi_alpha((*a)[mu]) * (*m)[mu] - mx);
         }
     }
-    return -(f32(N) / vals.beta) * (mx + log(sum)) + 0.5 * sq;
+    return -(f32(n_neurons()) / vals.beta) * (mx + log(sum)) + 0.5 * sq;
 }
 
 // Saves y and α after a step (or at t = 0): the layers' states, or their instantaneous values;

@@ -116,7 +116,7 @@ fn occ_row(done: u32) -> u32 {
 // ± the amplitude, as the host's coordinates). Table `gpu::kernels::occ_table` in seg_coef.
 fn occ_centre(e: u32, b: u32) -> vec4<f32> {
     let at = vals.occ_table + 8u * e;
-    if (N <= 4u) {
+    if (NB_UNROLL && N <= 4u) {
         return vec4<f32>(seg_coef[at + 2u], seg_coef[at + 3u], seg_coef[at + 4u], seg_coef[at + 5u]);
     }
     return seg_coef[at + 1u] * xi_block(b, min(u32(seg_coef[at]), vals.p - 1u));

@@ -1,7 +1,7 @@
 // Shared declarations: the per-dispatch parameters, the segment table and every binding.
 // `Params` and `Segment` mirror `src/gpu/layout.rs` (a test compares member offsets).
 // The constants N, NB, PC, WG, ... come from the header `src/gpu/kernels.rs` prepends: sizes
-// and capacities. The plan's own sizes and parameter values are run-time values (`Values`), so
+// and capacities (N itself only for small N; beyond, a size class of N). The plan's own sizes and parameter values are run-time values (`Values`), so
 // plans of one model family share a module and its pipelines.
 
 struct Params {
@@ -85,8 +85,10 @@ struct Values {
     occ_threshold: f32,
     occ_table: u32,
     occ_hist_base: u32,
-    pad0: u32,
-    pad1: u32,
+    // N and 1/N: read in a size class of N (`gpu::kernels::n_class`); there the constants N
+    // and INV_N are 0 (see `n_neurons`, `inv_n`).
+    n: u32,
+    inv_n: f32,
     pad2: u32,
 }
 
@@ -128,11 +130,31 @@ const NO_STEP: u32 = 0xffffffffu;
 var<private> v_slope: f32;
 var<private> v_dt_x: f32;
 var<private> v_p: u32;
+var<private> v_n: u32;
+var<private> v_inv_n: f32;
 
 fn load_values() {
     v_slope = vals.slope;
     v_dt_x = vals.dt_x;
     v_p = vals.p;
+    v_n = vals.n;
+    v_inv_n = vals.inv_n;
+}
+
+// N and 1/N: the constants when the family is compiled for the plan's N (NB_UNROLL), else the
+// plan's values (a size class of N, `gpu::kernels::n_class`).
+fn n_neurons() -> u32 {
+    if (NB_UNROLL) {
+        return N;
+    }
+    return v_n;
+}
+
+fn inv_n() -> f32 {
+    if (NB_UNROLL) {
+        return INV_N;
+    }
+    return v_inv_n;
 }
 // Binding 1, the memories, and their accessor `xi_block(b, mu) -> vec4<f32>` (ξ^mu on neurons
 // 4b..4b+3) come from the header (`src/gpu/kernels.rs`): f32 in a uniform buffer when they fit,
@@ -180,7 +202,7 @@ fn state_index(t: u32, b: u32) -> u32 {
 }
 
 // Trip count of the loops over neuron blocks: the constant NB (unrolled) for small N, the
-// same value read at run time for large N.
+// plan's neuron blocks read at run time for a size class of N (where NB is the capacity).
 fn nb_loop() -> u32 {
     return select(params.neuron_blocks, NB, NB_UNROLL);
 }
@@ -213,17 +235,17 @@ fn dot4(xi: vec4<f32>, v: vec4<f32>) -> f32 {
 // The overlap of memory mu from its sum over neurons: exactly 0 for memories beyond the plan's
 // P (capacity padding; their ξ reads +1), so that padded memories add exact zeros to the field.
 fn overlap(acc: f32, mu: u32) -> f32 {
-    return select(0.0, acc * INV_N, mu < v_p);
+    return select(0.0, acc * inv_n(), mu < v_p);
 }
 
 // 1 on the lanes of block b that are neurons (i < N), 0 on padding.
 fn valid4(b: u32) -> vec4<f32> {
-    return select(vec4<f32>(0.0), vec4<f32>(1.0), vec4<u32>(4u * b) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(N));
+    return select(vec4<f32>(0.0), vec4<f32>(1.0), vec4<u32>(4u * b) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(n_neurons()));
 }
 
 // Zeroes the padding lanes of a block (a no-op when N is a multiple of 4).
 fn mask_padding(v: vec4<f32>, b: u32) -> vec4<f32> {
-    if (N % 4u == 0u) {
+    if (N_ALIGNED) {
         return v;
     }
     return v * valid4(b);

@@ -114,18 +114,19 @@ fn point_initial_state_and_no_noise() {
     check("deterministic point start", spec, TWENTY_STEP_TOL);
 }
 
-/// One GPU backend runs plans of several P from one model family with a single kernel build
-/// (P is a run-time value, the kernels compiled for its capacity), and every run matches the
-/// reference: the padded memories (P up to the capacity) add exact zeros and never reach an
-/// output. Each family (one test each, so that their kernels build side by side): an IDP plan
+/// One GPU backend runs plans of several N and P from one model family with a single kernel
+/// build (N and P are run-time values, the kernels compiled for N's size class and P's
+/// capacity), and every run matches the reference: the padded memories (P up to the capacity)
+/// add exact zeros and never reach an output, and the padded neuron blocks (N up to its class:
+/// N = 68 … 124 share the class of 32 blocks) are never visited. Each family (one test each, so that their kernels build side by side): an IDP plan
 /// with every observer, a classic one with a zeroed diagonal and a cue as its input, and the
 /// modern model with a softmax (padding must stay out of the normalisation and the energy);
 /// the classic family also at P beyond 128 (tiled loops with a run-time tile count).
-fn a_sweep_over_p_builds_its_family_once_and_matches_the_reference(name: &str, specs: Vec<serde_json::Value>) {
+fn a_sweep_over_n_and_p_builds_its_family_once_and_matches_the_reference(name: &str, specs: Vec<serde_json::Value>) {
     let Some(mut g) = gpu() else { return };
     for (k, spec) in specs.into_iter().enumerate() {
         let p = plan(spec);
-        let what = format!("{name}, P = {}", p.p());
+        let what = format!("{name}, N = {}, P = {}", p.n(), p.p());
         let cpu = run(&p, &mut CpuBackend::new());
         let out = run(&p, &mut g as &mut dyn Backend);
         let builds = g.kernel_builds();
@@ -147,8 +148,8 @@ fn a_sweep_over_p_builds_its_family_once_and_matches_the_reference(name: &str, s
 }
 
 /// The IDP sweep's spec: every observer, random weights and a cue as inputs.
-fn sweep_idp(p: usize) -> serde_json::Value {
-    let mut s = idp_spec(37, p, 70, 20, 0.7);
+fn sweep_idp(n: usize, p: usize) -> serde_json::Value {
+    let mut s = idp_spec(n, p, 70, 20, 0.7);
     s["observe"]["retrieval"] = json!({ "threshold": 0.5 });
     s["observe"]["first_passage"] = json!({ "threshold": 0.3 });
     s["observe"]["histogram"] =
@@ -161,41 +162,41 @@ fn sweep_idp(p: usize) -> serde_json::Value {
 }
 
 /// The modern sweep's spec: a softmax Ψ_y.
-fn sweep_modern(p: usize) -> serde_json::Value {
-    let mut s = idp_spec(21, p, 70, 20, 0.3);
+fn sweep_modern(n: usize, p: usize) -> serde_json::Value {
+    let mut s = idp_spec(n, p, 70, 20, 0.3);
     s["model"] = json!({ "kind": "modern", "activation": { "kind": "identity" }, "tau_alpha": 0.05, "tau_y": 0.0,
                          "sigma_alpha": 0.2, "psi_y": { "softmax": { "beta": 4.0 } } });
     s
 }
 
 #[test]
-fn a_sweep_over_p_builds_the_idp_family_once_and_matches_the_reference() {
-    a_sweep_over_p_builds_its_family_once_and_matches_the_reference(
+fn a_sweep_over_n_and_p_builds_the_idp_family_once_and_matches_the_reference() {
+    a_sweep_over_n_and_p_builds_its_family_once_and_matches_the_reference(
         "idp",
-        vec![sweep_idp(20), sweep_idp(27), sweep_idp(32)],
+        vec![sweep_idp(68, 20), sweep_idp(100, 27), sweep_idp(124, 32)],
     );
 }
 
 #[test]
-fn a_sweep_over_p_builds_the_classic_family_once_and_matches_the_reference() {
-    a_sweep_over_p_builds_its_family_once_and_matches_the_reference(
+fn a_sweep_over_n_and_p_builds_the_classic_family_once_and_matches_the_reference() {
+    a_sweep_over_n_and_p_builds_its_family_once_and_matches_the_reference(
         "classic",
-        vec![common::classic_cue_spec(41, 17), common::classic_cue_spec(41, 30)],
+        vec![common::classic_cue_spec(67, 17), common::classic_cue_spec(99, 30)],
     );
 }
 
 #[test]
-fn a_sweep_over_p_builds_the_tiled_classic_family_once_and_matches_the_reference() {
-    a_sweep_over_p_builds_its_family_once_and_matches_the_reference(
+fn a_sweep_over_n_and_p_builds_the_tiled_classic_family_once_and_matches_the_reference() {
+    a_sweep_over_n_and_p_builds_its_family_once_and_matches_the_reference(
         "classic, tiled",
         vec![common::classic_cue_spec(9, 130), common::classic_cue_spec(9, 147)],
     );
 }
 
 #[test]
-fn a_sweep_over_p_builds_the_modern_family_once_and_matches_the_reference() {
-    a_sweep_over_p_builds_its_family_once_and_matches_the_reference(
+fn a_sweep_over_n_and_p_builds_the_modern_family_once_and_matches_the_reference() {
+    a_sweep_over_n_and_p_builds_its_family_once_and_matches_the_reference(
         "modern softmax",
-        vec![sweep_modern(18), sweep_modern(25)],
+        vec![sweep_modern(66, 18), sweep_modern(90, 25)],
     );
 }

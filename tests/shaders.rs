@@ -291,8 +291,8 @@ fn wgsl_structs_match_rust() {
             occ_threshold,
             occ_table,
             occ_hist_base,
-            pad0,
-            pad1,
+            n,
+            inv_n,
             pad2
         )
     );
@@ -395,7 +395,54 @@ fn plans_of_one_family_share_their_module() {
     assert!(other(&KernelConsts { occupancy: None, ..a.clone() }), "no occupancy");
     let max = a.occupancy.map(|o| kernels::OccConsts { max: true, ..o });
     assert!(other(&KernelConsts { occupancy: max, ..a.clone() }), "another occupancy norm");
-    assert!(other(&KernelConsts { n: 999, ..a.clone() }), "N is compiled in");
+    // N: one size class per power of two of its neuron blocks beyond 16 of them (N > 64).
+    for n in [516, 640, 800, 1020, 1024] {
+        assert!(kernels::assemble(&KernelConsts { n, ..a.clone() }) == kernels::assemble(&a), "N = {n}");
+        assert_eq!(kernels::overrides(&KernelConsts { n, ..a.clone() }), kernels::overrides(&a), "N = {n}");
+    }
+    assert_eq!(kernels::values(&KernelConsts { n: 640, ..a.clone() }).n, 640);
+    assert!(other(&KernelConsts { n: 999, ..a.clone() }), "padding lanes in the last block");
+    assert!(other(&KernelConsts { n: 512, ..a.clone() }), "another size class");
+    assert!(other(&KernelConsts { n: 1028, ..a.clone() }), "another size class");
+    let small = consts(40, 100);
+    assert!(
+        kernels::assemble(&KernelConsts { n: 44, ..small.clone() }) != kernels::assemble(&small),
+        "N ≤ 64 is compiled exactly"
+    );
+}
+
+/// The size classes of N: exact up to 64 neurons, then a power of two of neuron blocks (less
+/// one neuron when N is not a multiple of 4); every N fits its class, and a class makes the same
+/// layout choices as each of its N.
+#[test]
+fn size_classes_of_n() {
+    use idpsim::gpu::kernels::{UNROLL_BLOCKS, n_class};
+    let base = consts(100, 100);
+    for n in 1..=20_000u32 {
+        let c = n_class(n);
+        let (nb, cb) = (n.div_ceil(4), c.div_ceil(4));
+        assert!(cb >= nb && n_class(c) == c, "N = {n}: class {c}");
+        assert_eq!(c.is_multiple_of(4), n.is_multiple_of(4), "N = {n}");
+        if nb <= UNROLL_BLOCKS {
+            assert_eq!(c, n);
+        } else {
+            assert!(cb.is_power_of_two() && cb < 2 * nb, "N = {n}: class {c}");
+        }
+        assert_eq!(idpsim::rng::two_point_layout(nb as usize), idpsim::rng::two_point_layout(cb as usize), "N = {n}");
+        for (cpu, group, two_point) in (0..8).map(|i| (i & 1 == 1, i & 2 == 2, i & 4 == 4)) {
+            let k = |n: u32| KernelConsts { n, layout_group: group, cpu_device: cpu, two_point, ..base.clone() };
+            assert_eq!(kernels::x_in_regs(&k(n)), kernels::x_in_regs(&k(c)), "N = {n}");
+            assert_eq!(kernels::psi_cache(group, n, true, cpu), kernels::psi_cache(group, c, true, cpu), "N = {n}");
+            assert_eq!(kernels::step_noise(&k(n)), kernels::step_noise(&k(c)), "N = {n}");
+        }
+    }
+    let distinct = |ns: &[u32]| {
+        let mut c: Vec<u32> = ns.iter().map(|&n| n_class(n)).collect();
+        c.dedup();
+        c.len()
+    };
+    assert_eq!(distinct(&(1..=10).map(|k| 100 * k).collect::<Vec<_>>()), 4);
+    assert_eq!(distinct(&[640, 1000, 1024]), 1);
 }
 
 /// Capacities: exact up to 16, then few of them; every P fits its capacity, and the memory

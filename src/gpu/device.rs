@@ -116,7 +116,11 @@ impl DeviceFacts {
         let ubo_limit = self.limits.max_uniform_buffer_binding_size.min(65536);
         consts.xi_format = if group {
             XiFormat::BitsStorage
-        } else if kernels::xi_bytes(plan.n(), kernels::p_capacity(plan.p() as u32) as usize) <= ubo_limit {
+        } else if kernels::xi_bytes(
+            kernels::n_class(plan.n() as u32) as usize,
+            kernels::p_capacity(plan.p() as u32) as usize,
+        ) <= ubo_limit
+        {
             XiFormat::BitsUniform
         } else {
             XiFormat::BitsStorage

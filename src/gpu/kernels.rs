@@ -78,6 +78,20 @@ pub fn wg_group(p: usize) -> u32 {
     wg
 }
 
+/// The N a family is compiled for: N itself when its neuron blocks fit [`UNROLL_BLOCKS`] (loops
+/// over them unrolled, N and 1/N constants); beyond, a size class: the neuron blocks rounded up
+/// to a power of two (N up to 128, 256, 512, 1024, …), less one neuron when N is not a multiple
+/// of 4 (whether the last block has padding lanes is structural). In a size class N, 1/N and the
+/// neuron blocks are run-time values (`Values::n`, `Values::inv_n`, `Params::neuron_blocks`) and
+/// the class only sizes the private state arrays and the memories' uniform table; every choice
+/// that depends on N (state in registers, the Ψ cache, the two-point noise layout) depends on
+/// the blocks' next power of two alone, so a size class makes the same choices as each of its
+/// N. A sweep over N = 100 … 1000 builds 4 families per model instead of 10.
+pub fn n_class(n: u32) -> u32 {
+    let nb = n.div_ceil(4).max(1);
+    if nb <= UNROLL_BLOCKS { n } else { 4 * nb.next_power_of_two() - u32::from(!n.is_multiple_of(4)) }
+}
+
 /// Up to this P the kernels are compiled for the plan's exact P: the builds take seconds, and
 /// padding would cost a large share of a small P's work (cases a and c, P = 10).
 pub const EXACT_P_MAX: u32 = 16;
@@ -175,7 +189,7 @@ impl KernelConsts {
     /// The model family these constants belong to: the same constants with P replaced by its
     /// capacity and every run-time value (see [`values`]) set to a fixed placeholder, keeping
     /// only what changes the kernels' structure (which model, observers and noise exist, the
-    /// layout, N, the memories' storage). Two plans whose families are equal share one module
+    /// layout, N's size class ([`n_class`]), the memories' storage). Two plans whose families are equal share one module
     /// and its pipelines; [`assemble`] and [`overrides`] read the family alone.
     pub fn family(&self) -> KernelConsts {
         let hist = self.hist.as_ref().map(|h| HistogramPlan {
@@ -208,6 +222,7 @@ impl KernelConsts {
             noise_y: 0.0,
         });
         KernelConsts {
+            n: n_class(self.n),
             p: p_capacity(self.p),
             slope: 0.0,
             save_every: 1,
@@ -420,17 +435,21 @@ pub fn save_layout(k: &KernelConsts) -> SaveLayout {
 fn sizes(k: &KernelConsts) -> Vec<(&'static str, Scalar)> {
     use Scalar::*;
     let nb = k.n.div_ceil(4);
+    let exact = nb <= UNROLL_BLOCKS;
     let (tp_steps, tp_nbp) = crate::rng::two_point_layout(nb as usize);
     vec![
-        ("N", U32(k.n)),
+        // In a size class ([`n_class`]) N and 1/N are run-time values (`n_neurons`, `inv_n`),
+        // and these constants are 0; NB is the class's capacity of neuron blocks.
+        ("N", U32(if exact { k.n } else { 0 })),
         ("NB", U32(nb)),
+        ("N_ALIGNED", Bool(k.n.is_multiple_of(4))),
         ("PC", U32(k.p)),
         ("PBC", U32(k.p.div_ceil(4))),
-        ("INV_N", F32(1.0 / k.n as f32)),
+        ("INV_N", F32(if exact { 1.0 / k.n as f32 } else { 0.0 })),
         ("LAYOUT_GROUP", Bool(k.layout_group)),
         ("X_IN_REGS", Bool(x_in_regs(k))),
         ("PSI_CACHE", Bool(psi_cache(k.layout_group, k.n, k.zero_diag, k.cpu_device))),
-        ("NB_UNROLL", Bool(nb <= UNROLL_BLOCKS)),
+        ("NB_UNROLL", Bool(exact)),
         ("NBR", U32(if x_in_regs(k) { nb } else { 1 })),
         ("WG", U32(WG_THREAD)),
         ("WG_GROUP", U32(wg_group(k.p as usize))),
@@ -541,8 +560,8 @@ pub fn values(k: &KernelConsts) -> super::layout::Values {
         occ_threshold: occ.threshold,
         occ_table: occ.table,
         occ_hist_base: occ.hist_base,
-        pad0: 0,
-        pad1: 0,
+        n: k.n,
+        inv_n: 1.0 / k.n as f32,
         pad2: 0,
     }
 }

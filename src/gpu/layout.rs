@@ -90,8 +90,9 @@ pub struct Values {
     pub occ_threshold: f32,
     pub occ_table: u32,
     pub occ_hist_base: u32,
-    pub pad0: u32,
-    pub pad1: u32,
+    /// N and 1/N (as f32), read by families of a size class (`kernels::n_class`).
+    pub n: u32,
+    pub inv_n: f32,
     pub pad2: u32,
 }
 

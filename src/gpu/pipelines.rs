@@ -166,8 +166,8 @@ pub fn build_key(info: &wgpu::AdapterInfo, consts: &KernelConsts) -> String {
     super::built::key(&kernels::assemble(consts), &constants, info)
 }
 
-/// "the classic model's kernels (N = 1000, P ≤ 256, thread layout)" (`consts` a family: P is
-/// its capacity).
+/// "the classic model's kernels (N ≤ 1024, P ≤ 256, thread layout)" (`consts` a family: P is
+/// its capacity, N its size class).
 pub fn describe(consts: &KernelConsts) -> String {
     let model = if consts.modern.is_some() {
         "modern"
@@ -178,7 +178,12 @@ pub fn describe(consts: &KernelConsts) -> String {
     };
     let layout = if consts.layout_group { "group" } else { "thread" };
     let p = if consts.p <= kernels::EXACT_P_MAX { format!("P = {}", consts.p) } else { format!("P ≤ {}", consts.p) };
-    format!("the {model} model's kernels (N = {}, {p}, {layout} layout)", consts.n)
+    let n = if consts.n.div_ceil(4) <= kernels::UNROLL_BLOCKS {
+        format!("N = {}", consts.n)
+    } else {
+        format!("N ≤ {}", consts.n.div_ceil(4) * 4)
+    };
+    format!("the {model} model's kernels ({n}, {p}, {layout} layout)")
 }
 
 /// A kernel build under way: announced, timed until its first dispatch has run.

@@ -34,7 +34,13 @@ impl Tables {
     pub fn from_plan(plan: &Plan, consts: &kernels::KernelConsts) -> Tables {
         // Read-only tables.
         let nb = plan.neuron_blocks();
-        let xi = kernels::pack_memories(&plan.memories, kernels::p_capacity(plan.p() as u32) as usize);
+        let cap = kernels::p_capacity(plan.p() as u32) as usize;
+        let mut xi = kernels::pack_memories(&plan.memories, cap);
+        if consts.xi_format == kernels::XiFormat::BitsUniform {
+            // A uniform array has the family's size: neuron blocks up to N's size class
+            // (`kernels::n_class`), padded with +1 signs that only padding neurons (x = 0) meet.
+            xi.resize(kernels::xi_bytes(kernels::n_class(plan.n() as u32) as usize, cap) as usize / 4, 0);
+        }
         let segs: Vec<Segment> = plan
             .input
             .segments
