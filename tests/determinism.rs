@@ -21,10 +21,12 @@ const FILES: [&str; 7] = [
     "final_state.npy",
 ];
 
-fn spec() -> Plan {
+/// N = 19: kernels compiled for their exact N; N = 70: a size class of N (run-time N, 18 of its
+/// 32 neuron blocks used); neither a multiple of 4, so the last block has padding lanes.
+fn spec(n: usize) -> Plan {
     plan(json!({
         "model": { "kind": "idp", "zero_diagonal": true },
-        "memories": { "kind": "random", "n": 19, "p": 3, "seed": 2 },
+        "memories": { "kind": "random", "n": n, "p": 3, "seed": 2 },
         "input": { "segments": [
             { "duration": 0.3, "weights": [2.0, 1.0, 0.5], "noise": 0.2 },
             { "duration": 0.4, "weights": [0.5, 2.5, 1.0], "ramp": 0.2 }
@@ -40,13 +42,13 @@ fn outputs(p: &Plan, backend: &mut dyn Backend, dir: &Path) -> Vec<Vec<u8>> {
     FILES.iter().map(|f| std::fs::read(dir.join(f)).unwrap()).collect()
 }
 
-fn check(backend: &mut dyn Backend) {
+fn check(backend: &mut dyn Backend, n: usize) {
     let tmp = tempfile::tempdir().unwrap();
-    let base = spec();
+    let base = spec(n);
     let reference = outputs(&base, backend, &tmp.path().join("a"));
     let again = outputs(&base, backend, &tmp.path().join("b"));
     for (k, f) in FILES.iter().enumerate() {
-        assert_eq!(reference[k], again[k], "{}: {f} differs between two identical runs", backend.kind());
+        assert_eq!(reference[k], again[k], "{}, N = {n}: {f} differs between two identical runs", backend.kind());
     }
     for (k, (steps, chunk)) in
         [(Some(1), Some(64)), (Some(7), Some(128)), (Some(1000), None), (None, Some(192))].iter().enumerate()
@@ -59,7 +61,7 @@ fn check(backend: &mut dyn Backend) {
             assert_eq!(
                 reference[j],
                 out[j],
-                "{}: {f} changes with steps_per_dispatch {steps:?}, chunk {chunk:?}",
+                "{}, N = {n}: {f} changes with steps_per_dispatch {steps:?}, chunk {chunk:?}",
                 backend.kind()
             );
         }
@@ -73,13 +75,21 @@ fn check(backend: &mut dyn Backend) {
 
 #[test]
 fn cpu_outputs_do_not_depend_on_chunking() {
-    check(&mut CpuBackend::new());
+    check(&mut CpuBackend::new(), 19);
+    check(&mut CpuBackend::new(), 70);
 }
 
 #[test]
 fn gpu_outputs_do_not_depend_on_chunking() {
     let Some(mut g) = gpu() else { return };
-    check(&mut g);
+    check(&mut g, 19);
+}
+
+#[test]
+fn gpu_outputs_do_not_depend_on_chunking_in_a_size_class_of_n() {
+    let Some(mut g) = gpu() else { return };
+    assert_eq!(idpsim::gpu::kernels::n_class(70), 127);
+    check(&mut g, 70);
 }
 
 /// Long dispatches over many neuron blocks stay correct: a dispatch asked to take 400 steps

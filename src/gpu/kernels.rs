@@ -843,17 +843,39 @@ pub fn validate_with_info(
     source: &str,
     overrides: &[(&str, f64)],
 ) -> Result<(wgpu::naga::Module, wgpu::naga::valid::ModuleInfo), String> {
-    use wgpu::naga;
-    let module = naga::front::wgsl::parse_str(source).map_err(|e| e.emit_to_string(source))?;
-    let mut validator =
-        naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::all());
-    let info = validator.validate(&module).map_err(|e| e.emit_to_string(source))?;
+    let (module, info) = parse_and_validate(source)?;
     if overrides.is_empty() {
         return Ok((module, info));
     }
+    specialise(source, &module, &info, overrides)
+}
+
+/// Parses and validates WGSL (no overrides given yet): the module that [`specialise`] gives its
+/// overrides, once per source however many specialisations it has.
+pub fn parse_and_validate(source: &str) -> Result<(wgpu::naga::Module, wgpu::naga::valid::ModuleInfo), String> {
+    use wgpu::naga;
+    let module = naga::front::wgsl::parse_str(source).map_err(|e| e.emit_to_string(source))?;
+    let info = validator().validate(&module).map_err(|e| e.emit_to_string(source))?;
+    Ok((module, info))
+}
+
+/// A module from [`parse_and_validate`] (of `source`) with its overrides given their values,
+/// validated as a pipeline would see it.
+pub fn specialise(
+    source: &str,
+    module: &wgpu::naga::Module,
+    info: &wgpu::naga::valid::ModuleInfo,
+    overrides: &[(&str, f64)],
+) -> Result<(wgpu::naga::Module, wgpu::naga::valid::ModuleInfo), String> {
+    use wgpu::naga;
     let constants: naga::back::PipelineConstants = overrides.iter().map(|(k, v)| (k.to_string(), *v)).collect();
-    let (specialised, _) = naga::back::pipeline_constants::process_overrides(&module, &info, None, &constants)
+    let (specialised, _) = naga::back::pipeline_constants::process_overrides(module, info, None, &constants)
         .map_err(|e| format!("overrides: {e:?}"))?;
-    let info = validator.validate(&specialised).map_err(|e| e.emit_to_string(source))?;
+    let info = validator().validate(&specialised).map_err(|e| e.emit_to_string(source))?;
     Ok((specialised.into_owned(), info))
+}
+
+fn validator() -> wgpu::naga::valid::Validator {
+    use wgpu::naga::valid;
+    valid::Validator::new(valid::ValidationFlags::all(), valid::Capabilities::all())
 }
