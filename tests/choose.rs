@@ -39,6 +39,25 @@ fn estimates_follow_the_work() {
     assert_eq!(choose::cpu_fast_estimate(&plan(spec(1000, 20, 64, 20.0)), 4).seconds * 2.0, small.seconds);
 }
 
+/// On a CPU device the build estimate grows with the capacity of P and with the private array
+/// that holds the state (N's size class while the state fits one: 256 blocks on lavapipe), and
+/// falls back for larger N, whose state stays in memory.
+#[test]
+fn build_estimates_follow_the_private_arrays() {
+    let Some(g) = gpu() else { return };
+    let facts = g.facts();
+    if !facts.cpu_device() {
+        eprintln!("the adapter is a GPU: build estimates of CPU devices are not checked here");
+        return;
+    }
+    let build = |n: usize, p: usize| choose::uncached_build_s(&plan(spec(n, p, 64, 1.0)), &facts);
+    assert!(build(1000, 10) > 40.0 && build(1000, 10) < 60.0, "{}", build(1000, 10));
+    assert_eq!(build(640, 10), build(1000, 10), "one size class");
+    assert!(build(200, 10) < 5.0 && build(200, 10) > 1.0, "{}", build(200, 10));
+    assert!(build(2000, 10) < 2.0, "the state in memory: {}", build(2000, 10));
+    assert!(build(200, 250) > build(200, 100) && build(200, 100) > build(200, 10));
+}
+
 /// On a CPU device (lavapipe: what CI has), the memory-load sweep's large-P points run on the
 /// CPU fast path: lavapipe's kernels at P = 250 take minutes to build and run ≈ 100× slower
 /// (README, Performance). run.json records the choice, its reason and both estimates.
