@@ -60,9 +60,12 @@ fn save_energy(total: vec3<f32>, prev: ptr<function, array<f32, PC>>, cur: ptr<f
 }
 
 // ---- thread layout: one invocation per trajectory -------------------------------------------
-// With X_IN_REGS (small N) the state stays in a private array for the whole dispatch; without,
-// PSI_CACHE keeps Ψ(x) in the state buffer after the state (block NBS + b) for the zeroed
-// diagonal's term, so each neuron-step takes one tanh.
+// With X_IN_REGS (small N) the state stays in a private array for the whole dispatch, and Ψ(x)
+// of the state before a step is computed again from it (a second private array for Ψ made the
+// N = 1024 family's lavapipe build 64 s instead of 37 s, and ran no faster: case (a) 1.67–1.94e8
+// against 1.75–1.91e8 neuron-steps/s, case (c) 1.63–1.67e8 against 1.61–1.89e8, 3 rounds in
+// turn); without, PSI_CACHE keeps Ψ(x) in the state buffer after the state (block NBS + b) for
+// the zeroed diagonal's term, so each neuron-step takes one tanh.
 
 // The kernel's loop: dispatch set-up, steps, stops for saves and samples, dispatch end. Its
 // parts are the functions above; the rest stays here, where the driver sees the whole loop.
@@ -94,7 +97,6 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
     load_layers(t, &la, &ly);
     // State and overlaps of the current state.
     var xr: array<vec4<f32>, NBR>;
-    var pr: array<vec4<f32>, NBR>;
     var m: array<f32, PC>;
     var acc: array<f32, PC>;
     // Ψ exactly as the step loop computes it (padding neurons hold x = 0, so Ψ = 0 there too):
@@ -105,7 +107,6 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
         let psi = act4(x);
         if (X_IN_REGS) {
             xr[b] = x;
-            pr[b] = psi;
         }
         if (PSI_CACHE) {
             state[state_index(t, vals.nbs + b)] = psi;
@@ -153,7 +154,7 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
                         var psi_x: vec4<f32>;
                         if (X_IN_REGS) {
                             x = xr[b];
-                            psi_x = pr[b];
+                            psi_x = act4(x);
                         } else if (PSI_CACHE) {
                             x = state[state_index(t, b)];
                             psi_x = state[state_index(t, vals.nbs + b)];
@@ -170,9 +171,6 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
                         }
                         bad = min(bad, select(NO_STEP, step, non_finite4(xn)));
                         let psi = act4(xn);
-                        if (X_IN_REGS) {
-                            pr[b] = psi;
-                        }
                         if (PSI_CACHE) {
                             state[state_index(t, vals.nbs + b)] = psi;
                         }
@@ -218,7 +216,7 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
                     var psi: vec4<f32>;
                     if (X_IN_REGS) {
                         x = xr[b];
-                        psi = pr[b];
+                        psi = act4(x);
                     } else {
                         x = state[state_index(t, b)];
                         psi = act4(x);

@@ -9,7 +9,7 @@
 //! | device | ns per neuron-step (per thread or core) | build |
 //! |---|---|---|
 //! | CPU fast path | 9 + 0.035 P + 125 / N, + 7 with noise | none |
-//! | CPU device (lavapipe), thread layout | 5 + 0.13 P (P ≤ 16), 5 + 0.03 P² beyond | 1 s + 0.006 s · PC² (PC: the capacity of P) + 7e-4 s · B² (B: the neuron blocks of a state held in a private array), or as recorded here |
+//! | CPU device (lavapipe), thread layout | 5 + 0.13 P (P ≤ 16), 5 + 0.03 P² beyond | 1 s + 0.006 s · PC² (PC: the capacity of P) + 5.5e-4 s · B² (B: the neuron blocks of a state held in a private array), or as recorded here |
 //! | CPU device, group layout (large N · P) | 23 + 8 P | the same |
 //! | a GPU (whole device) | 0.02 + 0.002 P | 2 s, or as recorded here |
 //!
@@ -18,7 +18,7 @@
 //! and 250 alike, 79 at N = 2 (its per-trajectory work); lavapipe runs one trajectory per SIMD
 //! lane with the P overlaps in private arrays, 7–9 ns per core and neuron-step at P = 10 but
 //! about 3 µs at P = 250 (N = 1000), where building the kernels took 403 s from an empty Mesa
-//! cache (with other work on the machine) against 1.2 s at P = 4, and 48.8 s for case (a)'s
+//! cache (with other work on the machine) against 1.2 s at P = 4, and 36.9 s for case (a)'s
 //! family (N = 1024 in a private array of 256 blocks) against 1.1 s with the state in memory.
 //! They are deliberately
 //! round: the model only has to rank devices whose times differ by large factors. The CPU reference (`cpu`) is never chosen: the fast path
@@ -82,9 +82,9 @@ pub fn gpu_estimate(plan: &Plan, facts: &DeviceFacts, threads: usize) -> Estimat
 }
 
 /// Seconds to build the plan's family's kernels with no cache: on a CPU device 1 s + 0.006 s ·
-/// PC² (PC: the capacity of P; the build's cost grows with the capacity, not with P) + 7e-4 s ·
-/// B² for a state kept in a private array of B neuron blocks (B: N's size class; case (a)'s
-/// family, B = 256, built in 48.8 s, and in 1.1 s with the state in memory; README,
+/// PC² (PC: the capacity of P; the build's cost grows with the capacity, not with P) + 5.5e-4 s
+/// · B² for a state kept in a private array of B neuron blocks (B: N's size class; case (a)'s
+/// family, B = 256, built in 36.9 s, and in 1.1 s with the state in memory; README,
 /// Performance); on a GPU 2 s.
 pub fn uncached_build_s(plan: &Plan, facts: &DeviceFacts) -> f64 {
     if !facts.cpu_device() {
@@ -93,7 +93,7 @@ pub fn uncached_build_s(plan: &Plan, facts: &DeviceFacts) -> f64 {
     let pc = crate::gpu::kernels::p_capacity(plan.p() as u32) as f64;
     let k = facts.kernel_consts(plan);
     let regs = if crate::gpu::kernels::x_in_regs(&k) { k.family().n.div_ceil(4) as f64 } else { 0.0 };
-    1.0 + 0.006 * pc * pc + 7e-4 * regs * regs
+    1.0 + 0.006 * pc * pc + 5.5e-4 * regs * regs
 }
 
 /// [`gpu_estimate`], where `held` says that this process holds the plan's family's kernels
