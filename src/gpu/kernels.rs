@@ -2,14 +2,14 @@
 //!
 //! A kernel module is compiled once per *family* ([`KernelConsts::family`]): the model
 //! (classic, IDP, modern and its layer switches), which observers exist, the noise (none,
-//! Gaussian, two-point), the work layout, N, and the *capacity* of the memory arrays
-//! ([`p_capacity`]). What WGSL needs at compile time (N, array capacities, the trip counts of
-//! unrolled loops, the layout) is written into the header as `const`s; the family's structural
-//! switches are pipeline-overridable constants (`override`). Everything else — P itself and
-//! every parameter value (slope, dt, initial state, windows, thresholds, histogram ranges, the
-//! modern layers' rates, …) — is a run-time value in the `Values` uniform
-//! ([`super::layout::Values`], filled by [`values`]), so the points of a sweep over P or over a
-//! parameter share their module and pipelines.
+//! Gaussian, two-point), the work layout, N's *size class* ([`n_class`]) and the *capacity* of
+//! the memory arrays ([`p_capacity`]). What WGSL needs at compile time (N up to 64, array
+//! capacities, the trip counts of unrolled loops, the layout) is written into the header as
+//! `const`s; the family's structural switches are pipeline-overridable constants (`override`).
+//! Everything else — N beyond 64, P itself and every parameter value (slope, dt, initial state,
+//! windows, thresholds, histogram ranges, the modern layers' rates, …) — is a run-time value in
+//! the `Values` uniform ([`super::layout::Values`], filled by [`values`]), so the points of a
+//! sweep over N, P or a parameter share their module and pipelines.
 
 use crate::plan::model::ACT_CLAMP;
 use crate::plan::{Coupling, HistogramPlan, InitialPlan, Plan, PsiY, SaveLayout};
@@ -186,11 +186,12 @@ pub struct OccConsts {
 }
 
 impl KernelConsts {
-    /// The model family these constants belong to: the same constants with P replaced by its
-    /// capacity and every run-time value (see [`values`]) set to a fixed placeholder, keeping
-    /// only what changes the kernels' structure (which model, observers and noise exist, the
-    /// layout, N's size class ([`n_class`]), the memories' storage). Two plans whose families are equal share one module
-    /// and its pipelines; [`assemble`] and [`overrides`] read the family alone.
+    /// The model family these constants belong to: the same constants with N replaced by its
+    /// size class ([`n_class`]), P by its capacity and every run-time value (see [`values`]) set
+    /// to a fixed placeholder, keeping only what changes the kernels' structure (which model,
+    /// observers and noise exist, the layout, the memories' storage). Two plans whose families
+    /// are equal share one module and its pipelines; [`assemble`] and [`overrides`] read the
+    /// family alone.
     pub fn family(&self) -> KernelConsts {
         let hist = self.hist.as_ref().map(|h| HistogramPlan {
             of_state: h.of_state,
