@@ -9,7 +9,7 @@ fn update_block(x: vec4<f32>, psi_x: vec4<f32>, b: u32, xs: ptr<function, array<
                 nc: ptr<function, NoiseCache>) -> vec4<f32> {
     var h = vec4<f32>(0.0);
     for (var mu = 0u; mu < PC; mu++) {
-        h = h + (*xs)[mu] * (*c)[mu];
+        h = h + xi_of(xs, b, mu) * (*c)[mu];
     }
     var f = h - x;
     if (ZERO_DIAG) {
@@ -90,11 +90,25 @@ fn rotate_lanes(z: vec4<f32>, o: u32) -> vec4<f32> {
     return select(half, half.yzwx, (o & 1u) != 0u);
 }
 
-// ξ of every memory on block b.
+// ξ of every memory on block b (with XS_ARRAY; see `xi_of`).
 fn block_xi(b: u32, xs: ptr<function, array<vec4<f32>, PC>>) {
+    if (!XS_ARRAY) {
+        return;
+    }
     for (var mu = 0u; mu < PC; mu++) {
         (*xs)[mu] = xi_block(b, mu);
     }
+}
+
+// ξ^mu on block b: from the block's decoded array when the memory loops are unrolled (constant
+// indices keep it in registers), else decoded again (tiled loops index at run time, and an
+// array of PC = 256 vectors made the thread layout's build on lavapipe take 105–111 s instead
+// of 56 s; the same bits either way).
+fn xi_of(xs: ptr<function, array<vec4<f32>, PC>>, b: u32, mu: u32) -> vec4<f32> {
+    if (XS_ARRAY) {
+        return (*xs)[mu];
+    }
+    return xi_block(b, mu);
 }
 
 // c_mu and d for one step from the current overlaps (see `model::drift::step_coefficients`).

@@ -175,7 +175,7 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
                             state[state_index(t, vals.nbs + b)] = psi;
                         }
                         for (var mu = 0u; mu < PC; mu++) {
-                            acc[mu] = acc[mu] + dot4(xs[mu], psi);
+                            acc[mu] = acc[mu] + dot4(xi_of(&xs, b, mu), psi);
                         }
                     }
                 }
@@ -352,7 +352,7 @@ fn step_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
             bad = min(bad, select(NO_STEP, step, non_finite4(xn)));
             let psi = act4(xn);
             for (var mu = 0u; mu < PC; mu++) {
-                acc[mu] = acc[mu] + dot4(xs[mu], psi);
+                acc[mu] = acc[mu] + dot4(xi_of(&xs, b, mu), psi);
             }
         }
         for (var mu = 0u; mu < PC; mu++) {

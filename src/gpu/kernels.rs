@@ -451,6 +451,8 @@ fn sizes(k: &KernelConsts) -> Vec<(&'static str, Scalar)> {
         ("X_IN_REGS", Bool(x_in_regs(k))),
         ("PSI_CACHE", Bool(psi_cache(k.layout_group, k.n, k.zero_diag, k.cpu_device))),
         ("NB_UNROLL", Bool(exact)),
+        // A block's memories decoded once into an array while the memory loops are unrolled.
+        ("XS_ARRAY", Bool(k.p <= UNROLL_MAX)),
         ("NBR", U32(if x_in_regs(k) { nb } else { 1 })),
         ("WG", U32(WG_THREAD)),
         ("WG_GROUP", U32(wg_group(k.p as usize))),
