@@ -1,8 +1,9 @@
 // Shared declarations: the per-dispatch parameters, the segment table and every binding.
 // `Params` and `Segment` mirror `src/gpu/layout.rs` (a test compares member offsets).
 // The constants N, NB, PC, WG, ... come from the header `src/gpu/kernels.rs` prepends: sizes
-// and capacities (N itself only for small N; beyond, a size class of N). The plan's own sizes and parameter values are run-time values (`Values`), so
-// plans of one model family share a module and its pipelines.
+// and capacities (N itself only for small N; beyond, a size class of N). The plan's own sizes
+// and parameter values are run-time values (`Values`), so plans of one model family share a
+// module and its pipelines.
 
 struct Params {
     key_lo: u32,
