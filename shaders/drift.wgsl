@@ -111,26 +111,42 @@ fn xi_of(xs: ptr<function, array<vec4<f32>, PC>>, b: u32, mu: u32) -> vec4<f32> 
     return xi_block(b, mu);
 }
 
-// c_mu and d for one step from the current overlaps (see `model::drift::step_coefficients`).
-fn coefficients(prev: ptr<function, array<f32, PC>>, cur: ptr<function, array<f32, PC>>, sched: vec2<f32>,
-                m: ptr<function, array<f32, PC>>, c: ptr<function, array<f32, PC>>) -> f32 {
-    var sum_a = 0.0;
-    for (var mu = 0u; mu < PC; mu++) {
-        let q = select(0.0, ramp((*prev)[mu], (*cur)[mu], sched.x), sched.y > 0.0);
-        if (IDP) {
-            (*c)[mu] = q * (*m)[mu];
-            sum_a = sum_a + q;
-        } else {
-            (*c)[mu] = (*m)[mu] + q;
-        }
+// The input coefficient q_mu in effect: ramped from the previous segment's to the current one's,
+// 0 while a pulse is off (`model::drift::step_coefficients`).
+fn input_coefficient(prev: ptr<function, array<f32, PC>>, cur: ptr<function, array<f32, PC>>, sched: vec2<f32>,
+                     mu: u32) -> f32 {
+    return select(0.0, ramp((*prev)[mu], (*cur)[mu], sched.x), sched.y > 0.0);
+}
+
+// c_mu from q_mu and m_mu: IDP α m (q = α), classic m + b (q = b).
+fn field_coefficient(q: f32, m: f32) -> f32 {
+    if (IDP) {
+        return q * m;
     }
+    return m + q;
+}
+
+// The zeroed diagonal's shift d from Σ_mu q_mu (IDP) or P (classic).
+fn diagonal_shift(sum_q: f32) -> f32 {
     if (!ZERO_DIAG) {
         return 0.0;
     }
     if (IDP) {
-        return sum_a * inv_n();
+        return sum_q * inv_n();
     }
     return f32(vals.p) * inv_n();
+}
+
+// c_mu and d for one step from the current overlaps (see `model::drift::step_coefficients`).
+fn coefficients(prev: ptr<function, array<f32, PC>>, cur: ptr<function, array<f32, PC>>, sched: vec2<f32>,
+                m: ptr<function, array<f32, PC>>, c: ptr<function, array<f32, PC>>) -> f32 {
+    var sum_q = 0.0;
+    for (var mu = 0u; mu < PC; mu++) {
+        let q = input_coefficient(prev, cur, sched, mu);
+        (*c)[mu] = field_coefficient(q, (*m)[mu]);
+        sum_q = sum_q + q;
+    }
+    return diagonal_shift(sum_q);
 }
 
 // `cued`: the cued memories of segments seg and seg − 1 (`cue_targets`).
@@ -168,18 +184,24 @@ fn energy_terms(x: vec4<f32>, psi: vec4<f32>, v: vec4<f32>, b: u32) -> vec3<f32>
 // terms and the input in effect (`model::drift::energy`).
 fn energy_value(terms: vec3<f32>, prev: ptr<function, array<f32, PC>>, cur: ptr<function, array<f32, PC>>,
                 sched: vec2<f32>, m: ptr<function, array<f32, PC>>) -> f32 {
-    var c: array<f32, PC>;
-    let d = coefficients(prev, cur, sched, m, &c);
+    // c_mu as `coefficients` computes it, one at a time: an array of them made this kernel's
+    // build on lavapipe slower, and the sums are the same.
     var quad = 0.0;
     var lin = 0.0;
+    var sum_q = 0.0;
     for (var mu = 0u; mu < PC; mu++) {
+        let q = input_coefficient(prev, cur, sched, mu);
+        let mm = (*m)[mu];
+        let c = field_coefficient(q, mm);
+        sum_q = sum_q + q;
         if (IDP) {
-            quad = quad + c[mu] * (*m)[mu];
+            quad = quad + c * mm;
         } else {
-            quad = quad + (*m)[mu] * (*m)[mu];
-            lin = lin + (c[mu] - (*m)[mu]) * (*m)[mu];
+            quad = quad + mm * mm;
+            lin = lin + (c - mm) * mm;
         }
     }
+    let d = diagonal_shift(sum_q);
     let nf = f32(n_neurons());
     return -0.5 * (nf * quad - d * terms.y) + terms.x - (nf * lin + terms.z);
 }

@@ -45,29 +45,28 @@ fn hist_sample_thread(t: u32, xr: ptr<function, array<vec4<f32>, NBR>>, m: ptr<f
     }
 }
 
-// The retrieval window sums and the first passage: loaded at a dispatch's start, updated after
-// every step, stored at its end. (The modern model's layers are separate arrays: naga's SPIR-V
-// writer cannot pass pointers to struct members to functions.)
+// The retrieval window sums and the first passage. The window sums of m (after each of the
+// segment's last RETR_WINDOW steps: done > win_start) are added to `obs` step by step by the
+// trajectory's writer (one invocation per trajectory in either layout): the same f32 sums as
+// in a private array of PC sums, which made the P ≤ 256 families' lavapipe builds about 20 s
+// longer. The first passage is loaded at a dispatch's start and stored at its end. (The modern
+// model's layers are separate arrays: naga's SPIR-V writer cannot pass pointers to struct
+// members to functions.)
 struct Observers {
-    // Sums of m after each of the segment's last RETR_WINDOW steps (done > win_start).
-    racc: array<f32, PC>,
     win_start: u32,
-    retr_here: bool,
+    seg: u32,
+    t: u32,
+    writer: bool,
     fp: u32,
     fp_mem: u32,
 }
 
-fn observers_load(seg: u32, segment: Segment, t: u32, traj: u32) -> Observers {
+fn observers_load(seg: u32, segment: Segment, t: u32, traj: u32, writer: bool) -> Observers {
     var o: Observers;
     o.win_start = segment.start + segment.steps - vals.retr_window;
-    o.retr_here = RETR && params.step_begin + params.step_count > o.win_start;
-    if (o.retr_here) {
-        for (var mu = 0u; mu < PC; mu++) {
-            if (mu < vals.p) {
-                o.racc[mu] = obs[obs_index(seg, mu, t)];
-            }
-        }
-    }
+    o.seg = seg;
+    o.t = t;
+    o.writer = writer;
     o.fp = NO_STEP;
     o.fp_mem = NO_TARGET;
     if (FP) {
@@ -79,9 +78,12 @@ fn observers_load(seg: u32, segment: Segment, t: u32, traj: u32) -> Observers {
 
 // After `done` steps, with m the new overlaps.
 fn observers_step(o: ptr<function, Observers>, m: ptr<function, array<f32, PC>>, done: u32) {
-    if (RETR && done > (*o).win_start) {
+    if (RETR && done > (*o).win_start && (*o).writer) {
         for (var mu = 0u; mu < PC; mu++) {
-            (*o).racc[mu] = (*o).racc[mu] + (*m)[mu];
+            if (mu < vals.p) {
+                let i = obs_index((*o).seg, mu, (*o).t);
+                obs[i] = obs[i] + (*m)[mu];
+            }
         }
     }
     if (FP && (*o).fp == NO_STEP && fp_reached(m, (*o).fp_mem)) {
@@ -90,13 +92,6 @@ fn observers_step(o: ptr<function, Observers>, m: ptr<function, array<f32, PC>>,
 }
 
 fn observers_store(o: ptr<function, Observers>, seg: u32, t: u32) {
-    if ((*o).retr_here) {
-        for (var mu = 0u; mu < PC; mu++) {
-            if (mu < vals.p) {
-                obs[obs_index(seg, mu, t)] = (*o).racc[mu];
-            }
-        }
-    }
     if (FP) {
         obs[fp_index(t)] = bitcast<f32>((*o).fp);
     }

@@ -91,14 +91,15 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     load_drives(seg, traj, &acc_cur, &acc_prev, &prev, &cur);
     let cued = cue_targets(seg, traj);
-    var ob = observers_load(seg, segment, t, traj);
+    var ob = observers_load(seg, segment, t, traj, true);
     var la: array<f32, PC>;
     var ly: array<f32, PC>;
     load_layers(t, &la, &ly);
-    // State and overlaps of the current state.
+    // State and overlaps of the current state. The overlaps' sums are taken in m itself (not
+    // in a second array: m is free from the coefficients' computation to the sums' end), which
+    // made the P ≤ 256 families' lavapipe builds shorter.
     var xr: array<vec4<f32>, NBR>;
     var m: array<f32, PC>;
-    var acc: array<f32, PC>;
     // Ψ exactly as the step loop computes it (padding neurons hold x = 0, so Ψ = 0 there too):
     // with a masking multiply here lavapipe compiled the sum differently in its last bit, and a
     // run stopped between dispatches (checkpoints, resume) drifted from an unstopped one.
@@ -112,11 +113,11 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
             state[state_index(t, vals.nbs + b)] = psi;
         }
         for (var mu = 0u; mu < PC; mu++) {
-            acc[mu] = acc[mu] + dot4(xi_block(b, mu), psi);
+            m[mu] = m[mu] + dot4(xi_block(b, mu), psi);
         }
     }
     for (var mu = 0u; mu < PC; mu++) {
-        m[mu] = overlap(acc[mu], mu);
+        m[mu] = overlap(m[mu], mu);
     }
     var c: array<f32, PC>;
     var xs: array<vec4<f32>, PC>;
@@ -139,7 +140,7 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
                 let sched = schedule(segment, step);
                 let d = step_field(&prev, &cur, sched, &m, &la, &ly, &c, step, traj);
                 for (var mu = 0u; mu < PC; mu++) {
-                    acc[mu] = 0.0;
+                    m[mu] = 0.0;
                 }
                 // Neuron blocks in groups of NOISE_BLOCKS: with two-point increments beyond 32
                 // blocks, a group's Philox block is drawn before its loop (kept behind a branch
@@ -175,12 +176,12 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
                             state[state_index(t, vals.nbs + b)] = psi;
                         }
                         for (var mu = 0u; mu < PC; mu++) {
-                            acc[mu] = acc[mu] + dot4(xi_of(&xs, b, mu), psi);
+                            m[mu] = m[mu] + dot4(xi_of(&xs, b, mu), psi);
                         }
                     }
                 }
                 for (var mu = 0u; mu < PC; mu++) {
-                    m[mu] = overlap(acc[mu], mu);
+                    m[mu] = overlap(m[mu], mu);
                 }
                 observers_step(&ob, &m, step + 1u);
                 // Sampling every step happens here; sparser sampling at the loop's stops below (a
@@ -302,24 +303,23 @@ fn step_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
     load_drives(seg, traj, &reduced_cur, &reduced_prev, &prev, &cur);
     let cued = cue_targets(seg, traj);
     // Every invocation keeps the observers; invocation 0 stores them.
-    var ob = observers_load(seg, segment, t, traj);
+    var ob = observers_load(seg, segment, t, traj, lid == 0u);
     var la: array<f32, PC>;
     var ly: array<f32, PC>;
     load_layers(t, &la, &ly);
-    // Overlaps of the current state.
-    var acc: array<f32, PC>;
+    // Overlaps of the current state, their partial sums taken in m (see step_thread).
+    var m: array<f32, PC>;
     // Ψ as the step loop computes it (see step_thread).
     for (var b = lid; b < nb_loop(); b += WG_GROUP) {
         let psi = act4(state[state_index(t, b)]);
         for (var mu = 0u; mu < PC; mu++) {
-            acc[mu] = acc[mu] + dot4(xi_block(b, mu), psi);
+            m[mu] = m[mu] + dot4(xi_block(b, mu), psi);
         }
     }
     for (var mu = 0u; mu < PC; mu++) {
-        wg_partial[lid * PC + mu] = acc[mu];
+        wg_partial[lid * PC + mu] = m[mu];
     }
     group_reduce(lid);
-    var m: array<f32, PC>;
     for (var mu = 0u; mu < PC; mu++) {
         m[mu] = overlap(wg_sum[mu], mu);
     }
@@ -335,7 +335,7 @@ fn step_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
         }
         let d = step_field(&prev, &cur, sched, &m, &la, &ly, &c, step, traj);
         for (var mu = 0u; mu < PC; mu++) {
-            acc[mu] = 0.0;
+            m[mu] = 0.0;
         }
         for (var b = lid; b < nb_loop(); b += WG_GROUP) {
             let i = state_index(t, b);
@@ -352,11 +352,11 @@ fn step_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
             bad = min(bad, select(NO_STEP, step, non_finite4(xn)));
             let psi = act4(xn);
             for (var mu = 0u; mu < PC; mu++) {
-                acc[mu] = acc[mu] + dot4(xi_of(&xs, b, mu), psi);
+                m[mu] = m[mu] + dot4(xi_of(&xs, b, mu), psi);
             }
         }
         for (var mu = 0u; mu < PC; mu++) {
-            wg_partial[lid * PC + mu] = acc[mu];
+            wg_partial[lid * PC + mu] = m[mu];
         }
         group_reduce(lid);
         for (var mu = 0u; mu < PC; mu++) {
