@@ -55,7 +55,7 @@ fn idp_one_and_twenty_steps_small_n() {
 
 #[test]
 fn idp_one_and_twenty_steps_larger_n() {
-    idp_one_and_twenty_steps(&[(65, 7, 100), (1000, 10, 70)]);
+    idp_one_and_twenty_steps(&[(65, 7, 100), (500, 10, 70)]);
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! The built-in specs are files under `presets/`: every file is a preset and every preset a
 //! file, each named by its file, and each one validates and runs end to end at a reduced size
-//! (64 trajectories per point, each sweep axis cut to its first and last value).
+//! (8 trajectories per point, each sweep axis cut to its first and last value).
 
 mod common;
 
@@ -52,7 +52,7 @@ fn every_preset_runs_at_a_reduced_size() {
     let tmp = tempfile::tempdir().unwrap();
     for (name, _, text) in idpsim::presets::PRESETS {
         let mut spec: Value = serde_json::from_str(text).unwrap();
-        spec["ensemble"]["trajectories"] = Value::from(64);
+        spec["ensemble"]["trajectories"] = Value::from(8);
         if let Some(sweep) = spec.get_mut("sweep").and_then(Value::as_object_mut) {
             for (axis, values) in sweep.iter_mut() {
                 if let (false, Some(v)) = (axis == "variants", values.as_array_mut())
