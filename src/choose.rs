@@ -9,7 +9,7 @@
 //! | device | ns per neuron-step (per thread or core) | build |
 //! |---|---|---|
 //! | CPU fast path | 9 + 0.035 P + 125 / N, + 7 with noise | none |
-//! | CPU device (lavapipe), thread layout | 5 + 0.13 P (P ≤ 16), 5 + 0.03 P² beyond | 1 s + the larger of 6e-4 s · PC² (PC: the capacity of P) and 5.5e-4 s · B² (B: the neuron blocks of a state held in a private array), or as recorded here |
+//! | CPU device (lavapipe), thread layout | 5 + 0.13 P (P ≤ 16), 5 + 0.03 P² beyond | 1 s + the larger of 4e-4 s · PC² (PC: the capacity of P) and 5.5e-4 s · B² (B: the neuron blocks of a state held in a private array), or as recorded here |
 //! | CPU device, group layout (large N · P) | 23 + 8 P | the same |
 //! | a GPU (whole device) | 0.02 + 0.002 P | 2 s, or as recorded here |
 //!
@@ -82,12 +82,12 @@ pub fn gpu_estimate(plan: &Plan, facts: &DeviceFacts, threads: usize) -> Estimat
 }
 
 /// Seconds to build the plan's family's kernels with no cache: on a CPU device 1 s plus the
-/// larger of 6e-4 s · PC² (PC: the capacity of P; the build's cost grows with the capacity, not
+/// larger of 4e-4 s · PC² (PC: the capacity of P; the build's cost grows with the capacity, not
 /// with P) and 5.5e-4 s · B² for a state kept in a private array of B neuron blocks (B: N's size
 /// class); on a GPU 2 s. Measured on lavapipe from empty caches (README, Performance): case
 /// (a)'s family (B = 256, P = 10) 36.9 s, and 1.1 s with the state in memory; the classic
-/// family of capacity 256 at N = 9 with a cue, energy and retrieval 38 s; case (d)'s (B = 256,
-/// PC = 256) 45 s. The two costs do not add up.
+/// family of capacity 256 at N = 9 with a cue, energy and retrieval 20–22 s; case (d)'s
+/// (B = 256, PC = 256) 45 s. The two costs do not add up.
 pub fn uncached_build_s(plan: &Plan, facts: &DeviceFacts) -> f64 {
     if !facts.cpu_device() {
         return 2.0;
@@ -95,7 +95,7 @@ pub fn uncached_build_s(plan: &Plan, facts: &DeviceFacts) -> f64 {
     let pc = crate::gpu::kernels::p_capacity(plan.p() as u32) as f64;
     let k = facts.kernel_consts(plan);
     let regs = if crate::gpu::kernels::x_in_regs(&k) { k.family().n.div_ceil(4) as f64 } else { 0.0 };
-    1.0 + (6e-4 * pc * pc).max(5.5e-4 * regs * regs)
+    1.0 + (4e-4 * pc * pc).max(5.5e-4 * regs * regs)
 }
 
 /// [`gpu_estimate`], where `held` says that this process holds the plan's family's kernels
