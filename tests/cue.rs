@@ -27,7 +27,7 @@ fn flip_counts(overlaps: &[f32], m: usize, saves: usize, p: usize, n: usize, slo
 /// drawn from the counter RNG), and under any chunking.
 #[test]
 fn flipped_cues_have_binomial_counts() {
-    let (n, f, m) = (400usize, 0.1f64, 2000usize);
+    let (n, f, m) = (252usize, 0.1f64, 2000usize);
     let spec = |chunk: u64| {
         json!({
             "model": { "kind": "classic", "activation": { "kind": "tanh", "slope": 1.0 } },
