@@ -46,14 +46,19 @@ fn hist_sample_thread(t: u32, xr: ptr<function, array<vec4<f32>, NBR>>, m: ptr<f
 }
 
 // The retrieval window sums and the first passage. The window sums of m (after each of the
-// segment's last RETR_WINDOW steps: done > win_start) are added to `obs` step by step by the
-// trajectory's writer (one invocation per trajectory in either layout): the same f32 sums as
-// in a private array of PC sums, which made the P ≤ 256 families' lavapipe builds about 20 s
-// longer. The first passage is loaded at a dispatch's start and stored at its end. (The modern
-// model's layers are separate arrays: naga's SPIR-V writer cannot pass pointers to struct
-// members to functions.)
+// segment's last RETR_WINDOW steps: done > win_start) are kept in `racc` while the memory loops
+// are unrolled (XS_ARRAY: constant indices, registers), loaded at a dispatch's start and stored
+// at its end; beyond, the trajectory's writer (one invocation per trajectory in either layout)
+// adds them to `obs` step by step: the same f32 sums in the same order. (A private array of PC
+// sums indexed at run time made the P ≤ 256 families' lavapipe builds much longer; adding to
+// `obs` every step made a run at N = 2 retrieving over all its steps 0.6× as fast.) The first
+// passage is loaded at a dispatch's start and stored at its end. (The modern model's layers
+// are separate arrays: naga's SPIR-V writer cannot pass pointers to struct members to
+// functions.)
 struct Observers {
+    racc: array<f32, PC>,
     win_start: u32,
+    retr_here: bool,
     seg: u32,
     t: u32,
     writer: bool,
@@ -64,6 +69,14 @@ struct Observers {
 fn observers_load(seg: u32, segment: Segment, t: u32, traj: u32, writer: bool) -> Observers {
     var o: Observers;
     o.win_start = segment.start + segment.steps - vals.retr_window;
+    o.retr_here = RETR && params.step_begin + params.step_count > o.win_start;
+    if (XS_ARRAY && o.retr_here) {
+        for (var mu = 0u; mu < PC; mu++) {
+            if (mu < vals.p) {
+                o.racc[mu] = obs[obs_index(seg, mu, t)];
+            }
+        }
+    }
     o.seg = seg;
     o.t = t;
     o.writer = writer;
@@ -78,7 +91,12 @@ fn observers_load(seg: u32, segment: Segment, t: u32, traj: u32, writer: bool) -
 
 // After `done` steps, with m the new overlaps.
 fn observers_step(o: ptr<function, Observers>, m: ptr<function, array<f32, PC>>, done: u32) {
-    if (RETR && done > (*o).win_start && (*o).writer) {
+    if (RETR && XS_ARRAY && done > (*o).win_start) {
+        for (var mu = 0u; mu < PC; mu++) {
+            (*o).racc[mu] = (*o).racc[mu] + (*m)[mu];
+        }
+    }
+    if (RETR && !XS_ARRAY && done > (*o).win_start && (*o).writer) {
         for (var mu = 0u; mu < PC; mu++) {
             if (mu < vals.p) {
                 let i = obs_index((*o).seg, mu, (*o).t);
@@ -92,6 +110,13 @@ fn observers_step(o: ptr<function, Observers>, m: ptr<function, array<f32, PC>>,
 }
 
 fn observers_store(o: ptr<function, Observers>, seg: u32, t: u32) {
+    if (XS_ARRAY && (*o).retr_here) {
+        for (var mu = 0u; mu < PC; mu++) {
+            if (mu < vals.p) {
+                obs[obs_index(seg, mu, t)] = (*o).racc[mu];
+            }
+        }
+    }
     if (FP) {
         obs[fp_index(t)] = bitcast<f32>((*o).fp);
     }

@@ -302,7 +302,7 @@ fn step_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
     }
     load_drives(seg, traj, &reduced_cur, &reduced_prev, &prev, &cur);
     let cued = cue_targets(seg, traj);
-    // Every invocation keeps the observers; invocation 0 stores them.
+    // Every invocation keeps the observers; invocation 0 writes them.
     var ob = observers_load(seg, segment, t, traj, lid == 0u);
     var la: array<f32, PC>;
     var ly: array<f32, PC>;
