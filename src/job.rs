@@ -320,11 +320,8 @@ fn in_memory_summary(plan: &Plan, adapter: &str, wall_s: f64, store: &Store) -> 
 /// its file list and manifest).
 pub fn run_info(plan: &Plan, kind: &str, adapter: &str, wall_s: f64, store: &Store) -> Value {
     let mut info = engine::head_of(plan, kind, adapter, wall_s, &store.timing);
-    for key in ["retrieval", "first_passage"] {
-        info[key] = store.summaries.get(key).cloned().unwrap_or(Value::Null);
-    }
-    if let Some(v) = store.summaries.get("occupancy") {
-        info["occupancy"] = v.clone();
+    if let Value::Object(map) = &mut info {
+        crate::outputs::manifest::add_summaries(map, store);
     }
     info
 }

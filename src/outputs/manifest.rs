@@ -72,15 +72,24 @@ pub fn complete(dir: &Path, store: &mut Store, head: Value) -> Result<()> {
     let Value::Object(mut run) = head else { anyhow::bail!("internal error: run.json's fields are not an object") };
     run.insert("files".into(), json!(store.files));
     run.insert("manifest".into(), Value::Object(manifest(dir, &store.files)?));
-    for key in ["retrieval", "first_passage"] {
-        run.insert(key.into(), store.summaries.get(key).cloned().unwrap_or(Value::Null));
-    }
-    if let Some(v) = store.summaries.get("occupancy") {
-        run.insert("occupancy".into(), v.clone());
-    }
+    add_summaries(&mut run, store);
     crate::interrupt::check()?;
     crate::io::write_json(&dir.join(RUN_JSON), &Value::Object(run))?;
     mark_complete(dir)
+}
+
+/// Summaries every run.json holds, null when the run did not observe them.
+const ALWAYS_SUMMARISED: [&str; 2] = ["retrieval", "first_passage"];
+
+/// Adds the outputs' summaries to run.json's fields (each under the key its output chose, in
+/// the order the outputs finished; `retrieval` and `first_passage` always, null when absent).
+pub fn add_summaries(run: &mut serde_json::Map<String, Value>, store: &Store) {
+    for key in ALWAYS_SUMMARISED {
+        run.insert(key.into(), Value::Null);
+    }
+    for (key, v) in &store.summaries {
+        run.insert(key.clone(), v.clone());
+    }
 }
 
 /// Size and SHA-256 (hex) of one file.
