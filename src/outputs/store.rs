@@ -91,7 +91,9 @@ pub struct Store {
     pub files: Vec<String>,
     pub arrays: Vec<(String, Array)>,
     pub docs: Vec<(String, Value)>,
-    /// Sections of run.json contributed by outputs ("retrieval", "first_passage").
+    /// Sections of run.json contributed by outputs ("retrieval", "first_passage", "occupancy"),
+    /// each under a key of its own that run.json's other fields do not use
+    /// (`manifest::add_summaries` writes them all).
     pub summaries: serde_json::Map<String, Value>,
     /// The exact ensemble sums.
     pub sums: OverlapSums,
