@@ -84,10 +84,12 @@ pub fn gpu_estimate(plan: &Plan, facts: &DeviceFacts, threads: usize) -> Estimat
 /// Seconds to build the plan's family's kernels with no cache: on a CPU device 1 s plus the
 /// larger of 4e-4 s · PC² (PC: the capacity of P; the build's cost grows with the capacity, not
 /// with P) and 5.5e-4 s · B² for a state kept in a private array of B neuron blocks (B: N's size
-/// class); on a GPU 2 s. Measured on lavapipe from empty caches (README, Performance): case
-/// (a)'s family (B = 256, P = 10) 36.9 s, and 1.1 s with the state in memory; the classic
-/// family of capacity 256 at N = 9 with a cue, energy and retrieval 20–22 s; case (d)'s
-/// (B = 256, PC = 256) 45 s. The two costs do not add up.
+/// class; only while the memory loops are unrolled, `gpu::kernels::state_in_regs`); on a GPU
+/// 2 s. Measured on lavapipe from empty caches (README, Performance): case (a)'s family
+/// (B = 256, P = 10) 36.9 s, and 1.1 s with the state in memory; the classic family of capacity
+/// 256 at N = 9 with a cue, energy and retrieval 20–22 s; case (d)'s (PC = 256, N = 1000) 14 s
+/// with the state in memory, 38–45 s when it was kept in the array as well (the two costs did
+/// not add up).
 pub fn uncached_build_s(plan: &Plan, facts: &DeviceFacts) -> f64 {
     if !facts.cpu_device() {
         return 2.0;

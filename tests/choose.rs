@@ -57,10 +57,11 @@ fn build_estimates_follow_the_private_arrays() {
     assert!(build(200, 10) < 5.0 && build(200, 10) > 1.0, "{}", build(200, 10));
     assert!(build(2000, 10) < 2.0, "the state in memory: {}", build(2000, 10));
     assert!(build(200, 250) > build(200, 100) && build(200, 100) > build(200, 10));
-    // Measured from empty caches: 20–22 s (N = 9, capacity 256) and 45 s (case (d), N = 1000
-    // and P = 250: both arrays, which do not add up).
+    // Measured from empty caches: 20–22 s (N = 9, capacity 256) and 14 s (case (d), N = 1000
+    // and P = 250, whose state stays in memory because its memory loops are tiled).
     assert!(build(9, 150) > 11.0 && build(9, 150) < 44.0, "{}", build(9, 150));
-    assert!(build(1000, 250) > 30.0 && build(1000, 250) < 70.0, "{}", build(1000, 250));
+    assert!(build(1000, 250) > 7.0 && build(1000, 250) < 28.0, "{}", build(1000, 250));
+    assert_eq!(build(1000, 250), build(9, 250), "beyond P = 128 the state is never in an array");
 }
 
 /// On a CPU device (lavapipe: what CI has), the memory-load sweep's large-P points run on the
@@ -79,7 +80,7 @@ fn large_p_on_a_cpu_device_chooses_the_fast_path_and_records_why() {
     assert_eq!(c.backend, "cpu_fast", "{}", c.reason);
     assert_eq!(c.estimates.len(), 2);
     let uncached = choose::uncached_build_s(&p, &facts);
-    assert!(uncached > 30.0, "{uncached}");
+    assert!(uncached > 10.0, "{uncached}");
     assert!(c.estimates[0].build_s == uncached || c.estimates[0].build_s <= 3.0, "{:?}", c.estimates[0]);
     let tmp = tempfile::tempdir().unwrap();
     let spec_path = tmp.path().join("spec.json");

@@ -445,10 +445,14 @@ fn size_classes_of_n() {
             assert!(cb.is_power_of_two() && cb < 2 * nb, "N = {n}: class {c}");
         }
         assert_eq!(idpsim::rng::two_point_layout(nb as usize), idpsim::rng::two_point_layout(cb as usize), "N = {n}");
-        for (cpu, group, two_point) in (0..8).map(|i| (i & 1 == 1, i & 2 == 2, i & 4 == 4)) {
-            let k = |n: u32| KernelConsts { n, layout_group: group, cpu_device: cpu, two_point, ..base.clone() };
+        for (cpu, group, two_point, pc) in (0..16).map(|i| (i & 1 == 1, i & 2 == 2, i & 4 == 4, [100, 256][i >> 3])) {
+            let k = |n: u32| KernelConsts { n, p: pc, layout_group: group, cpu_device: cpu, two_point, ..base.clone() };
             assert_eq!(kernels::x_in_regs(&k(n)), kernels::x_in_regs(&k(c)), "N = {n}");
-            assert_eq!(kernels::psi_cache(group, n, true, cpu), kernels::psi_cache(group, c, true, cpu), "N = {n}");
+            assert_eq!(
+                kernels::psi_cache(group, n, pc, true, cpu),
+                kernels::psi_cache(group, c, pc, true, cpu),
+                "N = {n}"
+            );
             assert_eq!(kernels::step_noise(&k(n)), kernels::step_noise(&k(c)), "N = {n}");
         }
     }

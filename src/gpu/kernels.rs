@@ -308,17 +308,27 @@ fn lit(v: f32) -> String {
     format!("f32({s})")
 }
 
-/// Whether the thread layout keeps the state in a private array.
+/// Whether the thread layout keeps the state of N neurons in a private array, with memory
+/// loops of capacity `pc`: up to [`reg_blocks`] neuron blocks, and only while those loops are
+/// unrolled (`pc` ≤ [`UNROLL_MAX`]). Beyond, where the memory loops index at run time, the
+/// array made builds long and nothing faster: on lavapipe case (d)'s family (N ≤ 1024,
+/// capacity 256) built in 44 s with it and 13 s without, and ran 3.50e6 against 3.54e6
+/// neuron-steps/s (one run each, 2026-12-06).
+pub fn state_in_regs(layout_group: bool, n: u32, pc: u32, cpu_device: bool) -> bool {
+    !layout_group && n.div_ceil(4) <= reg_blocks(cpu_device) && pc <= UNROLL_MAX
+}
+
+/// [`state_in_regs`] for a family.
 pub fn x_in_regs(k: &KernelConsts) -> bool {
-    !k.layout_group && k.n.div_ceil(4) <= reg_blocks(k.cpu_device)
+    state_in_regs(k.layout_group, k.n, p_capacity(k.p), k.cpu_device)
 }
 
 /// Whether the thread layout keeps Ψ(x) of the state in the state buffer between steps (the
 /// zeroed diagonal's term needs Ψ of the state before the step, which the previous step
 /// computed for the overlaps; on CPU devices a tanh costs more than the load and store). Only
 /// when the state is not in registers (where Ψ stays in registers too).
-pub fn psi_cache(layout_group: bool, n: u32, zero_diag: bool, cpu_device: bool) -> bool {
-    !layout_group && n.div_ceil(4) > reg_blocks(cpu_device) && zero_diag
+pub fn psi_cache(layout_group: bool, n: u32, pc: u32, zero_diag: bool, cpu_device: bool) -> bool {
+    !state_in_regs(layout_group, n, pc, cpu_device) && !layout_group && zero_diag
 }
 
 /// Whether one Philox block of the dynamics' noise serves whole steps (`step_noise` in
@@ -338,7 +348,8 @@ pub fn noise_blocks(k: &KernelConsts) -> u32 {
 /// 16-byte blocks per trajectory of the device state buffer: the plan's state, and the Ψ cache
 /// (see [`psi_cache`]) after it.
 pub fn device_state_blocks(plan: &crate::plan::Plan, group: bool, cpu_device: bool) -> usize {
-    let cache = psi_cache(group, plan.n() as u32, plan.model.zero_diagonal(), cpu_device);
+    let pc = p_capacity(plan.p() as u32);
+    let cache = psi_cache(group, plan.n() as u32, pc, plan.model.zero_diagonal(), cpu_device);
     plan.state_blocks() + if cache { plan.neuron_blocks() } else { 0 }
 }
 
@@ -449,7 +460,7 @@ fn sizes(k: &KernelConsts) -> Vec<(&'static str, Scalar)> {
         ("INV_N", F32(if exact { 1.0 / k.n as f32 } else { 0.0 })),
         ("LAYOUT_GROUP", Bool(k.layout_group)),
         ("X_IN_REGS", Bool(x_in_regs(k))),
-        ("PSI_CACHE", Bool(psi_cache(k.layout_group, k.n, k.zero_diag, k.cpu_device))),
+        ("PSI_CACHE", Bool(psi_cache(k.layout_group, k.n, p_capacity(k.p), k.zero_diag, k.cpu_device))),
         ("NB_UNROLL", Bool(exact)),
         // A block's memories decoded once into an array while the memory loops are unrolled.
         ("XS_ARRAY", Bool(k.p <= UNROLL_MAX)),
