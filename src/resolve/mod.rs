@@ -50,7 +50,7 @@ pub fn plan(spec: &Spec, base_dir: &Path) -> SpecResult<Plan> {
             "is for the classic and IDP models; the modern model takes \"weights\", \"saliency\", \"vector\" or \"random_weights\"",
         ));
     }
-    let gram = memories.gram();
+    let gram = memories::gram(&spec.memories, &memories);
     let mut segments = input::build(&spec.input, model.coupling(), &memories, &gram, dt, &ensemble.initial)?;
     let total_steps: u64 = segments.iter().map(|s| s.steps as u64).sum();
     if total_steps > (u32::MAX - 1) as u64 {
