@@ -11,6 +11,12 @@ fn update_block(x: vec4<f32>, psi_x: vec4<f32>, b: u32, xs: ptr<function, array<
     for (var mu = 0u; mu < PC; mu++) {
         h = h + xi_of(xs, b, mu) * (*c)[mu];
     }
+    return update_with_field(x, psi_x, h, b, d, v, step, traj, nc);
+}
+
+// `update_block` from the block's field h = Σ_mu ξ^mu c_mu.
+fn update_with_field(x: vec4<f32>, psi_x: vec4<f32>, h: vec4<f32>, b: u32, d: f32, v: vec4<f32>, step: u32,
+                     traj: u32, nc: ptr<function, NoiseCache>) -> vec4<f32> {
     var f = h - x;
     if (ZERO_DIAG) {
         f = f - d * psi_x;

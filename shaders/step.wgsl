@@ -67,6 +67,49 @@ fn save_energy(total: vec3<f32>, prev: ptr<function, array<f32, PC>>, cur: ptr<f
 // turn); without, PSI_CACHE keeps Ψ(x) in the state buffer after the state (block NBS + b) for
 // the zeroed diagonal's term, so each neuron-step takes one tanh.
 
+// MEM_MAJOR (`gpu::kernels::memory_major`): the step takes the memories 32 at a time, tile by
+// tile, so that a tile's coefficients or sums stay in registers (constant indices) while a pass
+// goes through the neuron blocks; per block and memory the loops of the other order read and
+// wrote the arrays c and m at run-time indices. The sums are the same, term by term, in the
+// same order. Field h = Ξ c of every block into the state buffer (block NBS + NB + b).
+fn field_tiles(t: u32, c: ptr<function, array<f32, PC>>) {
+    for (var tile = 0u; tile < (vals.p + 31u) / 32u; tile++) {
+        var ct: array<f32, 32>;
+        for (var k = 0u; k < 32u; k++) {
+            ct[k] = (*c)[tile * 32u + k];
+        }
+        for (var b = 0u; b < nb_loop(); b++) {
+            var h = vec4<f32>(0.0);
+            if (tile > 0u) {
+                h = state[state_index(t, vals.nbs + nb_loop() + b)];
+            }
+            for (var k = 0u; k < 32u; k++) {
+                h = h + xi_nibble(xi_bits[b * VB + tile], k) * ct[k];
+            }
+            state[state_index(t, vals.nbs + nb_loop() + b)] = h;
+        }
+    }
+}
+
+// The overlaps' sums Ξᵀ Ψ(x) into m from Ψ of every block in the state buffer (PSI_CACHE).
+fn overlap_tiles(t: u32, m: ptr<function, array<f32, PC>>) {
+    for (var tile = 0u; tile < (vals.p + 31u) / 32u; tile++) {
+        var acc: array<f32, 32>;
+        for (var b = 0u; b < nb_loop(); b++) {
+            let psi = state[state_index(t, vals.nbs + b)];
+            for (var k = 0u; k < 32u; k++) {
+                acc[k] = acc[k] + dot4(xi_nibble(xi_bits[b * VB + tile], k), psi);
+            }
+        }
+        // Only up to the memory loops' run-time bound: beyond it m stays as it was (0).
+        for (var k = 0u; k < 32u; k++) {
+            if (tile * 32u + k < vals.p_tiles) {
+                (*m)[tile * 32u + k] = acc[k];
+            }
+        }
+    }
+}
+
 // The kernel's loop: dispatch set-up, steps, stops for saves and samples, dispatch end. Its
 // parts are the functions above; the rest stays here, where the driver sees the whole loop.
 @compute @workgroup_size(WG)
@@ -112,9 +155,14 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
         if (PSI_CACHE) {
             state[state_index(t, vals.nbs + b)] = psi;
         }
-        for (var mu = 0u; mu < PC; mu++) {
-            m[mu] = m[mu] + dot4(xi_block(b, mu), psi);
+        if (!MEM_MAJOR) {
+            for (var mu = 0u; mu < PC; mu++) {
+                m[mu] = m[mu] + dot4(xi_block(b, mu), psi);
+            }
         }
+    }
+    if (MEM_MAJOR) {
+        overlap_tiles(t, &m);
     }
     for (var mu = 0u; mu < PC; mu++) {
         m[mu] = overlap(m[mu], mu);
@@ -139,6 +187,9 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
             for (; step < group_end; step++) {
                 let sched = schedule(segment, step);
                 let d = step_field(&prev, &cur, sched, &m, &la, &ly, &c, step, traj);
+                if (MEM_MAJOR) {
+                    field_tiles(t, &c);
+                }
                 for (var mu = 0u; mu < PC; mu++) {
                     m[mu] = 0.0;
                 }
@@ -163,8 +214,15 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
                             x = state[state_index(t, b)];
                             psi_x = act4(x);
                         }
-                        block_xi(b, &xs);
-                        let xn = update_block(x, psi_x, b, &xs, &c, d, vector_term(seg, traj, b, sched, cued), step, traj, &nc);
+                        let v = vector_term(seg, traj, b, sched, cued);
+                        var xn: vec4<f32>;
+                        if (MEM_MAJOR) {
+                            let h = state[state_index(t, vals.nbs + nb_loop() + b)];
+                            xn = update_with_field(x, psi_x, h, b, d, v, step, traj, &nc);
+                        } else {
+                            block_xi(b, &xs);
+                            xn = update_block(x, psi_x, b, &xs, &c, d, v, step, traj, &nc);
+                        }
                         if (X_IN_REGS) {
                             xr[b] = xn;
                         } else {
@@ -175,10 +233,15 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
                         if (PSI_CACHE) {
                             state[state_index(t, vals.nbs + b)] = psi;
                         }
-                        for (var mu = 0u; mu < PC; mu++) {
-                            m[mu] = m[mu] + dot4(xi_of(&xs, b, mu), psi);
+                        if (!MEM_MAJOR) {
+                            for (var mu = 0u; mu < PC; mu++) {
+                                m[mu] = m[mu] + dot4(xi_of(&xs, b, mu), psi);
+                            }
                         }
                     }
+                }
+                if (MEM_MAJOR) {
+                    overlap_tiles(t, &m);
                 }
                 for (var mu = 0u; mu < PC; mu++) {
                     m[mu] = overlap(m[mu], mu);

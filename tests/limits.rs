@@ -92,6 +92,36 @@ fn many_memories_match_the_cpu_reference_group_layout() {
     many_memories_match_the_cpu_reference(idpsim::plan::LayoutChoice::Group);
 }
 
+/// Case (e)'s sizes (IDP, N = 1000, P = 250) in the thread layout, where a CPU device's step
+/// takes the memories tile by tile (`gpu::kernels::memory_major`, which also keeps Ψ(x) in the
+/// state buffer without a zeroed diagonal) and a dispatch holds about ten steps under the loop
+/// budget: 30 steps in dispatches as long as the budget allows agree with the CPU reference (a
+/// loop cut short by the driver's guard would leave the state far off).
+#[test]
+fn case_e_sizes_in_dispatches_at_the_loop_budget_match_the_cpu_reference() {
+    use idpsim::gpu::{kernels, schedule};
+    let Some(mut g) = common::gpu() else { return };
+    let mut pl = common::plan(common::idp_spec(1000, 250, 9, 30, 0.2));
+    pl.run.layout = idpsim::plan::LayoutChoice::Thread;
+    pl.run.steps_per_dispatch = Some(u32::MAX);
+    for major in [false, true] {
+        let k = schedule::max_steps_per_dispatch(&pl, false, major);
+        assert!(
+            (4..30).contains(&k),
+            "memory-major {major}: {k} steps per dispatch; the test needs several dispatches"
+        );
+    }
+    assert!(kernels::memory_major(false, kernels::p_capacity(250), true), "a CPU device takes the memories by tiles");
+    let cpu = common::run(&pl, &mut idpsim::cpu::CpuBackend::new());
+    let out = common::run(&pl, &mut g);
+    for name in ["final_state", "overlaps"] {
+        let (a, b) = (out.f32(name).unwrap(), cpu.f32(name).unwrap());
+        common::assert_close(&format!("N = 1000, P = 250: {name}"), &a, &b, 2e-4, 2e-4);
+    }
+    let (a, b) = (out.f32("energy").unwrap(), cpu.f32("energy").unwrap());
+    common::assert_close("N = 1000, P = 250: energy", &a, &b, 2e-4 * 1000.0, 2e-4);
+}
+
 /// A plan whose initial-state kernel would pass llvmpipe's loop guard (N = 24 000 with P = 200:
 /// every neuron block's tiled overlap sums in one invocation) is refused before any work, naming
 /// the limit, instead of starting from a cut-short initial state; the CPU reference runs it.

@@ -95,6 +95,12 @@ impl DeviceFacts {
         self.info.device_type == wgpu::DeviceType::Cpu
     }
 
+    /// Whether the plan's step in this layout takes the memories tile by tile
+    /// ([`kernels::memory_major`]).
+    fn memory_major(&self, plan: &Plan, group: bool) -> bool {
+        kernels::memory_major(group, kernels::p_capacity(plan.p() as u32), self.cpu_device())
+    }
+
     /// The layout the plan runs with on this device: group (a workgroup per trajectory) for
     /// large N on real GPUs; one invocation per trajectory otherwise (and always on CPU
     /// devices such as lavapipe, where workgroup barriers are expensive).
@@ -104,7 +110,10 @@ impl DeviceFacts {
             LayoutChoice::Group => true,
             // A CPU device runs one trajectory per invocation unless a dispatch of that layout
             // could take fewer than 4 steps under the loop budget (large N × P).
-            LayoutChoice::Auto => (!self.cpu_device() && plan.n() >= 256) || max_steps_per_dispatch(plan, false) < 4,
+            LayoutChoice::Auto => {
+                (!self.cpu_device() && plan.n() >= 256)
+                    || max_steps_per_dispatch(plan, false, self.memory_major(plan, false)) < 4
+            }
         }
     }
 
@@ -181,7 +190,8 @@ impl GpuBackend {
     fn check(&self, plan: &Plan) -> Result<()> {
         let group = self.layout_group(plan);
         let name = &self.ctx.adapter_info.name;
-        if max_steps_per_dispatch(plan, group) == 0 {
+        let major = kernels::memory_major(group, kernels::p_capacity(plan.p() as u32), self.cpu_device());
+        if max_steps_per_dispatch(plan, group, major) == 0 {
             bail!(
                 "N = {} is too large for the {} layout on '{name}' (a dispatch would exceed the driver's loop budget); {}",
                 plan.n(),
@@ -501,8 +511,14 @@ impl Backend for GpuBackend {
             noise_scale: plan.noise_scale(),
             ..Default::default()
         };
-        let group = self.pipelines.last().expect("prepared").consts.layout_group;
-        let k = steps_per_dispatch(plan, count, group);
+        let consts = &self.pipelines.last().expect("prepared").consts;
+        let group = consts.layout_group;
+        let k = steps_per_dispatch(
+            plan,
+            count,
+            group,
+            kernels::memory_major(group, kernels::p_capacity(consts.p), consts.cpu_device),
+        );
         let r = self.resources.as_ref().expect("prepared");
         self.ctx.queue.write_buffer(&r.status, 0, bytemuck::cast_slice(&[u32::MAX, u32::MAX, 0, 0]));
         let from = start.map_or(0, |st| st.step);

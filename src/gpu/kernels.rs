@@ -328,7 +328,19 @@ pub fn x_in_regs(k: &KernelConsts) -> bool {
 /// computed for the overlaps; on CPU devices a tanh costs more than the load and store). Only
 /// when the state is not in registers (where Ψ stays in registers too).
 pub fn psi_cache(layout_group: bool, n: u32, pc: u32, zero_diag: bool, cpu_device: bool) -> bool {
-    !state_in_regs(layout_group, n, pc, cpu_device) && !layout_group && zero_diag
+    !state_in_regs(layout_group, n, pc, cpu_device)
+        && !layout_group
+        && (zero_diag || memory_major(layout_group, pc, cpu_device))
+}
+
+/// Whether the thread layout's step takes the memories tile by tile (`field_tiles` and
+/// `overlap_tiles` in `shaders/step.wgsl`): on CPU devices, where the memory loops index at run
+/// time (capacity above [`UNROLL_MAX`]). Each tile of 32 memories keeps its coefficients or its
+/// sums in registers over a pass through the neuron blocks, and the field of every block waits
+/// in the state buffer (block NBS + NB + b) between the passes.
+pub fn memory_major(layout_group: bool, pc: u32, cpu_device: bool) -> bool {
+    // Beyond UNROLL_MAX the state is never in registers (`state_in_regs`).
+    !layout_group && cpu_device && pc > UNROLL_MAX
 }
 
 /// Whether one Philox block of the dynamics' noise serves whole steps (`step_noise` in
@@ -350,7 +362,8 @@ pub fn noise_blocks(k: &KernelConsts) -> u32 {
 pub fn device_state_blocks(plan: &crate::plan::Plan, group: bool, cpu_device: bool) -> usize {
     let pc = p_capacity(plan.p() as u32);
     let cache = psi_cache(group, plan.n() as u32, pc, plan.model.zero_diagonal(), cpu_device);
-    plan.state_blocks() + if cache { plan.neuron_blocks() } else { 0 }
+    let field = memory_major(group, pc, cpu_device);
+    plan.state_blocks() + [cache, field].iter().filter(|&&on| on).count() * plan.neuron_blocks()
 }
 
 /// Device storage of the memories.
@@ -366,8 +379,13 @@ const XI_BITS_ACCESSOR: &str = "
 // Bit-packed: block b owns VB vec4<u32>; memory mu's four signs are the nibble at bit
 // (mu % 8) * 4 of word (mu % 32) / 8 of vec4 b * VB + mu / 32; a set bit means ξ = −1.
 fn xi_block(b: u32, mu: u32) -> vec4<f32> {
-    let w = xi_bits[b * VB + mu / 32u][(mu % 32u) / 8u];
-    let nib = (w >> ((mu % 8u) * 4u)) & 0xfu;
+    return xi_nibble(xi_bits[b * VB + mu / 32u], mu % 32u);
+}
+
+// Memory k of a vec4 of 32 memories' signs (`xi_bits[b * VB + tile]`) on its neuron block.
+fn xi_nibble(ws: vec4<u32>, k: u32) -> vec4<f32> {
+    let w = ws[k / 8u];
+    let nib = (w >> ((k % 8u) * 4u)) & 0xfu;
     let sign = ((vec4<u32>(nib) >> vec4<u32>(0u, 1u, 2u, 3u)) & vec4<u32>(1u)) << vec4<u32>(31u);
     return bitcast<vec4<f32>>(vec4<u32>(0x3f800000u) ^ sign);
 }
@@ -462,6 +480,7 @@ fn sizes(k: &KernelConsts) -> Vec<(&'static str, Scalar)> {
         ("X_IN_REGS", Bool(x_in_regs(k))),
         ("PSI_CACHE", Bool(psi_cache(k.layout_group, k.n, p_capacity(k.p), k.zero_diag, k.cpu_device))),
         ("NB_UNROLL", Bool(exact)),
+        ("MEM_MAJOR", Bool(memory_major(k.layout_group, p_capacity(k.p), k.cpu_device))),
         // A block's memories decoded once into an array while the memory loops are unrolled.
         ("XS_ARRAY", Bool(k.p <= UNROLL_MAX)),
         ("NBR", U32(if x_in_regs(k) { nb } else { 1 })),

@@ -18,15 +18,20 @@ pub const LOOP_BUDGET: u64 = 60_000;
 const MEMORY_LOOPS_PER_STEP: u64 = 32;
 const MEMORY_LOOPS_AT_START: u64 = 64;
 
-/// Back-edges of one invocation: (at dispatch start, per step).
-fn loop_cost(plan: &Plan, group: bool) -> (u64, u64) {
+/// Back-edges of one invocation: (at dispatch start, per step). `memory_major`: the thread
+/// layout's step takes the memories tile by tile (`kernels::memory_major`).
+fn loop_cost(plan: &Plan, group: bool, memory_major: bool) -> (u64, u64) {
     let lanes = if group { kernels::wg_group(plan.p()) as u64 } else { 1 };
     let blocks = (plan.neuron_blocks() as u64).div_ceil(lanes);
     // A memory loop of large P is tiled: `t` back-edges each (0 when unrolled completely; the
     // tiled loops stop at P rounded up to a tile, a run-time bound).
     let t = kernels::fixed_loop_back_edges(plan.p() as u32);
-    // Per neuron block of a step: ξ of every memory, the field, the overlaps' sums.
-    let per_block = 1 + 3 * t;
+    // A step's passes over the neuron blocks: with memory_major, the field and the overlaps'
+    // sums each pass over every block once per tile of 32 memories (`field_tiles`,
+    // `overlap_tiles`) and the update passes once; otherwise one pass, each block with ξ of
+    // every memory, the field and the overlaps' sums.
+    let tiles = (plan.p() as u64).div_ceil(32);
+    let step_blocks = if memory_major { blocks + 2 * tiles * (blocks + 1) } else { blocks * (1 + 3 * t) };
     // Per neuron block of a pass at dispatch start (the overlaps, an input's Ξᵀη): one sum.
     let per_block_start = 1 + t;
     // Passes over the blocks at dispatch start: the overlaps, and Ξᵀη of the current and the
@@ -56,7 +61,7 @@ fn loop_cost(plan: &Plan, group: bool) -> (u64, u64) {
         passes * blocks * per_block_start + 4 + 3 * reduce + random + MEMORY_LOOPS_AT_START * t + occ,
         // The step loop, the loop over a step's noise groups, the loop over stops, and the
         // thread layout's groups of neuron blocks (32 blocks each at most).
-        blocks * per_block
+        step_blocks
             + 3
             + blocks.div_ceil(32)
             + 2 * reduce
@@ -86,8 +91,8 @@ pub fn init_fits(plan: &Plan) -> bool {
 }
 
 /// The most steps a dispatch may take under [`LOOP_BUDGET`] (0 if not even one fits).
-pub fn max_steps_per_dispatch(plan: &Plan, group: bool) -> u64 {
-    let (start, per_step) = loop_cost(plan, group);
+pub fn max_steps_per_dispatch(plan: &Plan, group: bool, memory_major: bool) -> u64 {
+    let (start, per_step) = loop_cost(plan, group, memory_major);
     LOOP_BUDGET.saturating_sub(start) / per_step
 }
 
@@ -99,8 +104,8 @@ const MIN_STEPS_PER_DISPATCH: f64 = 16.0;
 /// Steps per dispatch: the plan's override, or enough work to keep one dispatch busy for a
 /// few tens of milliseconds on a CPU device (far less on a GPU) but at least
 /// [`MIN_STEPS_PER_DISPATCH`]; never above the loop budget.
-pub fn steps_per_dispatch(plan: &Plan, count: u64, group: bool) -> u32 {
-    let budget = max_steps_per_dispatch(plan, group).max(1) as u32;
+pub fn steps_per_dispatch(plan: &Plan, count: u64, group: bool, memory_major: bool) -> u32 {
+    let budget = max_steps_per_dispatch(plan, group, memory_major).max(1) as u32;
     if let Some(k) = plan.run.steps_per_dispatch {
         return k.min(budget);
     }
