@@ -67,24 +67,24 @@ fn save_energy(total: vec3<f32>, prev: ptr<function, array<f32, PC>>, cur: ptr<f
 // turn); without, PSI_CACHE keeps Ψ(x) in the state buffer after the state (block NBS + b) for
 // the zeroed diagonal's term, so each neuron-step takes one tanh.
 
-// MEM_MAJOR (`gpu::kernels::memory_major`): the step takes the memories 32 at a time, tile by
+// MEM_MAJOR (`gpu::kernels::memory_major`): the step takes the memories MEM_TILE at a time, tile by
 // tile, so that a tile's coefficients or sums stay in registers (constant indices) while a pass
 // goes through the neuron blocks; per block and memory the loops of the other order read and
 // wrote the arrays c and m at run-time indices. The sums are the same, term by term, in the
 // same order. Field h = Ξ c of every block into the state buffer (block NBS + NB + b).
 fn field_tiles(t: u32, c: ptr<function, array<f32, PC>>) {
-    for (var tile = 0u; tile < (vals.p + 31u) / 32u; tile++) {
-        var ct: array<f32, 32>;
-        for (var k = 0u; k < 32u; k++) {
-            ct[k] = (*c)[tile * 32u + k];
+    for (var tile = 0u; tile < (vals.p + MEM_TILE - 1u) / MEM_TILE; tile++) {
+        var ct: array<f32, MEM_TILE>;
+        for (var k = 0u; k < MEM_TILE; k++) {
+            ct[k] = (*c)[tile * MEM_TILE + k];
         }
         for (var b = 0u; b < nb_loop(); b++) {
             var h = vec4<f32>(0.0);
             if (tile > 0u) {
                 h = state[state_index(t, vals.nbs + nb_loop() + b)];
             }
-            for (var k = 0u; k < 32u; k++) {
-                h = h + xi_nibble(xi_bits[b * VB + tile], k) * ct[k];
+            for (var k = 0u; k < MEM_TILE; k++) {
+                h = h + xi_nibble(xi_bits[b * VB + tile * (MEM_TILE / 32u) + k / 32u], k % 32u) * ct[k];
             }
             state[state_index(t, vals.nbs + nb_loop() + b)] = h;
         }
@@ -93,18 +93,18 @@ fn field_tiles(t: u32, c: ptr<function, array<f32, PC>>) {
 
 // The overlaps' sums Ξᵀ Ψ(x) into m from Ψ of every block in the state buffer (PSI_CACHE).
 fn overlap_tiles(t: u32, m: ptr<function, array<f32, PC>>) {
-    for (var tile = 0u; tile < (vals.p + 31u) / 32u; tile++) {
-        var acc: array<f32, 32>;
+    for (var tile = 0u; tile < (vals.p + MEM_TILE - 1u) / MEM_TILE; tile++) {
+        var acc: array<f32, MEM_TILE>;
         for (var b = 0u; b < nb_loop(); b++) {
             let psi = state[state_index(t, vals.nbs + b)];
-            for (var k = 0u; k < 32u; k++) {
-                acc[k] = acc[k] + dot4(xi_nibble(xi_bits[b * VB + tile], k), psi);
+            for (var k = 0u; k < MEM_TILE; k++) {
+                acc[k] = acc[k] + dot4(xi_nibble(xi_bits[b * VB + tile * (MEM_TILE / 32u) + k / 32u], k % 32u), psi);
             }
         }
         // Only up to the memory loops' run-time bound: beyond it m stays as it was (0).
-        for (var k = 0u; k < 32u; k++) {
-            if (tile * 32u + k < vals.p_tiles) {
-                (*m)[tile * 32u + k] = acc[k];
+        for (var k = 0u; k < MEM_TILE; k++) {
+            if (tile * MEM_TILE + k < vals.p_tiles) {
+                (*m)[tile * MEM_TILE + k] = acc[k];
             }
         }
     }
@@ -189,9 +189,10 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
                 let d = step_field(&prev, &cur, sched, &m, &la, &ly, &c, step, traj);
                 if (MEM_MAJOR) {
                     field_tiles(t, &c);
-                }
-                for (var mu = 0u; mu < PC; mu++) {
-                    m[mu] = 0.0;
+                } else {
+                    for (var mu = 0u; mu < PC; mu++) {
+                        m[mu] = 0.0;
+                    }
                 }
                 // Neuron blocks in groups of NOISE_BLOCKS: with two-point increments beyond 32
                 // blocks, a group's Philox block is drawn before its loop (kept behind a branch

@@ -9,7 +9,7 @@
 //! | device | ns per neuron-step (per thread or core) | build |
 //! |---|---|---|
 //! | CPU fast path | 9 + 0.035 P + 125 / N, + 7 with noise | none |
-//! | CPU device (lavapipe), thread layout | 5 + 0.13 P (P ≤ 16), 5 + 0.03 P² beyond | 1 s + the larger of 4e-4 s · PC² (PC: the capacity of P) and 5.5e-4 s · B² (B: the neuron blocks of a state held in a private array), or as recorded here |
+//! | CPU device (lavapipe), thread layout | 5 + 0.13 P (P ≤ 16), 5 + 0.03 P² up to 128, 5 + 0.65 P beyond (memory-major) | 1 s + the larger of 4e-4 s · PC² (PC: the capacity of P) and 5.5e-4 s · B² (B: the neuron blocks of a state held in a private array), or as recorded here |
 //! | CPU device, group layout (large N · P) | 23 + 8 P | the same |
 //! | a GPU (whole device) | 0.02 + 0.002 P | 2 s, or as recorded here |
 //!
@@ -17,7 +17,8 @@
 //! bench` cases a–g, 2026-12-06): the fast path 16–18 ns per thread and neuron-step at P = 10
 //! and 250 alike, 79 at N = 2 (its per-trajectory work); lavapipe runs one trajectory per SIMD
 //! lane with the P overlaps in private arrays, 7–9 ns per core and neuron-step at P = 10 but
-//! about 3 µs at P = 250 (N = 1000), where building the kernels took 403 s from an empty Mesa
+//! about 3 µs at P = 250 (N = 1000) with block-major memory loops, 160 ns since its step there is
+//! memory-major (`gpu::kernels::memory_major`), where building the kernels once took 403 s from an empty Mesa
 //! cache (with other work on the machine) against 1.2 s at P = 4, and 36.9 s for case (a)'s
 //! family (N = 1024 in a private array of 256 blocks) against 1.1 s with the state in memory.
 //! They are deliberately
@@ -111,6 +112,8 @@ pub fn gpu_estimate_held(plan: &Plan, facts: &DeviceFacts, threads: usize, held:
             23.0 + 8.0 * p
         } else if p <= 16.0 {
             5.0 + 0.13 * p
+        } else if crate::gpu::kernels::memory_major(false, crate::gpu::kernels::p_capacity(plan.p() as u32), true) {
+            5.0 + 0.65 * p
         } else {
             5.0 + 0.03 * p * p
         };

@@ -122,8 +122,8 @@ fn point_initial_state_and_no_noise() {
 /// with every observer, a classic one with a zeroed diagonal and a cue as its input, and the
 /// modern model with a softmax (padding must stay out of the normalisation and the energy);
 /// the classic family also at P beyond 128 (tiled loops with a run-time tile count; on CPU
-/// devices the thread layout's step then takes the memories 32 at a time,
-/// `gpu::kernels::memory_major`, here with P not a multiple of 32; tests/limits.rs runs the IDP
+/// devices the thread layout's step then takes the memories 64 at a time,
+/// `gpu::kernels::memory_major`, here with P not a multiple of 64; tests/limits.rs runs the IDP
 /// model that way at N = 1000).
 fn a_sweep_over_n_and_p_builds_its_family_once_and_matches_the_reference(name: &str, specs: Vec<serde_json::Value>) {
     let Some(mut g) = gpu() else { return };

@@ -333,11 +333,23 @@ pub fn psi_cache(layout_group: bool, n: u32, pc: u32, zero_diag: bool, cpu_devic
         && (zero_diag || memory_major(layout_group, pc, cpu_device))
 }
 
+/// Memories per tile of the memory-major step ([`memory_major`]). Case (d) on lavapipe
+/// (`--scale-down 8`, 2026-12-06, 2 runs each in turn): tiles of 32 ran 1.07–1.08e7
+/// neuron-steps/s and built in 14–17 s; of 64 1.23–1.26e7, 18 s; of 128 1.42e7, 27 s (and a
+/// plan with P just above a multiple of the tile computes up to a tile of padded memories).
+pub const MEM_TILE: u32 = 64;
+// A tile is whole vec4s of the memories' bits, and the tiled capacities hold whole tiles.
+const _: () = assert!(MEM_TILE.is_multiple_of(32) && P_STEP_TILED.is_multiple_of(MEM_TILE));
+
 /// Whether the thread layout's step takes the memories tile by tile (`field_tiles` and
 /// `overlap_tiles` in `shaders/step.wgsl`): on CPU devices, where the memory loops index at run
-/// time (capacity above [`UNROLL_MAX`]). Each tile of 32 memories keeps its coefficients or its
-/// sums in registers over a pass through the neuron blocks, and the field of every block waits
-/// in the state buffer (block NBS + NB + b) between the passes.
+/// time (capacity above [`UNROLL_MAX`]). Each tile of [`MEM_TILE`] memories keeps its
+/// coefficients or its sums in registers over a pass through the neuron blocks, and the field
+/// of every block waits in the state buffer (block NBS + NB + b) between the passes. Case (d)
+/// on lavapipe ran 1.03–1.08e7 neuron-steps/s with tiles of 32 against 3.32–3.39e6 with the
+/// block-major loops (`--scale-down 8`, 2 runs each in turn, 2026-12-06), and case (e) (IDP),
+/// whose dispatches now fit the thread layout's loop budget, 8.2–9.0e6 against 1.9–2.0e6 in
+/// the group layout.
 pub fn memory_major(layout_group: bool, pc: u32, cpu_device: bool) -> bool {
     // Beyond UNROLL_MAX the state is never in registers (`state_in_regs`).
     !layout_group && cpu_device && pc > UNROLL_MAX
@@ -481,6 +493,7 @@ fn sizes(k: &KernelConsts) -> Vec<(&'static str, Scalar)> {
         ("PSI_CACHE", Bool(psi_cache(k.layout_group, k.n, p_capacity(k.p), k.zero_diag, k.cpu_device))),
         ("NB_UNROLL", Bool(exact)),
         ("MEM_MAJOR", Bool(memory_major(k.layout_group, p_capacity(k.p), k.cpu_device))),
+        ("MEM_TILE", U32(MEM_TILE)),
         // A block's memories decoded once into an array while the memory loops are unrolled.
         ("XS_ARRAY", Bool(k.p <= UNROLL_MAX)),
         ("NBR", U32(if x_in_regs(k) { nb } else { 1 })),
@@ -856,7 +869,7 @@ pub fn assemble(k: &KernelConsts) -> String {
             None => src.push_str(text),
         }
     }
-    let bounds = [("PC", k.p), ("WG_GROUP", wg_group(k.p as usize)), ("PBC", k.p.div_ceil(4))];
+    let bounds = [("PC", k.p), ("WG_GROUP", wg_group(k.p as usize)), ("PBC", k.p.div_ceil(4)), ("MEM_TILE", MEM_TILE)];
     unroll_loops(&src, &bounds, &[("PC", "vals.p_tiles")])
 }
 

@@ -27,10 +27,10 @@ fn loop_cost(plan: &Plan, group: bool, memory_major: bool) -> (u64, u64) {
     // tiled loops stop at P rounded up to a tile, a run-time bound).
     let t = kernels::fixed_loop_back_edges(plan.p() as u32);
     // A step's passes over the neuron blocks: with memory_major, the field and the overlaps'
-    // sums each pass over every block once per tile of 32 memories (`field_tiles`,
+    // sums each pass over every block once per tile of `MEM_TILE` memories (`field_tiles`,
     // `overlap_tiles`) and the update passes once; otherwise one pass, each block with ξ of
     // every memory, the field and the overlaps' sums.
-    let tiles = (plan.p() as u64).div_ceil(32);
+    let tiles = (plan.p() as u64).div_ceil(kernels::MEM_TILE as u64);
     let step_blocks = if memory_major { blocks + 2 * tiles * (blocks + 1) } else { blocks * (1 + 3 * t) };
     // Per neuron block of a pass at dispatch start (the overlaps, an input's Ξᵀη): one sum.
     let per_block_start = 1 + t;
