@@ -325,7 +325,8 @@ pub fn x_in_regs(k: &KernelConsts) -> bool {
 
 /// Whether the thread layout keeps Ψ(x) of the state in the state buffer between steps (the
 /// zeroed diagonal's term needs Ψ of the state before the step, which the previous step
-/// computed for the overlaps; on CPU devices a tanh costs more than the load and store). Only
+/// computed for the overlaps; on CPU devices a tanh costs more than the load and store), and
+/// always for the memory-major step ([`memory_major`]), whose overlaps' passes read it. Only
 /// when the state is not in registers (where Ψ stays in registers too).
 pub fn psi_cache(layout_group: bool, n: u32, pc: u32, zero_diag: bool, cpu_device: bool) -> bool {
     !state_in_regs(layout_group, n, pc, cpu_device)
