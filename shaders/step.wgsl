@@ -84,7 +84,7 @@ fn field_tiles(t: u32, c: ptr<function, array<f32, PC>>) {
                 h = state[state_index(t, vals.nbs + nb_loop() + b)];
             }
             for (var k = 0u; k < MEM_TILE; k++) {
-                h = h + xi_nibble(xi_bits[b * VB + tile * (MEM_TILE / 32u) + k / 32u], k % 32u) * ct[k];
+                h = h + flip4(vec4<f32>(ct[k]), xi_sign(xi_bits[b * VB + tile * (MEM_TILE / 32u) + k / 32u], k % 32u));
             }
             state[state_index(t, vals.nbs + nb_loop() + b)] = h;
         }
@@ -98,7 +98,8 @@ fn overlap_tiles(t: u32, m: ptr<function, array<f32, PC>>) {
         for (var b = 0u; b < nb_loop(); b++) {
             let psi = state[state_index(t, vals.nbs + b)];
             for (var k = 0u; k < MEM_TILE; k++) {
-                acc[k] = acc[k] + dot4(xi_nibble(xi_bits[b * VB + tile * (MEM_TILE / 32u) + k / 32u], k % 32u), psi);
+                let w = flip4(psi, xi_sign(xi_bits[b * VB + tile * (MEM_TILE / 32u) + k / 32u], k % 32u));
+                acc[k] = acc[k] + (((w.x + w.y) + w.z) + w.w);
             }
         }
         // Only up to the memory loops' run-time bound: beyond it m stays as it was (0).

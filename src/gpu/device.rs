@@ -8,7 +8,7 @@
 use anyhow::{Result, bail};
 
 use super::context::GpuContext;
-use super::kernels::{self, KernelConsts, WG_THREAD, XiFormat};
+use super::kernels::{self, KernelConsts, XiFormat};
 use super::layout::Params;
 use super::pipelines::{Kernels, PARAM_SLOTS, ParamSlots, max_groups};
 use super::readback::{Readback, ReadbackLayout, Sources};
@@ -177,7 +177,7 @@ impl GpuBackend {
         let by_state = binding / (kernels::device_state_blocks(plan, group, self.cpu_device()) as u64 * 16);
         let by_saves = binding.min(SAVES_BUDGET) / (2 * plan.saves().q() as u64 * 4);
         let groups = max_groups(&self.ctx);
-        let by_dispatch = if group { groups } else { groups * WG_THREAD as u64 };
+        let by_dispatch = if group { groups } else { groups * kernels::wg_step(self.cpu_device()) as u64 };
         let by_obs = binding / (plan.obs_per_trajectory() as u64 * 4).max(1);
         let lim = by_state.min(by_saves).min(by_dispatch).min(by_obs);
         (lim / BLOCK) * BLOCK

@@ -67,6 +67,19 @@ pub const UNROLL_BLOCKS: u32 = 16;
 /// Invocations per workgroup in the thread layout (and the init and reduce kernels).
 pub const WG_THREAD: u32 = 64;
 
+/// Invocations per workgroup of the thread layout's step kernel on a CPU device (lavapipe).
+/// llvmpipe runs each workgroup on one of its threads, one SIMD group of 8 lanes after
+/// another, so workgroups of 64 left a core idle for ensembles up to 64 trajectories: case
+/// (d) at 64 trajectories (`bench --scale-down 8`) ran 2.03e7 neuron-steps/s with 16 against
+/// 1.25e7 with 64 (7.6 s against 12.1 s of wall time); cases a–e at full size were the same
+/// within this machine's noise (2-core development machine, 2026-12-06).
+pub const WG_STEP_CPU: u32 = 16;
+
+/// Invocations per workgroup of the thread layout's step kernel on `cpu_device` or not.
+pub fn wg_step(cpu_device: bool) -> u32 {
+    if cpu_device { WG_STEP_CPU } else { WG_THREAD }
+}
+
 /// Workgroup size of the group layout for P memories (of capacity [`p_capacity`]): 64, or fewer
 /// so that WG·PC floats of partial sums fit the 16 KiB of workgroup memory every device has.
 pub fn wg_group(p: usize) -> u32 {
@@ -397,10 +410,18 @@ fn xi_block(b: u32, mu: u32) -> vec4<f32> {
 
 // Memory k of a vec4 of 32 memories' signs (`xi_bits[b * VB + tile]`) on its neuron block.
 fn xi_nibble(ws: vec4<u32>, k: u32) -> vec4<f32> {
-    let w = ws[k / 8u];
-    let nib = (w >> ((k % 8u) * 4u)) & 0xfu;
-    let sign = ((vec4<u32>(nib) >> vec4<u32>(0u, 1u, 2u, 3u)) & vec4<u32>(1u)) << vec4<u32>(31u);
-    return bitcast<vec4<f32>>(vec4<u32>(0x3f800000u) ^ sign);
+    return bitcast<vec4<f32>>(vec4<u32>(0x3f800000u) ^ xi_sign(ws, k));
+}
+
+// The same signs as sign bits (bit 31 set where ξ = −1): one shift and one mask per neuron.
+fn xi_sign(ws: vec4<u32>, k: u32) -> vec4<u32> {
+    let s = 31u - (k % 8u) * 4u;
+    return (vec4<u32>(ws[k / 8u]) << (vec4<u32>(s) - vec4<u32>(0u, 1u, 2u, 3u))) & vec4<u32>(0x80000000u);
+}
+
+// v ∘ ξ for ξ as sign bits: exactly the product by ±1, as an XOR of the sign bits.
+fn flip4(v: vec4<f32>, sign: vec4<u32>) -> vec4<f32> {
+    return bitcast<vec4<f32>>(bitcast<vec4<u32>>(v) ^ sign);
 }
 ";
 
@@ -498,7 +519,7 @@ fn sizes(k: &KernelConsts) -> Vec<(&'static str, Scalar)> {
         // A block's memories decoded once into an array while the memory loops are unrolled.
         ("XS_ARRAY", Bool(k.p <= UNROLL_MAX)),
         ("NBR", U32(if x_in_regs(k) { nb } else { 1 })),
-        ("WG", U32(WG_THREAD)),
+        ("WG", U32(wg_step(k.cpu_device))),
         ("WG_GROUP", U32(wg_group(k.p as usize))),
         ("VB", U32(xi_vec4_per_block(k.p as usize) as u32)),
         ("TP_STEPS", U32(tp_steps)),

@@ -66,6 +66,8 @@ pub struct StepKernel {
     pipeline: wgpu::ComputePipeline,
     /// One workgroup per trajectory (else one invocation per trajectory).
     group: bool,
+    /// Invocations per workgroup in the thread layout (`kernels::wg_step`).
+    wg: u32,
 }
 
 impl StepKernel {
@@ -79,7 +81,7 @@ impl StepKernel {
         slot_base: u32,
     ) {
         pass.set_pipeline(&self.pipeline);
-        let groups = if self.group { base.traj_count } else { base.traj_count.div_ceil(WG_THREAD) };
+        let groups = if self.group { base.traj_count } else { base.traj_count.div_ceil(self.wg) };
         for d in dispatches {
             let prm = Params { step_begin: d.begin, step_count: d.count, segment: d.segment, slot_base, ..base };
             slots.bind(pass, bg, prm);
@@ -333,6 +335,7 @@ impl Kernels {
         let step = StepKernel {
             pipeline: pipeline(if group { kernels::ENTRY_STEP_GROUP } else { kernels::ENTRY_STEP_THREAD }),
             group,
+            wg: kernels::wg_step(consts.cpu_device),
         };
         let reduce = ReduceKernel { pipeline: pipeline(kernels::ENTRY_REDUCE), max_groups: max_groups(ctx) };
         if let Some(e) = pollster::block_on(scope.pop()) {
