@@ -71,7 +71,10 @@ fn save_energy(total: vec3<f32>, prev: ptr<function, array<f32, PC>>, cur: ptr<f
 // tile, so that a tile's coefficients or sums stay in registers (constant indices) while a pass
 // goes through the neuron blocks; per block and memory the loops of the other order read and
 // wrote the arrays c and m at run-time indices. The sums are the same, term by term, in the
-// same order. Field h = Ξ c of every block into the state buffer (block NBS + NB + b).
+// same order. ξ enters as sign bits XORed into the coefficient or Ψ (`xi_sign`, `flip4`): the
+// same bits as the products by ±1, and on lavapipe case (d) ran 1.42e7 neuron-steps/s against
+// 1.32e7 with the ±1 vectors (`bench --scale-down 8`, in turn). Field h = Ξ c of every block into
+// the state buffer (block NBS + NB + b).
 fn field_tiles(t: u32, c: ptr<function, array<f32, PC>>) {
     for (var tile = 0u; tile < (vals.p + MEM_TILE - 1u) / MEM_TILE; tile++) {
         var ct: array<f32, MEM_TILE>;

@@ -70,6 +70,10 @@ pub struct StateRecord {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Record {
     pub version: String,
+    /// [`crate::SOURCES_SHA256`] of the build that started the run (empty in checkpoints of
+    /// builds before it was recorded).
+    #[serde(default)]
+    pub build: String,
     /// The spec as run (what run.json records).
     pub spec: Value,
     /// [`manifest::spec_digest`] of `spec`, which every finished chunk and state records too.
@@ -145,6 +149,7 @@ impl Record {
         manifest::mark_incomplete(out)?;
         let record = Record {
             version: env!("CARGO_PKG_VERSION").into(),
+            build: crate::SOURCES_SHA256.into(),
             spec: serde_json::to_value(&plan.spec)?,
             spec_sha256: manifest::spec_digest_of(&plan.spec),
             memories_sha256: plan.memories.digest(),
@@ -234,6 +239,7 @@ impl Record {
         let e = &plan.chunk_plan(c.first, c.count).ensemble;
         let head = json!({
             "version": env!("CARGO_PKG_VERSION"),
+            "build": self.build,
             "spec": plan.spec,
             "spec_sha256": self.spec_sha256,
             "memories_sha256": self.memories_sha256,
@@ -294,6 +300,8 @@ impl Record {
             || run["trajectories"]["count"].as_u64() != Some(c.count)
         {
             Some(format!("it holds other trajectories than chunks[{k}] of {RECORD}"))
+        } else if text("build") != self.build {
+            Some(format!("it was written by another build of idpsim than {RECORD}'s (its build differs)"))
         } else if !same_device((&text("backend"), &text("adapter")), (&self.backend, &self.adapter)) {
             Some(format!(
                 "it was integrated on {} ({}), not on {RECORD}'s {} ({})",
@@ -434,6 +442,22 @@ pub fn load(out: &Path) -> Result<Record> {
                 out.display(),
                 record.version,
                 env!("CARGO_PKG_VERSION"),
+                mention(&Input::Force)
+            ),
+        )
+        .into());
+    }
+    if record.build != crate::SOURCES_SHA256 {
+        let theirs = match record.build.get(..12) {
+            Some(id) => format!("sources {id}"),
+            None => "sources not recorded".to_string(),
+        };
+        return Err(UsageError::new(
+            Input::Resume,
+            format!(
+                "the checkpoint in '{}' was written by another build of idpsim ({theirs}; this is sources {}), whose kernels or arithmetic may give other bytes; resume it with the build that started it, or start again with {}",
+                out.display(),
+                crate::BUILD_ID,
                 mention(&Input::Force)
             ),
         )

@@ -17,6 +17,14 @@
 //! `outputs`; `cpu`, `gpu`, `resolve`; `io`; `backend`, `stats`, `model`, `theory`; `plan`;
 //! `spec`, `presets`; `error`, `notice`, `rng`, `interrupt`.
 
+/// This build's identity: the SHA-256 of the sources it was compiled from (src/ and shaders/,
+/// by build.rs). run.json and checkpoints record it; `--resume` and `merge` refuse a checkpoint
+/// or shards of another build, whose kernels or arithmetic may give other bytes.
+pub const SOURCES_SHA256: &str = env!("IDPSIM_SOURCES_SHA256");
+
+/// The first 12 hex digits of [`SOURCES_SHA256`], as messages and `--version` show them.
+pub const BUILD_ID: &str = env!("IDPSIM_SOURCES_ID");
+
 pub mod analysis;
 pub mod backend;
 pub mod bench;

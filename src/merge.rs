@@ -79,7 +79,15 @@ fn check_devices(shards: &[Shard], mixed: bool) -> Result<()> {
     }
 }
 
-/// Checks the shards form one run exactly (same spec, no overlap, no gap) and orders them.
+/// The build a shard was integrated with (`crate::SOURCES_SHA256` in its run.json; "" for shards
+/// of builds before it was recorded), and its first 12 digits for messages.
+fn build(run: &serde_json::Value) -> (&str, &str) {
+    let b = run["build"].as_str().unwrap_or_default();
+    (b, b.get(..12).unwrap_or("not recorded"))
+}
+
+/// Checks the shards form one run exactly (same spec, no overlap, no gap, one build) and orders
+/// them.
 fn check(mut shards: Vec<Shard>) -> Result<Vec<Shard>> {
     if shards.is_empty() {
         return Err(UsageError::new(Input::Dir, "give at least one shard directory").into());
@@ -93,6 +101,19 @@ fn check(mut shards: Vec<Shard>) -> Result<Vec<Shard>> {
                     "{} and {} ran different specs (or different memories); only shards of one run can be merged",
                     shards[0].dir.display(),
                     s.dir.display()
+                ),
+            )
+            .into());
+        }
+        if build(&s.run).0 != build(&shards[0].run).0 {
+            return Err(UsageError::new(
+                Input::Dir,
+                format!(
+                    "{} and {} were integrated by different builds of idpsim (sources {} and {}), whose kernels or arithmetic may give other bytes; rerun one of them with the other's build",
+                    shards[0].dir.display(),
+                    s.dir.display(),
+                    build(&shards[0].run).1,
+                    build(&s.run).1
                 ),
             )
             .into());
@@ -199,6 +220,7 @@ pub fn merge_with(dirs: &[PathBuf], out: &Path, force: bool, mixed: bool) -> Res
     };
     let head = serde_json::json!({
         "version": env!("CARGO_PKG_VERSION"),
+        "build": first.run["build"],
         "spec": spec_json,
         "spec_sha256": manifest::spec_digest(&spec_json),
         "memories_sha256": first.run["memories_sha256"],
@@ -280,11 +302,23 @@ pub fn check_shards_with(dirs: &[PathBuf], mixed: bool) -> CheckReport {
     let first_dir = first.dir.clone();
     let first_memories = first.run["memories_sha256"].clone();
     let first_device = (device(&first.run).0.to_string(), device(&first.run).1.to_string());
+    let first_build = build(&first.run).0.to_string();
     let mut foreign = 0;
     good.retain(|s| {
         let same = science(&s.run) == reference && s.total == total && s.run["memories_sha256"] == first_memories;
         if !same {
             text += &format!("refused  {}: a shard of another run (its spec or size differ)\n", s.dir.display());
+            foreign += 1;
+            return false;
+        }
+        if build(&s.run).0 != first_build {
+            text += &format!(
+                "refused  {}: another build of idpsim (sources {}) integrated it than {} (sources {}); rerun it with that build\n",
+                s.dir.display(),
+                build(&s.run).1,
+                first_dir.display(),
+                first_build.get(..12).unwrap_or("not recorded")
+            );
             foreign += 1;
             return false;
         }

@@ -235,7 +235,37 @@ fn checkpoint_flags_refuse_what_they_cannot_do() {
     let r = idpsim(&["run", "--resume", o]);
     assert_eq!(r.status.code(), Some(2), "{}", stderr(&r));
     assert!(stderr(&r).contains("Some GPU") && stderr(&r).contains("--force"), "{}", stderr(&r));
+    // Written by another build, or by one that did not record its build: refused, naming both.
+    let mut other: serde_json::Value = serde_json::from_str(&record).unwrap();
+    assert_eq!(other["build"], idpsim::SOURCES_SHA256);
+    other["build"] = json!("0123456789ab".repeat(5) + "cdef");
+    std::fs::write(&record_path, other.to_string()).unwrap();
+    let r = idpsim(&["run", "--resume", o]);
+    assert_eq!(r.status.code(), Some(2), "{}", stderr(&r));
+    let want = format!("another build of idpsim (sources 0123456789ab; this is sources {})", idpsim::BUILD_ID);
+    assert!(stderr(&r).contains(&want) && stderr(&r).contains("--force"), "{}", stderr(&r));
+    other.as_object_mut().unwrap().remove("build");
+    std::fs::write(&record_path, other.to_string()).unwrap();
+    let r = idpsim(&["run", "--resume", o]);
+    assert_eq!(r.status.code(), Some(2), "{}", stderr(&r));
+    assert!(stderr(&r).contains("sources not recorded"), "{}", stderr(&r));
     std::fs::write(&record_path, &record).unwrap();
+    // A finished chunk of another build in the checkpoint's folder: refused too.
+    let d2 = tmp.path().join("r2");
+    let mut crashing = Crashing { inner: &mut cpu, calls_left: 14 };
+    engine::run_checkpointed(&p, &mut crashing, &d2, Checkpointing::Every(7), &mut Bar::pausing(true)).unwrap_err();
+    let chunk_run = checkpoint::chunk_dir(&d2, 0).join("run.json");
+    let chunk_text = std::fs::read_to_string(&chunk_run).unwrap();
+    let mut chunk: serde_json::Value = serde_json::from_str(&chunk_text).unwrap();
+    assert_eq!(chunk["build"], idpsim::SOURCES_SHA256);
+    chunk["build"] = json!("0123456789ab".repeat(5) + "cdef");
+    std::fs::write(&chunk_run, chunk.to_string()).unwrap();
+    let r = idpsim(&["run", "--resume", d2.to_str().unwrap()]);
+    assert_eq!(r.status.code(), Some(2), "{}", stderr(&r));
+    assert!(stderr(&r).contains("chunk-0") && stderr(&r).contains("another build"), "{}", stderr(&r));
+    std::fs::write(&chunk_run, &chunk_text).unwrap();
+    let r = idpsim(&["run", "--resume", d2.to_str().unwrap(), "--quiet"]);
+    assert!(r.status.success(), "{}", stderr(&r));
     let state: serde_json::Value = serde_json::from_str(&record).unwrap();
     let state_dir = checkpoint::folder(&d).join(state["state"]["dir"].as_str().unwrap());
     let mut bytes = std::fs::read(state_dir.join("state.npy")).unwrap();

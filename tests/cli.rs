@@ -463,3 +463,13 @@ fn landscape_command() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("N = 2"), "{}", stderr(&o));
 }
+
+/// `--version` names the build (the first digits of the sources' SHA-256 that run.json records).
+#[test]
+fn version_names_the_build() {
+    let o = idpsim(&["--version"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(text.trim(), format!("idpsim {} (sources {})", env!("CARGO_PKG_VERSION"), idpsim::BUILD_ID));
+    assert!(idpsim::SOURCES_SHA256.starts_with(idpsim::BUILD_ID) && idpsim::SOURCES_SHA256.len() == 64);
+}

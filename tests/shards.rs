@@ -104,6 +104,32 @@ fn check_backend(backend: &str) {
     let odd = tmp.path().join("odd");
     run(&other, &odd, backend, &["--shard", "1/3"]);
     refuse(&[&shards[0], &odd, &shards[2]], "different specs");
+
+    // Every run.json names the build that integrated it; the merged one names the shards'.
+    let build = |d: &Path| -> serde_json::Value {
+        serde_json::from_slice::<serde_json::Value>(&std::fs::read(d.join("run.json")).unwrap()).unwrap()["build"]
+            .clone()
+    };
+    for d in [&whole, &shards[1], &merged] {
+        assert_eq!(build(d), idpsim::SOURCES_SHA256, "{}", d.display());
+    }
+    // A shard of another build (its run.json says so; its files are intact) is refused by merge
+    // and by the shards' check, which says to rerun it.
+    let foreign = tmp.path().join("foreign");
+    std::fs::create_dir(&foreign).unwrap();
+    for e in std::fs::read_dir(&shards[1]).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), foreign.join(e.file_name())).unwrap();
+    }
+    let mut run_json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(foreign.join("run.json")).unwrap()).unwrap();
+    run_json["build"] = serde_json::json!("0123456789ab".repeat(5) + "cdef");
+    std::fs::write(foreign.join("run.json"), serde_json::to_vec_pretty(&run_json).unwrap()).unwrap();
+    refuse(&[&shards[0], &foreign, &shards[2]], "different builds of idpsim (sources ");
+    let report = idpsim::merge::check_shards(&[shards[0].clone(), foreign.clone(), shards[2].clone()]);
+    assert!(!report.complete, "{}", report.text);
+    assert!(report.text.contains("another build of idpsim (sources 0123456789ab)"), "{}", report.text);
+    assert!(report.text.contains("--shard 1/3"), "{}", report.text);
 }
 
 #[test]

@@ -144,6 +144,7 @@ def result_dataset(r: "Result") -> Any:
         "adapter": str(info.get("adapter", "")),
         "device_type": ", ".join(d["device_type"] for d in r.devices),
         "idpsim_version": str(info.get("version", "")),
+        "idpsim_build": str(info.get("build", "")),
         "spec": json.dumps(spec),
         "run_info": json.dumps(info),
     }

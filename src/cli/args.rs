@@ -10,7 +10,7 @@ use crate::error::{SpecError, UsageError};
 #[derive(Parser, Debug)]
 #[command(
     name = "idpsim",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (sources ", env!("IDPSIM_SOURCES_ID"), ")"),
     about = "Huge ensembles of noisy classic and input-driven-plasticity Hopfield networks on any GPU"
 )]
 pub struct Cli {

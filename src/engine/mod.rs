@@ -236,6 +236,7 @@ pub fn head_of(
     let rates = |s: f64| serde_json::json!({ "neuron_steps_per_s": traj_steps * plan.n() as f64 / s, "trajectory_steps_per_s": traj_steps / s });
     serde_json::json!({
         "version": env!("CARGO_PKG_VERSION"),
+        "build": crate::SOURCES_SHA256,
         "spec": plan.spec,
         "spec_sha256": manifest::spec_digest_of(&plan.spec),
         "memories_sha256": plan.memories.digest(),
