@@ -9,7 +9,7 @@
 //! | device | ns per neuron-step (per thread or core) | build |
 //! |---|---|---|
 //! | CPU fast path | 9 + 0.035 P + 125 / N, + 7 with noise | none |
-//! | CPU device (lavapipe), thread layout | 5 + 0.13 P (P ≤ 16), 5 + 0.03 P² up to 128, 5 + 0.3 P beyond (memory-major) | 1 s + the larger of 4e-4 s · PC² (PC: the capacity of P) and 5.5e-4 s · B² (B: the neuron blocks of a state held in a private array), or as recorded here |
+//! | CPU device (lavapipe), thread layout | 5 + 0.13 P (P ≤ 16), 5 + 0.03 P² up to 128, 5 + 0.4 P beyond (memory-major) | 1 s + the larger of 4e-4 s · PC² (PC: the capacity of P) and 5.5e-4 s · B² (B: the neuron blocks of a state held in a private array), or as recorded here |
 //! | CPU device, group layout (large N · P) | 23 + 8 P | the same |
 //! | a GPU (whole device) | 0.02 + 0.002 P | 2 s, or as recorded here |
 //!
@@ -17,9 +17,9 @@
 //! bench` cases a–g, 2026-12-06): the fast path 16–18 ns per thread and neuron-step at P = 10
 //! and 250 alike, 79 at N = 2 (its per-trajectory work); lavapipe runs one trajectory per SIMD
 //! lane with the P overlaps in private arrays, 7–9 ns per core and neuron-step at P = 10 but
-//! about 3 µs at P = 250 (N = 1000) with block-major memory loops, 80 ns since its step there is
-//! memory-major (`gpu::kernels::memory_major`; case (d), 256 trajectories: 2.5e7 neuron-steps/s on
-//! 2 cores). llvmpipe runs a workgroup (16 trajectories, `gpu::kernels::WG_STEP_CPU`) on one
+//! about 3 µs at P = 250 (N = 1000) with block-major memory loops, 80–140 ns since its step there
+//! is memory-major (`gpu::kernels::memory_major`; case (d), 256 trajectories: 1.45–2.5e7
+//! neuron-steps/s on 2 cores). llvmpipe runs a workgroup (16 trajectories, `gpu::kernels::WG_STEP_CPU`) on one
 //! core, so the estimate divides by the cores that a plan's workgroups can fill. Building the
 //! block-major kernels at P = 250 once took 403 s from an empty Mesa
 //! cache (with other work on the machine) against 1.2 s at P = 4, and 36.9 s for case (a)'s
@@ -116,7 +116,7 @@ pub fn gpu_estimate_held(plan: &Plan, facts: &DeviceFacts, threads: usize, held:
         } else if p <= 16.0 {
             5.0 + 0.13 * p
         } else if crate::gpu::kernels::memory_major(false, crate::gpu::kernels::p_capacity(plan.p() as u32), true) {
-            5.0 + 0.3 * p
+            5.0 + 0.4 * p
         } else {
             5.0 + 0.03 * p * p
         };

@@ -194,3 +194,25 @@ fn builds_are_estimated_per_family() {
         assert_eq!(second.estimates[0].build_s, 0.0, "{:?}", second.estimates);
     }
 }
+
+/// On a CPU device the integration estimate counts only the cores that the plan's workgroups
+/// (16 trajectories each in the thread layout) can fill: 16 trajectories keep one core busy
+/// whatever the threads, 64 fill four; per trajectory the work is the same.
+#[test]
+fn cpu_device_estimates_count_the_cores_workgroups_fill() {
+    let Some(g) = gpu() else { return };
+    let facts = g.facts();
+    if !facts.cpu_device() {
+        eprintln!("the adapter is a GPU: CPU-device estimates are not checked here");
+        return;
+    }
+    let (one, four) = (plan(spec(1000, 250, 16, 2.0)), plan(spec(1000, 250, 64, 2.0)));
+    let est = |p: &idpsim::plan::Plan, threads: usize| choose::gpu_estimate_held(p, &facts, threads, true).integrate_s;
+    assert_eq!(est(&one, 8), est(&one, 1), "16 trajectories: one workgroup, one core");
+    let per_traj = |p: &idpsim::plan::Plan, m: f64, threads: usize| est(p, threads) / m;
+    assert!(
+        (per_traj(&four, 64.0, 4) * 4.0 / per_traj(&one, 16.0, 1) - 1.0).abs() < 1e-9,
+        "four workgroups, four cores"
+    );
+    assert_eq!(est(&four, 8), est(&four, 4), "64 trajectories fill at most four cores");
+}
