@@ -9,6 +9,7 @@ import signal
 import threading
 import time
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pytest
@@ -90,7 +91,16 @@ def test_errors_are_python_exceptions(tmp_path: Path) -> None:
     assert e.value.field == "sweep"
 
 
-def test_ctrl_c_stops_a_run_and_leaves_nothing_half_written(tmp_path: Path, backend: str) -> None:
+@pytest.fixture
+def ctrl_c_raises() -> Iterator[None]:
+    """SIGINT raises KeyboardInterrupt during the test, as in a terminal, even where the parent
+    process left it ignored (a background job of a non-interactive shell, which Python keeps)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_stops_a_run_and_leaves_nothing_half_written(tmp_path: Path, backend: str, ctrl_c_raises: None) -> None:
     spec = idpsim.preset("quickstart")
     spec["ensemble"]["trajectories"] = 400_000 if backend == "cpu" else 4_000_000
     # The same model family once, small: its kernels are built (a build is not interruptible and
