@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Builds what ci/gpu-check.sh runs, for a GPU machine without a Rust toolchain: the release
+# `idpsim` and the release test binaries that compare the GPU with the CPU reference, stripped,
+# into DIR (default gpu-pack/), with `built-at`, the checkout they were built in (the test
+# binaries read files and run `idpsim` by that path).
+#   ci/gpu-pack.sh [DIR]
+# The same processor architecture and a C library no newer than the GPU machine's are needed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DIR=${1:-gpu-pack}
+TESTS=${GPU_PACK_TESTS:-parity limits modern rng_gpu}
+
+cargo build --release --bin idpsim
+mkdir -p "$DIR"
+strip -o "$DIR/idpsim" target/release/idpsim
+# The test executables cargo built, one JSON line each.
+cargo test --release --no-run --message-format=json 2>/dev/null |
+    python3 -c '
+import json, sys
+wanted = set(sys.argv[1].split())
+for line in sys.stdin:
+    m = json.loads(line)
+    t = m.get("target") or {}
+    if m.get("executable") and t.get("kind") == ["test"] and t.get("name") in wanted:
+        print(t["name"], m["executable"])
+' "$TESTS" | while read -r name exe; do
+    strip -o "$DIR/test-$name" "$exe"
+done
+pwd >"$DIR/built-at"
+du -sh "$DIR"
+ls "$DIR"
