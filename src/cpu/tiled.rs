@@ -16,6 +16,7 @@
 use super::trajectory::{Row, Trajectory};
 use crate::plan::Plan;
 use crate::plan::model::ACT_CLAMP;
+use crate::rng;
 
 /// Trajectories per tile: large enough that a product's packing of Ξ is repaid, small enough
 /// that a tile's H and Ψ(X) (T·N floats each) stay in the core's cache at N ≈ 1000.
@@ -59,7 +60,7 @@ struct Workspace {
     psi: Vec<f32>,
     /// [T×P] overlap sums.
     acc: Vec<f32>,
-    /// One trajectory's dynamics noise (whole neuron blocks).
+    /// [T × whole neuron blocks] the tile's dynamics noise of one step.
     z: Vec<f32>,
 }
 
@@ -84,7 +85,7 @@ pub fn advance(
             h: vec![0.0; t * n],
             psi: vec![0.0; t * n],
             acc: vec![0.0; t * p],
-            z: vec![0.0; plan.neuron_blocks() * 4],
+            z: vec![0.0; t * plan.neuron_blocks() * 4],
         };
         // Ψ(x) and m(x) as every step computes them, so that they are functions of x alone:
         // runs cut into slices or resumed from a checkpoint give the same bytes.
@@ -149,18 +150,17 @@ fn step(plan: &Plan, tile: &mut [Trajectory], ws: &mut Workspace) -> Result<(), 
         );
     }
     let noisy = tile.first().is_some_and(|tr| tr.noise_scale() != 0.0);
+    if noisy {
+        tile_noise(plan, tile, &mut ws.z);
+    }
+    let nb4 = plan.neuron_blocks() * 4;
     let act = activation_slope(plan);
     let wide = wide_rows();
     for (j, tr) in tile.iter_mut().enumerate() {
         let step = tr.done();
-        if noisy {
-            for b in 0..plan.neuron_blocks() {
-                ws.z[4 * b..4 * b + 4].copy_from_slice(&tr.noise4(b, step));
-            }
-        }
         let (h, psi) = (&ws.h[j * n..(j + 1) * n], &mut ws.psi[j * n..(j + 1) * n]);
         let row = tr.row();
-        let z = noisy.then_some(&ws.z[..n]);
+        let z = noisy.then_some(&ws.z[j * nb4..j * nb4 + n]);
         let finite = if wide {
             // SAFETY: wide_rows() checked that the processor has AVX2 and FMA.
             unsafe { update_rows_avx2(row, h, psi, z, ws.d[j], act) }
@@ -176,6 +176,35 @@ fn step(plan: &Plan, tile: &mut [Trajectory], ws: &mut Workspace) -> Result<(), 
         tr.finish(&ws.acc[j * p..(j + 1) * p]);
     }
     Ok(())
+}
+
+/// The dynamics noise of every trajectory in the tile at its next step into `z` ([T × whole
+/// neuron blocks]): Gaussian normals [`rng::LANES`] blocks at a time, the tile's (trajectory,
+/// block) pairs in order across the lanes (so that small networks fill the lanes with
+/// trajectories and large ones with blocks), the same numbers as the reference's
+/// [`Trajectory::noise4`]; two-point increments block by block.
+fn tile_noise(plan: &Plan, tile: &[Trajectory], z: &mut [f32]) {
+    let nb = plan.neuron_blocks();
+    let step = tile[0].done();
+    if plan.noise.two_point {
+        for (j, tr) in tile.iter().enumerate() {
+            for b in 0..nb {
+                z[(j * nb + b) * 4..(j * nb + b + 1) * 4].copy_from_slice(&tr.noise4(b, step));
+            }
+        }
+        return;
+    }
+    let (total, key) = (tile.len() * nb, tile[0].key());
+    for first in (0..total).step_by(rng::LANES) {
+        // Lanes past the tile's last pair repeat it; their numbers are not kept.
+        let pair = |l: usize| (first + l).min(total - 1);
+        let blocks = std::array::from_fn(|l| (pair(l) % nb) as u32);
+        let trajectories = std::array::from_fn(|l| tile[pair(l) / nb].index() as u32);
+        let lanes = rng::dynamics_normals_lanes(plan.n(), &blocks, step, &trajectories, key);
+        for (l, four) in lanes.iter().enumerate().take(total - first) {
+            z[(first + l) * 4..(first + l + 1) * 4].copy_from_slice(four);
+        }
+    }
 }
 
 /// ACC[T×P] = Ψ(X)[T×N] · Ξ[N×P]: the overlap sums of `t` trajectories.

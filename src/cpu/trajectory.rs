@@ -309,6 +309,16 @@ impl<'p> Trajectory<'p> {
         &self.c
     }
 
+    /// The trajectory's global index (its random numbers' counter word).
+    pub fn index(&self) -> u64 {
+        self.index
+    }
+
+    /// The Philox key of the run's seed.
+    pub fn key(&self) -> [u32; 2] {
+        self.key
+    }
+
     /// The four dynamics noises of neuron block `b` at `step` (Gaussian or two-point, by the
     /// stream layout of THEORY §9).
     #[inline]
