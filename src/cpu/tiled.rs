@@ -67,6 +67,9 @@ struct Workspace {
     x: Vec<f32>,
     dn: Vec<f32>,
     zn: Vec<f32>,
+    /// Networks of 1 or 2 neurons, whose Philox block serves several steps
+    /// (`rng::gauss_steps`): the group of steps whose blocks `z` holds whole, in lane order.
+    z_group: Option<u32>,
 }
 
 /// Networks of fewer neurons than this are updated as one array over the whole tile instead
@@ -99,6 +102,7 @@ pub fn advance(
             x: vec![0.0; if n < NARROW { t * n } else { 0 }],
             dn: vec![0.0; if n < NARROW { t * n } else { 0 }],
             zn: vec![0.0; if n < NARROW { t * n } else { 0 }],
+            z_group: None,
         };
         // Ψ(x) and m(x) as every step computes them, so that they are functions of x alone:
         // runs cut into slices or resumed from a checkpoint give the same bytes.
@@ -164,7 +168,7 @@ fn step(plan: &Plan, tile: &mut [Trajectory], ws: &mut Workspace) -> Result<(), 
     }
     let noisy = tile.first().is_some_and(|tr| tr.noise_scale() != 0.0);
     if noisy {
-        tile_noise(plan, tile, &mut ws.z);
+        tile_noise(plan, tile, ws);
     }
     let nb4 = plan.neuron_blocks() * 4;
     let act = activation_slope(plan);
@@ -176,7 +180,8 @@ fn step(plan: &Plan, tile: &mut [Trajectory], ws: &mut Workspace) -> Result<(), 
         let step = tr.done();
         let (h, psi) = (&ws.h[j * n..(j + 1) * n], &mut ws.psi[j * n..(j + 1) * n]);
         let row = tr.row();
-        let z = noisy.then_some(&ws.z[j * nb4..j * nb4 + n]);
+        let z =
+            noisy.then_some(if noise_kept(plan) { &ws.zn[j * n..(j + 1) * n] } else { &ws.z[j * nb4..j * nb4 + n] });
         let d = Diagonal::Row(ws.d[j]);
         let finite = if wide {
             // SAFETY: wide_rows() checked that the processor has AVX2 and FMA.
@@ -215,7 +220,7 @@ fn update_narrow(
         (dt, ns, zero_diagonal) = (row.dt_x, row.noise_scale, row.zero_diagonal);
         ws.x[j * n..(j + 1) * n].copy_from_slice(row.x);
         ws.dn[j * n..(j + 1) * n].fill(ws.d[j]);
-        if noisy {
+        if noisy && !noise_kept(plan) {
             ws.zn[j * n..(j + 1) * n].copy_from_slice(&ws.z[j * nb4..j * nb4 + n]);
         }
     }
@@ -246,22 +251,51 @@ fn update_narrow(
     Ok(())
 }
 
-/// The dynamics noise of every trajectory in the tile at its next step into `z` ([T × whole
+/// The dynamics noise of every trajectory in the tile at its next step into `ws.z` ([T × whole
 /// neuron blocks]): Gaussian normals [`rng::LANES`] blocks at a time, the tile's (trajectory,
 /// block) pairs in order across the lanes (so that small networks fill the lanes with
 /// trajectories and large ones with blocks), the same numbers as the reference's
-/// [`Trajectory::noise4`]; two-point increments block by block.
-fn tile_noise(plan: &Plan, tile: &[Trajectory], z: &mut [f32]) {
+/// [`Trajectory::noise4`]; two-point increments block by block. With 1 or 2 neurons a block
+/// serves several steps: it is drawn at the first step of its group that the tile takes and
+/// kept, and each step reads its own lanes of it (the stream layout of THEORY §9).
+fn tile_noise(plan: &Plan, tile: &[Trajectory], ws: &mut Workspace) {
     let nb = plan.neuron_blocks();
     let step = tile[0].done();
     if plan.noise.two_point {
         for (j, tr) in tile.iter().enumerate() {
             for b in 0..nb {
-                z[(j * nb + b) * 4..(j * nb + b + 1) * 4].copy_from_slice(&tr.noise4(b, step));
+                ws.z[(j * nb + b) * 4..(j * nb + b + 1) * 4].copy_from_slice(&tr.noise4(b, step));
             }
         }
         return;
     }
+    if noise_kept(plan) {
+        let s = rng::gauss_steps(plan.n());
+        let (group, lane) = (step / s, (step % s) as usize * plan.n());
+        if ws.z_group != Some(group) {
+            // The group's first step has its block in lane order.
+            draw_normals(plan, tile, group * s, &mut ws.z);
+            ws.z_group = Some(group);
+        }
+        for j in 0..tile.len() {
+            for i in 0..plan.n() {
+                ws.zn[j * plan.n() + i] = ws.z[j * 4 + lane + i];
+            }
+        }
+        return;
+    }
+    draw_normals(plan, tile, step, &mut ws.z);
+}
+
+/// Whether [`tile_noise`] leaves a step's noises in `Workspace::zn` ([T×N]: Gaussian noise of 1
+/// or 2 neurons, whose blocks it keeps whole in `z`) rather than in `z`.
+fn noise_kept(plan: &Plan) -> bool {
+    !plan.noise.two_point && rng::gauss_steps(plan.n()) > 1
+}
+
+/// The Gaussian normals of every (trajectory, block) pair of the tile at `step` into `z`.
+fn draw_normals(plan: &Plan, tile: &[Trajectory], step: u32, z: &mut [f32]) {
+    let nb = plan.neuron_blocks();
     let (total, key) = (tile.len() * nb, tile[0].key());
     for first in (0..total).step_by(rng::LANES) {
         // Lanes past the tile's last pair repeat it; their numbers are not kept.
