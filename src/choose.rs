@@ -8,14 +8,15 @@
 //!
 //! | device | ns per neuron-step (per thread or core) | build |
 //! |---|---|---|
-//! | CPU fast path | 9 + 0.035 P + 125 / N, + 7 with noise | none |
+//! | CPU fast path | 9 + 0.035 P + 70 / N, + 7 with noise | none |
 //! | CPU device (lavapipe), thread layout | 5 + 0.13 P (P ≤ 16), 5 + 0.03 P² up to 128, 5 + 0.4 P beyond (memory-major) | 1 s + the larger of 4e-4 s · PC² (PC: the capacity of P) and 5.5e-4 s · B² (B: the neuron blocks of a state held in a private array), or as recorded here |
 //! | CPU device, group layout (large N · P) | 23 + 8 P | the same |
 //! | a GPU (whole device) | 0.02 + 0.002 P | 2 s, or as recorded here |
 //!
 //! The rates were measured on the 2-core development machine (README, Performance: `idpsim
 //! bench` cases a–g, 2026-12-06): the fast path 16–18 ns per thread and neuron-step at P = 10
-//! and 250 alike, 79 at N = 2 (its per-trajectory work); lavapipe runs one trajectory per SIMD
+//! and 250 alike, 79 at N = 2 (its per-trajectory work; 50 since the noise of a tile is drawn in
+//! vectors and narrow rows update as one array, 2026-12-07); lavapipe runs one trajectory per SIMD
 //! lane with the P overlaps in private arrays, 7–9 ns per core and neuron-step at P = 10 but
 //! about 3 µs at P = 250 (N = 1000) with block-major memory loops, 80–140 ns since its step there
 //! is memory-major (`gpu::kernels::memory_major`; case (d), 256 trajectories: 1.45–2.5e7
@@ -69,7 +70,7 @@ fn noisy(plan: &Plan) -> bool {
 
 /// The CPU fast path on `threads` threads.
 pub fn cpu_fast_estimate(plan: &Plan, threads: usize) -> Estimate {
-    let ns = 9.0 + 0.035 * plan.p() as f64 + 125.0 / plan.n() as f64 + if noisy(plan) { 7.0 } else { 0.0 };
+    let ns = 9.0 + 0.035 * plan.p() as f64 + 70.0 / plan.n() as f64 + if noisy(plan) { 7.0 } else { 0.0 };
     let integrate_s = work(plan) * ns * 1e-9 / threads.max(1) as f64;
     Estimate {
         backend: "cpu_fast".into(),

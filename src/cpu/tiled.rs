@@ -18,9 +18,14 @@ use crate::plan::Plan;
 use crate::plan::model::ACT_CLAMP;
 use crate::rng;
 
-/// Trajectories per tile: large enough that a product's packing of Ξ is repaid, small enough
-/// that a tile's H and Ψ(X) (T·N floats each) stay in the core's cache at N ≈ 1000.
-pub const TILE: usize = 32;
+/// Trajectories per tile: large enough that a product's packing of Ξ (every call, both
+/// products) is repaid, small enough that a tile's H and Ψ(X) (T·N floats each, 256 KiB each at
+/// N = 1000) stay in a core's level-2 cache. 64 against 32 on the 2-core development machine
+/// (1 MiB of L2 per core; `bench --backend cpu_fast --repeat 3`, 3 runs each in turn,
+/// 2026-12-07): case (d) 9.7–10.1e7 neuron-steps/s against 6.6–8.5e7, (f) 6.8–7.8e7 against
+/// 6.0–6.9e7, (c) 1.35–1.51e8 against 1.16–1.32e8, (a) the same; packing Ξ was 16 % of case
+/// (f)'s time with tiles of 32. A row's sums do not depend on the tile's size: the same bytes.
+pub const TILE: usize = 64;
 
 /// The instruction set the matrix products run with (`matrixmultiply` picks it at run time):
 /// products with fused multiply-adds round differently from those without, so a run records it.
