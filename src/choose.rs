@@ -13,7 +13,7 @@
 //! | CPU device, group layout (large N · P) | 23 + 8 P | the same |
 //! | a GPU (whole device) | 0.02 + 0.002 P | 2 s, or as recorded here |
 //!
-//! The rates were measured on the 2-core development machine (README, Performance: `idpsim
+//! The rates were measured on the 2-core development machine (docs/PERFORMANCE.md: `idpsim
 //! bench` cases a–g, 2026-12-06): the fast path 16–18 ns per thread and neuron-step at P = 10
 //! and 250 alike, 79 at N = 2 (its per-trajectory work; 50 since the noise of a tile is drawn in
 //! vectors and narrow rows update as one array, 2026-12-07); lavapipe runs one trajectory per SIMD
@@ -90,7 +90,7 @@ pub fn gpu_estimate(plan: &Plan, facts: &DeviceFacts, threads: usize) -> Estimat
 /// larger of 4e-4 s · PC² (PC: the capacity of P; the build's cost grows with the capacity, not
 /// with P) and 5.5e-4 s · B² for a state kept in a private array of B neuron blocks (B: N's size
 /// class; only while the memory loops are unrolled, `gpu::kernels::state_in_regs`); on a GPU
-/// 2 s. Measured on lavapipe from empty caches (README, Performance): case (a)'s family
+/// 2 s. Measured on lavapipe from empty caches (docs/PERFORMANCE.md): case (a)'s family
 /// (B = 256, P = 10) 36.9 s, and 1.1 s with the state in memory; the classic family of capacity
 /// 256 at N = 9 with a cue, energy and retrieval 20–22 s; case (d)'s (PC = 256, N = 1000) 14 s
 /// with the state in memory, 38–45 s when it was kept in the array as well (the two costs did

@@ -66,7 +66,7 @@ fn build_estimates_follow_the_private_arrays() {
 
 /// On a CPU device (lavapipe: what CI has), the memory-load sweep's large-P points run on the
 /// CPU fast path: lavapipe's kernels at P = 250 take minutes to build and run ≈ 100× slower
-/// (README, Performance). run.json records the choice, its reason and both estimates.
+/// (docs/PERFORMANCE.md). run.json records the choice, its reason and both estimates.
 #[test]
 fn large_p_on_a_cpu_device_chooses_the_fast_path_and_records_why() {
     let Some(g) = gpu() else { return };
