@@ -69,10 +69,20 @@ if [ ! -e "$built_at" ]; then
 fi
 mkdir -p "$built_at/target/release"
 [ -e "$built_at/target/release/idpsim" ] || cp "$BIN" "$built_at/target/release/idpsim"
-for t in "$PACK"/test-*; do
-    [ -e "$t" ] || continue
-    cd "$built_at" && step 150 env REQUIRE_GPU=1 "$t" --test-threads 4
-done
+# A pack without test binaries, or a checkout that cannot be reached where they look, is a
+# failed check, not a skipped one.
+tests=("$PACK"/test-*)
+if [ ! -e "${tests[0]}" ]; then
+    say "no test binaries in $PACK: the GPU was not checked against the CPU reference (rerun ci/gpu-pack.sh)"
+    [ "$status" != 0 ] || status=1
+elif ! cd "$built_at"; then
+    say "cannot reach $built_at, where the test binaries read the checkout"
+    [ "$status" != 0 ] || status=1
+else
+    for t in "${tests[@]}"; do
+        step 150 env REQUIRE_GPU=1 "$t" --test-threads 4
+    done
+fi
 cd "$OUT"
 
 # 3. Throughput.
