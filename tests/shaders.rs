@@ -296,20 +296,17 @@ fn wgsl_structs_match_rust() {
             hist_every,
             hist_cells,
             hist_replicas,
-            rate_a,
-            rate_y,
-            noise_a,
-            noise_y,
-            beta,
             occ_every,
             occ_rows,
             occ_e,
             occ_threshold,
             occ_table,
             occ_hist_base,
+            model,
             n,
             inv_n,
-            pad2
+            pad2,
+            pad3
         )
     );
     assert_eq!(size as usize, std::mem::size_of::<Values>());
@@ -332,7 +329,7 @@ fn header_literals_round_trip_exactly() {
     let mut found = 0;
     for (_, c) in module.constants.iter() {
         let want = match c.name.as_deref() {
-            Some("ACT_CLAMP") => idpsim::plan::model::ACT_CLAMP,
+            Some("ACT_CLAMP") => idpsim::spec::model::ACT_CLAMP,
             Some("INV_N") => 1.0 / 7.0f32,
             _ => continue,
         };

@@ -15,8 +15,8 @@
 
 use super::trajectory::{Row, Trajectory};
 use crate::plan::Plan;
-use crate::plan::model::ACT_CLAMP;
 use crate::rng;
+use crate::spec::model::ACT_CLAMP;
 
 /// Trajectories per tile: large enough that a product's packing of Ξ (every call, both
 /// products) is repaid, small enough that a tile's H and Ψ(X) (T·N floats each, 256 KiB each at
@@ -488,7 +488,7 @@ fn exp_poly(x: f32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::model::tanh_one_exp;
+    use crate::spec::model::tanh_one_exp;
 
     #[test]
     fn tanh_poly_is_close_to_the_reference_tanh() {

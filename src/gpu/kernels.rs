@@ -11,8 +11,9 @@
 //! the `Values` uniform ([`super::layout::Values`], filled by [`values`]), so the points of a
 //! sweep over N, P or a parameter share their module and pipelines.
 
-use crate::plan::model::ACT_CLAMP;
+use super::layout::ModelValues;
 use crate::plan::{Coupling, HistogramPlan, InitialPlan, Plan, PsiY, SaveLayout};
+use crate::spec::model::ACT_CLAMP;
 
 /// Every file in `shaders/`, in the order they are concatenated after the header. Each is named
 /// like its CPU twin: `input` ↔ `model::input`, `drift` ↔ `model::drift`, `modern` ↔
@@ -569,13 +570,6 @@ pub fn values(k: &KernelConsts) -> super::layout::Values {
     let (nb, pb) = (k.n.div_ceil(4), k.p.div_ceil(4));
     let d = default_hist();
     let h = k.hist.as_ref().unwrap_or(&d);
-    let (rate_a, rate_y, noise_a, noise_y, beta) = match &k.modern {
-        Some(m) => {
-            let beta = if let PsiY::Softmax { beta } = m.psi_y { beta } else { 1.0 };
-            (m.rate_alpha, m.rate_y, m.noise_alpha, m.noise_y, beta)
-        }
-        None => (0.0, 0.0, 0.0, 0.0, 1.0),
-    };
     let fp = k.first_passage;
     let occ = k.occupancy.unwrap_or(OccConsts {
         every: 1,
@@ -617,20 +611,17 @@ pub fn values(k: &KernelConsts) -> super::layout::Values {
         hist_every: h.every_steps.max(1),
         hist_cells: h.cells() as u32,
         hist_replicas: hist_replicas(h),
-        rate_a,
-        rate_y,
-        noise_a,
-        noise_y,
-        beta,
         occ_every: occ.every.max(1),
         occ_rows: occ.rows,
         occ_e: occ.equilibria,
         occ_threshold: occ.threshold,
         occ_table: occ.table,
         occ_hist_base: occ.hist_base,
+        model: model_values(k),
         n: k.n,
         inv_n: 1.0 / k.n as f32,
         pad2: 0,
+        pad3: 0,
     }
 }
 
@@ -657,6 +648,20 @@ pub fn header(k: &KernelConsts) -> String {
     out.push('\n');
     out.push_str(mulhi_source(k.int64));
     out
+}
+
+/// The model's own run-time values (`Values::model`), as its WGSL file's accessors read them:
+/// for the modern model (`modern.wgsl`) the layers' rates dt/τ_α, dt/τ_y, their noises σ√dt and
+/// the softmax's β (1 for the other models, whose kernels never read these).
+fn model_values(k: &KernelConsts) -> ModelValues {
+    let (rates, beta) = match &k.modern {
+        Some(m) => {
+            let beta = if let PsiY::Softmax { beta } = m.psi_y { beta } else { 1.0 };
+            ([m.rate_alpha, m.rate_y, m.noise_alpha, m.noise_y], beta)
+        }
+        None => ([0.0; 4], 1.0),
+    };
+    [rates, [beta, 0.0, 0.0, 0.0]]
 }
 
 /// The modern model's switches (MODERN = false and placeholders for the other models).

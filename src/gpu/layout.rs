@@ -125,12 +125,6 @@ shared_struct! {
         hist_every: u32,
         hist_cells: u32,
         hist_replicas: u32,
-        /// Modern model: the layers' rates dt/τ and noises σ√dt, and the softmax's β.
-        rate_a: f32,
-        rate_y: f32,
-        noise_a: f32,
-        noise_y: f32,
-        beta: f32,
         /// Occupancy: counts every occ_every steps in occ_rows rows of occ_e equilibria and the
         /// outside slot, within a score occ_threshold; where the equilibria's table starts in
         /// seg_coef and where the counts start in the histogram buffer
@@ -141,17 +135,27 @@ shared_struct! {
         occ_threshold: f32,
         occ_table: u32,
         occ_hist_base: u32,
+        /// The model's own run-time values, [`MODEL_VALUES`] slots that its WGSL file reads
+        /// through accessors of its own (`modern.wgsl`: `modern_rate_a()`, …), filled by
+        /// `gpu::kernels::model_values`: a model adds values without a field here.
+        model: ModelValues,
         /// N and 1/N, read by families of a size class (`gpu::kernels::n_class`); there the
         /// constants N and INV_N are 0 (see `n_neurons`, `inv_n`).
         n: u32,
         inv_n: f32,
         pad2: u32,
+        pad3: u32,
     }
 }
 
 const _: () = assert!(std::mem::size_of::<Params>() == 48);
-const _: () = assert!(std::mem::size_of::<Values>() == 176);
+const _: () = assert!(std::mem::size_of::<Values>() == 192);
 const _: () = assert!(std::mem::size_of::<Segment>() == 48);
+
+/// Slots of [`Values::model`]: two vectors of four (WGSL's uniform arrays step by 16 bytes).
+pub const MODEL_VALUES: usize = 8;
+/// The type of [`Values::model`], and its WGSL twin in [`wgsl`].
+pub type ModelValues = [[f32; 4]; MODEL_VALUES / 4];
 
 /// `Segment::dominant` of a segment without a target.
 pub const NO_TARGET: u32 = u32::MAX;
@@ -164,7 +168,8 @@ pub const NO_PULSE: u32 = u32::MAX;
 /// The WGSL declarations of the shared structs and their constants, as the header gives them.
 pub fn wgsl() -> String {
     format!(
-        "{}\n{}\n{}\nconst NO_TARGET: u32 = {NO_TARGET}u;\nconst RANDOM_TARGET: u32 = {RANDOM_TARGET}u;\n",
+        "alias ModelValues = array<vec4<f32>, {}>;\n{}\n{}\n{}\nconst NO_TARGET: u32 = {NO_TARGET}u;\nconst RANDOM_TARGET: u32 = {RANDOM_TARGET}u;\n",
+        MODEL_VALUES / 4,
         Params::WGSL,
         Values::WGSL,
         Segment::WGSL

@@ -3,13 +3,13 @@
 
 pub mod input;
 pub mod memories;
-pub mod model;
 pub mod observe;
 pub mod saves;
 
+/// The model section (its JSON, rules and plan live together in `spec::model`).
+pub use crate::spec::model::{Coupling, Model, ModelPlan, ModernPlan, PsiY, activation};
 pub use input::{CuePlan, InputPlan, RandomWeightsPlan, SegmentPlan};
 pub use memories::Memories;
-pub use model::{Coupling, Model, ModelPlan, ModernPlan, PsiY, activation};
 pub use observe::{
     Equilibrium, FirstPassagePlan, HistogramPlan, NO_STEP, ObservePlan, OccupancyNorm, OccupancyPlan, RetrievalPlan,
 };

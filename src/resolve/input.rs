@@ -1,10 +1,10 @@
 //! The `input` section: segments with their durations, one kind of input each, ramps, pulses,
 //! input noise and random weights, checked and turned into [`SegmentPlan`]s.
 
-use super::checks::{check_all_finite, check_finite, check_nonnegative, check_positive, steps_of};
 use crate::error::{SpecError, SpecResult};
 use crate::plan::memories::Memories;
 use crate::plan::{Coupling, CuePlan, InitialPlan, RandomWeightsPlan, SegmentPlan};
+use crate::spec::checks::{check_all_finite, check_finite, check_nonnegative, check_positive, steps_of};
 use crate::spec::{CueSpec, InputSpec, MemoryChoice, NormalizeSum, RandomWeightsSpec, SegmentSpec};
 
 /// Index of the largest abs(v) (the first on ties), None if every entry is 0.

@@ -1,20 +1,19 @@
 //! Validation and resolution: a [`Spec`] checked value by value and turned into a [`Plan`].
-//! One resolver per spec section, each with its own rules and messages; every error names
-//! the dotted path of the field and what is accepted. Nothing downstream re-checks a plan.
+//! One resolver per spec section, each with its own rules and messages (the model section's
+//! rules sit with its JSON and plan, in `spec::model`); every error names the dotted path of
+//! the field and what is accepted. Nothing downstream re-checks a plan.
 
-pub mod checks;
 pub mod input;
 pub mod limits;
 pub mod memories;
-pub mod model;
 pub mod observe;
 
 use std::path::Path;
 
 use crate::error::{SpecError, SpecResult};
 use crate::plan::{EnsemblePlan, InitialPlan, InputPlan, Memories, Model, NoisePlan, Plan, RunPlan, TimePlan};
+use crate::spec::checks::{check_all_finite, check_finite, check_nonnegative, check_positive};
 use crate::spec::{InitialSpec, MemoriesSpec, MemoryChoice, RunSpec, Spec};
-use checks::{check_all_finite, check_finite, check_nonnegative, check_positive};
 
 /// Validates every value of `spec` and builds its plan. `base_dir` resolves relative file
 /// paths (the spec file's folder).
@@ -26,7 +25,7 @@ pub fn plan(spec: &Spec, base_dir: &Path) -> SpecResult<Plan> {
             format!("is not accepted; give at most {} printable characters", limits::MAX_NAME_CHARS),
         ));
     }
-    model::activation(&spec.model)?;
+    spec.model.check_activation()?;
     let memories = memories::build(&spec.memories, base_dir)?;
     let (n, p) = (memories.n, memories.p);
     let dt = spec.integrator.dt;
@@ -39,7 +38,7 @@ pub fn plan(spec: &Spec, base_dir: &Path) -> SpecResult<Plan> {
     }
     let sigma = spec.noise.sigma;
     check_nonnegative("noise.sigma", sigma)?;
-    let model = model::resolve(&spec.model, dt)?;
+    let model = spec.model.resolve(dt)?;
 
     let ensemble = ensemble(spec, &memories)?;
     if matches!(model.model, Model::Modern(_))
@@ -82,7 +81,7 @@ pub fn plan(spec: &Spec, base_dir: &Path) -> SpecResult<Plan> {
     let run = run(&spec.run)?;
 
     let mut record = spec.clone();
-    model::record(&mut record.model, &model);
+    record.model.record(&model);
     observe::record(&mut record.observe, &observe, dt);
     for (k, seg) in record.input.segments.iter_mut().enumerate() {
         if let Some(rw) = seg.random_weights.as_mut()

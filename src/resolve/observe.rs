@@ -1,12 +1,12 @@
 //! The `observe` section: saves, energy, histogram, retrieval and first passage.
 
-use super::checks::{check_nonnegative, check_positive, check_threshold, steps_of};
 use super::limits::{MAX_HIST_CELLS, MAX_HIST_EDGE, MAX_OCCUPANCY_VALUES, MAX_SAVED_VALUES};
 use crate::error::{SpecError, SpecResult};
 use crate::plan::{
     Coupling, Equilibrium, FirstPassagePlan, HistogramPlan, ModelPlan, ObservePlan, OccupancyNorm, OccupancyPlan, Plan,
     PsiY, RetrievalPlan, SaveLayout, SegmentPlan,
 };
+use crate::spec::checks::{check_nonnegative, check_positive, check_threshold, steps_of};
 use crate::spec::{HistogramOf, HistogramSpec, MemoryChoice, ObserveSpec, OccupancyEquilibria};
 
 /// The observers, once the model, the memories and the schedule are known.

@@ -1,4 +1,5 @@
-//! The value checks every resolver uses; each names the field it checks.
+//! The value checks every section's rules use (`model`, and the resolvers of `crate::resolve`);
+//! each names the field it checks.
 
 use crate::error::{SpecError, SpecResult};
 

@@ -1,12 +1,18 @@
 //! The JSON spec (docs/ARCHITECTURE.md, "The spec"): serde types that reject unknown fields,
-//! with an enum for every closed set of strings, and the defaults. Nothing here checks values
-//! against each other: `crate::resolve` does that and builds the [`Plan`](crate::plan::Plan).
+//! with an enum for every closed set of strings, and the defaults. The `model` section keeps
+//! its JSON, its rules and its plan together in [`model`]; for the other sections,
+//! `crate::resolve` checks the values against each other and builds the
+//! [`Plan`](crate::plan::Plan). `checks` holds the value checks every section's rules use.
 //! Serialising a spec gives back the JSON it was read from (the resolved spec in run.json).
+
+pub mod checks;
+pub mod model;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 pub use crate::error::{SpecError, SpecResult};
+pub use model::{ActivationKind, ActivationSpec, ModelKind, ModelSpec, PsiYSpec};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -33,110 +39,6 @@ pub struct Spec {
 
 fn default_name() -> String {
     "unnamed".into()
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct ModelSpec {
-    pub kind: ModelKind,
-    /// Ψ (the feature layer's Ψ_x in the modern model).
-    #[serde(default)]
-    pub activation: ActivationSpec,
-    /// Zero the diagonal of W (the authors' code); default false.
-    #[serde(default)]
-    pub zero_diagonal: bool,
-    /// Modern model: time constants of the saliency, memory and feature layers (0 =
-    /// instantaneous; defaults 0, 0, 1).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tau_alpha: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tau_y: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tau_x: Option<f64>,
-    /// Modern model: "identity" (default) or "tanh".
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub psi_alpha: Option<ActivationKind>,
-    /// Modern model: "identity" (default), "tanh" or {"softmax": {"beta": β}}.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub psi_y: Option<PsiYSpec>,
-    /// Modern model: noise on the saliency and memory layers (default 0).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sigma_alpha: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sigma_y: Option<f64>,
-}
-
-/// "idp", "classic" or "modern".
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum ModelKind {
-    Idp,
-    Classic,
-    Modern,
-}
-
-/// "tanh" or "identity".
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum ActivationKind {
-    Tanh,
-    Identity,
-}
-
-/// Ψ_y of the modern model: "identity", "tanh" or {"softmax": {"beta": β}}.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
-#[serde(try_from = "Value", into = "Value")]
-pub enum PsiYSpec {
-    Identity,
-    Tanh,
-    /// Inverse temperature β.
-    Softmax {
-        beta: f64,
-    },
-}
-
-impl TryFrom<Value> for PsiYSpec {
-    type Error = String;
-    fn try_from(v: Value) -> Result<Self, String> {
-        let beta = v.as_object().filter(|o| o.len() == 1).and_then(|o| o.get("softmax")).and_then(|s| {
-            let s = s.as_object().filter(|s| s.len() == 1)?;
-            s.get("beta")?.as_f64()
-        });
-        match (v.as_str(), beta) {
-            (Some("identity"), _) => Ok(PsiYSpec::Identity),
-            (Some("tanh"), _) => Ok(PsiYSpec::Tanh),
-            (_, Some(beta)) => Ok(PsiYSpec::Softmax { beta }),
-            _ => Err(format!(
-                "{v} is not accepted; accepted: \"identity\", \"tanh\", {{\"softmax\": {{\"beta\": 4.0}}}}"
-            )),
-        }
-    }
-}
-
-impl From<PsiYSpec> for Value {
-    fn from(p: PsiYSpec) -> Value {
-        match p {
-            PsiYSpec::Identity => json!("identity"),
-            PsiYSpec::Tanh => json!("tanh"),
-            PsiYSpec::Softmax { beta } => json!({ "softmax": { "beta": beta } }),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct ActivationSpec {
-    /// "tanh", or "identity" (modern model only).
-    pub kind: ActivationKind,
-    /// Slope δ of Ψ(z) = tanh(δ z); default 1.
-    #[serde(default = "one")]
-    pub slope: f64,
-}
-
-impl Default for ActivationSpec {
-    fn default() -> Self {
-        ActivationSpec { kind: ActivationKind::Tanh, slope: 1.0 }
-    }
 }
 
 fn one() -> f64 {
