@@ -1,22 +1,8 @@
 // The modern model's saliency and memory layers, twin of `model::modern` (docs/THEORY.md §5).
 
-// Its run-time values, in the model's slots of `Values` (`gpu::kernels::model_values`): the
-// layers' rates dt/τ and noises σ√dt, and the softmax's inverse temperature β.
-fn modern_rate_a() -> f32 {
-    return vals.model[0].x;
-}
-fn modern_rate_y() -> f32 {
-    return vals.model[0].y;
-}
-fn modern_noise_a() -> f32 {
-    return vals.model[0].z;
-}
-fn modern_noise_y() -> f32 {
-    return vals.model[0].w;
-}
-fn modern_beta() -> f32 {
-    return vals.model[1].x;
-}
+// Its run-time values (`gpu::kernels::model_values`): `val_modern_rate_a()` and
+// `val_modern_rate_y()` (dt/τ), `val_modern_noise_a()` and `val_modern_noise_y()` (σ√dt) of the
+// saliency and memory layers, and the softmax's β, `val_modern_beta()`.
 
 // tanh with the argument clamped like Ψ_x's.
 fn tanh_clamped(v: f32) -> f32 {
@@ -78,7 +64,7 @@ fn modern_field(a: ptr<function, array<f32, PC>>, y: ptr<function, array<f32, PC
         var mx = -3.0e38;
         for (var mu = 0u; mu < PC; mu++) {
             if (mu < vals.p) {
-                z[mu] = modern_beta() * psi_alpha((*a)[mu]) * (*y)[mu];
+                z[mu] = val_modern_beta() * psi_alpha((*a)[mu]) * (*y)[mu];
                 mx = max(mx, z[mu]);
             }
         }
@@ -114,10 +100,10 @@ fn modern_coefficients(prev: ptr<function, array<f32, PC>>, cur: ptr<function, a
     modern_effective(prev, cur, sched, m, la, ly, &q, &a, &y);
     modern_field(&a, &y, c);
     if (TAU_A_DYN) {
-        relax_layer(la, &q, modern_rate_a(), modern_noise_a(), STREAM_ALPHA_NOISE, step, traj);
+        relax_layer(la, &q, val_modern_rate_a(), val_modern_noise_a(), STREAM_ALPHA_NOISE, step, traj);
     }
     if (TAU_Y_DYN) {
-        relax_layer(ly, m, modern_rate_y(), modern_noise_y(), STREAM_Y_NOISE, step, traj);
+        relax_layer(ly, m, val_modern_rate_y(), val_modern_noise_y(), STREAM_Y_NOISE, step, traj);
     }
 }
 
@@ -162,16 +148,16 @@ fn modern_energy(sq: f32, a: ptr<function, array<f32, PC>>, m: ptr<function, arr
     var mx = -3.0e38;
     for (var mu = 0u; mu < PC; mu++) {
         if (mu < vals.p) {
-            mx = max(mx, modern_beta() * psi_alpha((*a)[mu]) * (*m)[mu]);
+            mx = max(mx, val_modern_beta() * psi_alpha((*a)[mu]) * (*m)[mu]);
         }
     }
     var sum = 0.0;
     for (var mu = 0u; mu < PC; mu++) {
         if (mu < vals.p) {
-            sum = sum + exp(modern_beta() * psi_alpha((*a)[mu]) * (*m)[mu] - mx);
+            sum = sum + exp(val_modern_beta() * psi_alpha((*a)[mu]) * (*m)[mu] - mx);
         }
     }
-    return -(f32(n_neurons()) / modern_beta()) * (mx + log(sum)) + 0.5 * sq;
+    return -(f32(n_neurons()) / val_modern_beta()) * (mx + log(sum)) + 0.5 * sq;
 }
 
 // Saves y and α after a step (or at t = 0): the layers' states, or their instantaneous values;

@@ -67,7 +67,7 @@ fn inv_n() -> f32 {
 // [0] earliest step with a non-finite state, [1] lowest trajectory that had one.
 @group(0) @binding(9) var<storage, read_write> status: array<atomic<u32>>;
 // Histogram counts of this submit: HIST_REPLICAS copies of HIST_CELLS cells then the
-// out-of-range count; then, from word vals.occ_hist_base, the occupancy counts [row][vals.occ_e + 1].
+// out-of-range count; then, from word val_occ_hist_base(), the occupancy counts [row][val_occ_e() + 1].
 @group(0) @binding(10) var<storage, read_write> hist: array<atomic<u32>>;
 // Retrieval and first passage per trajectory: obs[(seg * P + mu) * traj_count + t] the overlaps
 // summed over segment seg's final window, then obs[SEGMENTS * P * traj_count + t] the first
@@ -107,7 +107,7 @@ fn act4(x: vec4<f32>) -> vec4<f32> {
     return tanh_one_exp(clamp(v_slope * x, vec4<f32>(-ACT_CLAMP), vec4<f32>(ACT_CLAMP)));
 }
 
-// tanh z = 1 − 2/(1 + e^{2z}) for |z| ≤ ACT_CLAMP, as `plan::model::tanh_one_exp`: one
+// tanh z = 1 − 2/(1 + e^{2z}) for |z| ≤ ACT_CLAMP, as `spec::model::tanh_one_exp`: one
 // exponential and one division (drivers' tanh is often two exponentials).
 fn tanh_one_exp(z: vec4<f32>) -> vec4<f32> {
     return 1.0 - 2.0 / (1.0 + exp(2.0 * z));
@@ -151,57 +151,6 @@ fn ramp(prev: f32, cur: f32, s: f32) -> f32 {
 
 fn ramp4(prev: vec4<f32>, cur: vec4<f32>, s: f32) -> vec4<f32> {
     return select(prev + s * (cur - prev), cur, s >= 1.0);
-}
-
-const NO_BIN: u32 = 0xffffffffu;
-
-// Bin of one coordinate, or NO_BIN (NaN included): the same f32 arithmetic as
-// `HistogramPlan::axis_bin`.
-fn hist_axis_bin(v: f32, lo: f32, sc: f32, bins: u32) -> u32 {
-    let y = (v - lo) * sc;
-    if (y >= 0.0 && y < f32(bins)) {
-        return min(u32(y), bins - 1u);
-    }
-    return NO_BIN;
-}
-
-// Counts one sample (values along the histogram's axes) in the copy `replica` of the counters:
-// workgroups share HIST_REPLICAS copies (workgroup w uses copy w mod HIST_REPLICAS), so no
-// counter is hit by every invocation of a large ensemble; the host adds the copies.
-fn hist_record(v0: f32, v1: f32, replica: u32) {
-    let b0 = hist_axis_bin(v0, vals.hist_lo0, vals.hist_sc0, vals.hist_b0);
-    var cell = vals.hist_cells;
-    if (HIST_DIMS == 1u) {
-        if (b0 != NO_BIN) {
-            cell = b0;
-        }
-    } else {
-        let b1 = hist_axis_bin(v1, vals.hist_lo1, vals.hist_sc1, vals.hist_b1);
-        if (b0 != NO_BIN && b1 != NO_BIN) {
-            cell = b0 * vals.hist_b1 + b1;
-        }
-    }
-    atomicAdd(&hist[(replica % vals.hist_replicas) * (vals.hist_cells + 1u) + cell], 1u);
-}
-
-// Whether a histogram sample is taken after `done` steps (`HistogramPlan::samples_at`).
-fn hist_samples_at(done: u32) -> bool {
-    return HIST && done >= 1u && done >= vals.hist_from && done % vals.hist_every == 0u;
-}
-
-// The next step count after `step` at which the thread layout stops to observe: a save, a
-// histogram sample when samples are sparser than every step, or an occupancy count; capped at
-// `end`.
-fn next_stop(step: u32, end: u32) -> u32 {
-    var stop = min(end, (step / vals.save_every + 1u) * vals.save_every);
-    if (HIST && !HIST_EACH_STEP) {
-        let d = max(step + 1u, vals.hist_from);
-        stop = min(stop, ((d + vals.hist_every - 1u) / vals.hist_every) * vals.hist_every);
-    }
-    if (OCC) {
-        stop = min(stop, (step / vals.occ_every + 1u) * vals.occ_every);
-    }
-    return stop;
 }
 
 fn report_non_finite(step: u32, traj: u32) {

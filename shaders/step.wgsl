@@ -259,13 +259,7 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
                 }
             }
         }
-        if (HIST && !HIST_EACH_STEP && hist_samples_at(step)) {
-            hist_sample_thread(t, &xr, &m);
-        }
-        let orow = occ_row(step);
-        if (orow != NO_BIN) {
-            occ_record(t, orow, &xr);
-        }
+        observers_count_thread(t, step, &xr, &m);
         if (step % vals.save_every == 0u) {
             let slot = save_slot(step);
             for (var mu = 0u; mu < PC; mu++) {
@@ -312,8 +306,6 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 var<workgroup> wg_partial: array<f32, WG_GROUP * PC>;
 var<workgroup> wg_sum: array<f32, PC>;
-// State coordinates on the histogram's axes, double-buffered by step parity.
-var<workgroup> wg_hv: array<f32, 4>;
 // Per-invocation energy sums at a save.
 var<workgroup> wg_energy: array<vec4<f32>, WG_GROUP>;
 
@@ -457,24 +449,7 @@ fn step_group(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
                 saves[save_index(save_slot(step + 1u), vals.p, t)] = save_energy(total, &prev, &cur, sched, &m, &la, &ly);
             }
         }
-        // An occupancy count reads every block of the state: invocation 0 once the others'
-        // stores are visible, and before any overwrites them.
-        let orow = occ_row(step + 1u);
-        if (orow != NO_BIN) {
-            storageBarrier();
-            if (lid == 0u) {
-                var none: array<vec4<f32>, NBR>;
-                occ_record(t, orow, &none);
-            }
-            storageBarrier();
-        }
-        if (lid == 0u && hist_samples_at(step + 1u)) {
-            if (HIST_STATE) {
-                hist_record(wg_hv[2u * (step % 2u)], wg_hv[2u * (step % 2u) + 1u], t);
-            } else {
-                hist_record(m[min(HIST_A0, PC - 1u)], m[min(HIST_A1, PC - 1u)], t);
-            }
-        }
+        observers_count_group(t, lid, step, &m);
     }
     if (lid == 0u) {
         observers_store(&ob, seg, t);

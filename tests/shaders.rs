@@ -283,30 +283,11 @@ fn wgsl_structs_match_rust() {
             init_flip,
             slope,
             dt_x,
-            retr_window,
-            fp_memory,
-            fp_threshold,
-            hist_b0,
-            hist_b1,
-            hist_lo0,
-            hist_lo1,
-            hist_sc0,
-            hist_sc1,
-            hist_from,
-            hist_every,
-            hist_cells,
-            hist_replicas,
-            occ_every,
-            occ_rows,
-            occ_e,
-            occ_threshold,
-            occ_table,
-            occ_hist_base,
-            model,
             n,
             inv_n,
-            pad2,
-            pad3
+            pad,
+            model,
+            observers
         )
     );
     assert_eq!(size as usize, std::mem::size_of::<Values>());
@@ -314,6 +295,44 @@ fn wgsl_structs_match_rust() {
     let (cp, size) = wgsl_layout(&check, "CheckParams");
     assert_eq!(cp, rust_layout!(CheckParams, key_lo, key_hi, word1, word2, stream, count, _pad0, _pad1));
     assert_eq!(size as usize, std::mem::size_of::<CheckParams>());
+}
+
+/// The values kept in slots of `Values` (the model's, the observers') fit their slots, have one
+/// name each, keep their bits in the slot of their place in the list, and the header's accessor
+/// of each reads that slot with its type.
+#[test]
+fn slot_values_fit_and_reach_their_accessors() {
+    use idpsim::gpu::kernels::Scalar;
+    use idpsim::gpu::layout::{MODEL_SLOTS, OBSERVER_SLOTS};
+    let mut k = consts(64, 4);
+    k.modern = modern(2);
+    k.hist = Some(hist(true, 2));
+    k.retr_window = Some(7);
+    k.first_passage = Some((3, 0.75));
+    let v = kernels::values(&k);
+    let header = kernels::header(&k);
+    let lists = [
+        ("model", kernels::model_values(&k), v.model.as_flattened().to_vec(), MODEL_SLOTS),
+        ("observers", kernels::observer_values(&k), v.observers.as_flattened().to_vec(), OBSERVER_SLOTS),
+    ];
+    for (member, list, words, capacity) in lists {
+        assert!(list.len() <= capacity, "{member}: {} values for {capacity} slots", list.len());
+        let names: std::collections::BTreeSet<_> = list.iter().map(|(n, _)| *n).collect();
+        assert_eq!(names.len(), list.len(), "{member}: a name is used twice");
+        for (i, (name, value)) in list.iter().enumerate() {
+            let (bits, ty) = match *value {
+                Scalar::U32(u) => (u, "u32"),
+                Scalar::F32(f) => (f.to_bits(), "f32"),
+                Scalar::Bool(b) => (b as u32, "bool"),
+            };
+            assert_eq!(words[i], bits, "{member}: {name}");
+            let word = format!("vals.{member}[{}u].{}", i / 4, ["x", "y", "z", "w"][i % 4]);
+            let accessor = format!("fn val_{name}() -> {ty} {{");
+            let at = header.find(&accessor).unwrap_or_else(|| panic!("no accessor {accessor}"));
+            assert!(header[at..].lines().nth(1).unwrap().contains(&word), "{accessor} does not read {word}");
+        }
+    }
+    assert_eq!(kernels::observer_values(&k).iter().find(|(n, _)| *n == "fp_threshold").unwrap().1, Scalar::F32(0.75));
 }
 
 #[test]

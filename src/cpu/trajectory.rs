@@ -12,6 +12,7 @@ use crate::model::input::segment_target;
 use crate::model::modern;
 use crate::plan::{InitialPlan, NO_STEP, Plan};
 use crate::rng::{self, stream};
+use crate::spec::observe::Observed;
 
 /// x(0) for one trajectory (global index), padded to whole neuron blocks.
 pub fn initial_state(plan: &Plan, trajectory: u64) -> Vec<f32> {
@@ -111,6 +112,20 @@ impl Input {
     }
 }
 
+/// What the observers see of a trajectory after `done` steps ([`Observed`]): its state (the
+/// first N values of `x`), its overlaps and its segment.
+fn observed<'a>(plan: &Plan, input: &Input, done: u32, x: &'a [f32], m: &'a [f32]) -> Observed<'a> {
+    let sp = &plan.input.segments[input.seg];
+    Observed {
+        done,
+        x: &x[..plan.n()],
+        m,
+        segment: input.seg,
+        segment_end: sp.start_step + sp.steps,
+        target: input.target,
+    }
+}
+
 /// A trajectory's state and update constants, borrowed for a whole-row update.
 pub struct Row<'a> {
     pub x: &'a mut [f32],
@@ -175,7 +190,7 @@ impl<'p> Trajectory<'p> {
         if plan.observe.observes_trajectories() {
             let fp = t.obs.len() - 1;
             t.obs[fp] = f32::from_bits(NO_STEP);
-            t.first_passage();
+            plan.observe.track(&observed(plan, &t.input, 0, &t.x, &t.m), &mut t.obs);
         }
         t
     }
@@ -386,43 +401,12 @@ impl<'p> Trajectory<'p> {
     /// [`crate::plan::ObservePlan::counters`]).
     pub fn observe(&mut self, hist: Option<&mut [u64]>) {
         let plan = self.plan;
-        let (p, done) = (plan.p(), self.done);
+        let at = observed(plan, &self.input, self.done, &self.x, &self.m);
         if plan.observe.observes_trajectories() {
-            let seg = self.input.seg;
-            let sp = &plan.input.segments[seg];
-            if let Some(r) = plan.observe.retrieval
-                && done > sp.start_step + sp.steps - r.window_steps
-            {
-                for mu in 0..p {
-                    self.obs[seg * p + mu] += self.m[mu];
-                }
-            }
-            self.first_passage();
+            plan.observe.track(&at, &mut self.obs);
         }
-        let Some(h) = hist else { return };
-        if let Some(hp) = plan.observe.histogram.as_ref()
-            && hp.samples_at(done)
-        {
-            let pick = |a: u32| if hp.of_state { self.x[a as usize] } else { self.m[a as usize] };
-            h[hp.bin([pick(hp.axes[0]), pick(hp.axes[1])])] += 1;
-        }
-        if let Some(op) = plan.observe.occupancy.as_ref()
-            && let Some(row) = op.row_at(done)
-        {
-            h[plan.observe.histogram_counters() + row * op.slots() + op.slot(&self.x[..plan.n()])] += 1;
-        }
-    }
-
-    /// Records the step count when abs(m_memory) first reaches the threshold (memory None
-    /// follows the segment's target).
-    fn first_passage(&mut self) {
-        let fp_slot = self.obs.len() - 1;
-        if let Some(f) = self.plan.observe.first_passage
-            && self.obs[fp_slot].to_bits() == NO_STEP
-            && let Some(mem) = f.memory.or(self.input.target)
-            && self.m[mem as usize].abs() >= f.threshold
-        {
-            self.obs[fp_slot] = f32::from_bits(self.done);
+        if let Some(h) = hist {
+            plan.observe.count(&at, h);
         }
     }
 

@@ -11,7 +11,6 @@
 //! the `Values` uniform ([`super::layout::Values`], filled by [`values`]), so the points of a
 //! sweep over N, P or a parameter share their module and pipelines.
 
-use super::layout::ModelValues;
 use crate::plan::{Coupling, HistogramPlan, InitialPlan, Plan, PsiY, SaveLayout};
 use crate::spec::model::ACT_CLAMP;
 
@@ -193,7 +192,7 @@ pub struct OccConsts {
     /// The max norm (else a sum of squares).
     pub max: bool,
     pub threshold: f32,
-    /// Where the equilibria's table starts in the segment coefficients ([`occ_table`]).
+    /// Where the equilibria's table starts in the segment coefficients ([`observer_tables`]).
     pub table: u32,
     /// Where the counts start in the histogram buffer (u32 words).
     pub hist_base: u32,
@@ -308,7 +307,7 @@ impl KernelConsts {
                 equilibria: o.equilibria.len() as u32,
                 max: o.norm == crate::plan::OccupancyNorm::Max,
                 threshold: o.threshold,
-                table: occ_table_base(plan) as u32,
+                table: observer_tables_base(plan) as u32,
                 hist_base: (hist_words(plan)) as u32,
             }),
         }
@@ -568,18 +567,6 @@ pub fn overrides(k: &KernelConsts) -> Vec<(&'static str, f64)> {
 pub fn values(k: &KernelConsts) -> super::layout::Values {
     let saves = save_layout(k);
     let (nb, pb) = (k.n.div_ceil(4), k.p.div_ceil(4));
-    let d = default_hist();
-    let h = k.hist.as_ref().unwrap_or(&d);
-    let fp = k.first_passage;
-    let occ = k.occupancy.unwrap_or(OccConsts {
-        every: 1,
-        rows: 0,
-        equilibria: 0,
-        max: false,
-        threshold: 0.0,
-        table: 0,
-        hist_base: 0,
-    });
     super::layout::Values {
         p: k.p,
         q: saves.q() as u32,
@@ -598,31 +585,107 @@ pub fn values(k: &KernelConsts) -> super::layout::Values {
         init_flip: k.init_flip,
         slope: k.slope,
         dt_x: k.dt_x,
-        retr_window: k.retr_window.unwrap_or(1),
-        fp_memory: fp.map_or(u32::MAX, |f| f.0),
-        fp_threshold: fp.map_or(1.0, |f| f.1),
-        hist_b0: h.bins[0],
-        hist_b1: h.bins[1],
-        hist_lo0: h.lo[0],
-        hist_lo1: h.lo[1],
-        hist_sc0: h.scale[0],
-        hist_sc1: h.scale[1],
-        hist_from: h.from_steps,
-        hist_every: h.every_steps.max(1),
-        hist_cells: h.cells() as u32,
-        hist_replicas: hist_replicas(h),
-        occ_every: occ.every.max(1),
-        occ_rows: occ.rows,
-        occ_e: occ.equilibria,
-        occ_threshold: occ.threshold,
-        occ_table: occ.table,
-        occ_hist_base: occ.hist_base,
-        model: model_values(k),
         n: k.n,
         inv_n: 1.0 / k.n as f32,
-        pad2: 0,
-        pad3: 0,
+        pad: 0,
+        model: slots(&model_values(k)),
+        observers: slots(&observer_values(k)),
     }
+}
+
+/// The model's own run-time values (`Values::model`), by name: for the modern model
+/// (`modern.wgsl`) the layers' rates dt/τ_α, dt/τ_y, their noises σ√dt and the softmax's β (1
+/// for the other models, whose kernels never read these). The same names in the same order for
+/// every plan: the order gives each its slot, and the header declares `val_NAME()` for each.
+pub fn model_values(k: &KernelConsts) -> Vec<(&'static str, Scalar)> {
+    use Scalar::F32;
+    let (rates, beta) = match &k.modern {
+        Some(m) => {
+            let beta = if let PsiY::Softmax { beta } = m.psi_y { beta } else { 1.0 };
+            ([m.rate_alpha, m.rate_y, m.noise_alpha, m.noise_y], beta)
+        }
+        None => ([0.0; 4], 1.0),
+    };
+    vec![
+        ("modern_rate_a", F32(rates[0])),
+        ("modern_rate_y", F32(rates[1])),
+        ("modern_noise_a", F32(rates[2])),
+        ("modern_noise_y", F32(rates[3])),
+        ("modern_beta", F32(beta)),
+    ]
+}
+
+/// The observers' run-time values (`Values::observers`), by name, like [`model_values`]: the
+/// retrieval window (steps); first passage's memory (or NO_TARGET for the target) and
+/// threshold; the histogram's bins, ranges (lo, bins per unit), sampling and counter copies;
+/// occupancy's interval, rows of counts over its equilibria and the outside slot, the score
+/// within which a state counts, where the equilibria's table starts in seg_coef and where the
+/// counts start in the histogram buffer ([`OccConsts`]).
+pub fn observer_values(k: &KernelConsts) -> Vec<(&'static str, Scalar)> {
+    use Scalar::{F32, U32};
+    let d = default_hist();
+    let h = k.hist.as_ref().unwrap_or(&d);
+    let fp = k.first_passage;
+    let occ = k.occupancy.unwrap_or(OccConsts {
+        every: 1,
+        rows: 0,
+        equilibria: 0,
+        max: false,
+        threshold: 0.0,
+        table: 0,
+        hist_base: 0,
+    });
+    vec![
+        ("retr_window", U32(k.retr_window.unwrap_or(1))),
+        ("fp_memory", U32(fp.map_or(u32::MAX, |f| f.0))),
+        ("fp_threshold", F32(fp.map_or(1.0, |f| f.1))),
+        ("hist_b0", U32(h.bins[0])),
+        ("hist_b1", U32(h.bins[1])),
+        ("hist_lo0", F32(h.lo[0])),
+        ("hist_lo1", F32(h.lo[1])),
+        ("hist_sc0", F32(h.scale[0])),
+        ("hist_sc1", F32(h.scale[1])),
+        ("hist_from", U32(h.from_steps)),
+        ("hist_every", U32(h.every_steps.max(1))),
+        ("hist_cells", U32(h.cells() as u32)),
+        ("hist_replicas", U32(hist_replicas(h))),
+        ("occ_every", U32(occ.every.max(1))),
+        ("occ_rows", U32(occ.rows)),
+        ("occ_e", U32(occ.equilibria)),
+        ("occ_threshold", F32(occ.threshold)),
+        ("occ_table", U32(occ.table)),
+        ("occ_hist_base", U32(occ.hist_base)),
+    ]
+}
+
+/// Named values in slots of four u32 words (an f32 as its bits, a bool as 0 or 1), in order.
+fn slots<const V: usize>(values: &[(&str, Scalar)]) -> [[u32; 4]; V] {
+    assert!(values.len() <= 4 * V, "{} values for {} slots", values.len(), 4 * V);
+    let mut out = [[0u32; 4]; V];
+    for (i, (_, v)) in values.iter().enumerate() {
+        out[i / 4][i % 4] = match *v {
+            Scalar::U32(u) => u,
+            Scalar::F32(f) => f.to_bits(),
+            Scalar::Bool(b) => b as u32,
+        };
+    }
+    out
+}
+
+/// The accessors of values kept in slots: `fn val_NAME() -> T` reading member `member` of
+/// `vals` at the slot [`slots`] gives it.
+fn slot_accessors(member: &str, values: &[(&str, Scalar)]) -> String {
+    let mut out = String::new();
+    for (i, (name, v)) in values.iter().enumerate() {
+        let word = format!("vals.{member}[{}u].{}", i / 4, ["x", "y", "z", "w"][i % 4]);
+        let value = match v {
+            Scalar::U32(_) => word,
+            Scalar::F32(_) => format!("bitcast<f32>({word})"),
+            Scalar::Bool(_) => format!("{word} != 0u"),
+        };
+        out.push_str(&format!("fn val_{name}() -> {} {{\n    return {value};\n}}\n", v.wgsl_type()));
+    }
+    out
 }
 
 /// The constants header of a plan's family.
@@ -630,6 +693,8 @@ pub fn header(k: &KernelConsts) -> String {
     let k = &k.family();
     let mut out = String::from("// Generated by idpsim for one model family.\n");
     out.push_str(&super::layout::wgsl());
+    out.push_str(&slot_accessors("model", &model_values(k)));
+    out.push_str(&slot_accessors("observers", &observer_values(k)));
     for (name, v) in sizes(k) {
         out.push_str(&format!("const {name}: {} = {};\n", v.wgsl_type(), v.literal()));
     }
@@ -648,20 +713,6 @@ pub fn header(k: &KernelConsts) -> String {
     out.push('\n');
     out.push_str(mulhi_source(k.int64));
     out
-}
-
-/// The model's own run-time values (`Values::model`), as its WGSL file's accessors read them:
-/// for the modern model (`modern.wgsl`) the layers' rates dt/τ_α, dt/τ_y, their noises σ√dt and
-/// the softmax's β (1 for the other models, whose kernels never read these).
-fn model_values(k: &KernelConsts) -> ModelValues {
-    let (rates, beta) = match &k.modern {
-        Some(m) => {
-            let beta = if let PsiY::Softmax { beta } = m.psi_y { beta } else { 1.0 };
-            ([m.rate_alpha, m.rate_y, m.noise_alpha, m.noise_y], beta)
-        }
-        None => ([0.0; 4], 1.0),
-    };
-    [rates, [beta, 0.0, 0.0, 0.0]]
 }
 
 /// The modern model's switches (MODERN = false and placeholders for the other models).
@@ -850,14 +901,17 @@ pub fn hist_bytes(plan: &Plan) -> u64 {
 /// Where the occupancy equilibria's table starts in the segment coefficients (after the
 /// segments' coefficients, and the Gram matrix and random-weight rows when there are random
 /// weights).
-pub fn occ_table_base(plan: &Plan) -> usize {
+pub fn observer_tables_base(plan: &Plan) -> usize {
     let (s, p) = (plan.input.segments.len(), plan.p());
     s * p + if plan.has_random_weights() { p * p + 8 * s } else { 0 }
 }
 
-/// The occupancy table: per equilibrium 8 values, its memory (as f32), its amplitude along
-/// that memory, and its coordinates when N ≤ 4 (the kernels' `occ_centre`).
-pub fn occ_table(plan: &Plan) -> Vec<f32> {
+/// The observers' tables, which follow the segment coefficients in `seg_coef` (from
+/// [`observer_tables_base`]); an observer with a table appends it here and gives its offset
+/// among its run-time values ([`observer_values`]). The occupancy table: per equilibrium 8
+/// values, its memory (as f32), its amplitude along that memory, and its coordinates when
+/// N ≤ 4 (the kernels' `occ_centre`).
+pub fn observer_tables(plan: &Plan) -> Vec<f32> {
     let Some(o) = &plan.observe.occupancy else { return Vec::new() };
     let mut out = Vec::with_capacity(8 * o.equilibria.len());
     for e in &o.equilibria {
@@ -873,6 +927,16 @@ pub fn occ_table(plan: &Plan) -> Vec<f32> {
         out.extend_from_slice(&row);
     }
     out
+}
+
+/// Loop back-edges the observers add to a dispatch, for llvmpipe's budget (`schedule`): at its
+/// start, and per step. An occupancy count passes over every neuron block once per equilibrium
+/// (one invocation does it in the group layout): at most once every `every_steps` steps, so
+/// once per step's share plus once more in a dispatch.
+pub fn observer_loops(plan: &Plan) -> (u64, u64) {
+    let Some(o) = &plan.observe.occupancy else { return (0, 0) };
+    let count = (o.equilibria.len() as u64 + 1) * (plan.neuron_blocks() as u64 + 1) + 2;
+    (count, count.div_ceil(o.every_steps as u64))
 }
 
 /// Copies of the histogram counters on the device: up to 16, within 16 MiB.

@@ -110,52 +110,31 @@ shared_struct! {
         /// Activation slope δ, and dt/τ_x (dt for the other models).
         slope: f32,
         dt_x: f32,
-        /// Observers: retrieval window (steps), first passage (memory or NO_TARGET, threshold).
-        retr_window: u32,
-        fp_memory: u32,
-        fp_threshold: f32,
-        /// Histogram bins, ranges (lo, scale), sampling and counter copies.
-        hist_b0: u32,
-        hist_b1: u32,
-        hist_lo0: f32,
-        hist_lo1: f32,
-        hist_sc0: f32,
-        hist_sc1: f32,
-        hist_from: u32,
-        hist_every: u32,
-        hist_cells: u32,
-        hist_replicas: u32,
-        /// Occupancy: counts every occ_every steps in occ_rows rows of occ_e equilibria and the
-        /// outside slot, within a score occ_threshold; where the equilibria's table starts in
-        /// seg_coef and where the counts start in the histogram buffer
-        /// (`gpu::kernels::OccConsts`).
-        occ_every: u32,
-        occ_rows: u32,
-        occ_e: u32,
-        occ_threshold: f32,
-        occ_table: u32,
-        occ_hist_base: u32,
-        /// The model's own run-time values, [`MODEL_VALUES`] slots that its WGSL file reads
-        /// through accessors of its own (`modern.wgsl`: `modern_rate_a()`, …), filled by
-        /// `gpu::kernels::model_values`: a model adds values without a field here.
-        model: ModelValues,
         /// N and 1/N, read by families of a size class (`gpu::kernels::n_class`); there the
         /// constants N and INV_N are 0 (see `n_neurons`, `inv_n`).
         n: u32,
         inv_n: f32,
-        pad2: u32,
-        pad3: u32,
+        pad: u32,
+        /// The model's own run-time values, in slots (`gpu::kernels::model_values` names them;
+        /// the header gives each an accessor, such as `val_modern_rate_a()`): a model adds
+        /// values without a field here.
+        model: ModelSlots,
+        /// The observers' run-time values, in slots the same way (`gpu::kernels::observer_values`:
+        /// `val_hist_lo0()`, `val_occ_threshold()`, …).
+        observers: ObserverSlots,
     }
 }
 
 const _: () = assert!(std::mem::size_of::<Params>() == 48);
-const _: () = assert!(std::mem::size_of::<Values>() == 192);
+const _: () = assert!(std::mem::size_of::<Values>() == 208);
 const _: () = assert!(std::mem::size_of::<Segment>() == 48);
 
-/// Slots of [`Values::model`]: two vectors of four (WGSL's uniform arrays step by 16 bytes).
-pub const MODEL_VALUES: usize = 8;
-/// The type of [`Values::model`], and its WGSL twin in [`wgsl`].
-pub type ModelValues = [[f32; 4]; MODEL_VALUES / 4];
+/// Slots of [`Values::model`] and [`Values::observers`]: u32 words (an f32 is kept as its
+/// bits) in vectors of four, since WGSL's uniform arrays step by 16 bytes.
+pub const MODEL_SLOTS: usize = 8;
+pub const OBSERVER_SLOTS: usize = 24;
+pub type ModelSlots = [[u32; 4]; MODEL_SLOTS / 4];
+pub type ObserverSlots = [[u32; 4]; OBSERVER_SLOTS / 4];
 
 /// `Segment::dominant` of a segment without a target.
 pub const NO_TARGET: u32 = u32::MAX;
@@ -168,8 +147,9 @@ pub const NO_PULSE: u32 = u32::MAX;
 /// The WGSL declarations of the shared structs and their constants, as the header gives them.
 pub fn wgsl() -> String {
     format!(
-        "alias ModelValues = array<vec4<f32>, {}>;\n{}\n{}\n{}\nconst NO_TARGET: u32 = {NO_TARGET}u;\nconst RANDOM_TARGET: u32 = {RANDOM_TARGET}u;\n",
-        MODEL_VALUES / 4,
+        "alias ModelSlots = array<vec4<u32>, {}>;\nalias ObserverSlots = array<vec4<u32>, {}>;\n{}\n{}\n{}\nconst NO_TARGET: u32 = {NO_TARGET}u;\nconst RANDOM_TARGET: u32 = {RANDOM_TARGET}u;\n",
+        MODEL_SLOTS / 4,
+        OBSERVER_SLOTS / 4,
         Params::WGSL,
         Values::WGSL,
         Segment::WGSL

@@ -82,8 +82,8 @@ impl Tables {
                 seg_coef.extend_from_slice(&row);
             }
         }
-        debug_assert_eq!(seg_coef.len(), super::kernels::occ_table_base(plan));
-        seg_coef.extend(super::kernels::occ_table(plan));
+        debug_assert_eq!(seg_coef.len(), super::kernels::observer_tables_base(plan));
+        seg_coef.extend(super::kernels::observer_tables(plan));
         let mut seg_vec = vec![0f32; 4];
         if plan.has_vector_input() {
             seg_vec = vec![0f32; plan.input.segments.len() * nb * 4];

@@ -48,26 +48,13 @@ fn loop_cost(plan: &Plan, group: bool, memory_major: bool) -> (u64, u64) {
     // P rows of α = G w (each a memory loop).
     let p = plan.p() as u64;
     let random = if plan.has_random_weights() { 2 * (p * (1 + t) + p / 4 + 2) } else { 0 };
-    // An occupancy count passes over every neuron block once per equilibrium (one invocation
-    // does it in the group layout): at most once every `every_steps` steps, so once per step's
-    // share plus once more in a dispatch.
-    let occ = plan
-        .observe
-        .occupancy
-        .as_ref()
-        .map_or(0, |o| (o.equilibria.len() as u64 + 1) * (plan.neuron_blocks() as u64 + 1) + 2);
-    let occ_every = plan.observe.occupancy.as_ref().map_or(1, |o| o.every_steps as u64);
+    // The observers' own loops (`kernels::observer_loops`).
+    let (obs_start, obs_step) = kernels::observer_loops(plan);
     (
-        passes * blocks * per_block_start + 4 + 3 * reduce + random + MEMORY_LOOPS_AT_START * t + occ,
+        passes * blocks * per_block_start + 4 + 3 * reduce + random + MEMORY_LOOPS_AT_START * t + obs_start,
         // The step loop, the loop over a step's noise groups, the loop over stops, and the
         // thread layout's groups of neuron blocks (32 blocks each at most).
-        step_blocks
-            + 3
-            + blocks.div_ceil(32)
-            + 2 * reduce
-            + energy
-            + MEMORY_LOOPS_PER_STEP * t
-            + occ.div_ceil(occ_every),
+        step_blocks + 3 + blocks.div_ceil(32) + 2 * reduce + energy + MEMORY_LOOPS_PER_STEP * t + obs_step,
     )
 }
 

@@ -3,17 +3,16 @@
 
 pub mod input;
 pub mod memories;
-pub mod observe;
-pub mod saves;
 
 /// The model section (its JSON, rules and plan live together in `spec::model`).
 pub use crate::spec::model::{Coupling, Model, ModelPlan, ModernPlan, PsiY, activation};
+/// The observe section (each observer's JSON, rules and plan live together in `spec::observe`).
+pub use crate::spec::observe::{
+    Equilibrium, FirstPassagePlan, HistogramPlan, NO_STEP, ObservePlan, OccupancyNorm, OccupancyPlan, RetrievalPlan,
+    SaveLayout,
+};
 pub use input::{CuePlan, InputPlan, RandomWeightsPlan, SegmentPlan};
 pub use memories::Memories;
-pub use observe::{
-    Equilibrium, FirstPassagePlan, HistogramPlan, NO_STEP, ObservePlan, OccupancyNorm, OccupancyPlan, RetrievalPlan,
-};
-pub use saves::SaveLayout;
 
 use crate::spec::Spec;
 pub use crate::spec::{BackendChoice, LayoutChoice};

@@ -6,13 +6,15 @@
 pub mod input;
 pub mod limits;
 pub mod memories;
-pub mod observe;
+pub mod occupancy;
 
 use std::path::Path;
 
 use crate::error::{SpecError, SpecResult};
 use crate::plan::{EnsemblePlan, InitialPlan, InputPlan, Memories, Model, NoisePlan, Plan, RunPlan, TimePlan};
 use crate::spec::checks::{check_all_finite, check_finite, check_nonnegative, check_positive};
+use crate::spec::observe::Context as ObserveContext;
+use crate::spec::observe::occupancy::MAX_OCCUPANCY_COUNTS;
 use crate::spec::{InitialSpec, MemoriesSpec, MemoryChoice, RunSpec, Spec};
 
 /// Validates every value of `spec` and builds its plan. `base_dir` resolves relative file
@@ -77,12 +79,14 @@ pub fn plan(spec: &Spec, base_dir: &Path) -> SpecResult<Plan> {
             None => {}
         }
     }
-    let observe = observe::resolve(&spec.observe, &model, (n, p), &segments, (dt, time.total_steps))?;
+    let segment_steps: Vec<u32> = segments.iter().map(|s| s.steps).collect();
+    let cx = ObserveContext { model: &model, n, p, dt, total_steps: time.total_steps, segment_steps: &segment_steps };
+    let observe = spec.observe.resolve(&cx)?;
     let run = run(&spec.run)?;
 
     let mut record = spec.clone();
     record.model.record(&model);
-    observe::record(&mut record.observe, &observe, dt);
+    record.observe.record(&observe, dt);
     for (k, seg) in record.input.segments.iter_mut().enumerate() {
         if let Some(rw) = seg.random_weights.as_mut()
             && rw.dominant_memory.is_none()
@@ -114,18 +118,18 @@ pub fn plan(spec: &Spec, base_dir: &Path) -> SpecResult<Plan> {
         observe,
         run,
     };
-    let equilibria = observe::occupancy_equilibria(&plan)?;
+    let equilibria = occupancy::equilibria(&plan)?;
     if let Some(occ) = plan.observe.occupancy.as_mut() {
         occ.equilibria = equilibria;
         let counts = occ.counts() as u64;
-        if counts > limits::MAX_OCCUPANCY_COUNTS {
+        if counts > MAX_OCCUPANCY_COUNTS {
             return Err(SpecError::new(
                 "observe.occupancy.every",
                 format!(
                     "{} counts × {} slots is more than {}; count less often",
                     occ.rows,
                     occ.slots(),
-                    limits::MAX_OCCUPANCY_COUNTS
+                    MAX_OCCUPANCY_COUNTS
                 ),
             ));
         }

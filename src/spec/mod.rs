@@ -7,12 +7,17 @@
 
 pub mod checks;
 pub mod model;
+pub mod observe;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 pub use crate::error::{SpecError, SpecResult};
 pub use model::{ActivationKind, ActivationSpec, ModelKind, ModelSpec, PsiYSpec};
+pub use observe::{
+    EnergySpec, FirstPassageSpec, HistogramOf, HistogramSpec, ObserveSpec, OccupancyEquilibria, OccupancyNorm,
+    OccupancySpec, OverlapsSpec, RetrievalSpec,
+};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -340,148 +345,6 @@ impl Default for InitialSpec {
     fn default() -> Self {
         InitialSpec::Normal { std: 1.0 }
     }
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
-#[serde(deny_unknown_fields)]
-pub struct ObserveSpec {
-    /// Default: saved 100 times over the run (snapped to a multiple of dt).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub overlaps: Option<OverlapsSpec>,
-    #[serde(default)]
-    pub final_state: bool,
-    /// On-device histogram of one or two state coordinates or overlaps.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub histogram: Option<HistogramSpec>,
-    /// Energy E(x; u) of every trajectory, saved with the overlaps.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub energy: Option<EnergySpec>,
-    /// The memory each trajectory retrieves at the end of every segment.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub retrieval: Option<RetrievalSpec>,
-    /// The first time abs(m_memory) reaches a threshold, per trajectory.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub first_passage: Option<FirstPassageSpec>,
-    /// How many trajectories lie within a radius of each stable equilibrium, at each save.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub occupancy: Option<OccupancySpec>,
-}
-
-/// The basin-occupancy observer (docs/THEORY.md §11).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct OccupancySpec {
-    /// A sample counts for an equilibrium x* when its distance to x* is at most this.
-    pub radius: f64,
-    /// Which points: the memories' equilibria ±γ_μ ξ^μ, or (N = 2) the stable equilibria the
-    /// `theory` command finds.
-    #[serde(default)]
-    pub equilibria: OccupancyEquilibria,
-    /// The distance: Euclidean, root mean square over the neurons, or the largest coordinate.
-    #[serde(default)]
-    pub norm: OccupancyNorm,
-    /// Time between counts (a multiple of dt; default observe.overlaps.every).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub every: Option<f64>,
-    /// The counts at times ≥ from are pooled (default: the last count alone).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub from: Option<f64>,
-}
-
-/// The equilibria an occupancy observer counts around.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum OccupancyEquilibria {
-    #[default]
-    Memories,
-    Theory,
-}
-
-/// The distance of the occupancy observer.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum OccupancyNorm {
-    #[default]
-    Euclidean,
-    Rms,
-    Max,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct RetrievalSpec {
-    /// A trajectory retrieves memory μ when abs(m_μ) is the largest overlap and ≥ threshold.
-    #[serde(default = "default_threshold")]
-    pub threshold: f64,
-    /// Average the overlaps over this final part of each segment (time units; default dt, i.e.
-    /// the value at the segment's end).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub window: Option<f64>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct FirstPassageSpec {
-    /// A memory index, or "target" (the dominant memory of the segment in effect).
-    #[serde(default = "default_fp_memory")]
-    pub memory: MemoryChoice,
-    #[serde(default = "default_threshold")]
-    pub threshold: f64,
-}
-
-fn default_threshold() -> f64 {
-    0.9
-}
-fn default_fp_memory() -> MemoryChoice {
-    MemoryChoice::Target
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct EnergySpec {
-    /// Time between saves; the energy is saved with the overlaps, so this must equal
-    /// observe.overlaps.every (default: that value).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub every: Option<f64>,
-    /// Also write energy.npy [M, T].
-    #[serde(default)]
-    pub per_trajectory: bool,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct HistogramSpec {
-    pub of: HistogramOf,
-    /// One or two neuron (or memory) indices.
-    pub axes: Vec<usize>,
-    /// Bins per axis.
-    pub bins: Vec<u32>,
-    /// [low, high] per axis.
-    pub range: Vec<[f64; 2]>,
-    /// Burn-in: samples are taken from this time on (default 0).
-    #[serde(default)]
-    pub from: f64,
-    /// Time between samples (a multiple of dt; default dt, every step).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub every: Option<f64>,
-}
-
-/// What a histogram counts: "state" (neuron coordinates x_i) or "overlaps" (signed m_μ).
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum HistogramOf {
-    State,
-    Overlaps,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct OverlapsSpec {
-    /// Time between saves (a multiple of dt); t = 0 is always saved.
-    pub every: f64,
-    /// Also write overlaps.npy [M, T, P].
-    #[serde(default)]
-    pub per_trajectory: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
