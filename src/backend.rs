@@ -2,6 +2,8 @@
 //! chunk of trajectories (the GPU and the CPU reference), and [`ChunkResults`], what a chunk
 //! gives.
 
+use std::ops::Range;
+
 use anyhow::Result;
 
 use crate::plan::Plan;
@@ -36,7 +38,7 @@ pub struct ChunkResults {
     /// for per-trajectory saves (see [`crate::plan::SaveLayout`]).
     pub saves: Vec<f32>,
     /// Counts so far (see [`crate::plan::ObservePlan::counters`]): the histogram's cells and its
-    /// out-of-range count, then the occupancy rows.
+    /// out-of-range count, then each other counted observer's range (the occupancy rows).
     pub counters: Vec<u64>,
     /// How many of `counters` are the histogram's.
     histogram_counters: usize,
@@ -84,9 +86,10 @@ impl ChunkResults {
         &self.counters[..self.histogram_counters]
     }
 
-    /// The occupancy counts [row][equilibrium, then outside].
-    pub fn occupancy(&self) -> &[u64] {
-        &self.counters[self.histogram_counters..]
+    /// The counts of a counted observer other than the histogram: its range of the counters
+    /// (such as [`crate::plan::ObservePlan::occupancy_counters`]).
+    pub fn counts(&self, range: Range<usize>) -> &[u64] {
+        &self.counters[range]
     }
 
     /// Adds block partial sums [slot][block][Q][MOMENTS] of every saved quantity for saves

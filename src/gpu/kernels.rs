@@ -892,10 +892,11 @@ pub fn hist_words(plan: &Plan) -> u64 {
     plan.observe.histogram.as_ref().map_or(0, |h| (h.cells() as u64 + 1) * hist_replicas(h) as u64)
 }
 
-/// Bytes of the histogram buffer: the histogram's counters, then the occupancy counts
-/// (rows × (equilibria + 1), one copy).
+/// Bytes of the counters' buffer: the histogram's counters (in replicas), then the other
+/// counted observers' counts, one copy (occupancy: rows × (equilibria + 1)).
 pub fn hist_bytes(plan: &Plan) -> u64 {
-    (hist_words(plan) + plan.observe.occupancy.as_ref().map_or(0, |o| o.counts() as u64)) * 4
+    let others = plan.observe.counters() - plan.observe.histogram_counters();
+    (hist_words(plan) + others as u64) * 4
 }
 
 /// Where the occupancy equilibria's table starts in the segment coefficients (after the

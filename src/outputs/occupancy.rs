@@ -3,6 +3,8 @@
 //! every `every` time units), occupancy.json (the equilibria, the times, the pooled counts and
 //! masses) and occupancy.png. Exact integer counts, merged by adding.
 
+use std::ops::Range;
+
 use anyhow::Result;
 use serde_json::json;
 
@@ -55,6 +57,8 @@ pub struct Occupancy {
     trajectories: u64,
     dt: f64,
     counts: Vec<u64>,
+    /// Where the counts sit in a chunk's counters.
+    range: Range<usize>,
     title: String,
 }
 
@@ -66,6 +70,7 @@ impl Occupancy {
             trajectories: plan.ensemble.trajectories,
             dt: plan.time.dt_f64,
             counts: vec![0; op.counts()],
+            range: plan.observe.occupancy_counters(),
             title: format!("{} — basin occupancy (radius {})", plan.spec.name, op.radius),
         }
     }
@@ -159,13 +164,14 @@ impl Occupancy {
 
 impl Output for Occupancy {
     fn chunk(&mut self, c: &ChunkResults) -> Result<()> {
+        let counts = c.counts(self.range.clone());
         anyhow::ensure!(
-            c.occupancy().len() == self.counts.len(),
+            counts.len() == self.counts.len(),
             "internal error: {} occupancy counts, expected {}",
-            c.occupancy().len(),
+            counts.len(),
             self.counts.len()
         );
-        for (a, b) in self.counts.iter_mut().zip(c.occupancy()) {
+        for (a, b) in self.counts.iter_mut().zip(counts) {
             *a += b;
         }
         Ok(())

@@ -10,6 +10,8 @@ pub mod occupancy;
 pub mod retrieval;
 pub mod saves;
 
+use std::ops::Range;
+
 use serde::{Deserialize, Serialize};
 
 use crate::error::{SpecError, SpecResult};
@@ -108,9 +110,18 @@ impl ObservePlan {
     }
 
     /// Length of a chunk's counters as backends deliver them: the histogram's cells and its
-    /// out-of-range count, then the occupancy rows ([`OccupancyPlan::counts`]).
+    /// out-of-range count, then each other counted observer's range in turn (the occupancy
+    /// rows, [`ObservePlan::occupancy_counters`]). The kernels keep the histogram's in
+    /// replicas and the others' once, in the same order.
     pub fn counters(&self) -> usize {
-        self.histogram_counters() + self.occupancy.as_ref().map_or(0, OccupancyPlan::counts)
+        self.occupancy_counters().end
+    }
+
+    /// The occupancy counts' place in the counters ([`OccupancyPlan::counts`]; empty without
+    /// the observer).
+    pub fn occupancy_counters(&self) -> Range<usize> {
+        let start = self.histogram_counters();
+        start..start + self.occupancy.as_ref().map_or(0, OccupancyPlan::counts)
     }
 
     /// The histogram's part of the counters (0 without one).
@@ -149,12 +160,11 @@ impl ObservePlan {
     /// The counted observers' samples at `at` (after a step), added to `counters` (laid out as
     /// [`ObservePlan::counters`] says).
     pub fn count(&self, at: &Observed, counters: &mut [u64]) {
-        let (hist, rest) = counters.split_at_mut(self.histogram_counters());
         if let Some(h) = &self.histogram {
-            h.count(at, hist);
+            h.count(at, &mut counters[..self.histogram_counters()]);
         }
         if let Some(o) = &self.occupancy {
-            o.count(at, rest);
+            o.count(at, &mut counters[self.occupancy_counters()]);
         }
     }
 }
