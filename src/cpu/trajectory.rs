@@ -7,9 +7,9 @@
 // Index loops on purpose: they mirror the kernels line by line.
 #![allow(clippy::needless_range_loop)]
 
-use crate::model::drift::{Drive, energy, segment_drive, step_coefficients};
+use crate::model::drift::{Drive, segment_drive};
 use crate::model::input::segment_target;
-use crate::model::modern;
+use crate::model::{self, InputNow, modern};
 use crate::plan::{InitialPlan, NO_STEP, Plan};
 use crate::rng::{self, stream};
 use crate::spec::observe::Observed;
@@ -306,17 +306,9 @@ impl<'p> Trajectory<'p> {
         let sp = &plan.input.segments[seg];
         (self.input.s, self.input.on) = sp.schedule(step - sp.start_step);
         let inp = &self.input;
-        match plan.model.modern() {
-            Some(md) => {
-                let (m, c, l) = (&self.m, &mut self.c, &mut self.layers);
-                modern::step(plan, md, &inp.prev, &inp.cur, inp.s, inp.on, m, l, c, step, self.index);
-                0.0
-            }
-            None => {
-                let v = self.has_vector.then_some(&mut self.v[..]);
-                step_coefficients(plan, &inp.prev, &inp.cur, inp.s, inp.on, &self.m, &mut self.c, v)
-            }
-        }
+        let input = InputNow { prev: &inp.prev, cur: &inp.cur, s: inp.s, on: inp.on };
+        let v = self.has_vector.then_some(&mut self.v[..]);
+        model::coefficients(plan, &input, &self.m, &mut self.layers, &mut self.c, v, (step, self.index))
     }
 
     /// The coefficients c of the step being taken (after [`Trajectory::coefficients`]).
@@ -416,25 +408,9 @@ impl<'p> Trajectory<'p> {
         let plan = self.plan;
         let l = plan.saves();
         let inp = &self.input;
-        let (x, m) = (&self.x, &self.m);
-        out[l.overlaps()].copy_from_slice(m);
-        match plan.model.modern() {
-            None => {
-                if let Some(e) = l.energy_index() {
-                    out[e] = energy(plan, x, m, &inp.prev, &inp.cur, inp.s, inp.on);
-                }
-            }
-            Some(md) => {
-                let qs: Vec<f32> =
-                    (0..l.p).map(|mu| modern::input_saliency(&inp.prev, &inp.cur, inp.s, inp.on, mu)).collect();
-                let (y, a) = modern::observed(md, &qs, m, &self.layers);
-                if let Some(e) = l.energy_index() {
-                    out[e] = modern::energy(plan, md, x, m, &a);
-                }
-                out[l.memory_layer().expect("modern layers")].copy_from_slice(&y);
-                out[l.saliency().expect("modern layers")].copy_from_slice(&a);
-            }
-        }
+        out[l.overlaps()].copy_from_slice(&self.m);
+        let input = InputNow { prev: &inp.prev, cur: &inp.cur, s: inp.s, on: inp.on };
+        model::save(plan, &input, &self.x, &self.m, &self.layers, out);
     }
 }
 
