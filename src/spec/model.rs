@@ -188,6 +188,19 @@ impl ModelPlan {
         }
     }
 
+    /// Why the model has no energy to save, if it has none (`observe.energy` is refused with
+    /// this message): a model states here the cases its energy does not cover.
+    pub fn no_energy(&self) -> Option<&'static str> {
+        match &self.model {
+            Model::Modern(md) if !(matches!(md.psi_y, PsiY::Softmax { .. }) && md.identity_x && md.tau_y == 0.0) => {
+                Some(
+                    "the modern model has an energy (E_tr) only with psi_y softmax, activation \"identity\" and tau_y = 0",
+                )
+            }
+            _ => None,
+        }
+    }
+
     /// The modern model's layers.
     pub fn modern(&self) -> Option<&ModernPlan> {
         match &self.model {

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{SpecError, SpecResult};
 use crate::spec::checks::{check_positive, steps_of};
-use crate::spec::model::{ModelPlan, PsiY};
+use crate::spec::model::ModelPlan;
 pub use first_passage::{FirstPassagePlan, FirstPassageSpec, NO_STEP};
 pub use histogram::{HistogramOf, HistogramPlan, HistogramSpec};
 pub use occupancy::{Equilibrium, OccupancyEquilibria, OccupancyNorm, OccupancyPlan, OccupancySpec};
@@ -253,13 +253,8 @@ fn overlaps(o: &ObserveSpec, dt: f64, total_steps: u32) -> SpecResult<(u32, bool
 /// Whether the energy is saved (with the overlaps), and per trajectory.
 fn energy(o: &ObserveSpec, model: &ModelPlan, dt: f64, save_every: u32) -> SpecResult<(bool, bool)> {
     let Some(e) = &o.energy else { return Ok((false, false)) };
-    if let Some(md) = model.modern()
-        && !(matches!(md.psi_y, PsiY::Softmax { .. }) && md.identity_x && md.tau_y == 0.0)
-    {
-        return Err(SpecError::new(
-            "observe.energy",
-            "the modern model has an energy (E_tr) only with psi_y softmax, activation \"identity\" and tau_y = 0",
-        ));
+    if let Some(why) = model.no_energy() {
+        return Err(SpecError::new("observe.energy", why));
     }
     if let Some(every) = e.every {
         check_positive("observe.energy.every", every)?;
