@@ -310,9 +310,7 @@ fn in_memory_summary(plan: &Plan, adapter: &str, wall_s: f64, store: &Store) -> 
         neuron_steps_per_s: steps * plan.n() as f64 / wall_s,
         files: store.files.clone(),
         out: PathBuf::new(),
-        retrieval: store.retrieval.clone(),
-        passages: store.passages.clone(),
-        occupancy: store.occupancy.clone(),
+        findings: store.findings.clone(),
     }
 }
 

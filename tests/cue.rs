@@ -7,6 +7,7 @@ mod common;
 
 use common::{backends, gpu, plan, run};
 use idpsim::spec::Spec;
+use idpsim::stats::retrieval::RetrievalStats;
 use serde_json::json;
 
 /// Per-trajectory flip counts from the saved overlap at t = 0: with x(0) = ±1 (amplitude 1, no
@@ -107,7 +108,7 @@ fn classic_capacity_from_flipped_cues(p: usize, lo: f64, hi: f64, every_backend:
     }
     for mut b in all {
         let out = run(&plan, b.as_mut());
-        let acc = out.retrieval.as_ref().unwrap().overall().0;
+        let acc = out.findings.get::<RetrievalStats>().unwrap().overall().0;
         eprintln!("classic, P/N = {load}, {}: retrieval accuracy {acc:.3}", b.kind());
         assert!((lo..=hi).contains(&acc), "P/N = {load}, {}: accuracy {acc}", b.kind());
     }

@@ -302,7 +302,7 @@ fn observers_are_identical_under_different_chunking() {
         assert_eq!(bits(&a.f32("observations")), bits(&c.f32("observations")), "{}", b.kind());
         assert_eq!(a.values::<i32>("retrieval_targets"), c.values::<i32>("retrieval_targets"));
         assert_eq!(a.values::<i32>("retrieved"), c.values::<i32>("retrieved"));
-        assert_eq!(a.retrieval, c.retrieval);
+        assert_eq!(a.findings.get::<RetrievalStats>(), c.findings.get::<RetrievalStats>());
         assert_eq!(a.sums, c.sums);
     }
 }
@@ -340,13 +340,13 @@ fn without_noise_idp_stays_in_its_memory_and_with_noise_it_switches() {
     let mut b = science_backend();
     // σ = 0: deterministic multistability; every trajectory is still in memory 0.
     let out = run(&switch_spec(0.0), b.as_mut());
-    let r = out.retrieval.unwrap();
+    let r = out.findings.get::<RetrievalStats>().unwrap().clone();
     assert_eq!(r.segments[1].retrieved[0], 256, "σ = 0: {:?}", r.segments[1].retrieved);
     assert_eq!(r.accuracy(1), Some(0.0));
     // σ = 4: the noise carries the state out of memory 0's shallow well into memory 1's deep
     // one (measured 0.97; the bound 0.9 is 6 standard errors below).
     let out = run(&switch_spec(4.0), b.as_mut());
-    let r = out.retrieval.unwrap();
+    let r = out.findings.get::<RetrievalStats>().unwrap().clone();
     let acc = r.accuracy(1).unwrap();
     assert!(acc >= 0.9, "σ = 4: only {acc} switched to memory 1: {:?}", r.segments[1].retrieved);
 }
@@ -373,8 +373,8 @@ fn idp_ignores_a_glitch_that_the_classic_model_follows() {
         s["observe"] = json!({ "retrieval": { "threshold": 0.3, "window": 0.1 } });
         plan(s)
     };
-    let idp = run(&glitch("idp"), b.as_mut()).retrieval.unwrap();
-    let classic = run(&glitch("classic"), b.as_mut()).retrieval.unwrap();
+    let idp = run(&glitch("idp"), b.as_mut()).findings.get::<RetrievalStats>().unwrap().clone();
+    let classic = run(&glitch("classic"), b.as_mut()).findings.get::<RetrievalStats>().unwrap().clone();
     let m = 256.0;
     let g = &idp.segments[1];
     assert!(g.retrieved[0] as f64 >= 0.95 * m && g.retrieved[1] as f64 <= 0.05 * m, "IDP: {:?}", g.retrieved);

@@ -169,6 +169,54 @@ fn a_forced_sweep_rerun_leaves_no_file_of_the_earlier_one() {
     }
 }
 
+/// A forced rerun that draws fewer pictures leaves none of the earlier sweep's: a sweep over two
+/// numeric axes draws every line picture and the heat map; rerun over variants only (no numeric
+/// axis) and without first passages, it draws none, and none is left in the directory.
+#[test]
+fn a_forced_sweep_rerun_leaves_no_picture_of_the_earlier_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("sw");
+    let write = |name: &str, sweep: Value, first_passage: bool| {
+        let mut s = base();
+        s["observe"]["first_passage"] = json!({ "threshold": 0.1 });
+        if !first_passage {
+            s["observe"].as_object_mut().unwrap().remove("first_passage");
+        }
+        s["ensemble"]["trajectories"] = json!(64);
+        s["sweep"] = sweep;
+        let p = tmp.path().join(format!("{name}.json"));
+        std::fs::write(&p, s.to_string()).unwrap();
+        p
+    };
+    let two = write("two", json!({ "noise.sigma": [0.0, 0.3], "model.activation.slope": [2, 4] }), true);
+    let variants = write("variants", json!({ "variants": { "a": {}, "b": { "noise.sigma": 0.1 } } }), false);
+    let run = |spec: &std::path::Path, force: bool| {
+        let mut args = vec!["run", spec.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"];
+        if force {
+            args.push("--force");
+        }
+        idpsim(&args)
+    };
+    let pictures = || {
+        let mut v: Vec<String> = std::fs::read_dir(&out)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|f| f.ends_with(".png"))
+            .collect();
+        v.sort();
+        v
+    };
+    let o = run(&two, false);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    assert_eq!(pictures(), ["sweep.png", "sweep_first_passage.png", "sweep_heatmap.png", "sweep_overlap.png"]);
+    let o = run(&variants, true);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    assert!(pictures().is_empty(), "left from the earlier sweep: {:?}", pictures());
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(!report.contains("sweep_heatmap.png") && !report.contains("![accuracy]"), "{report}");
+}
+
 /// A sweep over two numeric axes (and variants) writes sweep_heatmap.png: it decodes, and every
 /// point's accuracy from sweep.csv appears in it as its cell's colour (hundreds of pixels of
 /// exactly colormap(accuracy)), one panel per variant.

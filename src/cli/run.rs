@@ -8,6 +8,7 @@ use crate::engine::{self, Bar, RunSummary};
 use crate::error::{Input, UsageError};
 use crate::job::{self, Job, Options, RunOutcome, SweepWatch};
 use crate::plan::Plan;
+use crate::stats::retrieval::RetrievalStats;
 use crate::sweep::{self, Point};
 
 pub use crate::job::open_backend;
@@ -68,7 +69,7 @@ fn report(plan: &Plan, summary: &RunSummary, quiet: bool) {
             summary.files.len(),
             summary.out.display()
         );
-        if let Some(r) = &summary.retrieval {
+        if let Some(r) = summary.findings.get::<RetrievalStats>() {
             let (acc, se) = r.overall();
             eprintln!("retrieval accuracy {acc:.4} ± {se:.4} (see retrieval.json)");
         }
@@ -95,7 +96,7 @@ impl SweepWatch for PointLines {
             Ok(s) => eprintln!(
                 "point {}/{count} ({what}): {}{:.2} s, {:.3e} neuron-steps/s",
                 point.index + 1,
-                s.retrieval.as_ref().map_or(String::new(), |r| {
+                s.findings.get::<RetrievalStats>().map_or(String::new(), |r| {
                     let (a, se) = r.overall();
                     format!("accuracy {a:.4} ± {se:.4}, ")
                 }),

@@ -18,7 +18,6 @@ pub use crate::backend::{Backend, Chunk, ChunkResults, ChunkState, Progress, Run
 use crate::checkpoint::{self, Pending, Record};
 use crate::outputs::{self, Output, Store, manifest};
 use crate::plan::{BLOCK, Plan};
-use crate::stats::retrieval::{PassageStats, RetrievalStats};
 pub use many::{Backends, describe, simulate_many};
 
 /// Host memory allowed for one chunk's per-trajectory saves before they are written.
@@ -206,9 +205,8 @@ pub struct RunSummary {
     pub neuron_steps_per_s: f64,
     pub files: Vec<String>,
     pub out: PathBuf,
-    pub retrieval: Option<RetrievalStats>,
-    pub passages: Option<PassageStats>,
-    pub occupancy: Option<crate::outputs::occupancy::OccupancyStats>,
+    /// What the outputs found (`Store::findings`).
+    pub findings: crate::outputs::Findings,
 }
 
 /// What run.json records of a run besides its files and the outputs' summaries: the rates are
@@ -268,9 +266,7 @@ fn summary(plan: &Plan, adapter: String, dir: &Path, wall_s: f64, store: Store) 
         neuron_steps_per_s: traj_steps * plan.n() as f64 / wall_s,
         files: store.files,
         out: dir.to_path_buf(),
-        retrieval: store.retrieval,
-        passages: store.passages,
-        occupancy: store.occupancy,
+        findings: store.findings,
     }
 }
 

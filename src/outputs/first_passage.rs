@@ -6,7 +6,8 @@ use crate::error::{Input, UsageError};
 use anyhow::Result;
 
 use super::store::concat;
-use super::{ChunkResults, Column, Output, Shard, Store};
+use super::sweep_part::{Block, LinePicture, SweepPart, SweepView, cell};
+use super::{ChunkResults, Column, Findings, Output, Shard, Store};
 use crate::plan::{NO_STEP, Plan};
 use crate::stats::retrieval::{PassageStats, passage_time};
 
@@ -38,7 +39,7 @@ impl FirstPassage {
         store
             .summaries
             .insert("first_passage".into(), self.stats.summary(fp.memory, fp.threshold, self.plan.time.dt_f64));
-        store.passages = Some(self.stats);
+        store.findings.put(self.stats);
     }
 }
 
@@ -89,5 +90,75 @@ impl Output for FirstPassage {
         concat::<u32>(shards, STEPS, &[], store)?;
         self.summarise(store);
         Ok(())
+    }
+}
+
+/// Median first passage with the 25–75 % quantiles (only where at least 75 % pass).
+pub fn passage(plan: &Plan, f: &Findings) -> Option<(f64, f64, f64)> {
+    let ps = f.get::<PassageStats>()?;
+    let t = |q: f64| ps.quantile_step(q).map(|st| st as f64 * plan.time.dt_f64);
+    Some((t(0.5)?, t(0.25)?, t(0.75)?))
+}
+
+/// The first passages' share of a sweep: the median time and the fraction that passed, their
+/// picture and the report's median column.
+pub struct PassageSweep;
+
+/// A point's median first passage (its time), if half of its trajectories passed.
+fn median(plan: &Plan, found: &Findings) -> Option<f64> {
+    let ps = found.get::<PassageStats>()?;
+    ps.quantile_step(0.5).map(|st| st as f64 * plan.time.dt_f64)
+}
+
+impl SweepPart for PassageSweep {
+    fn files(&self) -> &'static [&'static str] {
+        &["sweep_first_passage.png"]
+    }
+
+    fn csv(&self, sweep: &dyn SweepView) -> Block {
+        let rows = (0..sweep.points())
+            .map(|i| match sweep.findings(i) {
+                Some(found) => {
+                    let ps = found.get::<PassageStats>();
+                    let reached = ps.map(|x| {
+                        let total = x.counts.values().sum::<u64>() + x.never;
+                        (total - x.never) as f64 / total.max(1) as f64
+                    });
+                    vec![cell(median(sweep.plan(i), found)), cell(reached)]
+                }
+                None => vec![String::new(); 2],
+            })
+            .collect();
+        Block { head: vec!["first_passage_median".into(), "first_passage_reached".into()], rows }
+    }
+
+    fn pictures(&self, sweep: &dyn SweepView) -> Vec<LinePicture> {
+        let name = sweep.name();
+        let title = match sweep.networks() {
+            None => format!("{name}: median first passage (bars: 25–75 % quantiles)"),
+            Some(k) => format!("{name}: median first passage, mean over {k} networks (± 1 s.e. over networks)"),
+        };
+        vec![LinePicture {
+            file: "sweep_first_passage.png",
+            alt: "first passage",
+            title,
+            y_desc: "time",
+            measure: Box::new(passage),
+            unit: false,
+        }]
+    }
+
+    fn table(&self, sweep: &dyn SweepView) -> Block {
+        let rows = (0..sweep.points())
+            .map(|i| {
+                vec![
+                    sweep
+                        .findings(i)
+                        .and_then(|found| median(sweep.plan(i), found))
+                        .map_or("—".into(), |t| format!("{t:.2}")),
+                ]
+            })
+            .collect();
+        Block { head: vec!["median first passage".into()], rows }
     }
 }

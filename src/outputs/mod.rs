@@ -13,12 +13,14 @@ pub mod occupancy;
 pub mod retrieval;
 pub mod saves;
 pub mod store;
+pub mod sweep_part;
 
 use anyhow::Result;
 
 pub use crate::backend::ChunkResults;
 use crate::plan::Plan;
-pub use store::{Array, ArrayData, Column, Shard, Store, Timing};
+pub use store::{Array, ArrayData, Column, Findings, Shard, Store, Timing};
+pub use sweep_part::SweepPart;
 
 /// One observable's outputs.
 pub trait Output {
@@ -57,4 +59,14 @@ pub fn catalogue(plan: &Plan, store: &Store) -> Result<Vec<Box<dyn Output>>> {
         out.push(Box::new(occupancy::Occupancy::new(plan, o)));
     }
     Ok(out)
+}
+
+/// Every output's share of a sweep ([`SweepPart`]), in the order of their columns in sweep.csv
+/// and report.md's table.
+pub fn sweep_parts() -> Vec<Box<dyn SweepPart>> {
+    vec![
+        Box::new(retrieval::RetrievalSweep),
+        Box::new(first_passage::PassageSweep),
+        Box::new(occupancy::OccupancySweep),
+    ]
 }

@@ -8,7 +8,8 @@ use std::ops::Range;
 use anyhow::Result;
 use serde_json::json;
 
-use super::{ChunkResults, Output, Shard, Store};
+use super::sweep_part::{Block, SweepPart, SweepView, cell};
+use super::{ChunkResults, Findings, Output, Shard, Store};
 use crate::io::plot::{self, SweepLine};
 use crate::plan::{OccupancyNorm, OccupancyPlan, Plan};
 
@@ -154,7 +155,7 @@ impl Occupancy {
                     .collect(),
             })
             .collect();
-        store.occupancy = Some(stats);
+        store.findings.put(stats);
         let title = &self.title;
         store.picture(PICTURE, |f| {
             plot::sweep_png(f, title, "time", "fraction of trajectories within the radius", &lines, true, &[])
@@ -200,5 +201,90 @@ impl Output for Occupancy {
             }
         }
         self.write(store)
+    }
+}
+
+/// Occupancy's share of a sweep (nothing unless a point observes occupancy): sweep.csv's pooled
+/// mass near each equilibrium (by label, over every point's equilibria) and outside, per memory
+/// (±γ_μ ξ^μ together), and each memory's mass over memory 0's; sweep_occupancy.png.
+pub struct OccupancySweep;
+
+const SWEEP_PICTURE: &str = "sweep_occupancy.png";
+
+/// The labels of every point's equilibria (in order of first appearance) and the largest P of
+/// the points that observe occupancy; None when none does.
+fn labels_and_p(sweep: &dyn SweepView) -> Option<(Vec<String>, usize)> {
+    let mut labels: Vec<String> = Vec::new();
+    let mut p = None;
+    for i in 0..sweep.points() {
+        let plan = sweep.plan(i);
+        if let Some(o) = &plan.observe.occupancy {
+            p = Some(p.unwrap_or(0).max(plan.p()));
+            for e in &o.equilibria {
+                if !labels.contains(&e.label) {
+                    labels.push(e.label.clone());
+                }
+            }
+        }
+    }
+    p.map(|p| (labels, p))
+}
+
+impl SweepPart for OccupancySweep {
+    fn files(&self) -> &'static [&'static str] {
+        &[SWEEP_PICTURE]
+    }
+
+    fn csv(&self, sweep: &dyn SweepView) -> Block {
+        let Some((labels, p)) = labels_and_p(sweep) else { return Block::default() };
+        let name = |l: &str| format!("occupancy_{}", l.replace('+', "plus_").replace('-', "minus_"));
+        let mut head: Vec<String> = labels.iter().map(|l| name(l)).collect();
+        head.push("occupancy_outside".into());
+        head.extend((0..p).map(|mu| format!("occupancy_memory{mu}")));
+        head.extend((1..p).map(|mu| format!("occupancy_ratio_memory{mu}_memory0")));
+        let rows = (0..sweep.points())
+            .map(|i| {
+                let s = sweep.findings(i).and_then(|f| f.get::<OccupancyStats>());
+                let mut row: Vec<String> = labels
+                    .iter()
+                    .map(|l| cell(s.and_then(|s| s.labels.iter().position(|m| m == l).map(|k| s.mass(k)))))
+                    .collect();
+                row.push(cell(s.map(|s| s.mass(s.labels.len()))));
+                row.extend((0..p).map(|mu| cell(s.filter(|s| mu < s.p).map(|s| s.memory_mass(mu)))));
+                row.extend((1..p).map(|mu| cell(s.filter(|s| mu < s.p).map(|s| s.ratio(mu)))));
+                row
+            })
+            .collect();
+        Block { head, rows }
+    }
+
+    /// sweep_occupancy.png: the pooled occupancy mass of each memory (and outside) against the
+    /// first numeric axis, one line per memory and combination of the other axes, with its
+    /// paragraph; nothing when no point observes occupancy or no axis is numeric.
+    fn notes(&self, sweep: &dyn SweepView) -> Result<Option<String>> {
+        let Some((_, p)) = labels_and_p(sweep) else { return Ok(None) };
+        let mut all = Vec::new();
+        let mut xa = None;
+        for k in 0..=p.min(8) {
+            let outside = k == p.min(8);
+            let measure = move |_: &Plan, f: &Findings| -> Option<(f64, f64, f64)> {
+                let o = f.get::<OccupancyStats>()?;
+                let y = if outside { o.mass(o.labels.len()) } else { (k < o.p).then(|| o.memory_mass(k))? };
+                Some((y, y, y))
+            };
+            let Some((x, lines)) = sweep.lines(&measure) else { return Ok(None) };
+            xa = Some(x);
+            let what = if outside { "outside".to_string() } else { format!("memory {k}") };
+            all.extend(lines.into_iter().map(|mut l| {
+                l.label = if l.label == "all points" { what.clone() } else { format!("{what}, {}", l.label) };
+                l
+            }));
+        }
+        let Some(xa) = xa else { return Ok(None) };
+        let title = format!("{}: pooled basin occupancy", sweep.name());
+        sweep.draw(SWEEP_PICTURE, &title, "fraction of samples", xa, &all, true)?;
+        Ok(Some(format!(
+            "\nBasin occupancy: the pooled fraction of samples within the radius of ±γ_μ ξ^μ (each memory's two equilibria together; occupancy_* columns of sweep.csv).\n\n![occupancy]({SWEEP_PICTURE})\n"
+        )))
     }
 }

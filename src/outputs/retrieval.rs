@@ -8,7 +8,8 @@ use anyhow::Result;
 use serde_json::json;
 
 use super::store::concat;
-use super::{ChunkResults, Column, Output, Shard, Store};
+use super::sweep_part::{Block, Heat, LinePicture, Measure, SweepPart, SweepView, cell};
+use super::{ChunkResults, Column, Findings, Output, Shard, Store};
 use crate::model::input::segment_target;
 use crate::plan::Plan;
 use crate::stats::retrieval::{RetrievalStats, retrieved, window_mean};
@@ -129,7 +130,7 @@ impl Output for Retrieval {
             store.keep("observations", &[self.plan.ensemble.trajectories, self.plan.obs_per_trajectory() as u64], raw);
         }
         store.summaries.insert("retrieval".into(), summary(&st));
-        store.retrieval = Some(st);
+        store.findings.put(st);
         Ok(())
     }
 
@@ -165,7 +166,185 @@ impl Output for Retrieval {
         }
         store.npy(SUMS, &[s as u64, p as u64 + 1, 2], st.sums_words())?;
         store.summaries.insert("retrieval".into(), summary(&st));
-        store.retrieval = Some(st);
+        store.findings.put(st);
         Ok(())
+    }
+}
+
+/// Accuracy ± 2 standard errors (≈ 95 %).
+pub fn accuracy(_: &Plan, f: &Findings) -> Option<(f64, f64, f64)> {
+    let (acc, se) = f.get::<RetrievalStats>()?.overall();
+    Some((acc, (acc - 2.0 * se).max(0.0), (acc + 2.0 * se).min(1.0)))
+}
+
+/// Mean final abs(m) of the target in the last segment (no error bar).
+pub fn final_overlap(_: &Plan, f: &Findings) -> Option<(f64, f64, f64)> {
+    let seg = f.get::<RetrievalStats>()?.segments.last()?;
+    (seg.with_target > 0).then(|| {
+        let m = crate::stats::from_fixed(seg.sum_abs_target) / seg.with_target as f64;
+        (m, m, m)
+    })
+}
+
+/// The columns a sweep with replicate networks adds after `accuracy_stderr`: over the networks
+/// of the row's point (the rows that differ only in `replicate`), how many finished, and the mean
+/// and standard error of their accuracies and of their mean final abs(m) of the target.
+pub const NETWORK_COLUMNS: [&str; 5] = [
+    "networks",
+    "accuracy_networks_mean",
+    "accuracy_networks_stderr",
+    "final_abs_m_target_networks_mean",
+    "final_abs_m_target_networks_stderr",
+];
+
+/// Retrieval's share of a sweep: accuracy (overall, over networks, per segment), the final
+/// overlap of the target and the fraction retrieving each memory in the last segment; the
+/// accuracy and overlap pictures and heat maps; the report's accuracy columns.
+pub struct RetrievalSweep;
+
+/// The most segments and the largest P over a sweep's points.
+fn widest(sweep: &dyn SweepView) -> (usize, usize) {
+    let plans = (0..sweep.points()).map(|i| sweep.plan(i));
+    let segs = plans.clone().map(|p| p.input.segments.len()).max().unwrap_or(0);
+    (segs, plans.map(Plan::p).max().unwrap_or(0))
+}
+
+impl SweepPart for RetrievalSweep {
+    fn files(&self) -> &'static [&'static str] {
+        &["sweep.png", "sweep_overlap.png", "sweep_heatmap.png"]
+    }
+
+    fn csv(&self, sweep: &dyn SweepView) -> Block {
+        let (segs, p) = widest(sweep);
+        let mut head: Vec<String> = ["accuracy", "accuracy_stderr"].map(String::from).to_vec();
+        let networks = (sweep.over_networks(&accuracy)).zip(sweep.over_networks(&final_overlap));
+        if networks.is_some() {
+            head.extend(NETWORK_COLUMNS.map(String::from));
+        }
+        head.extend((0..segs).map(|k| format!("accuracy_segment{k}")));
+        head.push("final_abs_m_target".into());
+        head.extend((0..p).map(|mu| format!("fraction_memory{mu}")));
+        head.push("fraction_none".into());
+        let rows = (0..sweep.points())
+            .map(|i| {
+                let plan = sweep.plan(i);
+                let mut row = match sweep.findings(i) {
+                    Some(found) => {
+                        let ret = found.get::<RetrievalStats>();
+                        let (acc, se) = ret.map(|x| x.overall()).unzip();
+                        let mut row = vec![cell(acc), cell(se)];
+                        for k in 0..segs {
+                            row.push(cell(ret.filter(|x| k < x.segments.len()).and_then(|x| x.accuracy(k))));
+                        }
+                        let last = ret.and_then(|x| x.segments.last());
+                        row.push(cell(final_overlap(plan, found).map(|v| v.0)));
+                        let m = plan.ensemble.trajectories as f64;
+                        for mu in 0..p {
+                            row.push(cell(
+                                last.and_then(|l| l.retrieved.get(mu).filter(|_| mu < plan.p())).map(|&c| c as f64 / m),
+                            ));
+                        }
+                        row.push(cell(last.map(|l| l.retrieved[plan.p()] as f64 / m)));
+                        row
+                    }
+                    None => vec![String::new(); 2 + segs + 1 + p + 1],
+                };
+                if let Some((acc, overlap)) = &networks {
+                    let mut net = vec![acc[i].0.to_string()];
+                    for v in [acc[i].1, overlap[i].1] {
+                        net.push(cell(v.map(|m| m.0)));
+                        net.push(cell(v.and_then(|m| m.1)));
+                    }
+                    row.splice(2..2, net);
+                }
+                row
+            })
+            .collect();
+        Block { head, rows }
+    }
+
+    fn setup(&self, first: &Plan) -> Option<String> {
+        let r = first.observe.retrieval?;
+        Some(format!(
+            "Retrieval: a trajectory retrieves memory μ at a segment's end when abs(m_μ), averaged over the last {} time units, is the largest overlap and at least {}; accuracy is the fraction of (trajectory, segment) pairs retrieving the segment's dominant memory, averaged over trajectories, with its standard error.\n\n",
+            r.window_steps as f64 * first.time.dt_f64,
+            r.threshold
+        ))
+    }
+
+    fn pictures(&self, sweep: &dyn SweepView) -> Vec<LinePicture> {
+        let name = sweep.name();
+        let (acc_title, overlap_title) = match sweep.networks() {
+            None => (
+                format!("{name}: retrieval accuracy (± 2 standard errors)"),
+                format!("{name}: mean final |m| of the target"),
+            ),
+            Some(k) => (
+                format!("{name}: retrieval accuracy, mean over {k} networks (± 1 standard error over networks)"),
+                format!("{name}: mean final |m| of the target, mean over {k} networks (± 1 s.e. over networks)"),
+            ),
+        };
+        vec![
+            LinePicture {
+                file: "sweep.png",
+                alt: "accuracy",
+                title: acc_title,
+                y_desc: "accuracy",
+                measure: Box::new(accuracy),
+                unit: true,
+            },
+            LinePicture {
+                file: "sweep_overlap.png",
+                alt: "mean final overlap",
+                title: overlap_title,
+                y_desc: "mean final |m|",
+                measure: Box::new(final_overlap),
+                unit: true,
+            },
+        ]
+    }
+
+    fn heat(&self) -> Option<Heat> {
+        Some(Heat {
+            file: "sweep_heatmap.png",
+            what: "retrieval",
+            measures: [Box::new(accuracy), Box::new(final_overlap)],
+        })
+    }
+
+    fn over_networks(&self) -> Vec<(&'static str, Box<Measure>)> {
+        vec![
+            ("accuracy over networks ± s.e.", Box::new(accuracy)),
+            ("final abs(m) of the target over networks ± s.e.", Box::new(final_overlap)),
+        ]
+    }
+
+    fn table(&self, sweep: &dyn SweepView) -> Block {
+        let segs = widest(sweep).0;
+        let mut head = vec!["accuracy ± s.e.".to_string()];
+        if segs > 1 {
+            head.extend((0..segs).map(|k| format!("segment {k}")));
+        }
+        let rows = (0..sweep.points())
+            .map(|i| {
+                let Some(found) = sweep.findings(i) else { return vec!["—".to_string(); head.len()] };
+                let ret = found.get::<RetrievalStats>();
+                let mut row = vec![ret.map_or("—".into(), |x| {
+                    let (a, se) = x.overall();
+                    format!("{a:.4} ± {se:.4}")
+                })];
+                if segs > 1 {
+                    for k in 0..segs {
+                        row.push(
+                            ret.filter(|x| k < x.segments.len())
+                                .and_then(|x| x.accuracy(k))
+                                .map_or("—".into(), |a| format!("{a:.3}")),
+                        );
+                    }
+                }
+                row
+            })
+            .collect();
+        Block { head, rows }
     }
 }

@@ -10,7 +10,6 @@ use serde_json::Value;
 use crate::error::{Input, UsageError};
 use crate::io::{self, NpyStream};
 use crate::stats::OverlapSums;
-use crate::stats::retrieval::{PassageStats, RetrievalStats};
 
 /// The element types outputs are written in.
 #[derive(Debug, Clone, PartialEq)]
@@ -97,11 +96,35 @@ pub struct Store {
     pub summaries: serde_json::Map<String, Value>,
     /// The exact ensemble sums.
     pub sums: OverlapSums,
-    pub retrieval: Option<RetrievalStats>,
-    pub passages: Option<PassageStats>,
-    pub occupancy: Option<super::occupancy::OccupancyStats>,
+    /// What the outputs found, typed (a sweep's columns and the front ends' lines read them).
+    pub findings: Findings,
     /// Where the run's time went.
     pub timing: Timing,
+}
+
+/// What a run's outputs found, one value per type (an output's statistics, such as
+/// `RetrievalStats`): put by the output that computed it, read by whoever knows the type (the
+/// output's own sweep columns, a front end's summary line). Cloning shares the values.
+#[derive(Clone, Default)]
+pub struct Findings(Vec<std::sync::Arc<dyn std::any::Any + Send + Sync>>);
+
+impl Findings {
+    /// Keeps `value`, replacing an earlier value of its type.
+    pub fn put<T: std::any::Any + Send + Sync>(&mut self, value: T) {
+        self.0.retain(|v| !v.is::<T>());
+        self.0.push(std::sync::Arc::new(value));
+    }
+
+    /// The value of type T, if an output put one.
+    pub fn get<T: std::any::Any>(&self) -> Option<&T> {
+        self.0.iter().find_map(|v| v.downcast_ref::<T>())
+    }
+}
+
+impl std::fmt::Debug for Findings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Findings({} values)", self.0.len())
+    }
 }
 
 /// Seconds spent building kernels and buffers, integrating (the chunk loop, delivery to the

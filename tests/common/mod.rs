@@ -214,10 +214,37 @@ impl Backend for Crashing<'_> {
     }
 }
 
-/// A CSV file (sweep.csv) as its header and rows of fields.
+/// A CSV file (sweep.csv) as its header and rows of fields (a quoted field keeps its quotes);
+/// fails unless every row has a field per column.
 pub fn csv(path: &std::path::Path) -> (Vec<String>, Vec<Vec<String>>) {
     let text = std::fs::read_to_string(path).unwrap();
-    let mut lines = text.lines().map(|l| l.split(',').map(String::from).collect::<Vec<_>>());
+    let split = |line: &str| {
+        let (mut fields, mut field, mut quoted) = (Vec::new(), String::new(), false);
+        for c in line.chars() {
+            match c {
+                '"' => {
+                    quoted = !quoted;
+                    field.push(c);
+                }
+                ',' if !quoted => fields.push(std::mem::take(&mut field)),
+                _ => field.push(c),
+            }
+        }
+        fields.push(field);
+        fields
+    };
+    let mut lines = text.lines().map(split);
     let head = lines.next().unwrap();
-    (head, lines.collect())
+    let rows: Vec<Vec<String>> = lines.collect();
+    for (i, r) in rows.iter().enumerate() {
+        assert_eq!(
+            r.len(),
+            head.len(),
+            "{}: row {i} has {} fields for {} columns",
+            path.display(),
+            r.len(),
+            head.len()
+        );
+    }
+    (head, rows)
 }
