@@ -6,8 +6,8 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use crate::error::{Input, UsageError};
-use crate::plan::Plan;
+use crate::error::{Input, SpecError, UsageError};
+use crate::plan::{ClosedForm, Plan};
 use crate::spec::Spec;
 use crate::{io, resolve};
 
@@ -22,6 +22,7 @@ pub fn landscape(plan: &Plan, out: &Path, trajectories: usize, force: bool) -> R
         .into());
     }
     one_input(plan)?;
+    no_closed_form(plan)?;
     if plan.model.modern().is_some() {
         modern_memories(plan)?;
         for k in 0..plan.input.segments.len() {
@@ -42,6 +43,16 @@ pub fn landscape(plan: &Plan, out: &Path, trajectories: usize, force: bool) -> R
     }
     io::prepare_out_dir(out, force)?;
     crate::landscape::run(plan, out, trajectories)
+}
+
+/// Refuses a model that states no closed form (`ModelPlan::closed_form`).
+fn no_closed_form(plan: &Plan) -> Result<()> {
+    match plan.model.closed_form() {
+        ClosedForm::None(why) => {
+            Err(SpecError::new("model.kind", format!("has no closed forms for the theory: {why}")).into())
+        }
+        ClosedForm::Hopfield(_) | ClosedForm::Modern(_) => Ok(()),
+    }
 }
 
 /// Refuses memories the modern theory cannot take: more than its equilibrium search's P, or
@@ -141,6 +152,7 @@ pub enum TheoryReport {
 /// The theory's report of every input segment of `plan` (`n_input` names N in errors).
 pub fn theory(plan: &Plan, n_input: Input) -> Result<TheoryReport> {
     one_input(plan)?;
+    no_closed_form(plan)?;
     if plan.model.modern().is_some() {
         use crate::theory::modern::MAX_N;
         if plan.n() > MAX_N {

@@ -7,7 +7,7 @@
 use crate::error::SpecError;
 use anyhow::{Result, bail};
 
-use crate::plan::{Coupling, Plan};
+use crate::plan::{ClosedForm, Coupling, Plan};
 
 /// A uniform grid of cells over a box.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,6 +81,9 @@ pub fn check(plan: &Plan) -> Result<(), SpecError> {
     }
     if plan.noise.sigma <= 0.0 {
         return Err(SpecError::new("noise.sigma", "the grid solver needs σ > 0"));
+    }
+    if let ClosedForm::None(why) = plan.model.closed_form() {
+        return Err(SpecError::new("model.kind", format!("has no drift in closed form for the grid solver: {why}")));
     }
     if let Some(md) = plan.model.modern() {
         if md.tau_y > 0.0 {

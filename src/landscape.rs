@@ -10,7 +10,7 @@ use nalgebra::DVector;
 
 use crate::cpu;
 use crate::io::{self, plot};
-use crate::plan::Plan;
+use crate::plan::{ClosedForm, Plan};
 use crate::theory::{self, Field};
 
 /// Cells per axis of the energy picture.
@@ -23,8 +23,10 @@ pub fn run(plan: &Plan, out: &Path, trajectories: usize) -> Result<Vec<String>> 
     if plan.n() != 2 {
         bail!("memories: the landscape picture needs N = 2, this spec has N = {}", plan.n());
     }
-    if plan.model.modern().is_some() {
-        return run_modern(plan, out, trajectories);
+    match plan.model.closed_form() {
+        ClosedForm::Modern(_) => return run_modern(plan, out, trajectories),
+        ClosedForm::None(why) => bail!("model.kind: has no closed forms for the landscape: {why}"),
+        ClosedForm::Hopfield(_) => {}
     }
     let reports = theory::analyze(plan);
     let pictures = Pictures::new(plan, out, trajectories, reports.len())?;

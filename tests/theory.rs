@@ -280,3 +280,29 @@ fn energy_observer_agrees_with_theory() {
         assert!(falls > 1000, "{}: the energy barely moved ({falls} decreases)", b.kind());
     }
 }
+
+/// Each model states the closed forms that describe it, and the analyses take them: the classic
+/// network is the Hopfield field with the input as a bias, IDP with the input in the saliencies,
+/// the modern model its own (docs/THEORY.md §2, §15).
+#[test]
+fn every_model_states_its_closed_form() {
+    use idpsim::plan::{ClosedForm, Coupling};
+    for (preset, want) in [("quickstart-classic", "bias"), ("quickstart", "saliency"), ("modern-softmax", "modern")] {
+        let text = idpsim::presets::get(preset).unwrap();
+        let plan =
+            idpsim::resolve::plan(&idpsim::spec::Spec::from_json(text).unwrap(), std::path::Path::new(".")).unwrap();
+        let got = match plan.model.closed_form() {
+            ClosedForm::Hopfield(Coupling::Bias) => "bias",
+            ClosedForm::Hopfield(Coupling::Saliency) => "saliency",
+            ClosedForm::Modern(md) => {
+                assert_eq!(Some(md), plan.model.modern());
+                "modern"
+            }
+            ClosedForm::None(why) => panic!("{preset}: no closed form ({why})"),
+        };
+        assert_eq!(got, want, "{preset}");
+        if want != "modern" {
+            assert_eq!(plan.model.coupling(), if want == "bias" { Coupling::Bias } else { Coupling::Saliency });
+        }
+    }
+}

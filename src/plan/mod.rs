@@ -5,7 +5,7 @@ pub mod input;
 pub mod memories;
 
 /// The model section (its JSON, rules and plan live together in `spec::model`).
-pub use crate::spec::model::{Coupling, Model, ModelPlan, ModernPlan, PsiY, activation};
+pub use crate::spec::model::{ClosedForm, Coupling, Model, ModelPlan, ModernPlan, PsiY, activation};
 /// The observe section (each observer's JSON, rules and plan live together in `spec::observe`).
 pub use crate::spec::observe::{
     Equilibrium, FirstPassagePlan, HistogramPlan, NO_STEP, ObservePlan, OccupancyNorm, OccupancyPlan, RetrievalPlan,

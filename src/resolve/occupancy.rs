@@ -2,7 +2,7 @@
 //! JSON, rules and plan are in `spec::observe::occupancy`).
 
 use crate::error::{SpecError, SpecResult};
-use crate::plan::{Coupling, Equilibrium, Plan};
+use crate::plan::{ClosedForm, Coupling, Equilibrium, Plan};
 use crate::spec::observe::occupancy::MAX_OCCUPANCY_VALUES;
 
 /// The equilibria of the occupancy observer (docs/THEORY.md §11), from the complete plan: the
@@ -12,17 +12,26 @@ pub fn equilibria(plan: &Plan) -> SpecResult<Vec<Equilibrium>> {
     let field = "observe.occupancy.equilibria";
     let (n, p) = (plan.n(), plan.p());
     let which = if occ.theory { "theory" } else { "memories" };
-    if plan.model.modern().is_some() {
-        return Err(SpecError::new(
-            field,
-            format!(
-                "\"{which}\" is for the idp and classic models; the modern model has no closed-form equilibria here"
-            ),
-        ));
-    }
+    let coupling = match plan.model.closed_form() {
+        ClosedForm::Hopfield(c) => c,
+        ClosedForm::Modern(_) => {
+            return Err(SpecError::new(
+                field,
+                format!(
+                    "\"{which}\" is for the idp and classic models; the modern model has no closed-form equilibria here"
+                ),
+            ));
+        }
+        ClosedForm::None(why) => {
+            return Err(SpecError::new(
+                field,
+                format!("\"{which}\" needs the model's equilibria in closed form: {why}"),
+            ));
+        }
+    };
     let last = plan.input.segments.len() - 1;
     let seg = &plan.input.segments[last];
-    let idp = plan.model.coupling() == Coupling::Saliency;
+    let idp = coupling == Coupling::Saliency;
     if (idp || occ.theory) && (seg.random.is_some() || seg.cue.is_some() || seg.pulse_steps.is_some()) {
         return Err(SpecError::new(
             field,

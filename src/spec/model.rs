@@ -155,6 +155,20 @@ pub enum Coupling {
     Bias,
 }
 
+/// Which closed forms describe a model: the analyses (`idpsim theory`, `landscape`, `fpe`, the
+/// occupancy observer's equilibria) take the one the model states in
+/// [`ModelPlan::closed_form`], so that a new model is refused there, or described, by a choice
+/// made in this file.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ClosedForm<'a> {
+    /// The classic and IDP field, W(α) Ψ(x) + b with this coupling (docs/THEORY.md §2–§3).
+    Hopfield(Coupling),
+    /// The modern three-layer model (docs/THEORY.md §15).
+    Modern(&'a ModernPlan),
+    /// No closed form: the analyses refuse the model with this reason.
+    None(&'static str),
+}
+
 /// The model with its activation slope δ (Ψ_x of the modern model's feature layer).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ModelPlan {
@@ -177,6 +191,15 @@ impl ModelPlan {
         match self.model {
             Model::Classic { .. } => Coupling::Bias,
             Model::Idp { .. } | Model::Modern(_) => Coupling::Saliency,
+        }
+    }
+
+    /// The closed forms that describe the model ([`ClosedForm`]).
+    pub fn closed_form(&self) -> ClosedForm<'_> {
+        match &self.model {
+            Model::Classic { .. } => ClosedForm::Hopfield(Coupling::Bias),
+            Model::Idp { .. } => ClosedForm::Hopfield(Coupling::Saliency),
+            Model::Modern(md) => ClosedForm::Modern(md),
         }
     }
 
