@@ -331,6 +331,11 @@ fn slot_values_fit_and_reach_their_accessors() {
             let at = header.find(&accessor).unwrap_or_else(|| panic!("no accessor {accessor}"));
             assert!(header[at..].lines().nth(1).unwrap().contains(&word), "{accessor} does not read {word}");
         }
+        // Only the accessors read the slots: the assembled module (header and every WGSL file)
+        // reads `vals.MEMBER[…]` once per value, inside its accessor.
+        let module = kernels::assemble(&k);
+        let reads = module.matches(&format!("vals.{member}[")).count();
+        assert_eq!(reads, list.len(), "{member}: {reads} reads of its slots for {} accessors", list.len());
     }
     assert_eq!(kernels::observer_values(&k).iter().find(|(n, _)| *n == "fp_threshold").unwrap().1, Scalar::F32(0.75));
 }

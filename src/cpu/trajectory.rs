@@ -110,6 +110,11 @@ impl Input {
             on,
         }
     }
+
+    /// The input of the step being taken, as the models read it.
+    fn now(&self) -> InputNow<'_> {
+        InputNow { prev: &self.prev, cur: &self.cur, s: self.s, on: self.on }
+    }
 }
 
 /// What the observers see of a trajectory after `done` steps ([`Observed`]): its state (the
@@ -305,10 +310,8 @@ impl<'p> Trajectory<'p> {
         }
         let sp = &plan.input.segments[seg];
         (self.input.s, self.input.on) = sp.schedule(step - sp.start_step);
-        let inp = &self.input;
-        let input = InputNow { prev: &inp.prev, cur: &inp.cur, s: inp.s, on: inp.on };
         let v = self.has_vector.then_some(&mut self.v[..]);
-        model::coefficients(plan, &input, &self.m, &mut self.layers, &mut self.c, v, (step, self.index))
+        model::coefficients(plan, &self.input.now(), &self.m, &mut self.layers, &mut self.c, v, (step, self.index))
     }
 
     /// The coefficients c of the step being taken (after [`Trajectory::coefficients`]).
@@ -407,10 +410,8 @@ impl<'p> Trajectory<'p> {
     pub fn save(&self, out: &mut [f32]) {
         let plan = self.plan;
         let l = plan.saves();
-        let inp = &self.input;
         out[l.overlaps()].copy_from_slice(&self.m);
-        let input = InputNow { prev: &inp.prev, cur: &inp.cur, s: inp.s, on: inp.on };
-        model::save(plan, &input, &self.x, &self.m, &self.layers, out);
+        model::save(plan, &self.input.now(), &self.x, &self.m, &self.layers, out);
     }
 }
 
