@@ -135,3 +135,41 @@ fn one_dimensional_stationary_densities() {
         assert!(tv < 0.02, "α = {alpha}, {increments}: TV distance {tv}");
     }
 }
+
+/// A run whose histogram loses at least 1 % of its samples outside the range says so on stderr
+/// (even under --quiet), naming the field and how many; one that loses none says nothing.
+#[test]
+fn samples_outside_the_range_are_reported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = |range: f64| {
+        json!({
+            "name": "clipped",
+            "model": { "kind": "idp", "activation": { "kind": "tanh", "slope": 1.0 } },
+            "memories": { "kind": "hadamard", "n": 2, "p": 2 },
+            "input": { "segments": [ { "duration": 2.0, "weights": [1.5, 1.5] } ] },
+            "noise": { "sigma": 0.5 },
+            "ensemble": { "trajectories": 256, "seed": 1 },
+            "observe": { "histogram": { "of": "state", "axes": [0, 1], "bins": [20, 20],
+                                        "range": [[-range, range], [-range, range]] } },
+            "run": { "backend": "cpu" }
+        })
+    };
+    let run = |name: &str, range: f64| {
+        let path = tmp.path().join(format!("{name}.json"));
+        std::fs::write(&path, spec(range).to_string()).unwrap();
+        let out = tmp.path().join(name);
+        let o = common::idpsim(&["run", path.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]);
+        assert!(o.status.success(), "{}", common::stderr(&o));
+        let doc: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("histogram.json")).unwrap()).unwrap();
+        (common::stderr(&o), doc["out_of_range"].as_u64().unwrap(), doc["samples"].as_u64().unwrap())
+    };
+    // The state settles near ±γ(1, 1) with γ ≈ 1.2: a box of ±0.5 misses most samples.
+    let (err, out, samples) = run("narrow", 0.5);
+    assert!(out * 100 >= samples, "{out} of {samples} outside: the test needs at least 1 %");
+    let want = format!("({out} of {samples}) fell outside observe.histogram.range");
+    assert!(err.contains("warning: ") && err.contains(&want), "{err}");
+    let (err, out, _) = run("wide", 8.0);
+    assert_eq!(out, 0);
+    assert!(!err.contains("observe.histogram.range"), "{err}");
+}

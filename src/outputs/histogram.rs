@@ -15,6 +15,10 @@ const COUNTS: &str = "histogram.npy";
 const DOC: &str = "histogram.json";
 const PICTURE: &str = "density.png";
 
+/// A run whose histogram lost at least this fraction of its samples outside the range is told
+/// so: its density covers the rest only.
+pub const WARN_OUT_OF_RANGE: f64 = 0.01;
+
 pub struct Histogram {
     plan: HistogramPlan,
     counts: Vec<u64>,
@@ -151,6 +155,14 @@ pub fn write(store: &mut Store, hp: &HistogramPlan, counts: &[u64], markers: &[M
         "markers": markers.iter().map(|(x, s)| json!({ "at": &x[..hp.dims], "stable": s })).collect::<Vec<_>>(),
     });
     store.json(DOC, doc)?;
+    let samples = in_range + out_of_range;
+    if !store.partial() && samples > 0 && out_of_range as f64 >= WARN_OUT_OF_RANGE * samples as f64 {
+        crate::notice::warn(&format!(
+            "{:.1} % of the histogram's samples ({out_of_range} of {samples}) fell outside observe.histogram.range {:?}; its density (density.png, and histogram.json's normalisation) covers the rest only: widen the range to include them",
+            100.0 * out_of_range as f64 / samples as f64,
+            &hp.range[..hp.dims]
+        ));
+    }
     let density: Vec<f64> = counts[..cells].iter().map(|&c| c as f64 / (in_range.max(1) as f64 * cell_area)).collect();
     store.picture(PICTURE, |f| plot::density_png(f, title, hp, &density, markers, &names))
 }

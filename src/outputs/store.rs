@@ -160,6 +160,11 @@ impl Store {
         self.dir.is_none()
     }
 
+    /// Holds one part of a run (a checkpoint's chunk, merged later), not its final outputs.
+    pub fn partial(&self) -> bool {
+        self.no_pictures
+    }
+
     /// A whole array.
     pub fn npy<T: Element>(&mut self, file: &str, shape: &[u64], data: Vec<T>) -> Result<()> {
         match &self.dir {
