@@ -173,6 +173,7 @@ impl Job {
             if let [b] = &backends[..] {
                 provenance(&mut info, b.as_ref());
             }
+            store.say_warnings();
             return Ok(RunOutcome::InMemory { store: Box::new(store), info });
         };
         let every_steps = self.checkpoint_every.map(|t| checkpoint_steps(t, &plan)).transpose()?;
@@ -254,6 +255,7 @@ impl Job {
                         let wall_s = start.elapsed().as_secs_f64();
                         let mut info = run_info(&plan, b.kind(), &b.adapter(), wall_s, &store);
                         provenance(&mut info, b);
+                        store.say_warnings();
                         let summary = in_memory_summary(&plan, &b.adapter(), wall_s, &store);
                         (summary, Some((store, info)))
                     }),

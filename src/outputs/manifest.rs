@@ -75,7 +75,9 @@ pub fn complete(dir: &Path, store: &mut Store, head: Value) -> Result<()> {
     add_summaries(&mut run, store);
     crate::interrupt::check()?;
     crate::io::write_json(&dir.join(RUN_JSON), &Value::Object(run))?;
-    mark_complete(dir)
+    mark_complete(dir)?;
+    store.say_warnings();
+    Ok(())
 }
 
 /// Summaries every run.json holds, null when the run did not observe them.

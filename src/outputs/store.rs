@@ -98,6 +98,10 @@ pub struct Store {
     pub sums: OverlapSums,
     /// What the outputs found, typed (a sweep's columns and the front ends' lines read them).
     pub findings: Findings,
+    /// What the person should know about the outputs (a histogram that lost samples outside
+    /// its range), said by [`Store::say_warnings`] once the run is complete, never for a run
+    /// that fails.
+    pub warnings: Vec<String>,
     /// Where the run's time went.
     pub timing: Timing,
 }
@@ -163,6 +167,14 @@ impl Store {
     /// Holds one part of a run (a checkpoint's chunk, merged later), not its final outputs.
     pub fn partial(&self) -> bool {
         self.no_pictures
+    }
+
+    /// Says the outputs' warnings (one line each on stderr, even under `--quiet`); called once
+    /// the run is complete.
+    pub fn say_warnings(&self) {
+        for w in &self.warnings {
+            crate::notice::warn(w);
+        }
     }
 
     /// A whole array.
