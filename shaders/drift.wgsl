@@ -70,11 +70,11 @@ fn noise4(b: u32, step: u32, traj: u32, nc: ptr<function, NoiseCache>) -> vec4<f
         let v = (step % TP_STEPS) * TP_NBP + b;
         // The step loops draw the block into `nc`: with STEP_NOISE, and the thread layout per
         // group of 32 neuron blocks.
-        if (STEP_NOISE || !LAYOUT_GROUP) {
+        if (STEP_NOISE || (!LAYOUT_GROUP && !TILED)) {
             return two_point4((*nc).words, v);
         }
-        // The group layout with more than 32 neuron blocks: one Philox block per 32 of them,
-        // kept in `nc` while they last (GPUs skip a branch no invocation takes).
+        // The group and tile layouts with more than 32 neuron blocks: one Philox block per 32 of
+        // them, kept in `nc` while they last (GPUs skip a branch no invocation takes).
         let ctr = vec2<u32>(v >> 5u, step);
         if (any((*nc).ctr != ctr)) {
             (*nc).ctr = ctr;

@@ -34,7 +34,7 @@ pub struct BenchArgs {
     /// Divide the trajectory counts by this (a quick check, e.g. in CI).
     #[arg(long, default_value_t = 1)]
     pub scale_down: u64,
-    /// Work layout on the GPU: auto, thread or group.
+    /// Work layout on the GPU: auto, thread, group or tile.
     #[arg(long)]
     pub layout: Option<String>,
     /// Also fill a 100 × 100 histogram of (x_0, x_1) every this many steps (1 = every step),
@@ -257,7 +257,10 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         spec.ensemble.trajectories = (spec.ensemble.trajectories / a.scale_down.max(1)).max(64);
         if let Some(l) = &a.layout {
             spec.run.layout = serde_json::from_value(serde_json::json!(l)).map_err(|_| {
-                UsageError::new(Input::Layout, format!("unknown layout '{l}'; accepted: auto, thread, group"))
+                UsageError::new(
+                    Input::Layout,
+                    format!("unknown layout '{l}'; accepted: {}", crate::plan::LayoutChoice::ACCEPTED),
+                )
             })?;
         }
         if let Some(inc) = &a.increments {

@@ -36,6 +36,7 @@ use crate::cpu::CpuBackend;
 use crate::error::UsageError;
 use crate::gpu::GpuBackend;
 use crate::gpu::device::DeviceFacts;
+use crate::gpu::kernels::Layout;
 use crate::plan::{BackendChoice, Plan};
 
 /// A build recorded here before that took less than this was a driver-cache hit.
@@ -105,6 +106,10 @@ pub fn uncached_build_s(plan: &Plan, facts: &DeviceFacts) -> f64 {
     1.0 + (4e-4 * pc * pc).max(5.5e-4 * regs * regs)
 }
 
+/// The tile layout's nanoseconds per neuron-step on a CPU device, a + b·P (llvmpipe, one core):
+/// MEASURE.
+const TILE_NS_CPU_DEVICE: (f64, f64) = (20.0, 2.0);
+
 /// [`gpu_estimate`], where `held` says that this process holds the plan's family's kernels
 /// already (a sweep's earlier point built them): then no build at all.
 pub fn gpu_estimate_held(plan: &Plan, facts: &DeviceFacts, threads: usize, held: bool) -> Estimate {
@@ -112,17 +117,17 @@ pub fn gpu_estimate_held(plan: &Plan, facts: &DeviceFacts, threads: usize, held:
     let recorded = if held { Some(0.0) } else { crate::gpu::built::seen(&facts.build_key(plan)) };
     let uncached = uncached_build_s(plan, facts);
     let (ns, build_s) = if facts.cpu_device() {
-        let ns = if facts.layout_group(plan) {
-            23.0 + 8.0 * p
-        } else if p <= 16.0 {
-            5.0 + 0.13 * p
-        } else if crate::gpu::kernels::memory_major(false, crate::gpu::kernels::p_capacity(plan.p() as u32), true) {
-            5.0 + 0.4 * p
-        } else {
-            5.0 + 0.03 * p * p
+        let layout = facts.layout(plan);
+        let pc = crate::gpu::kernels::p_capacity(plan.p() as u32);
+        let ns = match layout {
+            Layout::Group => 23.0 + 8.0 * p,
+            Layout::Tile => TILE_NS_CPU_DEVICE.0 + TILE_NS_CPU_DEVICE.1 * p,
+            Layout::Thread if p <= 16.0 => 5.0 + 0.13 * p,
+            Layout::Thread if crate::gpu::kernels::memory_major(layout, pc, true) => 5.0 + 0.4 * p,
+            Layout::Thread => 5.0 + 0.03 * p * p,
         };
         // llvmpipe runs each workgroup on one thread: a small ensemble keeps some cores idle.
-        let per_group = if facts.layout_group(plan) { 1 } else { crate::gpu::kernels::wg_step(true) as u64 };
+        let per_group = crate::gpu::kernels::trajectories_per_group(layout, pc, true) as u64;
         let cores = (threads.max(1) as u64).min(plan.ensemble.trajectories.div_ceil(per_group).max(1));
         (ns / cores as f64, recorded.map_or(uncached, |s| s.min(CACHE_HIT_S)))
     } else {

@@ -143,14 +143,16 @@ fn cue_spec(model: &str, n: usize, m: u64, sigma: f64, chunk: u64) -> serde_json
     })
 }
 
-/// Cue inputs on both backends and both GPU layouts agree with the CPU reference (20 steps, the
+/// Cue inputs on both backends and every GPU layout agree with the CPU reference (20 steps, the
 /// per-step tolerance of tests/parity.rs), and the GPU gives the same bytes however the ensemble
 /// is chunked. One test per model, so that their kernels build side by side.
 fn cue_inputs_match_the_cpu_reference_and_ignore_chunking(model: &str) {
     let Some(mut g) = gpu() else { return };
     let mut p = plan(cue_spec(model, 37, 70, 0.4, 4096));
     let cpu = run(&p, &mut idpsim::cpu::CpuBackend::new());
-    for layout in [idpsim::plan::LayoutChoice::Thread, idpsim::plan::LayoutChoice::Group] {
+    for layout in
+        [idpsim::plan::LayoutChoice::Thread, idpsim::plan::LayoutChoice::Group, idpsim::plan::LayoutChoice::Tile]
+    {
         p.run.layout = layout;
         let out = run(&p, &mut g);
         for name in ["final_state", "overlaps", "energy"] {

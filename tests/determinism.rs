@@ -109,7 +109,8 @@ fn long_dispatches_over_many_blocks_are_exact() {
         "ensemble": { "trajectories": 64, "seed": 5 },
         "observe": { "overlaps": { "every": 6.0 }, "final_state": true, "energy": { "per_trajectory": true } }
     }));
-    let family = |p: &Plan| idpsim::gpu::kernels::KernelConsts::from_plan(p, false).family();
+    let family =
+        |p: &Plan| idpsim::gpu::kernels::KernelConsts::from_plan(p, idpsim::gpu::kernels::Layout::Thread).family();
     assert_eq!(family(&p), family(&plan(common::idp_spec(500, 10, 70, 20, 0.7))), "the family of tests/parity.rs");
     p.run.steps_per_dispatch = Some(600);
     let long = common::run(&p, &mut g);

@@ -47,8 +47,8 @@ fn known_states_fall_in_known_bins() {
     }
 }
 
-/// The GPU counts exactly what the CPU reference counts for the same trajectories, in both
-/// layouts, for states and overlaps. (States agree to ~1e-6 over these few steps; a sample that
+/// The GPU counts exactly what the CPU reference counts for the same trajectories, in every
+/// layout, for states and overlaps. (States agree to ~1e-6 over these few steps; a sample that
 /// close to a bin edge would be a coin toss, and with these sizes none is — the inputs are fixed,
 /// so the outcome is the same every run.)
 #[test]
@@ -72,7 +72,7 @@ fn gpu_counts_equal_cpu_counts() {
         let hp = p.observe.histogram.clone().unwrap();
         let cpu = idpsim::outputs::histogram::counts(&run(&p, &mut CpuBackend::new())).unwrap();
         assert_eq!(cpu.iter().sum::<u64>(), 300 * hp.samples_per_trajectory(p.time.total_steps), "conservation");
-        for layout in [LayoutChoice::Thread, LayoutChoice::Group] {
+        for layout in [LayoutChoice::Thread, LayoutChoice::Group, LayoutChoice::Tile] {
             p.run.layout = layout;
             let gc = idpsim::outputs::histogram::counts(&run(&p, &mut g)).unwrap();
             assert_eq!(gc, cpu, "{of} histogram every {every}, {layout:?} layout");

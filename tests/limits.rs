@@ -67,8 +67,13 @@ fn many_memories_match_the_cpu_reference(layout: idpsim::plan::LayoutChoice) {
         "observe": { "overlaps": { "every": 0.1, "per_trajectory": true }, "final_state": true,
                      "energy": { "per_trajectory": true }, "retrieval": { "threshold": 0.9 } }
     }));
-    let group = layout == idpsim::plan::LayoutChoice::Group;
-    let family = |p: &idpsim::plan::Plan| idpsim::gpu::kernels::KernelConsts::from_plan(p, group).family();
+    use idpsim::gpu::kernels::Layout;
+    let kl = match layout {
+        idpsim::plan::LayoutChoice::Group => Layout::Group,
+        idpsim::plan::LayoutChoice::Tile => Layout::Tile,
+        _ => Layout::Thread,
+    };
+    let family = |p: &idpsim::plan::Plan| idpsim::gpu::kernels::KernelConsts::from_plan(p, kl).family();
     assert_eq!(family(&pl), family(&common::plan(common::classic_cue_spec(n, 130))), "the family of tests/parity.rs");
     let cpu = common::run(&pl, &mut idpsim::cpu::CpuBackend::new());
     pl.run.layout = layout;
@@ -93,6 +98,13 @@ fn many_memories_match_the_cpu_reference_group_layout() {
     many_memories_match_the_cpu_reference(idpsim::plan::LayoutChoice::Group);
 }
 
+/// The tile layout: 9 trajectories in tiles of 7 (the second one partial).
+#[test]
+fn many_memories_match_the_cpu_reference_tile_layout() {
+    assert_eq!(idpsim::gpu::kernels::tile_trajectories(256), 7);
+    many_memories_match_the_cpu_reference(idpsim::plan::LayoutChoice::Tile);
+}
+
 /// Case (e)'s sizes (IDP, N = 1000, P = 250) in the thread layout, where a CPU device's step
 /// takes the memories tile by tile (`gpu::kernels::memory_major`, which also keeps Ψ(x) in the
 /// state buffer without a zeroed diagonal) and a dispatch holds about ten steps under the loop
@@ -106,13 +118,16 @@ fn case_e_sizes_in_dispatches_at_the_loop_budget_match_the_cpu_reference() {
     pl.run.layout = idpsim::plan::LayoutChoice::Thread;
     pl.run.steps_per_dispatch = Some(u32::MAX);
     for major in [false, true] {
-        let k = schedule::max_steps_per_dispatch(&pl, false, major);
+        let k = schedule::max_steps_per_dispatch(&pl, kernels::Layout::Thread, major);
         assert!(
             (4..30).contains(&k),
             "memory-major {major}: {k} steps per dispatch; the test needs several dispatches"
         );
     }
-    assert!(kernels::memory_major(false, kernels::p_capacity(250), true), "a CPU device takes the memories by tiles");
+    assert!(
+        kernels::memory_major(kernels::Layout::Thread, kernels::p_capacity(250), true),
+        "a CPU device takes the memories by tiles"
+    );
     let cpu = common::run(&pl, &mut idpsim::cpu::CpuBackend::new());
     let out = common::run(&pl, &mut g);
     for name in ["final_state", "overlaps"] {

@@ -195,12 +195,12 @@ fn dynamic_plan(layout: &str, steps: f64, m: u64, sigma: f64) -> Plan {
     plan(s)
 }
 
-/// Per element over 20 steps (overlaps, y, α and final states, both layouts, every layer
+/// Per element over 20 steps (overlaps, y, α and final states, every layout, every layer
 /// dynamic and noisy); the softmax variant with its energy too.
 #[test]
 fn gpu_matches_cpu_step_by_step() {
     let Some(mut g) = gpu() else { return };
-    for layout in ["thread", "group"] {
+    for layout in ["thread", "group", "tile"] {
         let pl = dynamic_plan(layout, 20.0, 100, 0.5);
         let a = run(&pl, &mut g);
         let b = run(&pl, &mut CpuBackend::new());

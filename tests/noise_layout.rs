@@ -67,7 +67,8 @@ fn gaussian_sites_are_distinct_and_dense() {
 /// 5, 37, with 3 steps per dispatch (so dispatches start inside a Philox block's group of steps)
 /// and a save every step: two-point increments bit for bit; normals bit for bit on the CPU and
 /// within 2e-6 (relative + absolute, the GPU's rounding of ln, √ and the polynomials) on the
-/// GPU. One test per kind of increment, so that their kernels build side by side.
+/// GPU, in its automatic layout and in the tile layout. One test per kind of increment, so that
+/// their kernels build side by side.
 fn last_step_shows_that_steps_noise(increments: &str) {
     let (sigma, m) = (2.0f32, 64u64);
     for n in [1usize, 2, 6, 64, 150] {
@@ -96,20 +97,31 @@ fn last_step_shows_that_steps_noise(increments: &str) {
                     })
                 })
                 .collect();
+            let mut tiled = p.clone();
+            tiled.run.layout = idpsim::plan::LayoutChoice::Tile;
             for mut b in backends() {
-                let x = run(&p, b.as_mut()).f32("final_state").unwrap();
-                assert_eq!(x.len(), want.len());
-                let exact = increments == "two_point" || b.kind() == "cpu";
-                for (j, (&got, &w)) in x.iter().zip(&want).enumerate() {
-                    let ok =
-                        if exact { got.to_bits() == w.to_bits() } else { (got - w).abs() <= 2e-6 * (1.0 + w.abs()) };
-                    assert!(
-                        ok,
-                        "{} N = {n} {increments} K = {k}: trajectory {} neuron {}: {got} against {w}",
-                        b.kind(),
-                        j / n,
-                        j % n
-                    );
+                // The GPU in its automatic layout, then in the tile layout (whose invocations
+                // draw the noise of other neuron blocks than the thread layout's).
+                let layouts: &[&idpsim::plan::Plan] = if b.kind() == "gpu" { &[&p, &tiled] } else { &[&p] };
+                for (l, pl) in layouts.iter().enumerate() {
+                    let x = run(pl, b.as_mut()).f32("final_state").unwrap();
+                    assert_eq!(x.len(), want.len());
+                    let exact = increments == "two_point" || b.kind() == "cpu";
+                    for (j, (&got, &w)) in x.iter().zip(&want).enumerate() {
+                        let ok = if exact {
+                            got.to_bits() == w.to_bits()
+                        } else {
+                            (got - w).abs() <= 2e-6 * (1.0 + w.abs())
+                        };
+                        assert!(
+                            ok,
+                            "{}{} N = {n} {increments} K = {k}: trajectory {} neuron {}: {got} against {w}",
+                            b.kind(),
+                            if l == 1 { " (tile layout)" } else { "" },
+                            j / n,
+                            j % n
+                        );
+                    }
                 }
             }
         }

@@ -380,13 +380,23 @@ fn the_preset_runs_at_a_reduced_size() {
 /// stores are visible) counts as its final states say, with the same allowance at the borders.
 #[test]
 fn the_gpu_group_layout_counts_its_final_states() {
+    layout_counts_its_final_states("group");
+}
+
+/// The tile layout (a trajectory's leader counts once the tile's stores are visible): the same.
+#[test]
+fn the_gpu_tile_layout_counts_its_final_states() {
+    layout_counts_its_final_states("tile");
+}
+
+fn layout_counts_its_final_states(layout: &str) {
     let Some(mut g) = common::gpu() else { return };
     for (what, mut s) in [
         ("N = 10, rms", ten_neurons(json!({ "radius": 1.0, "norm": "rms", "every": 2.0 }))),
         ("N = 2, max", two_neurons(json!({ "radius": 0.4, "norm": "max", "every": 3.0 }), 0.5)),
     ] {
         s["memories"]["n"] = if what.starts_with("N = 10") { json!(12) } else { json!(2) };
-        s["run"] = json!({ "layout": "group" });
+        s["run"] = json!({ "layout": layout });
         let p = plan(s);
         let op = p.observe.occupancy.clone().unwrap();
         let store = run(&p, &mut g);
@@ -400,7 +410,7 @@ fn the_gpu_group_layout_counts_its_final_states() {
             borderline += slot_f64(&op, x).1 as u64;
         }
         let off = counts.iter().zip(&direct).map(|(a, b)| a.abs_diff(*b)).sum::<u64>() / 2;
-        assert!(off <= borderline, "{what} (group layout): {counts:?} vs {direct:?}, {borderline} borderline");
+        assert!(off <= borderline, "{what} ({layout} layout): {counts:?} vs {direct:?}, {borderline} borderline");
         assert_eq!(counts.iter().sum::<u64>(), p.ensemble.trajectories);
         assert!(counts[..op.equilibria.len()].iter().any(|&c| c > 0), "{what}: nothing near any equilibrium");
     }

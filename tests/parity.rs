@@ -1,5 +1,5 @@
 //! Layer 2: the GPU kernels against the CPU reference, per element, after one step and after
-//! 20 steps, on both GPU layouts, with sizes that are not multiples of the workgroup size.
+//! 20 steps, on every GPU layout, with sizes that are not multiples of the workgroup size.
 
 mod common;
 
@@ -18,9 +18,8 @@ fn check(name: &str, spec: serde_json::Value, tol: f32) {
     let Some(mut g) = gpu() else { return };
     let mut p = plan(spec);
     let cpu = run(&p, &mut CpuBackend::new());
-    for layout in ["thread", "group"] {
-        p.run.layout =
-            if layout == "thread" { idpsim::plan::LayoutChoice::Thread } else { idpsim::plan::LayoutChoice::Group };
+    for layout in ["thread", "group", "tile"] {
+        p.run.layout = serde_json::from_value(json!(layout)).unwrap();
         let out = run(&p, &mut g as &mut dyn Backend);
         let what = format!("{name} ({layout} layout)");
         let (gx, cx) = (&out.f32("final_state").unwrap(), &cpu.f32("final_state").unwrap());

@@ -252,7 +252,7 @@ fn observers_match_their_definitions_and_the_gpu_matches_the_cpu() {
     let cpu = run(&pl, &mut CpuBackend::new());
     check_definitions(&pl, &cpu, "cpu");
     let Some(mut g) = gpu() else { return };
-    for layout in ["thread", "group"] {
+    for layout in ["thread", "group", "tile"] {
         let pg = observed_plan(layout);
         let out = run(&pg, &mut g);
         check_definitions(&pg, &out, layout);

@@ -4,7 +4,7 @@
 
 mod common;
 
-use idpsim::gpu::kernels::{self, KernelConsts, XiFormat};
+use idpsim::gpu::kernels::{self, KernelConsts, Layout, XiFormat};
 use idpsim::gpu::layout::{Params, Segment, Values};
 use idpsim::gpu::rng_check::{self, CheckParams};
 use wgpu::naga;
@@ -95,13 +95,13 @@ fn every_specialisation_validates() {
     // P = 20, 33 and 100 run padded (capacities 32, 64 and 128).
     for (n, p) in [(1, 1), (2, 2), (3, 5), (64, 10), (7, 20), (65, 33), (1000, 64), (50, 100), (4096, 128)] {
         for idp in [true, false] {
-            for layout_group in [false, true] {
+            for layout in [Layout::Thread, Layout::Group, Layout::Tile] {
                 for (zero_diag, has_vector, int64) in [(false, false, false), (true, true, true), (true, false, true)] {
                     for xi_format in [XiFormat::BitsUniform, XiFormat::BitsStorage] {
                         for (init_kind, h) in [(0, None), (1, Some(hist(true, 2))), (2, Some(hist(false, 1)))] {
                             let k = KernelConsts {
                                 idp,
-                                layout_group,
+                                layout,
                                 zero_diag,
                                 has_vector,
                                 int64,
@@ -168,10 +168,10 @@ fn every_specialisation_validates() {
 fn large_p_specialisations_translate() {
     for (n, p) in [(61, 150), (2048, 512)] {
         for idp in [true, false] {
-            for layout_group in [false, true] {
+            for layout in [Layout::Thread, Layout::Group, Layout::Tile] {
                 let k = KernelConsts {
                     idp,
-                    layout_group,
+                    layout,
                     zero_diag: true,
                     has_vector: !idp,
                     random_weights: true,
@@ -466,12 +466,14 @@ fn size_classes_of_n() {
             assert!(cb.is_power_of_two() && cb < 2 * nb, "N = {n}: class {c}");
         }
         assert_eq!(idpsim::rng::two_point_layout(nb as usize), idpsim::rng::two_point_layout(cb as usize), "N = {n}");
-        for (cpu, group, two_point, pc) in (0..16).map(|i| (i & 1 == 1, i & 2 == 2, i & 4 == 4, [100, 256][i >> 3])) {
-            let k = |n: u32| KernelConsts { n, p: pc, layout_group: group, cpu_device: cpu, two_point, ..base.clone() };
+        for (cpu, layout, two_point, pc) in (0..24).map(|i| {
+            (i & 1 == 1, [Layout::Thread, Layout::Group, Layout::Tile][(i >> 1) % 3], i & 8 == 8, [100, 256][i / 12])
+        }) {
+            let k = |n: u32| KernelConsts { n, p: pc, layout, cpu_device: cpu, two_point, ..base.clone() };
             assert_eq!(kernels::x_in_regs(&k(n)), kernels::x_in_regs(&k(c)), "N = {n}");
             assert_eq!(
-                kernels::psi_cache(group, n, pc, true, cpu),
-                kernels::psi_cache(group, c, pc, true, cpu),
+                kernels::psi_cache(layout, n, pc, true, cpu),
+                kernels::psi_cache(layout, c, pc, true, cpu),
                 "N = {n}"
             );
             assert_eq!(kernels::step_noise(&k(n)), kernels::step_noise(&k(c)), "N = {n}");

@@ -8,7 +8,7 @@
 use anyhow::{Result, bail};
 
 use super::context::GpuContext;
-use super::kernels::{self, KernelConsts, XiFormat};
+use super::kernels::{self, KernelConsts, Layout, XiFormat};
 use super::layout::Params;
 use super::pipelines::{Kernels, PARAM_SLOTS, ParamSlots, max_groups};
 use super::readback::{Readback, ReadbackLayout, Sources};
@@ -97,33 +97,41 @@ impl DeviceFacts {
 
     /// Whether the plan's step in this layout takes the memories tile by tile
     /// ([`kernels::memory_major`]).
-    fn memory_major(&self, plan: &Plan, group: bool) -> bool {
-        kernels::memory_major(group, kernels::p_capacity(plan.p() as u32), self.cpu_device())
+    fn memory_major(&self, plan: &Plan, layout: Layout) -> bool {
+        kernels::memory_major(layout, kernels::p_capacity(plan.p() as u32), self.cpu_device())
     }
 
-    /// The layout the plan runs with on this device: group (a workgroup per trajectory) for
-    /// large N on real GPUs; one invocation per trajectory otherwise (and always on CPU
-    /// devices such as lavapipe, where workgroup barriers are expensive).
-    pub fn layout_group(&self, plan: &Plan) -> bool {
+    /// The layout the plan runs with on this device: `run.layout` when it names one; else group
+    /// (a workgroup per trajectory) for large N on real GPUs, and one invocation per trajectory
+    /// otherwise (and always on CPU devices such as lavapipe, where workgroup barriers are
+    /// expensive). `auto` never picks the tile layout: no real GPU has measured where it pays
+    /// (`ci/gpu-check.sh` measures cases d–g in each layout).
+    pub fn layout(&self, plan: &Plan) -> Layout {
         match plan.run.layout {
-            LayoutChoice::Thread => false,
-            LayoutChoice::Group => true,
+            LayoutChoice::Thread => Layout::Thread,
+            LayoutChoice::Group => Layout::Group,
+            LayoutChoice::Tile => Layout::Tile,
             // A CPU device runs one trajectory per invocation unless a dispatch of that layout
             // could take fewer than 4 steps under the loop budget (large N × P).
             LayoutChoice::Auto => {
-                (!self.cpu_device() && plan.n() >= 256)
-                    || max_steps_per_dispatch(plan, false, self.memory_major(plan, false)) < 4
+                if (!self.cpu_device() && plan.n() >= 256)
+                    || max_steps_per_dispatch(plan, Layout::Thread, self.memory_major(plan, Layout::Thread)) < 4
+                {
+                    Layout::Group
+                } else {
+                    Layout::Thread
+                }
             }
         }
     }
 
     /// The kernel constants the plan runs with on this device.
     pub fn kernel_consts(&self, plan: &Plan) -> KernelConsts {
-        let group = self.layout_group(plan);
-        let mut consts = KernelConsts::from_plan(plan, group);
+        let layout = self.layout(plan);
+        let mut consts = KernelConsts::from_plan(plan, layout);
         consts.cpu_device = self.cpu_device();
         let ubo_limit = self.limits.max_uniform_buffer_binding_size.min(65536);
-        consts.xi_format = if group {
+        consts.xi_format = if layout.group() {
             XiFormat::BitsStorage
         } else if kernels::xi_bytes(
             kernels::n_class(plan.n() as u32) as usize,
@@ -154,9 +162,9 @@ impl GpuBackend {
         GpuBackend { ctx, pipelines: Vec::new(), resources: None, resident: None, timer: None, builds: Vec::new() }
     }
 
-    /// The layout the plan runs with on this device (see [`DeviceFacts::layout_group`]).
-    pub fn layout_group(&self, plan: &Plan) -> bool {
-        self.facts().layout_group(plan)
+    /// The layout the plan runs with on this device (see [`DeviceFacts::layout`]).
+    pub fn layout(&self, plan: &Plan) -> Layout {
+        self.facts().layout(plan)
     }
 
     /// What the choice of kernels depends on, kept apart from the device itself.
@@ -172,12 +180,13 @@ impl GpuBackend {
         self.ctx.adapter_info.device_type == wgpu::DeviceType::Cpu
     }
 
-    fn chunk_limit(&self, plan: &Plan, group: bool) -> u64 {
+    fn chunk_limit(&self, plan: &Plan, layout: Layout) -> u64 {
         let binding = self.ctx.max_binding();
-        let by_state = binding / (kernels::device_state_blocks(plan, group, self.cpu_device()) as u64 * 16);
+        let by_state = binding / (kernels::device_state_blocks(plan, layout, self.cpu_device()) as u64 * 16);
         let by_saves = binding.min(SAVES_BUDGET) / (2 * plan.saves().q() as u64 * 4);
-        let groups = max_groups(&self.ctx);
-        let by_dispatch = if group { groups } else { groups * kernels::wg_step(self.cpu_device()) as u64 };
+        let per_group =
+            kernels::trajectories_per_group(layout, kernels::p_capacity(plan.p() as u32), self.cpu_device());
+        let by_dispatch = max_groups(&self.ctx) * per_group as u64;
         let by_obs = binding / (plan.obs_per_trajectory() as u64 * 4).max(1);
         let lim = by_state.min(by_saves).min(by_dispatch).min(by_obs);
         (lim / BLOCK) * BLOCK
@@ -188,15 +197,15 @@ impl GpuBackend {
     /// one block of trajectories' state). Nothing is built or allocated, so a run too large is
     /// refused at once.
     fn check(&self, plan: &Plan) -> Result<()> {
-        let group = self.layout_group(plan);
+        let layout = self.layout(plan);
         let name = &self.ctx.adapter_info.name;
-        let major = kernels::memory_major(group, kernels::p_capacity(plan.p() as u32), self.cpu_device());
-        if max_steps_per_dispatch(plan, group, major) == 0 {
+        let major = kernels::memory_major(layout, kernels::p_capacity(plan.p() as u32), self.cpu_device());
+        if max_steps_per_dispatch(plan, layout, major) == 0 {
             bail!(
                 "N = {} is too large for the {} layout on '{name}' (a dispatch would exceed the driver's loop budget); {}",
                 plan.n(),
-                if group { "group" } else { "thread" },
-                if group { "reduce N" } else { "set run.layout to \"group\"" }
+                layout.name(),
+                if layout.group() { "reduce N" } else { "set run.layout to \"group\"" }
             );
         }
         if !init_fits(plan) {
@@ -215,7 +224,7 @@ impl GpuBackend {
                 self.ctx.max_binding()
             );
         }
-        if self.chunk_limit(plan, group) == 0 {
+        if self.chunk_limit(plan, layout) == 0 {
             bail!(
                 "one block of {BLOCK} trajectories of N = {} does not fit a storage binding of {} bytes on '{name}'; reduce N, or use --backend cpu",
                 plan.n(),
@@ -241,11 +250,11 @@ impl GpuBackend {
     /// and chunk size.
     fn prepare(&mut self, plan: &Plan) -> Result<()> {
         self.check(plan)?;
-        let group = self.layout_group(plan);
+        let layout = self.layout(plan);
         let consts = self.kernel_consts(plan);
         let family = consts.family();
         let max_count = self
-            .chunk_limit(plan, group)
+            .chunk_limit(plan, layout)
             .min(plan.ensemble.trajectories.next_multiple_of(BLOCK))
             .min(plan.run.chunk_trajectories.map_or(u64::MAX, |c| (c / BLOCK).max(1) * BLOCK));
         let mut fresh = None;
@@ -448,7 +457,7 @@ impl GpuBackend {
     fn states_in(&self, plan: &Plan, x: &[f32], count: u64) -> Vec<f32> {
         let nbs = plan.state_blocks();
         let (n, c) = (plan.n(), count as usize);
-        let group = self.pipelines.last().expect("prepared").consts.layout_group;
+        let group = self.pipelines.last().expect("prepared").consts.layout.group();
         let mut out = vec![0f32; c * n];
         for t in 0..c {
             for i in 0..n {
@@ -471,7 +480,7 @@ impl Backend for GpuBackend {
     }
 
     fn max_chunk(&self, plan: &Plan) -> u64 {
-        self.chunk_limit(plan, self.layout_group(plan))
+        self.chunk_limit(plan, self.layout(plan))
     }
 
     fn check(&self, plan: &Plan) -> Result<()> {
@@ -512,12 +521,11 @@ impl Backend for GpuBackend {
             ..Default::default()
         };
         let consts = &self.pipelines.last().expect("prepared").consts;
-        let group = consts.layout_group;
         let k = steps_per_dispatch(
             plan,
             count,
-            group,
-            kernels::memory_major(group, kernels::p_capacity(consts.p), consts.cpu_device),
+            consts.layout,
+            kernels::memory_major(consts.layout, kernels::p_capacity(consts.p), consts.cpu_device),
         );
         let r = self.resources.as_ref().expect("prepared");
         self.ctx.queue.write_buffer(&r.status, 0, bytemuck::cast_slice(&[u32::MAX, u32::MAX, 0, 0]));

@@ -26,6 +26,7 @@ pub const SHADERS: &[(&str, &str)] = &[
     ("modern.wgsl", include_str!("../../shaders/modern.wgsl")),
     ("observe.wgsl", include_str!("../../shaders/observe.wgsl")),
     ("step.wgsl", include_str!("../../shaders/step.wgsl")),
+    ("tile.wgsl", include_str!("../../shaders/tile.wgsl")),
     ("init.wgsl", include_str!("../../shaders/init.wgsl")),
     ("reduce.wgsl", include_str!("../../shaders/reduce.wgsl")),
 ];
@@ -46,6 +47,7 @@ pub fn mulhi_source(int64: bool) -> &'static str {
 pub const ENTRY_INIT: &str = "init_state";
 pub const ENTRY_STEP_THREAD: &str = "step_thread";
 pub const ENTRY_STEP_GROUP: &str = "step_group";
+pub const ENTRY_STEP_TILE: &str = "step_tile";
 pub const ENTRY_REDUCE: &str = "reduce_saves";
 
 /// Largest number of neuron blocks the thread layout keeps in a private array for a whole
@@ -78,6 +80,62 @@ pub const WG_STEP_CPU: u32 = 16;
 /// Invocations per workgroup of the thread layout's step kernel on `cpu_device` or not.
 pub fn wg_step(cpu_device: bool) -> u32 {
     if cpu_device { WG_STEP_CPU } else { WG_THREAD }
+}
+
+/// How the step kernel spreads a chunk's trajectories over invocations (`run.layout`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// One invocation per trajectory (`step_thread`): what CPU devices run, and GPUs for small N.
+    Thread,
+    /// One workgroup per trajectory (`step_group`), its invocations sharing the neuron blocks:
+    /// what GPUs run for N ≥ 256.
+    Group,
+    /// One workgroup per tile of [`tile_trajectories`] trajectories (`step_tile` in
+    /// `shaders/tile.wgsl`): each step's fields and overlaps are two matrix products over the
+    /// tile, (c ∘ …)·Ξᵀ and Ψ·Ξ/N, with the tile's coefficients and overlaps in workgroup memory
+    /// and each memory's signs decoded once for the whole tile. Only when `run.layout` asks for
+    /// it (see `DeviceFacts::layout`).
+    Tile,
+}
+
+impl Layout {
+    /// Its name in `run.layout`, messages and run.json.
+    pub fn name(self) -> &'static str {
+        match self {
+            Layout::Thread => "thread",
+            Layout::Group => "group",
+            Layout::Tile => "tile",
+        }
+    }
+
+    /// One workgroup per trajectory, the state stored trajectory by trajectory
+    /// (`state[t * NBS + b]`); the thread and tile layouts store it block by block
+    /// (`state[b * traj_count + t]`).
+    pub fn group(self) -> bool {
+        self == Layout::Group
+    }
+}
+
+/// Invocations per workgroup of the tile layout.
+pub const WG_TILE: u32 = 64;
+
+/// Workgroup memory the tile layout's arrays may take: the 16 KiB every device has.
+const TILE_SHARED_BYTES: u32 = 16384 - 256;
+
+/// Trajectories per workgroup of the tile layout for a capacity of `pc` memories: at most 8,
+/// and as many as the tile's coefficients and overlaps (2 · tile · PC floats) fit in
+/// [`TILE_SHARED_BYTES`] (7 for P ≤ 256, 3 for P ≤ 512).
+pub fn tile_trajectories(pc: u32) -> u32 {
+    (TILE_SHARED_BYTES / (8 * pc.max(1) + 4)).clamp(1, 8)
+}
+
+/// Trajectories each workgroup of the step kernel advances in `layout`.
+pub fn trajectories_per_group(layout: Layout, pc: u32, cpu_device: bool) -> u32 {
+    match layout {
+        Layout::Thread => wg_step(cpu_device),
+        Layout::Group => 1,
+        Layout::Tile => tile_trajectories(pc),
+    }
 }
 
 /// Workgroup size of the group layout for P memories (of capacity [`p_capacity`]): 64, or fewer
@@ -139,7 +197,7 @@ pub struct KernelConsts {
     pub idp: bool,
     pub zero_diag: bool,
     pub has_vector: bool,
-    pub layout_group: bool,
+    pub layout: Layout,
     pub slope: f32,
     pub save_every: u32,
     pub init_kind: u32,
@@ -264,7 +322,7 @@ impl KernelConsts {
         }
     }
 
-    pub fn from_plan(plan: &Plan, layout_group: bool) -> Self {
+    pub fn from_plan(plan: &Plan, layout: Layout) -> Self {
         let (init_kind, init_std, init_amplitude, init_jitter, init_index, init_flip) = match &plan.ensemble.initial {
             InitialPlan::Normal { std } => (0, *std, 0.0, 0.0, 0, 0.0),
             InitialPlan::Point { .. } => (1, 0.0, 0.0, 0.0, 0, 0.0),
@@ -278,7 +336,7 @@ impl KernelConsts {
             idp: plan.model.coupling() == Coupling::Saliency,
             zero_diag: plan.model.zero_diagonal(),
             has_vector: plan.has_vector_input(),
-            layout_group,
+            layout,
             slope: plan.model.slope,
             save_every: plan.observe.save_every,
             init_kind,
@@ -327,13 +385,13 @@ fn lit(v: f32) -> String {
 /// array made builds long and nothing faster: on lavapipe case (d)'s family (N ≤ 1024,
 /// capacity 256) built in 44 s with it and 13 s without, and ran 3.50e6 against 3.54e6
 /// neuron-steps/s (one run each, 2026-12-06).
-pub fn state_in_regs(layout_group: bool, n: u32, pc: u32, cpu_device: bool) -> bool {
-    !layout_group && n.div_ceil(4) <= reg_blocks(cpu_device) && pc <= UNROLL_MAX
+pub fn state_in_regs(layout: Layout, n: u32, pc: u32, cpu_device: bool) -> bool {
+    layout == Layout::Thread && n.div_ceil(4) <= reg_blocks(cpu_device) && pc <= UNROLL_MAX
 }
 
 /// [`state_in_regs`] for a family.
 pub fn x_in_regs(k: &KernelConsts) -> bool {
-    state_in_regs(k.layout_group, k.n, p_capacity(k.p), k.cpu_device)
+    state_in_regs(k.layout, k.n, p_capacity(k.p), k.cpu_device)
 }
 
 /// Whether the thread layout keeps Ψ(x) of the state in the state buffer between steps (the
@@ -341,10 +399,14 @@ pub fn x_in_regs(k: &KernelConsts) -> bool {
 /// computed for the overlaps; on CPU devices a tanh costs more than the load and store), and
 /// always for the memory-major step ([`memory_major`]), whose overlaps' passes read it. Only
 /// when the state is not in registers (where Ψ stays in registers too).
-pub fn psi_cache(layout_group: bool, n: u32, pc: u32, zero_diag: bool, cpu_device: bool) -> bool {
-    !state_in_regs(layout_group, n, pc, cpu_device)
-        && !layout_group
-        && (zero_diag || memory_major(layout_group, pc, cpu_device))
+pub fn psi_cache(layout: Layout, n: u32, pc: u32, zero_diag: bool, cpu_device: bool) -> bool {
+    match layout {
+        Layout::Thread => {
+            !state_in_regs(layout, n, pc, cpu_device) && (zero_diag || memory_major(layout, pc, cpu_device))
+        }
+        Layout::Group => false,
+        Layout::Tile => true,
+    }
 }
 
 /// Memories per tile of the memory-major step ([`memory_major`]). Case (d) on lavapipe
@@ -364,9 +426,9 @@ const _: () = assert!(MEM_TILE.is_multiple_of(32) && P_STEP_TILED.is_multiple_of
 /// block-major loops (`--scale-down 8`, 2 runs each in turn, 2026-12-06), and case (e) (IDP),
 /// whose dispatches now fit the thread layout's loop budget, 8.2–9.0e6 against 1.9–2.0e6 in
 /// the group layout.
-pub fn memory_major(layout_group: bool, pc: u32, cpu_device: bool) -> bool {
+pub fn memory_major(layout: Layout, pc: u32, cpu_device: bool) -> bool {
     // Beyond UNROLL_MAX the state is never in registers (`state_in_regs`).
-    !layout_group && cpu_device && pc > UNROLL_MAX
+    layout == Layout::Thread && cpu_device && pc > UNROLL_MAX
 }
 
 /// Whether one Philox block of the dynamics' noise serves whole steps (`step_noise` in
@@ -385,10 +447,10 @@ pub fn noise_blocks(k: &KernelConsts) -> u32 {
 
 /// 16-byte blocks per trajectory of the device state buffer: the plan's state, and the Ψ cache
 /// (see [`psi_cache`]) after it.
-pub fn device_state_blocks(plan: &crate::plan::Plan, group: bool, cpu_device: bool) -> usize {
+pub fn device_state_blocks(plan: &crate::plan::Plan, layout: Layout, cpu_device: bool) -> usize {
     let pc = p_capacity(plan.p() as u32);
-    let cache = psi_cache(group, plan.n() as u32, pc, plan.model.zero_diagonal(), cpu_device);
-    let field = memory_major(group, pc, cpu_device);
+    let cache = psi_cache(layout, plan.n() as u32, pc, plan.model.zero_diagonal(), cpu_device);
+    let field = memory_major(layout, pc, cpu_device);
     plan.state_blocks() + [cache, field].iter().filter(|&&on| on).count() * plan.neuron_blocks()
 }
 
@@ -510,11 +572,14 @@ fn sizes(k: &KernelConsts) -> Vec<(&'static str, Scalar)> {
         ("PC", U32(k.p)),
         ("PBC", U32(k.p.div_ceil(4))),
         ("INV_N", F32(if exact { 1.0 / k.n as f32 } else { 0.0 })),
-        ("LAYOUT_GROUP", Bool(k.layout_group)),
+        ("LAYOUT_GROUP", Bool(k.layout.group())),
+        ("TILED", Bool(k.layout == Layout::Tile)),
+        ("TT", U32(tile_trajectories(k.p))),
+        ("WG_TILE", U32(WG_TILE)),
         ("X_IN_REGS", Bool(x_in_regs(k))),
-        ("PSI_CACHE", Bool(psi_cache(k.layout_group, k.n, p_capacity(k.p), k.zero_diag, k.cpu_device))),
+        ("PSI_CACHE", Bool(psi_cache(k.layout, k.n, p_capacity(k.p), k.zero_diag, k.cpu_device))),
         ("NB_UNROLL", Bool(exact)),
-        ("MEM_MAJOR", Bool(memory_major(k.layout_group, p_capacity(k.p), k.cpu_device))),
+        ("MEM_MAJOR", Bool(memory_major(k.layout, p_capacity(k.p), k.cpu_device))),
         ("MEM_TILE", U32(MEM_TILE)),
         // A block's memories decoded once into an array while the memory loops are unrolled.
         ("XS_ARRAY", Bool(k.p <= UNROLL_MAX)),
@@ -961,7 +1026,13 @@ pub fn assemble(k: &KernelConsts) -> String {
             None => src.push_str(text),
         }
     }
-    let bounds = [("PC", k.p), ("WG_GROUP", wg_group(k.p as usize)), ("PBC", k.p.div_ceil(4)), ("MEM_TILE", MEM_TILE)];
+    let bounds = [
+        ("PC", k.p),
+        ("WG_GROUP", wg_group(k.p as usize)),
+        ("PBC", k.p.div_ceil(4)),
+        ("MEM_TILE", MEM_TILE),
+        ("TT", tile_trajectories(k.p)),
+    ];
     unroll_loops(&src, &bounds, &[("PC", "vals.p_tiles")])
 }
 

@@ -5,7 +5,7 @@
 use anyhow::{Result, bail};
 
 use super::context::GpuContext;
-use super::kernels::{self, KernelConsts, WG_THREAD, XiFormat};
+use super::kernels::{self, KernelConsts, Layout, WG_THREAD, XiFormat};
 use super::layout::Params;
 use super::schedule::StepDispatch;
 use crate::backend::KernelBuild;
@@ -61,13 +61,11 @@ impl InitKernel {
     }
 }
 
-/// `step_thread` or `step_group`: many fused Euler–Maruyama steps per dispatch.
+/// `step_thread`, `step_group` or `step_tile`: many fused Euler–Maruyama steps per dispatch.
 pub struct StepKernel {
     pipeline: wgpu::ComputePipeline,
-    /// One workgroup per trajectory (else one invocation per trajectory).
-    group: bool,
-    /// Invocations per workgroup in the thread layout (`kernels::wg_step`).
-    wg: u32,
+    /// Trajectories per workgroup (`kernels::trajectories_per_group`).
+    per_group: u32,
 }
 
 impl StepKernel {
@@ -81,7 +79,7 @@ impl StepKernel {
         slot_base: u32,
     ) {
         pass.set_pipeline(&self.pipeline);
-        let groups = if self.group { base.traj_count } else { base.traj_count.div_ceil(self.wg) };
+        let groups = base.traj_count.div_ceil(self.per_group);
         for d in dispatches {
             let prm = Params { step_begin: d.begin, step_count: d.count, segment: d.segment, slot_base, ..base };
             slots.bind(pass, bg, prm);
@@ -178,7 +176,7 @@ pub fn describe(consts: &KernelConsts) -> String {
     } else {
         "classic"
     };
-    let layout = if consts.layout_group { "group" } else { "thread" };
+    let layout = consts.layout.name();
     let p = if consts.p <= kernels::EXACT_P_MAX { format!("P = {}", consts.p) } else { format!("P ≤ {}", consts.p) };
     let n = if consts.n.div_ceil(4) <= kernels::UNROLL_BLOCKS {
         format!("N = {}", consts.n)
@@ -280,7 +278,6 @@ impl Kernels {
 
     pub fn new(ctx: &GpuContext, consts: KernelConsts) -> Result<Kernels> {
         let consts = consts.family();
-        let group = consts.layout_group;
         let dev = &ctx.device;
         let source = kernels::assemble(&consts);
         let scope = dev.push_error_scope(wgpu::ErrorFilter::Validation);
@@ -333,9 +330,12 @@ impl Kernels {
         };
         let init = InitKernel(pipeline(kernels::ENTRY_INIT));
         let step = StepKernel {
-            pipeline: pipeline(if group { kernels::ENTRY_STEP_GROUP } else { kernels::ENTRY_STEP_THREAD }),
-            group,
-            wg: kernels::wg_step(consts.cpu_device),
+            pipeline: pipeline(match consts.layout {
+                Layout::Thread => kernels::ENTRY_STEP_THREAD,
+                Layout::Group => kernels::ENTRY_STEP_GROUP,
+                Layout::Tile => kernels::ENTRY_STEP_TILE,
+            }),
+            per_group: kernels::trajectories_per_group(consts.layout, consts.p, consts.cpu_device),
         };
         let reduce = ReduceKernel { pipeline: pipeline(kernels::ENTRY_REDUCE), max_groups: max_groups(ctx) };
         if let Some(e) = pollster::block_on(scope.pop()) {

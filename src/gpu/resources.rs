@@ -144,9 +144,8 @@ impl Resources {
             param_stride * PARAM_SLOTS,
             wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
         );
-        let state_bytes = max_count
-            * kernels::device_state_blocks(plan, pipes.consts.layout_group, pipes.consts.cpu_device) as u64
-            * 16;
+        let state_bytes =
+            max_count * kernels::device_state_blocks(plan, pipes.consts.layout, pipes.consts.cpu_device) as u64 * 16;
         let state = buffer("idpsim.state", state_bytes, storage);
         let q = plan.saves().q();
         let row = max_count * q as u64 * 4;

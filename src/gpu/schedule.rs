@@ -1,7 +1,7 @@
 //! How a chunk's steps are cut into dispatches and submits: the loop budget of one invocation,
 //! the steps per dispatch, and which saves each submit writes. Pure arithmetic on the plan.
 
-use super::kernels;
+use super::kernels::{self, Layout};
 use crate::plan::Plan;
 
 /// Work per dispatch aimed at by the automatic steps-per-dispatch (neuron-steps × (P + 12)).
@@ -20,7 +20,11 @@ const MEMORY_LOOPS_AT_START: u64 = 64;
 
 /// Back-edges of one invocation: (at dispatch start, per step). `memory_major`: the thread
 /// layout's step takes the memories tile by tile (`kernels::memory_major`).
-fn loop_cost(plan: &Plan, group: bool, memory_major: bool) -> (u64, u64) {
+fn loop_cost(plan: &Plan, layout: Layout, memory_major: bool) -> (u64, u64) {
+    if layout == Layout::Tile {
+        return tile_loop_cost(plan);
+    }
+    let group = layout.group();
     let lanes = if group { kernels::wg_group(plan.p()) as u64 } else { 1 };
     let blocks = (plan.neuron_blocks() as u64).div_ceil(lanes);
     // A memory loop of large P is tiled: `t` back-edges each (0 when unrolled completely; the
@@ -58,6 +62,32 @@ fn loop_cost(plan: &Plan, group: bool, memory_major: bool) -> (u64, u64) {
     )
 }
 
+/// [`loop_cost`] of the tile layout (`shaders/tile.wgsl`). Every invocation: its neuron blocks
+/// (one in `WG_TILE`), each with a memory loop (the field), and its memories (one in
+/// `WG_TILE`), each with a pass over every neuron block (the overlaps). The tile's leaders (one
+/// invocation per trajectory) also take the thread layout's per-trajectory loops: the input
+/// coefficients, the observers, Ξᵀη at dispatch start and the energy's pass at a save.
+fn tile_loop_cost(plan: &Plan) -> (u64, u64) {
+    let nb = plan.neuron_blocks() as u64;
+    let wg = kernels::WG_TILE as u64;
+    let t = kernels::fixed_loop_back_edges(plan.p() as u32);
+    let pc = kernels::p_capacity(plan.p() as u32) as u64;
+    let (blocks, mems) = (nb.div_ceil(wg), pc.div_ceil(wg));
+    let field = blocks * (2 + t);
+    let overlaps = mems * (nb + 1) + 1;
+    let idp_eta = plan.model.coupling() == crate::plan::Coupling::Saliency
+        && plan.input.segments.iter().any(|s| s.noise > 0.0 || s.cue.is_some());
+    let eta = if idp_eta { 2 * nb * (1 + t) } else { 0 };
+    let energy = if plan.observe.energy { nb + 1 + 4 * t } else { 0 };
+    let p = plan.p() as u64;
+    let random = if plan.has_random_weights() { 2 * (p * (1 + t) + p / 4 + 2) } else { 0 };
+    let (obs_start, obs_step) = kernels::observer_loops(plan);
+    (
+        blocks + overlaps + eta + random + 8 + MEMORY_LOOPS_AT_START * t + obs_start,
+        field + overlaps + 3 + energy + MEMORY_LOOPS_PER_STEP * t + obs_step,
+    )
+}
+
 /// Whether the initial-state kernel (one invocation per trajectory, every neuron block in one
 /// loop) stays under [`LOOP_BUDGET`]: the state and overlaps pass, Ξᵀη of the first segment's
 /// per-trajectory input (IDP and modern), the energy pass, the first segment's random weights.
@@ -78,8 +108,8 @@ pub fn init_fits(plan: &Plan) -> bool {
 }
 
 /// The most steps a dispatch may take under [`LOOP_BUDGET`] (0 if not even one fits).
-pub fn max_steps_per_dispatch(plan: &Plan, group: bool, memory_major: bool) -> u64 {
-    let (start, per_step) = loop_cost(plan, group, memory_major);
+pub fn max_steps_per_dispatch(plan: &Plan, layout: Layout, memory_major: bool) -> u64 {
+    let (start, per_step) = loop_cost(plan, layout, memory_major);
     LOOP_BUDGET.saturating_sub(start) / per_step
 }
 
@@ -91,8 +121,8 @@ const MIN_STEPS_PER_DISPATCH: f64 = 16.0;
 /// Steps per dispatch: the plan's override, or enough work to keep one dispatch busy for a
 /// few tens of milliseconds on a CPU device (far less on a GPU) but at least
 /// [`MIN_STEPS_PER_DISPATCH`]; never above the loop budget.
-pub fn steps_per_dispatch(plan: &Plan, count: u64, group: bool, memory_major: bool) -> u32 {
-    let budget = max_steps_per_dispatch(plan, group, memory_major).max(1) as u32;
+pub fn steps_per_dispatch(plan: &Plan, count: u64, layout: Layout, memory_major: bool) -> u32 {
+    let budget = max_steps_per_dispatch(plan, layout, memory_major).max(1) as u32;
     if let Some(k) = plan.run.steps_per_dispatch {
         return k.min(budget);
     }

@@ -396,8 +396,9 @@ impl BackendChoice {
     pub const ACCEPTED: &'static str = "auto, gpu, cpu, cpu_fast";
 }
 
-/// GPU work layout: "auto", "thread" (one invocation per trajectory) or "group" (one
-/// workgroup per trajectory).
+/// GPU work layout: "auto", "thread" (one invocation per trajectory), "group" (one workgroup
+/// per trajectory) or "tile" (one workgroup per tile of trajectories, whose fields and overlaps
+/// are matrix products; `gpu::kernels::Layout`).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum LayoutChoice {
@@ -405,6 +406,12 @@ pub enum LayoutChoice {
     Auto,
     Thread,
     Group,
+    Tile,
+}
+
+impl LayoutChoice {
+    /// The accepted values, as errors list them.
+    pub const ACCEPTED: &'static str = "auto, thread, group, tile";
 }
 
 impl Spec {

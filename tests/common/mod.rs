@@ -89,7 +89,7 @@ pub fn kernel_consts(n: usize, p: usize) -> idpsim::gpu::kernels::KernelConsts {
     let mut json = idp_spec(n, p, 64, 30, 0.5);
     json["input"]["segments"] = serde_json::json!([seg, seg, seg]);
     json["observe"] = serde_json::json!({ "overlaps": { "every": 0.1 } });
-    let mut k = idpsim::gpu::kernels::KernelConsts::from_plan(&plan(json), false);
+    let mut k = idpsim::gpu::kernels::KernelConsts::from_plan(&plan(json), idpsim::gpu::kernels::Layout::Thread);
     k.xi_format = idpsim::gpu::kernels::XiFormat::BitsUniform;
     k
 }
