@@ -11,8 +11,9 @@
 # adds options to the capacity run (such as `--trajectories 64`).
 #   1. the adapters idpsim sees; without a GPU adapter the script stops there;
 #   2. the test binaries with REQUIRE_GPU=1: the GPU against the CPU reference;
-#   3. throughput: bench cases a, b, c on the GPU, d–g in each work layout (auto, thread,
-#      group), and d, e on the machine's CPU fast path;
+#   3. throughput: bench cases a, b, c on the GPU (a and c also in the tile layout), d–g in each
+#      work layout (auto, thread, group, tile), and d, e on the machine's CPU fast path: where
+#      the tile layout beats the others sets where `auto` should pick it;
 #   4. time to answer: the 9-point memory-load sweep from empty caches, then warm, on the GPU
 #      and with auto;
 #   5. the full `capacity` preset on the GPU, as a whole process.
@@ -87,7 +88,8 @@ cd "$OUT"
 
 # 3. Throughput.
 bench --cases a,b,c --repeat 3
-for layout in auto thread group; do
+bench --cases a,c --layout tile --repeat 3
+for layout in auto thread group tile; do
     bench --cases d,e,f,g --layout "$layout" --repeat 3
 done
 bench --cases d,e --backend cpu_fast

@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DIR=${1:-gpu-pack}
-TESTS=${GPU_PACK_TESTS:-parity limits modern rng_gpu}
+TESTS=${GPU_PACK_TESTS:-parity limits modern rng_gpu tile noise_layout}
 
 cargo build --release --bin idpsim
 mkdir -p "$DIR"

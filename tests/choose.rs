@@ -216,3 +216,29 @@ fn cpu_device_estimates_count_the_cores_workgroups_fill() {
     );
     assert_eq!(est(&four, 8), est(&four, 4), "64 trajectories fill at most four cores");
 }
+
+/// A plan that asks for the tile layout is estimated at the tile layout's rate on a CPU device
+/// (15–25× the thread layout's time on lavapipe, docs/PERFORMANCE.md), with tiles of 7
+/// trajectories (P = 250) as its workgroups; so with `auto` as the backend it still runs where
+/// it answers first, here the CPU fast path.
+#[test]
+fn the_tile_layout_is_estimated_at_its_own_rate() {
+    let Some(g) = gpu() else { return };
+    let facts = g.facts();
+    if !facts.cpu_device() {
+        eprintln!("the adapter is a GPU: CPU-device estimates are not checked here");
+        return;
+    }
+    let thread = plan(spec(1000, 250, 70, 2.0));
+    let mut tile = thread.clone();
+    tile.run.layout = idpsim::plan::LayoutChoice::Tile;
+    assert_eq!(facts.layout(&tile), idpsim::gpu::kernels::Layout::Tile);
+    assert_ne!(facts.layout(&thread), idpsim::gpu::kernels::Layout::Tile, "auto never picks the tile layout");
+    let est = |p: &idpsim::plan::Plan, threads: usize| choose::gpu_estimate_held(p, &facts, threads, true).integrate_s;
+    assert!(est(&tile, 2) > 5.0 * est(&thread, 2), "tile {} s, thread {} s", est(&tile, 2), est(&thread, 2));
+    // 70 trajectories: 10 tiles of 7 fill 8 cores; 5 workgroups of 16 only 5.
+    assert!((est(&tile, 8) * 8.0 / (est(&tile, 1)) - 1.0).abs() < 1e-9, "ten tiles fill eight cores");
+    assert!((est(&thread, 8) * 5.0 / (est(&thread, 1)) - 1.0).abs() < 1e-9, "five workgroups fill five cores");
+    let c = choose::decide(&tile, Some(&facts), None, 2);
+    assert_eq!(c.backend, "cpu_fast", "{}", c.reason);
+}
