@@ -138,7 +138,7 @@ fn every_specialisation_validates() {
     }
     assert!(count > 100);
     // One parse per distinct source (the sizes, layout and storage; the switches are overrides):
-    // 108 sources for the 648 specialisations.
+    // 162 sources for the 972 specialisations.
     let mut sources: Vec<(String, Vec<&KernelConsts>)> = Vec::new();
     for k in &all {
         let src = kernels::assemble(k);
@@ -147,7 +147,7 @@ fn every_specialisation_validates() {
             None => sources.push((src, vec![k])),
         }
     }
-    assert_eq!((sources.len(), all.len()), (108, 648));
+    assert_eq!((sources.len(), all.len()), (162, 972));
     on_all_cores(&sources, |(src, ks)| {
         let (module, info) = match kernels::parse_and_validate(src) {
             Ok(m) => m,
