@@ -173,3 +173,53 @@ fn samples_outside_the_range_are_reported() {
     assert_eq!(out, 0);
     assert!(!err.contains("observe.histogram.range"), "{err}");
 }
+
+/// A sweep shows each point's fraction of samples outside the range (sweep.csv's
+/// `histogram_out_of_range`, equal to that point's histogram.json counts; a column of
+/// report.md's table) and names in report.md the points that lost 1 % or more; report.md lists
+/// outputs the points actually wrote.
+#[test]
+fn a_sweep_shows_the_samples_outside_the_range() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = json!({
+        "name": "clipped-sweep",
+        "model": { "kind": "idp", "activation": { "kind": "tanh", "slope": 1.0 } },
+        "memories": { "kind": "hadamard", "n": 2, "p": 2 },
+        "input": { "segments": [ { "duration": 2.0, "weights": [1.5, 1.5] } ] },
+        "noise": { "sigma": 0.1 },
+        "ensemble": { "trajectories": 256, "seed": 1 },
+        "observe": { "histogram": { "of": "state", "axes": [0, 1], "bins": [20, 20],
+                                    "range": [[-2.5, 2.5], [-2.5, 2.5]] } },
+        "run": { "backend": "cpu" },
+        "sweep": { "noise.sigma": [0.1, 3.0] }
+    });
+    let path = tmp.path().join("s.json");
+    std::fs::write(&path, spec.to_string()).unwrap();
+    let out = tmp.path().join("out");
+    let o = common::idpsim(&["run", path.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let (head, rows) = common::csv(&out.join("sweep.csv"));
+    let col = head.iter().position(|h| h == "histogram_out_of_range").expect("the column");
+    let dir = head.iter().position(|h| h == "dir").unwrap();
+    let mut fractions = Vec::new();
+    for row in &rows {
+        let doc: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join(&row[dir]).join("histogram.json")).unwrap())
+                .unwrap();
+        let (lost, samples) = (doc["out_of_range"].as_u64().unwrap(), doc["samples"].as_u64().unwrap());
+        let f: f64 = row[col].parse().unwrap();
+        assert_eq!(f, lost as f64 / samples as f64, "{}", row[dir]);
+        fractions.push(f);
+    }
+    assert!(fractions[0] < 0.01 && fractions[1] >= 0.01, "the test needs one point on each side: {fractions:?}");
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("| histogram out of range |"), "{report}");
+    let note = report.lines().find(|l| l.contains("outside observe.histogram.range at")).expect("the note");
+    assert!(note.contains("noise.sigma = 3") && !note.contains("noise.sigma = 0.1"), "{note}");
+    // The outputs named are files of the points (this spec writes no retrieval.json).
+    let named = report.split("Every point's outputs (").nth(1).unwrap().split(')').next().unwrap();
+    for f in named.split(", ").filter(|f| *f != "…") {
+        assert!(out.join(&rows[0][dir]).join(f).exists(), "{f} is not in {}", rows[0][dir]);
+    }
+    assert!(named.contains("histogram.json") && !named.contains("retrieval.json"), "{named}");
+}

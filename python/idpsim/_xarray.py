@@ -179,6 +179,8 @@ def _column_attrs(name: str) -> Dict[str, Any]:
         return _attrs(f"pooled occupancy mass ratio {name[len('occupancy_ratio_'):]}", ONE)
     if name.startswith("occupancy_"):
         return _attrs(f"pooled occupancy mass: {name[len('occupancy_'):]}", ONE)
+    if name == "histogram_out_of_range":
+        return _attrs("fraction of the histogram's samples outside observe.histogram.range", ONE)
     if name == "neuron_steps_per_s":
         return _attrs("throughput", "neuron-steps / s")
     if name == "wall_s":

@@ -7,6 +7,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde_json::json;
 
+use super::sweep_part::{Block, SweepPart, SweepView, cell};
 use super::{ChunkResults, Output, Shard, Store};
 use crate::io::plot::{self, Marker};
 use crate::plan::{HistogramPlan, Plan};
@@ -18,6 +19,22 @@ const PICTURE: &str = "density.png";
 /// A run whose histogram lost at least this fraction of its samples outside the range is told
 /// so: its density covers the rest only.
 pub const WARN_OUT_OF_RANGE: f64 = 0.01;
+
+/// What a run's histogram counted, as a finding (`Store::findings`) for a sweep's columns.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HistogramStats {
+    /// Samples taken, inside the range or not.
+    pub samples: u64,
+    /// Samples outside `observe.histogram.range`.
+    pub out_of_range: u64,
+}
+
+impl HistogramStats {
+    /// The fraction of the samples outside the range (None without samples).
+    pub fn out_of_range_fraction(&self) -> Option<f64> {
+        (self.samples > 0).then(|| self.out_of_range as f64 / self.samples as f64)
+    }
+}
 
 pub struct Histogram {
     plan: HistogramPlan,
@@ -156,6 +173,7 @@ pub fn write(store: &mut Store, hp: &HistogramPlan, counts: &[u64], markers: &[M
     });
     store.json(DOC, doc)?;
     let samples = in_range + out_of_range;
+    store.findings.put(HistogramStats { samples, out_of_range });
     if !store.partial() && samples > 0 && out_of_range as f64 >= WARN_OUT_OF_RANGE * samples as f64 {
         store.warnings.push(format!(
             "{:.1} % of the histogram's samples ({out_of_range} of {samples}) fell outside observe.histogram.range {:?}; its density (density.png, and histogram.json's normalisation) covers the rest only: widen the range to include them",
@@ -220,4 +238,56 @@ pub fn read(dir: &Path) -> Result<(HistogramPlan, Vec<u64>, Vec<Marker>)> {
         })
         .collect();
     Ok((hp, counts, markers))
+}
+
+/// The histogram's share of a sweep: the fraction of each point's samples that fell outside
+/// `observe.histogram.range` (sweep.csv's `histogram_out_of_range`, a column of report.md's
+/// table), and a paragraph naming the points that lost 1 % or more (each of their runs warned
+/// too): their densities cover the samples inside the range only.
+pub struct HistogramSweep;
+
+impl HistogramSweep {
+    fn fraction(sweep: &dyn SweepView, i: usize) -> Option<f64> {
+        sweep.findings(i)?.get::<HistogramStats>()?.out_of_range_fraction()
+    }
+
+    fn observed(sweep: &dyn SweepView) -> bool {
+        (0..sweep.points()).any(|i| sweep.plan(i).observe.histogram.is_some())
+    }
+}
+
+impl SweepPart for HistogramSweep {
+    fn csv(&self, sweep: &dyn SweepView) -> Block {
+        if !Self::observed(sweep) {
+            return Block::default();
+        }
+        let rows = (0..sweep.points()).map(|i| vec![cell(Self::fraction(sweep, i))]).collect();
+        Block { head: vec!["histogram_out_of_range".into()], rows }
+    }
+
+    fn table(&self, sweep: &dyn SweepView) -> Block {
+        if !Self::observed(sweep) {
+            return Block::default();
+        }
+        let rows = (0..sweep.points())
+            .map(|i| vec![Self::fraction(sweep, i).map_or("—".into(), |f| format!("{f:.4}"))])
+            .collect();
+        Block { head: vec!["histogram out of range".into()], rows }
+    }
+
+    fn notes(&self, sweep: &dyn SweepView) -> Result<Option<String>> {
+        let lost: Vec<String> = (0..sweep.points())
+            .filter_map(|i| {
+                let f = Self::fraction(sweep, i)?;
+                (f >= WARN_OUT_OF_RANGE).then(|| format!("{} ({:.1} %)", sweep.describe(i), 100.0 * f))
+            })
+            .collect();
+        if lost.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(format!(
+            "\nThe histogram lost 1 % of its samples or more outside observe.histogram.range at {}: those points' densities cover the samples inside the range only (histogram_out_of_range in sweep.csv); widen the range to include them.\n",
+            lost.join(", ")
+        )))
+    }
 }

@@ -68,5 +68,6 @@ pub fn sweep_parts() -> Vec<Box<dyn SweepPart>> {
         Box::new(retrieval::RetrievalSweep),
         Box::new(first_passage::PassageSweep),
         Box::new(occupancy::OccupancySweep),
+        Box::new(histogram::HistogramSweep),
     ]
 }

@@ -22,6 +22,8 @@ pub trait SweepView {
     /// How many points; they are numbered 0.. in the order of sweep.csv's rows.
     fn points(&self) -> usize;
     fn plan(&self, point: usize) -> &Plan;
+    /// The point's coordinates on the axes, as a reader finds it ("noise.sigma = 2").
+    fn describe(&self, point: usize) -> String;
     /// What a finished point's outputs found; None for a point that failed.
     fn findings(&self, point: usize) -> Option<&Findings>;
     /// Networks per point when the sweep has replicate networks (`"replicates": K`).

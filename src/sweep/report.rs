@@ -35,6 +35,10 @@ impl SweepView for View<'_> {
         &self.results[point].plan
     }
 
+    fn describe(&self, point: usize) -> String {
+        super::describe(self.axes, &self.results[point].point.coords)
+    }
+
     fn findings(&self, point: usize) -> Option<&Findings> {
         self.results[point].outcome.as_ref().ok().map(|s| &s.findings)
     }
@@ -214,10 +218,11 @@ fn report(view: &View, parts: &[Box<dyn SweepPart>], links: &[String], wall: f64
         s.push_str(&format!("- {}: {}\n", a.name, vals.join(", ")));
     }
     s.push_str(&format!(
-        "\n{} points in {:.1} s on {}. Every point's outputs (overlaps.png, retrieval.json, run.json, …) are in its sub-directory; [sweep.csv](sweep.csv) has one row per point.\n\n",
+        "\n{} points in {:.1} s on {}. Every point's outputs{} are in its sub-directory; [sweep.csv](sweep.csv) has one row per point.\n\n",
         results.len(),
         wall,
-        if adapter.is_empty() { "—" } else { adapter }
+        if adapter.is_empty() { "—" } else { adapter },
+        outputs_named(results)
     ));
     for link in links {
         s.push_str(link);
@@ -514,4 +519,22 @@ pub fn heatmap(axes: &[Axis], results: &[PointResult], [top, bottom]: &[Box<Meas
         y_labels: axes[ya].values.iter().map(|v| v.label.clone()).collect(),
         panels,
     })
+}
+
+/// " (density.png, overlaps.png, run.json, …)": the pictures and documents the first finished
+/// point wrote, at most five, then "…" when it wrote more; empty when no point finished.
+fn outputs_named(results: &[PointResult]) -> String {
+    let Some(files) = results.iter().find_map(|r| r.outcome.as_ref().ok().map(|s| &s.files)) else {
+        return String::new();
+    };
+    let mut shown: Vec<&str> =
+        files.iter().map(String::as_str).filter(|f| f.ends_with(".png") || f.ends_with(".json")).collect();
+    shown.sort_unstable();
+    shown.dedup();
+    let more = files.len() > shown.len().min(5);
+    shown.truncate(5);
+    if shown.is_empty() {
+        return String::new();
+    }
+    format!(" ({}{})", shown.join(", "), if more { ", …" } else { "" })
 }
