@@ -25,26 +25,37 @@ fn tile_has(t0: u32, k: u32) -> bool {
     return t0 + k < params.traj_count;
 }
 
-// m = Ψ Ξ / N of the tile's trajectories into wg_m, from Ψ in the state buffer's cache; memories
-// lid, lid + WG_TILE, … in this invocation, every neuron block of the tile per memory. Called in
-// uniform control flow: the barriers make the Ψ stores visible first and wg_m complete after.
+// m = Ψ Ξ / N of the tile's trajectories into wg_m, from Ψ in the state buffer's cache: this
+// invocation's memories are lid + j WG_TILE (j < MPI), and each block of the tile's Ψ is read
+// once for all of them. Called in uniform control flow: the barriers make the Ψ stores visible
+// first and wg_m complete after.
 fn tile_overlaps(t0: u32, lid: u32) {
     storageBarrier();
-    for (var mu = lid; mu < PC; mu += WG_TILE) {
-        var acc: array<f32, TT>;
-        if (mu < vals.p) {
-            for (var b = 0u; b < nb_loop(); b++) {
+    var acc: array<f32, MPI * TT>;
+    for (var b = 0u; b < nb_loop(); b++) {
+        var psi: array<vec4<f32>, TT>;
+        for (var k = 0u; k < TT; k++) {
+            if (tile_has(t0, k)) {
+                psi[k] = state[state_index(t0 + k, vals.nbs + b)];
+            }
+        }
+        for (var j = 0u; j < MPI; j++) {
+            let mu = lid + j * WG_TILE;
+            if (mu < vals.p) {
                 let sign = xi_sign(xi_bits[b * VB + mu / 32u], mu % 32u);
                 for (var k = 0u; k < TT; k++) {
-                    if (tile_has(t0, k)) {
-                        let w = flip4(state[state_index(t0 + k, vals.nbs + b)], sign);
-                        acc[k] = acc[k] + (((w.x + w.y) + w.z) + w.w);
-                    }
+                    let w = flip4(psi[k], sign);
+                    acc[j * TT + k] = acc[j * TT + k] + (((w.x + w.y) + w.z) + w.w);
                 }
             }
         }
-        for (var k = 0u; k < TT; k++) {
-            wg_m[k * PC + mu] = overlap(acc[k], mu);
+    }
+    for (var j = 0u; j < MPI; j++) {
+        let mu = lid + j * WG_TILE;
+        if (mu < PC) {
+            for (var k = 0u; k < TT; k++) {
+                wg_m[k * PC + mu] = overlap(acc[j * TT + k], mu);
+            }
         }
     }
     workgroupBarrier();

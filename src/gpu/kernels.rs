@@ -575,6 +575,7 @@ fn sizes(k: &KernelConsts) -> Vec<(&'static str, Scalar)> {
         ("LAYOUT_GROUP", Bool(k.layout.group())),
         ("TILED", Bool(k.layout == Layout::Tile)),
         ("TT", U32(tile_trajectories(k.p))),
+        ("MPI", U32(k.p.div_ceil(WG_TILE))),
         ("WG_TILE", U32(WG_TILE)),
         ("X_IN_REGS", Bool(x_in_regs(k))),
         ("PSI_CACHE", Bool(psi_cache(k.layout, k.n, p_capacity(k.p), k.zero_diag, k.cpu_device))),
@@ -1032,6 +1033,7 @@ pub fn assemble(k: &KernelConsts) -> String {
         ("PBC", k.p.div_ceil(4)),
         ("MEM_TILE", MEM_TILE),
         ("TT", tile_trajectories(k.p)),
+        ("MPI", k.p.div_ceil(WG_TILE)),
     ];
     unroll_loops(&src, &bounds, &[("PC", "vals.p_tiles")])
 }

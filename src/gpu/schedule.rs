@@ -63,18 +63,17 @@ fn loop_cost(plan: &Plan, layout: Layout, memory_major: bool) -> (u64, u64) {
 }
 
 /// [`loop_cost`] of the tile layout (`shaders/tile.wgsl`). Every invocation: its neuron blocks
-/// (one in `WG_TILE`), each with a memory loop (the field), and its memories (one in
-/// `WG_TILE`), each with a pass over every neuron block (the overlaps). The tile's leaders (one
+/// (one in `WG_TILE`), each with a memory loop (the field), and a pass over every neuron block
+/// for the overlaps of its memories (one in `WG_TILE`, unrolled). The tile's leaders (one
 /// invocation per trajectory) also take the thread layout's per-trajectory loops: the input
 /// coefficients, the observers, Ξᵀη at dispatch start and the energy's pass at a save.
 fn tile_loop_cost(plan: &Plan) -> (u64, u64) {
     let nb = plan.neuron_blocks() as u64;
     let wg = kernels::WG_TILE as u64;
     let t = kernels::fixed_loop_back_edges(plan.p() as u32);
-    let pc = kernels::p_capacity(plan.p() as u32) as u64;
-    let (blocks, mems) = (nb.div_ceil(wg), pc.div_ceil(wg));
+    let blocks = nb.div_ceil(wg);
     let field = blocks * (2 + t);
-    let overlaps = mems * (nb + 1) + 1;
+    let overlaps = nb + 2;
     let idp_eta = plan.model.coupling() == crate::plan::Coupling::Saliency
         && plan.input.segments.iter().any(|s| s.noise > 0.0 || s.cue.is_some());
     let eta = if idp_eta { 2 * nb * (1 + t) } else { 0 };
