@@ -1,4 +1,4 @@
-// Initial states, one invocation per trajectory (both layouts), and the overlaps at t = 0.
+// Initial states, one invocation per trajectory (every layout), and the overlaps at t = 0.
 // Mirrors `cpu::initial_state`.
 
 const INIT_NORMAL: u32 = 0u;

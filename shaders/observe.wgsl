@@ -100,7 +100,7 @@ fn hist_sample_thread(t: u32, xr: ptr<function, array<vec4<f32>, NBR>>, m: ptr<f
 // The retrieval window sums and the first passage. The window sums of m (after each of the
 // segment's last RETR_WINDOW steps: done > win_start) are kept in `racc` while the memory loops
 // are unrolled (XS_ARRAY: constant indices, registers), loaded at a dispatch's start and stored
-// at its end; beyond, the trajectory's writer (one invocation per trajectory in either layout)
+// at its end; beyond, the trajectory's writer (one invocation per trajectory in every layout)
 // adds them to `obs` step by step: the same f32 sums in the same order. (A private array of PC
 // sums indexed at run time made the P ≤ 256 families' lavapipe builds much longer; adding to
 // `obs` every step made a run at N = 2 retrieving over all its steps 0.6× as fast.) The first

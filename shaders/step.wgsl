@@ -6,7 +6,7 @@
 //   x   += DT_X f + σ√dt z, z ~ N(0, 1) from Philox [block, step, trajectory, DYNAMICS]
 //   m    = Ξᵀ Ψ(x) / N                          (accumulated in the same pass, block by block)
 
-// ---- one step of one trajectory, shared by both layouts -------------------------------------
+// ---- one step of one trajectory, shared by the thread and group layouts ---------------------
 // The two entry points below share everything but their loops: the layouts differ in how a
 // trajectory's blocks are spread (one invocation, or a workgroup with barriers, which WGSL
 // allows only in uniform control flow, so the thread layout's early return rules out one
