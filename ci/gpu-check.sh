@@ -93,6 +93,23 @@ for layout in auto thread group tile; do
     bench --cases d,e,f,g --layout "$layout" --repeat 3
 done
 bench --cases d,e --backend cpu_fast
+# The rates by case and layout side by side: where `tile` beats `auto`, auto should pick it
+# (`DeviceFacts::layout`).
+if command -v python3 >/dev/null; then
+    python3 - "$OUT/bench.jsonl" <<'PY' | tee -a "$LOG"
+import json, sys
+rates = {}
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if r.get("backend") == "gpu":
+        rates.setdefault(r["case"], {})[r["layout"]] = r["neuron_steps_per_s"]
+layouts = ["auto", "thread", "group", "tile"]
+print("== neuron-steps/s on the GPU, by case and layout")
+print("case " + "".join(f"{l:>12}" for l in layouts))
+for case in sorted(rates):
+    print(f"{case:<5}" + "".join(f"{rates[case][l]:>12.3e}" if l in rates[case] else f"{'-':>12}" for l in layouts))
+PY
+fi
 
 # 4. Time to answer.
 bench --cases tta --backend gpu
