@@ -32,7 +32,9 @@ fn tile_has(t0: u32, k: u32) -> bool {
 fn tile_overlaps(t0: u32, lid: u32) {
     storageBarrier();
     var acc: array<f32, MPI * TT>;
-    for (var b = 0u; b < nb_loop(); b++) {
+    // Only invocations that have a memory (lid < P) pass over the blocks.
+    let blocks = select(0u, nb_loop(), lid < vals.p);
+    for (var b = 0u; b < blocks; b++) {
         var psi: array<vec4<f32>, TT>;
         for (var k = 0u; k < TT; k++) {
             if (tile_has(t0, k)) {

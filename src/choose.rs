@@ -107,11 +107,12 @@ pub fn uncached_build_s(plan: &Plan, facts: &DeviceFacts) -> f64 {
 }
 
 /// The tile layout's nanoseconds per neuron-step and core on a CPU device, a + b·P: on llvmpipe
-/// (2 cores, `bench --layout tile --scale-down 8`, 2026-12-07) case (a) (P = 10) ran 1.48e7
-/// neuron-steps/s, (c) (N = 64) 9.7e6, (d) and (e) (P = 250) 6.1e5 and 6.5e5: 135–205 ns at
-/// P = 10 and about 3200 at P = 250 per core. A workgroup barrier per phase costs a CPU device
-/// far more than the products save; the layout is meant for real GPUs.
-const TILE_NS_CPU_DEVICE: (f64, f64) = (60.0, 12.5);
+/// (2 cores, `bench --layout tile --scale-down 8`, 2026-12-07) case (a) (P = 10) ran 1.45e7
+/// neuron-steps/s, (c) (N = 64) 9.9e6, (d) and (e) (P = 250) 1.40e6 and 1.42e6: about 140 ns at
+/// P = 10 and 1420 at P = 250 per core. A workgroup barrier per phase and per-lane gathers of
+/// what every invocation reads cost a CPU device more than the products save; the layout is
+/// meant for real GPUs.
+const TILE_NS_CPU_DEVICE: (f64, f64) = (85.0, 5.4);
 
 /// [`gpu_estimate`], where `held` says that this process holds the plan's family's kernels
 /// already (a sweep's earlier point built them): then no build at all.

@@ -218,7 +218,7 @@ fn cpu_device_estimates_count_the_cores_workgroups_fill() {
 }
 
 /// A plan that asks for the tile layout is estimated at the tile layout's rate on a CPU device
-/// (15–25× the thread layout's time on lavapipe, docs/PERFORMANCE.md), with tiles of 7
+/// (10–30× the thread layout's time on lavapipe, docs/PERFORMANCE.md), with tiles of 7
 /// trajectories (P = 250) as its workgroups; so with `auto` as the backend it still runs where
 /// it answers first, here the CPU fast path.
 #[test]
