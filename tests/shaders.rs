@@ -515,3 +515,18 @@ fn capacities_of_p() {
     assert_eq!(distinct(&[100, 150, 250]), 2);
     assert_eq!(distinct(&(17..=512).collect::<Vec<_>>()), 7);
 }
+
+/// The tile layout's workgroup arrays (coefficients and overlaps of the tile, and its diagonal
+/// shifts) fit the 16 KiB of workgroup memory every device has, for every P a spec accepts
+/// (up to 512), with at least one trajectory per tile and at most 8.
+#[test]
+fn tile_workgroup_memory_fits_every_p() {
+    for p in 1..=512u32 {
+        let pc = kernels::p_capacity(p);
+        let tt = kernels::tile_trajectories(pc);
+        assert!((1..=8).contains(&tt), "P = {p}: {tt} trajectories per tile");
+        let bytes = (2 * tt * pc + tt) * 4;
+        assert!(bytes <= 16384, "P = {p}: {bytes} bytes of workgroup memory");
+    }
+    assert_eq!((kernels::tile_trajectories(128), kernels::tile_trajectories(256)), (8, 7));
+}
