@@ -76,7 +76,8 @@ fn tile_psi(t0: u32, lid: u32) {
 
 // One step of the tile's neuron blocks lid, lid + WG_TILE, …: the field h = c Ξᵀ of every
 // trajectory from wg_c (each memory's signs decoded once for the tile), then the update, the
-// state and its Ψ back into the state buffer. Returns the earliest non-finite step per trajectory.
+// state and its Ψ back into the state buffer; `bad` keeps each trajectory's earliest step with a
+// non-finite state.
 fn tile_field(t0: u32, lid: u32, seg: u32, step: u32, sched: vec2<f32>, cued: ptr<function, array<vec2<u32>, TT>>,
               bad: ptr<function, array<u32, TT>>) {
     for (var b = lid; b < nb_loop(); b += WG_TILE) {
