@@ -102,12 +102,15 @@ rates = {}
 for line in open(sys.argv[1]):
     r = json.loads(line)
     if r.get("backend") == "gpu":
-        rates.setdefault(r["case"], {})[r["layout"]] = r["neuron_steps_per_s"]
+        rate = f"{r['neuron_steps_per_s']:.3e}"
+        if r["layout"] == "auto":
+            rate += f" ({r.get('layout_used')})"
+        rates.setdefault(r["case"], {})[r["layout"]] = rate
 layouts = ["auto", "thread", "group", "tile"]
-print("== neuron-steps/s on the GPU, by case and layout")
-print("case " + "".join(f"{l:>12}" for l in layouts))
+print("== neuron-steps/s on the GPU, by case and layout (auto: the layout it took)")
+print("case " + "".join(f"{l:>20}" for l in layouts))
 for case in sorted(rates):
-    print(f"{case:<5}" + "".join(f"{rates[case][l]:>12.3e}" if l in rates[case] else f"{'-':>12}" for l in layouts))
+    print(f"{case:<5}" + "".join(f"{rates[case].get(l, '-'):>20}" for l in layouts))
 PY
 fi
 

@@ -213,6 +213,10 @@ pub trait Backend {
     fn kernel_builds(&self) -> Vec<KernelBuild> {
         Vec::new()
     }
+    /// The work layout the plan runs in ("thread", "group", "tile"; GPU only).
+    fn work_layout(&self, _plan: &Plan) -> Option<&'static str> {
+        None
+    }
     /// Why this backend was chosen, when `--backend auto` chose it (see `crate::choose`).
     fn choice(&self) -> Option<serde_json::Value> {
         None

@@ -307,6 +307,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
                 "kernel_neuron_steps_per_s": r.kernel_neuron_steps_per_s,
                 "trajectory_steps_per_s": r.trajectory_steps_per_s, "backend": backend.kind(), "adapter": backend.adapter(),
                 "layout": spec.run.layout,
+                "layout_used": backend.work_layout(&plan),
                 "histogram_every_steps": a.histogram_every,
                 "increments": spec.noise.increments,
             })

@@ -61,6 +61,7 @@ fn timings_are_recorded_apart() {
     assert!(j["seconds_min"].as_f64().unwrap() <= j["seconds_median"].as_f64().unwrap());
     assert!(j["integration_seconds_median"].as_f64().unwrap() <= j["seconds_median"].as_f64().unwrap());
     assert!(j["kernel_seconds_median"].is_null(), "the CPU reference has no GPU timestamps: {j}");
+    assert!(j["layout_used"].is_null(), "the CPU reference has no work layout: {j}");
 
     // On a device with timestamps the kernels' own time is part of the integration time.
     let Some(g) = common::gpu() else { return };
@@ -72,6 +73,7 @@ fn timings_are_recorded_apart() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let text = String::from_utf8_lossy(&o.stdout);
     let j: serde_json::Value = serde_json::from_str(text.lines().find(|l| l.starts_with('{')).unwrap()).unwrap();
+    assert_eq!(j["layout_used"], "thread", "case (b), N = 2: one invocation per trajectory: {j}");
     let kernel = j["kernel_seconds_median"].as_f64().unwrap_or_else(|| panic!("no kernel time: {j}"));
     let integration = j["integration_seconds_median"].as_f64().unwrap();
     assert!(kernel > 0.0 && kernel <= integration * 1.0001, "kernel {kernel} s of integration {integration} s");

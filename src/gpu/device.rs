@@ -604,6 +604,10 @@ impl Backend for GpuBackend {
         self.builds.clone()
     }
 
+    fn work_layout(&self, plan: &Plan) -> Option<&'static str> {
+        Some(self.layout(plan).name())
+    }
+
     fn kernel_seconds(&mut self) -> Option<f64> {
         let t = self.timer.as_mut()?;
         Some(std::mem::take(&mut t.total_ns) * 1e-9)
