@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The checks and measurements that need a real GPU, on a machine where nothing is built: PACK is
-# what ci/gpu-pack.sh made (a release `idpsim`, test binaries `test-NAME`, `built-at`); results
+# what ci/gpu-pack.sh made (a release `idpsim`, test binaries `test-NAME`, `built-at`), or its
+# PACK.tar.gz; results
 # go to OUT (default gpu-check/): log.txt (everything, in order), bench.jsonl (the JSON lines
 # of every `idpsim bench`), devices.txt.
 #   ci/gpu-check.sh PACK [OUT]
@@ -18,7 +19,14 @@
 #      and with auto;
 #   5. the full `capacity` preset on the GPU, as a whole process.
 set -uo pipefail
-PACK=$(cd "${1:?usage: ci/gpu-check.sh PACK [OUT]}" && pwd)
+PACK=${1:?usage: ci/gpu-check.sh PACK [OUT]}
+# A packed tarball (ci/gpu-pack.sh's PACK.tar.gz) is unpacked beside it first.
+if [ -f "$PACK" ] && [[ "$PACK" == *.tar.gz ]]; then
+    dir=${PACK%.tar.gz}
+    mkdir -p "$dir" && tar xzf "$PACK" -C "$dir" || { echo "cannot unpack $PACK" >&2; exit 1; }
+    PACK=$dir
+fi
+PACK=$(cd "$PACK" && pwd)
 OUT=${2:-gpu-check}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 mkdir -p "$OUT"

@@ -2,7 +2,7 @@
 # Builds what ci/gpu-check.sh runs, for a GPU machine without a Rust toolchain: the release
 # `idpsim` and the release test binaries that compare the GPU with the CPU reference, stripped,
 # into DIR (default gpu-pack/), with `built-at`, the checkout they were built in (the test
-# binaries read files and run `idpsim` by that path).
+# binaries read files and run `idpsim` by that path), and the same as DIR.tar.gz.
 #   ci/gpu-pack.sh [DIR]
 # The same processor architecture and a C library no newer than the GPU machine's are needed.
 set -euo pipefail
@@ -27,5 +27,7 @@ for line in sys.stdin:
     strip -o "$DIR/test-$name" "$exe"
 done
 pwd >"$DIR/built-at"
-du -sh "$DIR"
+# The same as one compressed file, to copy (ci/gpu-check.sh takes either).
+tar czf "$DIR.tar.gz" -C "$DIR" .
+du -sh "$DIR" "$DIR.tar.gz"
 ls "$DIR"
