@@ -114,6 +114,39 @@ fn overlap_tiles(t: u32, m: ptr<function, array<f32, PC>>) {
     }
 }
 
+// The save after `step` steps of trajectory t in the thread and tile layouts: the overlaps, the
+// modern model's layers and the energy (the state from the private array with X_IN_REGS, else
+// from the state buffer).
+fn save_trajectory(t: u32, traj: u32, seg: u32, segment: Segment, step: u32, cued: vec2<u32>,
+                   xr: ptr<function, array<vec4<f32>, NBR>>, m: ptr<function, array<f32, PC>>,
+                   prev: ptr<function, array<f32, PC>>, cur: ptr<function, array<f32, PC>>,
+                   la: ptr<function, array<f32, PC>>, ly: ptr<function, array<f32, PC>>) {
+    let slot = save_slot(step);
+    for (var mu = 0u; mu < PC; mu++) {
+        if (mu < vals.p) {
+            saves[save_index(slot, mu, t)] = (*m)[mu];
+        }
+    }
+    let sched = schedule(segment, step - 1u);
+    if (MODERN) {
+        var a: array<f32, PC>;
+        save_layers(slot, t, prev, cur, sched, m, la, ly, &a);
+    }
+    if (ENERGY) {
+        var terms = vec3<f32>(0.0);
+        for (var b = 0u; b < nb_loop(); b++) {
+            var x: vec4<f32>;
+            if (X_IN_REGS) {
+                x = (*xr)[b];
+            } else {
+                x = state[state_index(t, b)];
+            }
+            terms = terms + block_energy(x, act4(x), b, seg, traj, sched, cued);
+        }
+        saves[save_index(slot, vals.p, t)] = save_energy(terms, prev, cur, sched, m, la, ly);
+    }
+}
+
 // The kernel's loop: dispatch set-up, steps, stops for saves and samples, dispatch end. Its
 // parts are the functions above; the rest stays here, where the driver sees the whole loop.
 @compute @workgroup_size(WG)
@@ -261,33 +294,7 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
         }
         observers_count_thread(t, step, &xr, &m);
         if (step % vals.save_every == 0u) {
-            let slot = save_slot(step);
-            for (var mu = 0u; mu < PC; mu++) {
-                if (mu < vals.p) {
-                    saves[save_index(slot, mu, t)] = m[mu];
-                }
-            }
-            let sched = schedule(segment, step - 1u);
-            if (MODERN) {
-                var a: array<f32, PC>;
-                save_layers(slot, t, &prev, &cur, sched, &m, &la, &ly, &a);
-            }
-            if (ENERGY) {
-                var terms = vec3<f32>(0.0);
-                for (var b = 0u; b < nb_loop(); b++) {
-                    var x: vec4<f32>;
-                    var psi: vec4<f32>;
-                    if (X_IN_REGS) {
-                        x = xr[b];
-                        psi = act4(x);
-                    } else {
-                        x = state[state_index(t, b)];
-                        psi = act4(x);
-                    }
-                    terms = terms + block_energy(x, psi, b, seg, traj, sched, cued);
-                }
-                saves[save_index(slot, vals.p, t)] = save_energy(terms, &prev, &cur, sched, &m, &la, &ly);
-            }
+            save_trajectory(t, traj, seg, segment, step, cued, &xr, &m, &prev, &cur, &la, &ly);
         }
     }
     if (X_IN_REGS) {

@@ -186,26 +186,8 @@ fn step_tile(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
         if (lead) {
             observers_count_thread(t, step, &xr, &m);
             if (step % vals.save_every == 0u) {
-                let slot = save_slot(step);
-                for (var mu = 0u; mu < PC; mu++) {
-                    if (mu < vals.p) {
-                        saves[save_index(slot, mu, t)] = m[mu];
-                    }
-                }
-                let sched = schedule(segment, step - 1u);
-                if (MODERN) {
-                    var a: array<f32, PC>;
-                    save_layers(slot, t, &prev, &cur, sched, &m, &la, &ly, &a);
-                }
-                if (ENERGY) {
-                    let cued_t = cue_targets(seg, traj);
-                    var terms = vec3<f32>(0.0);
-                    for (var b = 0u; b < nb_loop(); b++) {
-                        let x = state[state_index(t, b)];
-                        terms = terms + block_energy(x, act4(x), b, seg, traj, sched, cued_t);
-                    }
-                    saves[save_index(slot, vals.p, t)] = save_energy(terms, &prev, &cur, sched, &m, &la, &ly);
-                }
+                let cued_t = cue_targets(seg, traj);
+                save_trajectory(t, traj, seg, segment, step, cued_t, &xr, &m, &prev, &cur, &la, &ly);
             }
         }
     }
