@@ -23,6 +23,21 @@ fn load_drives(seg: u32, traj: u32, noise_cur: ptr<function, array<f32, PC>>, no
     }
 }
 
+// `load_drives` for an invocation that takes the input noise sums Ξᵀη of its trajectory over
+// every neuron block alone (the thread and tile layouts).
+fn load_own_drives(seg: u32, traj: u32, prev: ptr<function, array<f32, PC>>,
+                   cur: ptr<function, array<f32, PC>>) {
+    var acc_cur: array<f32, PC>;
+    var acc_prev: array<f32, PC>;
+    if (idp_input_noise(seg)) {
+        input_noise_partial(seg, traj, 0u, 1u, &acc_cur);
+    }
+    if (seg > 0u && idp_input_noise(max(seg, 1u) - 1u)) {
+        input_noise_partial(seg - 1u, traj, 0u, 1u, &acc_prev);
+    }
+    load_drives(seg, traj, &acc_cur, &acc_prev, prev, cur);
+}
+
 // One step's field coefficients c from the overlaps m of x(t), and the diagonal shift d; the
 // modern model's layers are advanced to t + dt (`cpu::Trajectory::step`).
 fn step_field(prev: ptr<function, array<f32, PC>>, cur: ptr<function, array<f32, PC>>, sched: vec2<f32>,
@@ -161,15 +176,7 @@ fn step_thread(@builtin(global_invocation_id) gid: vec3<u32>) {
     let segment = segs[seg];
     var prev: array<f32, PC>;
     var cur: array<f32, PC>;
-    var acc_cur: array<f32, PC>;
-    var acc_prev: array<f32, PC>;
-    if (idp_input_noise(seg)) {
-        input_noise_partial(seg, traj, 0u, 1u, &acc_cur);
-    }
-    if (seg > 0u && idp_input_noise(max(seg, 1u) - 1u)) {
-        input_noise_partial(seg - 1u, traj, 0u, 1u, &acc_prev);
-    }
-    load_drives(seg, traj, &acc_cur, &acc_prev, &prev, &cur);
+    load_own_drives(seg, traj, &prev, &cur);
     let cued = cue_targets(seg, traj);
     var ob = observers_load(seg, segment, t, traj, true);
     var la: array<f32, PC>;

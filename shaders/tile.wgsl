@@ -125,15 +125,7 @@ fn step_tile(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
     var ly: array<f32, PC>;
     var ob: Observers;
     if (lead) {
-        var acc_cur: array<f32, PC>;
-        var acc_prev: array<f32, PC>;
-        if (idp_input_noise(seg)) {
-            input_noise_partial(seg, traj, 0u, 1u, &acc_cur);
-        }
-        if (seg > 0u && idp_input_noise(max(seg, 1u) - 1u)) {
-            input_noise_partial(seg - 1u, traj, 0u, 1u, &acc_prev);
-        }
-        load_drives(seg, traj, &acc_cur, &acc_prev, &prev, &cur);
+        load_own_drives(seg, traj, &prev, &cur);
         ob = observers_load(seg, segment, t, traj, true);
         load_layers(t, &la, &ly);
     }

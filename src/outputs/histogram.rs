@@ -173,11 +173,12 @@ pub fn write(store: &mut Store, hp: &HistogramPlan, counts: &[u64], markers: &[M
     });
     store.json(DOC, doc)?;
     let samples = in_range + out_of_range;
-    store.findings.put(HistogramStats { samples, out_of_range });
-    if !store.partial() && samples > 0 && out_of_range as f64 >= WARN_OUT_OF_RANGE * samples as f64 {
+    let stats = HistogramStats { samples, out_of_range };
+    store.findings.put(stats);
+    if let Some(f) = stats.out_of_range_fraction().filter(|&f| !store.partial() && f >= WARN_OUT_OF_RANGE) {
         store.warnings.push(format!(
             "{:.1} % of the histogram's samples ({out_of_range} of {samples}) fell outside observe.histogram.range {:?}; its density (density.png, and histogram.json's normalisation) covers the rest only: widen the range to include them",
-            100.0 * out_of_range as f64 / samples as f64,
+            100.0 * f,
             &hp.range[..hp.dims]
         ));
     }
