@@ -132,6 +132,49 @@ pub trait Progress {
     fn advance(&mut self, trajectory_steps: u64) -> Result<bool>;
 }
 
+/// Sizes the stretches of steps a backend integrates between two [`Progress::advance`] calls
+/// (the GPU's submits, the CPU's slices) to about [`Pace::TARGET_S`] of wall time each, from
+/// the time the last stretch took: so a signal stops a run, a checkpointed run pauses and the
+/// progress bar moves within about that time, whatever the device and the problem's size. The
+/// stretches' ends do not change a bit of the results: saves, their sums and the histogram's
+/// counts are cut at step boundaries, each save in exactly one stretch.
+#[derive(Debug, Clone, Default)]
+pub struct Pace {
+    /// The last stretch: its steps and its seconds per step.
+    last: Option<(u32, f64)>,
+}
+
+impl Pace {
+    /// Wall time aimed at per stretch.
+    pub const TARGET_S: f64 = 0.5;
+    /// A stretch takes at most this many times the last one's steps (one fast stretch, timed
+    /// with a coarse clock, must not make the next one minutes long).
+    const GROWTH: f64 = 4.0;
+
+    pub fn new() -> Pace {
+        Pace::default()
+    }
+
+    /// Steps of the next stretch: `first` (the backend's estimate from the work per step)
+    /// until a stretch has been timed; at least 1.
+    pub fn steps(&self, first: u32) -> u32 {
+        match self.last {
+            None => first.max(1),
+            Some((steps, per_step)) => {
+                let aimed = if per_step > 0.0 { Self::TARGET_S / per_step } else { f64::INFINITY };
+                aimed.min(steps as f64 * Self::GROWTH).clamp(1.0, u32::MAX as f64) as u32
+            }
+        }
+    }
+
+    /// Records a stretch of `steps` that took `elapsed`.
+    pub fn record(&mut self, steps: u32, elapsed: std::time::Duration) {
+        if steps > 0 {
+            self.last = Some((steps, elapsed.as_secs_f64() / steps as f64));
+        }
+    }
+}
+
 /// A chunk's trajectories between two steps: what a checkpoint keeps so that integration can
 /// go on later, in another process, and give the same bytes. The layouts are the backend's own
 /// (a checkpoint is resumed on the backend and device that wrote it).
@@ -250,7 +293,8 @@ pub fn same_device(a: (&str, &str), b: (&str, &str)) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::same_device;
+    use super::{Pace, same_device};
+    use std::time::Duration;
 
     #[test]
     fn devices_that_give_the_same_bytes() {
@@ -261,5 +305,26 @@ mod tests {
         assert!(!same_device(("cpu_fast", &fast("avx512", 2)), ("cpu", "cpu reference (2 threads)")));
         assert!(same_device(("gpu", "a + b + a"), ("gpu", "b + a")));
         assert!(!same_device(("gpu", "a"), ("gpu", "b")));
+    }
+
+    #[test]
+    fn a_stretch_is_sized_from_the_last_ones_time() {
+        let mut pace = Pace::new();
+        assert_eq!(pace.steps(40), 40, "untimed: the backend's estimate");
+        assert_eq!(pace.steps(0), 1, "never fewer than one step");
+        // 40 steps in 2 s: 0.05 s a step, 10 steps for half a second.
+        pace.record(40, Duration::from_secs(2));
+        assert_eq!(pace.steps(40), 10);
+        // 10 steps in 1 ms: half a second would be 5000 steps, but a stretch grows at most 4×.
+        pace.record(10, Duration::from_millis(1));
+        assert_eq!(pace.steps(40), 40);
+        // A stretch timed at zero grows by the same factor, and slow steps give one step.
+        pace.record(40, Duration::ZERO);
+        assert_eq!(pace.steps(1), 160);
+        pace.record(1, Duration::from_secs(60));
+        assert_eq!(pace.steps(1000), 1);
+        // Nothing is recorded for an empty stretch.
+        pace.record(0, Duration::from_secs(1));
+        assert_eq!(pace.steps(1000), 1);
     }
 }

@@ -13,7 +13,7 @@ use anyhow::Result;
 
 pub use trajectory::{Trajectory, initial_state, integrate, overlaps};
 
-use crate::backend::{Backend, Chunk, ChunkResults, ChunkState, Progress, RunError};
+use crate::backend::{Backend, Chunk, ChunkResults, ChunkState, Pace, Progress, RunError};
 use crate::plan::Plan;
 use crate::stats;
 
@@ -21,9 +21,11 @@ use crate::stats;
 /// occupancy).
 type WorkerResult = (Option<(u64, u32)>, Vec<u64>);
 
-/// Neuron-steps of one slice: the chunk advances slice by slice, delivering its saves and
-/// checking for signals in between (about a second of work).
-const SLICE_WORK: u64 = 1 << 26;
+/// Work of a chunk's first slice, in neuron-steps × (P + 12) (about a second on the reference
+/// at any P, far less on the fast path): the chunk advances slice by slice, delivering its
+/// saves and checking for signals in between; the next slices last about
+/// [`Pace::TARGET_S`] each, from the time the last one took.
+const FIRST_SLICE_WORK: u64 = 1 << 30;
 
 pub struct CpuBackend {
     threads: usize,
@@ -129,12 +131,15 @@ impl Backend for CpuBackend {
         });
         let se = plan.observe.save_every;
         let hist_len = plan.observe.counters();
-        let slice = (SLICE_WORK / (count as u64 * n as u64).max(1)).clamp(1, u32::MAX as u64) as u32;
+        let work_per_step = (count as u64 * n as u64 * (plan.p() as u64 + 12)).max(1);
+        let first_slice = (FIRST_SLICE_WORK / work_per_step).clamp(1, u32::MAX as u64) as u32;
+        let mut pace = Pace::new();
         let mut step = start.map_or(0, |st| st.step);
         let mut first = start.is_none();
         let fast = self.fast;
         while step < stop {
-            let end = stop.min(step.saturating_add(slice));
+            let end = stop.min(step.saturating_add(pace.steps(first_slice)));
+            let started = std::time::Instant::now();
             // Saves lo..=hi are written in this slice (save 0 by the initial states).
             let lo = if first { 0 } else { step / se + 1 };
             let slots = (end / se + 1 - lo) as usize;
@@ -156,6 +161,7 @@ impl Backend for CpuBackend {
                 }
                 handles.into_iter().map(|h| h.join().expect("cpu worker panicked")).collect()
             });
+            pace.record(end - step, started.elapsed());
             let mut hist = vec![0u64; hist_len];
             for (_, h) in &workers {
                 for (a, b) in hist.iter_mut().zip(h) {

@@ -6,6 +6,7 @@
 //! the chunk's end.
 
 use anyhow::{Result, bail};
+use std::time::Instant;
 
 use super::context::GpuContext;
 use super::kernels::{self, KernelConsts, Layout, XiFormat};
@@ -13,8 +14,8 @@ use super::layout::Params;
 use super::pipelines::{Kernels, PARAM_SLOTS, ParamSlots, max_groups};
 use super::readback::{Readback, ReadbackLayout, Sources};
 use super::resources::{Resources, SAVES_BUDGET, Tables};
-use super::schedule::{Submit, Submits, init_fits, max_steps_per_dispatch, steps_per_dispatch};
-use crate::backend::{Backend, Chunk, ChunkResults, ChunkState, KernelBuild, Progress, RunError};
+use super::schedule::{Submit, Submits, first_submit_steps, init_fits, max_steps_per_dispatch, steps_per_dispatch};
+use crate::backend::{Backend, Chunk, ChunkResults, ChunkState, KernelBuild, Pace, Progress, RunError};
 use crate::plan::{BLOCK, LayoutChoice, Plan};
 
 /// Kernel sets (model families) kept by a backend: a sweep's variants alternate between a few.
@@ -548,13 +549,19 @@ impl Backend for GpuBackend {
             }
         }
         self.resident = None;
-        for s in Submits::new(plan, count, k, slot_capacity, (PARAM_SLOTS - 2) as usize, (from, stop)) {
+        let mut submits = Submits::new(plan, count, k, slot_capacity, (PARAM_SLOTS - 2) as usize, (from, stop));
+        let (mut pace, first) = (Pace::new(), first_submit_steps(plan, count));
+        submits.limit_steps(pace.steps(first));
+        while let Some(s) = submits.next() {
+            let started = Instant::now();
             let layout = ReadbackLayout::new(plan, s.slots, count);
             let (commands, params) = self.encode(plan, base, &s, &layout);
             let r = self.resources.as_ref().expect("prepared");
             self.ctx.queue.write_buffer(&r.params, 0, &params);
             self.ctx.queue.submit([commands]);
             let data = self.ctx.read_buffer(&r.readback, layout.total())?;
+            pace.record(s.end - s.from, started.elapsed());
+            submits.limit_steps(pace.steps(first));
             if let Some(t) = &mut self.timer {
                 t.add(&self.ctx)?;
             }

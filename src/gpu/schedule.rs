@@ -183,7 +183,8 @@ pub struct Submit {
 
 /// The submits of one chunk of `count` trajectories from step `from` (0: from the initial
 /// states) to step `stop`, `k` steps per dispatch, with room for `slot_capacity` saves and
-/// `max_dispatches` step dispatches per submit.
+/// `max_dispatches` step dispatches per submit, and at most the steps [`Submits::limit_steps`]
+/// allows (whole dispatches).
 pub struct Submits<'a> {
     plan: &'a Plan,
     count: u64,
@@ -193,6 +194,7 @@ pub struct Submits<'a> {
     step: u32,
     stop: u32,
     first: bool,
+    max_steps: u32,
 }
 
 impl<'a> Submits<'a> {
@@ -205,8 +207,36 @@ impl<'a> Submits<'a> {
         span: (u32, u32),
     ) -> Self {
         let (from, stop) = span;
-        Submits { plan, count, k, slot_capacity, max_dispatches, step: from, stop, first: from == 0 }
+        Submits {
+            plan,
+            count,
+            k,
+            slot_capacity,
+            max_dispatches,
+            step: from,
+            stop,
+            first: from == 0,
+            max_steps: u32::MAX,
+        }
     }
+
+    /// The next submits take at most `steps` steps, rounded up to whole dispatches of `k`
+    /// (the device's pace, [`crate::backend::Pace`]).
+    pub fn limit_steps(&mut self, steps: u32) {
+        let k = self.k.max(1) as u64;
+        self.max_steps = ((steps as u64).div_ceil(k).max(1) * k).min(u32::MAX as u64) as u32;
+    }
+}
+
+/// Work of a chunk's first submit, in neuron-steps × (P + 12): 16 dispatches of
+/// [`DISPATCH_WORK`] (about half a second on lavapipe, milliseconds on a GPU). The next submits
+/// last about [`crate::backend::Pace::TARGET_S`] each, from the time the last one took.
+const FIRST_SUBMIT_WORK: f64 = 16.0 * DISPATCH_WORK;
+
+/// Steps of a chunk of `count` trajectories' first submit (see [`FIRST_SUBMIT_WORK`]).
+pub fn first_submit_steps(plan: &Plan, count: u64) -> u32 {
+    let per_step = count as f64 * (plan.neuron_blocks() * 4) as f64 * (plan.p() + 12) as f64;
+    (FIRST_SUBMIT_WORK / per_step.max(1.0)).clamp(1.0, u32::MAX as f64) as u32
 }
 
 impl Iterator for Submits<'_> {
@@ -224,7 +254,8 @@ impl Iterator for Submits<'_> {
         // At most this many histogram samples per trajectory in one submit, so no u32 cell can
         // overflow before the host adds it to its u64 counts.
         let max_samples = (u32::MAX as u64 / self.count).max(1);
-        let dispatches = plan_dispatches(plan, step, self.stop, self.k, max_save, self.max_dispatches, max_samples);
+        let stop = self.stop.min(step.saturating_add(self.max_steps));
+        let dispatches = plan_dispatches(plan, step, stop, self.k, max_save, self.max_dispatches, max_samples);
         let end = dispatches.last().map_or(step, |d| d.begin + d.count);
         let last_save = end as u64 / se;
         let slots = if self.first { last_save + 1 } else { last_save - step as u64 / se };
