@@ -79,10 +79,10 @@ fn modern_memories(plan: &Plan) -> Result<()> {
 /// Refuses plans whose input differs between trajectories (theory and landscapes describe one
 /// input).
 fn one_input(plan: &Plan) -> Result<()> {
-    match plan.input.segments.iter().position(|s| s.random.is_some()) {
-        Some(k) => Err(UsageError::new(
-            Input::Field(format!("input.segments[{k}].random_weights")),
-            "every trajectory has its own input, so there is no single landscape; give \"weights\"",
+    match plan.input.per_trajectory() {
+        Some((k, field)) => Err(UsageError::new(
+            Input::Field(format!("input.segments[{k}].{field}")),
+            "every trajectory has its own input, so there is no single landscape; give \"weights\" or \"saliency\"",
         )
         .into()),
         None => Ok(()),

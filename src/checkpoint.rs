@@ -80,6 +80,15 @@ pub struct Record {
     pub spec_sha256: String,
     /// [`crate::plan::Memories::digest`] of the run's memories.
     pub memories_sha256: String,
+    /// SHA-256 of the spec's `run` section, which `spec_sha256` leaves out (how a run is
+    /// computed, not what): an edited layout would read the state in another order. Empty in
+    /// checkpoints of builds before it was recorded.
+    #[serde(default)]
+    pub run_sha256: String,
+    /// The GPU's work layout the state was written in ("thread", "group", "tile"), which the
+    /// resuming backend must use too.
+    #[serde(default)]
+    pub layout: Option<String>,
     /// (index, count) of a sharded run.
     pub shard: Option<(u64, u64)>,
     pub backend: String,
@@ -130,7 +139,30 @@ fn chunk_part(out: &Path, k: usize) -> PathBuf {
     folder(out).join(format!("chunk-{k}.part"))
 }
 
+/// SHA-256 of a spec's `run` section, as its JSON text.
+fn run_digest(spec: &Value) -> String {
+    use sha2::Digest;
+    let text = spec.get("run").unwrap_or(&Value::Null).to_string();
+    sha2::Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
 impl Record {
+    /// Refuses to go on in another work layout than the state was written in (its values
+    /// would be read in another order).
+    pub fn check_layout(&self, layout: Option<&str>) -> Result<()> {
+        if let (Some(was), Some(now)) = (self.layout.as_deref(), layout)
+            && was != now
+        {
+            anyhow::bail!(UsageError::new(
+                Input::Resume,
+                format!(
+                    "the checkpoint's state was written in the {was} work layout, and this build would go on in the {now} layout; resume with the build that started the run, or rerun it with --force"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     pub fn chunk(&self, k: usize) -> Chunk {
         Chunk { first: self.chunks[k].0, count: self.chunks[k].1 }
     }
@@ -141,7 +173,7 @@ impl Record {
     pub fn start(
         out: &Path,
         plan: &Plan,
-        (backend, adapter): (&str, String),
+        (backend, adapter, layout): (&str, String, Option<&str>),
         every_steps: u32,
         chunks: &[Chunk],
     ) -> Result<Record> {
@@ -153,6 +185,8 @@ impl Record {
             spec: serde_json::to_value(&plan.spec)?,
             spec_sha256: manifest::spec_digest_of(&plan.spec),
             memories_sha256: plan.memories.digest(),
+            run_sha256: run_digest(&serde_json::to_value(&plan.spec)?),
+            layout: layout.map(String::from),
             shard: plan.ensemble.shard,
             backend: backend.into(),
             adapter,
@@ -325,6 +359,9 @@ impl Record {
     fn check_fields(&self) -> Result<(), String> {
         if manifest::spec_digest(&self.spec) != self.spec_sha256 {
             return Err("spec does not match its spec_sha256 (the record was edited)".into());
+        }
+        if !self.run_sha256.is_empty() && run_digest(&self.spec) != self.run_sha256 {
+            return Err("spec.run does not match its run_sha256 (the record was edited)".into());
         }
         if self.every_steps == 0 {
             return Err("every_steps is 0; it must be at least 1".into());

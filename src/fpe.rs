@@ -102,10 +102,10 @@ pub fn check(plan: &Plan) -> Result<(), SpecError> {
             ));
         }
     }
-    if let Some(k) = plan.input.segments.iter().position(|s| s.random.is_some()) {
+    if let Some((k, field)) = plan.input.per_trajectory() {
         return Err(SpecError::new(
-            format!("input.segments[{k}].random_weights"),
-            "every trajectory has its own input, so there is no single stationary density; give \"weights\"",
+            format!("input.segments[{k}].{field}"),
+            "every trajectory has its own input, so there is no single stationary density; give \"weights\" or \"saliency\"",
         ));
     }
     let seg = plan.input.segments.last().expect("at least one segment");

@@ -53,6 +53,37 @@ impl Options {
         Ok(())
     }
 
+    /// Refuses an option that sets a field a sweep axis sets: the option would override every
+    /// point's value, and the points would differ only in their labels.
+    fn refuse_swept(&self, axes: &[Axis]) -> Result<(), UsageError> {
+        let set = [
+            (self.trajectories.is_some(), Input::Trajectories, "ensemble.trajectories"),
+            (self.seed.is_some(), Input::Seed, "ensemble.seed"),
+            (self.backend.is_some(), Input::Backend, "run.backend"),
+            (self.adapter.is_some(), Input::Adapter, "run.adapter"),
+        ];
+        for (given, input, field) in set {
+            if !given {
+                continue;
+            }
+            for axis in axes {
+                let hit = axis.values.iter().flat_map(|v| &v.set).find(|(path, _)| {
+                    field == path || field.starts_with(&format!("{path}.")) || path.starts_with(&format!("{field}."))
+                });
+                if let Some((path, _)) = hit {
+                    return Err(UsageError::new(
+                        input,
+                        format!(
+                            "the sweep sets {path} (axis '{}'), which this option would override at every point; drop the option or the axis",
+                            axis.name
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// A spec error, named by the option that set its field when one did.
     fn name(&self, e: SpecError) -> anyhow::Error {
         let input = match e.field.as_str() {
@@ -205,6 +236,7 @@ impl Job {
         }
         self.options.apply(&mut spec)?;
         let axes = sweep::axes(&map)?;
+        self.options.refuse_swept(&axes)?;
         let doc = serde_json::to_value(&spec)?;
         let mut plans = Vec::new();
         for pt in sweep::points(&doc, &axes)? {

@@ -249,6 +249,21 @@ fn checkpoint_flags_refuse_what_they_cannot_do() {
     let r = idpsim(&["run", "--resume", o]);
     assert_eq!(r.status.code(), Some(2), "{}", stderr(&r));
     assert!(stderr(&r).contains("sources not recorded"), "{}", stderr(&r));
+    // The spec's run section edited (a layout reads the state in its own order): refused.
+    let mut other: serde_json::Value = serde_json::from_str(&record).unwrap();
+    other["spec"]["run"]["layout"] = json!("group");
+    std::fs::write(&record_path, other.to_string()).unwrap();
+    let r = idpsim(&["run", "--resume", o]);
+    assert_eq!(r.status.code(), Some(2), "{}", stderr(&r));
+    assert!(stderr(&r).contains("run_sha256"), "{}", stderr(&r));
+    // A state written in one work layout is not resumed in another.
+    let mut other: serde_json::Value = serde_json::from_str(&record).unwrap();
+    assert_eq!(other["layout"], json!(null), "the CPU has no work layout");
+    other["layout"] = json!("thread");
+    let rec: checkpoint::Record = serde_json::from_value(other).unwrap();
+    let e = rec.check_layout(Some("group")).unwrap_err().to_string();
+    assert!(e.contains("--resume") && e.contains("thread work layout") && e.contains("group layout"), "{e}");
+    assert!(rec.check_layout(Some("thread")).is_ok() && rec.check_layout(None).is_ok());
     std::fs::write(&record_path, &record).unwrap();
     // A finished chunk of another build in the checkpoint's folder: refused too.
     let d2 = tmp.path().join("r2");

@@ -146,6 +146,17 @@ fn bad_cases() -> Vec<(&'static str, Value, &'static str)> {
             json!({"of": "state", "axes": [0, 1], "bins": [10, 10], "range": [[-1, 1], [-1, 1]], "every": 0}),
             "observe.histogram.every",
         ),
+        // No sample: every longer than the run, or no multiple of every from `from` on.
+        (
+            "/observe/histogram",
+            json!({"of": "state", "axes": [0, 1], "bins": [10, 10], "range": [[-1, 1], [-1, 1]], "every": 25}),
+            "observe.histogram.every: takes no sample",
+        ),
+        (
+            "/observe/histogram",
+            json!({"of": "state", "axes": [0, 1], "bins": [10, 10], "range": [[-1, 1], [-1, 1]], "from": 15, "every": 12}),
+            "observe.histogram.every: takes no sample",
+        ),
         (
             "/observe/histogram",
             json!({"of": "state", "axes": [0, 1], "bins": [10, 10], "range": [[-1, 1], [-1, 1]], "weight": 1}),

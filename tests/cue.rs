@@ -267,3 +267,41 @@ fn bad_cue_inputs_are_refused() {
         assert_eq!(e.field, field, "{cue}: {e}");
     }
 }
+
+/// A cue input is every trajectory's own corrupted memory, so there is no single input for the
+/// theory, the landscape or the grid solver to describe: each refuses it, naming the field,
+/// and writes nothing; a run's state histogram draws no equilibria (they were drawn for zero
+/// input). Random weights likewise.
+#[test]
+fn analyses_refuse_inputs_that_differ_between_trajectories() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (field, segment) in [
+        ("input.segments[0].cue", json!({ "duration": 2.0, "cue": { "index": 1, "amplitude": 2.0 } })),
+        ("input.segments[0].random_weights", json!({ "duration": 2.0, "random_weights": {} })),
+    ] {
+        let doc = json!({
+            "model": { "kind": "idp", "activation": { "kind": "tanh", "slope": 1.0 } },
+            "memories": { "kind": "hadamard", "n": 2, "p": 2 },
+            "input": { "segments": [segment] },
+            "noise": { "sigma": 0.8 },
+            "ensemble": { "trajectories": 64, "seed": 1, "initial": { "kind": "memory", "index": 1 } },
+            "observe": { "histogram": { "of": "state", "axes": [0, 1], "bins": [8, 8], "range": [[-4, 4], [-4, 4]] } }
+        });
+        let spec = tmp.path().join("spec.json");
+        std::fs::write(&spec, doc.to_string()).unwrap();
+        let s = spec.to_str().unwrap();
+        let out = tmp.path().join("out");
+        let o = out.to_str().unwrap();
+        for args in [vec!["theory", s], vec!["landscape", s, "--out", o], vec!["fpe", s, "--out", o, "--grid", "20"]] {
+            let r = common::idpsim(&args);
+            assert_eq!(r.status.code(), Some(2), "{args:?}: {}", common::stderr(&r));
+            assert!(common::stderr(&r).contains(field), "{args:?}: {}", common::stderr(&r));
+            assert!(!out.exists(), "{args:?} wrote {out:?}");
+        }
+        let r = common::idpsim(&["run", s, "--out", o, "--backend", "cpu", "--quiet"]);
+        assert!(r.status.success(), "{}", common::stderr(&r));
+        let h: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("histogram.json")).unwrap()).unwrap();
+        assert_eq!(h["markers"], json!([]), "{field}: equilibria drawn for an input no trajectory had");
+        std::fs::remove_dir_all(&out).unwrap();
+    }
+}

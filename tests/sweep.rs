@@ -56,6 +56,29 @@ fn the_product_of_the_axes_in_order() {
     assert_eq!(pts[7].dir, "007_sigma=0.5_variant=pulsed_seed=2");
 }
 
+/// An axis lists each value once (1 and 1.0 are one value): a repeated value would make two
+/// points with one coordinate, which no table or array can tell apart. The command line
+/// refuses it before it writes anything.
+#[test]
+fn an_axis_that_repeats_a_value_is_refused() {
+    for (list, repeated) in [(json!([0.5, 0.5]), "0.5"), (json!([0, 1, 1.0]), "1.0"), (json!(["a", "b", "a"]), "\"a\"")]
+    {
+        let sw = json!({ "noise.sigma": list });
+        let e = sweep::axes(sw.as_object().unwrap()).unwrap_err().to_string();
+        assert!(e.starts_with("sweep.noise.sigma: lists ") && e.contains(repeated) && e.contains("once"), "{e}");
+    }
+    assert!(sweep::axes(json!({ "noise.sigma": [0, 0.5, 1] }).as_object().unwrap()).is_ok());
+    let tmp = tempfile::tempdir().unwrap();
+    let (spec, out) = (tmp.path().join("spec.json"), tmp.path().join("out"));
+    let mut doc = base();
+    doc["sweep"] = json!({ "noise.sigma": [0.5, 0.5] });
+    std::fs::write(&spec, doc.to_string()).unwrap();
+    let o = idpsim(&["run", spec.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"]);
+    assert_eq!(o.status.code(), Some(2), "{}", common::stderr(&o));
+    assert!(common::stderr(&o).contains("sweep.noise.sigma"), "{}", common::stderr(&o));
+    assert!(!out.exists(), "a refused sweep wrote {out:?}");
+}
+
 #[test]
 fn a_sweep_writes_one_directory_and_row_per_point_and_a_report() {
     let tmp = tempfile::tempdir().unwrap();
@@ -166,6 +189,103 @@ fn a_forced_sweep_rerun_leaves_no_file_of_the_earlier_one() {
     for e in std::fs::read_dir(&out).unwrap().flatten().filter(|e| e.path().is_dir()) {
         let check = idpsim(&["merge", "--check", e.path().to_str().unwrap()]);
         assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stdout));
+    }
+}
+
+/// --force replaces an earlier run of any shape and nothing else: a single run over a sweep, or
+/// a sweep over one with other points, leaves no file or point of the earlier one; a directory
+/// holding a file no idpsim run wrote is refused (exit 2, the file named) and left as it was.
+#[test]
+fn force_replaces_only_an_earlier_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = |sweep: Option<Value>| {
+        let mut s = base();
+        if let Some(sw) = sweep {
+            s["sweep"] = sw;
+        }
+        let p = tmp.path().join(format!("spec-{}.json", s["sweep"]));
+        std::fs::write(&p, s.to_string()).unwrap();
+        p
+    };
+    let (single, two, one) =
+        (spec(None), spec(Some(json!({ "noise.sigma": [0.0, 0.5] }))), spec(Some(json!({ "noise.sigma": [0.25] }))));
+    let out = tmp.path().join("out");
+    let run = |spec: &std::path::Path, force: bool| {
+        let mut args = vec!["run", spec.to_str().unwrap(), "--out", out.to_str().unwrap(), "--quiet"];
+        if force {
+            args.push("--force");
+        }
+        idpsim(&args)
+    };
+    let entries = || {
+        let mut v: Vec<String> =
+            std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().to_string()).collect();
+        v.sort();
+        v
+    };
+    assert!(run(&two, false).status.success());
+    // A single run over the sweep: no table, report or point directory left.
+    let o = run(&single, true);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    assert!(entries().iter().all(|e| !e.starts_with("00") && e != "sweep.csv"), "{:?}", entries());
+    assert!(idpsim(&["merge", "--check", out.to_str().unwrap()]).status.success());
+    // A sweep over another sweep: only its own point.
+    assert!(run(&two, true).status.success());
+    let o = run(&one, true);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let points: Vec<String> = entries().into_iter().filter(|e| e.starts_with("00")).collect();
+    assert_eq!(points, ["000_sigma=0.25"]);
+    // A file of the user's: refused, and nothing removed.
+    std::fs::write(out.join("notes.txt"), "mine").unwrap();
+    let before = entries();
+    let o = run(&single, true);
+    assert_eq!(o.status.code(), Some(2), "{}", common::stderr(&o));
+    assert!(
+        common::stderr(&o).contains("--force") && common::stderr(&o).contains("notes.txt"),
+        "{}",
+        common::stderr(&o)
+    );
+    assert_eq!(entries(), before, "a refused --force changed the directory");
+    assert_eq!(std::fs::read_to_string(out.join("notes.txt")).unwrap(), "mine");
+}
+
+/// A point's directory names its values as the table does, exponents' signs included.
+#[test]
+fn point_directories_keep_the_sign_of_exponents() {
+    let axes = sweep::axes(json!({ "noise.sigma": [1e-38, 1e38, 1e20] }).as_object().unwrap()).unwrap();
+    let dirs: Vec<String> = sweep::points(&base(), &axes).unwrap().into_iter().map(|p| p.dir).collect();
+    let labels: Vec<&str> = axes[0].values.iter().map(|v| v.label.as_str()).collect();
+    for (dir, label) in dirs.iter().zip(&labels) {
+        assert!(dir.ends_with(&format!("_sigma={label}")), "{dir} for {label}");
+    }
+    assert_eq!(dirs.iter().filter(|d| d.contains("e-")).count(), 1, "{dirs:?}");
+}
+
+/// An option that sets what a sweep axis sets (--seed over "ensemble.seed", --trajectories
+/// over "ensemble.trajectories", --backend over a variant's "run.backend") is refused, naming
+/// both: it would make every point the same run under different labels.
+#[test]
+fn options_that_override_an_axis_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (sweep, flag, value) in [
+        (json!({ "ensemble.seed": [1, 2] }), "--seed", "9"),
+        (json!({ "ensemble.trajectories": [64, 128] }), "--trajectories", "64"),
+        (
+            json!({ "variants": { "a": { "run.backend": "cpu" }, "b": { "run.backend": "cpu_fast" } } }),
+            "--backend",
+            "cpu",
+        ),
+        (json!({ "ensemble": [{ "trajectories": 8, "seed": 1 }, { "trajectories": 8, "seed": 2 }] }), "--seed", "9"),
+    ] {
+        let mut s = base();
+        s["sweep"] = sweep.clone();
+        let p = tmp.path().join("spec.json");
+        std::fs::write(&p, s.to_string()).unwrap();
+        let out = tmp.path().join("out");
+        let o = idpsim(&["run", p.to_str().unwrap(), "--out", out.to_str().unwrap(), flag, value, "--quiet"]);
+        assert_eq!(o.status.code(), Some(2), "{sweep} {flag}: {}", common::stderr(&o));
+        assert!(common::stderr(&o).starts_with(&format!("error: {flag}: the sweep sets ")), "{}", common::stderr(&o));
+        assert!(!out.exists(), "{sweep} {flag}: a refused sweep wrote {out:?}");
     }
 }
 

@@ -342,13 +342,15 @@ fn run_checkpointed_inner(
     let start = Instant::now();
     let (mut record, mut pending) = match how {
         Checkpointing::Every(every) => {
-            (Record::start(dir, plan, (backend.kind(), backend.adapter()), every, &chunks(plan, backend))?, None)
+            let device = (backend.kind(), backend.adapter(), backend.work_layout(plan));
+            (Record::start(dir, plan, device, every, &chunks(plan, backend))?, None)
         }
         Checkpointing::Resume(record, pending) => (record.resume(dir)?, pending),
     };
     let wall_before = record.wall_s;
     let total = plan.time.total_steps;
     backend.prepare(plan)?;
+    record.check_layout(backend.work_layout(plan))?;
     let setup_s = start.elapsed().as_secs_f64();
     let mut steps = Steps::new(plan, watch, true);
     steps.done = record.steps_done(total);

@@ -104,7 +104,8 @@ impl Output for Histogram {
 
 /// The equilibria ±γ ξ^μ of an IDP network with orthogonal memories and constant saliencies
 /// (docs/THEORY.md §3), for a histogram of state coordinates; the last segment's input is used.
-/// Stable ones are flagged; empty where the closed form does not apply.
+/// Stable ones are flagged; empty where the closed form does not apply or the input differs
+/// between trajectories.
 pub fn markers(plan: &Plan, hp: &HistogramPlan) -> Vec<Marker> {
     let mem = &plan.memories;
     let orthogonal = mem.gram().iter().enumerate().all(|(k, &g)| g == if k % (mem.p + 1) == 0 { 1.0 } else { 0.0 });
@@ -113,7 +114,8 @@ pub fn markers(plan: &Plan, hp: &HistogramPlan) -> Vec<Marker> {
         return Vec::new();
     }
     let Some(seg) = plan.input.segments.last() else { return Vec::new() };
-    if seg.noise > 0.0 || seg.pulse_steps.is_some() {
+    // One constant input for every trajectory (random weights and cues have their own each).
+    if seg.noise > 0.0 || seg.pulse_steps.is_some() || seg.random.is_some() || seg.cue.is_some() {
         return Vec::new();
     }
     let alpha: Vec<f64> = seg.coef64.clone();

@@ -2,7 +2,7 @@
 //! in run.json (written last). `merge` and reruns check a directory against its own manifest,
 //! so a missing, changed, extra or half-written file is found before anything is read.
 
-use crate::error::{Input, UsageError};
+use crate::error::{Input, UsageError, mention};
 use std::io::Read;
 use std::path::Path;
 
@@ -161,11 +161,85 @@ pub fn verify(dir: &Path, run: &Value) -> std::result::Result<(), String> {
 pub fn claim(dir: &Path, force: bool, also: impl FnOnce(&Path) -> Result<()>) -> Result<std::fs::File> {
     let lock = crate::io::lock_dir(dir).map_err(|e| UsageError::new(Input::Out, e))?;
     if force {
+        // Nothing is removed unless everything there is an earlier run's: --force must not
+        // leave another run's files (or a user's) beside the new run's, nor remove a user's.
+        let foreign = foreign_entries(dir);
+        if let Some(first) = foreign.first() {
+            let more = if foreign.len() > 1 { format!(" and {} more", foreign.len() - 1) } else { String::new() };
+            return Err(UsageError::new(
+                Input::Force,
+                format!(
+                    "'{}' holds {first}{more}, which no earlier idpsim run there wrote; {} replaces only an earlier run's files: remove them or choose another directory",
+                    dir.display(),
+                    mention(&Input::Force)
+                ),
+            )
+            .into());
+        }
         also(dir)?;
         clear_previous(dir)?;
+        clear_points(dir)?;
     }
     crate::io::prepare_out_dir(dir, force)?;
     Ok(lock)
+}
+
+/// The entries of `dir` that are no earlier idpsim run's or sweep's own, which a forced rerun
+/// must not remove and so refuses to write beside: everything but the files an earlier run's
+/// run.json lists, run.json, INCOMPLETE, hidden temporaries and the checkpoint folder, a
+/// sweep's table, report and pictures, and directories (a sweep's points) holding only such
+/// files of their own run.
+pub fn foreign_entries(dir: &Path) -> Vec<String> {
+    foreign_in(dir, true)
+}
+
+fn foreign_in(dir: &Path, top: bool) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let run = std::fs::read_to_string(dir.join(RUN_JSON)).ok().and_then(|t| serde_json::from_str::<Value>(&t).ok());
+    let listed: Vec<String> = run
+        .as_ref()
+        .and_then(|r| r.get("manifest"))
+        .and_then(Value::as_object)
+        .map(|m| m.keys().filter(|k| plain_name(k)).cloned().collect())
+        .unwrap_or_default();
+    let sweep_files = if top { crate::sweep::own_files() } else { Vec::new() };
+    let mut foreign = Vec::new();
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        let path = e.path();
+        let own = if path.is_dir() && !path.is_symlink() {
+            name == crate::checkpoint::DIR || (top && foreign_in(&path, false).is_empty())
+        } else {
+            name == RUN_JSON
+                || name == INCOMPLETE
+                || (name.starts_with('.') && name.ends_with(".tmp"))
+                || listed.contains(&name)
+                || sweep_files.contains(&name.as_str())
+        };
+        if !own {
+            foreign.push(name);
+        }
+    }
+    foreign.sort();
+    foreign
+}
+
+/// Removes an earlier sweep's table, report, pictures and point directories from `dir` (after
+/// [`foreign_entries`] found nothing else there).
+fn clear_points(dir: &Path) -> Result<()> {
+    for f in crate::sweep::own_files() {
+        let path = dir.join(f);
+        if path.is_file() {
+            std::fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
+        }
+    }
+    for e in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?.flatten() {
+        let path = e.path();
+        if path.is_dir() && !path.is_symlink() && e.file_name() != crate::checkpoint::DIR {
+            std::fs::remove_dir_all(&path).with_context(|| format!("cannot remove {}", path.display()))?;
+        }
+    }
+    Ok(())
 }
 
 /// Removes what an earlier run left in `dir` before a forced rerun: the files its run.json

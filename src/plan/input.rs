@@ -14,6 +14,23 @@ pub struct InputPlan {
     pub gram: Vec<f32>,
 }
 
+impl InputPlan {
+    /// The first segment whose input differs between trajectories, and the field that makes it
+    /// so ("random_weights" or "cue"): where theory, landscapes, the grid solver and the
+    /// equilibria drawn on a histogram have no single input to describe.
+    pub fn per_trajectory(&self) -> Option<(usize, &'static str)> {
+        self.segments.iter().enumerate().find_map(|(k, s)| {
+            if s.random.is_some() {
+                Some((k, "random_weights"))
+            } else if s.cue.is_some() {
+                Some((k, "cue"))
+            } else {
+                None
+            }
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct SegmentPlan {
     /// Global index of the segment's first step.

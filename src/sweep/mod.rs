@@ -48,6 +48,12 @@ pub const CLASSIC_CAPACITY: f64 = 0.138;
 /// Most panels (combinations of the axes beyond the first two numeric ones) a heat map draws.
 pub const MAX_HEATMAP_PANELS: usize = 12;
 
+/// The files a sweep writes beside its points' directories: its table, its report and its
+/// pictures.
+pub fn own_files() -> Vec<&'static str> {
+    [CSV, REPORT].into_iter().chain(report::part_files()).collect()
+}
+
 /// Removes what an earlier sweep left in `out` before a forced rerun: its table, pictures and
 /// report, and in every point's directory the earlier run's files.
 pub fn clear_previous(out: &Path, points: &[Point]) -> Result<()> {
@@ -146,6 +152,19 @@ pub fn axes(sweep: &Map<String, Value>) -> Result<Vec<Axis>, SpecError> {
                 .ok_or_else(|| SpecError::new(&field, "must be a non-empty list of values, e.g. [0, 1, 2]"))?;
             if key.is_empty() || key.split('.').any(str::is_empty) {
                 return Err(SpecError::new(&field, "is not a dotted spec path such as \"noise.sigma\""));
+            }
+            // Each value once: a point per value, and a coordinate that names one point.
+            let same =
+                |a: &Value, b: &Value| a == b || matches!((a.as_f64(), b.as_f64()), (Some(x), Some(y)) if x == y);
+            if let Some((k, v)) = list.iter().enumerate().find(|&(k, v)| list[..k].iter().any(|w| same(v, w))) {
+                return Err(SpecError::new(
+                    &field,
+                    format!(
+                        "lists {v} twice (values {} and {}); give each value once",
+                        list.iter().position(|w| same(v, w)).unwrap_or(0) + 1,
+                        k + 1
+                    ),
+                ));
             }
             let values = list
                 .iter()
@@ -286,8 +305,9 @@ pub fn points(base: &Value, axes: &[Axis]) -> Result<Vec<Point>, SpecError> {
             let short = a.name.rsplit('.').next().unwrap_or(&a.name);
             name.push_str(&format!("_{short}={}", v.label));
         }
+        // Characters safe in a file name everywhere; '+' is kept so that 1e+20 is not 1e-20.
         let dir: String =
-            name.chars().map(|c| if c.is_ascii_alphanumeric() || "=._-".contains(c) { c } else { '-' }).collect();
+            name.chars().map(|c| if c.is_ascii_alphanumeric() || "=._-+".contains(c) { c } else { '-' }).collect();
         let text = doc.to_string();
         let spec = Spec::from_json(&text).map_err(|e| {
             SpecError::new(e.field, format!("{} (sweep point {index}: {})", e.message, describe(axes, &coords)))

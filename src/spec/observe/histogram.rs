@@ -189,6 +189,19 @@ pub fn resolve(h: &HistogramSpec, n: usize, p: usize, dt: f64, total_steps: u32)
             steps_of("observe.histogram.every", e, dt)?
         }
     };
+    // At least one sample: a histogram of no sample would be written as an empty density.
+    let first = from_steps.max(1).div_ceil(every_steps);
+    if first > total_steps / every_steps {
+        return Err(SpecError::new(
+            if h.every.is_some() { "observe.histogram.every" } else { "observe.histogram.from" },
+            format!(
+                "takes no sample: the first sample after t = {} would be at t = {}, after the end of the run ({}); give a shorter every or an earlier from",
+                h.from,
+                first as f64 * every_steps as f64 * dt,
+                total_steps as f64 * dt
+            ),
+        ));
+    }
     let mut axes = [0u32; 2];
     let mut bins = [1u32; 2];
     let mut lo = [0f32; 2];
