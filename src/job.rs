@@ -208,6 +208,7 @@ impl Job {
             return Ok(RunOutcome::InMemory { store: Box::new(store), info });
         };
         let every_steps = self.checkpoint_every.map(|t| checkpoint_steps(t, &plan)).transpose()?;
+        manifest::refuse_inside_run(out)?;
         Ok(match run_into(&plan, out, self.force, every_steps, watch)? {
             Some(summary) => RunOutcome::Written(summary),
             None => RunOutcome::AlreadyThere,
@@ -258,6 +259,9 @@ impl Job {
     pub fn run_sweep(&self, watch: &mut dyn SweepWatch) -> Result<SweepOutcome> {
         let (axes, plans) = self.sweep_plans()?;
         let points: Vec<Point> = plans.iter().map(|(pt, _)| pt.clone()).collect();
+        if let Some(dir) = &self.out {
+            manifest::refuse_inside_run(dir)?;
+        }
         let _lock = match &self.out {
             Some(dir) => Some(manifest::claim(dir, self.force, |d| sweep::clear_previous(d, &points))?),
             None => None,

@@ -1,6 +1,6 @@
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use idpsim::cli::{Cli, dispatch};
 
 fn main() -> ExitCode {
@@ -11,12 +11,24 @@ fn main() -> ExitCode {
         unsafe { std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir()) };
     }
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
-    let cli = match Cli::try_parse() {
+    // Values may be negative numbers ("--seed -1" is then refused by its range, naming the
+    // flag, instead of read as an unknown flag "-1").
+    let command = Cli::command().mut_subcommands(|sc| {
+        sc.mut_args(|a| if a.get_action().takes_values() { a.allow_negative_numbers(true) } else { a })
+    });
+    let cli = match command.try_get_matches().and_then(|m| Cli::from_arg_matches(&m)) {
         Ok(c) => c,
-        Err(e) => {
-            let code = if e.use_stderr() { 2 } else { 0 };
+        Err(e) if !e.use_stderr() => {
+            // --help, --version
             let _ = e.print();
-            return ExitCode::from(code);
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            // One line, as every other error: clap's first, then where the accepted values are.
+            let text = e.render().to_string();
+            let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("error: bad arguments");
+            eprintln!("{}; see idpsim help", first.trim_end());
+            return ExitCode::from(2);
         }
     };
     // The commands that stop cleanly at SIGINT/SIGTERM; the others end at once, as usual.

@@ -199,6 +199,7 @@ pub fn merge_with(dirs: &[PathBuf], out: &Path, force: bool, mixed: bool) -> Res
         ))
         .into());
     }
+    manifest::refuse_inside_run(out)?;
     let _lock = manifest::claim(out, force, |_| Ok(()))?;
     manifest::mark_incomplete(out)?;
     let mut store = Store::dir(out);

@@ -2,14 +2,21 @@
 //! being built, the device chosen). The library never prints; a front end installs a handler
 //! (the command line prints each notice as a line on stderr unless `--quiet`; the Python
 //! package shows it in its progress display). Without a handler, notices go to the log at info
-//! level.
+//! level. Warnings have a handler of their own (the Python package raises them as Python
+//! warnings); without one they are printed on stderr, as the command line wants.
 
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 type Handler = Box<dyn Fn(&str) + Send + Sync>;
+type Shared = Arc<dyn Fn(&str) + Send + Sync>;
 
 fn slot() -> &'static Mutex<Option<Handler>> {
     static SLOT: OnceLock<Mutex<Option<Handler>>> = OnceLock::new();
+    SLOT.get_or_init(|| Mutex::new(None))
+}
+
+fn warning_slot() -> &'static Mutex<Option<Shared>> {
+    static SLOT: OnceLock<Mutex<Option<Shared>>> = OnceLock::new();
     SLOT.get_or_init(|| Mutex::new(None))
 }
 
@@ -26,9 +33,22 @@ pub fn emit(message: &str) {
     }
 }
 
+/// Installs `handler` for every later warning (replacing any earlier one); None removes it, and
+/// warnings go to stderr again.
+pub fn set_warning_handler(handler: Option<Handler>) {
+    *warning_slot().lock().unwrap_or_else(|e| e.into_inner()) = handler.map(Shared::from);
+}
+
 /// A warning that must reach the person even under `--quiet` (no GPU where one may have been
-/// expected): one line on stderr, "warning: …", whatever the handler.
+/// expected): to the warning handler, else one line on stderr, "warning: …" (the notice
+/// handler does not see it).
 pub fn warn(message: &str) {
     log::debug!("{message}");
-    eprintln!("warning: {message}");
+    // Called without the lock held: a handler may wait for another lock (Python's) whose holder
+    // warns in turn.
+    let handler = warning_slot().lock().unwrap_or_else(|e| e.into_inner()).clone();
+    match handler {
+        Some(h) => h(message),
+        None => eprintln!("warning: {message}"),
+    }
 }

@@ -240,6 +240,7 @@ pub fn run(
 
 /// Refuses an `out` that exists and is not an empty directory.
 fn check_out(out: &Path) -> Result<()> {
+    crate::outputs::manifest::refuse_inside_run(out)?;
     let empty = out.is_dir() && std::fs::read_dir(out).is_ok_and(|mut d| d.next().is_none());
     if out.exists() && !empty {
         return Err(usage(

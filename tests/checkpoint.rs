@@ -295,3 +295,19 @@ fn checkpoint_flags_refuse_what_they_cannot_do() {
     assert!(r.status.success(), "{}", stderr(&r));
     assert!(!checkpoint::folder(&d).exists() && d.join("run.json").exists());
 }
+
+/// A run whose INCOMPLETE marker was removed by hand while it was stopped still resumes and
+/// ends with status 0: run.json is what completes it, and the marker's absence is no failure.
+#[test]
+fn a_resumed_run_without_its_incomplete_marker_ends_well() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("r");
+    let p = plan(everything());
+    let mut cpu = CpuBackend::new();
+    let mut crashing = Crashing { inner: &mut cpu, calls_left: 4 };
+    engine::run_checkpointed(&p, &mut crashing, &d, Checkpointing::Every(3), &mut Bar::pausing(true)).unwrap_err();
+    std::fs::remove_file(d.join("INCOMPLETE")).unwrap();
+    let r = idpsim(&["run", "--resume", d.to_str().unwrap(), "--quiet"]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    assert!(d.join("run.json").exists() && !checkpoint::folder(&d).exists());
+}

@@ -484,3 +484,56 @@ fn version_names_the_build() {
     assert_eq!(text.trim(), format!("idpsim {} (sources {})", env!("CARGO_PKG_VERSION"), idpsim::BUILD_ID));
     assert!(idpsim::SOURCES_SHA256.starts_with(idpsim::BUILD_ID) && idpsim::SOURCES_SHA256.len() == 64);
 }
+
+/// Argument errors are one line naming the flag, negative numbers included ("--seed -1" is
+/// refused by the flag's range, not read as an unknown flag "-1"); the quick form's --slope,
+/// --n and --sigma are refused with a spec instead of being ignored.
+#[test]
+fn argument_errors_are_one_line() {
+    let cases: [(&[&str], &str); 6] = [
+        (&["run", "--preset", "quickstart", "--out", "never", "--trajectories", "abc"], "'--trajectories"),
+        (&["run", "--preset", "quickstart", "--out", "never", "--trajectories", "-5"], "'-5' for '--trajectories"),
+        (&["run", "--preset", "quickstart", "--out", "never", "--seed", "-1"], "'-1' for '--seed"),
+        (&["theory", "--preset", "quickstart", "--slope", "2"], "--slope"),
+        (&["theory", "--preset", "quickstart", "--n", "4"], "--n"),
+        (&["landscape", "--preset", "landscape-c", "--out", "never", "--sigma", "5"], "--sigma"),
+    ];
+    for (args, want) in cases {
+        let o = idpsim(args);
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {e}");
+        assert_eq!(e.trim().lines().count(), 1, "{args:?}: {e}");
+        assert!(e.starts_with("error: ") && e.contains(want), "{args:?}: {e}");
+        assert!(!Path::new("never").exists());
+    }
+    assert!(idpsim(&["--version"]).status.success() && idpsim(&["run", "--help"]).status.success());
+}
+
+/// An output directory inside a run's directory is refused (run, replay, merge), and the run
+/// stays intact; a spec file that happens to be called run.json does not count as a run.
+#[test]
+fn outputs_inside_a_run_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = tmp.path().join("run.json");
+    std::fs::write(&spec, base().to_string()).unwrap();
+    let r1 = tmp.path().join("r1");
+    let s = spec.to_str().unwrap();
+    let base_args = ["run", s, "--backend", "cpu", "--trajectories", "8", "--quiet", "--out"];
+    let o = idpsim(&[&base_args[..], &[r1.to_str().unwrap()]].concat());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let inner = r1.join("sub");
+    let i = inner.to_str().unwrap();
+    let r = r1.to_str().unwrap();
+    for args in [
+        [&base_args[..], &[i]].concat(),
+        vec!["replay", r, "--trajectory", "1", "--out", i],
+        vec!["merge", r, "--out", i],
+    ] {
+        let o = idpsim(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("--out") && stderr(&o).contains("inside"), "{args:?}: {}", stderr(&o));
+        assert!(!inner.exists(), "{args:?} wrote inside the run");
+    }
+    let check = idpsim(&["merge", "--check", r]);
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stdout));
+}

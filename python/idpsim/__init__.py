@@ -24,11 +24,13 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union, cast
+from typing import Any, Dict, List, Mapping, Optional, Sequence, SupportsFloat, SupportsIndex, Tuple, Union, cast
 
 import numpy as np
+import numpy.typing as npt
 
 __all__ = [
+    "IdpsimWarning",
     "Result",
     "RunError",
     "SpecError",
@@ -66,6 +68,12 @@ class RunError(RuntimeError):
     naming its file, sums that outgrew their exact range, ..."""
 
 
+class IdpsimWarning(UserWarning):
+    """What the engine warns about while a run still completes (no usable GPU, so the CPU fast
+    path ran; histogram samples out of its range, ...): a Python warning, so
+    ``warnings.catch_warnings`` and ``warnings.filterwarnings`` capture or silence it."""
+
+
 # Headless: Vulkan's window-system probing prints an error line per device unless
 # XDG_RUNTIME_DIR is an absolute path (unset, empty or relative are all "invalid"); the command
 # line sets it the same way.
@@ -81,6 +89,10 @@ __version__: str = _native.__version__
 
 PathLike = Union[str, "os.PathLike[str]"]
 SpecLike = Union[Mapping[str, Any], str, "os.PathLike[str]"]
+#: An adapter by a part of its name or its number, or several as a list.
+AdapterLike = Union[str, SupportsIndex, Sequence[Union[str, SupportsIndex]]]
+#: Saliencies: a list or an array of numbers.
+SaliencyLike = Union[Sequence[SupportsFloat], "npt.NDArray[Any]"]
 
 #: wgpu's device types, as words.
 _DEVICE_TYPES = {
@@ -155,7 +167,8 @@ class Result:
     ``r.final_state`` [M, N], ``r.energy``, ``r.first_passage``, ``r.saliency_mean``, ...
     (each a NumPy array), and the documents ``r.histogram`` (counts with their edges),
     ``r.retrieval`` (retrieval.json). ``r.run_info`` holds what run.json holds; ``r.arrays``
-    and ``r.docs`` hold everything. A Result pickles (arrays, documents and run information)."""
+    and ``r.docs`` hold everything: the run directory's files, in memory or loaded alike. A
+    Result pickles (arrays, documents and run information)."""
 
     arrays: Dict[str, np.ndarray]
     docs: Dict[str, Any]
@@ -296,8 +309,7 @@ class Result:
         times and input, histogram cell centres); every variable and coordinate has a
         ``long_name`` and ``units`` (model time units, "1" for dimensionless), so that
         ``ds.overlaps_abs_mean.sel(memory=1).plot()`` labels itself. The spec and run
-        information are attributes (JSON). The exact fixed-point sums (and the raw values a run in
-        memory keeps beyond its files) stay in ``r.arrays``.
+        information are attributes (JSON). The exact fixed-point sums stay in ``r.arrays``.
         Needs xarray (``pip install 'idpsim[xarray]'``)."""
         from ._xarray import result_dataset
 
@@ -308,9 +320,9 @@ def run(
     spec: SpecLike,
     *,
     backend: str = "auto",
-    adapter: Optional[Union[str, int]] = None,
-    trajectories: Optional[int] = None,
-    seed: Optional[int] = None,
+    adapter: Optional[AdapterLike] = None,
+    trajectories: Optional[SupportsIndex] = None,
+    seed: Optional[SupportsIndex] = None,
     out: Optional[PathLike] = None,
     force: bool = False,
     progress: bool = True,
@@ -320,7 +332,8 @@ def run(
     ``backend`` is "auto" (the device a cost model expects to answer first: a GPU or the CPU
     fast path; see the README's "Which device answers first"), "gpu", "cpu" (the reference) or
     "cpu_fast";
-    ``adapter`` picks a GPU by a part of its name or its number; ``trajectories``
+    ``adapter`` picks a GPU by a part of its name or its number (several GPUs: a list, or
+    "all"); ``trajectories``
     (1 to 2³²−1) and ``seed`` (0 to 2⁶⁴−1) override the spec's. With ``out`` the run is
     written into that directory exactly as ``idpsim run`` writes it (which must be empty
     unless ``force``; a directory that already holds this run, complete and intact, is read
@@ -444,9 +457,9 @@ def sweep(
     spec: SpecLike,
     *,
     backend: str = "auto",
-    adapter: Optional[Union[str, int]] = None,
-    trajectories: Optional[int] = None,
-    seed: Optional[int] = None,
+    adapter: Optional[AdapterLike] = None,
+    trajectories: Optional[SupportsIndex] = None,
+    seed: Optional[SupportsIndex] = None,
     out: Optional[PathLike] = None,
     force: bool = False,
     progress: bool = True,
@@ -560,10 +573,10 @@ def _saliencies(values: Any) -> List[float]:
 
 
 def theory(
-    spec_or_saliency: Union[SpecLike, Sequence[float], np.ndarray],
+    spec_or_saliency: Union[SpecLike, SaliencyLike],
     *,
-    slope: float = 1.0,
-    n: int = 2,
+    slope: SupportsFloat = 1.0,
+    n: SupportsIndex = 2,
 ) -> Dict[str, Any]:
     """Equilibria, their stability and energies, and the critical saliencies, for each input
     segment of a spec, or (given a list or array of saliencies) for an IDP network of ``n``
@@ -584,7 +597,7 @@ def theory(
     return out
 
 
-def fpe(spec: SpecLike, *, grid: int = 200) -> Tuple[np.ndarray, List[np.ndarray]]:
+def fpe(spec: SpecLike, *, grid: SupportsIndex = 200) -> Tuple[np.ndarray, List[np.ndarray]]:
     """The stationary Fokker–Planck density of a spec with N = 1 or 2 on ``grid`` cells per
     axis (2 to 2000; over the spec's state-histogram range, else ±4): ``(density, edges)`` with
     density [grid] or [grid, grid] (integrating to 1 over the cells) and one array of edges per
@@ -595,12 +608,12 @@ def fpe(spec: SpecLike, *, grid: int = 200) -> Tuple[np.ndarray, List[np.ndarray
 
 
 def landscape(
-    spec_or_saliency: Union[SpecLike, Sequence[float], np.ndarray],
+    spec_or_saliency: Union[SpecLike, SaliencyLike],
     out: PathLike,
     *,
-    slope: float = 1.0,
-    sigma: float = 0.5,
-    trajectories: int = 12,
+    slope: SupportsFloat = 1.0,
+    sigma: SupportsFloat = 0.5,
+    trajectories: SupportsIndex = 12,
     force: bool = False,
 ) -> List[str]:
     """Draws the N = 2 energy landscape (with its equilibria and ``trajectories`` sample paths,
@@ -628,16 +641,16 @@ def merge(dirs: Sequence[PathLike], out: PathLike, *, force: bool = False) -> Re
     """Merges the shard directories of one run (``idpsim run --shard I/N``) into ``out``
     (identical to one whole run), after checking every shard against its manifest; returns
     the merged run."""
-    _native.merge_dirs([os.fspath(d) for d in dirs], os.fspath(out), force=bool(force))
+    _native.merge_dirs(_args.folders("dirs", dirs), os.fspath(out), force=bool(force))
     return Result(_read_dir(Path(out)), Path(out))
 
 
 def replay(
     run_dir: PathLike,
-    trajectories: Sequence[int],
+    trajectories: Union[Sequence[SupportsIndex], "npt.NDArray[np.integer[Any]]"],
     out: PathLike,
     *,
-    every: Optional[float] = None,
+    every: Optional[SupportsFloat] = None,
     backend: Optional[str] = None,
 ) -> Dict[str, Any]:
     """Integrates ``trajectories`` (global indices) of the finished run in ``run_dir`` again, as
@@ -646,12 +659,14 @@ def replay(
     ``backend`` names another. Returns the arrays written: ``states`` [K, T, N], ``overlaps``
     [K, T, P], ``times`` [T], ``trajectories`` [K], and ``info`` (replay.json); the final states
     are the run's own bytes."""
+    which = _args.indices("trajectories", trajectories, _args.MAX_TRAJECTORIES - 1, " (the run's trajectory numbers)")
+    step = None if every is None else _args.real("every", every, 0.0, positive=True)
     _native.replay_dir(
         os.fspath(run_dir),
-        [int(t) for t in trajectories],
+        which,
         os.fspath(out),
-        every=None if every is None else float(every),
-        backend=backend,
+        every=step,
+        backend=_args.text("backend", backend, "gpu, cpu, cpu_fast"),
     )
     folder = Path(out)
     result: Dict[str, Any] = {k: np.load(folder / f"{k}.npy") for k in ("states", "overlaps", "times", "trajectories")}
@@ -662,7 +677,7 @@ def replay(
 def merge_check(dirs: Sequence[PathLike]) -> Tuple[str, bool]:
     """Which shards are intact, which trajectory ranges are missing and the commands that
     rerun them: ``(report, complete)``."""
-    text, complete = _native.check_shards([os.fspath(d) for d in dirs])
+    text, complete = _native.check_shards(_args.folders("dirs", dirs))
     return text, complete
 
 

@@ -46,8 +46,7 @@ VARIABLES: Dict[str, Tuple[Tuple[str, ...], str, str]] = {
     ),
 }
 
-#: Files left out of the Dataset (``Result.arrays`` has them): the exact fixed-point sums. So is
-#: what a run in memory keeps beyond its files (the observers' raw values).
+#: Files left out of the Dataset (``Result.arrays`` has them): the exact fixed-point sums.
 LEFT_OUT = ("overlaps_sums", "retrieval_sums")
 
 

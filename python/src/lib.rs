@@ -49,6 +49,29 @@ fn to_py(py: Python<'_>, e: anyhow::Error) -> PyErr {
     raise(py, "RunError", &[format!("{e:#}")])
 }
 
+/// The engine's warnings as Python warnings (`idpsim.IdpsimWarning`), so that they can be
+/// caught and filtered instead of going to file descriptor 2. A warning that the filters turn
+/// into an exception is kept in [`WARNING_RAISED`] and raised when the call returns.
+fn warn_in_python(message: &str) {
+    Python::attach(|py| {
+        let warned = py.import("idpsim").and_then(|m| m.getattr("IdpsimWarning")).and_then(|category| {
+            let text = std::ffi::CString::new(message.replace('\0', " ")).unwrap_or_default();
+            // Level 2: the line that called the idpsim function, not the function itself.
+            PyErr::warn(py, &category, &text, 2)
+        });
+        if let Err(e) = warned {
+            let mut slot = WARNING_RAISED.lock().unwrap_or_else(|e| e.into_inner());
+            if slot.is_none() {
+                *slot = Some(e);
+            }
+        }
+    });
+}
+
+/// A warning raised as an exception (`warnings.simplefilter("error")`), until the call that
+/// warned returns.
+static WARNING_RAISED: std::sync::Mutex<Option<PyErr>> = std::sync::Mutex::new(None);
+
 /// Runs `f` without the GIL, catching panics.
 fn detached<T: Send>(py: Python<'_>, f: impl FnOnce() -> Result<T> + Send) -> PyResult<T> {
     let r = py.detach(|| match std::panic::catch_unwind(AssertUnwindSafe(f)) {
@@ -62,7 +85,11 @@ fn detached<T: Send>(py: Python<'_>, f: impl FnOnce() -> Result<T> + Send) -> Py
             Err(anyhow::anyhow!("internal error (please report it): {what}"))
         }
     });
-    r.map_err(|e| to_py(py, e))
+    let raised = WARNING_RAISED.lock().unwrap_or_else(|e| e.into_inner()).take();
+    match (r, raised) {
+        (Ok(_), Some(e)) => Err(e),
+        (r, _) => r.map_err(|e| to_py(py, e)),
+    }
 }
 
 /// The spec `value` names: a JSON text ("json"), a file ("path") or a preset ("preset"), and
@@ -171,10 +198,15 @@ impl log::Log for PyLog {
 }
 
 /// An in-memory Store as a dict: {"arrays": {stem: ndarray}, "docs": {file: JSON text},
-/// "files": [...], "run_info": JSON text}. The arrays own the engine's buffers.
+/// "files": [...], "run_info": JSON text}. The arrays own the engine's buffers. Only the
+/// arrays that are files of the run are handed over (the raw values the observers also keep in
+/// memory are dropped), so that a run in memory has what its directory has.
 fn result_dict<'py>(py: Python<'py>, store: Store, info: serde_json::Value) -> PyResult<Bound<'py, PyDict>> {
     let arrays = PyDict::new(py);
     for (name, a) in store.arrays {
+        if !store.files.contains(&format!("{name}.npy")) {
+            continue;
+        }
         let shape: Vec<usize> = a.shape.iter().map(|&d| d as usize).collect();
         let arr = match a.data {
             ArrayData::F32(v) => numpy::PyArray1::from_vec(py, v).reshape(shape)?.into_any(),
@@ -668,6 +700,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(save, m)?)?;
     m.add_function(wrap_pyfunction!(verify_run, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    idpsim::notice::set_warning_handler(Some(Box::new(warn_in_python)));
     // Another logger may already be set (a second import in a new interpreter): keep it.
     if log::set_logger(&PyLog).is_ok() {
         log::set_max_level(log::LevelFilter::Info);

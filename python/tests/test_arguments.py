@@ -59,6 +59,69 @@ def test_numpy_arguments() -> None:
     assert density.shape == (20, 20)
 
 
+def test_a_0d_array_and_array_likes_in_a_spec() -> None:
+    plain = small()
+    plain["noise"]["sigma"] = 0.5
+    plain["input"]["segments"][0]["weights"] = [1.25, 2.5, 0.75, 1.0]
+    plain["ensemble"]["trajectories"] = 64
+
+    class ArrayLike:
+        """What pandas, xarray and JAX arrays have in common: ``__array__``, not ndarray."""
+
+        def __init__(self, values: Any) -> None:
+            self.values = values
+
+        def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+            return np.asarray(self.values, dtype=dtype)
+
+    numpy = small()
+    numpy["noise"]["sigma"] = np.array(0.5)  # 0-d
+    numpy["ensemble"]["trajectories"] = np.array(64, dtype=np.uint32)
+    numpy["input"]["segments"][0]["weights"] = ArrayLike([1.25, 2.5, 0.75, 1.0])
+    base = idpsim.run(plain, backend="cpu", progress=False)
+    got = idpsim.run(numpy, backend="cpu", progress=False)
+    assert got.spec == base.spec
+    assert got.overlaps_mean.tobytes() == base.overlaps_mean.tobytes()
+    pd = pytest.importorskip("pandas")
+    xr = pytest.importorskip("xarray")
+    numpy["input"]["segments"][0]["weights"] = pd.Series([1.25, 2.5, 0.75, 1.0])
+    numpy["noise"]["sigma"] = xr.DataArray(0.5)
+    assert idpsim.run(numpy, backend="cpu", progress=False).spec == base.spec
+    numpy["input"]["segments"][0]["weights"] = xr.DataArray([1.25, 2.5, 0.75, 1.0], dims="memory")
+    assert idpsim.run(numpy, backend="cpu", progress=False).spec == base.spec
+    # An array-like of text is refused as an array of text is.
+    numpy["name"] = pd.Series(["a", "b"])
+    with pytest.raises(idpsim.SpecError) as e:
+        idpsim.run(numpy, progress=False)
+    assert e.value.field == "name" and "array of object" in str(e.value), str(e.value)
+
+
+def test_adapters_as_a_list() -> None:
+    # A list is the command line's comma-separated --adapter: several GPUs, which the CPU
+    # backend refuses by naming them.
+    with pytest.raises(idpsim.SpecError) as e:
+        idpsim.run(small(), backend="cpu", adapter=[0, np.int64(1)], progress=False)
+    assert e.value.field == "adapter" and "'0,1' names GPU devices" in str(e.value), str(e.value)
+    # One adapter in a list is that adapter.
+    r = idpsim.run(small(), backend="cpu", adapter=[0], trajectories=64, progress=False)
+    assert r.run_info["trajectories"]["count"] == 64
+
+
+def test_merge_refuses_one_path_for_a_list(tmp_path: Path) -> None:
+    for call in (
+        lambda: idpsim.merge("somedir", tmp_path / "out"),
+        lambda: idpsim.merge(tmp_path / "somedir", tmp_path / "out"),
+        lambda: idpsim.merge_check("somedir"),
+    ):
+        with pytest.raises(idpsim.SpecError) as e:
+            call()
+        assert e.value.field == "dirs" and "a list of shard directories" in str(e.value), str(e.value)
+    with pytest.raises(idpsim.SpecError) as e:
+        idpsim.merge_check(["a", 3])
+    assert e.value.field == "dirs.1" and "3 is not a path" in str(e.value)
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize(
     "kwargs, field, says",
     [
@@ -71,8 +134,13 @@ def test_numpy_arguments() -> None:
         ({"trajectories": np.int64(-1)}, "trajectories", "-1 is out of range"),
         ({"seed": -1}, "seed", "-1 is out of range; accepted: 0 to 18446744073709551615"),
         ({"seed": 2**64}, "seed", "out of range; accepted: 0 to 18446744073709551615"),
-        ({"backend": 3}, "backend", "3 is not a string; accepted: auto, gpu, cpu"),
-        ({"backend": "tpu"}, "backend", "unknown backend 'tpu'; accepted: auto, gpu, cpu"),
+        ({"backend": 3}, "backend", "3 is not a string; accepted: auto, gpu, cpu, cpu_fast"),
+        ({"backend": "tpu"}, "backend", "unknown backend 'tpu'; accepted: auto, gpu, cpu, cpu_fast"),
+        ({"adapter": ""}, "adapter", "'' names no adapter; accepted: a part of an adapter's name"),
+        ({"adapter": "0,"}, "adapter", "'0,' names no adapter"),
+        ({"adapter": []}, "adapter", "[] is an empty list"),
+        ({"adapter": [0, None]}, "adapter.1", "None is not a name or an index"),
+        ({"adapter": 1.5}, "adapter", "1.5 is not a name or an index"),
     ],
 )
 def test_bad_arguments_name_the_field_the_value_and_the_range(kwargs: Dict[str, Any], field: str, says: str) -> None:

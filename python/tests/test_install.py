@@ -26,6 +26,17 @@ first: "idpsim.Result | None" = s[0]
 again = idpsim.load("runs/quickstart")
 t = idpsim.theory([1.5, 2.25], slope=1.0, n=2)
 names: "list[str]" = list(idpsim.presets())
+# NumPy numbers wherever a number is taken, an array of trajectory numbers, adapters as a list.
+n = np.int64(64)
+idpsim.run("quickstart", trajectories=n, seed=np.uint64(7), adapter=[0, "llvm"], progress=False)
+idpsim.sweep("robustness-sweep", trajectories=np.int32(64), seed=np.int64(1), adapter=np.int64(0))
+idpsim.theory(np.array([1.5, 2.25]), slope=np.float64(1.0), n=np.int64(2))
+idpsim.theory([np.float32(1.5), 2.25], slope=np.float32(1.0))
+idpsim.fpe("fpe2d-equal", grid=np.int16(20))
+idpsim.landscape([1.5, 2.0], "l", slope=np.float32(1.0), sigma=np.float64(0.5), trajectories=np.int64(3))
+idpsim.replay("runs/q", np.array([99, 3]), "replay", every=np.float64(0.1))
+idpsim.replay("runs/q", [np.int64(99), 3], "replay", every=np.float32(0.1))
+w: "type[UserWarning]" = idpsim.IdpsimWarning
 """
 
 MISUSE = """

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import idpsim
-from conftest import cli, everything
+from conftest import cli, everything, modern
 
 
 def small_sweep() -> Dict[str, Any]:
@@ -95,6 +95,22 @@ def test_load_reopens_a_cli_run_as_the_same_result(tmp_path: Path) -> None:
     same_result(idpsim.load(saved), memory, arrays=on_disk)
     rerun = cli("run", str(path), "--backend", "cpu", "--out", str(saved), "--quiet")
     assert "nothing to do" in rerun.stderr
+
+
+@pytest.mark.parametrize("make", [everything, modern])
+def test_a_run_in_memory_has_its_directorys_arrays(tmp_path: Path, make: Any) -> None:
+    """Per-trajectory saves: the in-memory run holds the arrays of its files, no more (no raw
+    copies of them), equal to what load() reads from the directory the run writes."""
+    spec = make()
+    spec["ensemble"]["trajectories"] = 64
+    memory = idpsim.run(spec, backend="cpu", progress=False)
+    idpsim.run(spec, backend="cpu", out=tmp_path / "run", progress=False)
+    loaded = idpsim.load(tmp_path / "run")
+    assert isinstance(loaded, idpsim.Result)
+    assert sorted(memory.arrays) == sorted(loaded.arrays)
+    assert sorted(memory.arrays) == sorted(f[: -len(".npy")] for f in memory.files if f.endswith(".npy"))
+    same_result(memory, loaded)
+    assert memory.keys() == loaded.keys()
 
 
 def test_load_refuses_what_it_cannot_verify(tmp_path: Path) -> None:

@@ -62,6 +62,36 @@ def test_nothing_reaches_stderr_without_progress(xdg: Any) -> None:
     assert r.stderr == "", f"stray output on stderr: {r.stderr!r}"
 
 
+def test_engine_warnings_are_python_warnings(capfd: pytest.CaptureFixture) -> None:
+    """The engine's warnings (the command line's "warning: …" lines) are IdpsimWarnings, which
+    Python captures and filters; none is written to file descriptor 2."""
+    import warnings
+
+    spec = idpsim.preset("fpe2d-equal")
+    spec["observe"]["histogram"]["range"] = [[-0.1, 0.1], [-0.1, 0.1]]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        idpsim.run(spec, trajectories=64, backend="cpu", progress=False)
+    found = [w for w in caught if issubclass(w.category, idpsim.IdpsimWarning)]
+    assert len(found) == 1, [str(w.message) for w in caught]
+    assert "fell outside observe.histogram.range" in str(found[0].message)
+    assert issubclass(idpsim.IdpsimWarning, UserWarning)
+    # Attributed to the caller's line, not to idpsim's own code.
+    assert found[0].filename == __file__
+    # Filtered out, it is gone; as an error, it is raised from the call.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.filterwarnings("ignore", category=idpsim.IdpsimWarning)
+        idpsim.run(spec, trajectories=64, backend="cpu", progress=False)
+    assert not caught
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", category=idpsim.IdpsimWarning)
+        with pytest.raises(idpsim.IdpsimWarning, match="fell outside"):
+            idpsim.run(spec, trajectories=64, backend="cpu", progress=False)
+    out, err = capfd.readouterr()
+    assert err == "", f"stray output on stderr: {err!r}"
+
+
 class Recorder:
     """A progress callback that keeps what it is told."""
 

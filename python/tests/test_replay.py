@@ -4,6 +4,7 @@ own bytes, and its errors as Python exceptions."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -41,3 +42,23 @@ def test_replay_gives_the_runs_final_states(tmp_path: Path) -> None:
         idpsim.replay(run_dir, [100], tmp_path / "never")
     assert e.value.field == "trajectories"
     assert not (tmp_path / "never").exists()
+    # The arguments are checked before anything runs, each bad one naming itself and the range.
+    for kwargs, field, says in [
+        ({"trajectories": [-1]}, "trajectories", "-1 is out of range; accepted: 0 to 4294967294 (the run's"),
+        ({"trajectories": [2**64]}, "trajectories", "18446744073709551616 is out of range"),
+        ({"trajectories": [1.5]}, "trajectories", "1.5 is not a whole number"),
+        ({"trajectories": 3}, "trajectories", "3 is not a list"),
+        ({"trajectories": "3"}, "trajectories", "'3' is not a list"),
+        ({"every": "x"}, "every", "'x' is not a number; accepted: a positive number"),
+        ({"every": 0}, "every", "0.0 is out of range; accepted: a positive number"),
+        ({"every": math.inf}, "every", "inf is out of range"),
+        ({"backend": 1}, "backend", "1 is not a string; accepted: gpu, cpu, cpu_fast"),
+    ]:
+        args = {"trajectories": [3], **kwargs}
+        with pytest.raises(idpsim.SpecError) as e:
+            idpsim.replay(run_dir, args.pop("trajectories"), tmp_path / "never", **args)
+        assert e.value.field == field and says in str(e.value), str(e.value)
+    assert not (tmp_path / "never").exists()
+    # A NumPy array of trajectory numbers is a list.
+    again = idpsim.replay(run_dir, np.array([99, 3], dtype=np.int32), tmp_path / "array", every=np.float64(0.1))
+    assert again["states"].tobytes() == r["states"].tobytes()

@@ -112,7 +112,7 @@ pub struct RunArgs {
     /// ensemble runs, whatever the environment.
     #[arg(long, value_name = "I/N|slurm")]
     pub shard: Option<String>,
-    /// Write into a non-empty --out, replacing files of the same names.
+    /// Write into a non-empty --out that holds an earlier run or sweep, removing its files first.
     #[arg(long)]
     pub force: bool,
     /// No progress bar and no summary line.
@@ -148,10 +148,10 @@ pub struct TheoryArgs {
     #[arg(long, value_delimiter = ',', conflicts_with_all = ["spec", "preset"])]
     pub saliency: Vec<f64>,
     /// Quick form: slope δ of tanh.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, conflicts_with_all = ["spec", "preset"])]
     pub slope: f64,
     /// Quick form: neurons (a power of two ≥ P).
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, conflicts_with_all = ["spec", "preset"])]
     pub n: usize,
     /// Print one JSON document instead of the table.
     #[arg(long)]
@@ -169,10 +169,10 @@ pub struct LandscapeArgs {
     #[arg(long, value_delimiter = ',', conflicts_with_all = ["spec", "preset"])]
     pub saliency: Vec<f64>,
     /// Quick form: slope δ of tanh.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, conflicts_with_all = ["spec", "preset"])]
     pub slope: f64,
     /// Quick form: noise σ of the sample trajectories.
-    #[arg(long, default_value_t = 0.3)]
+    #[arg(long, default_value_t = 0.3, conflicts_with_all = ["spec", "preset"])]
     pub sigma: f64,
     /// Sample trajectories to overlay (integrated by the CPU reference engine).
     #[arg(long, default_value_t = 12)]

@@ -26,10 +26,15 @@ pub fn mark_incomplete(dir: &Path) -> Result<()> {
         .with_context(|| format!("cannot write {}", dir.join(INCOMPLETE).display()))
 }
 
-/// Marks `dir` complete (after run.json was written).
+/// Marks `dir` complete (after run.json was written); a marker already gone (removed by hand
+/// while the run was stopped) is no failure: run.json is what completes a run.
 pub fn mark_complete(dir: &Path) -> Result<()> {
-    std::fs::remove_file(dir.join(INCOMPLETE))
-        .with_context(|| format!("cannot remove {}", dir.join(INCOMPLETE).display()))
+    match std::fs::remove_file(dir.join(INCOMPLETE)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("cannot remove {}", dir.join(INCOMPLETE).display()))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// A plain file name (one path component, no `..`): what a manifest may name.
@@ -184,6 +189,35 @@ pub fn claim(dir: &Path, force: bool, also: impl FnOnce(&Path) -> Result<()>) ->
     Ok(lock)
 }
 
+/// Refuses an output directory inside an idpsim run's or sweep's directory (one holding a
+/// run's run.json, INCOMPLETE, a checkpoint or sweep.csv): the new directory would be a file that
+/// run never wrote, and every later check would find it no longer intact.
+pub fn refuse_inside_run(out: &Path) -> Result<(), UsageError> {
+    let Ok(abs) = std::path::absolute(out) else { return Ok(()) };
+    for dir in abs.ancestors().skip(1) {
+        // A run.json is a run's only when it reads as one (a spec may be named run.json too).
+        let record = std::fs::read_to_string(dir.join(RUN_JSON))
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+            .is_some_and(|r| r.get("manifest").is_some() && r.get("spec").is_some());
+        let owned = record
+            || dir.join(INCOMPLETE).is_file()
+            || dir.join(crate::checkpoint::DIR).is_dir()
+            || dir.join(crate::sweep::CSV).is_file();
+        if owned {
+            return Err(UsageError::new(
+                Input::Out,
+                format!(
+                    "'{}' is inside '{}', the directory of an idpsim run, which a directory it did not write would leave no longer intact; choose a directory outside it",
+                    out.display(),
+                    dir.display()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The entries of `dir` that are no earlier idpsim run's or sweep's own, which a forced rerun
 /// must not remove and so refuses to write beside: everything but the files an earlier run's
 /// run.json lists, run.json, INCOMPLETE, hidden temporaries and the checkpoint folder, a
@@ -203,6 +237,9 @@ fn foreign_in(dir: &Path, top: bool) -> Vec<String> {
         .map(|m| m.keys().filter(|k| plain_name(k)).cloned().collect())
         .unwrap_or_default();
     let sweep_files = if top { crate::sweep::own_files() } else { Vec::new() };
+    // A directory marked INCOMPLETE was being written by idpsim: its files are that run's,
+    // finished before it stopped, though no run.json lists them.
+    let interrupted = dir.join(INCOMPLETE).is_file();
     let mut foreign = Vec::new();
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().to_string();
@@ -210,7 +247,8 @@ fn foreign_in(dir: &Path, top: bool) -> Vec<String> {
         let own = if path.is_dir() && !path.is_symlink() {
             name == crate::checkpoint::DIR || (top && foreign_in(&path, false).is_empty())
         } else {
-            name == RUN_JSON
+            interrupted
+                || name == RUN_JSON
                 || name == INCOMPLETE
                 || (name.starts_with('.') && name.ends_with(".tmp"))
                 || listed.contains(&name)
@@ -243,8 +281,9 @@ fn clear_points(dir: &Path) -> Result<()> {
 }
 
 /// Removes what an earlier run left in `dir` before a forced rerun: the files its run.json
-/// lists (and run.json), INCOMPLETE, and hidden temporaries of an interrupted run, so no
-/// earlier file survives next to the new run's. Other files are left alone.
+/// lists (and run.json), INCOMPLETE, hidden temporaries, and every file of an interrupted run
+/// (marked INCOMPLETE), so no earlier file survives next to the new run's. Other files are left
+/// alone.
 pub fn clear_previous(dir: &Path) -> Result<()> {
     let run = std::fs::read_to_string(dir.join(RUN_JSON)).ok().and_then(|t| serde_json::from_str::<Value>(&t).ok());
     let mut doomed: Vec<String> = run
@@ -254,10 +293,12 @@ pub fn clear_previous(dir: &Path) -> Result<()> {
         .map(|m| m.keys().filter(|k| plain_name(k)).cloned().collect())
         .unwrap_or_default();
     doomed.extend([RUN_JSON.to_string(), INCOMPLETE.to_string()]);
+    // An interrupted run's files are all its own (see `foreign_entries`).
+    let interrupted = dir.join(INCOMPLETE).is_file();
     if let Ok(entries) = std::fs::read_dir(dir) {
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().to_string();
-            if name.starts_with('.') && name.ends_with(".tmp") {
+            if interrupted || (name.starts_with('.') && name.ends_with(".tmp")) {
                 doomed.push(name);
             }
         }

@@ -153,18 +153,20 @@ pub fn axes(sweep: &Map<String, Value>) -> Result<Vec<Axis>, SpecError> {
             if key.is_empty() || key.split('.').any(str::is_empty) {
                 return Err(SpecError::new(&field, "is not a dotted spec path such as \"noise.sigma\""));
             }
-            // Each value once: a point per value, and a coordinate that names one point.
-            let same =
-                |a: &Value, b: &Value| a == b || matches!((a.as_f64(), b.as_f64()), (Some(x), Some(y)) if x == y);
-            if let Some((k, v)) = list.iter().enumerate().find(|&(k, v)| list[..k].iter().any(|w| same(v, w))) {
-                return Err(SpecError::new(
-                    &field,
-                    format!(
-                        "lists {v} twice (values {} and {}); give each value once",
-                        list.iter().position(|w| same(v, w)).unwrap_or(0) + 1,
-                        k + 1
-                    ),
-                ));
+            // Each value once: a point per value, and a coordinate that names one point (1 and
+            // 1.0 are one value). Hashed: an axis may list tens of thousands of values.
+            let value_key = |v: &Value| match v.as_f64() {
+                Some(x) => format!("n{}", (x + 0.0).to_bits()),
+                None => format!("v{v}"),
+            };
+            let mut seen = std::collections::HashMap::new();
+            for (k, v) in list.iter().enumerate() {
+                if let Some(first) = seen.insert(value_key(v), k) {
+                    return Err(SpecError::new(
+                        &field,
+                        format!("lists {v} twice (values {} and {}); give each value once", first + 1, k + 1),
+                    ));
+                }
             }
             let values = list
                 .iter()
