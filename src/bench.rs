@@ -32,18 +32,18 @@ pub struct BenchArgs {
     #[arg(long, value_delimiter = ',')]
     pub cases: Vec<String>,
     /// Divide the trajectory counts by this (a quick check, e.g. in CI).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
     pub scale_down: u64,
     /// Work layout on the GPU: auto, thread, group or tile.
     #[arg(long)]
     pub layout: Option<String>,
     /// Also fill a 100 × 100 histogram of (x_0, x_1) every this many steps (1 = every step),
     /// to measure what the histogram observer costs.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub histogram_every: Option<u32>,
     /// Run each case K times after a whole warm-up run, and report the minimum and median.
-    #[arg(long, default_value_t = 1)]
-    pub repeat: usize,
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub repeat: u64,
     /// The noise increments: gaussian (the cases' own) or two_point.
     #[arg(long)]
     pub increments: Option<String>,
@@ -208,6 +208,29 @@ pub fn run(a: &BenchArgs) -> Result<()> {
             UsageError::new(Input::Cases, format!("unknown case '{bad}'; accepted: a, b, c, d, e, f, g, tta")).into()
         );
     }
+    // Every option checked before an adapter is opened or a line printed.
+    if let Some(ad) = &a.adapter
+        && matches!(a.backend.as_deref(), Some("cpu" | "cpu_fast"))
+    {
+        return Err(UsageError::new(
+            Input::Adapter,
+            format!("'{ad}' names a GPU adapter, but the backend is a CPU one; drop it, or use --backend gpu or auto"),
+        )
+        .into());
+    }
+    if let Some(l) = &a.layout {
+        serde_json::from_value::<crate::plan::LayoutChoice>(serde_json::json!(l)).map_err(|_| {
+            UsageError::new(
+                Input::Layout,
+                format!("unknown layout '{l}'; accepted: {}", crate::plan::LayoutChoice::ACCEPTED),
+            )
+        })?;
+    }
+    if let Some(inc) = &a.increments {
+        serde_json::from_value::<crate::spec::Increments>(serde_json::json!(inc)).map_err(|_| {
+            UsageError::new(Input::Increments, format!("unknown kind '{inc}'; accepted: gaussian, two_point"))
+        })?;
+    }
     if cases.iter().any(|c| c == "tta") {
         if let Some(b) = a.backend.as_deref().filter(|b| !["gpu", "cpu", "cpu_fast", "auto"].contains(b)) {
             return Err(UsageError::new(
@@ -279,7 +302,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
             });
         }
         let plan = crate::resolve::plan(&spec, std::path::Path::new(".")).map_err(UsageError::from)?;
-        let r = measure(&case, &plan, backend.as_mut(), a.repeat)?;
+        let r = measure(&case, &plan, backend.as_mut(), a.repeat as usize)?;
         outln!(
             "{:<5} {:<8} {:>5} {:>3} {:>8} {:>6} {:>9.3} {:>9.3} {:>16.3e} {:>18.3e}",
             r.case,

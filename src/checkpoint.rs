@@ -31,7 +31,7 @@ use crate::plan::{BLOCK, Plan};
 use crate::stats::SUMS;
 
 /// The checkpoint folder inside a run directory.
-pub const DIR: &str = ".checkpoint";
+pub const DIR: &str = manifest::CHECKPOINT_DIR;
 /// Its record.
 pub const RECORD: &str = "checkpoint.json";
 /// What a state folder records of itself: the spec digest, the chunk and the step.

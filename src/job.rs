@@ -617,10 +617,21 @@ fn holds_this_run(plan: &Plan, out: &Path) -> Result<Option<Value>> {
     Ok(same.then_some(run))
 }
 
-/// Whether `out` holds exactly this run, complete and intact, on whatever device (the check
-/// a front end makes to read a finished run back instead of running it).
+/// Whether `out` holds exactly this run, complete and intact, made on the backend the plan asks
+/// for (any, for `auto`): the check a front end makes to read a finished run back instead of
+/// running it. A run made on another backend than the one asked for is not read back: the run
+/// then goes on to refuse it, saying which device made it.
 pub fn holds(plan: &Plan, out: &Path) -> bool {
-    matches!(holds_this_run(plan, out), Ok(Some(run)) if manifest::verify(out, &run).is_ok())
+    let asked = |run: &Value| {
+        let made = run["backend"].as_str().unwrap_or_default();
+        match plan.run.backend {
+            BackendChoice::Auto => true,
+            BackendChoice::Gpu => made == "gpu",
+            BackendChoice::Cpu => made == "cpu",
+            BackendChoice::CpuFast => made == "cpu_fast",
+        }
+    };
+    matches!(holds_this_run(plan, out), Ok(Some(run)) if manifest::verify(out, &run).is_ok() && asked(&run))
 }
 
 /// Loads a spec from a file or a preset name.

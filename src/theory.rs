@@ -238,6 +238,16 @@ fn critical(saliency: &[f64], mu: usize, slope: f64) -> f64 {
     alpha_star(rival, slope).unwrap_or(1.0 / slope)
 }
 
+/// Whether two points Newton's method stopped at are one equilibrium: within 1e-6, or close
+/// and joined by a segment along which the drift stays as small as at a root. At a critical
+/// saliency (α δ = 1) the root is degenerate (the drift is cubic along the memory), so Newton
+/// stops anywhere within about 1e-4 of it where |f| < 1e-11, and those points are one
+/// equilibrium; distinct equilibria 1e-3 apart have a drift near 1e-3 between them.
+fn same_equilibrium(field: &Field, a: &DVector<f64>, b: &DVector<f64>) -> bool {
+    let d = (a - b).amax();
+    d < 1e-6 || (d < 1e-2 && [0.25, 0.5, 0.75].iter().all(|&t| field.drift(&(a * (1.0 - t) + b * t)).amax() < 1e-9))
+}
+
 /// Every equilibrium Newton's method finds from seeds along each memory, their pairwise
 /// mixtures, the origin and random points; deduplicated, sorted by energy.
 pub fn find_equilibria(field: &Field, plan: &Plan) -> Vec<EquilibriumReport> {
@@ -266,7 +276,7 @@ pub fn find_equilibria(field: &Field, plan: &Plan) -> Vec<EquilibriumReport> {
     let mut found: Vec<DVector<f64>> = Vec::new();
     for s in seeds {
         if let Some(x) = field.newton(s)
-            && !found.iter().any(|y| (y - &x).amax() < 1e-6)
+            && !found.iter().any(|y| same_equilibrium(field, y, &x))
         {
             found.push(x);
         }

@@ -487,16 +487,38 @@ fn version_names_the_build() {
 
 /// Argument errors are one line naming the flag, negative numbers included ("--seed -1" is
 /// refused by the flag's range, not read as an unknown flag "-1"); the quick form's --slope,
-/// --n and --sigma are refused with a spec instead of being ignored.
+/// --n and --sigma are refused with a spec instead of being ignored; bench's options are
+/// checked before anything is printed; an --adapter list with an empty name, or an adapter
+/// with a CPU backend, is refused.
 #[test]
 fn argument_errors_are_one_line() {
-    let cases: [(&[&str], &str); 6] = [
+    let cases: Vec<(&[&str], &str)> = vec![
         (&["run", "--preset", "quickstart", "--out", "never", "--trajectories", "abc"], "'--trajectories"),
         (&["run", "--preset", "quickstart", "--out", "never", "--trajectories", "-5"], "'-5' for '--trajectories"),
         (&["run", "--preset", "quickstart", "--out", "never", "--seed", "-1"], "'-1' for '--seed"),
         (&["theory", "--preset", "quickstart", "--slope", "2"], "--slope"),
         (&["theory", "--preset", "quickstart", "--n", "4"], "--n"),
         (&["landscape", "--preset", "landscape-c", "--out", "never", "--sigma", "5"], "--sigma"),
+        // bench: zero values, and names checked before an adapter is opened.
+        (&["bench", "--scale-down", "0"], "'--scale-down"),
+        (&["bench", "--repeat", "0"], "'--repeat"),
+        (&["bench", "--histogram-every", "0"], "'--histogram-every"),
+        (&["bench", "--layout", "grid"], "--layout: unknown layout 'grid'"),
+        (&["bench", "--increments", "foo"], "--increments: unknown kind 'foo'"),
+        (&["bench", "--backend", "cpu", "--adapter", "x"], "--adapter: 'x' names a GPU adapter"),
+        // --adapter: an empty name would match every adapter; a CPU backend takes none.
+        (
+            &["run", "--preset", "quickstart", "--out", "never", "--backend", "gpu", "--adapter", ","],
+            "--adapter: ',' has an empty name",
+        ),
+        (
+            &["run", "--preset", "quickstart", "--out", "never", "--adapter", "0,,0"],
+            "--adapter: '0,,0' has an empty name",
+        ),
+        (
+            &["run", "--preset", "quickstart", "--out", "never", "--backend", "cpu", "--adapter", "llvm"],
+            "names GPU devices",
+        ),
     ];
     for (args, want) in cases {
         let o = idpsim(args);

@@ -153,6 +153,23 @@ fn every_equilibrium_in_the_four_regimes() {
     assert_eq!(c.origin.kind, "unstable");
 }
 
+/// At a critical saliency (α₁ δ = 1) the origin is a degenerate root: Newton stops anywhere
+/// within about 1e-4 of it. Those points are one equilibrium: as many are reported as just
+/// below and above the threshold on the origin's side (α₁ = 0.99: the origin and ±γ₂ξ²), and
+/// no two lie within 1e-2 of each other (there were 54, 51 of them near the origin).
+#[test]
+fn a_critical_saliency_reports_each_equilibrium_once() {
+    let count = |a: f64| theory::analyze(&n2([a, 2.0], 1.0))[0].equilibria.len();
+    let critical = &theory::analyze(&n2([1.0, 2.0], 1.0))[0].equilibria;
+    assert_eq!(critical.len(), count(0.99), "{:?}", critical.iter().map(|e| &e.x).collect::<Vec<_>>());
+    for (k, a) in critical.iter().enumerate() {
+        for b in &critical[k + 1..] {
+            let d = a.x.iter().zip(&b.x).map(|(u, v)| (u - v).abs()).fold(0.0, f64::max);
+            assert!(d > 1e-2, "{:?} and {:?}", a.x, b.x);
+        }
+    }
+}
+
 #[test]
 fn slope_scales_every_threshold() {
     for d in [0.5, 2.0, 10.0] {

@@ -269,3 +269,18 @@ def test_headless_import_prints_nothing() -> None:
         [sys.executable, "-c", "import idpsim; print(len(idpsim.devices()))"], capture_output=True, text=True, env=env
     )
     assert r.returncode == 0 and "XDG_RUNTIME_DIR" not in r.stderr, r.stderr
+
+
+def test_a_finished_run_is_read_back_only_from_the_backend_asked_for(tmp_path: Path) -> None:
+    """A directory holding this run, made on the CPU reference, is read back when the same
+    backend (or auto) is asked for; asked for on another backend, the run is refused (the
+    device that made it named, force=True to run it again) instead of silently returning
+    the other backend's arrays."""
+    out = tmp_path / "run"
+    first = idpsim.run(small_quickstart(64), backend="cpu", out=out, progress=False)
+    again = idpsim.run(small_quickstart(64), backend="cpu", out=out, progress=False)
+    assert np.array_equal(first.overlaps_mean, again.overlaps_mean)
+    idpsim.run(small_quickstart(64), backend="auto", out=out, progress=False)
+    with pytest.raises(idpsim.SpecError) as e:
+        idpsim.run(small_quickstart(64), backend="cpu_fast", out=out, progress=False)
+    assert e.value.field == "out" and "cpu reference" in str(e.value) and "force=True" in str(e.value)

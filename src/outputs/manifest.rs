@@ -18,6 +18,20 @@ pub const RUN_JSON: &str = "run.json";
 /// A file present while a run is being written: an interrupted run keeps it (with no
 /// run.json), which is how a rerun knows the directory holds an unfinished run.
 pub const INCOMPLETE: &str = "INCOMPLETE";
+/// A checkpointed run's folder in its directory (`crate::checkpoint`).
+pub const CHECKPOINT_DIR: &str = ".checkpoint";
+/// A sweep's table and report beside its points' directories (`crate::sweep`).
+pub const SWEEP_CSV: &str = "sweep.csv";
+pub const SWEEP_REPORT: &str = "report.md";
+
+/// The files a sweep writes beside its points' directories: its table, its report and the
+/// pictures of its outputs' sweep parts.
+pub fn sweep_files() -> Vec<&'static str> {
+    [SWEEP_CSV, SWEEP_REPORT]
+        .into_iter()
+        .chain(super::sweep_parts().iter().flat_map(|p| p.files().iter().copied()))
+        .collect()
+}
 
 /// Marks `dir` as holding a run being written.
 pub fn mark_incomplete(dir: &Path) -> Result<()> {
@@ -202,8 +216,8 @@ pub fn refuse_inside_run(out: &Path) -> Result<(), UsageError> {
             .is_some_and(|r| r.get("manifest").is_some() && r.get("spec").is_some());
         let owned = record
             || dir.join(INCOMPLETE).is_file()
-            || dir.join(crate::checkpoint::DIR).is_dir()
-            || dir.join(crate::sweep::CSV).is_file();
+            || dir.join(CHECKPOINT_DIR).is_dir()
+            || dir.join(SWEEP_CSV).is_file();
         if owned {
             return Err(UsageError::new(
                 Input::Out,
@@ -236,7 +250,7 @@ fn foreign_in(dir: &Path, top: bool) -> Vec<String> {
         .and_then(Value::as_object)
         .map(|m| m.keys().filter(|k| plain_name(k)).cloned().collect())
         .unwrap_or_default();
-    let sweep_files = if top { crate::sweep::own_files() } else { Vec::new() };
+    let sweep_files = if top { sweep_files() } else { Vec::new() };
     // A directory marked INCOMPLETE was being written by idpsim: its files are that run's,
     // finished before it stopped, though no run.json lists them.
     let interrupted = dir.join(INCOMPLETE).is_file();
@@ -245,7 +259,7 @@ fn foreign_in(dir: &Path, top: bool) -> Vec<String> {
         let name = e.file_name().to_string_lossy().to_string();
         let path = e.path();
         let own = if path.is_dir() && !path.is_symlink() {
-            name == crate::checkpoint::DIR || (top && foreign_in(&path, false).is_empty())
+            name == CHECKPOINT_DIR || (top && foreign_in(&path, false).is_empty())
         } else {
             interrupted
                 || name == RUN_JSON
@@ -265,7 +279,7 @@ fn foreign_in(dir: &Path, top: bool) -> Vec<String> {
 /// Removes an earlier sweep's table, report, pictures and point directories from `dir` (after
 /// [`foreign_entries`] found nothing else there).
 fn clear_points(dir: &Path) -> Result<()> {
-    for f in crate::sweep::own_files() {
+    for f in sweep_files() {
         let path = dir.join(f);
         if path.is_file() {
             std::fs::remove_file(&path).with_context(|| format!("cannot remove {}", path.display()))?;
@@ -273,7 +287,7 @@ fn clear_points(dir: &Path) -> Result<()> {
     }
     for e in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?.flatten() {
         let path = e.path();
-        if path.is_dir() && !path.is_symlink() && e.file_name() != crate::checkpoint::DIR {
+        if path.is_dir() && !path.is_symlink() && e.file_name() != CHECKPOINT_DIR {
             std::fs::remove_dir_all(&path).with_context(|| format!("cannot remove {}", path.display()))?;
         }
     }

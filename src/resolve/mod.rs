@@ -164,6 +164,23 @@ fn run(r: &RunSpec) -> SpecResult<RunPlan> {
     if r.chunk_trajectories == Some(0) {
         return Err(SpecError::new("run.chunk_trajectories", "must be at least 1"));
     }
+    if let Some(a) = &r.adapter {
+        // An empty part would match every adapter's name (and open one device per comma).
+        if a.trim().is_empty() || (a.trim() != "all" && a.split(',').any(|item| item.trim().is_empty())) {
+            return Err(SpecError::new(
+                "run.adapter",
+                format!(
+                    "'{a}' has an empty name; accepted: an adapter's index or part of its name (as `idpsim devices` lists them), 'all', or a comma-separated list of those"
+                ),
+            ));
+        }
+        if matches!(r.backend, crate::plan::BackendChoice::Cpu | crate::plan::BackendChoice::CpuFast) {
+            return Err(SpecError::new(
+                "run.adapter",
+                format!("'{a}' names GPU devices, but the backend is a CPU one; drop it, or use backend gpu or auto"),
+            ));
+        }
+    }
     Ok(RunPlan {
         backend: r.backend,
         adapter: r.adapter.clone(),

@@ -39,20 +39,14 @@ pub const MAX_REPLICATES: u64 = 1000;
 
 /// The files a sweep writes next to its points' directories (and the outputs' pictures, named
 /// by their `SweepPart`s).
-pub const CSV: &str = "sweep.csv";
-const REPORT: &str = "report.md";
+pub const CSV: &str = crate::outputs::manifest::SWEEP_CSV;
+const REPORT: &str = crate::outputs::manifest::SWEEP_REPORT;
 
 /// The classic Hopfield network's storage capacity P/N at zero temperature (Amit, Gutfreund &
 /// Sompolinsky 1985), marked on pictures against `memories.p`.
 pub const CLASSIC_CAPACITY: f64 = 0.138;
 /// Most panels (combinations of the axes beyond the first two numeric ones) a heat map draws.
 pub const MAX_HEATMAP_PANELS: usize = 12;
-
-/// The files a sweep writes beside its points' directories: its table, its report and its
-/// pictures.
-pub fn own_files() -> Vec<&'static str> {
-    [CSV, REPORT].into_iter().chain(report::part_files()).collect()
-}
 
 /// Removes what an earlier sweep left in `out` before a forced rerun: its table, pictures and
 /// report, and in every point's directory the earlier run's files.
