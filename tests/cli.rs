@@ -35,6 +35,12 @@ fn bad_cases() -> Vec<(&'static str, Value, &'static str)> {
         ("/model/activation/kind", json!("relu"), "model.activation.kind"),
         ("/model/activation/slope", json!(0.0), "model.activation.slope"),
         ("/model/activation/slope", json!(-1.0), "model.activation.slope"),
+        (
+            "/model",
+            json!({ "kind": "modern", "activation": { "kind": "identity", "slope": 5.0 } }),
+            "model.activation.slope: the identity",
+        ),
+        ("/ensemble/initial", json!({ "kind": "zero", "std": 1.0 }), "std"),
         ("/model/colour", json!(1), "colour"),
         ("/memories", json!({ "kind": "hadamard", "n": 48, "p": 2 }), "memories.n"),
         ("/memories", json!({ "kind": "hadamard", "n": 4, "p": 5 }), "memories.p"),

@@ -158,6 +158,20 @@ fn report_phase(text: &str) -> PyResult<()> {
     Python::attach(|py| f.call1(py, (text,)).map(|_| ()))
 }
 
+/// An error of Python code the engine called only to report (a log record, a phase), which
+/// cannot stop the run from there: reported as unraisable, except a KeyboardInterrupt. Ctrl-C
+/// runs Python's handler in whatever Python code the main thread runs next, so it can land in
+/// such a call; it is raised again at the next progress check instead of being lost (the run
+/// would otherwise go on to its end).
+fn unraisable(py: Python<'_>, e: PyErr) {
+    if e.is_instance_of::<pyo3::exceptions::PyKeyboardInterrupt>(py) {
+        // SAFETY: PyErr_SetInterrupt only sets a flag, and the GIL is held here.
+        unsafe { pyo3::ffi::PyErr_SetInterrupt() };
+    } else {
+        e.write_unraisable(py, None);
+    }
+}
+
 /// The engine's `log` records, handed to Python: every record of idpsim's own modules at level
 /// info or above to the `logging` logger "idpsim", and info records also to the running
 /// progress display (see [`PyWatch`]). Records of other crates (wgpu's) are left out.
@@ -184,13 +198,13 @@ impl log::Log for PyLog {
                 .and_then(|l| l.call_method1("getLogger", ("idpsim",)))
                 .and_then(|l| l.call_method1("log", (level, text.as_str())));
             if let Err(e) = logged {
-                e.write_unraisable(py, None);
+                unraisable(py, e);
             }
         });
         if record.level() == log::Level::Info
             && let Err(e) = report_phase(&text)
         {
-            Python::attach(|py| e.write_unraisable(py, None));
+            Python::attach(|py| unraisable(py, e));
         }
     }
 

@@ -284,3 +284,35 @@ def test_a_finished_run_is_read_back_only_from_the_backend_asked_for(tmp_path: P
     with pytest.raises(idpsim.SpecError) as e:
         idpsim.run(small_quickstart(64), backend="cpu_fast", out=out, progress=False)
     assert e.value.field == "out" and "cpu reference" in str(e.value) and "force=True" in str(e.value)
+
+
+def test_ctrl_c_landing_in_a_log_record_still_stops_the_run() -> None:
+    """Ctrl-C runs Python's handler in whatever Python code the main thread runs next, which
+    can be the logging call of an engine message; the KeyboardInterrupt is then raised at the
+    run's next progress check, not lost (the run would go on to its end). Simulated with a
+    logging handler that raises it once."""
+    import logging
+
+    class Interrupting(logging.Handler):
+        fired = False
+
+        def emit(self, record: logging.LogRecord) -> None:
+            if not Interrupting.fired:
+                Interrupting.fired = True
+                raise KeyboardInterrupt
+
+    log = logging.getLogger("idpsim")
+    handler, level = Interrupting(), log.level
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    spec = idpsim.preset("quickstart")
+    spec["ensemble"]["trajectories"] = 40_000  # minutes on the CPU reference, were it not stopped
+    try:
+        started = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            idpsim.run(spec, backend="cpu", progress=False)
+        assert Interrupting.fired
+        assert time.monotonic() - started < 20, "the run went on after the interrupt"
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)

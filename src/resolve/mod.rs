@@ -196,7 +196,7 @@ fn initial(spec: &InitialSpec, mem: &Memories) -> SpecResult<InitialPlan> {
             check_nonnegative("ensemble.initial.std", *std)?;
             InitialPlan::Normal { std: *std as f32 }
         }
-        InitialSpec::Zero => InitialPlan::Point { x: vec![0.0; mem.n] },
+        InitialSpec::Zero {} => InitialPlan::Point { x: vec![0.0; mem.n] },
         InitialSpec::Point { x } => {
             if x.len() != mem.n {
                 return Err(SpecError::new(

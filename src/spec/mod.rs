@@ -319,7 +319,7 @@ pub enum InitialSpec {
         #[serde(default = "one")]
         std: f64,
     },
-    Zero,
+    Zero {},
     /// Every trajectory starts at x.
     Point {
         x: Vec<f64>,

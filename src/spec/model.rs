@@ -292,6 +292,12 @@ impl ModelSpec {
             ));
         }
         let slope = self.activation.slope;
+        if self.activation.kind == ActivationKind::Identity && slope != 1.0 {
+            return Err(SpecError::new(
+                "model.activation.slope",
+                format!("the identity activation Ψ(z) = z has no slope (got {slope}); remove it, or use \"tanh\""),
+            ));
+        }
         check_positive("model.activation.slope", slope)?;
         if !(1e-6..=1e4).contains(&slope) {
             return Err(SpecError::new(
