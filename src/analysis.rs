@@ -95,6 +95,16 @@ pub fn quick_plan(saliency: &[f64], slope: f64, n: usize, sigma: f64, duration: 
     if saliency.is_empty() {
         return Err(UsageError::new(Input::Saliency, "give at least one saliency").into());
     }
+    // Checked here: JSON has no NaN or infinity, so the spec below could only name its own
+    // fields for them.
+    if let Some(s) = saliency.iter().find(|s| !s.is_finite()) {
+        return Err(UsageError::new(Input::Saliency, format!("{s} is not a finite number")).into());
+    }
+    for (input, v) in [(Input::Slope, slope), (Input::Sigma, sigma)] {
+        if !v.is_finite() {
+            return Err(UsageError::new(input, format!("{v} is not a finite number")).into());
+        }
+    }
     let name = quick_name(saliency);
     let spec = serde_json::json!({
         "name": name,
@@ -111,7 +121,7 @@ pub fn quick_plan(saliency: &[f64], slope: f64, n: usize, sigma: f64, duration: 
             "model.activation.slope" => Input::Slope,
             "noise.sigma" => Input::Sigma,
             f if f.starts_with("memories") => Input::QuickNetwork,
-            f if f.contains("saliency") => Input::Saliency,
+            f if f.starts_with("input") => Input::Saliency,
             f => Input::Field(f.to_string()),
         };
         UsageError::new(input, e.message).into()

@@ -260,22 +260,21 @@ pub fn check_shards(dirs: &[PathBuf]) -> CheckReport {
 /// [`check_shards`]; with `mixed`, shards integrated on different devices count as one run (as
 /// [`merge_with`] merges them).
 pub fn check_shards_with(dirs: &[PathBuf], mixed: bool) -> CheckReport {
-    let mut text = String::new();
-    let mut good: Vec<Shard> = Vec::new();
+    // One verdict per directory, in the order given: "ok" only for a shard that passes every
+    // check, those against the other shards included.
+    let mut verdicts: Vec<String> = vec![String::new(); dirs.len()];
+    let mut good: Vec<(usize, Shard)> = Vec::new();
     let mut broken: Vec<(PathBuf, Option<(u64, u64)>)> = Vec::new();
-    for d in dirs {
+    for (k, d) in dirs.iter().enumerate() {
         match load(d) {
-            Ok(s) => {
-                text += &format!("ok       {}: trajectories {}..{}\n", d.display(), s.first, s.first + s.count);
-                good.push(s);
-            }
+            Ok(s) => good.push((k, s)),
             Err(e) => {
                 // The shard it was meant to be, if its run.json says.
                 let run: Option<serde_json::Value> = std::fs::read_to_string(d.join(manifest::RUN_JSON))
                     .ok()
                     .and_then(|t| serde_json::from_str(&t).ok());
                 let shard = run.and_then(|r| Some((r["shard"]["index"].as_u64()?, r["shard"]["count"].as_u64()?)));
-                text += &format!(
+                verdicts[k] = format!(
                     "refused  {}: {}\n",
                     d.display(),
                     match e.downcast_ref::<UsageError>() {
@@ -287,17 +286,18 @@ pub fn check_shards_with(dirs: &[PathBuf], mixed: bool) -> CheckReport {
             }
         }
     }
-    let Some(first) = good.first() else {
-        text += "no intact shard: rerun them all\n";
+    let Some((_, first)) = good.first() else {
+        let text = verdicts.concat() + "no intact shard: rerun them all\n";
         return CheckReport { text, complete: false };
     };
     let reference = science(&first.run);
     let (total, count) = (first.total, first.run["shard"]["count"].as_u64().unwrap_or(1));
     if count == 0 || count > total.div_ceil(crate::plan::BLOCK) {
-        text += &format!(
-            "refused  {}: its run.json records {count} shards of {total} trajectories, which no run has\nincomplete\n",
-            first.dir.display()
-        );
+        let text = verdicts.concat()
+            + &format!(
+                "refused  {}: its run.json records {count} shards of {total} trajectories, which no run has\nincomplete\n",
+                first.dir.display()
+            );
         return CheckReport { text, complete: false };
     }
     let first_dir = first.dir.clone();
@@ -305,39 +305,38 @@ pub fn check_shards_with(dirs: &[PathBuf], mixed: bool) -> CheckReport {
     let first_device = (device(&first.run).0.to_string(), device(&first.run).1.to_string());
     let first_build = build(&first.run).0.to_string();
     let mut foreign = 0;
-    good.retain(|s| {
+    good.retain(|(k, s)| {
         let same = science(&s.run) == reference && s.total == total && s.run["memories_sha256"] == first_memories;
-        if !same {
-            text += &format!("refused  {}: a shard of another run (its spec or size differ)\n", s.dir.display());
-            foreign += 1;
-            return false;
-        }
-        if build(&s.run).0 != first_build {
-            text += &format!(
-                "refused  {}: another build of idpsim (sources {}) integrated it than {} (sources {}); rerun it with that build\n",
-                s.dir.display(),
+        let why = if !same {
+            Some("a shard of another run (its spec or size differ)".to_string())
+        } else if build(&s.run).0 != first_build {
+            Some(format!(
+                "another build of idpsim (sources {}) integrated it than {} (sources {}); rerun it with that build",
                 build(&s.run).1,
                 first_dir.display(),
                 first_build.get(..12).unwrap_or("not recorded")
-            );
-            foreign += 1;
-            return false;
-        }
-        if !mixed && !same_device(device(&s.run), (&first_device.0, &first_device.1)) {
-            text += &format!(
-                "refused  {}: it ran on {} ({}), {} on {} ({}); rerun it there, or merge with --mixed-backends\n",
-                s.dir.display(),
+            ))
+        } else if !mixed && !same_device(device(&s.run), (&first_device.0, &first_device.1)) {
+            Some(format!(
+                "it ran on {} ({}), {} on {} ({}); rerun it there, or merge with --mixed-backends",
                 device(&s.run).1,
                 device(&s.run).0,
                 first_dir.display(),
                 first_device.1,
                 first_device.0
-            );
-            foreign += 1;
-            return false;
-        }
-        true
+            ))
+        } else {
+            None
+        };
+        verdicts[*k] = match &why {
+            Some(why) => format!("refused  {}: {why}\n", s.dir.display()),
+            None => format!("ok       {}: trajectories {}..{}\n", s.dir.display(), s.first, s.first + s.count),
+        };
+        foreign += why.is_some() as usize;
+        why.is_none()
     });
+    let mut text = verdicts.concat();
+    let mut good: Vec<Shard> = good.into_iter().map(|(_, s)| s).collect();
     good.sort_by_key(|s| s.first);
     let mut missing = Vec::new();
     for i in 0..count {

@@ -505,6 +505,11 @@ fn argument_errors_are_one_line() {
         (&["theory", "--preset", "quickstart", "--slope", "2"], "--slope"),
         (&["theory", "--preset", "quickstart", "--n", "4"], "--n"),
         (&["landscape", "--preset", "landscape-c", "--out", "never", "--sigma", "5"], "--sigma"),
+        // The quick form's own flags are named for values JSON cannot hold, or too large.
+        (&["theory", "--saliency", "nan,1"], "--saliency: NaN is not a finite number"),
+        (&["theory", "--saliency", "1,2", "--slope", "inf"], "--slope: inf is not a finite number"),
+        (&["landscape", "--saliency", "1,2", "--sigma", "nan", "--out", "never"], "--sigma: NaN"),
+        (&["theory", "--saliency", "1e308,1"], "--saliency: gives an input coefficient 1e308"),
         // bench: zero values, and names checked before an adapter is opened.
         (&["bench", "--scale-down", "0"], "'--scale-down"),
         (&["bench", "--repeat", "0"], "'--repeat"),

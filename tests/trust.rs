@@ -606,6 +606,10 @@ fn runs_on_different_devices_are_different_runs() {
     let report = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(1), "{report}");
     assert!(report.contains(&format!("refused  {s1}")) && report.contains("Some GPU"), "{report}");
+    // One verdict per shard, in the order given: the refused shard is not also "ok".
+    let verdicts: Vec<&str> = report.lines().filter(|l| l.starts_with("ok ") || l.starts_with("refused ")).collect();
+    assert_eq!(verdicts.len(), 2, "{report}");
+    assert!(verdicts[0].starts_with(&format!("ok       {s0}")) && verdicts[1].starts_with("refused "), "{report}");
     let o = idpsim(&["merge", "--check", "--mixed-backends", &s0, &s1]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
     let o = idpsim(&["merge", "--mixed-backends", &s0, &s1, "--out", mo]);

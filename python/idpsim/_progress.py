@@ -18,6 +18,9 @@ from typing import Any, Optional
 
 #: What the display says until the engine reports anything.
 STARTING = "starting"
+#: What it says once trajectory-steps are counted after a set-up message (the device opened,
+#: kernels built), which would otherwise stay up for the whole run.
+INTEGRATING = "integrating"
 
 
 def _elapsed(seconds: float) -> str:
@@ -54,6 +57,10 @@ class Progress:
         self.started = time.monotonic()
         self.first: Optional[float] = None
         self.current = STARTING
+        #: The sweep point being run ("point 3/9: …"), kept in front of "integrating".
+        self.point: Optional[str] = None
+        #: Whether the current phase is a set-up message that integration ends.
+        self.setting_up = True
         self.done = 0
         self.total = 0
         self.last_line = 0.0
@@ -80,6 +87,9 @@ class Progress:
         with self.lock:
             if self.first is None:
                 self.first = time.monotonic()
+            if self.setting_up and done > self.done:
+                self.current = f"{self.point}: {INTEGRATING}" if self.point else INTEGRATING
+                self.setting_up = False
             self.done, self.total = done, total
             self._draw(force=done >= total)
 
@@ -87,6 +97,9 @@ class Progress:
         """Shows `text` as what the run is doing now."""
         with self.lock:
             self.current = str(text)
+            if self.current.startswith("point "):
+                self.point = self.current
+            self.setting_up = True
             self._draw(force=True)
 
     def _describe(self) -> str:

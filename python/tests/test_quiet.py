@@ -132,7 +132,17 @@ def test_the_display_says_what_it_waits_for(monkeypatch: pytest.MonkeyPatch, cap
     bar.close()
     err = capsys.readouterr().err
     assert "idpsim: starting [1 s]" in err and re.search(r"idpsim: building kernels \[[23] s\]", err), err
-    assert re.search(r"idpsim: 100\.0 % \[\d+ s\] building kernels", err) and err.endswith("\n"), err
+    # Once steps are counted, the set-up message gives way to what the run does now.
+    assert re.search(r"idpsim: 100\.0 % \[\d+ s\] integrating", err) and err.endswith("\n"), err
+    assert not re.search(r"% \[\d+ s\] building kernels", err), err
+    # A sweep's point stays in front of it.
+    bar = _progress.Progress(True, "idpsim")
+    bar.phase("point 2/6: noise.sigma = 0.5")
+    bar.phase("built the kernels in 0.1 s")
+    bar(10, 100)
+    assert bar.current == "point 2/6: noise.sigma = 0.5: integrating", bar.current
+    bar.close()
+    capsys.readouterr()
     # tqdm shows the same, in its description.
     tqdm = pytest.importorskip("tqdm", reason="CI installs tqdm")
     assert tqdm

@@ -221,7 +221,10 @@ fn segment(k: usize, seg: &SegmentSpec, cx: &Context, start: u64) -> SpecResult<
     if let Some(i) = coef.iter().position(|c| !c.is_finite() || c.abs() > 1e6) {
         return Err(SpecError::new(
             f("weights"),
-            format!("gives an input coefficient {} for memory {i}; it must be finite and at most 1e6 in size", coef[i]),
+            format!(
+                "gives an input coefficient {:e} for memory {i}; it must be finite and at most 1e6 in size",
+                coef[i]
+            ),
         ));
     }
     Ok(SegmentPlan {
