@@ -63,7 +63,7 @@ def everything() -> Dict[str, Any]:
             "overlaps": {"every": 0.1, "per_trajectory": True},
             "final_state": True,
             "energy": {"per_trajectory": True},
-            "histogram": {"of": "state", "axes": [0, 1], "bins": [8, 6], "range": [[-2, 2], [-2, 2]]},
+            "histogram": {"of": "state", "axes": [0, 1], "bins": [8, 6], "range": [[-3, 3], [-3, 3]]},
             "retrieval": {"threshold": 0.5},
             "first_passage": {"threshold": 0.6},
         },
