@@ -247,6 +247,14 @@ fn force_replaces_only_an_earlier_run() {
     );
     assert_eq!(entries(), before, "a refused --force changed the directory");
     assert_eq!(std::fs::read_to_string(out.join("notes.txt")).unwrap(), "mine");
+    // A spec the user named run.json is not an earlier run's record: refused, and kept.
+    let own = tmp.path().join("own");
+    std::fs::create_dir(&own).unwrap();
+    std::fs::write(own.join("run.json"), base().to_string()).unwrap();
+    let o = idpsim(&["run", single.to_str().unwrap(), "--out", own.to_str().unwrap(), "--quiet", "--force"]);
+    assert_eq!(o.status.code(), Some(2), "{}", common::stderr(&o));
+    assert!(common::stderr(&o).contains("run.json"), "{}", common::stderr(&o));
+    assert_eq!(std::fs::read_to_string(own.join("run.json")).unwrap(), base().to_string());
 }
 
 /// A point's directory names its values as the table does, exponents' signs included.

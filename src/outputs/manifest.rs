@@ -203,18 +203,28 @@ pub fn claim(dir: &Path, force: bool, also: impl FnOnce(&Path) -> Result<()>) ->
     Ok(lock)
 }
 
+/// `dir`'s run.json when it reads as a run's record (a spec may be named run.json too).
+fn run_record(dir: &Path) -> Option<Value> {
+    let text = std::fs::read_to_string(dir.join(RUN_JSON)).ok()?;
+    serde_json::from_str::<Value>(&text).ok().filter(|r| r.get("manifest").is_some() && r.get("spec").is_some())
+}
+
+/// The plain file names a run's record lists in its manifest.
+fn listed_files(record: Option<&Value>) -> Vec<String> {
+    record
+        .and_then(|r| r.get("manifest"))
+        .and_then(Value::as_object)
+        .map(|m| m.keys().filter(|k| plain_name(k)).cloned().collect())
+        .unwrap_or_default()
+}
+
 /// Refuses an output directory inside an idpsim run's or sweep's directory (one holding a
 /// run's run.json, INCOMPLETE, a checkpoint or sweep.csv): the new directory would be a file that
 /// run never wrote, and every later check would find it no longer intact.
 pub fn refuse_inside_run(out: &Path) -> Result<(), UsageError> {
     let Ok(abs) = std::path::absolute(out) else { return Ok(()) };
     for dir in abs.ancestors().skip(1) {
-        // A run.json is a run's only when it reads as one (a spec may be named run.json too).
-        let record = std::fs::read_to_string(dir.join(RUN_JSON))
-            .ok()
-            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-            .is_some_and(|r| r.get("manifest").is_some() && r.get("spec").is_some());
-        let owned = record
+        let owned = run_record(dir).is_some()
             || dir.join(INCOMPLETE).is_file()
             || dir.join(CHECKPOINT_DIR).is_dir()
             || dir.join(SWEEP_CSV).is_file();
@@ -243,13 +253,8 @@ pub fn foreign_entries(dir: &Path) -> Vec<String> {
 
 fn foreign_in(dir: &Path, top: bool) -> Vec<String> {
     let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
-    let run = std::fs::read_to_string(dir.join(RUN_JSON)).ok().and_then(|t| serde_json::from_str::<Value>(&t).ok());
-    let listed: Vec<String> = run
-        .as_ref()
-        .and_then(|r| r.get("manifest"))
-        .and_then(Value::as_object)
-        .map(|m| m.keys().filter(|k| plain_name(k)).cloned().collect())
-        .unwrap_or_default();
+    let record = run_record(dir);
+    let listed = listed_files(record.as_ref());
     let sweep_files = if top { sweep_files() } else { Vec::new() };
     // A directory marked INCOMPLETE was being written by idpsim: its files are that run's,
     // finished before it stopped, though no run.json lists them.
@@ -262,7 +267,7 @@ fn foreign_in(dir: &Path, top: bool) -> Vec<String> {
             name == CHECKPOINT_DIR || (top && foreign_in(&path, false).is_empty())
         } else {
             interrupted
-                || name == RUN_JSON
+                || (name == RUN_JSON && record.is_some())
                 || name == INCOMPLETE
                 || (name.starts_with('.') && name.ends_with(".tmp"))
                 || listed.contains(&name)
@@ -299,13 +304,7 @@ fn clear_points(dir: &Path) -> Result<()> {
 /// (marked INCOMPLETE), so no earlier file survives next to the new run's. Other files are left
 /// alone.
 pub fn clear_previous(dir: &Path) -> Result<()> {
-    let run = std::fs::read_to_string(dir.join(RUN_JSON)).ok().and_then(|t| serde_json::from_str::<Value>(&t).ok());
-    let mut doomed: Vec<String> = run
-        .as_ref()
-        .and_then(|r| r.get("manifest"))
-        .and_then(Value::as_object)
-        .map(|m| m.keys().filter(|k| plain_name(k)).cloned().collect())
-        .unwrap_or_default();
+    let mut doomed = listed_files(run_record(dir).as_ref());
     doomed.extend([RUN_JSON.to_string(), INCOMPLETE.to_string()]);
     // An interrupted run's files are all its own (see `foreign_entries`).
     let interrupted = dir.join(INCOMPLETE).is_file();
