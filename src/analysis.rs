@@ -89,12 +89,33 @@ fn one_input(plan: &Plan) -> Result<()> {
     }
 }
 
+/// How the quick form's N is set: by the user (`theory --n`), or fixed (`landscape`, N = 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuickN {
+    Given(usize),
+    Fixed(usize),
+}
+
 /// The plan of the quick form: IDP, Hadamard memories, the given saliencies (at least one),
-/// slope, N, σ and duration, with 16 trajectories. Errors name the quick form's inputs.
-pub fn quick_plan(saliency: &[f64], slope: f64, n: usize, sigma: f64, duration: f64) -> Result<Plan> {
+/// slope, N, σ and duration, with 16 trajectories. Errors name the quick form's inputs: only
+/// the inputs the user gave (a fixed N is no input).
+pub fn quick_plan(saliency: &[f64], slope: f64, n: QuickN, sigma: f64, duration: f64) -> Result<Plan> {
     if saliency.is_empty() {
         return Err(UsageError::new(Input::Saliency, "give at least one saliency").into());
     }
+    let (n, network) = match n {
+        QuickN::Given(n) => (n, Input::QuickNetwork),
+        QuickN::Fixed(n) => {
+            if saliency.len() > n {
+                return Err(UsageError::new(
+                    Input::Saliency,
+                    format!("{} saliencies for N = {n}: give 1 to {n}, one per memory", saliency.len()),
+                )
+                .into());
+            }
+            (n, Input::Saliency)
+        }
+    };
     // Checked here: JSON has no NaN or infinity, so the spec below could only name its own
     // fields for them.
     if let Some(s) = saliency.iter().find(|s| !s.is_finite()) {
@@ -120,7 +141,7 @@ pub fn quick_plan(saliency: &[f64], slope: f64, n: usize, sigma: f64, duration: 
         let input = match e.field.as_str() {
             "model.activation.slope" => Input::Slope,
             "noise.sigma" => Input::Sigma,
-            f if f.starts_with("memories") => Input::QuickNetwork,
+            f if f.starts_with("memories") => network,
             f if f.starts_with("input") => Input::Saliency,
             f => Input::Field(f.to_string()),
         };

@@ -94,6 +94,9 @@ pub struct Field {
     pub w: DMatrix<f64>,
     pub bias: DVector<f64>,
     pub saliency: Vec<f64>,
+    /// d, the zeroed diagonal's shift (docs/THEORY.md §1): Σα/N (IDP) or P/N (classic); 0 with
+    /// the diagonal kept.
+    pub shift: f64,
 }
 
 impl Field {
@@ -122,7 +125,7 @@ impl Field {
             Coupling::Saliency => coef,
             Coupling::Bias => vec![1.0; p],
         };
-        Field { n, slope: plan.model.slope as f64, w, bias, saliency }
+        Field { n, slope: plan.model.slope as f64, w, bias, saliency, shift: d }
     }
 
     pub fn psi(&self, x: &DVector<f64>) -> DVector<f64> {
@@ -186,7 +189,10 @@ pub struct MemoryReport {
     pub stable: bool,
     pub energy: Option<f64>,
     pub energy_per_neuron: Option<f64>,
-    pub alpha_star: f64,
+    /// The critical saliency (docs/THEORY.md §3.4, §3.7): stable above it, a saddle between
+    /// 1/δ (+ d) and it. Defined for IDP networks with orthogonal memories; None (null) for the
+    /// classic model, whose input is a bias, and for non-orthogonal memories.
+    pub alpha_star: Option<f64>,
     pub class: &'static str,
 }
 
@@ -213,6 +219,34 @@ pub struct SegmentReport {
     pub memories: Vec<MemoryReport>,
     pub equilibria: Vec<EquilibriumReport>,
     pub method: &'static str,
+    /// What the analysis leaves out of the segment's input, when anything: a pulse's zero input
+    /// after it ends, a ramp it cuts short, the per-trajectory input noise.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// The notes of segment `seg` (see [`SegmentReport::notes`]): the analysis is of the input the
+/// segment ramps to, held constant, for every trajectory alike.
+pub(crate) fn input_notes(plan: &Plan, seg: usize) -> Vec<String> {
+    let Some(s) = plan.spec.input.segments.get(seg) else { return Vec::new() };
+    let mut notes = Vec::new();
+    if let Some(pulse) = s.pulse {
+        notes.push(format!(
+            "the input is on for the first {pulse} of the segment's {} time units and zero after; this is the analysis of the input while on",
+            s.duration
+        ));
+        if let Some(ramp) = s.ramp.filter(|&r| r > pulse) {
+            notes.push(format!(
+                "the pulse ({pulse}) ends before the ramp ({ramp}) reaches this input, so the run never reaches it"
+            ));
+        }
+    }
+    if let Some(noise) = s.noise.filter(|&v| v > 0.0) {
+        notes.push(format!(
+            "each trajectory's input is corrupted by its own noise (std {noise}); this is the analysis of the uncorrupted input"
+        ));
+    }
+    notes
 }
 
 /// Largest N for which every equilibrium is searched numerically.
@@ -232,10 +266,24 @@ fn classify(ev: &[f64]) -> &'static str {
 }
 
 /// Critical saliency of memory `mu` against its strongest competitor (1/δ if that competitor
-/// cannot have an equilibrium: any existing memory is then stable).
-fn critical(saliency: &[f64], mu: usize, slope: f64) -> f64 {
-    let rival = saliency.iter().enumerate().filter(|(nu, _)| *nu != mu).map(|(_, &a)| a).fold(f64::MIN, f64::max);
-    alpha_star(rival, slope).unwrap_or(1.0 / slope)
+/// cannot have an equilibrium: any existing memory is then stable), for an IDP network with
+/// orthogonal memories. A zeroed diagonal makes every saliency act as α − d (§3.7), so the
+/// threshold on α is d + α*(a − d), with d = Σα/N held at this input's value.
+fn critical(field: &Field, mu: usize) -> f64 {
+    let (d, slope) = (field.shift, field.slope);
+    let rival = field.saliency.iter().enumerate().filter(|(nu, _)| *nu != mu).map(|(_, &a)| a).fold(f64::MIN, f64::max);
+    d + alpha_star(rival - d, slope).unwrap_or(1.0 / slope)
+}
+
+/// The memory whose equilibrium `x` is: the μ with x·ξ^μ > 0 that is nearest to x in angle,
+/// strictly (a point as near to two memories is a mixture, nobody's equilibrium).
+fn memory_of(x: &DVector<f64>, plan: &Plan) -> Option<usize> {
+    let (n, p) = (plan.n(), plan.p());
+    let dots: Vec<f64> = (0..p).map(|mu| (0..n).map(|i| x[i] * plan.memories.get(i, mu) as f64).sum()).collect();
+    let (best, &top) = dots.iter().enumerate().max_by(|a, b| a.1.abs().total_cmp(&b.1.abs()))?;
+    let tie = 1e-9 * x.norm() * (n as f64).sqrt();
+    let alone = dots.iter().enumerate().all(|(nu, d)| nu == best || d.abs() < top.abs() - tie);
+    (top > 0.0 && alone && x.amax() > 1e-6).then_some(best)
 }
 
 /// Whether two points Newton's method stopped at are one equilibrium: within 1e-6, or close
@@ -321,10 +369,12 @@ pub fn analyze_with(plan: &Plan, force_numerical: bool) -> Vec<SegmentReport> {
                 origin_ev.sort_by(f64::total_cmp);
             }
             let origin = OriginReport { kind: classify(&origin_ev), eigenvalues: origin_ev };
+            let idp = matches!(plan.model.model, Model::Idp { .. });
+            let equilibria = if n <= EQUILIBRIA_MAX_N { find_equilibria(&field, plan) } else { Vec::new() };
             let memories = (0..p)
                 .map(|mu| {
                     let a = sal[mu];
-                    let star = critical(&sal, mu, slope);
+                    let star = (idp && orthogonal).then(|| critical(&field, mu));
                     let (gamma, eigenvalues, energy) = if closed {
                         match gamma(a, slope) {
                             None => (None, Vec::new(), None),
@@ -339,15 +389,25 @@ pub fn analyze_with(plan: &Plan, force_numerical: bool) -> Vec<SegmentReport> {
                             }
                         }
                     } else {
-                        // Newton from the closed-form guess (or 1.5 ξ^μ) along the memory.
+                        // Newton from the closed-form guess (or 1.5 ξ^μ) along the memory, and
+                        // (small N) every equilibrium found: memory μ's equilibrium is the one
+                        // nearest to ξ^μ in angle among those that are nearer to ξ^μ than to
+                        // any other memory. Newton from near ξ^μ may land on another memory's
+                        // equilibrium when the memories are correlated; that one is not μ's.
                         let xi = DVector::from_fn(n, |i, _| plan.memories.get(i, mu) as f64);
-                        let guess = gamma(a.max(1.0 / slope + 1e-3), slope).unwrap_or(1.5);
-                        match field.newton(&xi * guess) {
-                            Some(x) if x.amax() > 1e-6 && x.dot(&xi) > 0.0 => {
+                        let guess = gamma((a - field.shift).max(1.0 / slope + 1e-3), slope).unwrap_or(1.5);
+                        let mine = field
+                            .newton(&xi * guess)
+                            .into_iter()
+                            .chain(equilibria.iter().map(|e| DVector::from_vec(e.x.clone())))
+                            .filter(|x| memory_of(x, plan) == Some(mu))
+                            .max_by(|x, y| (x.dot(&xi) / x.norm()).total_cmp(&(y.dot(&xi) / y.norm())));
+                        match mine {
+                            Some(x) => {
                                 let g = x.dot(&xi) / n as f64;
                                 (Some(g), field.eigenvalues(&x), Some(field.energy(&x)))
                             }
-                            _ => (None, Vec::new(), None),
+                            None => (None, Vec::new(), None),
                         }
                     };
                     let exists = gamma.is_some();
@@ -373,7 +433,6 @@ pub fn analyze_with(plan: &Plan, force_numerical: bool) -> Vec<SegmentReport> {
                     }
                 })
                 .collect();
-            let equilibria = if n <= EQUILIBRIA_MAX_N { find_equilibria(&field, plan) } else { Vec::new() };
             SegmentReport {
                 segment: seg,
                 saliency: sal,
@@ -381,6 +440,7 @@ pub fn analyze_with(plan: &Plan, force_numerical: bool) -> Vec<SegmentReport> {
                 memories,
                 equilibria,
                 method: if closed { "closed_form" } else { "numerical" },
+                notes: input_notes(plan, seg),
             }
         })
         .collect()

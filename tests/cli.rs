@@ -40,7 +40,50 @@ fn bad_cases() -> Vec<(&'static str, Value, &'static str)> {
             json!({ "kind": "modern", "activation": { "kind": "identity", "slope": 5.0 } }),
             "model.activation.slope: the identity",
         ),
-        ("/ensemble/initial", json!({ "kind": "zero", "std": 1.0 }), "std"),
+        (
+            "/ensemble/initial",
+            json!({ "kind": "zero", "std": 1.0 }),
+            "ensemble.initial.std: unknown field `std` for kind \"zero\"",
+        ),
+        (
+            "/ensemble/initial",
+            json!({ "kind": "memory", "index": 0, "std": 0.1, "jitter": 0.1 }),
+            "ensemble.initial: give `jitter`",
+        ),
+        ("/ensemble/initial", json!({ "kind": "memory", "index": 0.5 }), "ensemble.initial.index"),
+        ("/ensemble/initial", json!({ "kind": "point" }), "ensemble.initial: missing field `x`"),
+        (
+            "/ensemble/trajectories",
+            json!(64.5),
+            "ensemble.trajectories: invalid value: floating point `64.5`, expected a whole number",
+        ),
+        ("/ensemble/seed", json!(1e17), "ensemble.seed: 1e17 is beyond 2^53"),
+        (
+            "/memories",
+            json!({ "kind": "hadamard", "n": 64.5, "p": 4 }),
+            "memories.n: invalid value: floating point `64.5`",
+        ),
+        (
+            "/memories",
+            json!({ "kind": "hadamard", "n": 64, "p": 4, "seed": 3 }),
+            "memories.seed: unknown field `seed` for kind \"hadamard\"",
+        ),
+        ("/memories", json!({ "kind": "random", "n": 64 }), "memories: missing field `p`"),
+        (
+            "/memories",
+            json!({ "kind": "hadamard", "n": 8, "p": 2, "columns": [1, 2.5] }),
+            "memories.columns[1]: invalid value",
+        ),
+        (
+            "/run/steps_per_dispatch",
+            json!(4294967296u64),
+            "run.steps_per_dispatch: invalid value: integer `4294967296`",
+        ),
+        (
+            "/observe/histogram",
+            json!({ "of": "state", "axes": [0.5], "bins": [10], "range": [[-1, 1]] }),
+            "observe.histogram.axes[0]",
+        ),
         ("/model/colour", json!(1), "colour"),
         ("/memories", json!({ "kind": "hadamard", "n": 48, "p": 2 }), "memories.n"),
         ("/memories", json!({ "kind": "hadamard", "n": 4, "p": 5 }), "memories.p"),
@@ -54,7 +97,7 @@ fn bad_cases() -> Vec<(&'static str, Value, &'static str)> {
         ("/memories", json!({ "kind": "explicit", "patterns": [[1, -1], [1]] }), "memories.patterns[1]"),
         ("/memories", json!({ "kind": "explicit", "patterns": [[1, 0.5]] }), "memories.patterns[0][1]"),
         ("/memories", json!({ "kind": "file", "path": "no-such-file.npy" }), "memories.path"),
-        ("/memories", json!({ "kind": "sparse", "n": 4, "p": 1 }), "memories"),
+        ("/memories", json!({ "kind": "sparse", "n": 4, "p": 1 }), "memories.kind: unknown variant `sparse`"),
         ("/input/segments", json!([]), "input.segments"),
         ("/input/gain", json!(f64::NAN), "input.gain"),
         ("/input/segments/0/duration", json!(0.0), "input.segments[0].duration"),
@@ -414,6 +457,60 @@ fn run_writes_every_output_and_refuses_a_non_empty_directory() {
     assert!(idpsim(&forced).status.success());
 }
 
+/// JSON has one number type and Python writes 1e3 as 1000.0: an integer field takes a whole
+/// float as its integer, and the spec read is the one the integers give. Each kind of the two
+/// kind-tagged sections reads back from its own JSON.
+#[test]
+fn whole_floats_are_integers_and_kinds_read_back() {
+    use idpsim::spec::Spec;
+    let ints = base();
+    let mut floats = ints.clone();
+    set(&mut floats, "/memories/n", json!(64.0));
+    set(&mut floats, "/memories/columns", json!([1.0, 2.0, 3.0, 4.0]));
+    set(&mut floats, "/ensemble/trajectories", json!(16384.0));
+    set(&mut floats, "/ensemble/seed", json!(42.0));
+    set(&mut floats, "/run/chunk_trajectories", json!(1024.0));
+    let mut ints_chunked = ints.clone();
+    set(&mut ints_chunked, "/run/chunk_trajectories", json!(1024));
+    let read = |v: &Value| Spec::from_json(&v.to_string()).unwrap_or_else(|e| panic!("{v}: {e}"));
+    assert_eq!(read(&floats), read(&ints_chunked));
+    for (memories, initial) in [
+        (json!({"kind": "hadamard", "n": 8, "p": 2}), json!({"kind": "normal", "std": 0.5})),
+        (json!({"kind": "random", "n": 8, "p": 2, "seed": 7}), json!({"kind": "zero"})),
+        (
+            json!({"kind": "explicit", "patterns": [[1, -1, 1, -1]]}),
+            json!({"kind": "point", "x": [0.5, 0.0, 0.0, 1.0]}),
+        ),
+        (json!({"kind": "random", "n": 8, "p": 2}), json!({"kind": "memory", "index": 1.0, "std": 0.25, "flip": 0.1})),
+    ] {
+        let mut v = ints.clone();
+        set(&mut v, "/memories", memories.clone());
+        set(&mut v, "/ensemble/initial", initial.clone());
+        let spec = read(&v);
+        let again = read(&serde_json::to_value(&spec).unwrap());
+        assert_eq!(spec, again, "{memories} {initial}");
+    }
+    // The other name of the memory start's jitter, and the defaults of a normal start and of
+    // random memories' seed.
+    let mut v = ints.clone();
+    set(&mut v, "/ensemble/initial", json!({"kind": "memory", "index": 0, "std": 0.25}));
+    let spec = read(&v);
+    assert_eq!(
+        spec.ensemble.initial,
+        idpsim::spec::InitialSpec::Memory {
+            index: idpsim::spec::MemoryChoice::Index(0),
+            amplitude: 1.0,
+            jitter: 0.25,
+            flip: 0.0
+        }
+    );
+    set(&mut v, "/ensemble/initial", json!({"kind": "normal"}));
+    set(&mut v, "/memories", json!({"kind": "random", "n": 8, "p": 2}));
+    let spec = read(&v);
+    assert_eq!(spec.ensemble.initial, idpsim::spec::InitialSpec::Normal { std: 1.0 });
+    assert_eq!(spec.memories, idpsim::spec::MemoriesSpec::Random { n: 8, p: 2, seed: 0 });
+}
+
 #[test]
 fn presets_and_preset() {
     let o = idpsim(&["presets"]);
@@ -479,6 +576,11 @@ fn landscape_command() {
     let o = idpsim(&["landscape", "--preset", "quickstart", "--out", tmp.path().join("q").to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("N = 2"), "{}", stderr(&o));
+    // landscape has no --n: too many saliencies are named as --saliency alone.
+    let o = idpsim(&["landscape", "--saliency", "1,2,3", "--out", tmp.path().join("s").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(stderr(&o).trim(), "error: --saliency: 3 saliencies for N = 2: give 1 to 2, one per memory");
+    assert!(!tmp.path().join("s").exists());
 }
 
 /// `--version` names the build (the first digits of the sources' SHA-256 that run.json records).

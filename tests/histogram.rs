@@ -223,3 +223,55 @@ fn a_sweep_shows_the_samples_outside_the_range() {
     }
     assert!(named.contains("histogram.json") && !named.contains("retrieval.json"), "{named}");
 }
+
+/// The equilibria marked on a density picture are the model's equilibria, with their
+/// stability, for IDP networks with orthogonal memories, the diagonal kept or zeroed
+/// (docs/THEORY.md §3.7: each saliency then acts as α − d): at every marker the drift is zero
+/// (to 1e-9) and "stable" agrees with the Jacobian's eigenvalues. The classic model's input
+/// shifts its equilibria, so it has none.
+#[test]
+fn density_markers_are_the_equilibria() {
+    for (kind, zd, n, sal) in [
+        ("idp", false, 2, [1.2, 2.25]),
+        ("idp", true, 2, [2.4, 3.0]),
+        ("idp", true, 4, [2.6, 3.0]),
+        ("idp", true, 8, [0.5, 1.8]),
+    ] {
+        let p = plan(json!({
+            "model": { "kind": kind, "zero_diagonal": zd },
+            "memories": { "kind": "hadamard", "n": n, "p": 2 },
+            "input": { "segments": [ { "duration": 0.1, "saliency": sal } ] },
+            "ensemble": { "trajectories": 1 },
+            "observe": { "histogram": { "of": "state", "axes": [0, 1], "bins": [8, 8], "range": [[-4, 4], [-4, 4]] } }
+        }));
+        let hp = p.observe.histogram.as_ref().unwrap();
+        let marks = idpsim::outputs::histogram::markers(&p, hp);
+        let field = idpsim::theory::Field::new(&p, 0);
+        let exist = sal.iter().filter(|&&a| a - if zd { (sal[0] + sal[1]) / n as f64 } else { 0.0 } > 1.0).count();
+        assert_eq!(marks.len(), 1 + 2 * exist, "{zd} {n} {sal:?}");
+        for (k, (at, stable)) in marks.iter().enumerate() {
+            // Markers hold the two plotted coordinates; the memory (or the origin) fixes the rest.
+            let x = if k == 0 {
+                nalgebra::DVector::zeros(n)
+            } else {
+                let mu = (0..2).find(|&mu| {
+                    (0..2).all(|i| (at[i] - at[0] * p.memories.get(0, mu) as f64 * p.memories.get(i, mu) as f64).abs() < 1e-12)
+                });
+                let mu = mu.unwrap();
+                let g = at[0] * p.memories.get(0, mu) as f64;
+                nalgebra::DVector::from_fn(n, |i, _| g * p.memories.get(i, mu) as f64)
+            };
+            assert!(field.drift(&x).amax() < 1e-9, "{zd} {n} {sal:?}: marker {at:?} is no equilibrium");
+            let ev = field.eigenvalues(&x);
+            assert_eq!(*stable, ev.iter().all(|&e| e < 0.0), "{zd} {n} {sal:?}: {at:?} eigenvalues {ev:?}");
+        }
+    }
+    let p = plan(json!({
+        "model": { "kind": "classic" },
+        "memories": { "kind": "hadamard", "n": 2, "p": 2 },
+        "input": { "segments": [ { "duration": 0.1, "weights": [0.2, 0.1] } ] },
+        "ensemble": { "trajectories": 1 },
+        "observe": { "histogram": { "of": "state", "axes": [0, 1], "bins": [8, 8], "range": [[-4, 4], [-4, 4]] } }
+    }));
+    assert!(idpsim::outputs::histogram::markers(&p, p.observe.histogram.as_ref().unwrap()).is_empty());
+}

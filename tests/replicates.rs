@@ -47,6 +47,17 @@ fn replicates_are_the_fastest_axis_and_set_the_memories_seed() {
         .map(|p| idpsim::resolve::plan(&p.spec, std::path::Path::new(".")).unwrap().memories.digest())
         .collect();
     assert_eq!(digests.len(), 3, "three different networks");
+    // Written as whole floats (Python writes 3 and 9 so when they went through a float), the
+    // count and the seed are the same numbers.
+    let sw = json!({ "replicates": 3.0, "memories.p": [2, 6] });
+    let axes = sweep::axes(sw.as_object().unwrap()).unwrap();
+    let mut doc = base();
+    doc["memories"]["seed"] = json!(9.0);
+    let again = sweep::points(&doc, &axes).unwrap();
+    assert_eq!(again.len(), 6);
+    for (a, b) in again.iter().zip(&pts) {
+        assert_eq!((&a.dir, a.spec.memories_seed()), (&b.dir, b.spec.memories_seed()));
+    }
 }
 
 /// sweep.csv: the per-network rows keep their columns, and the network columns after

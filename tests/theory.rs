@@ -170,6 +170,134 @@ fn a_critical_saliency_reports_each_equilibrium_once() {
     }
 }
 
+/// With the diagonal zeroed every saliency acts as α − d, d = Σα/N (docs/THEORY.md §3.7): the
+/// critical saliency is d + α*(a − d), and each memory's class agrees with its α against it
+/// (stable above it, a saddle between d + 1/δ and it, absent below d + 1/δ). Checked at N = 4
+/// and N = 16 (d = 1.4 and 0.35) against the eigenvalues the numerical path computes.
+#[test]
+fn a_zeroed_diagonal_shifts_the_critical_saliency() {
+    for (n, sal) in [(4, [2.6, 3.0]), (4, [2.0, 2.6]), (16, [1.6, 2.4]), (16, [2.3, 2.4])] {
+        let p = plan(json!({
+            "model": { "kind": "idp", "zero_diagonal": true },
+            "memories": { "kind": "hadamard", "n": n, "p": 2 },
+            "input": { "segments": [ { "duration": 1.0, "saliency": sal } ] },
+            "ensemble": { "trajectories": 1 }
+        }));
+        let r = &theory::analyze(&p)[0];
+        let d = (sal[0] + sal[1]) / n as f64;
+        for (mu, m) in r.memories.iter().enumerate() {
+            let rival = sal[1 - mu] - d;
+            let want = d + alpha_star(rival, 1.0).unwrap_or(1.0);
+            let star = m.alpha_star.expect("orthogonal IDP memories have a critical saliency");
+            assert!((star - want).abs() < 1e-12, "N = {n} {sal:?} memory {mu}: α* {star}, want {want}");
+            let class = if sal[mu] <= d + 1.0 {
+                "not_retrievable"
+            } else if sal[mu] > star {
+                "stable"
+            } else {
+                "saddle"
+            };
+            assert_eq!(m.class, class, "N = {n} {sal:?} memory {mu}: α {} α* {star}", sal[mu]);
+        }
+    }
+    // The classic model's input is a bias: no critical saliency.
+    let p = plan(json!({
+        "model": { "kind": "classic" },
+        "memories": { "kind": "hadamard", "n": 4, "p": 2 },
+        "input": { "segments": [ { "duration": 1.0, "weights": [0.1, 0.2] } ] },
+        "ensemble": { "trajectories": 1 }
+    }));
+    assert!(theory::analyze(&p)[0].memories.iter().all(|m| m.alpha_star.is_none()));
+}
+
+/// With correlated memories Newton's method from along ξ⁰ can end at ξ¹'s equilibrium; that
+/// one is not memory 0's. Here (cosine 0.5 between the memories) the only non-zero equilibria
+/// are ±x with cosine 0.83 to ξ⁰ and 0.90 to ξ¹: memory 1's, and memory 0 has none. In general
+/// each memory's reported equilibrium is among the equilibria found, nearer to it than to any
+/// other memory, and no two memories share one.
+#[test]
+fn a_memory_is_never_credited_with_another_memorys_equilibrium() {
+    let spec = |patterns: serde_json::Value, sal: serde_json::Value, zd: bool| {
+        plan(json!({
+            "model": { "kind": "idp", "zero_diagonal": zd },
+            "memories": { "kind": "explicit", "patterns": patterns },
+            "input": { "segments": [ { "duration": 1.0, "saliency": sal } ] },
+            "ensemble": { "trajectories": 1 }
+        }))
+    };
+    let r = &theory::analyze(&spec(json!([[1, 1, -1, 1], [1, -1, -1, 1]]), json!([1.5, 2.0]), false))[0];
+    assert_eq!(r.equilibria.len(), 3, "{:?}", r.equilibria.iter().map(|e| &e.x).collect::<Vec<_>>());
+    assert_eq!((r.memories[0].class, r.memories[1].class), ("not_retrievable", "stable"));
+    assert!(r.memories[0].gamma.is_none() && r.memories[0].alpha_star.is_none());
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    let mut sign = || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        if rng & 1 == 0 { 1 } else { -1 }
+    };
+    for case in 0..12 {
+        let (n, p) = (6 + case % 3, 3);
+        let patterns: Vec<Vec<i32>> = (0..p).map(|_| (0..n).map(|_| sign()).collect()).collect();
+        let sal: Vec<f64> = (0..p).map(|mu| 1.3 + 0.4 * mu as f64 + 0.1 * case as f64).collect();
+        let pl = spec(json!(patterns), json!(sal), case % 2 == 1);
+        let r = &theory::analyze(&pl)[0];
+        let mut claimed: Vec<Vec<f64>> = Vec::new();
+        for (mu, m) in r.memories.iter().enumerate() {
+            let Some(g) = m.gamma else { continue };
+            // The equilibrium with this γ along ξ^μ is one of those found.
+            let e = r
+                .equilibria
+                .iter()
+                .find(|e| {
+                    let dot: f64 = e.x.iter().zip(&patterns[mu]).map(|(x, &s)| x * s as f64).sum();
+                    (dot / n as f64 - g).abs() < 1e-9
+                        && patterns.iter().enumerate().all(|(nu, q)| {
+                            let other: f64 = e.x.iter().zip(q).map(|(x, &s)| x * s as f64).sum();
+                            nu == mu || other.abs() < dot
+                        })
+                })
+                .unwrap_or_else(|| panic!("case {case}: memory {mu}'s γ {g} is no equilibrium nearest to it"));
+            assert!(!claimed.contains(&e.x), "case {case}: memory {mu} shares an equilibrium");
+            claimed.push(e.x.clone());
+        }
+    }
+}
+
+/// The analysis is of a segment's input held constant, for every trajectory alike; where the
+/// run's input is not that, the report says so: a pulse's zero input after it, a pulse that
+/// ends before its ramp reaches the input, per-trajectory input noise. A plain segment has no
+/// note.
+#[test]
+fn the_report_says_what_it_leaves_out_of_the_input() {
+    let p = plan(json!({
+        "model": { "kind": "idp" },
+        "memories": { "kind": "hadamard", "n": 4, "p": 2 },
+        "input": { "segments": [
+            { "duration": 1.0, "saliency": [2.0, 1.0] },
+            { "duration": 1.0, "saliency": [2.0, 1.0], "pulse": 0.4 },
+            { "duration": 1.0, "saliency": [1.0, 2.0], "pulse": 0.2, "ramp": 0.5 },
+            { "duration": 1.0, "saliency": [1.0, 2.0], "noise": 0.3 }
+        ] },
+        "ensemble": { "trajectories": 1 }
+    }));
+    let notes: Vec<Vec<String>> = theory::analyze(&p).into_iter().map(|r| r.notes).collect();
+    assert!(notes[0].is_empty(), "{:?}", notes[0]);
+    assert_eq!(notes[1].len(), 1);
+    assert!(
+        notes[1][0].contains("on for the first 0.4 of the segment's 1 time units and zero after"),
+        "{:?}",
+        notes[1]
+    );
+    assert_eq!(notes[2].len(), 2);
+    assert!(notes[2][1].contains("the pulse (0.2) ends before the ramp (0.5)"), "{:?}", notes[2]);
+    assert_eq!(notes[3].len(), 1);
+    assert!(notes[3][0].contains("its own noise (std 0.3)"), "{:?}", notes[3]);
+    let o = common::idpsim(&["theory", "--json", "--preset", "landscape-c"]);
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(doc["segments"][0].get("notes").is_none(), "no notes key where there is nothing to say");
+}
+
 #[test]
 fn slope_scales_every_threshold() {
     for d in [0.5, 2.0, 10.0] {

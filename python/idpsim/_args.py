@@ -27,7 +27,8 @@ def plain(value: Any, field: str = "spec") -> Any:
     """`value` with every NumPy scalar (and 0-d array) made a Python number, every array (or
     array-like with ``__array__``: pandas, xarray, JAX), tuple or range a list and every path a
     string: what ``json.dumps`` takes. Non-finite numbers and values JSON cannot hold are
-    refused, naming the field (a dotted path into the spec)."""
+    refused, naming the field as the engine does (``input.segments[0].weights[1]``). A whole
+    float (``1e3``, ``np.float64(8)``) stays a float: the engine takes it for an integer field."""
     if value is None or isinstance(value, (str, bool)):
         return value
     if not isinstance(value, np.ndarray) and hasattr(value, "__array__") and not isinstance(value, np.generic):
@@ -58,9 +59,9 @@ def plain(value: Any, field: str = "spec") -> Any:
     if isinstance(value, np.ndarray):
         if value.dtype.kind not in "biuf":
             raise _error(field, f"is an array of {value.dtype}; the spec takes arrays of numbers")
-        return [plain(v, f"{field}.{k}") for k, v in enumerate(value.tolist())]
+        return [plain(v, f"{field}[{k}]") for k, v in enumerate(value.tolist())]
     if isinstance(value, (list, tuple, range)):
-        return [plain(v, f"{field}.{k}") for k, v in enumerate(value)]
+        return [plain(v, f"{field}[{k}]") for k, v in enumerate(value)]
     if isinstance(value, os.PathLike):
         return os.fspath(value)
     if isinstance(value, np.str_):

@@ -440,7 +440,9 @@ fn theory(
     let (kind, value) = (kind.to_string(), value.to_string());
     detached(py, move || {
         let (plan, n_field) = match &saliency {
-            Some(s) => (idpsim::analysis::quick_plan(s, slope, n, 0.0, 1.0)?, Input::N),
+            Some(s) => {
+                (idpsim::analysis::quick_plan(s, slope, idpsim::analysis::QuickN::Given(n), 0.0, 1.0)?, Input::N)
+            }
             None => (plan_of(&kind, &value, &Options::default())?, Input::Field("memories.n".into())),
         };
         let reports = idpsim::analysis::theory(&plan, n_field)?;
@@ -492,7 +494,7 @@ fn landscape(
     let (kind, value) = (kind.to_string(), value.to_string());
     detached(py, move || {
         let plan = match &saliency {
-            Some(s) => idpsim::analysis::quick_plan(s, slope, 2, sigma, 10.0)?,
+            Some(s) => idpsim::analysis::quick_plan(s, slope, idpsim::analysis::QuickN::Fixed(2), sigma, 10.0)?,
             None => plan_of(&kind, &value, &Options::default())?,
         };
         idpsim::analysis::landscape(&plan, &out, trajectories, force)

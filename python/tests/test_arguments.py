@@ -40,6 +40,25 @@ def test_numpy_values_in_a_spec_run_as_python_numbers() -> None:
     assert got.overlaps_mean.tobytes() == base.overlaps_mean.tobytes()
 
 
+def test_whole_floats_in_a_spec_are_integers() -> None:
+    """Python writes 1e3 and np.float64(8) as floats; an integer field takes them when whole,
+    as the arguments do, and the run is the one the integers give."""
+    base = small()
+    floats = small()
+    floats["ensemble"]["trajectories"] = 1.28e2
+    floats["ensemble"]["seed"] = np.float64(base["ensemble"]["seed"])
+    floats["memories"]["n"] = 64.0
+    floats["memories"]["columns"] = np.array(base["memories"]["columns"], dtype=np.float32)
+    want = idpsim.run(base, backend="cpu", progress=False)
+    got = idpsim.run(floats, backend="cpu", progress=False)
+    assert got.spec == want.spec
+    assert got.overlaps_mean.tobytes() == want.overlaps_mean.tobytes()
+    floats["memories"]["n"] = 64.5
+    with pytest.raises(idpsim.SpecError) as e:
+        idpsim.run(floats, progress=False)
+    assert e.value.field == "memories.n" and "64.5" in str(e.value) and "whole number" in str(e.value)
+
+
 def test_a_sweep_built_with_numpy() -> None:
     spec = small()
     spec["sweep"] = {"noise.sigma": np.linspace(0, 1, 3), "ensemble.seed": np.array([1, 2], dtype=np.int32)}
@@ -165,7 +184,13 @@ def test_bad_values_in_a_spec_and_in_the_analysis_functions(tmp_path: Path) -> N
     spec["input"]["segments"][0]["weights"] = np.array([1.0, math.inf, 1.0, 1.0])
     with pytest.raises(idpsim.SpecError) as e:
         idpsim.run(spec, progress=False)
-    assert e.value.field == "input.segments.0.weights.1"
+    assert e.value.field == "input.segments[0].weights[1]"
+    # The engine names a field inside a list the same way.
+    spec = small()
+    spec["input"]["segments"][0]["weights"] = [1.0, "x", 1.0, 1.0]
+    with pytest.raises(idpsim.SpecError) as e:
+        idpsim.run(spec, progress=False)
+    assert e.value.field == "input.segments[0].weights[1]", str(e.value)
     spec = small()
     spec["name"] = np.array(["a", "b"])
     with pytest.raises(idpsim.SpecError) as e:

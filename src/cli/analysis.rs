@@ -18,7 +18,7 @@ fn quick_or_spec(
     preset: Option<&str>,
     saliency: &[f64],
     slope: f64,
-    n: usize,
+    n: analysis::QuickN,
     sigma: f64,
     duration: f64,
 ) -> Result<Plan> {
@@ -30,8 +30,15 @@ fn quick_or_spec(
 }
 
 pub fn cmd_landscape(a: &LandscapeArgs) -> Result<()> {
-    let plan =
-        quick_or_spec(a.source.spec.as_deref(), a.source.preset.as_deref(), &a.saliency, a.slope, 2, a.sigma, 10.0)?;
+    let plan = quick_or_spec(
+        a.source.spec.as_deref(),
+        a.source.preset.as_deref(),
+        &a.saliency,
+        a.slope,
+        analysis::QuickN::Fixed(2),
+        a.sigma,
+        10.0,
+    )?;
     let files = analysis::landscape(&plan, &a.out, a.trajectories, a.force)?;
     eprintln!("{}: wrote {} files to {}", plan.spec.name, files.len(), a.out.display());
     Ok(())
@@ -39,7 +46,7 @@ pub fn cmd_landscape(a: &LandscapeArgs) -> Result<()> {
 
 pub fn cmd_theory(a: &TheoryArgs) -> Result<()> {
     let plan = if !a.saliency.is_empty() {
-        quick_or_spec(None, None, &a.saliency, a.slope, a.n, 0.0, 1.0)?
+        quick_or_spec(None, None, &a.saliency, a.slope, analysis::QuickN::Given(a.n), 0.0, 1.0)?
     } else {
         let (spec, base) = load_spec(a.source.spec.as_deref(), a.source.preset.as_deref())?;
         resolve::plan(&spec, &base).map_err(spec_usage)?
@@ -64,6 +71,9 @@ pub fn cmd_theory(a: &TheoryArgs) -> Result<()> {
     let f = |v: Option<f64>| v.map_or("—".to_string(), |x| format!("{x:.6}"));
     for r in &reports {
         outln!("segment {} ({}): saliency {:?}", r.segment, r.method.replace('_', " "), r.saliency);
+        for note in &r.notes {
+            outln!("  note: {note}");
+        }
         outln!(
             "  origin: {} (eigenvalues {})",
             r.origin.kind,
@@ -73,13 +83,13 @@ pub fn cmd_theory(a: &TheoryArgs) -> Result<()> {
         for m in &r.memories {
             let max_ev = m.eigenvalues.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
             outln!(
-                "  {:>6} {:>9.4} {:>10} {:>12} {:>12} {:>10.6} {:>16}",
+                "  {:>6} {:>9.4} {:>10} {:>12} {:>12} {:>10} {:>16}",
                 m.index,
                 m.saliency,
                 f(m.gamma),
                 f(m.energy_per_neuron),
                 if m.exists { format!("{max_ev:.5}") } else { "—".into() },
-                m.alpha_star,
+                f(m.alpha_star),
                 m.class
             );
         }
@@ -118,6 +128,9 @@ fn print_modern(plan: &Plan, reports: &[crate::theory::modern::ModernReport]) {
             md.tau_x,
             r.saliency
         );
+        for note in &r.notes {
+            outln!("  note: {note}");
+        }
         match &r.no_energy {
             None => outln!("  energy: E(x, m(x)), non-increasing along noiseless runs once α has settled"),
             Some(why) => outln!("  energy: none ({why})"),

@@ -103,14 +103,15 @@ impl Output for Histogram {
 }
 
 /// The equilibria ±γ ξ^μ of an IDP network with orthogonal memories and constant saliencies
-/// (docs/THEORY.md §3), for a histogram of state coordinates; the last segment's input is used.
-/// Stable ones are flagged; empty where the closed form does not apply or the input differs
-/// between trajectories.
+/// (docs/THEORY.md §3; with the diagonal zeroed each saliency acts as α − d, d = Σα/N, §3.7),
+/// for a histogram of state coordinates; the last segment's input is used. Stable ones are
+/// flagged; empty where the closed form does not apply (the classic model, whose input shifts
+/// its equilibria; non-orthogonal memories) or the input differs between trajectories.
 pub fn markers(plan: &Plan, hp: &HistogramPlan) -> Vec<Marker> {
     let mem = &plan.memories;
     let orthogonal = mem.gram().iter().enumerate().all(|(k, &g)| g == if k % (mem.p + 1) == 0 { 1.0 } else { 0.0 });
-    let idp = matches!(plan.model.model, crate::plan::Model::Idp { zero_diagonal: false });
-    if !hp.of_state || !idp || !orthogonal {
+    let crate::plan::Model::Idp { zero_diagonal } = plan.model.model else { return Vec::new() };
+    if !hp.of_state || !orthogonal {
         return Vec::new();
     }
     let Some(seg) = plan.input.segments.last() else { return Vec::new() };
@@ -118,16 +119,21 @@ pub fn markers(plan: &Plan, hp: &HistogramPlan) -> Vec<Marker> {
     if seg.noise > 0.0 || seg.pulse_steps.is_some() || seg.random.is_some() || seg.cue.is_some() {
         return Vec::new();
     }
-    let alpha: Vec<f64> = seg.coef64.clone();
+    let d = if zero_diagonal { seg.coef64.iter().sum::<f64>() / mem.n as f64 } else { 0.0 };
+    // The saliencies as they act: α − d.
+    let alpha: Vec<f64> = seg.coef64.iter().map(|&a| a - d).collect();
     let slope = plan.model.slope as f64;
-    let mut out = vec![([0.0, 0.0], alpha.iter().all(|&a| a * slope < 1.0))];
+    // The origin's eigenvalues: −1 + (α_ν − d)δ along each memory, −1 − dδ on their complement.
+    let origin_stable = alpha.iter().all(|&a| a * slope < 1.0) && (mem.p == mem.n || d * slope > -1.0);
+    let mut out = vec![([0.0, 0.0], origin_stable)];
     for (mu, &a) in alpha.iter().enumerate() {
         let Some(g) = crate::theory::gamma(a, slope) else { continue };
         let rival = alpha.iter().enumerate().filter(|(nu, _)| *nu != mu).map(|(_, &v)| v).fold(f64::MIN, f64::max);
-        let stable = match crate::theory::alpha_star(rival, slope) {
-            Some(star) => a > star,
-            None => true,
-        };
+        // Stable against every other memory, and (with a negative d) on their complement,
+        // where the eigenvalue is −1 − d Ψ'(γ).
+        let t = (slope * g).tanh();
+        let stable = crate::theory::alpha_star(rival, slope).is_none_or(|star| a > star)
+            && (mem.p == mem.n || 1.0 + d * slope * (1.0 - t * t) > 0.0);
         for sign in [1.0, -1.0] {
             let at = |k: usize| sign * g * mem.get(hp.axes[k] as usize, mu) as f64;
             out.push(([at(0), if hp.dims == 2 { at(1) } else { 0.0 }], stable));

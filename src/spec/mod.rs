@@ -8,6 +8,7 @@
 pub mod checks;
 pub mod model;
 pub mod observe;
+pub mod whole;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -50,27 +51,80 @@ fn one() -> f64 {
     1.0
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+/// Read by `Deserialize` below, which names the field an error is in.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum MemoriesSpec {
     /// Sylvester–Hadamard columns (exactly orthogonal); `columns` default 0..p.
     Hadamard {
         n: usize,
         p: usize,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(skip_serializing_if = "Option::is_none")]
         columns: Option<Vec<usize>>,
     },
-    /// I.i.d. fair ±1 entries drawn from Philox keyed by `seed`.
-    Random {
-        n: usize,
-        p: usize,
-        #[serde(default)]
-        seed: u64,
-    },
+    /// I.i.d. fair ±1 entries drawn from Philox keyed by `seed` (default 0).
+    Random { n: usize, p: usize, seed: u64 },
     /// P rows of N entries ±1.
     Explicit { patterns: Vec<Vec<f64>> },
     /// An NPY file [P, N] of ±1 (any integer or float dtype); relative to the spec's folder.
     File { path: String },
+}
+
+impl<'de> Deserialize<'de> for MemoriesSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        enum Kind {
+            Hadamard,
+            Random,
+            Explicit,
+            File,
+        }
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Fields {
+            kind: Kind,
+            #[serde(default, deserialize_with = "whole::opt")]
+            n: Option<usize>,
+            #[serde(default, deserialize_with = "whole::opt")]
+            p: Option<usize>,
+            #[serde(default, deserialize_with = "whole::opt_list")]
+            columns: Option<Vec<usize>>,
+            #[serde(default, deserialize_with = "whole::opt")]
+            seed: Option<u64>,
+            patterns: Option<Vec<Vec<f64>>>,
+            path: Option<String>,
+        }
+        use whole::{KindFields, required};
+        let f = Fields::deserialize(d)?;
+        let given = [
+            ("n", f.n.is_some()),
+            ("p", f.p.is_some()),
+            ("columns", f.columns.is_some()),
+            ("seed", f.seed.is_some()),
+            ("patterns", f.patterns.is_some()),
+            ("path", f.path.is_some()),
+        ];
+        let fields = |kind| KindFields { kind, given: &given };
+        Ok(match f.kind {
+            Kind::Hadamard => {
+                fields("hadamard").check(&["n", "p", "columns"])?;
+                MemoriesSpec::Hadamard { n: required(f.n, "n")?, p: required(f.p, "p")?, columns: f.columns }
+            }
+            Kind::Random => {
+                fields("random").check(&["n", "p", "seed"])?;
+                MemoriesSpec::Random { n: required(f.n, "n")?, p: required(f.p, "p")?, seed: f.seed.unwrap_or(0) }
+            }
+            Kind::Explicit => {
+                fields("explicit").check(&["patterns"])?;
+                MemoriesSpec::Explicit { patterns: required(f.patterns, "patterns")? }
+            }
+            Kind::File => {
+                fields("file").check(&["path"])?;
+                MemoriesSpec::File { path: required(f.path, "path")? }
+            }
+        })
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -220,10 +274,10 @@ pub enum MemoryChoice {
 impl TryFrom<Value> for MemoryChoice {
     type Error = String;
     fn try_from(v: Value) -> Result<Self, String> {
-        match (v.as_str(), v.as_u64()) {
+        match (v.as_str(), whole::of_value(&v).and_then(|i| usize::try_from(i).ok())) {
             (Some("random"), _) => Ok(MemoryChoice::Random),
             (Some("target"), _) => Ok(MemoryChoice::Target),
-            (_, Some(i)) => Ok(MemoryChoice::Index(i as usize)),
+            (_, Some(i)) => Ok(MemoryChoice::Index(i)),
             _ => Err(format!("{v} is not accepted; give a memory index, \"random\" or \"target\"")),
         }
     }
@@ -304,19 +358,20 @@ impl Default for IntegratorSpec {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct EnsembleSpec {
+    #[serde(deserialize_with = "whole::int")]
     pub trajectories: u64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole::int")]
     pub seed: u64,
     #[serde(default)]
     pub initial: InitialSpec,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+/// Read by `Deserialize` below, which names the field an error is in.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum InitialSpec {
     /// x(0) ~ N(0, std² I); std default 1.
     Normal {
-        #[serde(default = "one")]
         std: f64,
     },
     Zero {},
@@ -326,15 +381,77 @@ pub enum InitialSpec {
     },
     /// x(0) = amplitude · (ξ^index with a fraction `flip` of its signs flipped) + jitter ·
     /// N(0, I); index "target": the trajectory's target in the first segment.
+    /// (`jitter` may be written `std`; amplitude default 1, jitter and flip default 0.)
     Memory {
         index: MemoryChoice,
-        #[serde(default = "one")]
         amplitude: f64,
-        #[serde(default, alias = "std")]
         jitter: f64,
-        #[serde(default, skip_serializing_if = "is_zero")]
+        #[serde(skip_serializing_if = "is_zero")]
         flip: f64,
     },
+}
+
+impl<'de> Deserialize<'de> for InitialSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        enum Kind {
+            Normal,
+            Zero,
+            Point,
+            Memory,
+        }
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Fields {
+            kind: Kind,
+            std: Option<f64>,
+            x: Option<Vec<f64>>,
+            index: Option<MemoryChoice>,
+            amplitude: Option<f64>,
+            jitter: Option<f64>,
+            flip: Option<f64>,
+        }
+        use whole::{KindFields, required};
+        let f = Fields::deserialize(d)?;
+        let given = [
+            ("std", f.std.is_some()),
+            ("x", f.x.is_some()),
+            ("index", f.index.is_some()),
+            ("amplitude", f.amplitude.is_some()),
+            ("jitter", f.jitter.is_some()),
+            ("flip", f.flip.is_some()),
+        ];
+        let fields = |kind| KindFields { kind, given: &given };
+        Ok(match f.kind {
+            Kind::Normal => {
+                fields("normal").check(&["std"])?;
+                InitialSpec::Normal { std: f.std.unwrap_or(1.0) }
+            }
+            Kind::Zero => {
+                fields("zero").check(&[])?;
+                InitialSpec::Zero {}
+            }
+            Kind::Point => {
+                fields("point").check(&["x"])?;
+                InitialSpec::Point { x: required(f.x, "x")? }
+            }
+            Kind::Memory => {
+                fields("memory").check(&["index", "amplitude", "jitter", "std", "flip"])?;
+                if f.jitter.is_some() && f.std.is_some() {
+                    return Err(serde::de::Error::custom(
+                        "give `jitter` or its other name `std`, not both (kind \"memory\")",
+                    ));
+                }
+                InitialSpec::Memory {
+                    index: required(f.index, "index")?,
+                    amplitude: f.amplitude.unwrap_or(1.0),
+                    jitter: f.jitter.or(f.std).unwrap_or(0.0),
+                    flip: f.flip.unwrap_or(0.0),
+                }
+            }
+        })
+    }
 }
 
 fn is_zero(v: &f64) -> bool {
@@ -358,11 +475,11 @@ pub struct RunSpec {
     #[serde(default)]
     pub layout: LayoutChoice,
     /// Steps per kernel dispatch (default: sized automatically). Never changes results.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "whole::opt", skip_serializing_if = "Option::is_none")]
     pub steps_per_dispatch: Option<u32>,
     /// Trajectories per chunk (default: as many as the device allows; rounded to a multiple of
     /// 64). Never changes results.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, deserialize_with = "whole::opt", skip_serializing_if = "Option::is_none")]
     pub chunk_trajectories: Option<u64>,
 }
 
@@ -424,9 +541,14 @@ impl Spec {
         let de = &mut serde_json::Deserializer::from_str(text);
         let spec: Spec = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
             let path = e.path().to_string();
-            let field = if path == "." { "spec".to_string() } else { path };
+            let message = e.into_inner().to_string();
+            let field = match (path.as_str(), whole::unknown_field(&message)) {
+                (".", _) => "spec".to_string(),
+                (_, Some(name)) => format!("{path}.{name}"),
+                _ => path,
+            };
             // serde_json appends " at line L column C"; keep it, it helps in a big file.
-            SpecError::new(field, e.into_inner().to_string())
+            SpecError::new(field, message)
         })?;
         de.end().map_err(|e| {
             SpecError::new("spec", format!("has more after its closing brace ({e}); give one JSON object"))

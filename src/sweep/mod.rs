@@ -112,12 +112,13 @@ pub fn axes(sweep: &Map<String, Value>) -> Result<Vec<Axis>, SpecError> {
     for (key, val) in sweep {
         let field = format!("sweep.{key}");
         if key == REPLICATES {
-            let k = val.as_u64().filter(|k| (2..=MAX_REPLICATES).contains(k)).ok_or_else(|| {
-                SpecError::new(
-                    &field,
-                    format!("must be a whole number of networks from 2 to {MAX_REPLICATES}, e.g. 8 (got {val})"),
-                )
-            })?;
+            let k =
+                crate::spec::whole::of_value(val).filter(|k| (2..=MAX_REPLICATES).contains(k)).ok_or_else(|| {
+                    SpecError::new(
+                        &field,
+                        format!("must be a whole number of networks from 2 to {MAX_REPLICATES}, e.g. 8 (got {val})"),
+                    )
+                })?;
             let values = (0..k).map(|r| AxisValue { label: r.to_string(), number: None, set: Vec::new() }).collect();
             replicates = Some(Axis { name: REPLICATE.into(), values });
         } else if key == VARIANTS {
@@ -203,7 +204,8 @@ fn assign_replicate(doc: &mut Value, r: usize) -> Result<(), String> {
             "needs random memories (memories.kind \"random\", whose seed draws each network); memories.kind \"{kind}\" has no seed"
         ));
     }
-    let seed = doc["memories"]["seed"].as_u64().unwrap_or(0);
+    // Absent: the spec's default, 0 (a present seed was checked when the spec was read).
+    let seed = crate::spec::whole::of_value(&doc["memories"]["seed"]).unwrap_or(0);
     let seed = seed
         .checked_add(r as u64)
         .ok_or_else(|| format!("memories.seed {seed} + {r} is past the largest seed (2^64 − 1)"))?;

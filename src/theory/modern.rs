@@ -397,6 +397,9 @@ pub struct ModernReport {
     /// Why there is no energy (None when E is a Lyapunov function).
     pub no_energy: Option<String>,
     pub equilibria: Vec<ModernEquilibrium>,
+    /// What the analysis leaves out of the segment's input (`crate::theory::input_notes`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 fn label(field: &ModernField, x: &DVector<f64>) -> String {
@@ -486,6 +489,7 @@ pub fn analyze(plan: &Plan) -> Vec<ModernReport> {
                 method: "modern_numerical",
                 no_energy: field.no_energy(),
                 equilibria: find_equilibria(&field),
+                notes: super::input_notes(plan, seg),
             })
         })
         .collect()

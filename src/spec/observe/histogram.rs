@@ -19,8 +19,10 @@ pub const MAX_HIST_EDGE: f64 = 1e15;
 pub struct HistogramSpec {
     pub of: HistogramOf,
     /// One or two neuron (or memory) indices.
+    #[serde(deserialize_with = "crate::spec::whole::list")]
     pub axes: Vec<usize>,
     /// Bins per axis.
+    #[serde(deserialize_with = "crate::spec::whole::list")]
     pub bins: Vec<u32>,
     /// [low, high] per axis.
     pub range: Vec<[f64; 2]>,
