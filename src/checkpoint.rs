@@ -281,7 +281,7 @@ impl Record {
             "adapter": adapter,
             "trajectories": { "first": e.first, "count": e.trajectories, "total": e.total },
         });
-        manifest::complete(&part, store, head)?;
+        manifest::complete_checkpointed(&part, store, head)?;
         if dest.exists() {
             std::fs::remove_dir_all(&dest).with_context(|| format!("cannot remove {}", dest.display()))?;
         }

@@ -93,6 +93,7 @@ impl Input {
     pub fn name(&self, words: Words) -> String {
         use Input::*;
         let (cli, python) = match self {
+            Field(f) if f == "spec" => return f.clone(),
             Field(f) => return if words == Words::Cli { format!("spec: {f}") } else { f.clone() },
             Spec => ("SPEC", "spec"),
             Preset => ("--preset", "preset"),

@@ -24,10 +24,17 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            // One line, as every other error: clap's first, then where the accepted values are.
+            // One line, as every other error: clap's first paragraph (a message, and for missing
+            // arguments their list), then where the accepted values are.
             let text = e.render().to_string();
-            let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("error: bad arguments");
-            eprintln!("{}; see idpsim help", first.trim_end());
+            let first: Vec<&str> =
+                text.lines().map(str::trim).skip_while(|l| l.is_empty()).take_while(|l| !l.is_empty()).collect();
+            let line = match first.split_first() {
+                None => "error: bad arguments".to_string(),
+                Some((head, [])) => head.to_string(),
+                Some((head, items)) => format!("{head} {}", items.join(", ")),
+            };
+            eprintln!("{line}; see idpsim help");
             return ExitCode::from(2);
         }
     };

@@ -27,6 +27,18 @@ fn load(dir: &Path) -> Result<Shard> {
         .map_err(|e| UsageError::new(Input::Dir, format!("{} is not valid JSON ({e})", path.display())))?;
     let get = |k: &str| run["trajectories"][k].as_u64();
     manifest::verify(dir, &run).map_err(|e| UsageError::new(Input::Dir, format!("{}: {e}", dir.display())))?;
+    // The manifest covers the files, not the spec run.json holds: an edited spec would be the
+    // merged run's record of files integrated with another.
+    if run["spec_sha256"].as_str() != Some(manifest::spec_digest(&run["spec"]).as_str()) {
+        return Err(UsageError::new(
+            Input::Dir,
+            format!(
+                "{}: its spec does not match its spec_sha256 (run.json was edited); merge shards as idpsim wrote them",
+                path.display()
+            ),
+        )
+        .into());
+    }
     match (get("first"), get("count"), get("total")) {
         (Some(first), Some(count), Some(total))
             if count > 0 && first.checked_add(count).is_some_and(|e| e <= total) =>

@@ -185,6 +185,48 @@ fn killed_runs_resume_from_their_checkpoint(backend: &str, m: &str) {
     }
 }
 
+/// SIGTERM while a finished chunk's outputs are written (its `chunk-K.part` folder exists):
+/// the chunk is still finished and the run stops at its checkpoint, naming `--resume`, with no
+/// `.part` left; resumed, it gives the uninterrupted run's bytes. (The chunk used to stop
+/// half-written, with advice to start again with --force, which throws the checkpoint away.)
+#[test]
+fn a_signal_while_a_chunk_is_written_keeps_the_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut spec: serde_json::Value =
+        serde_json::from_slice(&idpsim(&["preset", "quickstart"]).stdout).expect("the preset is JSON");
+    spec["ensemble"]["trajectories"] = 768.into();
+    spec["run"] = serde_json::json!({ "backend": "cpu", "chunk_trajectories": 64 });
+    spec["observe"]["overlaps"]["per_trajectory"] = true.into();
+    let file = tmp.path().join("spec.json");
+    std::fs::write(&file, spec.to_string()).unwrap();
+    let (whole, dir) = (tmp.path().join("whole"), tmp.path().join("ck"));
+    let f = file.to_str().unwrap();
+    assert!(idpsim(&["run", f, "--out", whole.to_str().unwrap(), "--quiet"]).status.success());
+    let d = dir.to_str().unwrap();
+    let child = idpsim_cmd(&["run", f, "--out", d, "--checkpoint-every", "100", "--quiet"])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let writing = || {
+        std::fs::read_dir(checkpoint::folder(&dir))
+            .map(|r| r.flatten().any(|e| e.file_name().to_string_lossy().ends_with(".part")))
+            .unwrap_or(false)
+    };
+    let start = std::time::Instant::now();
+    while !writing() {
+        assert!(start.elapsed().as_secs() < 120, "no chunk was written");
+    }
+    let kill = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    assert!(kill.unwrap().success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(143), "{}", stderr(&out));
+    assert!(stderr(&out).contains(&format!("--resume {d}")), "{}", stderr(&out));
+    assert!(!writing(), "a chunk's .part folder was left");
+    let resumed = idpsim(&["run", "--resume", d, "--quiet"]);
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    assert_same_files("a signal while a chunk is written", &whole, &dir);
+}
+
 #[test]
 fn killed_runs_resume_from_their_checkpoint_cpu() {
     killed_runs_resume_from_their_checkpoint("cpu", "600");

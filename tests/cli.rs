@@ -604,6 +604,10 @@ fn argument_errors_are_one_line() {
         (&["run", "--preset", "quickstart", "--out", "never", "--trajectories", "abc"], "'--trajectories"),
         (&["run", "--preset", "quickstart", "--out", "never", "--trajectories", "-5"], "'-5' for '--trajectories"),
         (&["run", "--preset", "quickstart", "--out", "never", "--seed", "-1"], "'-1' for '--seed"),
+        // Missing arguments are named.
+        (&["run", "--preset", "quickstart"], "not provided: --out <OUT>"),
+        (&["replay", "whole"], "not provided: --trajectory <I,J,...>, --out <OUT>"),
+        (&["merge", "a", "b"], "not provided: --out <OUT>"),
         (&["theory", "--preset", "quickstart", "--slope", "2"], "--slope"),
         (&["theory", "--preset", "quickstart", "--n", "4"], "--n"),
         (&["landscape", "--preset", "landscape-c", "--out", "never", "--sigma", "5"], "--sigma"),

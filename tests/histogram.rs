@@ -255,7 +255,9 @@ fn density_markers_are_the_equilibria() {
                 nalgebra::DVector::zeros(n)
             } else {
                 let mu = (0..2).find(|&mu| {
-                    (0..2).all(|i| (at[i] - at[0] * p.memories.get(0, mu) as f64 * p.memories.get(i, mu) as f64).abs() < 1e-12)
+                    (0..2).all(|i| {
+                        (at[i] - at[0] * p.memories.get(0, mu) as f64 * p.memories.get(i, mu) as f64).abs() < 1e-12
+                    })
                 });
                 let mu = mu.unwrap();
                 let g = at[0] * p.memories.get(0, mu) as f64;

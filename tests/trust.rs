@@ -778,6 +778,15 @@ fn merge_checks_what_it_reads_from_shards() {
     }
     merge(&[&s1, "histogram.npy", "u64"]);
     copy_dir(&pristine0, d0);
+    // A spec edited in both shards' run.json (the files were integrated with the other one):
+    // the merged record would certify files it did not make.
+    for d in [d0, d1] {
+        let mut run = read_json(&d.join("run.json"));
+        run["spec"]["integrator"]["dt"] = json!(0.02);
+        std::fs::write(d.join("run.json"), run.to_string()).unwrap();
+    }
+    merge(&["run.json", "its spec does not match its spec_sha256"]);
+    copy_dir(&pristine0, d0);
     // A shard count no run has (merge --check would list that many shards' ranges).
     let run0 = d0.join("run.json");
     let mut run = read_json(&run0);

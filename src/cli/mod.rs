@@ -71,8 +71,9 @@ fn cmd_devices() -> Result<()> {
 fn cmd_replay(a: &ReplayArgs) -> Result<()> {
     let (r, files) = crate::replay::run(&a.dir, &a.trajectory, a.every, a.backend.as_deref(), &a.out)?;
     eprintln!(
-        "replayed {} trajectories × {} saves on {}; final states {}; wrote {} files to {}",
+        "replayed {} {} × {} saves on {}; final states {}; wrote {} files to {}",
         r.trajectories.len(),
+        if r.trajectories.len() == 1 { "trajectory" } else { "trajectories" },
         r.times.len(),
         r.adapter,
         r.final_state_check,

@@ -117,11 +117,13 @@ fn run_sweep(job: &Job, quiet: bool) -> Result<()> {
         anyhow::bail!("{} of {total} sweep points failed (see {})", done.failed, out.join(sweep::CSV).display());
     }
     if !quiet {
+        let wrote: Vec<&str> =
+            crate::outputs::manifest::sweep_files().into_iter().filter(|f| out.join(f).exists()).collect();
         eprintln!(
-            "{}: {total} sweep points in {:.1} s; wrote sweep.csv, report.md{} to {}",
+            "{}: {total} sweep points in {:.1} s; wrote {} to {}",
             done.name,
             done.wall_s,
-            if out.join("sweep.png").exists() { ", sweep.png" } else { "" },
+            wrote.join(", "),
             out.display()
         );
     }

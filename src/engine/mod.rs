@@ -411,6 +411,6 @@ fn run_checkpointed_inner(
     let mut head = head(plan, backend, wall_s, &timing);
     head["checkpoints"] =
         serde_json::json!({ "every": record.every_steps as f64 * record.dt, "resumed": record.resumed });
-    manifest::complete(dir, &mut store, head)?;
+    manifest::complete_checkpointed(dir, &mut store, head)?;
     Ok(summary(plan, backend.adapter(), dir, wall_s, store))
 }

@@ -87,12 +87,26 @@ pub fn spec_digest_of(spec: &crate::spec::Spec) -> String {
 /// while the outputs were finished still stops the run here, before it is declared complete;
 /// after run.json, INCOMPLETE is removed.
 pub fn complete(dir: &Path, store: &mut Store, head: Value) -> Result<()> {
+    complete_as(dir, store, head, true)
+}
+
+/// [`complete`] for a checkpointed run's chunk and its final directory, which a signal does
+/// not stop: the run looks for signals itself between chunks and checkpoints, where it can
+/// say how to go on (a chunk stopped half-written would leave neither its outputs nor that
+/// advice).
+pub fn complete_checkpointed(dir: &Path, store: &mut Store, head: Value) -> Result<()> {
+    complete_as(dir, store, head, false)
+}
+
+fn complete_as(dir: &Path, store: &mut Store, head: Value, stop_at_signal: bool) -> Result<()> {
     store.files.push(RUN_JSON.into());
     let Value::Object(mut run) = head else { anyhow::bail!("internal error: run.json's fields are not an object") };
     run.insert("files".into(), json!(store.files));
     run.insert("manifest".into(), Value::Object(manifest(dir, &store.files)?));
     add_summaries(&mut run, store);
-    crate::interrupt::check()?;
+    if stop_at_signal {
+        crate::interrupt::check()?;
+    }
     crate::io::write_json(&dir.join(RUN_JSON), &Value::Object(run))?;
     mark_complete(dir)?;
     store.say_warnings();

@@ -50,7 +50,7 @@ impl<T: Unsigned> Visitor<'_> for WholeVisitor<T> {
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         match T::MAX {
-            u64::MAX => write!(f, "a whole number, 0 or more"),
+            u64::MAX => write!(f, "a whole number from 0 to 2^64 − 1"),
             max => write!(f, "a whole number from 0 to {max}"),
         }
     }
@@ -69,6 +69,10 @@ impl<T: Unsigned> Visitor<'_> for WholeVisitor<T> {
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<T, E> {
         if v.fract() != 0.0 || v < 0.0 {
             return Err(E::invalid_value(Unexpected::Float(v), &self));
+        }
+        // JSON integers past u64 reach here as floats: out of every integer field's range.
+        if v >= 18_446_744_073_709_551_616.0 || v > T::MAX as f64 {
+            return Err(E::invalid_value(Unexpected::Other(&format!("number {v:e}")), &self));
         }
         if v > EXACT_FLOAT {
             return Err(E::custom(format!(
@@ -184,11 +188,15 @@ mod tests {
         assert!(e.contains("integer `-1`, expected a whole number"), "{e}");
         let e = read(r#"{"a": 4294967296}"#).unwrap_err();
         assert!(e.contains("integer `4294967296`, expected a whole number from 0 to 4294967295"), "{e}");
+        let e = read(r#"{"a": 1, "b": 18446744073709551616}"#).unwrap_err();
+        assert!(e.contains("number 1.8446744073709552e19, expected a whole number from 0 to 2^64 − 1"), "{e}");
+        let e = read(r#"{"a": 1e10}"#).unwrap_err();
+        assert!(e.contains("number 1e10, expected a whole number from 0 to 4294967295"), "{e}");
         let e = read(r#"{"a": 1, "b": 1e17}"#).unwrap_err();
         assert!(e.contains("beyond 2^53"), "{e}");
         assert_eq!(read(r#"{"a": 1, "b": 9007199254740992.0}"#).unwrap().b, Some(1 << 53));
         let e = read(r#"{"a": 1, "c": [1.5]}"#).unwrap_err();
-        assert!(e.contains("floating point `1.5`, expected a whole number, 0 or more"), "{e}");
+        assert!(e.contains("floating point `1.5`, expected a whole number from 0 to 2^64 − 1"), "{e}");
         let e = read(r#"{"a": "3"}"#).unwrap_err();
         assert!(e.contains("invalid type: string \"3\", expected a whole number"), "{e}");
     }

@@ -159,7 +159,7 @@ pub fn axes(sweep: &Map<String, Value>) -> Result<Vec<Axis>, SpecError> {
                 if let Some(first) = seen.insert(value_key(v), k) {
                     return Err(SpecError::new(
                         &field,
-                        format!("lists {v} twice (values {} and {}); give each value once", first + 1, k + 1),
+                        format!("lists {v} twice (positions {} and {}); give each value once", first + 1, k + 1),
                     ));
                 }
             }
