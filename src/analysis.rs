@@ -41,7 +41,7 @@ pub fn landscape(plan: &Plan, out: &Path, trajectories: usize, force: bool) -> R
         )
         .into());
     }
-    io::prepare_out_dir(out, force)?;
+    io::prepare_out_dir(out, force, io::Writes::Files)?;
     crate::landscape::run(plan, out, trajectories)
 }
 
@@ -337,7 +337,7 @@ pub fn fpe_files(
         Some(_) => check_matrix(&grid, Input::Compare, "the histogram's bins: ")?,
         None => check_matrix(&grid, Input::Grid, "")?,
     }
-    io::prepare_out_dir(out, force)?;
+    io::prepare_out_dir(out, force, io::Writes::Files)?;
     let t0 = std::time::Instant::now();
     let sol = fpe::solve(plan, &grid)?;
     let shape: Vec<u64> = (0..grid.dims).map(|k| grid.bins[k] as u64).collect();

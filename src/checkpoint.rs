@@ -511,7 +511,7 @@ fn load_state(out: &Path, record: &Record, plan: &Plan) -> Result<Option<Pending
     let Some(s) = &record.state else { return Ok(None) };
     let dir = folder(out).join(&s.dir);
     let run = json!({ "manifest": s.manifest });
-    manifest::verify(&dir, &run).map_err(|e| broken(out, format!("{}: {e}", dir.display())))?;
+    manifest::verify_as(&dir, &run, RECORD).map_err(|e| broken(out, format!("{}: {e}", dir.display())))?;
     let (chunk, state) = (record.chunk(record.done), format!("{DIR}/{}", s.dir));
     let load = || -> Result<Pending> {
         let own = read_json(&dir.join(STATE_RECORD))?;

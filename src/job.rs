@@ -263,7 +263,12 @@ impl Job {
             manifest::refuse_inside_run(dir)?;
         }
         let _lock = match &self.out {
-            Some(dir) => Some(manifest::claim(dir, self.force, |d| sweep::clear_previous(d, &points))?),
+            Some(dir) => {
+                let lock = manifest::claim(dir, self.force, |d| sweep::clear_previous(d, &points))?;
+                // As a run's directory: INCOMPLETE until every point has finished.
+                manifest::mark_incomplete(dir)?;
+                Some(lock)
+            }
             None => None,
         };
         let started = Instant::now();
@@ -312,7 +317,13 @@ impl Job {
         }
         let wall_s = started.elapsed().as_secs_f64();
         let failed = match &self.out {
-            Some(dir) => sweep::summarise(&self.spec.name, &axes, &results, dir, wall_s, &adapter)?,
+            Some(dir) => {
+                let failed = sweep::summarise(&self.spec.name, &axes, &results, dir, wall_s, &adapter)?;
+                if failed == 0 {
+                    manifest::mark_complete(dir)?;
+                }
+                failed
+            }
             None => results.iter().filter(|r| r.outcome.is_err()).count(),
         };
         Ok(SweepOutcome { name: self.spec.name.clone(), axes, results, kept, failed, wall_s })
@@ -480,7 +491,13 @@ pub fn checkpoint_steps(t: f64, plan: &Plan) -> Result<u32> {
         )
         .into());
     }
-    Ok((t / dt).round().min(u32::MAX as f64) as u32)
+    // A whole number of steps, as every time in a spec (a checkpoint time that is none would
+    // be recorded as another time); beyond the run's end, a checkpoint is only ever at its end.
+    let steps = (t / dt).min(u32::MAX as f64);
+    if t <= plan.time.total_steps as f64 * dt {
+        crate::spec::checks::steps_of("", t, dt).map_err(|e| UsageError::new(Input::CheckpointEvery, e.message))?;
+    }
+    Ok(steps.round() as u32)
 }
 
 /// Goes on with the checkpointed run in `dir` where it stopped (its spec and options are those

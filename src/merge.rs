@@ -18,6 +18,14 @@ use crate::spec::Spec;
 
 fn load(dir: &Path) -> Result<Shard> {
     let path = dir.join("run.json");
+    if !path.exists() && dir.join(manifest::INCOMPLETE).is_file() {
+        let next = if dir.join(manifest::CHECKPOINT_DIR).is_dir() {
+            format!("finish it with idpsim run {} {}", mention(&Input::Resume), dir.display())
+        } else {
+            format!("it has no checkpoint: run the shard again with {}", mention(&Input::Force))
+        };
+        return Err(UsageError::new(Input::Dir, format!("{} holds an interrupted run; {next}", dir.display())).into());
+    }
     let text = io::read_bounded(&path, io::MAX_DOCUMENT_BYTES)
         .and_then(|b| String::from_utf8(b).map_err(|_| "is not UTF-8 text".to_string()))
         .map_err(|e| {

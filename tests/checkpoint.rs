@@ -246,12 +246,16 @@ fn checkpoint_flags_refuse_what_they_cannot_do() {
     let d = tmp.path().join("r");
     let o = d.to_str().unwrap();
     let run = ["run", "--preset", "quickstart", "--backend", "cpu", "--trajectories", "64", "--quiet", "--out", o];
-    for bad in ["0", "-1", "NaN", "0.001", "inf"] {
+    for bad in ["0", "-1", "NaN", "0.001", "inf", "0.015"] {
         let flag = format!("--checkpoint-every={bad}");
         let r = idpsim(&[&run[..], &[flag.as_str()]].concat());
         assert_eq!(r.status.code(), Some(2), "{bad}: {}", stderr(&r));
         assert!(stderr(&r).contains("--checkpoint-every"), "{}", stderr(&r));
+        assert!(!d.exists(), "{bad}: a refused run wrote its directory");
     }
+    // 0.015 is no whole number of steps of 0.01: refused, not rounded to 0.02.
+    let r = idpsim(&[&run[..], &["--checkpoint-every", "0.015"]].concat());
+    assert!(stderr(&r).contains("0.015 is not a whole number of time steps (dt = 0.01)"), "{}", stderr(&r));
     let r = idpsim(&["run", "--preset", "robustness-sweep", "--out", o, "--checkpoint-every", "1"]);
     assert_eq!(r.status.code(), Some(2), "{}", stderr(&r));
     assert!(stderr(&r).contains("--checkpoint-every: a sweep"), "{}", stderr(&r));
@@ -332,6 +336,8 @@ fn checkpoint_flags_refuse_what_they_cannot_do() {
     let r = idpsim(&["run", "--resume", o]);
     assert_eq!(r.status.code(), Some(2), "{}", stderr(&r));
     assert!(stderr(&r).contains("damaged") && stderr(&r).contains("state.npy"), "{}", stderr(&r));
+    // The record that lists the state's files is the checkpoint's (the state has no run.json).
+    assert!(stderr(&r).contains("state.npy does not match its checkpoint.json"), "{}", stderr(&r));
     // --force starts again and leaves no checkpoint behind.
     let r = idpsim(&[&run[..], &["--force"]].concat());
     assert!(r.status.success(), "{}", stderr(&r));

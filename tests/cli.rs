@@ -573,6 +573,11 @@ fn landscape_command() {
     assert_eq!(eq.iter().filter(|e| e["stable"] == true).count(), 4);
     let img = image::open(out.join("landscape.png")).unwrap();
     assert_eq!((img.width(), img.height()), (860, 760));
+    // Drawn again into the same directory: refused as a directory with files in it (a
+    // landscape has no run.json, and is no interrupted run).
+    let o = idpsim(&["landscape", "--preset", "landscape-d", "--trajectories", "3", "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("is not empty; choose another directory or pass --force"), "{}", stderr(&o));
     let o = idpsim(&["landscape", "--preset", "quickstart", "--out", tmp.path().join("q").to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("N = 2"), "{}", stderr(&o));

@@ -211,3 +211,61 @@ fn bad_shards_are_refused() {
         assert!(run.is_none() && !tmp.path().join(name).exists(), "{name}: a refused run wrote output");
     }
 }
+
+/// examples/slurm/merge.sbatch, run as a script (bash, the binary in IDPSIM): it merges; run
+/// again it has nothing to do (exit 0, the merged files untouched); after a merge stopped
+/// part-way (INCOMPLETE, no run.json) it merges again; with a user's file beside a damaged
+/// merged run it fails, removing nothing.
+#[test]
+fn the_slurm_merge_script_can_be_resubmitted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = tmp.path().join("spec.json");
+    std::fs::write(&spec, SPEC).unwrap();
+    let prefix = tmp.path().join("my-run");
+    for i in 0..2 {
+        let out = prefix.join(format!("shard-{i}"));
+        let shard = format!("{i}/2");
+        let o = idpsim(&[
+            "run",
+            spec.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--shard",
+            &shard,
+            "--backend",
+            "cpu",
+            "--quiet",
+        ]);
+        assert!(o.status.success(), "{}", common::stderr(&o));
+    }
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/slurm/merge.sbatch");
+    let merge = || {
+        std::process::Command::new("bash")
+            .arg(&script)
+            .arg(&prefix)
+            .env("IDPSIM", env!("CARGO_BIN_EXE_idpsim"))
+            .output()
+            .unwrap()
+    };
+    let merged = prefix.join("merged");
+    let o = merge();
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let record = std::fs::read(merged.join("run.json")).unwrap();
+    let o = merge();
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("nothing to do"), "{}", String::from_utf8_lossy(&o.stdout));
+    assert_eq!(std::fs::read(merged.join("run.json")).unwrap(), record, "a resubmission rewrote the merged run");
+    std::fs::remove_file(merged.join("run.json")).unwrap();
+    std::fs::write(merged.join("INCOMPLETE"), "").unwrap();
+    let o = merge();
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    assert!(merged.join("run.json").is_file() && !merged.join("INCOMPLETE").exists());
+    assert!(idpsim(&["merge", "--check", merged.to_str().unwrap()]).status.success());
+    // A damaged merged run beside a user's file: merged again only with the file gone.
+    std::fs::remove_file(merged.join("overlaps_mean.npy")).unwrap();
+    std::fs::write(merged.join("notes.txt"), "mine").unwrap();
+    let o = merge();
+    assert_eq!(o.status.code(), Some(2), "{}", common::stderr(&o));
+    assert!(common::stderr(&o).contains("notes.txt"), "{}", common::stderr(&o));
+    assert!(merged.join("notes.txt").is_file());
+}

@@ -247,6 +247,28 @@ fn force_replaces_only_an_earlier_run() {
     );
     assert_eq!(entries(), before, "a refused --force changed the directory");
     assert_eq!(std::fs::read_to_string(out.join("notes.txt")).unwrap(), "mine");
+    std::fs::remove_file(out.join("notes.txt")).unwrap();
+    // A user's file inside a point, and a user's directory (even empty) beside the points: each
+    // named, nothing removed.
+    assert!(run(&two, true).status.success());
+    assert!(!out.join("INCOMPLETE").exists(), "a finished sweep's directory is marked complete");
+    // Rerun without --force: a finished sweep, said as such.
+    let o = run(&two, false);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(common::stderr(&o).contains("holds a finished sweep (sweep.csv)"), "{}", common::stderr(&o));
+    let point = entries().into_iter().find(|e| e.starts_with("000")).unwrap();
+    std::fs::write(out.join(&point).join("notes.txt"), "mine").unwrap();
+    std::fs::create_dir(out.join("mine")).unwrap();
+    let before = entries();
+    let o = run(&single, true);
+    assert_eq!(o.status.code(), Some(2), "{}", common::stderr(&o));
+    assert!(common::stderr(&o).contains(&format!("holds {point}/notes.txt and 1 more")), "{}", common::stderr(&o));
+    assert_eq!(entries(), before, "a refused --force changed the directory");
+    std::fs::remove_file(out.join(&point).join("notes.txt")).unwrap();
+    let o = run(&single, true);
+    assert_eq!(o.status.code(), Some(2), "{}", common::stderr(&o));
+    assert!(common::stderr(&o).contains("holds mine, which no earlier"), "{}", common::stderr(&o));
+    assert!(out.join("mine").is_dir());
     // A spec the user named run.json is not an earlier run's record: refused, and kept.
     let own = tmp.path().join("own");
     std::fs::create_dir(&own).unwrap();

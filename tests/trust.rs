@@ -799,6 +799,21 @@ fn merge_checks_what_it_reads_from_shards() {
     copy_dir(&pristine0, d0);
     let o = idpsim(&["merge", &s0, &s1, "--out", tmp.path().join("ok").to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
+    // A shard stopped before its end (INCOMPLETE, no run.json) is named as interrupted, with
+    // what to do: --resume where it left a checkpoint, else run it again.
+    std::fs::remove_file(d1.join("run.json")).unwrap();
+    std::fs::write(d1.join("INCOMPLETE"), "").unwrap();
+    std::fs::create_dir(d1.join(".checkpoint")).unwrap();
+    let o = idpsim(&["merge", "--check", &s0, &s1]);
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        said.contains(&format!("{s1} holds an interrupted run; finish it with idpsim run --resume {s1}")),
+        "{said}"
+    );
+    std::fs::remove_dir(d1.join(".checkpoint")).unwrap();
+    let o = idpsim(&["merge", &s0, &s1, "--out", tmp.path().join("no").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("it has no checkpoint: run the shard again with --force"), "{}", stderr(&o));
 }
 
 /// Histogram ranges are binned in f32 on every backend: a range whose edges f32 holds only as

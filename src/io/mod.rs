@@ -199,9 +199,20 @@ pub fn lock_dir(dir: &Path) -> Result<File, String> {
     }
 }
 
+/// What a command writes into its output directory, for the words of a refusal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Writes {
+    /// A run (or a sweep): completed by a run.json written last, so a directory without one
+    /// holds an interrupted run. `holds` describes what the directory holds when the caller
+    /// knows better (a sweep's results).
+    Run { holds: Option<&'static str> },
+    /// Files (pictures, tables) with no record of their own.
+    Files,
+}
+
 /// Makes `dir` ready for outputs: created if missing; refused if it holds anything and
 /// `force` is false (a mistake about the output directory).
-pub fn prepare_out_dir(dir: &Path, force: bool) -> Result<(), UsageError> {
+pub fn prepare_out_dir(dir: &Path, force: bool, writes: Writes) -> Result<(), UsageError> {
     let refuse = |m: String| UsageError::new(Input::Out, m);
     if dir.exists() {
         if !dir.is_dir() {
@@ -212,7 +223,14 @@ pub fn prepare_out_dir(dir: &Path, force: bool) -> Result<(), UsageError> {
             .next()
             .is_some();
         if non_empty && !force {
-            if dir.join("INCOMPLETE").exists() || !dir.join("run.json").exists() {
+            if let Writes::Run { holds: Some(holds) } = writes {
+                return Err(refuse(format!(
+                    "'{}' holds {holds}; choose another directory or pass {} to run it again",
+                    dir.display(),
+                    mention(&Input::Force)
+                )));
+            }
+            if writes != Writes::Files && (dir.join("INCOMPLETE").exists() || !dir.join("run.json").exists()) {
                 return Err(refuse(format!(
                     "'{}' holds an interrupted run (or files of another program): it has no complete run.json; choose another directory or pass {} to start again",
                     dir.display(),

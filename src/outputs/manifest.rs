@@ -158,20 +158,26 @@ pub fn manifest(dir: &Path, files: &[String]) -> Result<Map<String, Value>> {
 /// Checks `dir` against the manifest in its run.json `run`: every listed file present with its
 /// size and SHA-256, and nothing else but run.json. The error names the file.
 pub fn verify(dir: &Path, run: &Value) -> std::result::Result<(), String> {
-    let Some(listed) = run.get("manifest").and_then(Value::as_object) else {
+    verify_as(dir, run, RUN_JSON)
+}
+
+/// [`verify`] against the manifest `record` (named `record_name` in errors) holds of `dir`: a
+/// checkpoint's record lists the files of its state's directory.
+pub fn verify_as(dir: &Path, record: &Value, record_name: &str) -> std::result::Result<(), String> {
+    let Some(listed) = record.get("manifest").and_then(Value::as_object) else {
         return Err(format!(
-            "{RUN_JSON} has no manifest of its files (written by an older idpsim, or not by idpsim run); rerun it"
+            "{record_name} has no manifest of its files (written by an older idpsim, or not by idpsim run); rerun it"
         ));
     };
     for (name, entry) in listed {
         if !plain_name(name) {
-            return Err(format!("its {RUN_JSON} lists '{name}', which is not a file name of this directory"));
+            return Err(format!("its {record_name} lists '{name}', which is not a file name of this directory"));
         }
         let path = dir.join(name);
-        let (bytes, sha) = digest(&path).map_err(|_| format!("{name} is missing (listed in its {RUN_JSON})"))?;
+        let (bytes, sha) = digest(&path).map_err(|_| format!("{name} is missing (listed in its {record_name})"))?;
         if Some(bytes) != entry["bytes"].as_u64() || Some(sha.as_str()) != entry["sha256"].as_str() {
             return Err(format!(
-                "{name} does not match its {RUN_JSON} (size or SHA-256 differ: changed after the run)"
+                "{name} does not match its {record_name} (size or SHA-256 differ: changed after it was written)"
             ));
         }
     }
@@ -213,8 +219,26 @@ pub fn claim(dir: &Path, force: bool, also: impl FnOnce(&Path) -> Result<()>) ->
         clear_previous(dir)?;
         clear_points(dir)?;
     }
-    crate::io::prepare_out_dir(dir, force)?;
+    crate::io::prepare_out_dir(dir, force, crate::io::Writes::Run { holds: sweep_held(dir) })?;
     Ok(lock)
+}
+
+/// What `dir` holds when it is a sweep's directory: a finished sweep (its table written, no
+/// INCOMPLETE) or an unfinished one (points' directories, and INCOMPLETE or no table).
+fn sweep_held(dir: &Path) -> Option<&'static str> {
+    if dir.join(RUN_JSON).exists() {
+        return None;
+    }
+    let finished = dir.join(SWEEP_CSV).is_file() && !dir.join(INCOMPLETE).exists();
+    let points = std::fs::read_dir(dir).ok()?.flatten().any(|e| {
+        let p = e.path();
+        p.is_dir() && !p.is_symlink() && (run_record(&p).is_some() || p.join(INCOMPLETE).is_file())
+    });
+    match (finished, points) {
+        (true, _) => Some("a finished sweep (sweep.csv)"),
+        (false, true) => Some("an unfinished sweep (interrupted, or with failed points: its INCOMPLETE stays)"),
+        _ => None,
+    }
 }
 
 /// `dir`'s run.json when it reads as a run's record (a spec may be named run.json too).
@@ -278,7 +302,14 @@ fn foreign_in(dir: &Path, top: bool) -> Vec<String> {
         let name = e.file_name().to_string_lossy().to_string();
         let path = e.path();
         let own = if path.is_dir() && !path.is_symlink() {
-            name == CHECKPOINT_DIR || (top && foreign_in(&path, false).is_empty())
+            // A sweep's point: a run's directory (its record, or INCOMPLETE while written)
+            // holding nothing else. Anything inside it that is not the run's is named.
+            let point = top && (run_record(&path).is_some() || path.join(INCOMPLETE).is_file());
+            if point && let Some(inner) = foreign_in(&path, false).first() {
+                foreign.push(format!("{name}/{inner}"));
+                continue;
+            }
+            name == CHECKPOINT_DIR || point
         } else {
             interrupted
                 || (name == RUN_JSON && record.is_some())
