@@ -338,8 +338,9 @@ def run(
     written into that directory exactly as ``idpsim run`` writes it (which must be empty
     unless ``force``; a directory that already holds this run, complete and intact, is read
     back without running again) and the arrays are read from its files. ``progress`` shows a
-    progress display (tqdm when installed, a line on stderr otherwise; with ``False`` nothing
-    is written to stderr). The GIL is released while the engine runs; Ctrl-C stops it
+    progress display (tqdm when installed, a line on stderr otherwise; whole lines, one per
+    phase and per tenth of the work, where stderr is a log file or a pipe; with ``False``
+    nothing is written to stderr). The GIL is released while the engine runs; Ctrl-C stops it
     (``KeyboardInterrupt``) and leaves no half-written file."""
     kind, value = _source(spec)
     o = _args.overrides(backend, adapter, trajectories, seed)

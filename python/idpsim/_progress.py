@@ -1,5 +1,8 @@
 """The progress display of a run or a sweep: tqdm when it is installed (a terminal or Jupyter),
-a plain line on stderr otherwise, nothing when disabled.
+a plain line on stderr otherwise, nothing when disabled. Where stderr is neither a terminal nor
+a notebook (a batch job's log file, a pipe) the display is a log: whole lines, one when the
+phase changes and one per tenth of the work or per half minute, never the terminal's redrawn
+line (which fills a log with carriage returns).
 
 Until the first trajectory-steps are reported (opening the device, building the kernels, which
 can take minutes the first time at large N) the display says what it is waiting for and counts
@@ -28,6 +31,19 @@ def _elapsed(seconds: float) -> str:
     return f"{s // 60}:{s % 60:02d}" if s >= 60 else f"{s} s"
 
 
+def _terminal() -> bool:
+    """Whether stderr is a terminal (a display redrawn in place can be seen there)."""
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _notebook() -> bool:
+    """Whether this runs in a Jupyter kernel (tqdm draws a widget there)."""
+    return "ipykernel" in sys.modules
+
+
 def _tqdm() -> Any:
     """tqdm's class for this environment (a widget in Jupyter when ipywidgets is there, else
     the terminal's), or None without tqdm. tqdm's warning that Jupyter lacks ipywidgets is not
@@ -47,6 +63,10 @@ class Progress:
 
     #: Seconds between redraws while the engine reports nothing (set-up).
     TICK = 0.5
+    #: A log's longest silence (seconds) while a run goes on, and the share of the work that
+    #: gives a line of its own.
+    LOG_EVERY = 30.0
+    LOG_STEP = 0.1
 
     def __init__(self, enabled: bool, what: str) -> None:
         self.what = what
@@ -67,10 +87,17 @@ class Progress:
         self.line_width = 0
         self.stop = threading.Event()
         self.ticker: Optional[threading.Thread] = None
+        #: A log of whole lines (stderr is no terminal and no notebook): the tenth of the work
+        #: last logged, and the last phase logged.
+        self.log = False
+        self.logged_step = -1
+        self.logged_phase: Optional[str] = None
         if not enabled:
             return
-        tqdm = _tqdm()
-        if tqdm is not None:
+        tqdm = _tqdm() if _terminal() or _notebook() else None
+        if not (_terminal() or _notebook()):
+            self.log = True
+        elif tqdm is not None:
             self.bar = tqdm(
                 total=None, desc=f"{what}: {STARTING}", unit="traj-steps", unit_scale=True, leave=False, dynamic_ncols=True
             )
@@ -111,7 +138,9 @@ class Progress:
         return text
 
     def _draw(self, force: bool = False) -> None:
-        if self.bar is not None:
+        if self.log:
+            self._log(force)
+        elif self.bar is not None:
             if self.total and self.bar.total != self.total:
                 self.bar.total = self.total
             self.bar.set_description_str(self._describe(), refresh=False)
@@ -134,6 +163,30 @@ class Progress:
             self.line_width = len(line)
             print(f"\r{line}{' ' * pad}", end="", file=sys.stderr, flush=True)
 
+    def _log(self, force: bool) -> None:
+        """A line of the log when the phase changed, the run reached another tenth of its work
+        or finished, or it said nothing for LOG_EVERY seconds (quick runs: their last line
+        only)."""
+        now = time.monotonic()
+        step = int(self.done / max(self.total, 1) / self.LOG_STEP) if self.first is not None else -1
+        finished = self.total > 0 and self.done >= self.total
+        due = (
+            (finished and step > self.logged_step)
+            or self.current != self.logged_phase
+            or step > self.logged_step
+            or now - self.last_line >= self.LOG_EVERY
+        )
+        if not due or (not finished and now - self.started < 1.0) or (not force and now - self.last_line < 1.0):
+            return
+        self.last_line, self.logged_step, self.logged_phase = now, step, self.current
+        if self.first is None:
+            line = self._describe()
+        else:
+            percent = 100.0 * self.done / max(self.total, 1)
+            line = f"{self.what}: {percent:5.1f} % [{_elapsed(now - self.started)}] {self.current}"
+        self.line_width = len(line)
+        print(line, file=sys.stderr, flush=True)
+
     def _tick(self) -> None:
         while not self.stop.wait(self.TICK):
             with self.lock:
@@ -145,7 +198,7 @@ class Progress:
             self.ticker.join()
         if self.bar is not None:
             self.bar.close()
-        elif self.plain and self.line_width:
+        elif self.plain and self.line_width and not self.log:
             print(file=sys.stderr, flush=True)
 
     def __enter__(self) -> "Progress":

@@ -156,6 +156,7 @@ def test_plain_progress_line_without_tqdm(monkeypatch: pytest.MonkeyPatch, capsy
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_tqdm)
+    monkeypatch.setattr(idpsim._progress, "_terminal", lambda: True)
     idpsim.run(small_quickstart(64), backend="cpu", progress=True)
     err = capsys.readouterr().err
     assert "idpsim: 100.0 %" in err

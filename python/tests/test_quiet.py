@@ -121,7 +121,9 @@ def test_a_sweeps_progress_counts_the_whole_sweep(tmp_path: Any) -> None:
 
 
 def test_the_display_says_what_it_waits_for(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
-    # Before the first step: what it waits for, and for how long, every half second.
+    # Before the first step: what it waits for, and for how long, every half second (on a
+    # terminal: the display is redrawn in place).
+    monkeypatch.setattr(_progress, "_terminal", lambda: True)
     monkeypatch.setattr(_progress, "_tqdm", lambda: None)
     bar = _progress.Progress(True, "idpsim")
     time.sleep(1.8)
@@ -147,6 +149,7 @@ def test_the_display_says_what_it_waits_for(monkeypatch: pytest.MonkeyPatch, cap
     tqdm = pytest.importorskip("tqdm", reason="CI installs tqdm")
     assert tqdm
     monkeypatch.undo()
+    monkeypatch.setattr(_progress, "_terminal", lambda: True)
     bar = _progress.Progress(True, "idpsim")
     assert bar.bar is not None
     time.sleep(1.8)
@@ -155,6 +158,41 @@ def test_the_display_says_what_it_waits_for(monkeypatch: pytest.MonkeyPatch, cap
     assert "idpsim: starting [1 s]" in capsys.readouterr().err
     # Disabled, it is not even given to the engine.
     assert _progress.Progress(False, "idpsim").callback() is None
+
+
+def test_a_log_gets_whole_lines(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """Where stderr is no terminal and no notebook (a batch job's log) the display writes whole
+    lines: none for a run done within a second but its last, then one per phase and per tenth
+    of the work (or per LOG_EVERY seconds of silence), never a carriage return; tqdm is not
+    used there even when installed."""
+    monkeypatch.setattr(_progress, "_terminal", lambda: False)
+    monkeypatch.setattr(_progress, "_notebook", lambda: False)
+    bar = _progress.Progress(True, "idpsim")
+    assert bar.bar is None and bar.log
+    bar(100, 100)
+    bar.close()
+    assert capsys.readouterr().err == "idpsim: 100.0 % [0 s] integrating\n"
+    monkeypatch.setattr(_progress.Progress, "LOG_EVERY", 1.2)
+    bar = _progress.Progress(True, "idpsim")
+    bar.phase("building kernels")
+    time.sleep(1.3)  # the phase, once the first second has passed
+    time.sleep(1.5)  # and again after LOG_EVERY of silence
+    for done in range(0, 1001, 25):  # 41 reports: a line per tenth, at most one a second
+        bar(done, 1000)
+        if done == 500:
+            time.sleep(1.1)
+    bar.close()
+    err = capsys.readouterr().err
+    lines = err.splitlines()
+    assert "\r" not in err and err.endswith("\n"), repr(err)
+    assert lines[0].startswith("idpsim: building kernels [1 s]"), lines
+    assert lines[1].startswith("idpsim: building kernels [2 s]"), lines
+    progress = [line for line in lines if "%" in line]
+    assert progress[-1].startswith("idpsim: 100.0 % [") and progress[-1].endswith("] integrating"), lines
+    # Reports within a second of the last line wait, so here at most the first report (0 %),
+    # the one after the pause at 50 % and the last are logged.
+    percents = [float(line.split("%")[0].split(": ")[1]) for line in progress]
+    assert percents[-2:] == [50.0, 100.0] and percents in ([50.0, 100.0], [0.0, 50.0, 100.0]), lines
 
 
 def test_the_engine_reports_its_phases() -> None:
