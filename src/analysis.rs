@@ -109,7 +109,10 @@ pub fn quick_plan(saliency: &[f64], slope: f64, n: QuickN, sigma: f64, duration:
             if saliency.len() > n {
                 return Err(UsageError::new(
                     Input::Saliency,
-                    format!("{} saliencies for N = {n}: give 1 to {n}, one per memory", saliency.len()),
+                    format!(
+                        "{} saliencies: a landscape is drawn for N = {n}, whose network holds at most {n} memories; give one saliency per memory",
+                        saliency.len()
+                    ),
                 )
                 .into());
             }

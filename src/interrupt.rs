@@ -45,7 +45,7 @@ impl Interrupted {
         let name = signal_name(self.signal);
         match &self.checkpoint {
             None => format!(
-                "stopped by {name} before the end; unfinished files were removed and the output directory has no run.json (rerun it with --force)"
+                "stopped by {name} before the end; unfinished files were removed: run the command again (with --force if its output directory is left, marked INCOMPLETE)"
             ),
             Some((t, dir)) => format!(
                 "stopped by {name}; a checkpoint at t = {t} was written: continue with idpsim run --resume {}",

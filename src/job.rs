@@ -266,7 +266,7 @@ impl Job {
             Some(dir) => {
                 let lock = manifest::claim(dir, self.force, |d| sweep::clear_previous(d, &points))?;
                 // As a run's directory: INCOMPLETE until every point has finished.
-                manifest::mark_incomplete(dir)?;
+                manifest::mark_sweep_incomplete(dir)?;
                 Some(lock)
             }
             None => None,
@@ -483,6 +483,8 @@ fn pin_backend(plan: &Plan, kind: &str) -> Option<Plan> {
 pub fn checkpoint_steps(t: f64, plan: &Plan) -> Result<u32> {
     let dt = plan.time.dt_f64;
     if !t.is_finite() || t < dt {
+        // (A tiny time in full would be hundreds of digits.)
+        let t = if t != 0.0 && t.abs() < 1e-4 { format!("{t:e}") } else { t.to_string() };
         return Err(UsageError::new(
             Input::CheckpointEvery,
             format!(
@@ -492,12 +494,8 @@ pub fn checkpoint_steps(t: f64, plan: &Plan) -> Result<u32> {
         .into());
     }
     // A whole number of steps, as every time in a spec (a checkpoint time that is none would
-    // be recorded as another time); beyond the run's end, a checkpoint is only ever at its end.
-    let steps = (t / dt).min(u32::MAX as f64);
-    if t <= plan.time.total_steps as f64 * dt {
-        crate::spec::checks::steps_of("", t, dt).map_err(|e| UsageError::new(Input::CheckpointEvery, e.message))?;
-    }
-    Ok(steps.round() as u32)
+    // be recorded as another time).
+    Ok(crate::spec::checks::steps_of("", t, dt).map_err(|e| UsageError::new(Input::CheckpointEvery, e.message))?)
 }
 
 /// Goes on with the checkpointed run in `dir` where it stopped (its spec and options are those

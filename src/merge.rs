@@ -37,7 +37,10 @@ fn load(dir: &Path) -> Result<Shard> {
     manifest::verify(dir, &run).map_err(|e| UsageError::new(Input::Dir, format!("{}: {e}", dir.display())))?;
     // The manifest covers the files, not the spec run.json holds: an edited spec would be the
     // merged run's record of files integrated with another.
-    if run["spec_sha256"].as_str() != Some(manifest::spec_digest(&run["spec"]).as_str()) {
+    // (Records of builds before spec_sha256 was recorded have none to check.)
+    if run.get("spec_sha256").is_some()
+        && run["spec_sha256"].as_str() != Some(manifest::spec_digest(&run["spec"]).as_str())
+    {
         return Err(UsageError::new(
             Input::Dir,
             format!(
@@ -184,12 +187,19 @@ fn check(mut shards: Vec<Shard>) -> Result<Vec<Shard>> {
 /// Merges shard directories into `out`, after checking them (nothing is written if they do
 /// not form one run on one device; `out` must be empty unless `force`).
 pub fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> Result<Vec<String>> {
-    merge_with(dirs, out, force, false)
+    merge_with(dirs, out, force, false).map(|m| m.files)
+}
+
+/// What a merge did: the files of the merged run, and whether `out` already held this merge,
+/// complete and intact (then nothing was written).
+pub struct Merged {
+    pub files: Vec<String>,
+    pub already: bool,
 }
 
 /// [`merge`]; with `mixed`, shards integrated on different devices are merged too, and the
 /// merged run.json names every device (`"backend": "mixed"`).
-pub fn merge_with(dirs: &[PathBuf], out: &Path, force: bool, mixed: bool) -> Result<Vec<String>> {
+pub fn merge_with(dirs: &[PathBuf], out: &Path, force: bool, mixed: bool) -> Result<Merged> {
     let shards = check(dirs.iter().map(|d| load(d)).collect::<Result<Vec<_>>>()?)?;
     check_devices(&shards, mixed)?;
     if let Ok(o) = out.canonicalize()
@@ -220,12 +230,6 @@ pub fn merge_with(dirs: &[PathBuf], out: &Path, force: bool, mixed: bool) -> Res
         .into());
     }
     manifest::refuse_inside_run(out)?;
-    let _lock = manifest::claim(out, force, |_| Ok(()))?;
-    manifest::mark_incomplete(out)?;
-    let mut store = Store::dir(out);
-    for output in outputs::catalogue(&plan, &store)? {
-        output.merge(&shards, &mut store)?;
-    }
     let one_device = shards.iter().all(|s| same_device(device(&s.run), device(&first.run)));
     let (backend, adapter) = if one_device {
         (first.run["backend"].clone(), first.run["adapter"].clone())
@@ -260,8 +264,32 @@ pub fn merge_with(dirs: &[PathBuf], out: &Path, force: bool, mixed: bool) -> Res
         "saves": first.run["saves"],
         "wall_s": shards.iter().map(|s| s.run["wall_s"].as_f64().unwrap_or(0.0)).sum::<f64>(),
     });
+    if !force && let Some(files) = already_merged(out, &head) {
+        return Ok(Merged { files, already: true });
+    }
+    let _lock = manifest::claim(out, force, |_| Ok(()))?;
+    manifest::mark_incomplete(out)?;
+    let mut store = Store::dir(out);
+    for output in outputs::catalogue(&plan, &store)? {
+        output.merge(&shards, &mut store)?;
+    }
     manifest::complete(out, &mut store, head)?;
-    Ok(store.files)
+    Ok(Merged { files: store.files, already: false })
+}
+
+/// The files of the merged run `out` holds when it is this merge (the record `head` would
+/// write, but for the files and their summaries), complete and intact: a resubmitted merge then
+/// has nothing to do. None otherwise (a merge of other shards, or of these shards rerun).
+fn already_merged(out: &Path, head: &serde_json::Value) -> Option<Vec<String>> {
+    let text = std::fs::read_to_string(out.join(manifest::RUN_JSON)).ok()?;
+    let run: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let same = ["build", "spec_sha256", "memories_sha256", "merged_from", "backend", "adapter", "trajectories"]
+        .iter()
+        .all(|k| run.get(*k).is_some() && run[*k] == head[*k]);
+    if !same || manifest::verify(out, &run).is_err() {
+        return None;
+    }
+    run["files"].as_array().map(|f| f.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
 }
 
 /// What `merge --check` found.
@@ -306,8 +334,16 @@ pub fn check_shards_with(dirs: &[PathBuf], mixed: bool) -> CheckReport {
             }
         }
     }
+    // Shards stopped with a checkpoint: `run --resume` finishes them, nothing needs rerunning.
+    let resumable =
+        broken.iter().any(|(d, _)| d.join(manifest::INCOMPLETE).is_file() && d.join(manifest::CHECKPOINT_DIR).is_dir());
     let Some((_, first)) = good.first() else {
-        let text = verdicts.concat() + "no intact shard: rerun them all\n";
+        let text = verdicts.concat()
+            + if resumable {
+                "no intact shard: finish those with a checkpoint with idpsim run --resume DIR, rerun the others\n"
+            } else {
+                "no intact shard: rerun them all\n"
+            };
         return CheckReport { text, complete: false };
     };
     let reference = science(&first.run);
@@ -378,6 +414,9 @@ pub fn check_shards_with(dirs: &[PathBuf], mixed: bool) -> CheckReport {
             "(SPEC: the spec the shards ran, as recorded under \"spec\" in {}/run.json)\n",
             first_dir.display()
         );
+        if resumable {
+            text += "(a shard stopped with a checkpoint, named above, is one of these: idpsim run --resume DIR finishes it instead)\n";
+        }
     }
     let complete = missing.is_empty() && broken.is_empty() && foreign == 0 && good.len() as u64 == count;
     text += if complete { "complete: merge them with idpsim merge DIR... --out OUT\n" } else { "incomplete\n" };

@@ -189,9 +189,12 @@ pub struct MemoryReport {
     pub stable: bool,
     pub energy: Option<f64>,
     pub energy_per_neuron: Option<f64>,
-    /// The critical saliency (docs/THEORY.md §3.4, §3.7): stable above it, a saddle between
-    /// 1/δ (+ d) and it. Defined for IDP networks with orthogonal memories; None (null) for the
-    /// classic model, whose input is a bias, and for non-orthogonal memories.
+    /// The critical saliency (docs/THEORY.md §3.4, §3.7): at this input, stable above it, a
+    /// saddle between 1/δ (+ d) and it. With a zeroed diagonal, d = Σα/N is held at this
+    /// input's value (it moves with α itself, so the threshold is the class boundary for this
+    /// input, not exactly the saliency at which the class changes). Defined for IDP networks
+    /// with orthogonal memories; None (null) for the classic model, whose input is a bias, and
+    /// for non-orthogonal memories.
     pub alpha_star: Option<f64>,
     pub class: &'static str,
 }
@@ -230,7 +233,8 @@ pub struct SegmentReport {
 pub(crate) fn input_notes(plan: &Plan, seg: usize) -> Vec<String> {
     let Some(s) = plan.spec.input.segments.get(seg) else { return Vec::new() };
     let mut notes = Vec::new();
-    if let Some(pulse) = s.pulse {
+    // A pulse as long as its segment is on throughout.
+    if let Some(pulse) = s.pulse.filter(|&p| p < s.duration) {
         notes.push(format!(
             "the input is on for the first {pulse} of the segment's {} time units and zero after; this is the analysis of the input while on",
             s.duration
@@ -270,8 +274,14 @@ fn classify(ev: &[f64]) -> &'static str {
 /// orthogonal memories. A zeroed diagonal makes every saliency act as α − d (§3.7), so the
 /// threshold on α is d + α*(a − d), with d = Σα/N held at this input's value.
 fn critical(field: &Field, mu: usize) -> f64 {
-    let (d, slope) = (field.shift, field.slope);
-    let rival = field.saliency.iter().enumerate().filter(|(nu, _)| *nu != mu).map(|(_, &a)| a).fold(f64::MIN, f64::max);
+    shifted_critical(&field.saliency, mu, field.shift, field.slope)
+}
+
+/// [`critical`] from the saliencies α, the zeroed diagonal's shift d (0 with the diagonal
+/// kept) and δ: d + α*(a − d), a the strongest competitor's saliency (d + 1/δ where it cannot
+/// exist). Also the density pictures' stability of a memory's equilibrium.
+pub fn shifted_critical(saliency: &[f64], mu: usize, d: f64, slope: f64) -> f64 {
+    let rival = saliency.iter().enumerate().filter(|(nu, _)| *nu != mu).map(|(_, &a)| a).fold(f64::MIN, f64::max);
     d + alpha_star(rival - d, slope).unwrap_or(1.0 / slope)
 }
 

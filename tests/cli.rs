@@ -584,7 +584,10 @@ fn landscape_command() {
     // landscape has no --n: too many saliencies are named as --saliency alone.
     let o = idpsim(&["landscape", "--saliency", "1,2,3", "--out", tmp.path().join("s").to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
-    assert_eq!(stderr(&o).trim(), "error: --saliency: 3 saliencies for N = 2: give 1 to 2, one per memory");
+    assert_eq!(
+        stderr(&o).trim(),
+        "error: --saliency: 3 saliencies: a landscape is drawn for N = 2, whose network holds at most 2 memories; give one saliency per memory"
+    );
     assert!(!tmp.path().join("s").exists());
 }
 
@@ -651,6 +654,14 @@ fn argument_errors_are_one_line() {
         assert!(!Path::new("never").exists());
     }
     assert!(idpsim(&["--version"]).status.success() && idpsim(&["run", "--help"]).status.success());
+    // Whole numbers written as floats, as the spec takes them.
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("floats");
+    let args = ["run", "--preset", "quickstart", "--backend", "cpu", "--trajectories", "6.4e1", "--seed", "7.0"];
+    let o = idpsim(&[&args[..], &["--quiet", "--out", out.to_str().unwrap()]].concat());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let run: Value = serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
+    assert_eq!((&run["spec"]["ensemble"]["trajectories"], &run["spec"]["ensemble"]["seed"]), (&json!(64), &json!(7)));
 }
 
 /// An output directory inside a run's directory is refused (run, replay, merge), and the run

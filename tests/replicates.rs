@@ -168,6 +168,12 @@ fn replicates_are_refused_without_a_seed_or_a_count() {
         (json!({ "replicates": "8" }), Value::Null, "from 2 to 1000"),
         (json!({ "replicates": 2.5 }), Value::Null, "from 2 to 1000"),
         (json!({ "replicates": 3, "memories.seed": [1, 2] }), Value::Null, "sets memories.seed itself"),
+        // Memories a variant gives whole, with a seed no network has: refused, not read as 0.
+        (
+            json!({ "replicates": 2, "variants": { "a": { "memories": { "kind": "random", "n": 8, "p": 2, "seed": 7.5 } } } }),
+            Value::Null,
+            "needs memories.seed to be a whole number from 0 to 2^64 − 1, not 7.5",
+        ),
     ];
     for (k, (sw, memories, want)) in cases.into_iter().enumerate() {
         let mut spec = base();

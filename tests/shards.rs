@@ -214,30 +214,34 @@ fn bad_shards_are_refused() {
 
 /// examples/slurm/merge.sbatch, run as a script (bash, the binary in IDPSIM): it merges; run
 /// again it has nothing to do (exit 0, the merged files untouched); after a merge stopped
-/// part-way (INCOMPLETE, no run.json) it merges again; with a user's file beside a damaged
-/// merged run it fails, removing nothing.
+/// part-way (INCOMPLETE, no run.json) it merges again; a merged run that is damaged, or that
+/// the shards no longer make (rerun since), is refused (exit 2) and left as it is.
 #[test]
 fn the_slurm_merge_script_can_be_resubmitted() {
     let tmp = tempfile::tempdir().unwrap();
     let spec = tmp.path().join("spec.json");
     std::fs::write(&spec, SPEC).unwrap();
     let prefix = tmp.path().join("my-run");
-    for i in 0..2 {
-        let out = prefix.join(format!("shard-{i}"));
-        let shard = format!("{i}/2");
-        let o = idpsim(&[
-            "run",
-            spec.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--shard",
-            &shard,
-            "--backend",
-            "cpu",
-            "--quiet",
-        ]);
-        assert!(o.status.success(), "{}", common::stderr(&o));
-    }
+    let shards = |extra: &[&str]| {
+        for i in 0..2 {
+            let out = prefix.join(format!("shard-{i}"));
+            let shard = format!("{i}/2");
+            let mut args = vec![
+                "run",
+                spec.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+                "--shard",
+                &shard,
+                "--backend",
+                "cpu",
+            ];
+            args.extend(["--quiet"].iter().chain(extra));
+            let o = idpsim(&args);
+            assert!(o.status.success(), "{}", common::stderr(&o));
+        }
+    };
+    shards(&[]);
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/slurm/merge.sbatch");
     let merge = || {
         std::process::Command::new("bash")
@@ -253,19 +257,27 @@ fn the_slurm_merge_script_can_be_resubmitted() {
     let record = std::fs::read(merged.join("run.json")).unwrap();
     let o = merge();
     assert!(o.status.success(), "{}", common::stderr(&o));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("nothing to do"), "{}", String::from_utf8_lossy(&o.stdout));
+    assert!(common::stderr(&o).contains("already holds this merge of 2 shards"), "{}", common::stderr(&o));
     assert_eq!(std::fs::read(merged.join("run.json")).unwrap(), record, "a resubmission rewrote the merged run");
+    // Stopped part-way: merged again.
     std::fs::remove_file(merged.join("run.json")).unwrap();
     std::fs::write(merged.join("INCOMPLETE"), "").unwrap();
     let o = merge();
     assert!(o.status.success(), "{}", common::stderr(&o));
     assert!(merged.join("run.json").is_file() && !merged.join("INCOMPLETE").exists());
     assert!(idpsim(&["merge", "--check", merged.to_str().unwrap()]).status.success());
-    // A damaged merged run beside a user's file: merged again only with the file gone.
-    std::fs::remove_file(merged.join("overlaps_mean.npy")).unwrap();
-    std::fs::write(merged.join("notes.txt"), "mine").unwrap();
+    // Damaged: refused, and left for a person to look at.
+    let kept = std::fs::read(merged.join("overlaps_mean.npy")).unwrap();
+    std::fs::write(merged.join("overlaps_mean.npy"), b"damaged").unwrap();
     let o = merge();
     assert_eq!(o.status.code(), Some(2), "{}", common::stderr(&o));
-    assert!(common::stderr(&o).contains("notes.txt"), "{}", common::stderr(&o));
-    assert!(merged.join("notes.txt").is_file());
+    assert!(common::stderr(&o).contains("--force"), "{}", common::stderr(&o));
+    assert_eq!(std::fs::read(merged.join("overlaps_mean.npy")).unwrap(), b"damaged");
+    std::fs::write(merged.join("overlaps_mean.npy"), kept).unwrap();
+    // The shards rerun with another seed no longer make the merged run: refused, not skipped.
+    shards(&["--seed", "999", "--force"]);
+    let o = merge();
+    assert_eq!(o.status.code(), Some(2), "{}", common::stderr(&o));
+    let run: serde_json::Value = serde_json::from_slice(&std::fs::read(merged.join("run.json")).unwrap()).unwrap();
+    assert_eq!(run["spec"]["ensemble"]["seed"], 8, "the merged run was replaced without --force");
 }

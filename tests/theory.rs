@@ -277,7 +277,8 @@ fn the_report_says_what_it_leaves_out_of_the_input() {
             { "duration": 1.0, "saliency": [2.0, 1.0] },
             { "duration": 1.0, "saliency": [2.0, 1.0], "pulse": 0.4 },
             { "duration": 1.0, "saliency": [1.0, 2.0], "pulse": 0.2, "ramp": 0.5 },
-            { "duration": 1.0, "saliency": [1.0, 2.0], "noise": 0.3 }
+            { "duration": 1.0, "saliency": [1.0, 2.0], "noise": 0.3 },
+            { "duration": 1.0, "saliency": [1.0, 2.0], "pulse": 1.0 }
         ] },
         "ensemble": { "trajectories": 1 }
     }));
@@ -293,6 +294,7 @@ fn the_report_says_what_it_leaves_out_of_the_input() {
     assert!(notes[2][1].contains("the pulse (0.2) ends before the ramp (0.5)"), "{:?}", notes[2]);
     assert_eq!(notes[3].len(), 1);
     assert!(notes[3][0].contains("its own noise (std 0.3)"), "{:?}", notes[3]);
+    assert!(notes[4].is_empty(), "a pulse as long as its segment: {:?}", notes[4]);
     let o = common::idpsim(&["theory", "--json", "--preset", "landscape-c"]);
     let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(doc["segments"][0].get("notes").is_none(), "no notes key where there is nothing to say");

@@ -787,6 +787,16 @@ fn merge_checks_what_it_reads_from_shards() {
     }
     merge(&["run.json", "its spec does not match its spec_sha256"]);
     copy_dir(&pristine0, d0);
+    // Records of builds before spec_sha256 was recorded have none to check: they merge.
+    for d in [d0, d1] {
+        let mut run = read_json(&d.join("run.json"));
+        run.as_object_mut().unwrap().remove("spec_sha256");
+        std::fs::write(d.join("run.json"), run.to_string()).unwrap();
+    }
+    let o = idpsim(&["merge", &s0, &s1, "--out", tmp.path().join("old").to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    copy_dir(&pristine0, d0);
+    copy_dir(&pristine, d1);
     // A shard count no run has (merge --check would list that many shards' ranges).
     let run0 = d0.join("run.json");
     let mut run = read_json(&run0);
@@ -810,6 +820,10 @@ fn merge_checks_what_it_reads_from_shards() {
         said.contains(&format!("{s1} holds an interrupted run; finish it with idpsim run --resume {s1}")),
         "{said}"
     );
+    assert!(said.contains("is one of these: idpsim run --resume DIR finishes it instead"), "{said}");
+    let o = idpsim(&["merge", "--check", &s1]);
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert!(said.contains("no intact shard: finish those with a checkpoint with idpsim run --resume DIR"), "{said}");
     std::fs::remove_dir(d1.join(".checkpoint")).unwrap();
     let o = idpsim(&["merge", &s0, &s1, "--out", tmp.path().join("no").to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));

@@ -40,8 +40,14 @@ def _terminal() -> bool:
 
 
 def _notebook() -> bool:
-    """Whether this runs in a Jupyter kernel (tqdm draws a widget there)."""
-    return "ipykernel" in sys.modules
+    """Whether this runs in a Jupyter kernel (tqdm draws a widget there): tqdm.auto's test, an
+    IPython shell whose configuration has an IPKernelApp."""
+    ipython = sys.modules.get("IPython")
+    try:
+        shell = ipython.get_ipython() if ipython is not None else None  # type: ignore[attr-defined]
+        return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
+    except Exception:
+        return False
 
 
 def _tqdm() -> Any:
@@ -66,7 +72,7 @@ class Progress:
     #: A log's longest silence (seconds) while a run goes on, and the share of the work that
     #: gives a line of its own.
     LOG_EVERY = 30.0
-    LOG_STEP = 0.1
+    LOG_STEPS = 10
 
     def __init__(self, enabled: bool, what: str) -> None:
         self.what = what
@@ -168,14 +174,10 @@ class Progress:
         or finished, or it said nothing for LOG_EVERY seconds (quick runs: their last line
         only)."""
         now = time.monotonic()
-        step = int(self.done / max(self.total, 1) / self.LOG_STEP) if self.first is not None else -1
+        # The tenth of the work reached, in integers (0.3 / 0.1 is 2.999…).
+        step = self.LOG_STEPS * self.done // max(self.total, 1) if self.first is not None else -1
         finished = self.total > 0 and self.done >= self.total
-        due = (
-            (finished and step > self.logged_step)
-            or self.current != self.logged_phase
-            or step > self.logged_step
-            or now - self.last_line >= self.LOG_EVERY
-        )
+        due = self.current != self.logged_phase or step > self.logged_step or now - self.last_line >= self.LOG_EVERY
         if not due or (not finished and now - self.started < 1.0) or (not force and now - self.last_line < 1.0):
             return
         self.last_line, self.logged_step, self.logged_phase = now, step, self.current

@@ -193,6 +193,16 @@ def test_a_log_gets_whole_lines(monkeypatch: pytest.MonkeyPatch, capsys: pytest.
     # the one after the pause at 50 % and the last are logged.
     percents = [float(line.split("%")[0].split(": ")[1]) for line in progress]
     assert percents[-2:] == [50.0, 100.0] and percents in ([50.0, 100.0], [0.0, 50.0, 100.0]), lines
+    # Reports a while apart: every tenth gets its line (30 % and 60 % included: counted in
+    # integers, not as 0.3 / 0.1).
+    bar = _progress.Progress(True, "idpsim")
+    bar.started -= 10
+    for done in range(11):
+        bar.last_line -= 10  # as if the last line were long ago
+        bar(done, 10)
+    bar.close()
+    progress = [line for line in capsys.readouterr().err.splitlines() if "%" in line]
+    assert [float(line.split("%")[0].split(": ")[1]) for line in progress] == [10.0 * k for k in range(11)], progress
 
 
 def test_the_engine_reports_its_phases() -> None:

@@ -102,10 +102,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "NAME|INDEX|all|LIST")]
     pub adapter: Option<String>,
     /// Override ensemble.trajectories.
-    #[arg(long)]
+    #[arg(long, value_parser = whole_number)]
     pub trajectories: Option<u64>,
     /// Override ensemble.seed.
-    #[arg(long)]
+    #[arg(long, value_parser = whole_number)]
     pub seed: Option<u64>,
     /// Run only shard I of N (0 ≤ I < N) of the ensemble, or `slurm`: this task of a Slurm
     /// array of tasks 0..N−1. `idpsim merge` puts shards back together. Without it the whole
@@ -207,4 +207,17 @@ pub use crate::job::load_spec;
 
 pub(super) fn spec_usage(e: SpecError) -> anyhow::Error {
     UsageError::from(e).into()
+}
+
+/// A whole number as the spec takes it: `1000`, or written as a float, `1e3` or `1000.0`
+/// (below 2⁵³, where every whole number is a float exactly).
+fn whole_number(text: &str) -> Result<u64, String> {
+    if let Ok(n) = text.parse::<u64>() {
+        return Ok(n);
+    }
+    match text.parse::<f64>() {
+        Ok(x) => crate::spec::whole::of_value(&serde_json::json!(x))
+            .ok_or_else(|| format!("{text} is not a whole number from 0 to 2^64 − 1 (as a float: below 2^53)")),
+        Err(_) => Err(format!("{text} is not a whole number")),
+    }
 }

@@ -121,8 +121,16 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         }
         Command::Merge { dirs, out, force, mixed_backends, .. } => {
             let out = out.expect("clap requires --out without --check");
-            let files = crate::merge::merge_with(&dirs, &out, force, mixed_backends)?;
-            eprintln!("merged {} shards; wrote {} files to {}", dirs.len(), files.len(), out.display());
+            let merged = crate::merge::merge_with(&dirs, &out, force, mixed_backends)?;
+            if merged.already {
+                eprintln!(
+                    "{} already holds this merge of {} shards, complete and intact (checked against its manifest); nothing to do",
+                    out.display(),
+                    dirs.len()
+                );
+            } else {
+                eprintln!("merged {} shards; wrote {} files to {}", dirs.len(), merged.files.len(), out.display());
+            }
             Ok(())
         }
     }

@@ -120,19 +120,18 @@ pub fn markers(plan: &Plan, hp: &HistogramPlan) -> Vec<Marker> {
         return Vec::new();
     }
     let d = if zero_diagonal { seg.coef64.iter().sum::<f64>() / mem.n as f64 } else { 0.0 };
-    // The saliencies as they act: α − d.
-    let alpha: Vec<f64> = seg.coef64.iter().map(|&a| a - d).collect();
+    let saliency = &seg.coef64;
     let slope = plan.model.slope as f64;
     // The origin's eigenvalues: −1 + (α_ν − d)δ along each memory, −1 − dδ on their complement.
-    let origin_stable = alpha.iter().all(|&a| a * slope < 1.0) && (mem.p == mem.n || d * slope > -1.0);
+    let origin_stable = saliency.iter().all(|&a| (a - d) * slope < 1.0) && (mem.p == mem.n || d * slope > -1.0);
     let mut out = vec![([0.0, 0.0], origin_stable)];
-    for (mu, &a) in alpha.iter().enumerate() {
-        let Some(g) = crate::theory::gamma(a, slope) else { continue };
-        let rival = alpha.iter().enumerate().filter(|(nu, _)| *nu != mu).map(|(_, &v)| v).fold(f64::MIN, f64::max);
+    for (mu, &a) in saliency.iter().enumerate() {
+        // The saliency as it acts: α − d.
+        let Some(g) = crate::theory::gamma(a - d, slope) else { continue };
         // Stable against every other memory, and (with a negative d) on their complement,
         // where the eigenvalue is −1 − d Ψ'(γ).
         let t = (slope * g).tanh();
-        let stable = crate::theory::alpha_star(rival, slope).is_none_or(|star| a > star)
+        let stable = a > crate::theory::shifted_critical(saliency, mu, d, slope)
             && (mem.p == mem.n || 1.0 + d * slope * (1.0 - t * t) > 0.0);
         for sign in [1.0, -1.0] {
             let at = |k: usize| sign * g * mem.get(hp.axes[k] as usize, mu) as f64;

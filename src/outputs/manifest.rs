@@ -35,7 +35,18 @@ pub fn sweep_files() -> Vec<&'static str> {
 
 /// Marks `dir` as holding a run being written.
 pub fn mark_incomplete(dir: &Path) -> Result<()> {
-    let text = "idpsim is writing this run, or was stopped before its end: run.json, written last, completes it.\n";
+    mark_with(dir, "idpsim is writing this run, or was stopped before its end: run.json, written last, completes it.\n")
+}
+
+/// Marks `dir` as holding a sweep being written.
+pub fn mark_sweep_incomplete(dir: &Path) -> Result<()> {
+    mark_with(
+        dir,
+        "idpsim is writing this sweep, or was stopped before its end, or some of its points failed (sweep.csv says which): this file is removed once every point has finished.\n",
+    )
+}
+
+fn mark_with(dir: &Path, text: &str) -> Result<()> {
     std::fs::write(dir.join(INCOMPLETE), text)
         .with_context(|| format!("cannot write {}", dir.join(INCOMPLETE).display()))
 }

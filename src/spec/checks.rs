@@ -46,7 +46,7 @@ pub fn steps_of(field: &str, duration: f64, dt: f64) -> SpecResult<u32> {
         return Err(SpecError::new(field, format!("{duration} is not a whole number of time steps (dt = {dt})")));
     }
     if r > (u32::MAX - 1) as f64 {
-        return Err(SpecError::new(field, format!("{duration} is more than 2^32 time steps")));
+        return Err(SpecError::new(field, format!("{duration:e} is more than 2^32 time steps")));
     }
     Ok(r as u32)
 }

@@ -80,50 +80,46 @@ impl<'de> Deserialize<'de> for MemoriesSpec {
             Explicit,
             File,
         }
-        #[derive(Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Fields {
-            kind: Kind,
-            #[serde(default, deserialize_with = "whole::opt")]
-            n: Option<usize>,
-            #[serde(default, deserialize_with = "whole::opt")]
-            p: Option<usize>,
-            #[serde(default, deserialize_with = "whole::opt_list")]
-            columns: Option<Vec<usize>>,
-            #[serde(default, deserialize_with = "whole::opt")]
-            seed: Option<u64>,
-            patterns: Option<Vec<Vec<f64>>>,
-            path: Option<String>,
+        struct Section;
+        impl<'de> serde::de::Visitor<'de> for Section {
+            type Value = MemoriesSpec;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object with a \"kind\" (hadamard, random, explicit or file)")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<MemoriesSpec, A::Error> {
+                use whole::{Whole, only, required, unwrap_list};
+                let (kind, given, unknown, n, p, columns, seed, patterns, path) = whole::read_section!(map, Kind, {
+                    "n" => n: Whole<usize>,
+                    "p" => p: Whole<usize>,
+                    "columns" => columns: Vec<Whole<usize>>,
+                    "seed" => seed: Whole<u64>,
+                    "patterns" => patterns: Vec<Vec<f64>>,
+                    "path" => path: String,
+                });
+                let (n, p) = (n.map(|w| w.0), p.map(|w| w.0));
+                Ok(match kind {
+                    Kind::Hadamard => {
+                        only("hadamard", &given, &unknown, &["n", "p", "columns"])?;
+                        let columns = columns.map(unwrap_list);
+                        MemoriesSpec::Hadamard { n: required(n, "n")?, p: required(p, "p")?, columns }
+                    }
+                    Kind::Random => {
+                        only("random", &given, &unknown, &["n", "p", "seed"])?;
+                        let seed = seed.map_or(0, |w| w.0);
+                        MemoriesSpec::Random { n: required(n, "n")?, p: required(p, "p")?, seed }
+                    }
+                    Kind::Explicit => {
+                        only("explicit", &given, &unknown, &["patterns"])?;
+                        MemoriesSpec::Explicit { patterns: required(patterns, "patterns")? }
+                    }
+                    Kind::File => {
+                        only("file", &given, &unknown, &["path"])?;
+                        MemoriesSpec::File { path: required(path, "path")? }
+                    }
+                })
+            }
         }
-        use whole::{KindFields, required};
-        let f = Fields::deserialize(d)?;
-        let given = [
-            ("n", f.n.is_some()),
-            ("p", f.p.is_some()),
-            ("columns", f.columns.is_some()),
-            ("seed", f.seed.is_some()),
-            ("patterns", f.patterns.is_some()),
-            ("path", f.path.is_some()),
-        ];
-        let fields = |kind| KindFields { kind, given: &given };
-        Ok(match f.kind {
-            Kind::Hadamard => {
-                fields("hadamard").check(&["n", "p", "columns"])?;
-                MemoriesSpec::Hadamard { n: required(f.n, "n")?, p: required(f.p, "p")?, columns: f.columns }
-            }
-            Kind::Random => {
-                fields("random").check(&["n", "p", "seed"])?;
-                MemoriesSpec::Random { n: required(f.n, "n")?, p: required(f.p, "p")?, seed: f.seed.unwrap_or(0) }
-            }
-            Kind::Explicit => {
-                fields("explicit").check(&["patterns"])?;
-                MemoriesSpec::Explicit { patterns: required(f.patterns, "patterns")? }
-            }
-            Kind::File => {
-                fields("file").check(&["path"])?;
-                MemoriesSpec::File { path: required(f.path, "path")? }
-            }
-        })
+        d.deserialize_map(Section)
     }
 }
 
@@ -401,56 +397,53 @@ impl<'de> Deserialize<'de> for InitialSpec {
             Point,
             Memory,
         }
-        #[derive(Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Fields {
-            kind: Kind,
-            std: Option<f64>,
-            x: Option<Vec<f64>>,
-            index: Option<MemoryChoice>,
-            amplitude: Option<f64>,
-            jitter: Option<f64>,
-            flip: Option<f64>,
+        struct Section;
+        impl<'de> serde::de::Visitor<'de> for Section {
+            type Value = InitialSpec;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object with a \"kind\" (normal, zero, point or memory)")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<InitialSpec, A::Error> {
+                use whole::{only, required};
+                let (kind, given, unknown, std, x, index, amplitude, jitter, flip) = whole::read_section!(map, Kind, {
+                    "std" => std: f64,
+                    "x" => x: Vec<f64>,
+                    "index" => index: MemoryChoice,
+                    "amplitude" => amplitude: f64,
+                    "jitter" => jitter: f64,
+                    "flip" => flip: f64,
+                });
+                Ok(match kind {
+                    Kind::Normal => {
+                        only("normal", &given, &unknown, &["std"])?;
+                        InitialSpec::Normal { std: std.unwrap_or(1.0) }
+                    }
+                    Kind::Zero => {
+                        only("zero", &given, &unknown, &[])?;
+                        InitialSpec::Zero {}
+                    }
+                    Kind::Point => {
+                        only("point", &given, &unknown, &["x"])?;
+                        InitialSpec::Point { x: required(x, "x")? }
+                    }
+                    Kind::Memory => {
+                        only("memory", &given, &unknown, &["index", "amplitude", "jitter", "std", "flip"])?;
+                        if jitter.is_some() && std.is_some() {
+                            return Err(serde::de::Error::custom(
+                                "give `jitter` or its other name `std`, not both (kind \"memory\")",
+                            ));
+                        }
+                        InitialSpec::Memory {
+                            index: required(index, "index")?,
+                            amplitude: amplitude.unwrap_or(1.0),
+                            jitter: jitter.or(std).unwrap_or(0.0),
+                            flip: flip.unwrap_or(0.0),
+                        }
+                    }
+                })
+            }
         }
-        use whole::{KindFields, required};
-        let f = Fields::deserialize(d)?;
-        let given = [
-            ("std", f.std.is_some()),
-            ("x", f.x.is_some()),
-            ("index", f.index.is_some()),
-            ("amplitude", f.amplitude.is_some()),
-            ("jitter", f.jitter.is_some()),
-            ("flip", f.flip.is_some()),
-        ];
-        let fields = |kind| KindFields { kind, given: &given };
-        Ok(match f.kind {
-            Kind::Normal => {
-                fields("normal").check(&["std"])?;
-                InitialSpec::Normal { std: f.std.unwrap_or(1.0) }
-            }
-            Kind::Zero => {
-                fields("zero").check(&[])?;
-                InitialSpec::Zero {}
-            }
-            Kind::Point => {
-                fields("point").check(&["x"])?;
-                InitialSpec::Point { x: required(f.x, "x")? }
-            }
-            Kind::Memory => {
-                fields("memory").check(&["index", "amplitude", "jitter", "std", "flip"])?;
-                if f.jitter.is_some() && f.std.is_some() {
-                    return Err(serde::de::Error::custom(
-                        "give `jitter` or its other name `std`, not both (kind \"memory\")",
-                    ));
-                }
-                InitialSpec::Memory {
-                    index: required(f.index, "index")?,
-                    amplitude: f.amplitude.unwrap_or(1.0),
-                    jitter: f.jitter.or(f.std).unwrap_or(0.0),
-                    flip: f.flip.unwrap_or(0.0),
-                }
-            }
-        })
+        d.deserialize_map(Section)
     }
 }
 

@@ -32,7 +32,7 @@ impl Unsigned for usize {
 }
 
 /// One whole number of type `T`, from an integer or a whole float.
-struct Whole<T>(T);
+pub struct Whole<T>(pub T);
 
 struct WholeVisitor<T>(PhantomData<T>);
 
@@ -105,11 +105,6 @@ pub fn list<'de, D: Deserializer<'de>, T: Unsigned>(d: D) -> Result<Vec<T>, D::E
     Vec::<Whole<T>>::deserialize(d).map(|v| v.into_iter().map(|w| w.0).collect())
 }
 
-/// An optional list of integers (with `#[serde(default)]`).
-pub fn opt_list<'de, D: Deserializer<'de>, T: Unsigned>(d: D) -> Result<Option<Vec<T>>, D::Error> {
-    Option::<Vec<Whole<T>>>::deserialize(d).map(|o| o.map(|v| v.into_iter().map(|w| w.0).collect()))
-}
-
 /// A whole number held in a JSON value (for fields that take a number or a word).
 pub fn of_value(v: &serde_json::Value) -> Option<u64> {
     match v.as_u64() {
@@ -118,35 +113,62 @@ pub fn of_value(v: &serde_json::Value) -> Option<u64> {
     }
 }
 
-/// The fields a kind-tagged section was given, for [`KindFields::check`].
-pub struct KindFields<'a> {
-    /// The kind, as written.
-    pub kind: &'a str,
-    /// Every field the section's kinds know, with whether it was given.
-    pub given: &'a [(&'static str, bool)],
-}
-
-impl KindFields<'_> {
-    /// Refuses a field that is not one of `allowed` for this kind, as serde refuses an unknown
-    /// field, naming the kind and the fields it takes (`Spec::from_json` moves the field's name
-    /// into the error's path: [`unknown_field`]).
-    pub fn check<E: de::Error>(&self, allowed: &[&'static str]) -> Result<(), E> {
-        match self.given.iter().find(|(name, given)| *given && !allowed.contains(name)) {
-            None => Ok(()),
-            Some((name, _)) => {
-                let takes: Vec<String> =
-                    std::iter::once("kind").chain(allowed.iter().copied()).map(|f| format!("`{f}`")).collect();
-                Err(E::custom(format!(
-                    "unknown field `{name}` for kind \"{}\", expected {}",
-                    self.kind,
-                    if allowed.is_empty() { "only `kind`".to_string() } else { format!("one of {}", takes.join(", ")) }
-                )))
+/// Reads a kind-tagged section from a map, key by key, so that an error in a value names its
+/// field (`memories.n`): `kind` into `$kind`, each listed field into an `Option` of its type
+/// (read as that type: null is refused like any other wrong type), any other key kept aside.
+/// A key given twice is refused. Gives `(kind, fields given, unknown keys, field values…)`.
+macro_rules! read_section {
+    ($map:ident, $kind:ty, { $($name:literal => $var:ident : $ty:ty),* $(,)? }) => {{
+        use serde::de::Error as _;
+        let mut kind: Option<$kind> = None;
+        $(let mut $var: Option<$ty> = None;)*
+        let mut unknown: Vec<String> = Vec::new();
+        while let Some(key) = $map.next_key::<String>()? {
+            match key.as_str() {
+                "kind" => {
+                    if kind.is_some() {
+                        return Err(A::Error::duplicate_field("kind"));
+                    }
+                    kind = Some($map.next_value()?);
+                }
+                $($name => {
+                    if $var.is_some() {
+                        return Err(A::Error::duplicate_field($name));
+                    }
+                    $var = Some($map.next_value()?);
+                })*
+                _ => {
+                    $map.next_value::<serde::de::IgnoredAny>()?;
+                    unknown.push(key);
+                }
             }
+        }
+        let kind = kind.ok_or_else(|| A::Error::missing_field("kind"))?;
+        let given: Vec<&'static str> = [$(($name, $var.is_some())),*].into_iter().filter(|g| g.1).map(|g| g.0).collect();
+        (kind, given, unknown, $($var),*)
+    }};
+}
+pub(crate) use read_section;
+
+/// Refuses any field a section was given (`given`, then `unknown` keys) that its kind does not
+/// take (`allowed`), as serde refuses an unknown field, naming the kind and the fields it takes
+/// (`Spec::from_json` moves the field's name into the error's path: [`unknown_field`]).
+pub fn only<E: de::Error>(kind: &str, given: &[&str], unknown: &[String], allowed: &[&str]) -> Result<(), E> {
+    let other = given.iter().copied().find(|g| !allowed.contains(g)).or(unknown.first().map(String::as_str));
+    match other {
+        None => Ok(()),
+        Some(name) => {
+            let takes: Vec<String> =
+                std::iter::once("kind").chain(allowed.iter().copied()).map(|f| format!("`{f}`")).collect();
+            Err(E::custom(format!(
+                "unknown field `{name}` for kind \"{kind}\", expected {}",
+                if allowed.is_empty() { "only `kind`".to_string() } else { format!("one of {}", takes.join(", ")) }
+            )))
         }
     }
 }
 
-/// The field a [`KindFields::check`] message refuses, if `message` is one.
+/// The field a [`only`] message refuses, if `message` is one.
 pub fn unknown_field(message: &str) -> Option<&str> {
     let rest = message.strip_prefix("unknown field `")?;
     let (name, rest) = rest.split_once('`')?;
@@ -156,6 +178,11 @@ pub fn unknown_field(message: &str) -> Option<&str> {
 /// A field the kind requires.
 pub fn required<T, E: de::Error>(value: Option<T>, field: &'static str) -> Result<T, E> {
     value.ok_or_else(|| E::missing_field(field))
+}
+
+/// A list of whole numbers as read.
+pub fn unwrap_list<T>(v: Vec<Whole<T>>) -> Vec<T> {
+    v.into_iter().map(|w| w.0).collect()
 }
 
 #[cfg(test)]

@@ -204,8 +204,12 @@ fn assign_replicate(doc: &mut Value, r: usize) -> Result<(), String> {
             "needs random memories (memories.kind \"random\", whose seed draws each network); memories.kind \"{kind}\" has no seed"
         ));
     }
-    // Absent: the spec's default, 0 (a present seed was checked when the spec was read).
-    let seed = crate::spec::whole::of_value(&doc["memories"]["seed"]).unwrap_or(0);
+    // Absent: the spec's default, 0. A point's memories may come from a variant, unread yet.
+    let seed = match &doc["memories"]["seed"] {
+        Value::Null => 0,
+        v => crate::spec::whole::of_value(v)
+            .ok_or_else(|| format!("needs memories.seed to be a whole number from 0 to 2^64 − 1, not {v}"))?,
+    };
     let seed = seed
         .checked_add(r as u64)
         .ok_or_else(|| format!("memories.seed {seed} + {r} is past the largest seed (2^64 − 1)"))?;
