@@ -509,6 +509,25 @@ fn whole_floats_are_integers_and_kinds_read_back() {
     let spec = read(&v);
     assert_eq!(spec.ensemble.initial, idpsim::spec::InitialSpec::Normal { std: 1.0 });
     assert_eq!(spec.memories, idpsim::spec::MemoriesSpec::Random { n: 8, p: 2, seed: 0 });
+    // Refused, each naming its field: null for a value (it is not "absent"), a field of another
+    // kind or of none (listing only this kind's), a key given twice.
+    let refused = |pointer: &str, value: Value| {
+        let mut v = ints.clone();
+        set(&mut v, pointer, value);
+        let e = Spec::from_json(&v.to_string()).unwrap_err();
+        format!("{}: {}", e.field, e.message)
+    };
+    let e = refused("/memories", json!({"kind": "random", "n": 8, "p": 2, "seed": null}));
+    assert!(e.starts_with("memories.seed: invalid type: null"), "{e}");
+    let e = refused("/ensemble/initial", json!({"kind": "normal", "std": null}));
+    assert!(e.starts_with("ensemble.initial.std: invalid type: null"), "{e}");
+    let e = refused("/memories", json!({"kind": "hadamard", "n": 8, "p": 2, "foo": 1}));
+    assert!(e.starts_with("memories.foo: unknown field `foo` for kind \"hadamard\", expected one of `kind`, `n`, `p`, `columns` at"), "{e}");
+    let e = refused("/ensemble/initial", json!({"foo": 1, "kind": "zero"}));
+    assert!(e.starts_with("ensemble.initial.foo: unknown field `foo` for kind \"zero\", expected only `kind`"), "{e}");
+    let text = ints.to_string().replacen("\"kind\":\"hadamard\"", "\"kind\":\"hadamard\",\"n\":8", 1);
+    let e = Spec::from_json(&text).unwrap_err();
+    assert_eq!((e.field.as_str(), e.message.starts_with("duplicate field `n`")), ("memories", true), "{e:?}");
 }
 
 #[test]
