@@ -522,7 +522,12 @@ fn whole_floats_are_integers_and_kinds_read_back() {
     let e = refused("/ensemble/initial", json!({"kind": "normal", "std": null}));
     assert!(e.starts_with("ensemble.initial.std: invalid type: null"), "{e}");
     let e = refused("/memories", json!({"kind": "hadamard", "n": 8, "p": 2, "foo": 1}));
-    assert!(e.starts_with("memories.foo: unknown field `foo` for kind \"hadamard\", expected one of `kind`, `n`, `p`, `columns` at"), "{e}");
+    assert!(
+        e.starts_with(
+            "memories.foo: unknown field `foo` for kind \"hadamard\", expected one of `kind`, `n`, `p`, `columns` at"
+        ),
+        "{e}"
+    );
     let e = refused("/ensemble/initial", json!({"foo": 1, "kind": "zero"}));
     assert!(e.starts_with("ensemble.initial.foo: unknown field `foo` for kind \"zero\", expected only `kind`"), "{e}");
     let text = ints.to_string().replacen("\"kind\":\"hadamard\"", "\"kind\":\"hadamard\",\"n\":8", 1);
