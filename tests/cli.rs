@@ -357,6 +357,12 @@ fn bad_flags_and_files_exit_2() {
     let o = idpsim(&["run", garbage.to_str().unwrap(), "--out", out.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     assert!(!out.exists());
+    // A file that is no JSON object: named once as the spec.
+    std::fs::write(&garbage, "[1, 2]").unwrap();
+    let o = idpsim(&["run", garbage.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).starts_with("error: spec: must be one JSON object"), "{}", stderr(&o));
+    assert!(!out.exists());
 }
 
 /// A seeded fuzz: random edits of valid specs never panic; they run or fail with status 2.

@@ -161,6 +161,7 @@ fn shards_replay_by_global_index() {
     let out = tmp.path().join("r");
     let o = replay(&dir, &out, &["--trajectory", "100,149"]);
     assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).starts_with("replayed 2 trajectories × 6 saves"), "{}", stderr(&o));
     let (shape, states) = npy::<f32>(&out.join("states.npy"));
     assert_eq!(shape, [2, 6, 20], "the run's overlaps interval 0.1 by default: 0 … 0.5");
     let (fshape, finals) = npy::<f32>(&dir.join("final_state.npy"));
@@ -173,6 +174,8 @@ fn shards_replay_by_global_index() {
     let e = stderr(&o);
     assert!(e.contains("--trajectory: 5 is not one of this shard's trajectories 64..149 (of 150)"), "{e}");
     assert!(!out2.exists());
+    let o = replay(&dir, &out2, &["--trajectory", "70"]);
+    assert!(stderr(&o).starts_with("replayed 1 trajectory × 6 saves"), "{}", stderr(&o));
 }
 
 /// A run that saved no final states replays all the same, to the bytes of the run that did.

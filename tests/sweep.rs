@@ -67,6 +67,9 @@ fn an_axis_that_repeats_a_value_is_refused() {
         let e = sweep::axes(sw.as_object().unwrap()).unwrap_err().to_string();
         assert!(e.starts_with("sweep.noise.sigma: lists ") && e.contains(repeated) && e.contains("once"), "{e}");
     }
+    // The two places are named as positions in the list (1-based).
+    let e = sweep::axes(json!({ "noise.sigma": [0, 1, 1.0] }).as_object().unwrap()).unwrap_err().to_string();
+    assert!(e.contains("twice (positions 2 and 3)"), "{e}");
     assert!(sweep::axes(json!({ "noise.sigma": [0, 0.5, 1] }).as_object().unwrap()).is_ok());
     let tmp = tempfile::tempdir().unwrap();
     let (spec, out) = (tmp.path().join("spec.json"), tmp.path().join("out"));
