@@ -19,7 +19,7 @@ use crate::spec::Spec;
 fn load(dir: &Path) -> Result<Shard> {
     let path = dir.join("run.json");
     if !path.exists() && dir.join(manifest::INCOMPLETE).is_file() {
-        let next = if dir.join(manifest::CHECKPOINT_DIR).is_dir() {
+        let next = if resumable(dir) {
             format!("finish it with idpsim run {} {}", mention(&Input::Resume), dir.display())
         } else {
             format!("it has no checkpoint: run the shard again with {}", mention(&Input::Force))
@@ -71,6 +71,12 @@ fn load(dir: &Path) -> Result<Shard> {
         )
         .into()),
     }
+}
+
+/// Whether `dir` holds a run stopped with a checkpoint (INCOMPLETE and a checkpoint folder),
+/// which `run --resume` finishes.
+fn resumable(dir: &Path) -> bool {
+    dir.join(manifest::INCOMPLETE).is_file() && dir.join(manifest::CHECKPOINT_DIR).is_dir()
 }
 
 /// The spec a shard ran, without the `run` section (backends and tuning may differ per shard).
@@ -335,8 +341,7 @@ pub fn check_shards_with(dirs: &[PathBuf], mixed: bool) -> CheckReport {
         }
     }
     // Shards stopped with a checkpoint: `run --resume` finishes them, nothing needs rerunning.
-    let resumable =
-        broken.iter().any(|(d, _)| d.join(manifest::INCOMPLETE).is_file() && d.join(manifest::CHECKPOINT_DIR).is_dir());
+    let resumable = broken.iter().any(|(d, _)| resumable(d));
     let Some((_, first)) = good.first() else {
         let text = verdicts.concat()
             + if resumable {

@@ -4,10 +4,10 @@
 //! and `8.0`; an integer field therefore takes `64` and `64.0` alike, never `64.5`. A float is
 //! read as a whole number only up to 2⁵³, below which every whole number is a float exactly.
 //!
-//! The sections chosen by a `"kind"` (`memories`, `ensemble.initial`) are read as one flat set
-//! of optional fields and then checked against the kind: serde's own tagged enums buffer the
-//! section first, and an error inside one named only the section (`memories`), not the field
-//! (`memories.n`).
+//! The sections chosen by a `"kind"` (`memories`, `ensemble.initial`) are read key by key
+//! ([`read_section!`]) and then checked against the kind ([`only`]): serde's own tagged enums
+//! buffer the section first, and an error inside one named only the section (`memories`), not
+//! the field (`memories.n`).
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -38,10 +38,7 @@ struct WholeVisitor<T>(PhantomData<T>);
 
 impl<T: Unsigned> WholeVisitor<T> {
     fn take<E: de::Error>(&self, v: u64, as_read: Unexpected) -> Result<T, E> {
-        match T::try_from(v) {
-            Ok(t) if v <= T::MAX => Ok(t),
-            _ => Err(E::invalid_value(as_read, self)),
-        }
+        T::try_from(v).map_err(|_| E::invalid_value(as_read, self))
     }
 }
 
@@ -105,12 +102,10 @@ pub fn list<'de, D: Deserializer<'de>, T: Unsigned>(d: D) -> Result<Vec<T>, D::E
     Vec::<Whole<T>>::deserialize(d).map(|v| v.into_iter().map(|w| w.0).collect())
 }
 
-/// A whole number held in a JSON value (for fields that take a number or a word).
+/// A whole number held in a JSON value (for fields that take a number or a word): what an
+/// integer field of type u64 takes.
 pub fn of_value(v: &serde_json::Value) -> Option<u64> {
-    match v.as_u64() {
-        Some(u) => Some(u),
-        None => v.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= EXACT_FLOAT).map(|f| f as u64),
-    }
+    Whole::<u64>::deserialize(v).ok().map(|w| w.0)
 }
 
 /// Reads a kind-tagged section from a map, key by key, so that an error in a value names its
